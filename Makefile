@@ -1,0 +1,27 @@
+# Two commands matter: `make serve` and `make test` (see README.md).
+.PHONY: setup serve test lint format bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+serve: setup
+	.venv/bin/zot-artifact-store serve $(ARGS)
+
+test: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest -n 2 --dist loadfile $(ARGS)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+bench: setup
+	.venv/bin/python benchmarks/run.py $(ARGS)
+
+clean:
+	rm -rf .venv data .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``zot-artifacts`` client CLI, built on the Python SDK."""

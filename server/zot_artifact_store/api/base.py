@@ -1,0 +1,222 @@
+"""What every HTTP handler shares: request ids, authentication, error rendering, metrics.
+
+Handlers parse the request, ask the Authorizer, call a service and render the result. They
+never touch a store directly (DESIGN.md §2). Each API family subclasses :class:`BaseHandler`
+and overrides :meth:`BaseHandler.render_error` with its own dialect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+from tornado.iostream import StreamClosedError
+
+from ..auth.authn import AuthRequest
+from ..auth.principal import ANONYMOUS, Principal, RequestContext
+from ..errors import StoreError
+from ..observability.logging import request_id_var
+from ..observability.tracing import redact_url
+
+if TYPE_CHECKING:
+    from ..app import AppContext
+
+log = logging.getLogger("zot_artifact_store.api")
+access_log = logging.getLogger("zot_artifact_store.access")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Base for every handler. ``route`` is the route template used in metrics and logs."""
+
+    ctx: AppContext
+    route: str
+
+    def initialize(self, ctx: AppContext, route: str) -> None:  # type: ignore[override]
+        self.ctx = ctx
+        self.route = route
+        self.principal: Principal = ANONYMOUS
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._started = time.monotonic()
+        incoming = self.request.headers.get("X-Request-Id", "")
+        self.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        self._rid_token = request_id_var.set(self.request_id)
+        ctx.in_flight_started()
+        self._counted = True
+
+    def set_default_headers(self) -> None:
+        self.set_header("Server", "zot-artifact-store")
+        rid = getattr(self, "request_id", None)
+        if rid:
+            self.set_header("X-Request-Id", rid)
+
+    # ---- authentication and authorization ------------------------------------------------
+    def auth_request(self) -> AuthRequest:
+        req = self.request
+        return AuthRequest(
+            method=req.method or "GET",
+            path=req.path,
+            headers=req.headers,
+            query={
+                k: [v.decode("utf-8", "replace") for v in vs]
+                for k, vs in req.query_arguments.items()
+            },
+            remote_ip=req.remote_ip or "",
+        )
+
+    async def authenticate(self) -> Principal:
+        self.principal = await self.ctx.authentication.authenticate(self.auth_request())
+        return self.principal
+
+    async def authorize(self, action: str, resource: str) -> None:
+        await self.ctx.authorizer.require(self.principal, action, resource)
+
+    @property
+    def request_context(self) -> RequestContext:
+        return RequestContext(self.principal, self.request_id, self.request.remote_ip or "")
+
+    # ---- errors ---------------------------------------------------------------------------
+    def render_error(self, error: StoreError) -> None:
+        """Write ``error`` in this API's dialect. Default: RFC 9457 problem JSON."""
+        self.set_header("Content-Type", "application/problem+json")
+        self.finish(json.dumps(error.problem(self.request_id)))
+
+    def challenge_headers(self, error: StoreError) -> dict[str, str]:
+        """Headers that accompany a 401 (``WWW-Authenticate``)."""
+        return {"WWW-Authenticate": f'Basic realm="{self.ctx.config.auth.realm}", charset="UTF-8"'}
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        exc = exc_info[1] if exc_info else None
+        error = self._as_store_error(status_code, exc)
+        self.set_status(error.status)
+        for name, value in error.headers.items():
+            self.set_header(name, value)
+        if error.status == 401:
+            for name, value in self.challenge_headers(error).items():
+                self.set_header(name, value)
+        if self.request.method == "HEAD":
+            self.finish()
+            return
+        self.render_error(error)
+
+    def _as_store_error(self, status_code: int, exc: BaseException | None) -> StoreError:
+        if isinstance(exc, StoreError):
+            return exc
+        if isinstance(exc, tornado.web.HTTPError):
+            code = {
+                400: "InvalidRequest",
+                401: "Unauthenticated",
+                403: "AccessDenied",
+                404: "NotFound",
+                405: "MethodNotAllowed",
+                413: "EntityTooLarge",
+                429: "TooManyRequests",
+                503: "ServiceUnavailable",
+            }.get(exc.status_code, "InternalError" if exc.status_code >= 500 else "InvalidRequest")
+            return StoreError(code, exc.log_message or None)
+        if status_code == 405:
+            return StoreError("MethodNotAllowed", f"{self.request.method} is not allowed here")
+        return StoreError("InternalError", "internal error; see the server log for the request id")
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StoreError) and value.status < 500:
+            return
+        if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            return
+        log.error(
+            "unhandled error serving %s %s",
+            self.request.method,
+            self.route,
+            exc_info=(typ, value, tb),
+        )
+
+    # ---- bodies ---------------------------------------------------------------------------
+    def json_body(self, *, required: bool = False) -> Any:
+        body = self.request.body
+        if not body:
+            if required:
+                raise StoreError("MalformedJSON", "a JSON request body is required")
+            return None
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StoreError("MalformedJSON", f"request body is not valid JSON: {exc}") from None
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(value))
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        if isinstance(chunk, bytes | memoryview):
+            self.bytes_out += len(chunk)
+        elif isinstance(chunk, str):
+            self.bytes_out += len(chunk.encode("utf-8"))
+        super().write(chunk)
+
+    async def stream_out(self, chunks: Any) -> None:
+        """Send an async iterator of byte chunks with back-pressure; stop quietly if the
+        client goes away."""
+        try:
+            async for chunk in chunks:
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            return
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    # ---- bookkeeping ----------------------------------------------------------------------
+    def on_finish(self) -> None:
+        self._done()
+
+    def on_connection_close(self) -> None:
+        self._done()
+
+    def _done(self) -> None:
+        if not getattr(self, "_counted", False):
+            return
+        self._counted = False
+        self.ctx.in_flight_finished()
+        elapsed = time.monotonic() - self._started
+        status = self.get_status()
+        if self.request.connection is not None and not self._finished:
+            status = 499  # client closed the connection before the response was complete
+        self.ctx.metrics.observe(
+            self.route, self.request.method or "", status, elapsed, self.bytes_in, self.bytes_out
+        )
+        access_log.info(
+            "request",
+            extra={
+                "method": self.request.method,
+                "path": redact_url(self.request.uri or ""),
+                "route": self.route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "bytes_in": self.bytes_in,
+                "bytes_out": self.bytes_out,
+                "remote_ip": self.request.remote_ip,
+                "principal": self.principal.id,
+                "request_id": self.request_id,
+            },
+        )
+        try:
+            request_id_var.reset(self._rid_token)
+        except ValueError:  # reset from another context: harmless
+            request_id_var.set(None)
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything no route claims: a problem JSON 404."""
+
+    async def prepare(self) -> None:
+        raise StoreError("NotFound", f"no such endpoint: {self.request.path}")

@@ -1,0 +1,311 @@
+"""``/v1`` native JSON API: buckets and objects (docs/openapi.json describes it)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import tornado.web
+
+from ...errors import NotModified, StoreError
+from ...services.artifacts import (
+    Listing,
+    PutOptions,
+    PutSession,
+    bucket_json,
+    decode_token,
+    normalize_sha256,
+    object_json,
+    validate_labels,
+)
+from ..base import BaseHandler
+from ..httputil import check_preconditions, http_date, parse_range, quote_etag
+
+MAX_LIST_LIMIT = 1000
+_TRUE = {"1", "true", "yes", "on", ""}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class V1Handler(BaseHandler):
+    """Authenticates every ``/v1`` request before anything else happens."""
+
+    async def prepare(self) -> None:
+        await self.authenticate()
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        value = raw.strip().lower()
+        if value in _TRUE:
+            return True
+        if value in _FALSE:
+            return False
+        raise StoreError("InvalidArgument", f"query parameter {name!r} must be true or false")
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise StoreError("InvalidArgument", f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise StoreError("InvalidArgument", f"{name} must be between {low} and {high}")
+        return value
+
+
+class BucketsHandler(V1Handler):
+    async def get(self) -> None:
+        await self.authorize("s3:ListAllMyBuckets", "")
+        buckets = await self.ctx.artifacts.list_buckets()
+        self.write_json({"buckets": [bucket_json(b) for b in buckets]})
+
+
+class BucketHandler(V1Handler):
+    async def put(self, name: str) -> None:
+        await self.authorize("s3:CreateBucket", name)
+        body = self.json_body()
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise StoreError("MalformedJSON", "the bucket configuration must be a JSON object")
+        unknown = set(body) - {"public_read", "labels"}
+        if unknown:
+            raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
+        public = body.get("public_read", False)
+        if not isinstance(public, bool):
+            raise StoreError("MalformedJSON", "public_read must be true or false")
+        labels = validate_labels(body.get("labels")) if "labels" in body else None
+        bucket, created = await self.ctx.artifacts.create_bucket(
+            name, self.principal.id, public_read=public, labels=labels, exist_ok=True
+        )
+        if created:
+            self.set_header("Location", f"/v1/buckets/{name}")
+        self.write_json(bucket_json(bucket), 201 if created else 200)
+
+    async def get(self, name: str) -> None:
+        await self.authorize("s3:GetBucket", name)
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        self.write_json(bucket_json(bucket))
+
+    async def head(self, name: str) -> None:
+        await self.authorize("s3:HeadBucket", name)
+        await self.ctx.artifacts.get_bucket(name)
+        self.finish()
+
+    async def delete(self, name: str) -> None:
+        await self.authorize("s3:DeleteBucket", name)
+        recursive = self.flag("recursive")
+        if recursive:
+            await self.authorize("s3:DeleteObject", f"{name}/*")
+        await self.ctx.artifacts.delete_bucket(name, recursive=recursive)
+        self.set_status(204)
+        self.finish()
+
+
+class ObjectListHandler(V1Handler):
+    async def get(self, bucket: str) -> None:
+        await self.authorize("s3:ListBucket", bucket)
+        prefix = self.get_query_argument("prefix", "")
+        delimiter = self.get_query_argument("delimiter", "")
+        limit = self.int_arg("limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+        token = self.get_query_argument("continuation_token", None)
+        start_after = decode_token(token) if token else self.get_query_argument("start_after", None)
+        listing: Listing = await self.ctx.artifacts.list_objects(
+            bucket, prefix=prefix, delimiter=delimiter, start_after=start_after, limit=limit
+        )
+        self.write_json(
+            {
+                "bucket": bucket,
+                "prefix": prefix,
+                "delimiter": delimiter,
+                "objects": [object_json(o) for o in listing.objects],
+                "common_prefixes": listing.common_prefixes,
+                "truncated": listing.truncated,
+                "next_continuation_token": listing.next_token,
+            }
+        )
+
+
+def parse_labels_header(value: str | None) -> dict[str, str]:
+    """``X-Artifact-Labels``: a JSON object or ``k=v,k2=v2``."""
+    if not value:
+        return {}
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            return validate_labels(json.loads(value))
+        except ValueError:
+            raise StoreError("InvalidArgument", "X-Artifact-Labels is not valid JSON") from None
+    labels: dict[str, str] = {}
+    for item in value.split(","):
+        key, sep, val = item.strip().partition("=")
+        if not sep:
+            raise StoreError("InvalidArgument", f"label {item.strip()!r} must be name=value")
+        labels[key.strip()] = val.strip()
+    return validate_labels(labels)
+
+
+@tornado.web.stream_request_body
+class ObjectHandler(V1Handler):
+    """An object's bytes. PUT streams the body straight into the blob store."""
+
+    session: PutSession | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.session = None
+        if self.request.method != "PUT":
+            return
+        bucket, key = self.path_args
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        max_size = self.ctx.config.http.maxObjectSize
+        length = self.request.headers.get("Content-Length")
+        expected_size: int | None = None
+        if length is not None:
+            try:
+                expected_size = int(length)
+            except ValueError:
+                raise StoreError("InvalidRequest", "Content-Length is not a number") from None
+            if expected_size > max_size:
+                raise StoreError("EntityTooLarge", f"objects may be at most {max_size} bytes")
+        self.request.connection.set_max_body_size(max_size)  # type: ignore[union-attr]
+        declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
+            "sha256", None
+        )
+        options = PutOptions(
+            content_type=self.request.headers.get("Content-Type"),
+            labels=parse_labels_header(self.request.headers.get("X-Artifact-Labels")),
+            expected_sha256=normalize_sha256(declared) if declared else None,
+            expected_size=expected_size,
+        )
+        # Conditional create/replace: evaluated against the current object before the body.
+        await self._check_write_preconditions(bucket, key)
+        self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
+
+    async def _check_write_preconditions(self, bucket: str, key: str) -> None:
+        headers = self.request.headers
+        if "If-Match" not in headers and "If-None-Match" not in headers:
+            return
+        try:
+            current = await self.ctx.artifacts.head_object(bucket, key)
+        except StoreError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            if "If-Match" in headers:
+                raise StoreError("PreconditionFailed", "the object does not exist") from None
+            return
+        check_preconditions(headers, current.etag, current.updated_at, is_read=False)
+
+    async def data_received(self, chunk: bytes) -> None:
+        self.bytes_in += len(chunk)
+        if self.session is not None:
+            await self.session.write(chunk)
+        elif self.bytes_in > self.ctx.config.http.maxRequestBodySize:
+            raise StoreError("EntityTooLarge", "request body too large")
+
+    def on_connection_close(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            tornado.ioloop.IOLoop.current().add_callback(session.abort)
+        super().on_connection_close()
+
+    async def put(self, bucket: str, key: str) -> None:
+        session = self.session
+        assert session is not None
+        self.session = None
+        try:
+            record, previous = await session.finish()
+        finally:
+            await session.abort()
+        self._object_headers(record)
+        self.write_json(object_json(record), 200 if previous is not None else 201)
+
+    def _object_headers(self, record: Any) -> None:
+        self.set_header("ETag", quote_etag(record.etag))
+        self.set_header("Last-Modified", http_date(record.updated_at))
+        self.set_header("X-Checksum-Sha256", record.digest.removeprefix("sha256:"))
+
+    async def get(self, bucket: str, key: str) -> None:
+        await self._read(bucket, key, send_body=True)
+
+    async def head(self, bucket: str, key: str) -> None:
+        await self._read(bucket, key, send_body=False)
+
+    async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
+        await self.authorize("s3:GetObject", f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        self._object_headers(record)
+        if send_body and self.flag("metadata"):
+            self.write_json(object_json(record))
+            return
+        try:
+            check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
+        except NotModified:
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Type", record.content_type)
+        self.set_header("Accept-Ranges", "bytes")
+        if record.labels:
+            self.set_header("X-Artifact-Labels", json.dumps(record.labels, sort_keys=True))
+        rng = parse_range(self.request.headers.get("Range"), record.size)
+        if rng is not None and "If-Range" in self.request.headers:
+            if_range = self.request.headers["If-Range"].strip()
+            if if_range != quote_etag(record.etag):
+                rng = None
+        if rng is not None:
+            self.set_status(206)
+            self.set_header("Content-Range", rng.content_range(record.size))
+            start, end = rng.start, rng.end
+        else:
+            start, end = 0, record.size
+        self.set_header("Content-Length", str(end - start))
+        if not send_body:
+            self.finish()
+            return
+        await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
+        if not self._finished:
+            self.finish()
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
+        removed = await self.ctx.artifacts.delete_object(bucket, key)
+        if removed is None:
+            raise StoreError(
+                "NoSuchKey",
+                f"object {key!r} does not exist in bucket {bucket!r}",
+                resource=f"{bucket}/{key}",
+            )
+        self.set_status(204)
+        self.finish()
+
+
+class OpenAPIHandler(BaseHandler):
+    """The OpenAPI 3.1 document of ``/v1`` (readable without authentication)."""
+
+    _document: bytes | None = None
+
+    def get(self) -> None:
+        if OpenAPIHandler._document is None:
+            OpenAPIHandler._document = (
+                resources.files("zot_artifact_store.api.v1").joinpath("openapi.json").read_bytes()
+            )
+        self.set_header("Content-Type", "application/json")
+        self.finish(OpenAPIHandler._document)
+
+
+def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> tuple[str, Any, Any]:
+        return (pattern, handler, {"ctx": ctx, "route": template})
+
+    return [
+        r(r"/v1/openapi\.json", OpenAPIHandler, "/v1/openapi.json"),
+        r(r"/v1/buckets/?", BucketsHandler, "/v1/buckets"),
+        r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
+        r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
+        r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
+    ]

@@ -1,0 +1,119 @@
+"""The one place that wires the server together (DESIGN.md §2).
+
+Tests, the CLI's ``serve`` and the operator all start the server through :func:`create_context`
+and :func:`make_application`, so they run the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import tornado.web
+
+from .api import health
+from .api.base import NotFoundHandler
+from .api.v1 import handlers as v1
+from .auth.authn import Authentication
+from .auth.authz import Authorizer
+from .config import Config
+from .metadata import MetadataStore, create_metadata_store
+from .observability.metrics import Metrics
+from .services.artifacts import ArtifactService
+from .storage import BlobStore, create_blob_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppContext:
+    """Everything a handler may reach: config, services, auth, metrics."""
+
+    config: Config
+    metadata: MetadataStore
+    blobs: BlobStore
+    artifacts: ArtifactService
+    authentication: Authentication
+    authorizer: Authorizer
+    metrics: Metrics
+    metadata_backend: str
+    started_at: float = field(default_factory=time.time)
+    shutting_down: bool = False
+    in_flight: int = 0
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def in_flight_started(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+        self.metrics.in_flight.inc()
+
+    def in_flight_finished(self) -> None:
+        self.in_flight -= 1
+        self.metrics.in_flight.dec()
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self._idle.set()
+
+    async def wait_idle(self, limit_s: float) -> bool:
+        """Wait until no request is in flight; False when ``limit_s`` seconds passed first."""
+        if self.in_flight == 0:
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), limit_s)
+            return True
+        except TimeoutError:
+            return False
+
+    async def close(self) -> None:
+        await self.metadata.close()
+        await self.blobs.close()
+
+
+async def create_context(config: Config) -> AppContext:
+    """Open the stores and build the services. Call :meth:`AppContext.close` when done."""
+    uri = config.metadata_uri
+    metadata = create_metadata_store(uri)
+    blobs = create_blob_store(config.storage.rootDirectory, fsync=config.storage.fsync)
+    await blobs.open()
+    try:
+        await metadata.open()
+    except BaseException:
+        await blobs.close()
+        raise
+    artifacts = ArtifactService(metadata, blobs)
+    authentication = Authentication(config.auth)
+    authorizer = Authorizer(artifacts.is_public)
+    if not authentication.enabled:
+        log.warning(
+            "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "
+            "delete everything. Set ZAS_ROOT_USER and ZAS_ROOT_PASSWORD (or auth.root) to "
+            "enforce authentication."
+        )
+    return AppContext(
+        config=config,
+        metadata=metadata,
+        blobs=blobs,
+        artifacts=artifacts,
+        authentication=authentication,
+        authorizer=authorizer,
+        metrics=Metrics(),
+        metadata_backend=uri.split(":", 1)[0],
+    )
+
+
+def make_application(ctx: AppContext) -> tornado.web.Application:
+    routes: list[Any] = []
+    routes += health.routes(ctx)
+    routes += v1.routes(ctx)
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"ctx": ctx, "route": "unmatched"},
+        compress_response=False,
+        serve_traceback=False,
+        # Our access log (api/base.py) replaces Tornado's.
+        log_function=lambda handler: None,
+    )

@@ -1,0 +1,104 @@
+"""Authenticators turn request credentials into a :class:`Principal`.
+
+Each authenticator looks at the request; it returns ``None`` when the request carries no
+credential of its kind, a Principal when the credential is valid, and raises
+``StoreError("Unauthenticated")`` when a credential of its kind is present but wrong.
+Later issues add OIDC, API tokens, S3 keys (SigV4) and workload identity to the chain.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..config import AuthConfig
+from ..errors import StoreError
+from .principal import ANONYMOUS, OPEN_ACCESS, Principal, root_principal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """The parts of an HTTP request authenticators look at (no Tornado objects)."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    query: Mapping[str, Sequence[str]]
+    remote_ip: str
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: AuthRequest) -> Principal | None: ...
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``Basic base64(user:password)`` → (user, password); None when not Basic."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise StoreError("Unauthenticated", "malformed Basic credentials") from None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise StoreError("Unauthenticated", "malformed Basic credentials")
+    return user, password
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+
+
+class RootBasicAuthenticator:
+    """HTTP Basic with the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._user = user
+        self._password = password
+
+    async def authenticate(self, request: AuthRequest) -> Principal | None:
+        creds = parse_basic(request.headers.get("Authorization"))
+        if creds is None:
+            return None
+        user, password = creds
+        # Evaluate both comparisons so timing does not reveal which one failed.
+        ok_user = constant_time_equals(user, self._user)
+        ok_password = constant_time_equals(password, self._password)
+        if ok_user and ok_password:
+            return root_principal(self._user)
+        raise StoreError("Unauthenticated", "invalid username or password")
+
+
+class Authentication:
+    """The authenticator chain. With auth disabled everyone is :data:`OPEN_ACCESS`."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.enabled = config.enabled
+        self.realm = config.realm
+        self._chain: list[Authenticator] = []
+        if config.root.user and config.root.password:
+            self._chain.append(RootBasicAuthenticator(config.root.user, config.root.password))
+
+    def add(self, authenticator: Authenticator) -> None:
+        self._chain.append(authenticator)
+
+    async def authenticate(self, request: AuthRequest) -> Principal:
+        if not self.enabled:
+            return OPEN_ACCESS
+        for authenticator in self._chain:
+            principal = await authenticator.authenticate(request)
+            if principal is not None:
+                return principal
+        if request.headers.get("Authorization"):
+            raise StoreError("Unauthenticated", "unsupported Authorization scheme")
+        return ANONYMOUS

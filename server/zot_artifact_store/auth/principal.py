@@ -1,0 +1,42 @@
+"""Who is making a request (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    groups: frozenset[str] = field(default_factory=frozenset)
+    # "root", "anonymous", "open" (auth disabled); later "oidc", "token", "s3key", "workload".
+    source: str = "anonymous"
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.source == "anonymous"
+
+
+ANONYMOUS = Principal(id="anonymous", name="anonymous", source="anonymous")
+# Everyone is this principal when authentication is off (no root credentials configured).
+OPEN_ACCESS = Principal(
+    id="anonymous",
+    name="anonymous (authentication disabled)",
+    roles=frozenset({"admin"}),
+    source="open",
+)
+
+
+def root_principal(user: str) -> Principal:
+    return Principal(id=f"root:{user}", name=user, roles=frozenset({"admin"}), source="root")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What services need to know about the caller; built by the API layer per request."""
+
+    principal: Principal
+    request_id: str
+    remote_ip: str = ""

@@ -1,0 +1,198 @@
+"""``zot-artifact-store``: run and administer the server.
+
+zot-artifact-store serve [--config FILE] [--host H] [--port P] [--data-dir D]
+zot-artifact-store config check FILE
+zot-artifact-store gc [--config FILE] [--data-dir D] [--dry-run]
+zot-artifact-store version
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import ssl
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import Config, ConfigError, load_config
+from .observability.logging import configure_logging
+
+log = logging.getLogger("zot_artifact_store")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {
+        "http.address": getattr(args, "host", None),
+        "http.port": getattr(args, "port", None),
+        "storage.rootDirectory": getattr(args, "data_dir", None),
+    }
+    return load_config(args.config, overrides=overrides)
+
+
+async def _serve(config: Config, ready_file: str | None) -> int:
+    import tornado.httpserver
+    import tornado.netutil
+
+    from .app import create_context, make_application
+    from .observability.tracing import setup_tracing, shutdown_tracing
+
+    setup_tracing(config.extensions.tracing)
+    ctx = await create_context(config)
+    app = make_application(ctx)
+    ssl_ctx = None
+    if config.http.tls.cert and config.http.tls.key:
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(config.http.tls.cert, config.http.tls.key)
+    server = tornado.httpserver.HTTPServer(
+        app,
+        ssl_options=ssl_ctx,
+        max_body_size=config.http.maxRequestBodySize,
+        max_buffer_size=config.http.maxRequestBodySize,
+        idle_connection_timeout=120,
+        chunk_size=1 << 20,
+        decompress_request=False,
+    )
+    try:
+        sockets = tornado.netutil.bind_sockets(config.http.port, config.http.address)
+    except OSError as exc:
+        await ctx.close()
+        log.error("cannot listen on %s:%s: %s", config.http.address, config.http.port, exc.strerror)
+        return 1
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    scheme = "https" if ssl_ctx else "http"
+    log.info(
+        "listening",
+        extra={
+            "address": config.http.address,
+            "port": port,
+            "url": f"{scheme}://{config.http.address}:{port}",
+            "metadata": ctx.metadata_backend,
+            "data_dir": os.path.abspath(config.storage.rootDirectory),  # noqa: ASYNC240
+        },
+    )
+    if ready_file:
+        tmp = ready_file + ".tmp"
+        Path(tmp).write_text(  # noqa: ASYNC240 - a few bytes, once, at start
+            json.dumps(
+                {
+                    "port": port,
+                    "pid": os.getpid(),
+                    "url": f"{scheme}://{config.http.address}:{port}",
+                }
+            )
+        )
+        os.replace(tmp, ready_file)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info(
+        "shutting down: no new connections; waiting for in-flight requests",
+        extra={"in_flight": ctx.in_flight, "timeout_s": config.http.shutdownTimeout},
+    )
+    ctx.shutting_down = True
+    server.stop()
+    finished = await ctx.wait_idle(config.http.shutdownTimeout)
+    if not finished:
+        log.warning(
+            "aborting requests still in flight after the shutdown timeout",
+            extra={"in_flight": ctx.in_flight},
+        )
+    await server.close_all_connections()
+    await ctx.close()
+    shutdown_tracing()
+    log.info("stopped")
+    return 0
+
+
+async def _gc(config: Config, dry_run: bool) -> int:
+    from .app import create_context
+    from .services.gc import GarbageCollector
+
+    ctx = await create_context(config)
+    try:
+        report = await GarbageCollector(ctx.metadata, ctx.blobs, config.storage.gcDelay).run(
+            dry_run=dry_run
+        )
+    finally:
+        await ctx.close()
+    print(json.dumps(vars(report), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zot-artifact-store",
+        description="Zot Artifact Store server: S3 artifacts, OCI registry, supply chain.",
+    )
+    parser.add_argument("--version", action="version", version=f"zot-artifact-store {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (embedded defaults need no config)")
+    serve.add_argument("--config", "-c", help="YAML config file (Zot's shape)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", "-p", type=int, help="port to listen on (default 8080; 0 = any)")
+    serve.add_argument("--data-dir", help="data directory (default ./data)")
+    serve.add_argument("--ready-file", help=argparse.SUPPRESS)
+
+    cfg = sub.add_parser("config", help="configuration tools")
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
+    check = cfg_sub.add_parser("check", help="validate a config file and print every problem")
+    check.add_argument("file")
+
+    gc = sub.add_parser("gc", help="remove blobs nothing references (older than storage.gcDelay)")
+    gc.add_argument("--config", "-c")
+    gc.add_argument("--data-dir")
+    gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(f"zot-artifact-store {__version__}")
+        return 0
+    if args.command == "config":
+        try:
+            config = load_config(args.file)
+        except ConfigError as exc:
+            print(f"{args.file}: {len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+        auth = "enabled" if config.auth.enabled else "disabled"
+        print(
+            f"{args.file}: OK (listen {config.http.address}:{config.http.port}, "
+            f"metadata {config.metadata_uri.split(':', 1)[0]}, auth {auth})"
+        )
+        return 0
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"zot-artifact-store: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log.level, config.log.format, config.log.output)
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(config, args.ready_file))
+        if args.command == "gc":
+            return asyncio.run(_gc(config, args.dry_run))
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

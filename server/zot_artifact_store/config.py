@@ -1,0 +1,364 @@
+"""Configuration: Zot-shaped YAML, ``ZAS_*`` environment overrides, secrets from files.
+
+Every leaf field ``a.b.c`` can be overridden by the environment variable ``ZAS_A_B_C``
+(upper-cased path, dots → underscores; camelCase names are just upper-cased, so
+``storage.rootDirectory`` ← ``ZAS_STORAGE_ROOTDIRECTORY``). ``<VAR>_FILE`` reads the value from
+a file instead (Kubernetes secrets). ``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD`` are shorthands
+for ``auth.root.user`` / ``auth.root.password``, as MinIO names its root user.
+
+:func:`load_config` returns a validated :class:`Config` or raises :class:`ConfigError` listing
+every problem with the field, the offending value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "ZAS_"
+# Shorthand environment names → config path.
+ENV_ALIASES: dict[str, str] = {
+    "ZAS_ROOT_USER": "auth.root.user",
+    "ZAS_ROOT_PASSWORD": "auth.root.password",
+}
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """``"1h30m"``, ``"90s"``, ``"500ms"``, ``"2d"`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '1h', '30m', '90s' or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration must not be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return parse_duration(float(text))
+        except ValueError:
+            pass
+        pos, total = 0, 0.0
+        for match in _DURATION_RE.finditer(text):
+            if match.start() != pos:
+                break
+            total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            pos = match.end()
+        if text and pos == len(text):
+            return total
+    raise ValueError("a duration such as '1h', '30m', '90s', '500ms' or a number of seconds")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
+
+
+class TLSConfig(_Section):
+    cert: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TLSConfig:
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("set both http.tls.cert and http.tls.key, or neither")
+        for name in ("cert", "key"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ValueError(f"http.tls.{name}: file {path!r} does not exist")
+        return self
+
+
+class HTTPConfig(_Section):
+    address: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    tls: TLSConfig = Field(default_factory=TLSConfig)
+    # Public base URL (scheme://host[:port]) used in Location headers and auth challenges
+    # when the server sits behind a proxy; derived from the request when unset.
+    externalUrl: str | None = None
+    # Largest object body accepted by streaming endpoints (bytes).
+    maxObjectSize: int = Field(5 * 1024**4, gt=0)
+    # Largest non-streaming body (JSON, XML, manifests) (bytes).
+    maxRequestBodySize: int = Field(8 * 1024**2, gt=0)
+    # How long in-flight requests may finish after SIGTERM before they are aborted (seconds).
+    shutdownTimeout: float = 30.0
+
+    @field_validator("shutdownTimeout", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+
+class StorageConfig(_Section):
+    rootDirectory: str = "./data"
+    gc: bool = True
+    gcDelay: float = 3600.0
+    gcInterval: float = 86400.0
+    fsync: bool = True
+
+    @field_validator("gcDelay", "gcInterval", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+
+class MetadataConfig(_Section):
+    # Default: sqlite file inside storage.rootDirectory (filled in by Config).
+    uri: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _scheme(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not re.match(r"^(sqlite://|mongodb://|mongodb\+srv://)", v):
+            raise ValueError("must start with sqlite:/// or mongodb:// (or mongodb+srv://)")
+        if v.startswith("sqlite://") and not v[len("sqlite://") :]:
+            raise ValueError("sqlite URI needs a path, e.g. sqlite:///data/metadata.db")
+        return v
+
+
+class RootCredentials(_Section):
+    user: str | None = None
+    password: str | None = Field(None, repr=False)
+    passwordFile: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RootCredentials:
+        if self.passwordFile and not self.password:
+            try:
+                self.password = Path(self.passwordFile).read_text().strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"auth.root.passwordFile: cannot read {self.passwordFile!r}: {exc.strerror}"
+                ) from None
+        if bool(self.user) != bool(self.password):
+            raise ValueError(
+                "set both auth.root.user and auth.root.password "
+                "(ZAS_ROOT_USER / ZAS_ROOT_PASSWORD), or neither"
+            )
+        if self.user is not None and not re.fullmatch(r"[A-Za-z0-9._\-@]{3,128}", self.user):
+            raise ValueError(
+                "auth.root.user must be 3-128 characters of letters, digits and . _ - @"
+            )
+        if self.password is not None and len(self.password) < 8:
+            raise ValueError("auth.root.password must be at least 8 characters")
+        return self
+
+
+class AuthConfig(_Section):
+    root: RootCredentials = Field(default_factory=RootCredentials)
+    realm: str = "zot-artifact-store"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.root.user)
+
+
+class MetricsExtension(_Section):
+    enable: bool = True
+    # When true, /metrics needs authentication like /v1.
+    protected: bool = False
+
+
+class TracingExtension(_Section):
+    enable: bool = False
+    endpoint: str | None = None  # OTLP/HTTP traces endpoint, e.g. http://collector:4318/v1/traces
+    serviceName: str = "zot-artifact-store"
+    sampleRatio: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> TracingExtension:
+        if self.enable and not self.endpoint:
+            raise ValueError("extensions.tracing.endpoint is required when tracing is enabled")
+        return self
+
+
+class ExtensionsConfig(BaseModel):
+    # Other Zot extensions (search, sync, scrub, ui ...) are accepted and kept, so a Zot
+    # config file loads; features claim their section as they arrive.
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    metrics: MetricsExtension = Field(default_factory=MetricsExtension)
+    tracing: TracingExtension = Field(default_factory=TracingExtension)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warn", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    # Zot's "output": a file path; unset = stderr.
+    output: str | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.lower() if isinstance(v, str) else v
+
+
+class Config(_Section):
+    # Zot's own top-level key; accepted and ignored.
+    distSpecVersion: str | None = None
+    http: HTTPConfig = Field(default_factory=HTTPConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    metadata: MetadataConfig = Field(default_factory=MetadataConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    extensions: ExtensionsConfig = Field(default_factory=ExtensionsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @property
+    def metadata_uri(self) -> str:
+        if self.metadata.uri:
+            return self.metadata.uri
+        path = Path(self.storage.rootDirectory).absolute() / "metadata.db"
+        return f"sqlite:///{path}"
+
+
+class ConfigError(Exception):
+    """Every problem found in a configuration, one per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+def _leaf_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    paths: list[str] = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        path = f"{prefix}{name}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            paths.extend(_leaf_paths(ann, path + "."))
+        else:
+            paths.append(path)
+    return paths
+
+
+def env_name(path: str) -> str:
+    """``storage.rootDirectory`` → ``ZAS_STORAGE_ROOTDIRECTORY``."""
+    return ENV_PREFIX + path.replace(".", "_").upper()
+
+
+def _set_path(data: dict[str, Any], path: str, value: object) -> None:
+    node = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _get_path(data: Mapping[str, Any], path: str) -> object:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _env_overrides(
+    environ: Mapping[str, str], problems: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Collect ``ZAS_*`` overrides: (nested dict, path → the variable that set it)."""
+    overrides: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    names = {env_name(p): p for p in _leaf_paths(Config)}
+    names.update(ENV_ALIASES)
+    for var, path in names.items():
+        for candidate, from_file in ((var, False), (var + "_FILE", True)):
+            if candidate not in environ:
+                continue
+            raw = environ[candidate]
+            if from_file:
+                try:
+                    raw = Path(raw).read_text().strip()
+                except OSError as exc:
+                    problems.append(f"{path}: cannot read {candidate}={raw!r}: {exc.strerror}")
+                    continue
+            _set_path(overrides, path, raw)
+            sources[path] = candidate
+    known = set(names) | {n + "_FILE" for n in names}
+    for var in environ:
+        if var.startswith(ENV_PREFIX) and var not in known and not var.startswith("ZAS_TEST_"):
+            problems.append(f"{var}: unknown setting (no config field is named by it)")
+    return overrides, sources
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(err: Mapping[str, Any], data: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
+    path = ".".join(loc)
+    msg = str(err.get("msg", "invalid"))
+    msg = msg.removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return f"{path}: unknown field (check spelling; see docs/configuration.md)"
+    if not path:
+        return msg
+    value = _get_path(data, path)
+    src = sources.get(path)
+    where = f" (from {src})" if src else ""
+    if value is None or isinstance(value, dict):
+        return f"{path}{where}: {msg}"
+    shown = "***" if "password" in path.lower() else repr(value)
+    return f"{path}: value {shown}{where} is not allowed: {msg}"
+
+
+def load_config(
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load YAML (when ``path`` is given), apply env then explicit ``overrides`` (dotted paths,
+    e.g. from command-line flags), validate. Raises :class:`ConfigError` with every problem."""
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read config file: {exc.strerror}"]) from None
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: the top level must be a mapping of sections"])
+        data = loaded
+    env_data, sources = _env_overrides(environ, problems)
+    data = _merge(data, env_data)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_path(data, dotted, value)
+            sources[dotted] = "command line"
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_describe(e, data, sources) for e in exc.errors())
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config

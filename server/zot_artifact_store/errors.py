@@ -1,0 +1,122 @@
+"""One error model for every API (DESIGN.md §2).
+
+Each error has a stable ``code``, an HTTP ``status``, a human ``message`` and ``retryable``.
+Services raise :class:`StoreError`; each API renders it in its own dialect (S3 XML, OCI JSON,
+problem JSON for ``/v1``). ``docs/errors.md`` is the catalogue; ``tests/unit/test_errors.py``
+checks that every code defined here is documented there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PROBLEM_TYPE_BASE = "https://zot-artifact-store.dev/errors/"
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: str
+    status: int
+    title: str
+    retryable: bool = False
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.code
+
+
+# The catalogue. Codes reuse S3's names where S3 has one, so the S3 dialect maps 1:1.
+CATALOGUE: dict[str, ErrorSpec] = {
+    spec.code: spec
+    for spec in (
+        ErrorSpec("InvalidRequest", 400, "The request is malformed"),
+        ErrorSpec("MalformedJSON", 400, "The request body is not valid JSON of the expected shape"),
+        ErrorSpec("InvalidArgument", 400, "A parameter has an invalid value"),
+        ErrorSpec("InvalidBucketName", 400, "The bucket name is not valid"),
+        ErrorSpec("InvalidKey", 400, "The object key is not valid"),
+        ErrorSpec("InvalidDigest", 400, "The declared digest is not well-formed"),
+        ErrorSpec("InvalidContinuationToken", 400, "The continuation token is not valid"),
+        ErrorSpec("Unauthenticated", 401, "Authentication is required"),
+        ErrorSpec("AccessDenied", 403, "Access denied"),
+        ErrorSpec("NoSuchBucket", 404, "The bucket does not exist"),
+        ErrorSpec("NoSuchKey", 404, "The object does not exist"),
+        ErrorSpec("NoSuchUpload", 404, "The upload does not exist"),
+        ErrorSpec("NotFound", 404, "No such resource"),
+        ErrorSpec("MethodNotAllowed", 405, "The method is not allowed on this resource"),
+        ErrorSpec("BucketAlreadyExists", 409, "The bucket already exists"),
+        ErrorSpec("BucketAlreadyOwnedByYou", 409, "You already own this bucket"),
+        ErrorSpec("BucketNotEmpty", 409, "The bucket is not empty"),
+        ErrorSpec("ReservedName", 400, "The name is reserved"),
+        ErrorSpec("PreconditionFailed", 412, "A precondition does not hold"),
+        ErrorSpec("EntityTooLarge", 413, "The body exceeds the allowed size"),
+        ErrorSpec("InvalidRange", 416, "The requested range is not satisfiable"),
+        ErrorSpec("ChecksumMismatch", 422, "The body does not match the declared checksum"),
+        ErrorSpec("IncompleteBody", 400, "The body is shorter than Content-Length"),
+        ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),
+        ErrorSpec("InternalError", 500, "Internal error", retryable=True),
+        ErrorSpec("ServiceUnavailable", 503, "The service is unavailable", retryable=True),
+    )
+}
+
+
+class StoreError(Exception):
+    """An error a client should see, with a stable code from :data:`CATALOGUE`."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        resource: str | None = None,
+        detail: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if code not in CATALOGUE:
+            raise ValueError(f"unknown error code {code!r}: add it to errors.CATALOGUE")
+        self.spec = CATALOGUE[code]
+        self.message = message or self.spec.title
+        self.resource = resource
+        self.detail = detail or {}
+        self.headers = headers or {}
+        super().__init__(f"{code}: {self.message}")
+
+    @property
+    def code(self) -> str:
+        return self.spec.code
+
+    @property
+    def status(self) -> int:
+        return self.spec.status
+
+    @property
+    def retryable(self) -> bool:
+        return self.spec.retryable
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        """RFC 9457 problem details, with our extension members."""
+        body: dict[str, Any] = {
+            "type": self.spec.type_uri,
+            "title": self.spec.title,
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "detail": self.message,
+            "retryable": self.retryable,
+        }
+        if self.resource is not None:
+            body["instance"] = self.resource
+        if request_id:
+            body["request_id"] = request_id
+        if self.detail:
+            body["errors"] = self.detail
+        return body
+
+
+class NotModified(Exception):
+    """A conditional GET/HEAD whose answer is 304; carries the ETag to return."""
+
+    def __init__(self, etag: str, last_modified: float) -> None:
+        self.etag = etag
+        self.last_modified = last_modified
+        super().__init__("not modified")

@@ -1,0 +1,208 @@
+"""The metadata store interface (DESIGN.md §4).
+
+One async interface, two backends: sqlite (embedded default) and MongoDB (pymongo's asyncio
+API). Both pass ``tests/contract/test_metadata.py``. Later issues add collections with the
+same pattern: a dataclass record here, abstract methods on :class:`MetadataStore`, one
+implementation per backend, and contract tests.
+
+Ordering: keys sort by their UTF-8 bytes (S3's order) in both backends.
+Times are float seconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class MetadataError(Exception):
+    """Base class for metadata-layer failures that services translate to API errors."""
+
+
+class AlreadyExistsError(MetadataError):
+    """A unique constraint was violated (bucket name, upload id, ...)."""
+
+
+class NotFoundError(MetadataError):
+    pass
+
+
+@dataclass
+class Bucket:
+    name: str
+    created_at: float
+    owner: str = ""
+    public_read: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    # Free-form settings later issues hang off a bucket (policy, ACL, ...), JSON-serialisable.
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ObjectRecord:
+    bucket: str
+    key: str
+    digest: str  # "sha256:<hex>" of the content blob
+    size: int
+    etag: str  # without quotes
+    content_type: str
+    created_at: float
+    updated_at: float
+    labels: dict[str, str] = field(default_factory=dict)
+    # S3 user metadata (x-amz-meta-*), lower-cased names.
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    # Content-Encoding, Content-Disposition, Cache-Control, Content-Language, Expires, ...
+    headers: dict[str, str] = field(default_factory=dict)
+    # Extra checksums (crc32, sha1, ...) as the client will want them back.
+    checksums: dict[str, str] = field(default_factory=dict)
+    # For objects assembled from parts (S3 multipart): the part blobs in order, each
+    # {"digest": ..., "size": ...}. Empty for a single-blob object.
+    parts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ObjectPage:
+    objects: list[ObjectRecord]
+    # True when more keys follow the last one returned.
+    truncated: bool
+
+
+@dataclass
+class MultipartUpload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated_at: float
+    content_type: str = "application/octet-stream"
+    owner: str = ""
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    checksum_algorithm: str | None = None
+
+
+@dataclass
+class Part:
+    upload_id: str
+    part_number: int
+    digest: str
+    size: int
+    etag: str
+    last_modified: float
+    checksums: dict[str, str] = field(default_factory=dict)
+
+
+class MetadataStore(abc.ABC):
+    """Async metadata store. Every method is safe to call concurrently."""
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create tables/collections and indexes, migrate to :data:`SCHEMA_VERSION`."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise when the store cannot answer (readiness probe)."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # ---- buckets ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_bucket(self, bucket: Bucket) -> None:
+        """Raise :class:`AlreadyExistsError` when the name is taken."""
+
+    @abc.abstractmethod
+    async def get_bucket(self, name: str) -> Bucket | None: ...
+
+    @abc.abstractmethod
+    async def list_buckets(self) -> list[Bucket]:
+        """All buckets ordered by name."""
+
+    @abc.abstractmethod
+    async def update_bucket(self, bucket: Bucket) -> None:
+        """Replace public_read, labels and settings; raise :class:`NotFoundError` when absent."""
+
+    @abc.abstractmethod
+    async def delete_bucket(self, name: str) -> bool:
+        """Delete the bucket row only (callers empty it first); True when it existed."""
+
+    # ---- objects ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
+        """Insert or replace (bucket, key) atomically; returns the previous record, if any.
+
+        When replacing, ``created_at`` of the stored record is kept from the previous one.
+        """
+
+    @abc.abstractmethod
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None: ...
+
+    @abc.abstractmethod
+    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        """Delete and return the removed record (None when absent)."""
+
+    @abc.abstractmethod
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int = 1000,
+    ) -> ObjectPage:
+        """Objects whose key starts with ``prefix`` and sorts strictly after ``start_after``,
+        in key order, at most ``limit`` of them. Served by the (bucket, key) index."""
+
+    @abc.abstractmethod
+    async def count_objects(self, bucket: str, limit: int | None = None) -> int:
+        """Number of objects in a bucket (stopping early at ``limit`` when given)."""
+
+    @abc.abstractmethod
+    async def delete_objects_in_bucket(self, bucket: str) -> int:
+        """Delete every object of a bucket; returns how many."""
+
+    @abc.abstractmethod
+    async def object_digests(self) -> set[str]:
+        """Every blob digest referenced by an object (its own and its parts'), for GC."""
+
+    # ---- multipart uploads ------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_multipart(self, upload: MultipartUpload) -> None: ...
+
+    @abc.abstractmethod
+    async def get_multipart(self, upload_id: str) -> MultipartUpload | None: ...
+
+    @abc.abstractmethod
+    async def list_multipart(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[MultipartUpload], bool]:
+        """Uploads by (key, initiated_at, upload_id) after the markers: (page, truncated)."""
+
+    @abc.abstractmethod
+    async def delete_multipart(self, upload_id: str) -> bool:
+        """Delete the upload and all its parts; True when it existed."""
+
+    @abc.abstractmethod
+    async def put_part(self, part: Part) -> Part | None:
+        """Insert or replace (upload_id, part_number); returns the replaced part, if any."""
+
+    @abc.abstractmethod
+    async def list_parts(
+        self, upload_id: str, after_part: int = 0, limit: int = 10000
+    ) -> tuple[list[Part], bool]:
+        """Parts ordered by number, strictly after ``after_part``; (page, truncated)."""
+
+    @abc.abstractmethod
+    async def part_digests(self) -> set[str]:
+        """Every blob digest referenced by a part of an open upload, for GC."""

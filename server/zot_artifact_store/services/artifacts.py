@@ -1,0 +1,452 @@
+"""Buckets and objects: the domain behind ``/v1`` and the S3 API.
+
+No Tornado here: handlers parse and render, this module decides. Bytes go to the blob store
+(content-addressed), records to the metadata store; an object's record is replaced only after
+its blob is committed and verified, so a failed or interrupted upload never changes what
+readers see.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import StoreError
+from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
+from ..storage import BlobStore, BlobWriter, DigestMismatchError
+
+RESERVED_BUCKET_NAMES = frozenset({"health", "metrics"})
+MAX_KEY_BYTES = 1024
+MAX_LABELS = 64
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,62}$")
+_SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+def validate_bucket_name(name: str) -> None:
+    """S3's bucket naming rules, plus our reserved names."""
+    if name in RESERVED_BUCKET_NAMES:
+        raise StoreError(
+            "ReservedName",
+            f"bucket name {name!r} is reserved (it would shadow /{name}); choose another name",
+            resource=name,
+        )
+    problem = None
+    if not 3 <= len(name) <= 63:
+        problem = "must be 3 to 63 characters long"
+    elif not _BUCKET_RE.match(name):
+        problem = (
+            "may contain only lowercase letters, digits, '.' and '-', "
+            "and must begin and end with a letter or digit"
+        )
+    elif ".." in name or ".-" in name or "-." in name:
+        problem = "must not contain '..', '.-' or '-.'"
+    elif name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+        problem = "must not use the prefixes xn--/sthree- or the suffixes -s3alias/--ol-s3"
+    else:
+        try:
+            ipaddress.IPv4Address(name)
+            problem = "must not be formatted as an IP address"
+        except ValueError:
+            pass
+    if problem:
+        raise StoreError("InvalidBucketName", f"bucket name {name!r} {problem}", resource=name)
+
+
+def validate_key(key: str) -> None:
+    if not key:
+        raise StoreError("InvalidKey", "object key must not be empty")
+    if "\x00" in key:
+        raise StoreError("InvalidKey", "object key must not contain NUL characters")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise StoreError("InvalidKey", "object key must be valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise StoreError(
+            "InvalidKey", f"object key is {size} bytes long; at most {MAX_KEY_BYTES} are allowed"
+        )
+
+
+def validate_labels(labels: object) -> dict[str, str]:
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict):
+        raise StoreError("InvalidArgument", "labels must be an object of string values")
+    if len(labels) > MAX_LABELS:
+        raise StoreError("InvalidArgument", f"at most {MAX_LABELS} labels are allowed")
+    out: dict[str, str] = {}
+    for k, v in labels.items():
+        if not isinstance(k, str) or not _LABEL_KEY_RE.match(k):
+            raise StoreError(
+                "InvalidArgument",
+                f"label name {k!r} must be 1-63 characters of letters, digits, . _ / -",
+            )
+        if not isinstance(v, str) or len(v) > 256:
+            raise StoreError(
+                "InvalidArgument", f"label {k!r} must have a string value of at most 256 chars"
+            )
+        out[k] = v
+    return out
+
+
+def normalize_sha256(value: str) -> str:
+    """Accept ``<hex>`` or ``sha256:<hex>`` (any case) → ``sha256:<hex>``."""
+    hexpart = value.strip().lower().removeprefix("sha256:")
+    if not _SHA256_HEX_RE.match(hexpart):
+        raise StoreError(
+            "InvalidDigest", f"declared sha256 {value!r} is not 64 hexadecimal characters"
+        )
+    return "sha256:" + hexpart
+
+
+def encode_token(last_key: str) -> str:
+    raw = json.dumps({"v": 1, "after": last_key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        after = data["after"]
+        if data.get("v") != 1 or not isinstance(after, str):
+            raise ValueError
+        return after
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError):
+        raise StoreError(
+            "InvalidContinuationToken", "the continuation token is not valid"
+        ) from None
+
+
+@dataclass
+class Listing:
+    objects: list[ObjectRecord]
+    common_prefixes: list[str]
+    truncated: bool
+    # The key or common prefix to continue after, when truncated.
+    next_marker: str | None = None
+
+    @property
+    def next_token(self) -> str | None:
+        return encode_token(self.next_marker) if self.truncated and self.next_marker else None
+
+
+@dataclass
+class PutOptions:
+    content_type: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    user_metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    expected_sha256: str | None = None  # "sha256:<hex>"
+    expected_md5: str | None = None  # hex
+    expected_size: int | None = None
+    # S3 clients expect the MD5 of the body as ETag; /v1 uses the sha256 (no MD5 pass: it
+    # would cap upload throughput at MD5's single-core speed).
+    md5_etag: bool = False
+
+
+class PutSession:
+    """A streaming object write: ``write`` chunks, then ``finish`` (or ``abort``)."""
+
+    def __init__(
+        self,
+        service: ArtifactService,
+        bucket: str,
+        key: str,
+        writer: BlobWriter,
+        options: PutOptions,
+    ) -> None:
+        self._service = service
+        self.bucket = bucket
+        self.key = key
+        self._writer = writer
+        self.options = options
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._writer.size
+
+    async def write(self, data: bytes | memoryview) -> None:
+        if self.options.expected_size is not None and (
+            self._writer.size + len(data) > self.options.expected_size
+        ):
+            await self.abort()
+            raise StoreError("InvalidRequest", "body is longer than its declared length")
+        await self._writer.write(data)
+
+    async def abort(self) -> None:
+        if not self._done:
+            self._done = True
+            await self._writer.abort()
+
+    async def finish(self) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Commit the blob, verify declared checksums, then publish the record.
+
+        Returns (new record, previous record or None)."""
+        opts = self.options
+        if opts.expected_size is not None and self._writer.size != opts.expected_size:
+            await self.abort()
+            raise StoreError(
+                "IncompleteBody",
+                f"received {self._writer.size} bytes, Content-Length said {opts.expected_size}",
+            )
+        self._done = True
+        try:
+            info = await self._writer.commit(opts.expected_sha256)
+        except DigestMismatchError as exc:
+            raise StoreError(
+                "ChecksumMismatch",
+                f"declared sha256 {exc.expected} does not match the body's {exc.actual}; "
+                "nothing was stored",
+                resource=f"{self.bucket}/{self.key}",
+                detail={"expected": exc.expected, "actual": exc.actual},
+            ) from None
+        md5 = info.hashes.get("md5", "")
+        if opts.expected_md5 is not None and opts.expected_md5 != md5:
+            # The blob may be shared (dedupe); GC removes it if nothing references it.
+            raise StoreError(
+                "ChecksumMismatch",
+                "Content-MD5 does not match the body; nothing was stored",
+                resource=f"{self.bucket}/{self.key}",
+            )
+        now = time.time()
+        record = ObjectRecord(
+            bucket=self.bucket,
+            key=self.key,
+            digest=info.digest,
+            size=info.size,
+            etag=md5 if opts.md5_etag else info.sha256,
+            content_type=opts.content_type or DEFAULT_CONTENT_TYPE,
+            created_at=now,
+            updated_at=now,
+            labels=opts.labels,
+            user_metadata=opts.user_metadata,
+            headers=opts.headers,
+        )
+        return await self._service.publish(record)
+
+
+class ArtifactService:
+    def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+
+    # ---- buckets ------------------------------------------------------------------------
+    async def create_bucket(
+        self,
+        name: str,
+        owner: str,
+        *,
+        public_read: bool = False,
+        labels: dict[str, str] | None = None,
+        exist_ok: bool = False,
+    ) -> tuple[Bucket, bool]:
+        """Create a bucket; returns (bucket, created). An existing bucket of the same owner is
+        updated when ``exist_ok``; of another owner it is ``BucketAlreadyExists``."""
+        validate_bucket_name(name)
+        bucket = Bucket(
+            name=name,
+            created_at=time.time(),
+            owner=owner,
+            public_read=public_read,
+            labels=labels or {},
+        )
+        try:
+            await self.metadata.create_bucket(bucket)
+            return bucket, True
+        except AlreadyExistsError:
+            existing = await self.metadata.get_bucket(name)
+            if existing is None:  # deleted in between; let the client retry
+                raise StoreError("ServiceUnavailable", "bucket changed concurrently") from None
+            if existing.owner != owner:
+                raise StoreError(
+                    "BucketAlreadyExists", f"bucket {name!r} already exists", resource=name
+                ) from None
+            if not exist_ok:
+                raise StoreError(
+                    "BucketAlreadyOwnedByYou", f"you already own bucket {name!r}", resource=name
+                ) from None
+            existing.public_read = public_read
+            if labels is not None:
+                existing.labels = labels
+            await self.metadata.update_bucket(existing)
+            return existing, False
+
+    async def get_bucket(self, name: str) -> Bucket:
+        validate_bucket_name(name)
+        bucket = await self.metadata.get_bucket(name)
+        if bucket is None:
+            raise StoreError("NoSuchBucket", f"bucket {name!r} does not exist", resource=name)
+        return bucket
+
+    async def list_buckets(self) -> list[Bucket]:
+        return await self.metadata.list_buckets()
+
+    async def delete_bucket(self, name: str, *, recursive: bool = False) -> int:
+        """Delete a bucket; returns the number of objects removed with it."""
+        await self.get_bucket(name)
+        removed = 0
+        if recursive:
+            removed = await self.metadata.delete_objects_in_bucket(name)
+        elif await self.metadata.count_objects(name, limit=1):
+            raise StoreError(
+                "BucketNotEmpty",
+                f"bucket {name!r} is not empty; delete its objects first or pass recursive=true",
+                resource=name,
+            )
+        await self.metadata.delete_bucket(name)
+        return removed
+
+    async def is_public(self, resource: str) -> bool:
+        """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key``."""
+        name = resource.split("/", 1)[0]
+        bucket = await self.metadata.get_bucket(name)
+        return bool(bucket and bucket.public_read)
+
+    # ---- objects ------------------------------------------------------------------------
+    async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
+        validate_key(key)
+        await self.get_bucket(bucket)
+        extra = ("md5",) if options.md5_etag or options.expected_md5 else ()
+        writer = await self.blobs.writer(extra_hashes=extra)
+        return PutSession(self, bucket, key, writer, options)
+
+    async def publish(self, record: ObjectRecord) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Point (bucket, key) at a committed blob."""
+        # The bucket may have been deleted while the body streamed in.
+        await self.get_bucket(record.bucket)
+        previous = await self.metadata.put_object(record)
+        if previous is not None:
+            record.created_at = previous.created_at
+        return record, previous
+
+    async def head_object(self, bucket: str, key: str) -> ObjectRecord:
+        validate_key(key)
+        record = await self.metadata.get_object(bucket, key)
+        if record is None:
+            await self.get_bucket(bucket)  # NoSuchBucket wins over NoSuchKey
+            raise StoreError(
+                "NoSuchKey",
+                f"object {key!r} does not exist in bucket {bucket!r}",
+                resource=f"{bucket}/{key}",
+            )
+        return record
+
+    async def read_object(
+        self, record: ObjectRecord, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream bytes ``[start, end)`` of an object, across its part blobs if it has any."""
+        end = record.size if end is None else min(end, record.size)
+        if not record.parts:
+            async for chunk in self.blobs.read(record.digest, start, end):
+                yield chunk
+            return
+        offset = 0
+        for part in record.parts:
+            p_start, p_end = offset, offset + int(part["size"])
+            offset = p_end
+            if p_end <= start or p_start >= end:
+                continue
+            async for chunk in self.blobs.read(
+                part["digest"], max(start, p_start) - p_start, min(end, p_end) - p_start
+            ):
+                yield chunk
+
+    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        validate_key(key)
+        await self.get_bucket(bucket)
+        return await self.metadata.delete_object(bucket, key)
+
+    async def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str | None = None,
+        limit: int = 1000,
+    ) -> Listing:
+        """List keys in order, rolling keys that share ``prefix…delimiter`` into common
+        prefixes. ``start_after`` is a key or a common prefix already returned.
+
+        ``truncated`` is exact: it is true only when another key or prefix follows."""
+        await self.get_bucket(bucket)
+        objects: list[ObjectRecord] = []
+        prefixes: list[str] = []
+        after = start_after
+        if after is not None and delimiter and _common_prefix(after, prefix, delimiter) == after:
+            after = _beyond(after)  # resuming after a common prefix: skip what is beneath it
+        last: str | None = None
+        while True:
+            page = await self.metadata.list_objects(
+                bucket,
+                prefix=prefix,
+                start_after=after,
+                limit=max(1, limit - len(objects) - len(prefixes)) + 1,
+            )
+            jumped = False
+            for record in page.objects:
+                if len(objects) + len(prefixes) >= limit:
+                    return Listing(objects, prefixes, True, last)
+                common = _common_prefix(record.key, prefix, delimiter) if delimiter else None
+                if common is not None:
+                    prefixes.append(common)
+                    last = common
+                    after = _beyond(common)  # skip the rest of this prefix with a new query
+                    jumped = True
+                    break
+                objects.append(record)
+                last = after = record.key
+            if not jumped and not page.truncated:
+                return Listing(objects, prefixes, False)
+
+
+def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
+    """The common prefix ``key`` rolls up into under ``prefix``/``delimiter``, if any."""
+    cut = key.find(delimiter, len(prefix)) if key.startswith(prefix) else -1
+    return key[: cut + len(delimiter)] if cut >= 0 else None
+
+
+def _beyond(common: str) -> str:
+    """A ``start_after`` that skips every key starting with ``common``: keys are at most 1,024
+    UTF-8 bytes, so none can reach ``common`` followed by 256 copies of the largest code point."""
+    return common + "\U0010ffff" * 256
+
+
+def bucket_json(bucket: Bucket) -> dict[str, Any]:
+    return {
+        "name": bucket.name,
+        "created_at": _iso(bucket.created_at),
+        "owner": bucket.owner,
+        "public_read": bucket.public_read,
+        "labels": bucket.labels,
+    }
+
+
+def object_json(record: ObjectRecord) -> dict[str, Any]:
+    return {
+        "bucket": record.bucket,
+        "key": record.key,
+        "size": record.size,
+        "content_type": record.content_type,
+        "sha256": record.digest.removeprefix("sha256:"),
+        "digest": record.digest,
+        "etag": record.etag,
+        "created_at": _iso(record.created_at),
+        "updated_at": _iso(record.updated_at),
+        "labels": record.labels,
+    }
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

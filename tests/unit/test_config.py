@@ -1,0 +1,153 @@
+"""Config loading: YAML shape, env overrides, secrets from files, every problem reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from zot_artifact_store.config import ConfigError, env_name, load_config, parse_duration
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_need_no_file() -> None:
+    config = load_config(None, environ={})
+    assert (config.http.address, config.http.port) == ("127.0.0.1", 8080)
+    assert config.storage.rootDirectory == "./data"
+    assert config.metadata_uri.startswith("sqlite:///") and config.metadata_uri.endswith(
+        "/data/metadata.db"
+    )
+    assert not config.auth.enabled
+
+
+def test_zot_shaped_file(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+distSpecVersion: 1.1.0
+http: {address: 0.0.0.0, port: 5000}
+storage: {rootDirectory: /var/lib/zas, gc: true, gcDelay: 1h30m}
+metadata: {uri: "mongodb://db:27017/zas"}
+log: {level: DEBUG, format: text}
+extensions:
+  search: {enable: true}
+  metrics: {enable: true, protected: true}
+""",
+    )
+    config = load_config(path, environ={})
+    assert config.http.port == 5000
+    assert config.storage.gcDelay == 5400
+    assert config.metadata_uri == "mongodb://db:27017/zas"
+    assert config.log.level == "debug"
+    assert config.extensions.metrics.protected is True
+
+
+def test_env_names_follow_paths() -> None:
+    assert env_name("metadata.uri") == "ZAS_METADATA_URI"
+    assert env_name("http.port") == "ZAS_HTTP_PORT"
+    assert env_name("storage.rootDirectory") == "ZAS_STORAGE_ROOTDIRECTORY"
+
+
+def test_env_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "http: {port: 5000}\nstorage: {rootDirectory: /a}\n")
+    config = load_config(
+        path,
+        environ={
+            "ZAS_HTTP_PORT": "6000",
+            "ZAS_STORAGE_ROOTDIRECTORY": "/b",
+            "ZAS_STORAGE_GC": "false",
+        },
+    )
+    assert config.http.port == 6000
+    assert config.storage.rootDirectory == "/b"
+    assert config.storage.gc is False
+
+
+def test_command_line_beats_env() -> None:
+    config = load_config(None, environ={"ZAS_HTTP_PORT": "6000"}, overrides={"http.port": 7000})
+    assert config.http.port == 7000
+
+
+def test_root_credentials_and_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("hunter2-long-enough\n")
+    config = load_config(
+        None, environ={"ZAS_ROOT_USER": "admin", "ZAS_ROOT_PASSWORD_FILE": str(secret)}
+    )
+    assert config.auth.enabled
+    assert config.auth.root.password == "hunter2-long-enough"
+    path = write(tmp_path, f"auth: {{root: {{user: admin, passwordFile: {secret}}}}}\n")
+    assert load_config(path, environ={}).auth.root.password == "hunter2-long-enough"
+    assert "hunter2" not in repr(load_config(path, environ={}))
+
+
+def test_every_problem_reported(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+http: {port: -1, tls: {cert: /missing.pem}}
+storage: {gcDelay: soon, rootDirectory: /x, colour: red}
+metadata: {uri: "postgres://x"}
+log: {format: xml}
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={"ZAS_ROOT_USER": "admin", "ZAS_NOT_A_FIELD": "1"})
+    text = str(err.value)
+    for expected in (
+        "http.port: value -1 is not allowed",
+        "http.tls",
+        "storage.gcDelay: value 'soon' is not allowed",
+        "storage.colour: unknown field",
+        "metadata.uri: value 'postgres://x' is not allowed: must start with sqlite:///",
+        "log.format: value 'xml' is not allowed",
+        "auth.root: set both",
+        "ZAS_NOT_A_FIELD: unknown setting",
+    ):
+        assert expected in text, (expected, text)
+
+
+def test_env_value_problem_names_variable() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={"ZAS_HTTP_PORT": "eighty"})
+    assert "http.port: value 'eighty' (from ZAS_HTTP_PORT) is not allowed" in str(err.value)
+
+
+def test_short_password_refused_without_echo() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, environ={"ZAS_ROOT_USER": "admin", "ZAS_ROOT_PASSWORD": "short"})
+    assert "at least 8 characters" in str(err.value)
+    assert "short" not in str(err.value).replace("at least", "")
+
+
+@pytest.mark.parametrize("text", ["not: [valid", "- a list\n- at top"])
+def test_bad_yaml(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text), environ={})
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("90s", 90),
+        ("500ms", 0.5),
+        ("2d", 172800),
+        (15, 15),
+        ("15", 15),
+    ],
+)
+def test_durations(value: object, seconds: float) -> None:
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["", "1x", "h1", "-5", True, "1h 30m"])
+def test_bad_durations(value: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(value)
