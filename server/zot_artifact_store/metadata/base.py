@@ -12,8 +12,9 @@ Times are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
 
@@ -206,3 +207,39 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def part_digests(self) -> set[str]:
         """Every blob digest referenced by a part of an open upload, for GC."""
+
+
+# ---- helpers shared by the backends ---------------------------------------------------------
+R = TypeVar("R")
+
+
+def to_doc(record: Any) -> dict[str, Any]:
+    """A record dataclass as a plain JSON/BSON-serialisable dict."""
+    return asdict(record)
+
+
+def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
+    """Build ``cls`` from a stored document, ignoring fields it does not know (``_id``,
+    fields added by a newer schema) so an older reader never fails on a newer row."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in doc.items() if k in names})
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix``, or None when
+    there is none. Code-point order equals UTF-8 byte order, so this serves both backends'
+    range queries: ``prefix <= key < upper`` exactly when ``key.startswith(prefix)``."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        nxt = last + 1
+        if 0xD800 <= nxt <= 0xDFFF:  # skip surrogates: not valid in UTF-8
+            nxt = 0xE000
+        if nxt <= 0x10FFFF:
+            return "".join(chars) + chr(nxt)
+    return None
+
+
+def blob_digests(obj: ObjectRecord) -> set[str]:
+    """The blobs an object's bytes live in: its part blobs, or its own blob."""
+    return {p["digest"] for p in obj.parts} if obj.parts else {obj.digest}

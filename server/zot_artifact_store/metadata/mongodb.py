@@ -1,0 +1,303 @@
+"""The production metadata backend: MongoDB through pymongo's asyncio API.
+
+Many stateless server replicas may share one database: every write that depends on what is
+stored is one atomic server-side operation (``find_one_and_update`` with upsert,
+``find_one_and_delete``), unique indexes guard names, and no replica caches a record.
+
+Records are stored as documents with their fields at the top level; a map-valued field
+(labels, user metadata, headers, settings, ...) is stored as a list of ``{"k": ..., "v": ...}``
+pairs, because user-supplied map keys may hold ``.`` or start with ``$`` (label names like
+``app.kubernetes.io/name``), which MongoDB field names handle badly. A pair list can still be
+queried with ``$elemMatch``.
+
+The client is created in :meth:`MongoMetadataStore.open`, i.e. after any fork (DESIGN.md §10).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from .base import (
+    SCHEMA_VERSION,
+    AlreadyExistsError,
+    Bucket,
+    MetadataError,
+    MetadataStore,
+    MultipartUpload,
+    NotFoundError,
+    ObjectPage,
+    ObjectRecord,
+    Part,
+    blob_digests,
+    from_doc,
+    prefix_upper_bound,
+    to_doc,
+)
+
+DEFAULT_DATABASE = "zot_artifact_store"
+R = TypeVar("R")
+
+
+def _map_fields(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.default_factory is dict)
+
+
+_MAPS = {cls: _map_fields(cls) for cls in (Bucket, ObjectRecord, MultipartUpload, Part)}
+
+
+def _encode(record: Any, **extra: Any) -> dict[str, Any]:
+    maps = _MAPS[type(record)]
+    doc = to_doc(record)
+    for name in maps:
+        doc[name] = [{"k": k, "v": v} for k, v in doc[name].items()]
+    doc.update(extra)
+    return doc
+
+
+def _decode(cls: type[R], doc: dict[str, Any] | None) -> R | None:
+    if doc is None:
+        return None
+    for name in _MAPS[cls]:
+        if name in doc:
+            doc[name] = {pair["k"]: pair["v"] for pair in doc[name]}
+    return from_doc(cls, doc)
+
+
+def _key_range(prefix: str) -> dict[str, str]:
+    cond = {"$gte": prefix}
+    upper = prefix_upper_bound(prefix)
+    if prefix and upper is not None:
+        cond["$lt"] = upper
+    return cond
+
+
+class MongoMetadataStore(MetadataStore):
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client: AsyncMongoClient[dict[str, Any]] | None = None
+        self._db: AsyncDatabase[dict[str, Any]] | None = None
+
+    # ---- lifecycle --------------------------------------------------------------------------
+    @property
+    def db(self) -> AsyncDatabase[dict[str, Any]]:
+        if self._db is None:
+            raise MetadataError("metadata store is not open")
+        return self._db
+
+    def _c(self, name: str) -> AsyncCollection[dict[str, Any]]:
+        return self.db[name]
+
+    async def open(self) -> None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self.uri, serverSelectionTimeoutMS=10_000, appname="zot-artifact-store"
+        )
+        try:
+            db = client.get_default_database(default=DEFAULT_DATABASE)
+            await db.command("ping")
+            await db["objects"].create_index(
+                [("bucket", ASCENDING), ("key", ASCENDING)], unique=True, name="bucket_key"
+            )
+            await db["objects"].create_index([("blobs", ASCENDING)], name="blobs")
+            await db["multipart_uploads"].create_index(
+                [
+                    ("bucket", ASCENDING),
+                    ("key", ASCENDING),
+                    ("initiated_at", ASCENDING),
+                    ("upload_id", ASCENDING),
+                ],
+                name="bucket_key_initiated",
+            )
+            await db["parts"].create_index(
+                [("upload_id", ASCENDING), ("part_number", ASCENDING)],
+                unique=True,
+                name="upload_part",
+            )
+            meta = await db["meta"].find_one({"_id": "schema"})
+            version = int(meta["version"]) if meta else 0
+            if version > SCHEMA_VERSION:
+                raise MetadataError(
+                    f"metadata schema version {version} is newer than this server supports "
+                    f"({SCHEMA_VERSION}); upgrade the server"
+                )
+            if version < SCHEMA_VERSION:
+                await db["meta"].update_one(
+                    {"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True
+                )
+        except BaseException:
+            await client.close()
+            raise
+        self._client, self._db = client, db
+
+    async def close(self) -> None:
+        if self._client is not None:
+            client, self._client, self._db = self._client, None, None
+            await client.close()
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def schema_version(self) -> int:
+        meta = await self._c("meta").find_one({"_id": "schema"})
+        return int(meta["version"]) if meta else 0
+
+    # ---- buckets ----------------------------------------------------------------------------
+    async def create_bucket(self, bucket: Bucket) -> None:
+        try:
+            await self._c("buckets").insert_one(_encode(bucket, _id=bucket.name))
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(f"bucket {bucket.name!r} exists") from exc
+
+    async def get_bucket(self, name: str) -> Bucket | None:
+        return _decode(Bucket, await self._c("buckets").find_one({"_id": name}))
+
+    async def list_buckets(self) -> list[Bucket]:
+        cursor = self._c("buckets").find({}).sort("_id", ASCENDING)
+        return [b for b in [_decode(Bucket, d) async for d in cursor] if b is not None]
+
+    async def update_bucket(self, bucket: Bucket) -> None:
+        result = await self._c("buckets").replace_one(
+            {"_id": bucket.name}, _encode(bucket, _id=bucket.name)
+        )
+        if result.matched_count == 0:
+            raise NotFoundError(f"bucket {bucket.name!r} does not exist")
+
+    async def delete_bucket(self, name: str) -> bool:
+        result = await self._c("buckets").delete_one({"_id": name})
+        return result.deleted_count > 0
+
+    # ---- objects ----------------------------------------------------------------------------
+    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
+        doc = _encode(obj, blobs=sorted(blob_digests(obj)))
+        replace = {k: v for k, v in doc.items() if k != "created_at"}
+        where = {"bucket": obj.bucket, "key": obj.key}
+        objects = self._c("objects")
+        # Update-or-insert in two atomic steps rather than one upsert, so created_at is kept
+        # without $setOnInsert (which some wire-compatible servers ignore on upsert). When two
+        # writers race to create a key, the unique index picks one; the other updates it.
+        for _ in range(5):
+            before = await objects.find_one_and_update(
+                where, {"$set": replace}, return_document=ReturnDocument.BEFORE
+            )
+            if before is not None:
+                return _decode(ObjectRecord, before)
+            try:
+                await objects.insert_one(doc)
+                return None
+            except DuplicateKeyError:
+                continue
+        raise MetadataError(f"could not write object {obj.bucket}/{obj.key}: too much contention")
+
+    async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        doc = await self._c("objects").find_one({"bucket": bucket, "key": key})
+        return _decode(ObjectRecord, doc)
+
+    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+        doc = await self._c("objects").find_one_and_delete({"bucket": bucket, "key": key})
+        return _decode(ObjectRecord, doc)
+
+    async def list_objects(
+        self,
+        bucket: str,
+        prefix: str = "",
+        start_after: str | None = None,
+        limit: int = 1000,
+    ) -> ObjectPage:
+        key: dict[str, str] = _key_range(prefix)
+        if start_after is not None:
+            key["$gt"] = start_after
+        cursor = (
+            self._c("objects")
+            .find({"bucket": bucket, "key": key})
+            .sort("key", ASCENDING)
+            .limit(limit + 1)
+        )
+        docs = [d async for d in cursor]
+        objects = [o for o in (_decode(ObjectRecord, d) for d in docs[:limit]) if o is not None]
+        return ObjectPage(objects, truncated=len(docs) > limit)
+
+    async def count_objects(self, bucket: str, limit: int | None = None) -> int:
+        kwargs = {"limit": limit} if limit else {}
+        return await self._c("objects").count_documents({"bucket": bucket}, **kwargs)
+
+    async def delete_objects_in_bucket(self, bucket: str) -> int:
+        result = await self._c("objects").delete_many({"bucket": bucket})
+        return result.deleted_count
+
+    async def object_digests(self) -> set[str]:
+        return {str(d) for d in await self._c("objects").distinct("blobs")}
+
+    # ---- multipart uploads ------------------------------------------------------------------
+    async def create_multipart(self, upload: MultipartUpload) -> None:
+        try:
+            await self._c("multipart_uploads").insert_one(_encode(upload, _id=upload.upload_id))
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(f"upload {upload.upload_id!r} exists") from exc
+
+    async def get_multipart(self, upload_id: str) -> MultipartUpload | None:
+        doc = await self._c("multipart_uploads").find_one({"_id": upload_id})
+        return _decode(MultipartUpload, doc)
+
+    async def list_multipart(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        upload_id_marker: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[MultipartUpload], bool]:
+        where: dict[str, Any] = {"bucket": bucket, "key": _key_range(prefix)}
+        if key_marker is not None:
+            marker = await self.get_multipart(upload_id_marker) if upload_id_marker else None
+            if marker is not None and marker.key == key_marker:
+                at = marker.initiated_at
+                where["$or"] = [
+                    {"key": {"$gt": key_marker}},
+                    {"key": key_marker, "initiated_at": {"$gt": at}},
+                    {"key": key_marker, "initiated_at": at, "upload_id": {"$gt": marker.upload_id}},
+                ]
+            else:
+                where["key"]["$gt"] = key_marker
+        cursor = (
+            self._c("multipart_uploads")
+            .find(where)
+            .sort([("key", ASCENDING), ("initiated_at", ASCENDING), ("upload_id", ASCENDING)])
+            .limit(limit + 1)
+        )
+        docs = [d async for d in cursor]
+        uploads = [u for u in (_decode(MultipartUpload, d) for d in docs[:limit]) if u]
+        return uploads, len(docs) > limit
+
+    async def delete_multipart(self, upload_id: str) -> bool:
+        result = await self._c("multipart_uploads").delete_one({"_id": upload_id})
+        await self._c("parts").delete_many({"upload_id": upload_id})
+        return result.deleted_count > 0
+
+    async def put_part(self, part: Part) -> Part | None:
+        before = await self._c("parts").find_one_and_replace(
+            {"upload_id": part.upload_id, "part_number": part.part_number},
+            _encode(part),
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        return _decode(Part, before)
+
+    async def list_parts(
+        self, upload_id: str, after_part: int = 0, limit: int = 10000
+    ) -> tuple[list[Part], bool]:
+        cursor = (
+            self._c("parts")
+            .find({"upload_id": upload_id, "part_number": {"$gt": after_part}})
+            .sort("part_number", ASCENDING)
+            .limit(limit + 1)
+        )
+        docs = [d async for d in cursor]
+        return [p for p in (_decode(Part, d) for d in docs[:limit]) if p], len(docs) > limit
+
+    async def part_digests(self) -> set[str]:
+        return {str(d) for d in await self._c("parts").distinct("digest")}

@@ -1,0 +1,364 @@
+"""Contract tests of the metadata store (DESIGN.md §4): sqlite and MongoDB pass the same suite.
+
+The MongoDB backend runs through the real pymongo driver over the wire against nx-27017 (or a
+real ``mongod`` when ``ZAS_TEST_MONGODB_URI`` is set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from zot_artifact_store.metadata import (
+    SCHEMA_VERSION,
+    AlreadyExistsError,
+    Bucket,
+    MetadataError,
+    MetadataStore,
+    MultipartUpload,
+    NotFoundError,
+    ObjectRecord,
+    Part,
+    create_metadata_store,
+)
+from zot_artifact_store.metadata.base import prefix_upper_bound
+
+BACKENDS = ["sqlite", "mongodb"]
+
+
+def mongo_uri(base: str, db: str) -> str:
+    head, _, query = base.partition("?")
+    head = head.rstrip("/")
+    if head.count("/") > 2:
+        head = head.rsplit("/", 1)[0]
+    return f"{head}/{db}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'meta' / 'metadata.db'}"
+    base: str = request.getfixturevalue("mongodb_base_uri")
+    return mongo_uri(base, f"zas_ct_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def store(store_uri: str) -> AsyncIterator[MetadataStore]:
+    s = create_metadata_store(store_uri)
+    await s.open()
+    yield s
+    await s.close()
+
+
+def obj(bucket: str, key: str, digest: str = "sha256:" + "a" * 64, **kw: object) -> ObjectRecord:
+    now = time.time()
+    fields: dict[str, object] = {
+        "bucket": bucket,
+        "key": key,
+        "digest": digest,
+        "size": 3,
+        "etag": digest[-32:],
+        "content_type": "application/octet-stream",
+        "created_at": now,
+        "updated_at": now,
+    }
+    fields.update(kw)
+    return ObjectRecord(**fields)  # type: ignore[arg-type]
+
+
+def digest(n: int) -> str:
+    return "sha256:" + f"{n:064x}"
+
+
+# ---- lifecycle ------------------------------------------------------------------------------
+async def test_open_records_schema_version_and_reopens(store_uri: str) -> None:
+    s = create_metadata_store(store_uri)
+    await s.open()
+    await s.ping()
+    assert await s.schema_version() == SCHEMA_VERSION
+    await s.create_bucket(Bucket("persisted", time.time()))
+    await s.close()
+    again = create_metadata_store(store_uri)
+    await again.open()
+    try:
+        assert (await again.get_bucket("persisted")) is not None
+    finally:
+        await again.close()
+
+
+async def test_closed_store_refuses_calls(store_uri: str) -> None:
+    s = create_metadata_store(store_uri)
+    await s.open()
+    await s.close()
+    with pytest.raises(MetadataError):
+        await s.get_bucket("x")
+
+
+def test_unknown_uri_is_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported metadata URI"):
+        create_metadata_store("postgres://localhost/x")
+
+
+# ---- buckets --------------------------------------------------------------------------------
+async def test_bucket_roundtrip_and_unique_name(store: MetadataStore) -> None:
+    labels = {"app.kubernetes.io/name": "zas", "$team": "build"}
+    b = Bucket("alpha", 1700000000.5, owner="alice", public_read=True, labels=labels)
+    b.settings = {"policy": {"Statement": [{"Effect": "Allow"}]}, "a.b": 1}
+    await store.create_bucket(b)
+    got = await store.get_bucket("alpha")
+    assert got == b
+    with pytest.raises(AlreadyExistsError):
+        await store.create_bucket(Bucket("alpha", time.time()))
+    assert (await store.get_bucket("alpha")) == b  # the loser changed nothing
+    assert await store.get_bucket("missing") is None
+
+
+async def test_buckets_list_in_name_order(store: MetadataStore) -> None:
+    for name in ["zeta", "alpha", "mid-1", "mid-0"]:
+        await store.create_bucket(Bucket(name, time.time()))
+    assert [b.name for b in await store.list_buckets()] == ["alpha", "mid-0", "mid-1", "zeta"]
+
+
+async def test_update_and_delete_bucket(store: MetadataStore) -> None:
+    await store.create_bucket(Bucket("b1", 1.0))
+    await store.update_bucket(Bucket("b1", 1.0, public_read=True, labels={"k": "v"}))
+    got = await store.get_bucket("b1")
+    assert got is not None and got.public_read and got.labels == {"k": "v"}
+    with pytest.raises(NotFoundError):
+        await store.update_bucket(Bucket("nope", 1.0))
+    assert await store.delete_bucket("b1") is True
+    assert await store.delete_bucket("b1") is False
+    assert await store.get_bucket("b1") is None
+
+
+async def test_concurrent_create_bucket_has_one_winner(store: MetadataStore) -> None:
+    async def attempt(i: int) -> bool:
+        try:
+            await store.create_bucket(Bucket("contended", time.time(), owner=f"u{i}"))
+            return True
+        except AlreadyExistsError:
+            return False
+
+    results = await asyncio.gather(*(attempt(i) for i in range(8)))
+    assert results.count(True) == 1
+    assert len(await store.list_buckets()) == 1
+
+
+# ---- objects --------------------------------------------------------------------------------
+async def test_object_roundtrip_keeps_every_field(store: MetadataStore) -> None:
+    record = obj(
+        "b",
+        "dir/file.tar.gz",
+        labels={"ci.run": "42"},
+        user_metadata={"x-amz-meta-a.b": "1"},
+        headers={"Content-Encoding": "gzip", "Cache-Control": "no-cache"},
+        checksums={"crc32": "AAAAAA=="},
+        parts=[{"digest": digest(1), "size": 5}, {"digest": digest(2), "size": 7}],
+    )
+    assert await store.put_object(record) is None
+    assert await store.get_object("b", "dir/file.tar.gz") == record
+    assert await store.get_object("b", "dir/file.tar") is None
+    assert await store.get_object("other", "dir/file.tar.gz") is None
+
+
+async def test_replace_returns_previous_and_keeps_created_at(store: MetadataStore) -> None:
+    first = obj("b", "k", digest(1), created_at=100.0, updated_at=100.0)
+    await store.put_object(first)
+    second = obj("b", "k", digest(2), created_at=200.0, updated_at=200.0, size=9)
+    previous = await store.put_object(second)
+    assert previous == first
+    stored = await store.get_object("b", "k")
+    assert stored is not None
+    assert (stored.digest, stored.size, stored.updated_at) == (digest(2), 9, 200.0)
+    assert stored.created_at == 100.0
+
+
+async def test_delete_object_returns_removed(store: MetadataStore) -> None:
+    record = obj("b", "gone")
+    await store.put_object(record)
+    assert await store.delete_object("b", "gone") == record
+    assert await store.delete_object("b", "gone") is None
+    assert await store.get_object("b", "gone") is None
+
+
+async def test_concurrent_puts_of_one_key_leave_one_record(store: MetadataStore) -> None:
+    results = await asyncio.gather(
+        *(store.put_object(obj("b", "hot", digest(i))) for i in range(10))
+    )
+    assert results.count(None) == 1  # exactly one writer saw no previous record
+    page = await store.list_objects("b")
+    assert [o.key for o in page.objects] == ["hot"]
+
+
+KEYS = [
+    "a",
+    "a/b",
+    "a/b/c",
+    "a/c",
+    "a0",
+    "b",
+    "b/\u00e9t\u00e9",  # 2-byte UTF-8
+    "b/\U0001f600",  # 4-byte UTF-8 sorts after every BMP character
+    "b/\uffff",
+    "b/z",
+]
+
+
+async def _fill(store: MetadataStore, bucket: str, keys: list[str]) -> None:
+    for i, key in enumerate(keys):
+        await store.put_object(obj(bucket, key, digest(i)))
+
+
+async def test_list_orders_by_utf8_bytes(store: MetadataStore) -> None:
+    await _fill(store, "b", list(reversed(KEYS)))
+    page = await store.list_objects("b")
+    expected = sorted(KEYS, key=lambda k: k.encode())
+    assert [o.key for o in page.objects] == expected
+    assert page.truncated is False
+
+
+@pytest.mark.parametrize("prefix", ["", "a", "a/", "a/b", "b/", "b/\U0001f600", "zz", "b/\uffff"])
+async def test_list_prefix_matches_startswith(store: MetadataStore, prefix: str) -> None:
+    await _fill(store, "b", KEYS)
+    await store.put_object(obj("other-bucket", "a/b", digest(99)))
+    page = await store.list_objects("b", prefix=prefix)
+    expected = sorted((k for k in KEYS if k.startswith(prefix)), key=lambda k: k.encode())
+    assert [o.key for o in page.objects] == expected
+
+
+async def test_list_pages_with_start_after_and_limit(store: MetadataStore) -> None:
+    await _fill(store, "b", KEYS)
+    expected = sorted(KEYS, key=lambda k: k.encode())
+    seen: list[str] = []
+    after: str | None = None
+    pages = 0
+    while True:
+        page = await store.list_objects("b", start_after=after, limit=3)
+        pages += 1
+        seen += [o.key for o in page.objects]
+        if not page.truncated:
+            break
+        after = page.objects[-1].key
+    assert seen == expected
+    assert pages == 4  # 3 + 3 + 3 + 1: truncated is exact, no empty last page
+    # start_after need not be an existing key
+    page = await store.list_objects("b", prefix="a", start_after="a/b/zzz")
+    assert [o.key for o in page.objects] == ["a/c", "a0"]
+
+
+async def test_count_and_delete_all_objects(store: MetadataStore) -> None:
+    await _fill(store, "b", KEYS)
+    await _fill(store, "keep", ["x"])
+    assert await store.count_objects("b") == len(KEYS)
+    assert await store.count_objects("b", limit=1) == 1
+    assert await store.count_objects("empty") == 0
+    assert await store.delete_objects_in_bucket("b") == len(KEYS)
+    assert await store.count_objects("b") == 0
+    assert await store.count_objects("keep") == 1
+
+
+async def test_object_digests_cover_blobs_and_parts(store: MetadataStore) -> None:
+    await store.put_object(obj("b", "single", digest(1)))
+    await store.put_object(
+        obj(
+            "b",
+            "multi",
+            digest(2),
+            parts=[{"digest": digest(3), "size": 1}, {"digest": digest(4), "size": 2}],
+        )
+    )
+    await store.put_object(obj("b", "replaced", digest(5)))
+    await store.put_object(obj("b", "replaced", digest(6)))
+    await store.put_object(obj("b", "deleted", digest(7)))
+    await store.delete_object("b", "deleted")
+    assert await store.object_digests() == {digest(1), digest(3), digest(4), digest(6)}
+
+
+# ---- multipart ------------------------------------------------------------------------------
+def upload(bucket: str, key: str, at: float, upload_id: str | None = None) -> MultipartUpload:
+    return MultipartUpload(
+        upload_id=upload_id or uuid.uuid4().hex,
+        bucket=bucket,
+        key=key,
+        initiated_at=at,
+        user_metadata={"x-amz-meta-a.b": "c"},
+        labels={"k.v": "1"},
+    )
+
+
+async def test_multipart_roundtrip_and_unique_id(store: MetadataStore) -> None:
+    up = upload("b", "big.bin", 10.0, "u1")
+    up.checksum_algorithm = "CRC32"
+    await store.create_multipart(up)
+    assert await store.get_multipart("u1") == up
+    with pytest.raises(AlreadyExistsError):
+        await store.create_multipart(upload("b", "other", 11.0, "u1"))
+    assert await store.get_multipart("nope") is None
+
+
+async def test_list_multipart_order_and_markers(store: MetadataStore) -> None:
+    ups = [
+        upload("b", "k1", 5.0, "z"),
+        upload("b", "k1", 5.0, "a"),
+        upload("b", "k1", 1.0, "m"),
+        upload("b", "k2", 0.5, "q"),
+        upload("b", "j/x", 9.0, "r"),
+        upload("other", "k1", 1.0, "o"),
+    ]
+    for up in ups:
+        await store.create_multipart(up)
+    page, truncated = await store.list_multipart("b")
+    assert [u.upload_id for u in page] == ["r", "m", "a", "z", "q"]
+    assert truncated is False
+    page, truncated = await store.list_multipart("b", limit=2)
+    assert [u.upload_id for u in page] == ["r", "m"] and truncated is True
+    page, _ = await store.list_multipart("b", key_marker="k1", upload_id_marker="m")
+    assert [u.upload_id for u in page] == ["a", "z", "q"]
+    page, _ = await store.list_multipart("b", key_marker="k1")
+    assert [u.upload_id for u in page] == ["q"]
+    page, _ = await store.list_multipart("b", prefix="k")
+    assert [u.upload_id for u in page] == ["m", "a", "z", "q"]
+
+
+async def test_parts_replace_list_and_delete(store: MetadataStore) -> None:
+    await store.create_multipart(upload("b", "k", 1.0, "up"))
+    for n in [3, 1, 2]:
+        part = Part("up", n, digest(n), n * 10, f"etag{n}", 1.0, checksums={"crc32": "x"})
+        assert await store.put_part(part) is None
+    replaced = await store.put_part(Part("up", 2, digest(20), 200, "etag2b", 2.0))
+    assert replaced is not None and replaced.digest == digest(2)
+    parts, truncated = await store.list_parts("up")
+    assert [(p.part_number, p.digest) for p in parts] == [
+        (1, digest(1)),
+        (2, digest(20)),
+        (3, digest(3)),
+    ]
+    assert parts[0].checksums == {"crc32": "x"} and not truncated
+    parts, truncated = await store.list_parts("up", after_part=1, limit=1)
+    assert [p.part_number for p in parts] == [2] and truncated is True
+    assert await store.part_digests() == {digest(1), digest(20), digest(3)}
+    assert await store.delete_multipart("up") is True
+    assert await store.delete_multipart("up") is False
+    assert await store.list_parts("up") == ([], False)
+    assert await store.part_digests() == set()
+
+
+# ---- helpers --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("prefix", "upper"),
+    [
+        ("", None),
+        ("a", "b"),
+        ("a/", "a0"),
+        ("\U0010ffff", None),
+        ("a\U0010ffff", "b"),
+        ("\ud7ff", "\ue000"),
+    ],
+)
+def test_prefix_upper_bound(prefix: str, upper: str | None) -> None:
+    assert prefix_upper_bound(prefix) == upper
