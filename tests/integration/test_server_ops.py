@@ -266,18 +266,26 @@ def test_sigkill_mid_upload_leaves_no_partial_object(
     sock = _raw_put_start(proc.port, "/v1/buckets/crash/objects/obj", 512 << 20, chunk)
     for _ in range(63):
         sock.sendall(chunk)
+    tmp = data_dir / "tmp"  # tmp/<instance>/ holds each running instance's partial files
+
+    def partial_files() -> list[Path]:
+        return [f for d in tmp.iterdir() if d.is_dir() for f in d.iterdir()]
+
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # wait until the server has written some of it
-        if any(f.stat().st_size > 0 for f in (data_dir / "tmp").iterdir()):
+        if any(f.stat().st_size > 0 for f in partial_files()):
             break
         time.sleep(0.05)
-    assert any((data_dir / "tmp").iterdir()), "the upload should be in progress in tmp/"
+    assert partial_files(), "the upload should be in progress in tmp/<instance>/"
+    killed = {p.name for p in tmp.iterdir()}
     proc.kill()
     sock.close()
 
     proc2 = ServerProcess(data_dir, metadata_uri=uri).start()
     try:
-        assert list((data_dir / "tmp").iterdir()) == []
+        # The restarted server swept the dead instance's directory, lock and partial file.
+        assert killed.isdisjoint(p.name for p in tmp.iterdir())
+        assert partial_files() == []
         with proc2.client() as c:
             r = c.get("/v1/buckets/crash/objects/obj")
             assert r.status_code == 200

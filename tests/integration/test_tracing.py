@@ -35,6 +35,7 @@ def collector() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/traces"
     httpd.shutdown()
+    httpd.server_close()
 
 
 def test_spans_exported_and_redacted(tmp_path: Path, collector: str) -> None:

@@ -296,7 +296,7 @@ def test_identical_content_stored_once(client: httpx.Client, bucket: str, server
 
 
 def test_listing(client: httpx.Client, bucket: str) -> None:
-    keys = ["a.txt", "b/1", "b/2", "b/c/3", "c", "d/x", "é", "z/1"]
+    keys = ["a.txt", "b/1", "b/2", "b/c/3", "c", "d/x", "z/1", "é"]  # UTF-8 byte order
     for k in keys:
         assert client.put(obj_url(bucket, k), content=k.encode()).status_code == 201
     url = f"/v1/buckets/{bucket}/objects"
@@ -381,3 +381,18 @@ def test_streaming_upload_large(client: httpx.Client, bucket: str) -> None:
         for part in resp.iter_bytes():
             got.update(part)
     assert got.hexdigest() == h.hexdigest()
+
+
+def test_early_error_closes_connection_and_next_request_works(
+    client: httpx.Client, bucket: str
+) -> None:
+    # The server answers from the headers without reading the 256 KiB body: it must tell the
+    # client the connection closes, so the client's next request goes on a fresh one.
+    for _ in range(5):
+        r = client.put(obj_url("no-such-bucket-xyz", "k"), content=b"x" * (256 << 10))
+        problem(r, 404, "NoSuchBucket")
+        assert r.headers.get("connection", "").lower() == "close"
+        assert client.get(f"/v1/buckets/{bucket}").status_code == 200
+    # A request whose body was read keeps its connection.
+    r = client.put(obj_url(bucket, "kept"), content=b"small")
+    assert r.status_code == 201 and r.headers.get("connection", "").lower() != "close"

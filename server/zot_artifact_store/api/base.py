@@ -47,6 +47,8 @@ class BaseHandler(tornado.web.RequestHandler):
         incoming = self.request.headers.get("X-Request-Id", "")
         self.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         self._rid_token = request_id_var.set(self.request_id)
+        # Tornado sets default headers before initialize(); send_error() sets them again.
+        self.set_header("X-Request-Id", self.request_id)
         ctx.in_flight_started()
         self._counted = True
 
@@ -174,6 +176,16 @@ class BaseHandler(tornado.web.RequestHandler):
             aclose = getattr(chunks, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> Any:
+        # Answering before the request body has arrived (an error found from the headers):
+        # Tornado then closes the connection rather than read the rest, so say so, or a client
+        # would send its next request on a connection that is about to close.
+        if not self._headers_written and not getattr(
+            self.request.connection, "_read_finished", True
+        ):
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def on_finish(self) -> None:
