@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.fixtures.mongo import MongoServer  # noqa: E402
 from tests.fixtures.server import SERVER_BIN, ServerProcess  # noqa: E402
 
 KIB = 1 << 10
@@ -702,107 +703,6 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
-# ---- metadata backend ----------------------------------------------------------------------
-
-
-class MongoLauncher:
-    """Starts the MongoDB-wire-compatible test server. Prefers the tests' own helper
-    (tests/fixtures/mongo.py); falls back to running ``nx-27017`` directly."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.uri = ""
-        self._fixture: Any = None
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> str:
-        try:
-            from tests.fixtures import mongo as fixture
-        except ImportError:
-            fixture = None
-        if fixture is not None:
-            launcher = _fixture_launcher(fixture, self.work)
-            if launcher is not None:
-                self._fixture, self.uri = launcher
-                return self.uri
-            log("tests/fixtures/mongo.py has no helper I recognise; starting nx-27017 myself")
-        return self._start_nx()
-
-    def _start_nx(self) -> str:
-        binary = Path(sys.executable).with_name("nx-27017")
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-        data = self.work / "nx-27017"
-        data.mkdir(parents=True, exist_ok=True)
-        logf = open(self.work / "nx-27017.log", "ab")  # lives as long as the process
-        self._proc = subprocess.Popen(
-            [
-                str(binary),
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data),
-                "--log-file",
-                str(self.work / "nx-27017.log"),
-                "--pid-file",
-                str(self.work / "nx-27017.pid"),
-            ],
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"nx-27017 exited with {self._proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.2):
-                self.uri = f"mongodb://{HOST}:{port}/zas_bench"
-                return self.uri
-            time.sleep(0.1)
-        raise RuntimeError("nx-27017 did not start within 30 s")
-
-    def stop(self) -> None:
-        if self._fixture is not None:
-            for name in ("stop", "close", "terminate", "__exit__"):
-                fn = getattr(self._fixture, name, None)
-                if callable(fn):
-                    try:
-                        fn(None, None, None) if name == "__exit__" else fn()
-                    except Exception as exc:
-                        log(f"stopping the mongo fixture: {exc!r}")
-                    break
-            self._fixture = None
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-
-def _fixture_launcher(fixture: Any, work: Path) -> tuple[Any, str] | None:
-    """Adapts to the helper class tests/fixtures/mongo.py offers (filled in once it exists)."""
-    for cls_name in ("MongoServer", "NxServer", "Nx27017", "MongoProcess"):
-        cls = getattr(fixture, cls_name, None)
-        if cls is None:
-            continue
-        try:
-            obj = cls(work / "mongo")
-        except TypeError:
-            obj = cls()
-        started = obj.start() if hasattr(obj, "start") else obj.__enter__()
-        obj = started if started is not None and hasattr(started, "uri") else obj
-        uri = obj.uri() if callable(getattr(obj, "uri", None)) else getattr(obj, "uri", None)
-        if isinstance(uri, str):
-            if uri.rstrip("/").count("/") < 3:
-                uri = uri.rstrip("/") + "/zas_bench"
-            return obj, uri
-    return None
-
-
 # ---- the benchmark ---------------------------------------------------------------------------
 
 
@@ -841,7 +741,7 @@ class Bench:
         self.chunk = os.urandom(CHUNK)
         self.results: dict[str, Any] = {"references": {}}
         self.server: ServerProcess | None = None
-        self.mongo: MongoLauncher | None = None
+        self.mongo: MongoServer | None = None
         self.pid = 0
         self.big_key: str | None = None
         self.profile_dir: Path | None = args.profile
@@ -853,8 +753,8 @@ class Bench:
         env = {"ZAS_LOG_LEVEL": self.args.log_level}
         metadata_uri = None
         if self.args.backend == "mongodb":
-            self.mongo = MongoLauncher(self.work)
-            metadata_uri = self.mongo.start()
+            self.mongo = MongoServer(self.work / "mongo").start()
+            metadata_uri = self.mongo.uri + "zas_bench"
             log(f"metadata: {metadata_uri}")
         self.server = ServerProcess(self.work / "data", metadata_uri=metadata_uri, env=env)
         self.server.start()

@@ -1,12 +1,12 @@
-"""The embedded metadata backend: one sqlite file (aiosqlite, WAL).
+"""The embedded metadata backend: one sqlite file (stdlib sqlite3 on one worker thread, WAL).
 
 Each record is a row with the columns its queries need (unique keys, sort keys) plus the whole
 record as JSON in ``doc``, so adding a field to a record needs no migration. Keys compare with
 sqlite's BINARY collation, i.e. by UTF-8 bytes, the same order as MongoDB and S3.
 
-One connection serves the process. Reads run on it directly; a write that must read before it
-writes runs in :meth:`SqliteMetadataStore._transaction`, which holds a lock so no other
-coroutine's statements interleave with it.
+One connection serves the process, owned by one worker thread: each operation (a read, or a
+whole write transaction) is one function handed to that thread, so an operation costs one
+thread hop however many statements it runs, and transactions never interleave.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from .base import (
     SCHEMA_VERSION,
@@ -36,6 +36,9 @@ from .base import (
     prefix_upper_bound,
     to_doc,
 )
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,6 +78,14 @@ def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), separators=(",", ":"), ensure_ascii=False)
 
 
+def _load(cls: type[R], row: Any) -> R | None:
+    return from_doc(cls, json.loads(row[0])) if row else None
+
+
+def _load_all(cls: type[R], rows: list[Any]) -> list[R]:
+    return [from_doc(cls, json.loads(r[0])) for r in rows]
+
+
 def sqlite_path(uri: str) -> str:
     """``sqlite:///relative/path``, ``sqlite:////absolute/path`` or ``sqlite:///:memory:``."""
     if not uri.startswith("sqlite:///"):
@@ -82,155 +93,171 @@ def sqlite_path(uri: str) -> str:
     return uri[len("sqlite:///") :]
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _key_range(sql: str, params: list[Any], prefix: str) -> str:
+    """Append ``key`` bounds selecting keys that start with ``prefix`` (an index range)."""
+    sql += " AND key >= ?"
+    params.append(prefix)
+    upper = prefix_upper_bound(prefix)
+    if prefix and upper is not None:
+        sql += " AND key < ?"
+        params.append(upper)
+    return sql
+
+
 class SqliteMetadataStore(MetadataStore):
     def __init__(self, uri: str) -> None:
         self.path = sqlite_path(uri)
-        self._db: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the connection's thread."""
+        conn, thread = self._conn, self._thread
+        if conn is None or thread is None:
+            raise MetadataError("metadata store is not open")
+        return await asyncio.get_running_loop().run_in_executor(thread, fn, conn, *args)
 
     # ---- lifecycle --------------------------------------------------------------------------
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise MetadataError("metadata store is not open")
-        return self._db
-
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        thread = ThreadPoolExecutor(1, thread_name_prefix="zas-sqlite")
+        loop = asyncio.get_running_loop()
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
+            self._conn = await loop.run_in_executor(thread, self._connect)
+        except BaseException:
+            thread.shutdown()
+            raise
+        self._thread = thread
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a process crash; an OS crash may lose the
             # last transactions but never corrupts the file (blobs are fsynced before this).
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=10000")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await db.executescript(_SCHEMA)
-            row = await self._one(db, "SELECT value FROM meta WHERE name='schema_version'")
-            version = int(row[0]) if row else 0
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.executescript(_SCHEMA)
+            version = self._schema_version(conn)
             if version > SCHEMA_VERSION:
                 raise MetadataError(
                     f"metadata schema version {version} is newer than this server supports "
                     f"({SCHEMA_VERSION}); upgrade the server"
                 )
             if version < SCHEMA_VERSION:
-                await db.execute(
+                conn.execute(
                     "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                     (str(SCHEMA_VERSION),),
                 )
         except BaseException:
-            await db.close()
+            conn.close()
             raise
-        self._db = db
+        return conn
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
+        if self._conn is not None and self._thread is not None:
+            await self._run(sqlite3.Connection.close)
+            self._thread.shutdown()
+        self._conn = self._thread = None
 
     async def ping(self) -> None:
-        await self._one(self.db, "SELECT 1")
-
-    async def schema_version(self) -> int:
-        row = await self._one(self.db, "SELECT value FROM meta WHERE name='schema_version'")
-        return int(row[0]) if row else 0
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
 
     @staticmethod
-    async def _one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        async with db.execute(sql, params) as cur:
-            return await cur.fetchone()
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
-    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+    async def schema_version(self) -> int:
+        return await self._run(self._schema_version)
 
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; nothing else writes on the connection meanwhile."""
-        async with self._write_lock:
-            db = self.db
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+    async def _one(self, cls: type[R], sql: str, *params: Any) -> R | None:
+        return await self._run(lambda c: _load(cls, c.execute(sql, params).fetchone()))
 
-    async def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        """One statement in its own transaction; returns the number of rows it changed."""
-        async with self._transaction() as db:
-            cur = await db.execute(sql, params)
-            return cur.rowcount
+    async def _all(self, cls: type[R], sql: str, params: list[Any] | tuple[Any, ...]) -> list[R]:
+        return await self._run(lambda c: _load_all(cls, c.execute(sql, params).fetchall()))
+
+    async def _write(self, sql: str, *params: Any) -> int:
+        """One statement; returns the number of rows it changed."""
+        return await self._run(lambda c: c.execute(sql, params).rowcount)
 
     # ---- buckets ----------------------------------------------------------------------------
     async def create_bucket(self, bucket: Bucket) -> None:
         try:
-            await self._write("INSERT INTO buckets VALUES (?, ?)", (bucket.name, _dumps(bucket)))
-        except aiosqlite.IntegrityError as exc:
+            await self._write("INSERT INTO buckets VALUES (?, ?)", bucket.name, _dumps(bucket))
+        except sqlite3.IntegrityError as exc:
             raise AlreadyExistsError(f"bucket {bucket.name!r} exists") from exc
 
     async def get_bucket(self, name: str) -> Bucket | None:
-        row = await self._one(self.db, "SELECT doc FROM buckets WHERE name = ?", (name,))
-        return from_doc(Bucket, json.loads(row[0])) if row else None
+        return await self._one(Bucket, "SELECT doc FROM buckets WHERE name = ?", name)
 
     async def list_buckets(self) -> list[Bucket]:
-        rows = await self._all("SELECT doc FROM buckets ORDER BY name")
-        return [from_doc(Bucket, json.loads(r[0])) for r in rows]
+        return await self._all(Bucket, "SELECT doc FROM buckets ORDER BY name", ())
 
     async def update_bucket(self, bucket: Bucket) -> None:
-        changed = await self._write(
-            "UPDATE buckets SET doc = ? WHERE name = ?", (_dumps(bucket), bucket.name)
-        )
-        if not changed:
+        sql = "UPDATE buckets SET doc = ? WHERE name = ?"
+        if not await self._write(sql, _dumps(bucket), bucket.name):
             raise NotFoundError(f"bucket {bucket.name!r} does not exist")
 
     async def delete_bucket(self, name: str) -> bool:
-        return await self._write("DELETE FROM buckets WHERE name = ?", (name,)) > 0
+        return await self._write("DELETE FROM buckets WHERE name = ?", name) > 0
 
     # ---- objects ----------------------------------------------------------------------------
-    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
-        async with self._transaction() as db:
-            row = await self._one(
-                db,
-                "SELECT doc FROM objects WHERE bucket = ? AND key = ?",
-                (obj.bucket, obj.key),
-            )
-            previous = from_doc(ObjectRecord, json.loads(row[0])) if row else None
+    @staticmethod
+    def _put_object(conn: sqlite3.Connection, obj: ObjectRecord) -> ObjectRecord | None:
+        with _transaction(conn):
+            row = conn.execute(
+                "SELECT doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
+            ).fetchone()
+            previous = _load(ObjectRecord, row)
             stored = obj
             if previous is not None:
                 stored = ObjectRecord(**{**to_doc(obj), "created_at": previous.created_at})
-            await db.execute(
+            conn.execute(
                 "INSERT INTO objects (bucket, key, doc) VALUES (?, ?, ?) "
                 "ON CONFLICT (bucket, key) DO UPDATE SET doc = excluded.doc",
                 (obj.bucket, obj.key, _dumps(stored)),
             )
-            await db.execute(
+            conn.execute(
                 "DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
             )
-            await db.executemany(
+            conn.executemany(
                 "INSERT INTO object_blobs VALUES (?, ?, ?)",
                 [(obj.bucket, obj.key, d) for d in sorted(blob_digests(obj))],
             )
         return previous
 
+    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
+        return await self._run(self._put_object, obj)
+
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        row = await self._one(
-            self.db, "SELECT doc FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
-        )
-        return from_doc(ObjectRecord, json.loads(row[0])) if row else None
+        sql = "SELECT doc FROM objects WHERE bucket = ? AND key = ?"
+        return await self._one(ObjectRecord, sql, bucket, key)
+
+    @staticmethod
+    def _delete_object(conn: sqlite3.Connection, bucket: str, key: str) -> ObjectRecord | None:
+        with _transaction(conn):
+            row = conn.execute(
+                "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc", (bucket, key)
+            ).fetchone()
+            conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (bucket, key))
+        return _load(ObjectRecord, row)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
-        async with self._transaction() as db:
-            row = await self._one(
-                db,
-                "DELETE FROM objects WHERE bucket = ? AND key = ? RETURNING doc",
-                (bucket, key),
-            )
-            await db.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (bucket, key))
-        return from_doc(ObjectRecord, json.loads(row[0])) if row else None
+        return await self._run(self._delete_object, bucket, key)
 
     async def list_objects(
         self,
@@ -239,59 +266,53 @@ class SqliteMetadataStore(MetadataStore):
         start_after: str | None = None,
         limit: int = 1000,
     ) -> ObjectPage:
-        sql = "SELECT doc FROM objects WHERE bucket = ? AND key >= ?"
-        params: list[Any] = [bucket, prefix]
-        upper = prefix_upper_bound(prefix)
-        if upper is not None and prefix:
-            sql += " AND key < ?"
-            params.append(upper)
+        params: list[Any] = [bucket]
+        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix)
         if start_after is not None:
             sql += " AND key > ?"
             params.append(start_after)
         sql += " ORDER BY key LIMIT ?"
         params.append(limit + 1)
-        rows = await self._all(sql, tuple(params))
-        objects = [from_doc(ObjectRecord, json.loads(r[0])) for r in rows[:limit]]
-        return ObjectPage(objects, truncated=len(rows) > limit)
+        objects = await self._all(ObjectRecord, sql, params)
+        return ObjectPage(objects[:limit], truncated=len(objects) > limit)
 
     async def count_objects(self, bucket: str, limit: int | None = None) -> int:
-        if limit is None:
-            row = await self._one(
-                self.db, "SELECT count(*) FROM objects WHERE bucket = ?", (bucket,)
-            )
-        else:
-            row = await self._one(
-                self.db,
-                "SELECT count(*) FROM (SELECT 1 FROM objects WHERE bucket = ? LIMIT ?)",
-                (bucket, limit),
-            )
-        return int(row[0])
+        sql = "SELECT count(*) FROM (SELECT 1 FROM objects WHERE bucket = ? LIMIT ?)"
+        return await self._run(lambda c: c.execute(sql, (bucket, limit or -1)).fetchone()[0])
 
-    async def delete_objects_in_bucket(self, bucket: str) -> int:
-        async with self._transaction() as db:
-            cur = await db.execute("DELETE FROM objects WHERE bucket = ?", (bucket,))
-            count = cur.rowcount
-            await db.execute("DELETE FROM object_blobs WHERE bucket = ?", (bucket,))
+    @staticmethod
+    def _delete_objects_in_bucket(conn: sqlite3.Connection, bucket: str) -> int:
+        with _transaction(conn):
+            count = conn.execute("DELETE FROM objects WHERE bucket = ?", (bucket,)).rowcount
+            conn.execute("DELETE FROM object_blobs WHERE bucket = ?", (bucket,))
         return count
 
+    async def delete_objects_in_bucket(self, bucket: str) -> int:
+        return await self._run(self._delete_objects_in_bucket, bucket)
+
+    async def _digests(self, sql: str) -> set[str]:
+        return await self._run(lambda c: {r[0] for r in c.execute(sql)})
+
     async def object_digests(self) -> set[str]:
-        return {r[0] for r in await self._all("SELECT DISTINCT digest FROM object_blobs")}
+        return await self._digests("SELECT DISTINCT digest FROM object_blobs")
 
     # ---- multipart uploads ------------------------------------------------------------------
     async def create_multipart(self, upload: MultipartUpload) -> None:
         try:
             await self._write(
                 "INSERT INTO multipart_uploads VALUES (?, ?, ?, ?, ?)",
-                (upload.upload_id, upload.bucket, upload.key, upload.initiated_at, _dumps(upload)),
+                upload.upload_id,
+                upload.bucket,
+                upload.key,
+                upload.initiated_at,
+                _dumps(upload),
             )
-        except aiosqlite.IntegrityError as exc:
+        except sqlite3.IntegrityError as exc:
             raise AlreadyExistsError(f"upload {upload.upload_id!r} exists") from exc
 
     async def get_multipart(self, upload_id: str) -> MultipartUpload | None:
-        row = await self._one(
-            self.db, "SELECT doc FROM multipart_uploads WHERE upload_id = ?", (upload_id,)
-        )
-        return from_doc(MultipartUpload, json.loads(row[0])) if row else None
+        sql = "SELECT doc FROM multipart_uploads WHERE upload_id = ?"
+        return await self._one(MultipartUpload, sql, upload_id)
 
     async def list_multipart(
         self,
@@ -301,63 +322,59 @@ class SqliteMetadataStore(MetadataStore):
         upload_id_marker: str | None = None,
         limit: int = 1000,
     ) -> tuple[list[MultipartUpload], bool]:
-        sql = "SELECT doc FROM multipart_uploads WHERE bucket = ? AND key >= ?"
-        params: list[Any] = [bucket, prefix]
-        upper = prefix_upper_bound(prefix)
-        if upper is not None and prefix:
-            sql += " AND key < ?"
-            params.append(upper)
+        params: list[Any] = [bucket]
+        sql = _key_range("SELECT doc FROM multipart_uploads WHERE bucket = ?", params, prefix)
         if key_marker is not None:
             marker = await self.get_multipart(upload_id_marker) if upload_id_marker else None
             if marker is not None and marker.key == key_marker:
                 # After the marker upload: same key and a later (initiated_at, upload_id).
-                sql += (
-                    " AND (key > ? OR (key = ? AND (initiated_at > ? "
-                    "OR (initiated_at = ? AND upload_id > ?))))"
-                )
-                params += [key_marker, key_marker, marker.initiated_at]
-                params += [marker.initiated_at, marker.upload_id]
+                sql += " AND (key, initiated_at, upload_id) > (?, ?, ?)"
+                params += [key_marker, marker.initiated_at, marker.upload_id]
             else:
                 sql += " AND key > ?"
                 params.append(key_marker)
         sql += " ORDER BY key, initiated_at, upload_id LIMIT ?"
         params.append(limit + 1)
-        rows = await self._all(sql, tuple(params))
-        uploads = [from_doc(MultipartUpload, json.loads(r[0])) for r in rows[:limit]]
-        return uploads, len(rows) > limit
+        uploads = await self._all(MultipartUpload, sql, params)
+        return uploads[:limit], len(uploads) > limit
 
-    async def delete_multipart(self, upload_id: str) -> bool:
-        async with self._transaction() as db:
-            cur = await db.execute(
-                "DELETE FROM multipart_uploads WHERE upload_id = ?", (upload_id,)
-            )
-            existed = cur.rowcount > 0
-            await db.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
+    @staticmethod
+    def _delete_multipart(conn: sqlite3.Connection, upload_id: str) -> bool:
+        with _transaction(conn):
+            sql = "DELETE FROM multipart_uploads WHERE upload_id = ?"
+            existed = conn.execute(sql, (upload_id,)).rowcount > 0
+            conn.execute("DELETE FROM parts WHERE upload_id = ?", (upload_id,))
         return existed
 
-    async def put_part(self, part: Part) -> Part | None:
-        async with self._transaction() as db:
-            row = await self._one(
-                db,
+    async def delete_multipart(self, upload_id: str) -> bool:
+        return await self._run(self._delete_multipart, upload_id)
+
+    @staticmethod
+    def _put_part(conn: sqlite3.Connection, part: Part) -> Part | None:
+        with _transaction(conn):
+            row = conn.execute(
                 "SELECT doc FROM parts WHERE upload_id = ? AND part_number = ?",
                 (part.upload_id, part.part_number),
-            )
-            await db.execute(
+            ).fetchone()
+            conn.execute(
                 "INSERT INTO parts VALUES (?, ?, ?, ?) ON CONFLICT (upload_id, part_number) "
                 "DO UPDATE SET digest = excluded.digest, doc = excluded.doc",
                 (part.upload_id, part.part_number, part.digest, _dumps(part)),
             )
-        return from_doc(Part, json.loads(row[0])) if row else None
+        return _load(Part, row)
+
+    async def put_part(self, part: Part) -> Part | None:
+        return await self._run(self._put_part, part)
 
     async def list_parts(
         self, upload_id: str, after_part: int = 0, limit: int = 10000
     ) -> tuple[list[Part], bool]:
-        rows = await self._all(
+        sql = (
             "SELECT doc FROM parts WHERE upload_id = ? AND part_number > ? "
-            "ORDER BY part_number LIMIT ?",
-            (upload_id, after_part, limit + 1),
+            "ORDER BY part_number LIMIT ?"
         )
-        return [from_doc(Part, json.loads(r[0])) for r in rows[:limit]], len(rows) > limit
+        parts = await self._all(Part, sql, (upload_id, after_part, limit + 1))
+        return parts[:limit], len(parts) > limit
 
     async def part_digests(self) -> set[str]:
-        return {r[0] for r in await self._all("SELECT DISTINCT digest FROM parts")}
+        return await self._digests("SELECT DISTINCT digest FROM parts")
