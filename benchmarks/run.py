@@ -77,7 +77,16 @@ def log(msg: str) -> None:
 # ---- process probes --------------------------------------------------------------------------
 
 
-def proc_status_kib(pid: int, field_name: str) -> int | None:
+def server_pids(pid: int) -> list[int]:
+    """The server process and its worker processes (``http.workers`` > 1), if any."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
+
+
+def _one_status_kib(pid: int, field_name: str) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -88,12 +97,24 @@ def proc_status_kib(pid: int, field_name: str) -> int | None:
     return None
 
 
+def proc_status_kib(pid: int, field_name: str) -> int | None:
+    """A /proc status field summed over the server and its workers."""
+    values = [v for p in server_pids(pid) if (v := _one_status_kib(p, field_name)) is not None]
+    return sum(values) if values else None
+
+
 def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads)."""
-    with open(f"/proc/{pid}/stat") as f:
-        raw = f.read()
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """utime + stime of the server and its workers (all their threads)."""
+    total = 0.0
+    for p in server_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def self_cpu_seconds() -> float:
@@ -129,8 +150,9 @@ class RssSampler:
         # Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0), so the
         # high-water mark read at the end belongs to this phase only.
         try:
-            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
-                f.write("5")
+            for pid in server_pids(self.pid):
+                with open(f"/proc/{pid}/clear_refs", "w") as f:
+                    f.write("5")
             self.hwm_reset = True
         except OSError:
             self.hwm_reset = False
@@ -750,7 +772,7 @@ class Bench:
 
     # -- lifecycle --
     def start_server(self) -> None:
-        env = {"ZAS_LOG_LEVEL": self.args.log_level}
+        env = {"ZAS_LOG_LEVEL": self.args.log_level, "ZAS_HTTP_WORKERS": str(self.args.workers)}
         metadata_uri = None
         if self.args.backend == "mongodb":
             self.mongo = MongoServer(self.work / "mongo").start()
@@ -768,6 +790,7 @@ class Bench:
             "url": self.server.url,
             "pid": self.pid,
             "backend": self.args.backend,
+            "workers": self.args.workers,
             "metadata_uri": metadata_uri or "sqlite (default, inside the data dir)",
             "log_level": self.args.log_level,
             "rss_idle_mib": (proc_status_kib(self.pid, "VmRSS") or 0) / KIB,
@@ -1209,6 +1232,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="PUT rounds, each beside its own dd and Python write (median reported; 3)",
     )
     p.add_argument("--backend", choices=("sqlite", "mongodb"), default="sqlite")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server worker processes (http.workers; 0 = one per CPU; default 1). RSS and CPU "
+        "are summed over the supervisor and its workers.",
+    )
     p.add_argument(
         "--work-dir",
         type=Path,

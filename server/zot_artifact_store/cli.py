@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,56 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides=overrides)
 
 
-async def _serve(config: Config, ready_file: str | None) -> int:
-    import tornado.httpserver
+def _write_ready_file(ready_file: str, port: int, scheme: str, address: str) -> None:
+    tmp = ready_file + ".tmp"
+    url = f"{scheme}://{address}:{port}"
+    Path(tmp).write_text(json.dumps({"port": port, "pid": os.getpid(), "url": url}))
+    os.replace(tmp, ready_file)
+
+
+def _serve(config: Config, ready_file: str | None) -> int:
+    """Bind, then serve in this process or in ``http.workers`` forked worker processes."""
     import tornado.netutil
+
+    try:
+        sockets = tornado.netutil.bind_sockets(config.http.port, config.http.address)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", config.http.address, config.http.port, exc.strerror)
+        return 1
+    port = sockets[0].getsockname()[1]
+    scheme = "https" if config.http.tls.cert and config.http.tls.key else "http"
+    workers = config.http.workers or len(os.sched_getaffinity(0))
+    if workers == 1:
+
+        def ready() -> None:
+            if ready_file:
+                _write_ready_file(ready_file, port, scheme, config.http.address)
+
+        return asyncio.run(_serve_worker(config, sockets, ready))
+    from .supervisor import Supervisor
+
+    def serve_child(ready: Callable[[], None]) -> int:
+        return asyncio.run(_serve_worker(config, sockets, ready))
+
+    def all_ready() -> None:
+        log.info(
+            "listening",
+            extra={
+                "port": port,
+                "url": f"{scheme}://{config.http.address}:{port}",
+                "workers": workers,
+            },
+        )
+        if ready_file:
+            _write_ready_file(ready_file, port, scheme, config.http.address)
+
+    return Supervisor(workers, serve_child, all_ready, sockets).run()
+
+
+async def _serve_worker(
+    config: Config, sockets: list[socket.socket], ready: Callable[[], None]
+) -> int:
+    import tornado.httpserver
 
     from .app import create_context, make_application
     from .observability.tracing import setup_tracing, shutdown_tracing
@@ -58,12 +107,6 @@ async def _serve(config: Config, ready_file: str | None) -> int:
         chunk_size=1 << 20,
         decompress_request=False,
     )
-    try:
-        sockets = tornado.netutil.bind_sockets(config.http.port, config.http.address)
-    except OSError as exc:
-        await ctx.close()
-        log.error("cannot listen on %s:%s: %s", config.http.address, config.http.port, exc.strerror)
-        return 1
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     scheme = "https" if ssl_ctx else "http"
@@ -77,18 +120,7 @@ async def _serve(config: Config, ready_file: str | None) -> int:
             "data_dir": os.path.abspath(config.storage.rootDirectory),  # noqa: ASYNC240
         },
     )
-    if ready_file:
-        tmp = ready_file + ".tmp"
-        Path(tmp).write_text(  # noqa: ASYNC240 - a few bytes, once, at start
-            json.dumps(
-                {
-                    "port": port,
-                    "pid": os.getpid(),
-                    "url": f"{scheme}://{config.http.address}:{port}",
-                }
-            )
-        )
-        os.replace(tmp, ready_file)
+    ready()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, config.log.format, config.log.output)
     try:
         if args.command == "serve":
-            return asyncio.run(_serve(config, args.ready_file))
+            return _serve(config, args.ready_file)
         if args.command == "gc":
             return asyncio.run(_gc(config, args.dry_run))
     except KeyboardInterrupt:

@@ -88,6 +88,10 @@ class HTTPConfig(_Section):
     maxRequestBodySize: int = Field(8 * 1024**2, gt=0)
     # How long in-flight requests may finish after SIGTERM before they are aborted (seconds).
     shutdownTimeout: float = 30.0
+    # Worker processes sharing the listening socket (0 = one per CPU). One Python process
+    # serves about one core; more workers use more cores. A supervisor restarts a worker
+    # that dies.
+    workers: int = Field(1, ge=0, le=256)
 
     @field_validator("shutdownTimeout", mode="before")
     @classmethod

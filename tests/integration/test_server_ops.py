@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -339,3 +340,96 @@ def test_cli_versions() -> None:
     client_bin = str(Path(sys.executable).with_name("zot-artifacts"))
     out = subprocess.run([client_bin, "--version"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and out.stdout.startswith("zot-artifacts ")
+
+
+# ---- worker processes (http.workers) -------------------------------------------------------
+
+
+def _workers(proc: ServerProcess) -> list[int]:
+    assert proc.proc is not None
+    pid = proc.proc.pid
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _served_by(proc: ServerProcess, bucket: str, n: int) -> set[int]:
+    """Send ``n`` requests, each on its own connection; the pids that logged serving them."""
+    marker = f"/v1/buckets/{bucket}"
+    with proc.client() as c:
+        for _ in range(n):
+            assert c.get(marker, headers={"Connection": "close"}).status_code == 200
+    time.sleep(0.2)
+    return {line["pid"] for line in proc.log_lines() if line.get("path") == marker}
+
+
+def _requests_total(proc: ServerProcess, route: str) -> float:
+    with proc.client() as c:
+        text = c.get("/metrics", headers={"Connection": "close"}).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("zas_http_requests_total{") and f'route="{route}"' in line
+    )
+
+
+@pytest.mark.slow
+def test_workers_share_the_port_the_metrics_and_are_replaced(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data", env={"ZAS_HTTP_WORKERS": "2"}).start()
+    try:
+        w1, w2 = _workers(proc)
+        with proc.client() as c:
+            assert c.put("/v1/buckets/shared").status_code == 201
+        # Freeze one worker: the other must accept every connection, and vice versa.
+        os.kill(w1, signal.SIGSTOP)
+        try:
+            assert _served_by(proc, "shared", 10) <= {w2}
+        finally:
+            os.kill(w1, signal.SIGCONT)
+        os.kill(w2, signal.SIGSTOP)
+        try:
+            assert w1 in _served_by(proc, "shared", 10)
+            # Served by w1, the metrics count what w2 served too (multiprocess aggregation).
+            assert _requests_total(proc, "/v1/buckets/{bucket}") == 21  # 1 PUT + 20 GETs
+        finally:
+            os.kill(w2, signal.SIGCONT)
+
+        # A worker that dies is replaced; the service keeps answering.
+        os.kill(w1, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            now = _workers(proc)
+            if len(now) == 2 and w1 not in now:
+                break
+            time.sleep(0.1)
+        assert len(now) == 2 and w2 in now and w1 not in now
+        with proc.client() as c:
+            assert c.get("/health/ready").status_code == 200
+    finally:
+        code = proc.stop()
+    assert code == 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in now)
+
+
+@pytest.mark.slow
+def test_workers_exit_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "data", env={"ZAS_HTTP_WORKERS": "2"}).start()
+    workers = _workers(proc)
+    assert len(workers) == 2
+    proc.kill()
+
+    def alive() -> list[int]:  # a zombie waits for init to reap it: it counts as gone
+        return [p for p in workers if _state(p) not in ("gone", "Z")]
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and alive():
+        time.sleep(0.1)
+    assert alive() == []
+    with socket.socket() as s:  # the port is free again
+        s.bind(("127.0.0.1", proc.port))
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return stat[stat.rindex(")") + 2]

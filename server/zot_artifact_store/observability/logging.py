@@ -45,6 +45,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # tells the worker processes apart
         }
         rid = getattr(record, "request_id", None)
         if rid:

@@ -1,12 +1,21 @@
-"""Prometheus metrics. Each application has its own registry (several apps may live in one
-process in tests)."""
+"""Prometheus metrics.
+
+Each application has its own registry (several apps may live in one process in tests). With
+several worker processes (``http.workers``) the supervisor sets ``PROMETHEUS_MULTIPROC_DIR``
+before it forks: every worker then writes its samples to files there, and ``/metrics`` on any
+worker reports the sum over all of them (prometheus-client's multiprocess mode).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .. import __version__
+from ..supervisor import MULTIPROC_ENV
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -14,6 +23,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.requests = Counter(
             "zas_http_requests",
             "HTTP requests served, by route template, method and status.",
@@ -41,11 +51,18 @@ class Metrics:
         )
         self.in_flight = Gauge(
             "zas_http_requests_in_flight",
-            "Requests being served now.",
+            "Requests being served now (summed over live worker processes).",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        info = Info("zas_build", "Build information.", registry=self.registry)
-        info.info({"version": __version__})
+        build = Gauge(
+            "zas_build_info",
+            "Build information (always 1).",
+            ["version"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        build.labels(__version__).set(1)
 
     def observe(
         self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
@@ -58,4 +75,8 @@ class Metrics:
             self.bytes_out.labels(route, method).inc(bytes_out)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry)
