@@ -62,11 +62,12 @@ def _serve(config: Config, ready_file: str | None) -> int:
             if ready_file:
                 _write_ready_file(ready_file, port, scheme, config.http.address)
 
-        return asyncio.run(_serve_worker(config, sockets, ready))
+        return asyncio.run(_serve_worker(config, sockets, ready, run_gc=True))
     from .supervisor import Supervisor
 
-    def serve_child(ready: Callable[[], None]) -> int:
-        return asyncio.run(_serve_worker(config, sockets, ready))
+    def serve_child(slot: int, ready: Callable[[], None]) -> int:
+        # One worker collects garbage; the others only serve.
+        return asyncio.run(_serve_worker(config, sockets, ready, run_gc=slot == 0))
 
     def all_ready() -> None:
         log.info(
@@ -84,12 +85,13 @@ def _serve(config: Config, ready_file: str | None) -> int:
 
 
 async def _serve_worker(
-    config: Config, sockets: list[socket.socket], ready: Callable[[], None]
+    config: Config, sockets: list[socket.socket], ready: Callable[[], None], *, run_gc: bool
 ) -> int:
     import tornado.httpserver
 
     from .app import create_context, make_application
     from .observability.tracing import setup_tracing, shutdown_tracing
+    from .services.gc import GarbageCollector
 
     setup_tracing(config.extensions.tracing)
     ctx = await create_context(config)
@@ -121,6 +123,10 @@ async def _serve_worker(
         },
     )
     ready()
+    gc_task = None
+    if run_gc and config.storage.gc:
+        collector = GarbageCollector(ctx.metadata, ctx.blobs, config.storage.gcDelay)
+        gc_task = asyncio.create_task(collector.run_periodically(config.storage.gcInterval))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -133,6 +139,8 @@ async def _serve_worker(
         extra={"in_flight": ctx.in_flight, "timeout_s": config.http.shutdownTimeout},
     )
     ctx.shutting_down = True
+    if gc_task is not None:
+        gc_task.cancel()
     server.stop()
     finished = await ctx.wait_idle(config.http.shutdownTimeout)
     if not finished:

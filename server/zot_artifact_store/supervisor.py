@@ -44,12 +44,12 @@ class Supervisor:
     def __init__(
         self,
         workers: int,
-        serve: Callable[[Callable[[], None]], int],
+        serve: Callable[[int, Callable[[], None]], int],
         on_all_ready: Callable[[], None],
         sockets: list[socket.socket],
     ) -> None:
         self.count = workers
-        self.serve = serve  # runs in the child: serve(ready) -> exit code
+        self.serve = serve  # runs in the child: serve(slot, ready) -> exit code
         self.on_all_ready = on_all_ready
         self.sockets = sockets
         self.children: dict[int, tuple[int, float]] = {}  # pid -> (slot, started)
@@ -145,7 +145,7 @@ class Supervisor:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
             _stop_when_parent_dies(parent)
-            code = self.serve(lambda: os.write(ready_w, b"r"))
+            code = self.serve(slot, lambda: os.write(ready_w, b"r"))
         except BaseException:
             log.exception("worker crashed")
         finally:

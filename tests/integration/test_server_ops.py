@@ -433,3 +433,36 @@ def _state(pid: int) -> str:
     except OSError:
         return "gone"
     return stat[stat.rindex(")") + 2]
+
+
+# ---- garbage collection ---------------------------------------------------------------------
+
+
+def _blob_path(data_dir: Path, content: bytes) -> Path:
+    hexd = hashlib.sha256(content).hexdigest()
+    return data_dir / "blobs" / "sha256" / hexd[:2] / hexd
+
+
+@pytest.mark.slow
+def test_server_collects_unreferenced_blobs_periodically(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"ZAS_STORAGE_GCINTERVAL": "1s", "ZAS_STORAGE_GCDELAY": "0s"}
+    proc = ServerProcess(data_dir, env=env).start()
+    old, new, kept = b"old content " * 100, b"new content " * 100, b"kept " * 100
+    try:
+        with proc.client() as c:
+            assert c.put("/v1/buckets/gc-test").status_code == 201
+            assert c.put("/v1/buckets/gc-test/objects/k", content=old).status_code == 201
+            assert c.put("/v1/buckets/gc-test/objects/other", content=kept).status_code == 201
+            assert _blob_path(data_dir, old).exists()
+            assert c.put("/v1/buckets/gc-test/objects/k", content=new).status_code == 200
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and _blob_path(data_dir, old).exists():
+                time.sleep(0.2)
+            assert not _blob_path(data_dir, old).exists(), "the replaced blob was not collected"
+            assert _blob_path(data_dir, new).exists() and _blob_path(data_dir, kept).exists()
+            assert c.get("/v1/buckets/gc-test/objects/k").content == new
+            assert c.get("/v1/buckets/gc-test/objects/other").content == kept
+    finally:
+        assert proc.stop() == 0
+    assert any(line.get("message") == "garbage collection finished" for line in proc.log_lines())

@@ -8,6 +8,7 @@ delay go too. Later issues add their references (OCI manifests, attachments) to 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -65,3 +66,16 @@ class GarbageCollector:
                 report.uploads_deleted += 1
         log.info("garbage collection finished", extra={"report": vars(report), "dry_run": dry_run})
         return report
+
+    async def run_periodically(self, interval: float) -> None:
+        """Collect every ``interval`` seconds until cancelled (the server's ``storage.gc``).
+        The first run comes after at most ten minutes, so a server restarted more often than
+        ``interval`` still collects."""
+        delay = min(interval, 600.0)
+        while True:
+            await asyncio.sleep(delay)
+            delay = interval
+            try:
+                await self.run()
+            except Exception:
+                log.exception("garbage collection failed; next try in %ss", interval)
