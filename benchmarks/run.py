@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.fixtures.mongo import MongoServer  # noqa: E402
+from tests.fixtures.mongo import MongoServer, database_uri  # noqa: E402
 from tests.fixtures.server import SERVER_BIN, ServerProcess  # noqa: E402
 
 KIB = 1 << 10
@@ -513,6 +513,16 @@ class OpStats:
     first_error: str | None = None
     keys: list[str] = field(default_factory=list)
 
+    def record(self, op: str, method: str, path: str, status: int, seconds: float) -> None:
+        """One finished request (``status`` 0: it failed before a response)."""
+        self.latencies.append(seconds)
+        if status >= 300 or status == 0:
+            self.errors += 1
+            if status:
+                self.first_error = self.first_error or f"{method} {path}: {status}"
+        elif op == "PUT":
+            self.keys.append(path.split("/objects/", 1)[1])
+
     def merge(self, other: OpStats) -> None:
         self.latencies.extend(other.latencies)
         self.errors += other.errors
@@ -561,13 +571,7 @@ def run_threads(
                 status = 0
                 st.first_error = st.first_error or repr(exc)
                 conn.close()
-            st.latencies.append(perf() - t)
-            if status >= 300 or status == 0:
-                st.errors += 1
-                if status:
-                    st.first_error = st.first_error or f"{method} {path}: {status}"
-            elif op == "PUT":
-                st.keys.append(path.split("/objects/", 1)[1])
+            st.record(op, method, path, status, perf() - t)
             i += 1
         conn.close()
 
@@ -614,13 +618,7 @@ async def _run_httpx(
                 except httpx.HTTPError as exc:
                     status = 0
                     st.first_error = st.first_error or repr(exc)
-                st.latencies.append(perf() - t)
-                if status >= 300 or status == 0:
-                    st.errors += 1
-                    if status:
-                        st.first_error = st.first_error or f"{method} {path}: {status}"
-                elif op == "PUT":
-                    st.keys.append(path.split("/objects/", 1)[1])
+                st.record(op, method, path, status, perf() - t)
                 i += 1
 
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
@@ -685,13 +683,7 @@ async def _run_raw(
                 st.first_error = st.first_error or repr(exc)
                 writer.close()
                 reader, writer = await asyncio.open_connection(HOST, port)
-            st.latencies.append(perf() - t)
-            if status >= 300 or status == 0:
-                st.errors += 1
-                if status:
-                    st.first_error = st.first_error or f"{method} {path}: {status}"
-            elif op == "PUT":
-                st.keys.append(path.split("/objects/", 1)[1])
+            st.record(op, method, path, status, perf() - t)
             i += 1
         writer.close()
 
@@ -776,7 +768,7 @@ class Bench:
         metadata_uri = None
         if self.args.backend == "mongodb":
             self.mongo = MongoServer(self.work / "mongo").start()
-            metadata_uri = self.mongo.uri + "zas_bench"
+            metadata_uri = database_uri(self.mongo.uri, "zas_bench")
             log(f"metadata: {metadata_uri}")
         self.server = ServerProcess(self.work / "data", metadata_uri=metadata_uri, env=env)
         self.server.start()

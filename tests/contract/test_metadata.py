@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.mongo import database_uri
 from zot_artifact_store.metadata import (
     SCHEMA_VERSION,
     AlreadyExistsError,
@@ -31,20 +32,12 @@ from zot_artifact_store.metadata.base import prefix_upper_bound
 BACKENDS = ["sqlite", "mongodb"]
 
 
-def mongo_uri(base: str, db: str) -> str:
-    head, _, query = base.partition("?")
-    head = head.rstrip("/")
-    if head.count("/") > 2:
-        head = head.rsplit("/", 1)[0]
-    return f"{head}/{db}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture(params=BACKENDS)
 def store_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta' / 'metadata.db'}"
     base: str = request.getfixturevalue("mongodb_base_uri")
-    return mongo_uri(base, f"zas_ct_{uuid.uuid4().hex[:12]}")
+    return database_uri(base, f"zas_ct_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.mongo import database_uri
 from tests.fixtures.server import ServerProcess
 
 ROOT_USER = "rootadmin"
@@ -22,12 +23,7 @@ def metadata_uri_for(mongodb_base_uri: str):
     def make(backend: str, data_dir: Path) -> str | None:
         if backend == "sqlite":
             return None  # the embedded default: sqlite inside the data directory
-        base, _, query = mongodb_base_uri.partition("?")
-        base = base.rstrip("/")
-        if base.count("/") > 2:  # a database is already named: replace it
-            base = base.rsplit("/", 1)[0]
-        uri = f"{base}/zas_it_{uuid.uuid4().hex[:12]}"
-        return uri + (f"?{query}" if query else "")
+        return database_uri(mongodb_base_uri, f"zas_it_{uuid.uuid4().hex[:12]}")
 
     return make
 

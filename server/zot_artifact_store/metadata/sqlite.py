@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +39,7 @@ from .base import (
     to_doc,
 )
 
+BUSY_TIMEOUT_S = 10.0
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -142,26 +145,44 @@ class SqliteMetadataStore(MetadataStore):
         self._thread = thread
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if self.path == ":memory:":
+            return self._connect_locked()
+        # Switching a new file to WAL takes an exclusive lock that sqlite's busy timeout does
+        # not wait for, so processes opening the same file (worker processes) take turns.
+        fd = os.open(self.path + ".open-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._connect_locked()
+        finally:
+            os.close(fd)
+
+    def _connect_locked(self) -> sqlite3.Connection:
+        # The busy timeout applies from the first statement: several worker processes may
+        # open (and create) the same file at once.
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a process crash; an OS crash may lose the
             # last transactions but never corrupts the file (blobs are fsynced before this).
             conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.executescript(_SCHEMA)
-            version = self._schema_version(conn)
-            if version > SCHEMA_VERSION:
-                raise MetadataError(
-                    f"metadata schema version {version} is newer than this server supports "
-                    f"({SCHEMA_VERSION}); upgrade the server"
-                )
-            if version < SCHEMA_VERSION:
-                conn.execute(
-                    "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    (str(SCHEMA_VERSION),),
-                )
+            with _transaction(conn):  # one process creates or migrates; others wait
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                version = self._schema_version(conn)
+                if version > SCHEMA_VERSION:
+                    raise MetadataError(
+                        f"metadata schema version {version} is newer than this server supports "
+                        f"({SCHEMA_VERSION}); upgrade the server"
+                    )
+                if version < SCHEMA_VERSION:
+                    conn.execute(
+                        "INSERT INTO meta (name, value) VALUES ('schema_version', ?) "
+                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                        (str(SCHEMA_VERSION),),
+                    )
         except BaseException:
             conn.close()
             raise
