@@ -352,13 +352,17 @@ def _workers(proc: ServerProcess) -> list[int]:
 
 
 def _served_by(proc: ServerProcess, bucket: str, n: int) -> set[int]:
-    """Send ``n`` requests, each on its own connection; the pids that logged serving them."""
-    marker = f"/v1/buckets/{bucket}"
+    """Send ``n`` GETs, each on its own connection; the pids that logged serving them."""
+    path = f"/v1/buckets/{bucket}"
+    before = len(proc.log_lines())
     with proc.client() as c:
         for _ in range(n):
-            assert c.get(marker, headers={"Connection": "close"}).status_code == 200
+            assert c.get(path, headers={"Connection": "close"}).status_code == 200
     time.sleep(0.2)
-    return {line["pid"] for line in proc.log_lines() if line.get("path") == marker}
+    lines = proc.log_lines()[before:]
+    served = [line for line in lines if line.get("path") == path and line["method"] == "GET"]
+    assert len(served) == n
+    return {line["pid"] for line in served}
 
 
 def _requests_total(proc: ServerProcess, route: str) -> float:
@@ -381,12 +385,12 @@ def test_workers_share_the_port_the_metrics_and_are_replaced(tmp_path: Path) -> 
         # Freeze one worker: the other must accept every connection, and vice versa.
         os.kill(w1, signal.SIGSTOP)
         try:
-            assert _served_by(proc, "shared", 10) <= {w2}
+            assert _served_by(proc, "shared", 10) == {w2}
         finally:
             os.kill(w1, signal.SIGCONT)
         os.kill(w2, signal.SIGSTOP)
         try:
-            assert w1 in _served_by(proc, "shared", 10)
+            assert _served_by(proc, "shared", 10) == {w1}
             # Served by w1, the metrics count what w2 served too (multiprocess aggregation).
             assert _requests_total(proc, "/v1/buckets/{bucket}") == 21  # 1 PUT + 20 GETs
         finally:
