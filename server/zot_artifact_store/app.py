@@ -16,6 +16,7 @@ import tornado.web
 
 from .api import health
 from .api.base import NotFoundHandler
+from .api.s3 import handlers as s3
 from .api.v1 import handlers as v1
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
@@ -23,6 +24,7 @@ from .config import Config
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
+from .services.multipart import MultipartService
 from .storage import BlobStore, create_blob_store
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class AppContext:
     metadata: MetadataStore
     blobs: BlobStore
     artifacts: ArtifactService
+    multipart: MultipartService
     authentication: Authentication
     authorizer: Authorizer
     metrics: Metrics
@@ -97,6 +100,7 @@ async def create_context(config: Config) -> AppContext:
         metadata=metadata,
         blobs=blobs,
         artifacts=artifacts,
+        multipart=MultipartService(artifacts),
         authentication=authentication,
         authorizer=authorizer,
         metrics=Metrics(),
@@ -108,6 +112,7 @@ def make_application(ctx: AppContext) -> tornado.web.Application:
     routes: list[Any] = []
     routes += health.routes(ctx)
     routes += v1.routes(ctx)
+    routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

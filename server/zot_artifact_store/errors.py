@@ -53,6 +53,24 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("InvalidRange", 416, "The requested range is not satisfiable"),
         ErrorSpec("ChecksumMismatch", 422, "The body does not match the declared checksum"),
         ErrorSpec("IncompleteBody", 400, "The body is shorter than Content-Length"),
+        ErrorSpec(
+            "MalformedXML", 400, "The XML body is not well-formed or does not match the schema"
+        ),
+        ErrorSpec("BadDigest", 400, "The body does not match Content-MD5 or x-amz-checksum-*"),
+        ErrorSpec("XAmzContentSHA256Mismatch", 400, "The body does not match x-amz-content-sha256"),
+        ErrorSpec("InvalidPart", 400, "A part is missing or its ETag does not match"),
+        ErrorSpec("InvalidPartOrder", 400, "Parts are not in ascending order"),
+        ErrorSpec("EntityTooSmall", 400, "A part is smaller than the 5 MiB minimum"),
+        ErrorSpec("KeyTooLongError", 400, "The key is longer than 1,024 bytes"),
+        ErrorSpec("MissingContentLength", 411, "Content-Length is required"),
+        ErrorSpec("NotImplemented", 501, "This feature is not implemented"),
+        ErrorSpec("SignatureDoesNotMatch", 403, "The request signature does not match"),
+        ErrorSpec("InvalidAccessKeyId", 403, "The access key does not exist"),
+        ErrorSpec("AuthorizationHeaderMalformed", 400, "The Authorization header is malformed"),
+        ErrorSpec(
+            "AuthorizationQueryParametersError", 400, "The presigned query parameters are malformed"
+        ),
+        ErrorSpec("RequestTimeTooSkewed", 403, "The request time is too far from the server's"),
         ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),
         ErrorSpec("InternalError", 500, "Internal error", retryable=True),
         ErrorSpec("ServiceUnavailable", 503, "The service is unavailable", retryable=True),

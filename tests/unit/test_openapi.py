@@ -38,6 +38,8 @@ def _documented_routes() -> dict[str, set[str]]:
     """Route template → HTTP methods its handler implements."""
     out: dict[str, set[str]] = {}
     for _pattern, handler, kwargs in [*handlers.routes(None), *health.routes(None)]:
+        if handler is handlers.NotFoundHandler:
+            continue  # the 404 for anything else under /v1, /health, /metrics
         implemented = {
             m
             for m in METHODS

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import StoreError
-from .base import BaseHandler
+from .base import BaseHandler, NotFoundHandler
 
 CHECK_TIMEOUT = 5.0
 
@@ -93,4 +93,6 @@ def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
         (r"/health/ready/?", ReadyHandler, {"ctx": ctx, "route": "/health/ready"}),
         (r"/health/?", HealthHandler, {"ctx": ctx, "route": "/health"}),
         (r"/metrics/?", MetricsHandler, {"ctx": ctx, "route": "/metrics"}),
+        # Other paths under the reserved names stay ours, never S3 buckets.
+        (r"/(?:health|metrics)/.*", NotFoundHandler, {"ctx": ctx, "route": "unmatched"}),
     ]

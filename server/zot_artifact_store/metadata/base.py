@@ -62,6 +62,8 @@ class ObjectRecord:
     # For objects assembled from parts (S3 multipart): the part blobs in order, each
     # {"digest": ..., "size": ...}. Empty for a single-blob object.
     parts: list[dict[str, Any]] = field(default_factory=list)
+    # Canned ACL public-read on the object itself (S3 x-amz-acl).
+    public_read: bool = False
 
 
 @dataclass

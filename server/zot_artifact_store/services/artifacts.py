@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import json
 import re
@@ -20,7 +21,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
-from ..storage import BlobStore, BlobWriter, DigestMismatchError
+from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 
 RESERVED_BUCKET_NAMES = frozenset({"health", "metrics"})
 MAX_KEY_BYTES = 1024
@@ -152,6 +153,8 @@ class PutOptions:
     # S3 clients expect the MD5 of the body as ETag; /v1 uses the sha256 (no MD5 pass: it
     # would cap upload throughput at MD5's single-core speed).
     md5_etag: bool = False
+    # Checksums the API layer computed and verified (S3 ``x-amz-checksum-*``), kept and served.
+    checksums: dict[str, str] = field(default_factory=dict)
 
 
 class PutSession:
@@ -193,6 +196,27 @@ class PutSession:
         """Commit the blob, verify declared checksums, then publish the record.
 
         Returns (new record, previous record or None)."""
+        info = await self.commit_blob()
+        opts = self.options
+        now = time.time()
+        record = ObjectRecord(
+            bucket=self.bucket,
+            key=self.key,
+            digest=info.digest,
+            size=info.size,
+            etag=info.hashes.get("md5", "") if opts.md5_etag else info.sha256,
+            content_type=opts.content_type or DEFAULT_CONTENT_TYPE,
+            created_at=now,
+            updated_at=now,
+            labels=opts.labels,
+            user_metadata=opts.user_metadata,
+            headers=opts.headers,
+            checksums=opts.checksums,
+        )
+        return await self._service.publish(record)
+
+    async def commit_blob(self) -> BlobInfo:
+        """Commit the body as a blob after checking its length, sha256 and MD5."""
         opts = self.options
         if opts.expected_size is not None and self._writer.size != opts.expected_size:
             await self.abort()
@@ -218,22 +242,9 @@ class PutSession:
                 "ChecksumMismatch",
                 "Content-MD5 does not match the body; nothing was stored",
                 resource=f"{self.bucket}/{self.key}",
+                detail={"algorithm": "md5"},
             )
-        now = time.time()
-        record = ObjectRecord(
-            bucket=self.bucket,
-            key=self.key,
-            digest=info.digest,
-            size=info.size,
-            etag=md5 if opts.md5_etag else info.sha256,
-            content_type=opts.content_type or DEFAULT_CONTENT_TYPE,
-            created_at=now,
-            updated_at=now,
-            labels=opts.labels,
-            user_metadata=opts.user_metadata,
-            headers=opts.headers,
-        )
-        return await self._service.publish(record)
+        return info
 
 
 class ArtifactService:
@@ -308,10 +319,18 @@ class ArtifactService:
         return removed
 
     async def is_public(self, resource: str) -> bool:
-        """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key``."""
-        name = resource.split("/", 1)[0]
+        """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key`` (public when
+        the bucket is, or when the object itself carries the public-read ACL)."""
+        name, _, key = resource.partition("/")
         bucket = await self.metadata.get_bucket(name)
-        return bool(bucket and bucket.public_read)
+        if bucket is None:
+            return False
+        if bucket.public_read:
+            return True
+        if key and key != "*":
+            record = await self.metadata.get_object(name, key)
+            return bool(record and record.public_read)
+        return False
 
     # ---- objects ------------------------------------------------------------------------
     async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
@@ -361,6 +380,23 @@ class ArtifactService:
                 part["digest"], max(start, p_start) - p_start, min(end, p_end) - p_start
             ):
                 yield chunk
+
+    async def copy_object(
+        self, source: ObjectRecord, bucket: str, key: str, replace: PutOptions | None
+    ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
+        ``replace``, its content type, metadata, headers and labels replace the source's."""
+        validate_key(key)
+        now = time.time()
+        record = dataclasses.replace(
+            source, bucket=bucket, key=key, created_at=now, updated_at=now, public_read=False
+        )
+        if replace is not None:
+            record.content_type = replace.content_type or DEFAULT_CONTENT_TYPE
+            record.user_metadata = replace.user_metadata
+            record.headers = replace.headers
+            record.labels = replace.labels
+        return await self.publish(record)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         validate_key(key)

@@ -19,7 +19,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
-from ..base import BaseHandler
+from ..base import BaseHandler, NotFoundHandler
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
 
 MAX_LIST_LIMIT = 1000
@@ -308,4 +308,6 @@ def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
         r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
+        # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
+        r(r"/v1(?:/.*)?", NotFoundHandler, "unmatched"),
     ]

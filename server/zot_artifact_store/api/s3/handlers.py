@@ -1,0 +1,977 @@
+"""The S3 API, path-style, at ``/`` and ``/s3`` (DESIGN.md §3).
+
+Handlers parse S3's headers, query subresources and XML, call the same services as ``/v1``
+(an object put here is the artifact ``/v1`` shows, with its sha256), and render S3's XML.
+Errors come from the one catalogue, renamed to S3's codes where S3 has its own.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import urllib.parse
+import zlib
+from typing import Any
+
+import tornado.ioloop
+import tornado.web
+
+from ...errors import CATALOGUE, NotModified, StoreError
+from ...metadata import MultipartUpload, ObjectRecord
+from ...services.artifacts import Listing, PutOptions, PutSession, validate_key
+from ...services.multipart import PartSession, check_part_number
+from ..base import BaseHandler
+from ..httputil import check_preconditions, http_date, parse_range, quote_etag
+from . import xml
+
+MAX_KEYS = 1000
+MAX_DELETE_KEYS = 1000
+# Our codes whose S3 name differs.
+_S3_CODES = {
+    "Unauthenticated": "AccessDenied",
+    "ReservedName": "InvalidBucketName",
+    "MalformedJSON": "MalformedXML",
+    "InvalidContinuationToken": "InvalidArgument",
+    "ChecksumMismatch": "BadDigest",
+    "NotFound": "NoSuchKey",
+    "TooManyRequests": "SlowDown",
+}
+# Stored and served as given (S3's "system metadata" a client may set).
+STORED_HEADERS = (
+    "Content-Encoding",
+    "Content-Disposition",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+)
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+CANNED_ACLS = {"private": False, "public-read": True}
+# Bucket subresources S3 tools may probe that this store does not implement.
+UNSUPPORTED_BUCKET_SUBRESOURCES = (
+    "policy",
+    "lifecycle",
+    "cors",
+    "tagging",
+    "encryption",
+    "website",
+    "logging",
+    "replication",
+    "object-lock",
+    "ownershipControls",
+    "publicAccessBlock",
+    "notification",
+    "requestPayment",
+    "accelerate",
+)
+OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
+STORAGE_CLASS = "STANDARD"
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def b64_to_hex(value: str, name: str) -> str:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise StoreError("InvalidDigest", f"{name} is not valid base64") from None
+    return raw.hex()
+
+
+def hex_to_b64(value: str) -> str:
+    return base64.b64encode(bytes.fromhex(value)).decode()
+
+
+class ChecksumTap:
+    """``x-amz-checksum-<algorithm>`` verification for the algorithms computed here while the
+    body streams (CRC32); SHA1 and SHA256 come from the blob writer's own hashes."""
+
+    STREAMED = ("crc32",)
+    FROM_BLOB = ("sha1", "sha256")
+
+    def __init__(self, algorithm: str, expected: str) -> None:
+        self.algorithm = algorithm
+        self.expected = expected
+        self._crc = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        if self.algorithm == "crc32":
+            self._crc = zlib.crc32(data, self._crc)
+
+    def value(self, hashes: dict[str, str]) -> str:
+        if self.algorithm == "crc32":
+            return base64.b64encode(self._crc.to_bytes(4, "big")).decode()
+        return hex_to_b64(hashes[self.algorithm])
+
+
+def checksum_header(headers: Any) -> tuple[str, str] | None:
+    """The one ``x-amz-checksum-*`` header of a request, as (algorithm, base64 value)."""
+    found = [
+        (name.lower().removeprefix("x-amz-checksum-"), value)
+        for name, value in headers.get_all()
+        if name.lower().startswith("x-amz-checksum-") and name.lower() != "x-amz-checksum-mode"
+    ]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise StoreError("InvalidRequest", "send at most one x-amz-checksum-* header")
+    algorithm, value = found[0]
+    if algorithm not in ChecksumTap.STREAMED + ChecksumTap.FROM_BLOB:
+        raise StoreError(
+            "NotImplemented", f"x-amz-checksum-{algorithm} is not supported by this server yet"
+        )
+    return algorithm, value.strip()
+
+
+# ---- base -------------------------------------------------------------------------------------
+class S3Handler(BaseHandler):
+    def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
+        super().initialize(ctx, route)
+        self.set_header("x-amz-request-id", self.request_id)
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        rid = getattr(self, "request_id", None)
+        if rid:
+            self.set_header("x-amz-request-id", rid)
+
+    async def prepare(self) -> None:
+        await self.authenticate()
+
+    def challenge_headers(self, error: StoreError) -> dict[str, str]:
+        return {}  # S3 answers 403 AccessDenied, never a Basic challenge
+
+    def render_error(self, error: StoreError) -> None:
+        code = error.code
+        if code == "ChecksumMismatch" and "expected" in error.detail:
+            code = "XAmzContentSHA256Mismatch" if self._content_sha256_declared() else "BadDigest"
+        code = _S3_CODES.get(code, code)
+        if code == "InvalidKey":
+            code = "KeyTooLongError" if "bytes long" in error.message else "InvalidArgument"
+        status = CATALOGUE[code].status if code in CATALOGUE else error.status
+        self.set_status(status)
+        self.set_header("Content-Type", "application/xml")
+        body = xml.render(
+            "Error",
+            {
+                "Code": code,
+                "Message": error.message,
+                "Resource": self.request.path,
+                "RequestId": self.request_id,
+            },
+            namespace=False,
+        )
+        self.finish(body)
+
+    def _content_sha256_declared(self) -> bool:
+        value = self.request.headers.get("x-amz-content-sha256", "")
+        return len(value) == 64
+
+    def write_xml(self, root: str, children: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/xml")
+        self.finish(xml.render(root, children))
+
+    def arg(self, name: str) -> str | None:
+        return self.get_query_argument(name, None)
+
+    def has(self, name: str) -> bool:
+        return name in self.request.query_arguments
+
+    def int_arg(self, name: str, default: int, low: int = 0, high: int = MAX_KEYS) -> int:
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise StoreError("InvalidArgument", f"{name} must be an integer") from None
+        if value < low:
+            raise StoreError("InvalidArgument", f"{name} must be at least {low}")
+        return min(value, high)
+
+    def canned_acl(self) -> bool | None:
+        """``x-amz-acl``: True for public-read, False for private, None when absent."""
+        acl = self.request.headers.get("x-amz-acl")
+        if acl is None:
+            return None
+        if acl not in CANNED_ACLS:
+            raise StoreError(
+                "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
+            )
+        return CANNED_ACLS[acl]
+
+    def put_options(self) -> PutOptions:
+        """Content type, user metadata and stored headers of a PutObject-like request."""
+        headers = self.request.headers
+        return PutOptions(
+            content_type=headers.get("Content-Type") or None,
+            user_metadata={
+                name.lower(): value
+                for name, value in headers.get_all()
+                if name.lower().startswith("x-amz-meta-")
+            },
+            headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+        )
+
+    def acl_xml(self, public: bool) -> None:
+        grants: list[dict[str, Any]] = [
+            {
+                "Grantee": {**OWNER, "Type": "CanonicalUser"},
+                "Permission": "FULL_CONTROL",
+            }
+        ]
+        if public:
+            grants.append(
+                {
+                    "Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                    "Permission": "READ",
+                }
+            )
+        self.write_xml(
+            "AccessControlPolicy", {"Owner": OWNER, "AccessControlList": {"Grant": grants}}
+        )
+
+    def acl_from_request(self) -> bool:
+        """PutBucketAcl / PutObjectAcl: the canned ACL header, or an AccessControlPolicy body
+        granting READ to AllUsers (public) or nothing more (private)."""
+        canned = self.canned_acl()
+        if canned is not None:
+            return canned
+        body = self.request.body
+        if not body:
+            raise StoreError("MalformedXML", "send x-amz-acl or an AccessControlPolicy body")
+        policy = xml.parse(body, "AccessControlPolicy")
+        public = False
+        for acl in xml.children(policy, "AccessControlList"):
+            for grant in xml.children(acl, "Grant"):
+                uri = "".join(g.text or "" for g in grant.iter() if xml.local_name(g.tag) == "URI")
+                if uri.endswith("/AllUsers"):
+                    if xml.child_text(grant, "Permission") != "READ":
+                        raise StoreError("NotImplemented", "AllUsers may only be granted READ here")
+                    public = True
+        return public
+
+
+# ---- service ----------------------------------------------------------------------------------
+class ServiceHandler(S3Handler):
+    async def get(self) -> None:
+        await self.authorize("s3:ListAllMyBuckets", "")
+        buckets = await self.ctx.artifacts.list_buckets()
+        self.write_xml(
+            "ListAllMyBucketsResult",
+            {
+                "Owner": OWNER,
+                "Buckets": {
+                    "Bucket": [
+                        {"Name": b.name, "CreationDate": xml.s3_time(b.created_at)} for b in buckets
+                    ]
+                },
+            },
+        )
+
+
+# ---- buckets ----------------------------------------------------------------------------------
+class BucketHandler(S3Handler):
+    async def put(self, name: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:PutBucketAcl", name)
+            bucket = await self.ctx.artifacts.get_bucket(name)
+            bucket.public_read = self.acl_from_request()
+            await self.ctx.artifacts.metadata.update_bucket(bucket)
+            self.finish()
+            return
+        for sub in ("versioning", *UNSUPPORTED_BUCKET_SUBRESOURCES):
+            if self.has(sub):
+                raise StoreError("NotImplemented", f"PUT ?{sub} is not supported")
+        await self.authorize("s3:CreateBucket", name)
+        if self.request.body:
+            config = xml.parse(self.request.body, "CreateBucketConfiguration")
+            xml.child_text(config, "LocationConstraint")  # any region is this store
+        public = self.canned_acl()
+        await self.ctx.artifacts.create_bucket(name, self.principal.id, public_read=bool(public))
+        self.set_header("Location", f"/{name}")
+        self.finish()
+
+    async def head(self, name: str) -> None:
+        await self.authorize("s3:ListBucket", name)
+        await self.ctx.artifacts.get_bucket(name)
+        self.set_header("x-amz-bucket-region", "us-east-1")
+        self.finish()
+
+    async def delete(self, name: str) -> None:
+        for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
+            if self.has(sub):
+                raise StoreError("NotImplemented", f"DELETE ?{sub} is not supported")
+        await self.authorize("s3:DeleteBucket", name)
+        await self.ctx.artifacts.delete_bucket(name)
+        self.set_status(204)
+        self.finish()
+
+    async def get(self, name: str) -> None:
+        if self.has("location"):
+            await self.authorize("s3:GetBucketLocation", name)
+            await self.ctx.artifacts.get_bucket(name)
+            self.write_xml("LocationConstraint", {})  # empty: us-east-1
+        elif self.has("acl"):
+            await self.authorize("s3:GetBucketAcl", name)
+            bucket = await self.ctx.artifacts.get_bucket(name)
+            self.acl_xml(bucket.public_read)
+        elif self.has("versioning"):
+            await self.authorize("s3:GetBucketVersioning", name)
+            await self.ctx.artifacts.get_bucket(name)
+            self.write_xml("VersioningConfiguration", {})  # never enabled
+        elif self.has("uploads"):
+            await self.authorize("s3:ListBucketMultipartUploads", name)
+            await self._list_uploads(name)
+        else:
+            for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
+                if self.has(sub):
+                    raise StoreError("NotImplemented", f"GET ?{sub} is not supported")
+            await self.authorize("s3:ListBucket", name)
+            if self.has("versions"):
+                await self._list(name, "versions")
+            elif self.arg("list-type") == "2":
+                await self._list(name, "v2")
+            else:
+                await self._list(name, "v1")
+
+    async def _list(self, name: str, style: str) -> None:
+        prefix = self.arg("prefix") or ""
+        delimiter = self.arg("delimiter") or ""
+        max_keys = self.int_arg("max-keys", MAX_KEYS)
+        encoding = self.arg("encoding-type")
+        if encoding not in (None, "", "url"):
+            raise StoreError("InvalidArgument", "encoding-type must be url")
+        enc = encoding == "url"
+        if style == "v2":
+            token = self.arg("continuation-token")
+            start_after = self.arg("start-after")
+            after = _decode_s3_token(token) if token else start_after
+        elif style == "versions":
+            after = self.arg("key-marker") or None
+        else:
+            after = self.arg("marker") or None
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        if max_keys == 0:
+            listing = Listing([], [], False)
+        else:
+            listing = await self.ctx.artifacts.list_objects(
+                name, prefix=prefix, delimiter=delimiter, start_after=after, limit=max_keys
+            )
+        fetch_owner = style != "v2" or self.arg("fetch-owner") == "true"
+
+        def entry(o: ObjectRecord) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "Key": xml.url_encode(o.key, enc),
+                "LastModified": xml.s3_time(o.updated_at),
+                "ETag": quote_etag(o.etag),
+                "Size": o.size,
+                "StorageClass": STORAGE_CLASS,
+            }
+            if fetch_owner:
+                out["Owner"] = OWNER
+            return out
+
+        common = [{"Prefix": xml.url_encode(p, enc)} for p in listing.common_prefixes]
+        base: dict[str, Any] = {
+            "Name": bucket.name,
+            "Prefix": xml.url_encode(prefix, enc),
+        }
+        if style == "v2":
+            self.write_xml(
+                "ListBucketResult",
+                {
+                    **base,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "MaxKeys": max_keys,
+                    "EncodingType": "url" if enc else None,
+                    "KeyCount": len(listing.objects) + len(listing.common_prefixes),
+                    "IsTruncated": listing.truncated,
+                    "ContinuationToken": self.arg("continuation-token") or None,
+                    "NextContinuationToken": (
+                        _encode_s3_token(listing.next_marker)
+                        if listing.truncated and listing.next_marker
+                        else None
+                    ),
+                    "StartAfter": xml.url_encode(self.arg("start-after"), enc) or None,
+                    "Contents": [entry(o) for o in listing.objects],
+                    "CommonPrefixes": common,
+                },
+            )
+        elif style == "versions":
+            versions = [
+                {
+                    "Key": xml.url_encode(o.key, enc),
+                    "VersionId": "null",
+                    "IsLatest": True,
+                    "LastModified": xml.s3_time(o.updated_at),
+                    "ETag": quote_etag(o.etag),
+                    "Size": o.size,
+                    "StorageClass": STORAGE_CLASS,
+                    "Owner": OWNER,
+                }
+                for o in listing.objects
+            ]
+            self.write_xml(
+                "ListVersionsResult",
+                {
+                    **base,
+                    "KeyMarker": xml.url_encode(self.arg("key-marker") or "", enc),
+                    "VersionIdMarker": self.arg("version-id-marker") or "",
+                    "NextKeyMarker": (
+                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
+                    ),
+                    "NextVersionIdMarker": "null" if listing.truncated else None,
+                    "MaxKeys": max_keys,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "EncodingType": "url" if enc else None,
+                    "IsTruncated": listing.truncated,
+                    "Version": versions,
+                    "CommonPrefixes": common,
+                },
+            )
+        else:
+            self.write_xml(
+                "ListBucketResult",
+                {
+                    **base,
+                    "Marker": xml.url_encode(self.arg("marker") or "", enc),
+                    "NextMarker": (
+                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
+                    ),
+                    "MaxKeys": max_keys,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "EncodingType": "url" if enc else None,
+                    "IsTruncated": listing.truncated,
+                    "Contents": [entry(o) for o in listing.objects],
+                    "CommonPrefixes": common,
+                },
+            )
+
+    async def _list_uploads(self, name: str) -> None:
+        prefix = self.arg("prefix") or ""
+        key_marker = self.arg("key-marker") or None
+        upload_marker = self.arg("upload-id-marker") or None
+        limit = self.int_arg("max-uploads", MAX_KEYS, low=1)
+        await self.ctx.artifacts.get_bucket(name)
+        uploads, truncated = await self.ctx.metadata.list_multipart(
+            name, prefix, key_marker, upload_marker, limit
+        )
+        last = uploads[-1] if uploads else None
+        self.write_xml(
+            "ListMultipartUploadsResult",
+            {
+                "Bucket": name,
+                "KeyMarker": key_marker or "",
+                "UploadIdMarker": upload_marker or "",
+                "NextKeyMarker": last.key if truncated and last else None,
+                "NextUploadIdMarker": last.upload_id if truncated and last else None,
+                "Prefix": prefix,
+                "MaxUploads": limit,
+                "IsTruncated": truncated,
+                "Upload": [
+                    {
+                        "Key": u.key,
+                        "UploadId": u.upload_id,
+                        "Initiator": OWNER,
+                        "Owner": OWNER,
+                        "StorageClass": STORAGE_CLASS,
+                        "Initiated": xml.s3_time(u.initiated_at),
+                    }
+                    for u in uploads
+                ],
+            },
+        )
+
+    async def post(self, name: str) -> None:
+        if not self.has("delete"):
+            raise StoreError("NotImplemented", "unsupported POST on a bucket")
+        await self._delete_objects(name)
+
+    async def _delete_objects(self, name: str) -> None:
+        body = self.request.body
+        verify_body_integrity(self.request.headers, body, required=True)
+        request = xml.parse(body, "Delete")
+        quiet = (xml.child_text(request, "Quiet") or "").strip().lower() == "true"
+        keys = [xml.child_text(o, "Key") for o in xml.children(request, "Object")]
+        if len(keys) > MAX_DELETE_KEYS:
+            raise StoreError("MalformedXML", f"at most {MAX_DELETE_KEYS} keys per request")
+        if not keys:
+            raise StoreError("MalformedXML", "the request names no objects")
+        await self.ctx.artifacts.get_bucket(name)
+        deleted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for key in keys:
+            try:
+                if key is None:
+                    raise StoreError("InvalidArgument", "an <Object> has no <Key>")
+                await self.authorize("s3:DeleteObject", f"{name}/{key}")
+                await self.ctx.artifacts.delete_object(name, key)
+                if not quiet:
+                    deleted.append({"Key": key})
+            except StoreError as exc:
+                code = _S3_CODES.get(exc.code, exc.code)
+                errors.append({"Key": key or "", "Code": code, "Message": exc.message})
+        self.write_xml("DeleteResult", {"Deleted": deleted, "Error": errors})
+
+
+def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:
+    """Content-MD5, or an ``x-amz-checksum-*`` header (what boto3 ≥ 1.36 sends instead)."""
+    md5 = headers.get("Content-MD5")
+    checksum = checksum_header(headers)
+    if md5 is not None:
+        if b64_to_hex(md5, "Content-MD5") != hashlib.md5(body).hexdigest():
+            raise StoreError("BadDigest", "Content-MD5 does not match the body")
+    if checksum is not None:
+        algorithm, expected = checksum
+        tap = ChecksumTap(algorithm, expected)
+        tap.update(body)
+        hashes = {
+            "sha1": hashlib.sha1(body).hexdigest(),
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        if tap.value(hashes) != expected:
+            raise StoreError("BadDigest", f"x-amz-checksum-{algorithm} does not match the body")
+    if required and md5 is None and checksum is None:
+        if not headers.get("x-amz-sdk-checksum-algorithm"):
+            raise StoreError(
+                "InvalidRequest", "Content-MD5 or an x-amz-checksum-* header is required"
+            )
+
+
+def _encode_s3_token(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def _decode_s3_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeError, binascii.Error):
+        raise StoreError("InvalidArgument", "the continuation token is not valid") from None
+
+
+# ---- objects ----------------------------------------------------------------------------------
+@tornado.web.stream_request_body
+class ObjectHandler(S3Handler):
+    """Objects, their ACLs and multipart uploads. PUT bodies stream into the blob store."""
+
+    session: PutSession | None = None
+    tap: ChecksumTap | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.session = None
+        self.tap = None
+        self.small_body = bytearray()
+        bucket, key = self.path_args
+        method = self.request.method
+        if method != "PUT" or self.has("acl") or "x-amz-copy-source" in self.request.headers:
+            return
+        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
+            self.ctx.config.http.maxObjectSize
+        )
+        options = self._streaming_options()
+        if self.has("uploadId"):
+            await self.authorize("s3:PutObject", f"{bucket}/{key}")
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            number = self._part_number()
+            self.session = await self.ctx.multipart.begin_part(upload, number, options)
+        else:
+            await self.authorize("s3:PutObject", f"{bucket}/{key}")
+            validate_key(key)
+            if "If-Match" in self.request.headers or "If-None-Match" in self.request.headers:
+                await self._check_write_preconditions(bucket, key)
+            self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
+
+    def _part_number(self) -> int:
+        try:
+            return check_part_number(int(self.arg("partNumber") or ""))
+        except ValueError:
+            raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+
+    def _streaming_options(self) -> PutOptions:
+        headers = self.request.headers
+        options = self.put_options()
+        options.md5_etag = True
+        length = headers.get("Content-Length")
+        if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
+            raise StoreError("MissingContentLength", "PUT needs a Content-Length")
+        if length is not None:
+            try:
+                options.expected_size = int(length)
+            except ValueError:
+                raise StoreError("InvalidRequest", "Content-Length is not a number") from None
+            if options.expected_size > self.ctx.config.http.maxObjectSize:
+                raise StoreError(
+                    "EntityTooLarge",
+                    f"objects may be at most {self.ctx.config.http.maxObjectSize} bytes",
+                )
+        md5 = headers.get("Content-MD5")
+        if md5 is not None:
+            options.expected_md5 = b64_to_hex(md5, "Content-MD5")
+        content_sha256 = headers.get("x-amz-content-sha256", "")
+        if content_sha256.startswith("STREAMING-") or "aws-chunked" in headers.get(
+            "Content-Encoding", ""
+        ):
+            raise StoreError(
+                "NotImplemented", "aws-chunked request bodies are not supported by this server yet"
+            )
+        if len(content_sha256) == 64:
+            try:
+                bytes.fromhex(content_sha256)
+            except ValueError:
+                raise StoreError("InvalidDigest", "x-amz-content-sha256 is not hex") from None
+            options.expected_sha256 = "sha256:" + content_sha256.lower()
+        checksum = checksum_header(headers)
+        if checksum is not None:
+            self.tap = ChecksumTap(*checksum)
+        public = self.canned_acl()
+        if public:
+            options.headers["x-amz-acl"] = "public-read"
+        return options
+
+    async def _check_write_preconditions(self, bucket: str, key: str) -> None:
+        try:
+            current = await self.ctx.artifacts.head_object(bucket, key)
+        except StoreError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            if "If-Match" in self.request.headers:
+                raise StoreError("NoSuchKey", "the object does not exist") from None
+            return
+        check_preconditions(self.request.headers, current.etag, current.updated_at, is_read=False)
+
+    async def data_received(self, chunk: bytes) -> None:
+        self.bytes_in += len(chunk)
+        if self.session is not None:
+            if self.tap is not None:
+                self.tap.update(chunk)
+            await self.session.write(chunk)
+        else:
+            self.small_body += chunk
+            if len(self.small_body) > xml.MAX_XML_BODY:
+                raise StoreError("EntityTooLarge", "request body too large")
+
+    def on_connection_close(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            tornado.ioloop.IOLoop.current().add_callback(session.abort)
+        super().on_connection_close()
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self.small_body)
+
+    # -- PUT: PutObject, UploadPart, CopyObject, UploadPartCopy, PutObjectAcl --
+    async def put(self, bucket: str, key: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
+            self.request.body = self.body
+            public = self.acl_from_request()
+            record = await self.ctx.artifacts.head_object(bucket, key)
+            record.public_read = public
+            await self.ctx.metadata.put_object(record)
+            self.finish()
+            return
+        if "x-amz-copy-source" in self.request.headers:
+            await self._copy(bucket, key)
+            return
+        session = self.session
+        assert session is not None
+        self.session = None
+        try:
+            await self._verify_tap(session)
+            if isinstance(session, PartSession):
+                part = await session.finish_part()
+                self.set_header("ETag", quote_etag(part.etag))
+                if self.tap is not None:
+                    self.set_header(f"x-amz-checksum-{self.tap.algorithm}", self.tap.expected)
+                self.finish()
+                return
+            public = session.options.headers.pop("x-amz-acl", None) == "public-read"
+            record, _ = await session.finish()
+            if public:
+                record.public_read = True
+                await self.ctx.metadata.put_object(record)
+        finally:
+            await session.abort()
+        self.set_header("ETag", quote_etag(record.etag))
+        for algorithm, value in record.checksums.items():
+            self.set_header(f"x-amz-checksum-{algorithm}", value)
+        self.finish()
+
+    async def _verify_tap(self, session: PutSession) -> None:
+        """Check ``x-amz-checksum-*`` before anything is published."""
+        tap = self.tap
+        if tap is None:
+            return
+        if tap.algorithm in ChecksumTap.STREAMED:
+            actual = tap.value({})
+            if actual != tap.expected:
+                await session.abort()
+                raise StoreError("BadDigest", f"x-amz-checksum-{tap.algorithm} does not match")
+            session.options.checksums = {tap.algorithm: tap.expected}
+        else:
+            # SHA1/SHA256: the blob writer computes them; check after commit, before publish.
+            if tap.algorithm == "sha256":
+                expected_hex = b64_to_hex(tap.expected, "x-amz-checksum-sha256")
+                declared = session.options.expected_sha256
+                if declared and declared != "sha256:" + expected_hex:
+                    await session.abort()
+                    raise StoreError("BadDigest", "x-amz-checksum-sha256 does not match")
+                session.options.expected_sha256 = "sha256:" + expected_hex
+                session.options.checksums = {"sha256": tap.expected}
+            else:
+                raise StoreError(
+                    "NotImplemented", f"x-amz-checksum-{tap.algorithm} is not supported yet"
+                )
+
+    async def _copy(self, bucket: str, key: str) -> None:
+        source_bucket, source_key = _copy_source(self.request.headers["x-amz-copy-source"])
+        await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        _check_copy_conditions(self.request.headers, source)
+        if self.has("uploadId"):
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            start, end = _copy_range(self.request.headers.get("x-amz-copy-source-range"), source)
+            part = await self.ctx.multipart.copy_part(
+                upload, self._part_number(), source, start, end
+            )
+            self.write_xml(
+                "CopyPartResult",
+                {"ETag": quote_etag(part.etag), "LastModified": xml.s3_time(part.last_modified)},
+            )
+            return
+        directive = self.request.headers.get("x-amz-metadata-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise StoreError("InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE")
+        if directive == "COPY" and (source_bucket, source_key) == (bucket, key):
+            raise StoreError(
+                "InvalidRequest",
+                "this copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata",
+            )
+        replace = self.put_options() if directive == "REPLACE" else None
+        if replace is not None:
+            replace.labels = source.labels
+        public = self.canned_acl()
+        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace)
+        if public:
+            record.public_read = True
+            await self.ctx.metadata.put_object(record)
+        self.write_xml(
+            "CopyObjectResult",
+            {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
+        )
+
+    # -- GET / HEAD --
+    async def get(self, bucket: str, key: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
+            record = await self.ctx.artifacts.head_object(bucket, key)
+            self.acl_xml(record.public_read)
+            return
+        if self.has("uploadId"):
+            await self._list_parts(bucket, key)
+            return
+        await self._read(bucket, key, send_body=True)
+
+    async def head(self, bucket: str, key: str) -> None:
+        await self._read(bucket, key, send_body=False)
+
+    async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
+        await self.authorize("s3:GetObject", f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        self.set_header("ETag", quote_etag(record.etag))
+        self.set_header("Last-Modified", http_date(record.updated_at))
+        try:
+            check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
+        except NotModified:
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Type", record.content_type)
+        self.set_header("Accept-Ranges", "bytes")
+        for name, value in record.headers.items():
+            self.set_header(name, value)
+        for name, value in record.user_metadata.items():
+            self.set_header(name, value)
+        if self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            for algorithm, value in record.checksums.items():
+                self.set_header(f"x-amz-checksum-{algorithm}", value)
+        for arg, header in RESPONSE_OVERRIDES.items():
+            value = self.arg(arg)
+            if value is not None:
+                self.set_header(header, value)
+        start, end = 0, record.size
+        part_number = self.arg("partNumber")
+        if part_number is not None:
+            start, end = _part_bounds(record, part_number)
+            self.set_header("x-amz-mp-parts-count", str(max(1, len(record.parts))))
+            if record.parts:
+                self.set_status(206)
+                self.set_header("Content-Range", f"bytes {start}-{end - 1}/{record.size}")
+        else:
+            rng = parse_range(self.request.headers.get("Range"), record.size)
+            if rng is not None:
+                self.set_status(206)
+                self.set_header("Content-Range", rng.content_range(record.size))
+                start, end = rng.start, rng.end
+        self.set_header("Content-Length", str(end - start))
+        if not send_body:
+            self.finish()
+            return
+        await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
+        if not self._finished:
+            self.finish()
+
+    async def _list_parts(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:ListMultipartUploadParts", f"{bucket}/{key}")
+        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+        marker = self.int_arg("part-number-marker", 0, high=10_000)
+        limit = self.int_arg("max-parts", MAX_KEYS, low=1)
+        parts, truncated = await self.ctx.metadata.list_parts(upload.upload_id, marker, limit)
+        self.write_xml(
+            "ListPartsResult",
+            {
+                "Bucket": bucket,
+                "Key": key,
+                "UploadId": upload.upload_id,
+                "Initiator": OWNER,
+                "Owner": OWNER,
+                "StorageClass": STORAGE_CLASS,
+                "PartNumberMarker": marker,
+                "NextPartNumberMarker": parts[-1].part_number if parts else marker,
+                "MaxParts": limit,
+                "IsTruncated": truncated,
+                "Part": [
+                    {
+                        "PartNumber": p.part_number,
+                        "LastModified": xml.s3_time(p.last_modified),
+                        "ETag": quote_etag(p.etag),
+                        "Size": p.size,
+                    }
+                    for p in parts
+                ],
+            },
+        )
+
+    # -- DELETE: DeleteObject, AbortMultipartUpload --
+    async def delete(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
+        if self.has("uploadId"):
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            await self.ctx.multipart.abort(upload)
+        else:
+            await self.ctx.artifacts.delete_object(bucket, key)
+        self.set_status(204)
+        self.finish()
+
+    # -- POST: CreateMultipartUpload, CompleteMultipartUpload --
+    async def post(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        if self.has("uploads"):
+            public = self.canned_acl()
+            upload = await self.ctx.multipart.create(
+                bucket, key, self.principal.id, self.put_options(), public_read=bool(public)
+            )
+            self.write_xml(
+                "InitiateMultipartUploadResult",
+                {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id},
+            )
+            return
+        if not self.has("uploadId"):
+            raise StoreError("NotImplemented", "unsupported POST on an object")
+        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+        await self._complete(upload)
+
+    async def _complete(self, upload: MultipartUpload) -> None:
+        request = xml.parse(self.body, "CompleteMultipartUpload")
+        parts: list[tuple[int, str]] = []
+        for part in xml.children(request, "Part"):
+            number, etag = xml.child_text(part, "PartNumber"), xml.child_text(part, "ETag")
+            if number is None or etag is None:
+                raise StoreError("MalformedXML", "each <Part> needs <PartNumber> and <ETag>")
+            try:
+                parts.append((int(number), etag))
+            except ValueError:
+                raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
+        record, _ = await self.ctx.multipart.complete(upload, parts)
+        self.write_xml(
+            "CompleteMultipartUploadResult",
+            {
+                "Location": f"{self.request.protocol}://{self.request.host}/{upload.bucket}/"
+                + urllib.parse.quote(upload.key),
+                "Bucket": upload.bucket,
+                "Key": upload.key,
+                "ETag": quote_etag(record.etag),
+            },
+        )
+
+
+def _copy_source(value: str) -> tuple[str, str]:
+    source = urllib.parse.unquote(value.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise StoreError("InvalidArgument", "x-amz-copy-source must be /bucket/key")
+    return bucket, key
+
+
+def _check_copy_conditions(headers: Any, source: ObjectRecord) -> None:
+    mapped = {
+        "If-Match": headers.get("x-amz-copy-source-if-match"),
+        "If-None-Match": headers.get("x-amz-copy-source-if-none-match"),
+        "If-Modified-Since": headers.get("x-amz-copy-source-if-modified-since"),
+        "If-Unmodified-Since": headers.get("x-amz-copy-source-if-unmodified-since"),
+    }
+    present = {k: v for k, v in mapped.items() if v is not None}
+    if not present:
+        return
+    try:
+        check_preconditions(present, source.etag, source.updated_at, is_read=True)
+    except NotModified:
+        raise StoreError("PreconditionFailed", "a copy-source condition does not hold") from None
+
+
+def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
+    if not value:
+        return 0, source.size
+    rng = parse_range(value, source.size)
+    if rng is None:
+        raise StoreError("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
+    return rng.start, rng.end
+
+
+def _part_bounds(record: ObjectRecord, raw: str) -> tuple[int, int]:
+    try:
+        number = int(raw)
+    except ValueError:
+        raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+    if not record.parts:
+        if number != 1:
+            raise StoreError("InvalidRange", "the object has one part", headers={})
+        return 0, record.size
+    if not 1 <= number <= len(record.parts):
+        raise StoreError("InvalidRange", f"the object has {len(record.parts)} parts")
+    start = sum(int(p["size"]) for p in record.parts[: number - 1])
+    return start, start + int(record.parts[number - 1]["size"])
+
+
+def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> tuple[str, Any, Any]:
+        return (pattern, handler, {"ctx": ctx, "route": template})
+
+    return [
+        r(r"/", ServiceHandler, "s3:/"),
+        r(r"/s3/?", ServiceHandler, "s3:/"),
+        r(r"/(?:s3/)?([^/]+)/?", BucketHandler, "s3:/{bucket}"),
+        r(r"/(?:s3/)?([^/]+)/(.+)", ObjectHandler, "s3:/{bucket}/{key}"),
+    ]

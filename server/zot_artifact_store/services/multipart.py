@@ -1,0 +1,191 @@
+"""Multipart uploads (S3): parts are blobs; completing an upload writes no bytes.
+
+Each part streams into its own content-addressed blob. Completion checks the part list, then
+publishes an object record whose ``parts`` name those blobs in order, so reading the object
+reads the parts and nothing is copied. The object's full sha256 is still computed at
+completion (one sequential read of the parts, hashed off the event loop) so the object is
+the same artifact, with the same digest, as if it had been uploaded in one piece.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+
+from ..errors import StoreError
+from ..metadata import MultipartUpload, ObjectRecord, Part
+from ..storage import BlobWriter
+from .artifacts import DEFAULT_CONTENT_TYPE, ArtifactService, PutOptions, PutSession, validate_key
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10_000
+
+
+def multipart_etag(part_md5s: list[str]) -> str:
+    """S3's ETag of a multipart object: md5 of the parts' binary MD5s, ``-`` part count."""
+    joined = b"".join(bytes.fromhex(m) for m in part_md5s)
+    return f"{hashlib.md5(joined).hexdigest()}-{len(part_md5s)}"
+
+
+def check_part_number(value: int) -> int:
+    if not 1 <= value <= MAX_PART_NUMBER:
+        raise StoreError("InvalidArgument", f"part number must be between 1 and {MAX_PART_NUMBER}")
+    return value
+
+
+class PartSession(PutSession):
+    """One part's body streaming into a blob."""
+
+    def __init__(
+        self,
+        service: ArtifactService,
+        upload: MultipartUpload,
+        number: int,
+        writer: BlobWriter,
+        options: PutOptions,
+    ) -> None:
+        super().__init__(service, upload.bucket, upload.key, writer, options)
+        self.upload = upload
+        self.number = number
+
+    async def finish_part(self) -> Part:
+        info = await self.commit_blob()
+        part = Part(
+            upload_id=self.upload.upload_id,
+            part_number=self.number,
+            digest=info.digest,
+            size=info.size,
+            etag=info.hashes["md5"],
+            last_modified=time.time(),
+            checksums=self.options.checksums,
+        )
+        await self._service.metadata.put_part(part)
+        return part
+
+
+class MultipartService:
+    def __init__(self, artifacts: ArtifactService) -> None:
+        self.artifacts = artifacts
+        self.metadata = artifacts.metadata
+        self.blobs = artifacts.blobs
+
+    async def create(
+        self, bucket: str, key: str, owner: str, options: PutOptions, public_read: bool = False
+    ) -> MultipartUpload:
+        validate_key(key)
+        await self.artifacts.get_bucket(bucket)
+        upload = MultipartUpload(
+            upload_id=uuid.uuid4().hex + uuid.uuid4().hex[:8],
+            bucket=bucket,
+            key=key,
+            initiated_at=time.time(),
+            content_type=options.content_type or DEFAULT_CONTENT_TYPE,
+            owner=owner,
+            user_metadata=options.user_metadata,
+            headers={**options.headers, **({"x-amz-acl": "public-read"} if public_read else {})},
+            labels=options.labels,
+        )
+        await self.metadata.create_multipart(upload)
+        return upload
+
+    async def get(self, bucket: str, key: str, upload_id: str) -> MultipartUpload:
+        upload = await self.metadata.get_multipart(upload_id)
+        if upload is None or upload.bucket != bucket or upload.key != key:
+            await self.artifacts.get_bucket(bucket)
+            raise StoreError(
+                "NoSuchUpload",
+                f"upload {upload_id!r} does not exist (completed, aborted or never started)",
+                resource=f"{bucket}/{key}",
+            )
+        return upload
+
+    async def begin_part(
+        self, upload: MultipartUpload, number: int, options: PutOptions
+    ) -> PartSession:
+        check_part_number(number)
+        writer = await self.blobs.writer(extra_hashes=("md5",))
+        return PartSession(self.artifacts, upload, number, writer, options)
+
+    async def copy_part(
+        self, upload: MultipartUpload, number: int, source: ObjectRecord, start: int, end: int
+    ) -> Part:
+        """UploadPartCopy: the source's bytes [start, end) become the part."""
+        check_part_number(number)
+        session = await self.begin_part(upload, number, PutOptions())
+        try:
+            async for chunk in self.artifacts.read_object(source, start, end):
+                await session.write(chunk)
+            return await session.finish_part()
+        finally:
+            await session.abort()
+
+    async def complete(
+        self, upload: MultipartUpload, requested: list[tuple[int, str]]
+    ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        if not requested:
+            raise StoreError("MalformedXML", "CompleteMultipartUpload lists no parts")
+        numbers = [n for n, _ in requested]
+        if numbers != sorted(set(numbers)):
+            raise StoreError(
+                "InvalidPartOrder", "parts must be listed in ascending order, each once"
+            )
+        stored: dict[int, Part] = {}
+        after = 0
+        while True:
+            page, truncated = await self.metadata.list_parts(upload.upload_id, after_part=after)
+            stored.update((p.part_number, p) for p in page)
+            if not truncated or not page:
+                break
+            after = page[-1].part_number
+        chosen: list[Part] = []
+        for index, (number, etag) in enumerate(requested):
+            part = stored.get(number)
+            if part is None or etag.strip().strip('"') != part.etag:
+                raise StoreError(
+                    "InvalidPart",
+                    f"part {number} was not uploaded, or its ETag is not {etag}",
+                    resource=f"{upload.bucket}/{upload.key}",
+                )
+            if index < len(requested) - 1 and part.size < MIN_PART_SIZE:
+                raise StoreError(
+                    "EntityTooSmall",
+                    f"part {number} is {part.size} bytes; every part but the last must be "
+                    f"at least {MIN_PART_SIZE}",
+                    resource=f"{upload.bucket}/{upload.key}",
+                )
+            chosen.append(part)
+        sha256 = await self._sha256_of([p.digest for p in chosen])
+        now = time.time()
+        headers = dict(upload.headers)
+        public = headers.pop("x-amz-acl", "") == "public-read"
+        record = ObjectRecord(
+            bucket=upload.bucket,
+            key=upload.key,
+            digest=f"sha256:{sha256}",
+            size=sum(p.size for p in chosen),
+            etag=multipart_etag([p.etag for p in chosen]),
+            content_type=upload.content_type,
+            created_at=now,
+            updated_at=now,
+            labels=upload.labels,
+            user_metadata=upload.user_metadata,
+            headers=headers,
+            parts=[{"digest": p.digest, "size": p.size} for p in chosen],
+            public_read=public,
+        )
+        result = await self.artifacts.publish(record)
+        await self.metadata.delete_multipart(upload.upload_id)
+        return result
+
+    async def _sha256_of(self, digests: list[str]) -> str:
+        h = hashlib.sha256()
+        for digest in digests:
+            async for chunk in self.blobs.read(digest):
+                await asyncio.to_thread(h.update, chunk)
+        return h.hexdigest()
+
+    async def abort(self, upload: MultipartUpload) -> None:
+        # The part blobs become unreferenced; garbage collection removes them.
+        await self.metadata.delete_multipart(upload.upload_id)
