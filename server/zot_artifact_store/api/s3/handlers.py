@@ -12,8 +12,10 @@ import binascii
 import hashlib
 import urllib.parse
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
+import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
@@ -130,7 +132,21 @@ def checksum_header(headers: Any) -> tuple[str, str] | None:
 
 
 # ---- base -------------------------------------------------------------------------------------
+class _S3ResponseHeaders(tornado.httputil.HTTPHeaders):
+    """S3 sends user metadata names in lower case (``x-amz-meta-build``) and clients keep the
+    case they receive; Tornado would send ``X-Amz-Meta-Build``."""
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        for name, value in super().get_all():
+            lower = name.lower()
+            yield (lower if lower.startswith("x-amz-") else name), value
+
+
 class S3Handler(BaseHandler):
+    def clear(self) -> None:
+        super().clear()
+        self._headers = _S3ResponseHeaders(self._headers)
+
     def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
         super().initialize(ctx, route)
         self.set_header("x-amz-request-id", self.request_id)
@@ -804,9 +820,6 @@ class ObjectHandler(S3Handler):
             self.set_header(name, value)
         for name, value in record.user_metadata.items():
             self.set_header(name, value)
-        if self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-            for algorithm, value in record.checksums.items():
-                self.set_header(f"x-amz-checksum-{algorithm}", value)
         for arg, header in RESPONSE_OVERRIDES.items():
             value = self.arg(arg)
             if value is not None:
@@ -826,6 +839,11 @@ class ObjectHandler(S3Handler):
                 self.set_header("Content-Range", rng.content_range(record.size))
                 start, end = rng.start, rng.end
         self.set_header("Content-Length", str(end - start))
+        whole = (start, end) == (0, record.size)
+        if whole and self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            # Only for the whole object: a client checks them against the body it receives.
+            for algorithm, value in record.checksums.items():
+                self.set_header(f"x-amz-checksum-{algorithm}", value)
         if not send_body:
             self.finish()
             return
