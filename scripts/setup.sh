@@ -3,6 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+
+# Debian packages: venv support, and the real S3 clients the end-to-end tests drive.
+debs=()
+python3 -c 'import ensurepip, venv' 2>/dev/null || debs+=(python3-venv)
+for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl; do
+  [ -x "/usr/bin/${pair%%:*}" ] || debs+=("${pair#*:}")
+done
+if [ ${#debs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages: ${debs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
+  else
+    echo "setup: please install these Debian packages (the tests need them): ${debs[*]}" >&2
+  fi
+fi
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
   echo "setup: Python >= 3.11 is required (found $("$PYTHON" --version 2>&1))" >&2
   exit 1

@@ -1,0 +1,198 @@
+"""awscli, s3cmd and rclone against the S3 API; every round trip checked by sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ACCESS_KEY, SECRET_KEY, run, tool
+from tests.fixtures.server import ServerProcess
+
+MiB = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(MiB):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def make_tree(root: Path) -> dict[str, str]:
+    """A directory tree with nested dirs, odd names and an empty file; relpath → sha256."""
+    files = {
+        "a.txt": b"alpha\n",
+        "nested/deeper/b.bin": os.urandom(300_000),
+        "nested/c d+e.txt": b"spaces and plus",
+        "ünïcode/ß.txt": "grüße".encode(),
+        "empty": b"",
+    }
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+# ---- awscli ---------------------------------------------------------------------------------
+def aws_env(home: Path) -> dict[str, str]:
+    return {
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_PAGER": "",
+    }
+
+
+def aws(server: ServerProcess, home: Path, *args: str) -> str:
+    return run([tool("aws"), "--endpoint-url", server.url, *args], aws_env(home))
+
+
+def test_awscli_cp_multipart_sync_list_presign(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    bucket = f"aws-{uuid.uuid4().hex[:10]}"
+    aws(s3_server, home, "s3", "mb", f"s3://{bucket}")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(64 * MiB))
+    aws(s3_server, home, "s3", "cp", str(big), f"s3://{bucket}/big.bin")
+    head = json.loads(
+        aws(s3_server, home, "s3api", "head-object", "--bucket", bucket, "--key", "big.bin")
+    )
+    assert head["ContentLength"] == 64 * MiB
+    assert "-" in head["ETag"], "a 64 MiB cp should have gone multipart"
+    back = tmp_path / "back.bin"
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/big.bin", str(back))
+    assert sha256_file(back) == sha256_file(big)
+
+    src = tmp_path / "tree"
+    expected = make_tree(src)
+    aws(s3_server, home, "s3", "sync", str(src), f"s3://{bucket}/tree/")
+    dst = tmp_path / "tree-back"
+    aws(s3_server, home, "s3", "sync", f"s3://{bucket}/tree/", str(dst))
+    assert tree_hashes(dst) == expected
+    # A second sync has nothing to do.
+    assert aws(s3_server, home, "s3", "sync", str(src), f"s3://{bucket}/tree/").strip() == ""
+
+    listing = json.loads(
+        aws(
+            s3_server,
+            home,
+            "s3api",
+            "list-objects-v2",
+            "--bucket",
+            bucket,
+            "--prefix",
+            "tree/",
+            "--delimiter",
+            "/",
+        )
+    )
+    assert sorted(o["Key"] for o in listing["Contents"]) == ["tree/a.txt", "tree/empty"]
+    assert sorted(p["Prefix"] for p in listing["CommonPrefixes"]) == [
+        "tree/nested/",
+        "tree/ünïcode/",
+    ]
+
+    url = aws(
+        s3_server, home, "s3", "presign", f"s3://{bucket}/tree/a.txt", "--expires-in", "300"
+    ).strip()
+    r = subprocess.run(["curl", "-sf", url], capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == b"alpha\n"
+
+    aws(s3_server, home, "s3", "rm", "--recursive", f"s3://{bucket}/")
+    aws(s3_server, home, "s3", "rb", f"s3://{bucket}")
+
+
+# ---- s3cmd ----------------------------------------------------------------------------------
+def s3cmd(server: ServerProcess, home: Path, *args: str) -> str:
+    hostport = server.url.removeprefix("http://")
+    cfg = home / ".s3cfg"
+    if not cfg.exists():
+        cfg.write_text(
+            "[default]\n"
+            f"access_key = {ACCESS_KEY}\nsecret_key = {SECRET_KEY}\n"
+            f"host_base = {hostport}\nhost_bucket = {hostport}\n"
+            "use_https = False\nsignature_v2 = False\nbucket_location = us-east-1\n"
+        )
+    return run([tool("s3cmd"), "-c", str(cfg), *args], {"HOME": str(home)})
+
+
+def test_s3cmd_put_get_ls_del_multipart(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    bucket = f"s3cmd-{uuid.uuid4().hex[:10]}"
+    s3cmd(s3_server, home, "mb", f"s3://{bucket}")
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"s3cmd small file\n")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(17 * MiB))
+    s3cmd(s3_server, home, "put", str(small), f"s3://{bucket}/dir/small.txt")
+    s3cmd(s3_server, home, "put", "--multipart-chunk-size-mb=5", str(big), f"s3://{bucket}/big.bin")
+    out = s3cmd(s3_server, home, "ls", "--recursive", f"s3://{bucket}")
+    assert f"s3://{bucket}/dir/small.txt" in out and f"s3://{bucket}/big.bin" in out
+    for name, src in (("dir/small.txt", small), ("big.bin", big)):
+        dest = tmp_path / f"got-{src.name}"
+        s3cmd(s3_server, home, "get", f"s3://{bucket}/{name}", str(dest))
+        assert sha256_file(dest) == sha256_file(src)
+    s3cmd(s3_server, home, "del", f"s3://{bucket}/big.bin")
+    out = s3cmd(s3_server, home, "ls", "--recursive", f"s3://{bucket}")
+    assert "big.bin" not in out and "small.txt" in out
+
+
+# ---- rclone ---------------------------------------------------------------------------------
+def rclone(server: ServerProcess, home: Path, *args: str) -> str:
+    env = {
+        "HOME": str(home),
+        "RCLONE_CONFIG_ZAS_TYPE": "s3",
+        "RCLONE_CONFIG_ZAS_PROVIDER": "Other",
+        "RCLONE_CONFIG_ZAS_ACCESS_KEY_ID": ACCESS_KEY,
+        "RCLONE_CONFIG_ZAS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "RCLONE_CONFIG_ZAS_ENDPOINT": server.url,
+        "RCLONE_CONFIG_ZAS_FORCE_PATH_STYLE": "true",
+        "RCLONE_CONFIG_ZAS_REGION": "us-east-1",
+    }
+    return run([tool("rclone"), "--config", str(home / "rclone.conf"), *args], env)
+
+
+def test_rclone_copy_sync_check(s3_server: ServerProcess, home: Path, tmp_path: Path) -> None:
+    bucket = f"rclone-{uuid.uuid4().hex[:10]}"
+    rclone(s3_server, home, "mkdir", f"zas:{bucket}")
+    src = tmp_path / "tree"
+    expected = make_tree(src)
+    (src / "large.bin").write_bytes(os.urandom(12 * MiB))
+    expected["large.bin"] = sha256_file(src / "large.bin")
+    rclone(s3_server, home, "copy", str(src), f"zas:{bucket}/r")
+    rclone(s3_server, home, "check", str(src), f"zas:{bucket}/r")
+    (src / "a.txt").unlink()
+    (src / "new.txt").write_bytes(b"new file")
+    del expected["a.txt"]
+    expected["new.txt"] = hashlib.sha256(b"new file").hexdigest()
+    rclone(s3_server, home, "sync", str(src), f"zas:{bucket}/r")
+    rclone(s3_server, home, "check", str(src), f"zas:{bucket}/r")
+    back = tmp_path / "back"
+    rclone(s3_server, home, "copy", f"zas:{bucket}/r", str(back))
+    assert tree_hashes(back) == expected
+    with httpx.Client(base_url=s3_server.url) as c:
+        assert c.get(f"/{bucket}/r/a.txt").status_code == 404
+
+
+@pytest.fixture(autouse=True)
+def _curl_present() -> None:
+    tool("curl")
