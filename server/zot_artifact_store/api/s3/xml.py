@@ -6,7 +6,8 @@ import time
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
-from xml.etree.ElementTree import Element, SubElement, tostring
+from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -32,25 +33,29 @@ def _text(value: str | int | bool) -> str:
     return str(value)
 
 
-def _fill(parent: Element, children: Mapping[str, Value]) -> None:
-    """``{"Name": "x", "Contents": [{...}, {...}], "Owner": {...}}`` → child elements; None
-    values are left out, lists repeat the element."""
+def _emit(out: list[str], children: Mapping[str, Value]) -> None:
+    """``{"Name": "x", "Contents": [{...}, {...}], "Owner": {...}}`` → XML text; None values
+    are left out, lists repeat the element. (String building: several times faster than
+    ElementTree for a 1,000-key listing.)"""
     for name, value in children.items():
         if value is None:
             continue
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            child = SubElement(parent, name)
+        for item in value if isinstance(value, list) else (value,):
             if isinstance(item, Mapping):
-                _fill(child, item)
-            elif item is not None:
-                child.text = _text(item)
+                out.append(f"<{name}>")
+                _emit(out, item)
+                out.append(f"</{name}>")
+            elif item is None:
+                out.append(f"<{name}/>")
+            else:
+                out.append(f"<{name}>{escape(_text(item))}</{name}>")
 
 
 def render(root: str, children: Mapping[str, Value], *, namespace: bool = True) -> bytes:
-    element = Element(root, {"xmlns": S3_NS} if namespace else {})
-    _fill(element, children)
-    return XML_DECL + tostring(element, encoding="utf-8")
+    out = [f'<{root} xmlns="{S3_NS}">' if namespace else f"<{root}>"]
+    _emit(out, children)
+    out.append(f"</{root}>")
+    return XML_DECL + "".join(out).encode("utf-8")
 
 
 def url_encode(value: str | None, enabled: bool) -> str | None:
