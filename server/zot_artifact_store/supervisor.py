@@ -119,7 +119,8 @@ class Supervisor:
 
             multiprocess.mark_process_dead(pid)
         if self.stopping:
-            if code != 0:
+            # A worker still starting when asked to stop dies of the SIGTERM itself: also clean.
+            if code not in (0, -signal.SIGTERM):
                 self.failed = True
             return
         if slot < 0:

@@ -26,7 +26,9 @@ def tool(name: str) -> str:
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     data = tmp_path_factory.mktemp("e2e-s3") / "data"
-    proc = ServerProcess(data).start()
+    # Authentication on: every tool request is SigV4-signed and verified.
+    env = {"ZAS_ROOT_USER": ACCESS_KEY, "ZAS_ROOT_PASSWORD": SECRET_KEY}
+    proc = ServerProcess(data, env=env).start()
     yield proc
     proc.stop()
 

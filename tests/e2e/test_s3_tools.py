@@ -189,8 +189,11 @@ def test_rclone_copy_sync_check(s3_server: ServerProcess, home: Path, tmp_path: 
     back = tmp_path / "back"
     rclone(s3_server, home, "copy", f"zas:{bucket}/r", str(back))
     assert tree_hashes(back) == expected
-    with httpx.Client(base_url=s3_server.url) as c:
-        assert c.get(f"/{bucket}/r/a.txt").status_code == 404
+    listed = rclone(s3_server, home, "lsf", "--recursive", f"zas:{bucket}/r").split("\n")
+    assert "a.txt" not in listed and "new.txt" in listed
+    with httpx.Client(base_url=s3_server.url) as c:  # unsigned: refused
+        r = c.get(f"/{bucket}/r/new.txt")
+        assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text
 
 
 @pytest.fixture(autouse=True)

@@ -42,11 +42,14 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote, quote_from_bytes, unquote_to_bytes
 
 from ..errors import StoreError
-from .authn import AuthRequest
 from .principal import Principal
+
+if TYPE_CHECKING:  # authn imports this module
+    from .authn import AuthRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "s3"

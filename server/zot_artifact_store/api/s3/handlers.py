@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import dataclasses
 import urllib.parse
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,9 +18,12 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
+from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from ...auth.sigv4 import PayloadMode, SigV4Context, SigV4Request, payload_mode
 from ...errors import CATALOGUE, NotModified, StoreError
 from ...metadata import MultipartUpload, ObjectRecord
 from ...services.artifacts import Listing, PutOptions, PutSession, validate_key
+from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
 from ..base import BaseHandler
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
@@ -78,59 +80,6 @@ STORAGE_CLASS = "STANDARD"
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-def b64_to_hex(value: str, name: str) -> str:
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise StoreError("InvalidDigest", f"{name} is not valid base64") from None
-    return raw.hex()
-
-
-def hex_to_b64(value: str) -> str:
-    return base64.b64encode(bytes.fromhex(value)).decode()
-
-
-class ChecksumTap:
-    """``x-amz-checksum-<algorithm>`` verification for the algorithms computed here while the
-    body streams (CRC32); SHA1 and SHA256 come from the blob writer's own hashes."""
-
-    STREAMED = ("crc32",)
-    FROM_BLOB = ("sha1", "sha256")
-
-    def __init__(self, algorithm: str, expected: str) -> None:
-        self.algorithm = algorithm
-        self.expected = expected
-        self._crc = 0
-
-    def update(self, data: bytes | memoryview) -> None:
-        if self.algorithm == "crc32":
-            self._crc = zlib.crc32(data, self._crc)
-
-    def value(self, hashes: dict[str, str]) -> str:
-        if self.algorithm == "crc32":
-            return base64.b64encode(self._crc.to_bytes(4, "big")).decode()
-        return hex_to_b64(hashes[self.algorithm])
-
-
-def checksum_header(headers: Any) -> tuple[str, str] | None:
-    """The one ``x-amz-checksum-*`` header of a request, as (algorithm, base64 value)."""
-    found = [
-        (name.lower().removeprefix("x-amz-checksum-"), value)
-        for name, value in headers.get_all()
-        if name.lower().startswith("x-amz-checksum-") and name.lower() != "x-amz-checksum-mode"
-    ]
-    if not found:
-        return None
-    if len(found) > 1:
-        raise StoreError("InvalidRequest", "send at most one x-amz-checksum-* header")
-    algorithm, value = found[0]
-    if algorithm not in ChecksumTap.STREAMED + ChecksumTap.FROM_BLOB:
-        raise StoreError(
-            "NotImplemented", f"x-amz-checksum-{algorithm} is not supported by this server yet"
-        )
-    return algorithm, value.strip()
-
-
 # ---- base -------------------------------------------------------------------------------------
 class _S3ResponseHeaders(tornado.httputil.HTTPHeaders):
     """S3 sends user metadata names in lower case (``x-amz-meta-build``) and clients keep the
@@ -157,7 +106,22 @@ class S3Handler(BaseHandler):
         if rid:
             self.set_header("x-amz-request-id", rid)
 
+    sigv4: SigV4Context | None = None
+
     async def prepare(self) -> None:
+        self.sigv4 = None
+        auth = self.ctx.authentication
+        if auth.enabled:
+            request = SigV4Request(
+                self.request.method or "GET",
+                self.request.path,
+                self.request.query,
+                list(self.request.headers.get_all()),
+            )
+            result = await auth.sigv4.verify(request)
+            if result is not None:
+                self.principal, self.sigv4 = result.principal, result.context
+                return
         await self.authenticate()
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:
@@ -540,26 +504,12 @@ class BucketHandler(S3Handler):
 
 def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:
     """Content-MD5, or an ``x-amz-checksum-*`` header (what boto3 ≥ 1.36 sends instead)."""
-    md5 = headers.get("Content-MD5")
-    checksum = checksum_header(headers)
-    if md5 is not None:
-        if b64_to_hex(md5, "Content-MD5") != hashlib.md5(body).hexdigest():
-            raise StoreError("BadDigest", "Content-MD5 does not match the body")
-    if checksum is not None:
-        algorithm, expected = checksum
-        tap = ChecksumTap(algorithm, expected)
-        tap.update(body)
-        hashes = {
-            "sha1": hashlib.sha1(body).hexdigest(),
-            "sha256": hashlib.sha256(body).hexdigest(),
-        }
-        if tap.value(hashes) != expected:
-            raise StoreError("BadDigest", f"x-amz-checksum-{algorithm} does not match the body")
-    if required and md5 is None and checksum is None:
-        if not headers.get("x-amz-sdk-checksum-algorithm"):
-            raise StoreError(
-                "InvalidRequest", "Content-MD5 or an x-amz-checksum-* header is required"
-            )
+    expectation = parse_checksum_headers(headers.get_all())
+    if required and expectation.content_md5 is None and expectation.algorithm is None:
+        raise StoreError("InvalidRequest", "Content-MD5 or an x-amz-checksum-* header is required")
+    checksums = BodyChecksums(expectation)
+    checksums.update(body)
+    checksums.verify()
 
 
 def _encode_s3_token(key: str) -> str:
@@ -579,12 +529,12 @@ class ObjectHandler(S3Handler):
     """Objects, their ACLs and multipart uploads. PUT bodies stream into the blob store."""
 
     session: PutSession | None = None
-    tap: ChecksumTap | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
         self.session = None
-        self.tap = None
+        self.decoder: AwsChunkedDecoder | None = None
+        self.checksums: BodyChecksums | None = None
         self.small_body = bytearray()
         bucket, key = self.path_args
         method = self.request.method
@@ -613,41 +563,73 @@ class ObjectHandler(S3Handler):
             raise StoreError("InvalidArgument", "partNumber must be an integer") from None
 
     def _streaming_options(self) -> PutOptions:
+        """PutOptions for a streamed body, and how to read it: ``self.decoder`` for
+        aws-chunked framing, ``self.checksums`` for the flexible checksum S3 promised."""
         headers = self.request.headers
         options = self.put_options()
         options.md5_etag = True
+        mode = (
+            self.sigv4.payload_mode
+            if self.sigv4
+            else payload_mode(headers.get("x-amz-content-sha256"))
+        )
+        chunked = is_aws_chunked(headers.get("Content-Encoding")) or bool(
+            mode and mode.is_streaming
+        )
         length = headers.get("Content-Length")
         if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
             raise StoreError("MissingContentLength", "PUT needs a Content-Length")
-        if length is not None:
+        declared = headers.get("x-amz-decoded-content-length") if chunked else length
+        if declared is not None:
             try:
-                options.expected_size = int(length)
+                options.expected_size = int(declared)
             except ValueError:
-                raise StoreError("InvalidRequest", "Content-Length is not a number") from None
+                raise StoreError("InvalidRequest", "the content length is not a number") from None
             if options.expected_size > self.ctx.config.http.maxObjectSize:
                 raise StoreError(
                     "EntityTooLarge",
                     f"objects may be at most {self.ctx.config.http.maxObjectSize} bytes",
                 )
-        md5 = headers.get("Content-MD5")
-        if md5 is not None:
-            options.expected_md5 = b64_to_hex(md5, "Content-MD5")
-        content_sha256 = headers.get("x-amz-content-sha256", "")
-        if content_sha256.startswith("STREAMING-") or "aws-chunked" in headers.get(
-            "Content-Encoding", ""
-        ):
-            raise StoreError(
-                "NotImplemented", "aws-chunked request bodies are not supported by this server yet"
+        if chunked:
+            if mode is None or not mode.is_streaming:
+                raise StoreError(
+                    "InvalidRequest", "aws-chunked bodies need a STREAMING-* x-amz-content-sha256"
+                )
+            self.decoder = (
+                AwsChunkedDecoder.from_context(self.sigv4)
+                if self.sigv4
+                else AwsChunkedDecoder(
+                    mode,
+                    decoded_content_length=options.expected_size,
+                    expected_trailers=headers.get("x-amz-trailer", "").split(","),
+                )
             )
-        if len(content_sha256) == 64:
+            encoding = stored_content_encoding(headers.get("Content-Encoding"))
+            options.headers.pop("Content-Encoding", None)
+            if encoding:
+                options.headers["Content-Encoding"] = encoding
+        content_sha256 = headers.get("x-amz-content-sha256", "").strip()
+        if mode is PayloadMode.SHA256:
             try:
                 bytes.fromhex(content_sha256)
             except ValueError:
                 raise StoreError("InvalidDigest", "x-amz-content-sha256 is not hex") from None
             options.expected_sha256 = "sha256:" + content_sha256.lower()
-        checksum = checksum_header(headers)
-        if checksum is not None:
-            self.tap = ChecksumTap(*checksum)
+        expectation = parse_checksum_headers(headers.get_all())
+        if expectation.content_md5 is not None:
+            options.expected_md5 = expectation.content_md5.hex()  # the writer computes MD5
+            expectation = dataclasses.replace(expectation, content_md5=None)
+        if expectation.algorithm == "SHA256" and expectation.expected is not None:
+            # The blob's own digest checks it; no second SHA-256 pass.
+            declared_sha = "sha256:" + expectation.expected.hex()
+            if options.expected_sha256 not in (None, declared_sha):
+                raise StoreError(
+                    "BadDigest", "x-amz-checksum-sha256 and x-amz-content-sha256 differ"
+                )
+            options.expected_sha256 = declared_sha
+            options.checksums = {"sha256": base64.b64encode(expectation.expected).decode()}
+        elif expectation.algorithm is not None:
+            self.checksums = BodyChecksums(expectation)
         public = self.canned_acl()
         if public:
             options.headers["x-amz-acl"] = "public-read"
@@ -667,9 +649,11 @@ class ObjectHandler(S3Handler):
     async def data_received(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
         if self.session is not None:
-            if self.tap is not None:
-                self.tap.update(chunk)
-            await self.session.write(chunk)
+            pieces = self.decoder.feed(chunk) if self.decoder is not None else (chunk,)
+            for piece in pieces:
+                if self.checksums is not None:
+                    self.checksums.update(piece)
+                await self.session.write(piece)
         else:
             self.small_body += chunk
             if len(self.small_body) > xml.MAX_XML_BODY:
@@ -703,12 +687,12 @@ class ObjectHandler(S3Handler):
         assert session is not None
         self.session = None
         try:
-            await self._verify_tap(session)
+            self._verify_body(session)
             if isinstance(session, PartSession):
                 part = await session.finish_part()
                 self.set_header("ETag", quote_etag(part.etag))
-                if self.tap is not None:
-                    self.set_header(f"x-amz-checksum-{self.tap.algorithm}", self.tap.expected)
+                for algorithm, value in part.checksums.items():
+                    self.set_header(f"x-amz-checksum-{algorithm}", value)
                 self.finish()
                 return
             public = session.options.headers.pop("x-amz-acl", None) == "public-read"
@@ -723,31 +707,18 @@ class ObjectHandler(S3Handler):
             self.set_header(f"x-amz-checksum-{algorithm}", value)
         self.finish()
 
-    async def _verify_tap(self, session: PutSession) -> None:
-        """Check ``x-amz-checksum-*`` before anything is published."""
-        tap = self.tap
-        if tap is None:
-            return
-        if tap.algorithm in ChecksumTap.STREAMED:
-            actual = tap.value({})
-            if actual != tap.expected:
-                await session.abort()
-                raise StoreError("BadDigest", f"x-amz-checksum-{tap.algorithm} does not match")
-            session.options.checksums = {tap.algorithm: tap.expected}
-        else:
-            # SHA1/SHA256: the blob writer computes them; check after commit, before publish.
-            if tap.algorithm == "sha256":
-                expected_hex = b64_to_hex(tap.expected, "x-amz-checksum-sha256")
-                declared = session.options.expected_sha256
-                if declared and declared != "sha256:" + expected_hex:
-                    await session.abort()
-                    raise StoreError("BadDigest", "x-amz-checksum-sha256 does not match")
-                session.options.expected_sha256 = "sha256:" + expected_hex
-                session.options.checksums = {"sha256": tap.expected}
-            else:
-                raise StoreError(
-                    "NotImplemented", f"x-amz-checksum-{tap.algorithm} is not supported yet"
-                )
+    def _verify_body(self, session: PutSession) -> None:
+        """The end of the framing and the flexible checksum, before anything is published
+        (the caller aborts the session when this raises)."""
+        trailers: dict[str, str] = {}
+        if self.decoder is not None:
+            self.decoder.finish()
+            trailers = self.decoder.trailers
+        if self.checksums is not None:
+            verified = self.checksums.verify(trailers)
+            session.options.checksums = {
+                name.lower(): value for name, value in verified.items() if name != "MD5"
+            }
 
     async def _copy(self, bucket: str, key: str) -> None:
         source_bucket, source_key = _copy_source(self.request.headers["x-amz-copy-source"])
