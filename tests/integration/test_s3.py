@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
@@ -508,4 +507,14 @@ def test_unsupported_features_say_so(server: ServerProcess, bucket: str) -> None
         assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text
         r = c.get(f"/{bucket}?lifecycle")
         assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text
-    _ = httpx
+
+
+@pytest.mark.parametrize("name", ["health", "metrics"])
+def test_reserved_bucket_names_at_the_root(server: ServerProcess, name: str) -> None:
+    with server.client() as c:
+        r = c.put(f"/{name}")
+        assert r.status_code == 400 and r.json()["code"] == "ReservedName"
+        assert "reserved" in r.json()["message"]
+        r = c.put(f"/{name}/some/key", content=b"x")
+        assert r.status_code == 400 and r.json()["code"] == "ReservedName"
+        assert c.get(f"/{name}/some/key").status_code == 404

@@ -38,7 +38,7 @@ def _documented_routes() -> dict[str, set[str]]:
     """Route template → HTTP methods its handler implements."""
     out: dict[str, set[str]] = {}
     for _pattern, handler, kwargs in [*handlers.routes(None), *health.routes(None)]:
-        if handler is handlers.NotFoundHandler:
+        if handler in (handlers.NotFoundHandler, health.ReservedPathHandler):
             continue  # the 404 for anything else under /v1, /health, /metrics
         implemented = {
             m

@@ -8,12 +8,35 @@ from typing import Any
 
 from .. import __version__
 from ..errors import StoreError
-from .base import BaseHandler, NotFoundHandler
+from .base import BaseHandler
 
 CHECK_TIMEOUT = 5.0
 
 
-class LiveHandler(BaseHandler):
+class ProbeHandler(BaseHandler):
+    """Base of the probe endpoints. ``/health`` and ``/metrics`` also look like S3 buckets to a
+    path-style client: creating or writing them is refused as a reserved name."""
+
+    async def put(self, *args: str) -> None:
+        raise StoreError(
+            "ReservedName",
+            f"{self.request.path.strip('/').split('/')[0]!r} is a reserved name (a server "
+            "endpoint), not a bucket; choose another bucket name",
+        )
+
+    post = delete = put
+
+
+class ReservedPathHandler(ProbeHandler):
+    """Any other path under ``/health`` or ``/metrics``: not found, and never an S3 object."""
+
+    async def get(self, *args: str) -> None:
+        raise StoreError("NotFound", f"no such endpoint: {self.request.path}")
+
+    head = get
+
+
+class LiveHandler(ProbeHandler):
     def get(self) -> None:
         self.write_json({"status": "ok"})
 
@@ -39,7 +62,7 @@ async def run_checks(handler: BaseHandler) -> dict[str, dict[str, Any]]:
     return results
 
 
-class ReadyHandler(BaseHandler):
+class ReadyHandler(ProbeHandler):
     async def get(self) -> None:
         if self.ctx.shutting_down:
             raise StoreError("ServiceUnavailable", "the server is shutting down")
@@ -58,7 +81,7 @@ class ReadyHandler(BaseHandler):
     head = get
 
 
-class HealthHandler(BaseHandler):
+class HealthHandler(ProbeHandler):
     async def get(self) -> None:
         results = await run_checks(self)
         ok = all(r["status"] == "ok" for r in results.values()) and not self.ctx.shutting_down
@@ -75,7 +98,7 @@ class HealthHandler(BaseHandler):
         )
 
 
-class MetricsHandler(BaseHandler):
+class MetricsHandler(ProbeHandler):
     async def get(self) -> None:
         metrics_cfg = self.ctx.config.extensions.metrics
         if not metrics_cfg.enable:
@@ -94,5 +117,5 @@ def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
         (r"/health/?", HealthHandler, {"ctx": ctx, "route": "/health"}),
         (r"/metrics/?", MetricsHandler, {"ctx": ctx, "route": "/metrics"}),
         # Other paths under the reserved names stay ours, never S3 buckets.
-        (r"/(?:health|metrics)/.*", NotFoundHandler, {"ctx": ctx, "route": "unmatched"}),
+        (r"/(?:health|metrics)/.*", ReservedPathHandler, {"ctx": ctx, "route": "unmatched"}),
     ]
