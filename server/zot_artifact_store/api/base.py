@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import tornado.ioloop
 import tornado.web
 from tornado.iostream import StreamClosedError
 
@@ -22,9 +23,11 @@ from ..auth.principal import ANONYMOUS, Principal, RequestContext
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
+from .httputil import check_preconditions
 
 if TYPE_CHECKING:
     from ..app import AppContext
+    from ..services.artifacts import PutSession
 
 log = logging.getLogger("zot_artifact_store.api")
 access_log = logging.getLogger("zot_artifact_store.access")
@@ -232,3 +235,33 @@ class NotFoundHandler(BaseHandler):
 
     async def prepare(self) -> None:
         raise StoreError("NotFound", f"no such endpoint: {self.request.path}")
+
+
+class UploadHandler(BaseHandler):
+    """A handler whose PUT body streams into ``self.session`` (a :class:`PutSession`): a
+    client that goes away mid-body aborts it, and conditional writes are checked before the
+    body is read."""
+
+    session: PutSession | None = None
+    # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
+    missing_object_code = "PreconditionFailed"
+
+    def on_connection_close(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            tornado.ioloop.IOLoop.current().add_callback(session.abort)
+        super().on_connection_close()
+
+    async def check_write_preconditions(self, bucket: str, key: str) -> None:
+        headers = self.request.headers
+        if "If-Match" not in headers and "If-None-Match" not in headers:
+            return
+        try:
+            current = await self.ctx.artifacts.head_object(bucket, key)
+        except StoreError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            if "If-Match" in headers:
+                raise StoreError(self.missing_object_code, "the object does not exist") from None
+            return
+        check_preconditions(headers, current.etag, current.updated_at, is_read=False)

@@ -8,7 +8,6 @@ Errors come from the one catalogue, renamed to S3's codes where S3 has its own.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import urllib.parse
 from collections.abc import Iterator
@@ -22,10 +21,10 @@ from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content
 from ...auth.sigv4 import PayloadMode, SigV4Context, SigV4Request, payload_mode
 from ...errors import CATALOGUE, NotModified, StoreError
 from ...metadata import MultipartUpload, ObjectRecord
-from ...services.artifacts import Listing, PutOptions, PutSession, validate_key
+from ...services.artifacts import Listing, PutOptions, PutSession, decode_token, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
-from ..base import BaseHandler
+from ..base import BaseHandler, UploadHandler
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
 from . import xml
 
@@ -333,7 +332,7 @@ class BucketHandler(S3Handler):
         if style == "v2":
             token = self.arg("continuation-token")
             start_after = self.arg("start-after")
-            after = _decode_s3_token(token) if token else start_after
+            after = decode_token(token) if token else start_after
         elif style == "versions":
             after = self.arg("key-marker") or None
         else:
@@ -375,11 +374,7 @@ class BucketHandler(S3Handler):
                     "KeyCount": len(listing.objects) + len(listing.common_prefixes),
                     "IsTruncated": listing.truncated,
                     "ContinuationToken": self.arg("continuation-token") or None,
-                    "NextContinuationToken": (
-                        _encode_s3_token(listing.next_marker)
-                        if listing.truncated and listing.next_marker
-                        else None
-                    ),
+                    "NextContinuationToken": listing.next_token,
                     "StartAfter": xml.url_encode(self.arg("start-after"), enc) or None,
                     "Contents": [entry(o) for o in listing.objects],
                     "CommonPrefixes": common,
@@ -512,23 +507,12 @@ def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:
     checksums.verify()
 
 
-def _encode_s3_token(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _decode_s3_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)).decode()
-    except (ValueError, UnicodeError, binascii.Error):
-        raise StoreError("InvalidArgument", "the continuation token is not valid") from None
-
-
 # ---- objects ----------------------------------------------------------------------------------
 @tornado.web.stream_request_body
-class ObjectHandler(S3Handler):
+class ObjectHandler(S3Handler, UploadHandler):
     """Objects, their ACLs and multipart uploads. PUT bodies stream into the blob store."""
 
-    session: PutSession | None = None
+    missing_object_code = "NoSuchKey"
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -552,8 +536,7 @@ class ObjectHandler(S3Handler):
         else:
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             validate_key(key)
-            if "If-Match" in self.request.headers or "If-None-Match" in self.request.headers:
-                await self._check_write_preconditions(bucket, key)
+            await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
 
     def _part_number(self) -> int:
@@ -635,17 +618,6 @@ class ObjectHandler(S3Handler):
             options.headers["x-amz-acl"] = "public-read"
         return options
 
-    async def _check_write_preconditions(self, bucket: str, key: str) -> None:
-        try:
-            current = await self.ctx.artifacts.head_object(bucket, key)
-        except StoreError as exc:
-            if exc.code != "NoSuchKey":
-                raise
-            if "If-Match" in self.request.headers:
-                raise StoreError("NoSuchKey", "the object does not exist") from None
-            return
-        check_preconditions(self.request.headers, current.etag, current.updated_at, is_read=False)
-
     async def data_received(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
         if self.session is not None:
@@ -658,12 +630,6 @@ class ObjectHandler(S3Handler):
             self.small_body += chunk
             if len(self.small_body) > xml.MAX_XML_BODY:
                 raise StoreError("EntityTooLarge", "request body too large")
-
-    def on_connection_close(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            tornado.ioloop.IOLoop.current().add_callback(session.abort)
-        super().on_connection_close()
 
     @property
     def body(self) -> bytes:

@@ -12,14 +12,13 @@ from ...errors import NotModified, StoreError
 from ...services.artifacts import (
     Listing,
     PutOptions,
-    PutSession,
     bucket_json,
     decode_token,
     normalize_sha256,
     object_json,
     validate_labels,
 )
-from ..base import BaseHandler, NotFoundHandler
+from ..base import BaseHandler, NotFoundHandler, UploadHandler
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
 
 MAX_LIST_LIMIT = 1000
@@ -150,10 +149,8 @@ def parse_labels_header(value: str | None) -> dict[str, str]:
 
 
 @tornado.web.stream_request_body
-class ObjectHandler(V1Handler):
+class ObjectHandler(V1Handler, UploadHandler):
     """An object's bytes. PUT streams the body straight into the blob store."""
-
-    session: PutSession | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -183,22 +180,8 @@ class ObjectHandler(V1Handler):
             expected_size=expected_size,
         )
         # Conditional create/replace: evaluated against the current object before the body.
-        await self._check_write_preconditions(bucket, key)
+        await self.check_write_preconditions(bucket, key)
         self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
-
-    async def _check_write_preconditions(self, bucket: str, key: str) -> None:
-        headers = self.request.headers
-        if "If-Match" not in headers and "If-None-Match" not in headers:
-            return
-        try:
-            current = await self.ctx.artifacts.head_object(bucket, key)
-        except StoreError as exc:
-            if exc.code != "NoSuchKey":
-                raise
-            if "If-Match" in headers:
-                raise StoreError("PreconditionFailed", "the object does not exist") from None
-            return
-        check_preconditions(headers, current.etag, current.updated_at, is_read=False)
 
     async def data_received(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
@@ -206,12 +189,6 @@ class ObjectHandler(V1Handler):
             await self.session.write(chunk)
         elif self.bytes_in > self.ctx.config.http.maxRequestBodySize:
             raise StoreError("EntityTooLarge", "request body too large")
-
-    def on_connection_close(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            tornado.ioloop.IOLoop.current().add_callback(session.abort)
-        super().on_connection_close()
 
     async def put(self, bucket: str, key: str) -> None:
         session = self.session
