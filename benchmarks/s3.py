@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -166,9 +169,43 @@ async def preload(data_dir: Path, count: int) -> None:
     await meta.close()
 
 
+def _raw_pages(url: str, params: dict[str, str]) -> list[float]:
+    """Page latencies of ListObjectsV2 over plain HTTP (no client-side XML parsing): the
+    server's share of what a boto3 user waits for."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    latencies: list[float] = []
+    token = ""
+    try:
+        while True:
+            query = {"list-type": "2", "max-keys": "1000", **params}
+            if token:
+                query["continuation-token"] = token
+            t = time.perf_counter()
+            conn.request("GET", "/bench-list?" + urllib.parse.urlencode(query))
+            body = conn.getresponse().read()
+            latencies.append(time.perf_counter() - t)
+            match = re.search(rb"<NextContinuationToken>([^<]+)</NextContinuationToken>", body)
+            if not match:
+                return sorted(latencies)
+            token = match.group(1).decode()
+    finally:
+        conn.close()
+
+
 def bench_list(url: str, count: int) -> dict[str, Any]:
     s3 = client(url)
     out: dict[str, Any] = {"objects": count}
+    raw = _raw_pages(url, {})
+    out["raw_http_flat"] = {
+        "pages": len(raw),
+        "p50_ms": percentile(raw, 0.5) * 1000,
+        "p99_ms": percentile(raw, 0.99) * 1000,
+    }
+    log(
+        f"ListObjectsV2 raw HTTP (server side): {len(raw)} pages, p50 "
+        f"{out['raw_http_flat']['p50_ms']:.1f} ms, p99 {out['raw_http_flat']['p99_ms']:.1f} ms"
+    )
     for label, kwargs in (("flat", {}), ("delimiter", {"Prefix": "d07/", "Delimiter": "/"})):
         latencies: list[float] = []
         seen = 0
