@@ -518,3 +518,28 @@ def test_reserved_bucket_names_at_the_root(server: ServerProcess, name: str) -> 
         r = c.put(f"/{name}/some/key", content=b"x")
         assert r.status_code == 400 and r.json()["code"] == "ReservedName"
         assert c.get(f"/{name}/some/key").status_code == 404
+
+
+def test_body_errors_mid_stream_get_an_answer(server: ServerProcess, bucket: str) -> None:
+    # A declared length shorter than the body: refused as it streams, in S3's dialect.
+    with server.client() as c:
+        big = b"x" * (3 << 20)
+        r = c.post(f"/{bucket}/k?uploadId=whatever", content=big)
+        assert r.status_code == 413 and "<Code>EntityTooLarge</Code>" in r.text
+        assert r.headers.get("connection", "").lower() == "close"
+        assert c.get(f"/{bucket}").status_code == 200  # the client carries on
+
+
+def test_delete_objects_reports_per_key_errors(
+    server: ServerProcess, bucket: str, s3: BaseClient
+) -> None:
+    s3.put_object(Bucket=bucket, Key="fine", Body=b"x")
+    body = (
+        f"<Delete><Object><Key>fine</Key></Object><Object><Key>{'k' * 1100}</Key></Object></Delete>"
+    ).encode()
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+    with server.client() as c:
+        r = c.post(f"/{bucket}?delete", content=body, headers={"Content-MD5": md5})
+    assert r.status_code == 200
+    assert "<Deleted><Key>fine</Key></Deleted>" in r.text
+    assert "<Error><Key>" in r.text and "<Code>KeyTooLongError</Code>" in r.text

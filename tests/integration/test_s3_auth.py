@@ -4,6 +4,7 @@ ACLs, and aws-chunked bodies as boto3 really sends them (over HTTPS)."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import ssl
 import subprocess
@@ -267,3 +268,67 @@ def test_aws_chunked_bad_trailer_stores_nothing(
         s3.meta.events.unregister("before-send.s3.PutObject", corrupt)
     assert code_of(exc) == ("BadDigest", 400)
     assert s3.get_object(Bucket=bucket, Key="victim")["Body"].read() == b"original"
+
+
+def _signed_chunked_put(
+    server: ServerProcess, path: str, payload: bytes, *, tamper: bool = False
+) -> httpx.Response:
+    """PUT with ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD``, the signed-chunk framing Java/Go SDKs
+    send: botocore signs the seed request (it signs whatever x-amz-content-sha256 says), and
+    each 64 KiB chunk is signed from that seed."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from zot_artifact_store.auth.awschunked import encode_aws_chunked
+    from zot_artifact_store.auth.sigv4 import PayloadMode, SigV4Context, derive_signing_key
+
+    url = https_url(server) + path
+    framed_len = len(encode_aws_chunked(payload, 65536))  # unsigned framing, for the length
+    signed_len = framed_len + (len(payload) // 65536 + 2) * len(";chunk-signature=" + "0" * 64)
+    request = AWSRequest(
+        method="PUT",
+        url=url,
+        headers={
+            "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "Content-Encoding": "aws-chunked",
+            "x-amz-decoded-content-length": str(len(payload)),
+            "Content-Length": str(signed_len),
+        },
+    )
+    SigV4Auth(Credentials(KEY_ID, SECRET), "s3", "us-east-1").add_auth(request)
+    amz_date = request.headers["X-Amz-Date"]
+    seed = request.headers["Authorization"].rsplit("Signature=", 1)[1]
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    context = SigV4Context(
+        access_key_id=KEY_ID,
+        region="us-east-1",
+        scope=scope,
+        amz_date=amz_date,
+        signing_key=derive_signing_key(SECRET, amz_date[:8], "us-east-1"),
+        seed_signature=seed,
+        content_sha256="STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        payload_mode=PayloadMode.STREAMING_SIGNED,
+        presigned=False,
+        signed_headers=(),
+        request_time=dt.datetime.now(dt.UTC),
+    )
+    body = encode_aws_chunked(payload, 65536, context=context)
+    assert len(body) == signed_len
+    if tamper:
+        body = body.replace(payload[1000:1010], b"X" * 10, 1)
+    ctx = ssl.create_default_context(cafile=str(server.cert))  # type: ignore[attr-defined]
+    with httpx.Client(verify=ctx) as c:
+        return c.put(url, content=body, headers=dict(request.headers.items()))
+
+
+def test_signed_chunk_bodies(tls_server: ServerProcess, s3: BaseClient, bucket: str) -> None:
+    payload = bytes(range(256)) * 1000  # 256,000 bytes: 4 chunks + the final one
+    r = _signed_chunked_put(tls_server, f"/{bucket}/signed-chunks", payload)
+    assert r.status_code == 200, r.text
+    assert s3.get_object(Bucket=bucket, Key="signed-chunks")["Body"].read() == payload
+    r = _signed_chunked_put(tls_server, f"/{bucket}/tampered", payload, tamper=True)
+    assert r.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in r.text
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="tampered")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404

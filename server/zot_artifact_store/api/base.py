@@ -252,6 +252,25 @@ class UploadHandler(BaseHandler):
             tornado.ioloop.IOLoop.current().add_callback(session.abort)
         super().on_connection_close()
 
+    async def receive(self, chunk: bytes) -> None:
+        """Handle one piece of the request body (subclasses)."""
+        raise NotImplementedError
+
+    async def data_received(self, chunk: bytes) -> None:
+        """Feed :meth:`receive`; an error in the body (a bad chunk signature, too many bytes)
+        aborts the upload and is answered at once, in the API's dialect, and the connection
+        closes (Tornado would otherwise drop it without a response)."""
+        if self._finished:
+            return
+        self.bytes_in += len(chunk)
+        try:
+            await self.receive(chunk)
+        except StoreError as exc:
+            if self.session is not None:
+                session, self.session = self.session, None
+                await session.abort()
+            self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
+
     async def check_write_preconditions(self, bucket: str, key: str) -> None:
         headers = self.request.headers
         if "If-Match" not in headers and "If-None-Match" not in headers:

@@ -79,6 +79,17 @@ STORAGE_CLASS = "STANDARD"
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+def s3_code(error: StoreError, *, content_sha256: bool = False) -> tuple[str, int]:
+    """S3's code and status for one of our errors."""
+    code = error.code
+    if code == "ChecksumMismatch" and "expected" in error.detail:
+        code = "XAmzContentSHA256Mismatch" if content_sha256 else "BadDigest"
+    code = _S3_CODES.get(code, code)
+    if code == "InvalidKey":
+        code = "KeyTooLongError" if "bytes long" in error.message else "InvalidArgument"
+    return code, CATALOGUE[code].status if code in CATALOGUE else error.status
+
+
 # ---- base -------------------------------------------------------------------------------------
 class _S3ResponseHeaders(tornado.httputil.HTTPHeaders):
     """S3 sends user metadata names in lower case (``x-amz-meta-build``) and clients keep the
@@ -127,13 +138,7 @@ class S3Handler(BaseHandler):
         return {}  # S3 answers 403 AccessDenied, never a Basic challenge
 
     def render_error(self, error: StoreError) -> None:
-        code = error.code
-        if code == "ChecksumMismatch" and "expected" in error.detail:
-            code = "XAmzContentSHA256Mismatch" if self._content_sha256_declared() else "BadDigest"
-        code = _S3_CODES.get(code, code)
-        if code == "InvalidKey":
-            code = "KeyTooLongError" if "bytes long" in error.message else "InvalidArgument"
-        status = CATALOGUE[code].status if code in CATALOGUE else error.status
+        code, status = s3_code(error, content_sha256=self._content_sha256_declared())
         self.set_status(status)
         self.set_header("Content-Type", "application/xml")
         body = xml.render(
@@ -492,7 +497,7 @@ class BucketHandler(S3Handler):
                 if not quiet:
                     deleted.append({"Key": key})
             except StoreError as exc:
-                code = _S3_CODES.get(exc.code, exc.code)
+                code, _ = s3_code(exc)
                 errors.append({"Key": key or "", "Code": code, "Message": exc.message})
         self.write_xml("DeleteResult", {"Deleted": deleted, "Error": errors})
 
@@ -618,8 +623,7 @@ class ObjectHandler(S3Handler, UploadHandler):
             options.headers["x-amz-acl"] = "public-read"
         return options
 
-    async def data_received(self, chunk: bytes) -> None:
-        self.bytes_in += len(chunk)
+    async def receive(self, chunk: bytes) -> None:
         if self.session is not None:
             pieces = self.decoder.feed(chunk) if self.decoder is not None else (chunk,)
             for piece in pieces:
@@ -648,6 +652,8 @@ class ObjectHandler(S3Handler, UploadHandler):
             return
         if "x-amz-copy-source" in self.request.headers:
             await self._copy(bucket, key)
+            return
+        if self._finished:  # the body was refused while it streamed in
             return
         session = self.session
         assert session is not None
@@ -832,6 +838,8 @@ class ObjectHandler(S3Handler, UploadHandler):
 
     # -- POST: CreateMultipartUpload, CompleteMultipartUpload --
     async def post(self, bucket: str, key: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         if self.has("uploads"):
             public = self.canned_acl()

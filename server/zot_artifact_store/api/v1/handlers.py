@@ -183,14 +183,15 @@ class ObjectHandler(V1Handler, UploadHandler):
         await self.check_write_preconditions(bucket, key)
         self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
 
-    async def data_received(self, chunk: bytes) -> None:
-        self.bytes_in += len(chunk)
+    async def receive(self, chunk: bytes) -> None:
         if self.session is not None:
             await self.session.write(chunk)
         elif self.bytes_in > self.ctx.config.http.maxRequestBodySize:
             raise StoreError("EntityTooLarge", "request body too large")
 
     async def put(self, bucket: str, key: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
         session = self.session
         assert session is not None
         self.session = None
