@@ -332,3 +332,42 @@ def test_signed_chunk_bodies(tls_server: ServerProcess, s3: BaseClient, bucket: 
     with pytest.raises(ClientError) as exc:
         s3.head_object(Bucket=bucket, Key="tampered")
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
+def test_legacy_sigv2_header_and_presigned(
+    tls_server: ServerProcess, bucket: str, anon: httpx.Client
+) -> None:
+    url, cert = https_url(tls_server), str(tls_server.cert)  # type: ignore[attr-defined]
+
+    def v2(secret: str = SECRET) -> BaseClient:
+        return boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id=KEY_ID,
+            aws_secret_access_key=secret,
+            region_name="us-east-1",
+            verify=cert,
+            config=Config(signature_version="s3", s3={"addressing_style": "path"}),
+        )
+
+    v2().put_object(Bucket=bucket, Key="v2/obj name+x", Body=b"signed the old way")
+    assert (
+        v2().get_object(Bucket=bucket, Key="v2/obj name+x")["Body"].read() == b"signed the old way"
+    )
+    with pytest.raises(ClientError) as exc:
+        v2("wrong-secret").get_object(Bucket=bucket, Key="v2/obj name+x")
+    assert code_of(exc) == ("SignatureDoesNotMatch", 403)
+    presigned = v2().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": bucket, "Key": "v2/obj name+x", "ResponseContentType": "text/plain"},
+        ExpiresIn=300,
+    )
+    assert "AWSAccessKeyId=" in presigned
+    r = anon.get(presigned)
+    assert r.status_code == 200 and r.content == b"signed the old way"
+    assert r.headers["content-type"] == "text/plain"
+    expired = v2().generate_presigned_url(
+        "get_object", Params={"Bucket": bucket, "Key": "v2/obj name+x"}, ExpiresIn=-10
+    )
+    r = anon.get(expired)
+    assert r.status_code == 403 and "expired" in r.text

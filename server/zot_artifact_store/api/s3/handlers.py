@@ -18,6 +18,7 @@ import tornado.ioloop
 import tornado.web
 
 from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from ...auth.sigv2 import verify_sigv2
 from ...auth.sigv4 import PayloadMode, SigV4Context, SigV4Request, payload_mode
 from ...errors import CATALOGUE, NotModified, StoreError
 from ...metadata import MultipartUpload, ObjectRecord
@@ -131,6 +132,16 @@ class S3Handler(BaseHandler):
             result = await auth.sigv4.verify(request)
             if result is not None:
                 self.principal, self.sigv4 = result.principal, result.context
+                return
+            legacy = await verify_sigv2(
+                request.method,
+                self.request.path,
+                self.request.query,
+                self.request.headers.get_all(),
+                auth.s3_secret,
+            )
+            if legacy is not None:
+                self.principal = legacy
                 return
         await self.authenticate()
 
