@@ -23,10 +23,11 @@ from ..auth.principal import ANONYMOUS, Principal, RequestContext
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
-from .httputil import check_preconditions
+from .httputil import ByteRange, check_preconditions
 
 if TYPE_CHECKING:
     from ..app import AppContext
+    from ..metadata import ObjectRecord
     from ..services.artifacts import PutSession
 
 log = logging.getLogger("zot_artifact_store.api")
@@ -165,6 +166,23 @@ class BaseHandler(tornado.web.RequestHandler):
         elif isinstance(chunk, str):
             self.bytes_out += len(chunk.encode("utf-8"))
         super().write(chunk)
+
+    async def send_object(
+        self, record: ObjectRecord, rng: ByteRange | None, *, send_body: bool
+    ) -> None:
+        """Send an object's bytes (all, or ``rng`` as a 206) with Content-Length, streaming;
+        for HEAD only the headers."""
+        start, end = (rng.start, rng.end) if rng is not None else (0, record.size)
+        if rng is not None:
+            self.set_status(206)
+            self.set_header("Content-Range", rng.content_range(record.size))
+        self.set_header("Content-Length", str(end - start))
+        if not send_body:
+            self.finish()
+            return
+        await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
+        if not self._finished:
+            self.finish()
 
     async def stream_out(self, chunks: Any) -> None:
         """Send an async iterator of byte chunks with back-pressure; stop quietly if the

@@ -26,7 +26,7 @@ from ...services.artifacts import Listing, PutOptions, PutSession, decode_token,
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
 from ..base import BaseHandler, UploadHandler
-from ..httputil import check_preconditions, http_date, parse_range, quote_etag
+from ..httputil import ByteRange, check_preconditions, http_date, parse_range, quote_etag
 from . import xml
 
 MAX_KEYS = 1000
@@ -778,32 +778,17 @@ class ObjectHandler(S3Handler, UploadHandler):
             value = self.arg(arg)
             if value is not None:
                 self.set_header(header, value)
-        start, end = 0, record.size
         part_number = self.arg("partNumber")
         if part_number is not None:
-            start, end = _part_bounds(record, part_number)
+            rng = _part_range(record, part_number)
             self.set_header("x-amz-mp-parts-count", str(max(1, len(record.parts))))
-            if record.parts:
-                self.set_status(206)
-                self.set_header("Content-Range", f"bytes {start}-{end - 1}/{record.size}")
         else:
             rng = parse_range(self.request.headers.get("Range"), record.size)
-            if rng is not None:
-                self.set_status(206)
-                self.set_header("Content-Range", rng.content_range(record.size))
-                start, end = rng.start, rng.end
-        self.set_header("Content-Length", str(end - start))
-        whole = (start, end) == (0, record.size)
-        if whole and self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        if rng is None and self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
             # Only for the whole object: a client checks them against the body it receives.
             for algorithm, value in record.checksums.items():
                 self.set_header(f"x-amz-checksum-{algorithm}", value)
-        if not send_body:
-            self.finish()
-            return
-        await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
-        if not self._finished:
-            self.finish()
+        await self.send_object(record, rng, send_body=send_body)
 
     async def _list_parts(self, bucket: str, key: str) -> None:
         await self.authorize("s3:ListMultipartUploadParts", f"{bucket}/{key}")
@@ -924,19 +909,20 @@ def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
     return rng.start, rng.end
 
 
-def _part_bounds(record: ObjectRecord, raw: str) -> tuple[int, int]:
+def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:
+    """The bytes of part ``raw`` of a multipart object (None: a one-part object, whole)."""
     try:
         number = int(raw)
     except ValueError:
         raise StoreError("InvalidArgument", "partNumber must be an integer") from None
     if not record.parts:
         if number != 1:
-            raise StoreError("InvalidRange", "the object has one part", headers={})
-        return 0, record.size
+            raise StoreError("InvalidRange", "the object has one part")
+        return None
     if not 1 <= number <= len(record.parts):
         raise StoreError("InvalidRange", f"the object has {len(record.parts)} parts")
     start = sum(int(p["size"]) for p in record.parts[: number - 1])
-    return start, start + int(record.parts[number - 1]["size"])
+    return ByteRange(start, start + int(record.parts[number - 1]["size"]))
 
 
 def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:

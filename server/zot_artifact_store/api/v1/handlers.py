@@ -235,19 +235,7 @@ class ObjectHandler(V1Handler, UploadHandler):
             if_range = self.request.headers["If-Range"].strip()
             if if_range != quote_etag(record.etag):
                 rng = None
-        if rng is not None:
-            self.set_status(206)
-            self.set_header("Content-Range", rng.content_range(record.size))
-            start, end = rng.start, rng.end
-        else:
-            start, end = 0, record.size
-        self.set_header("Content-Length", str(end - start))
-        if not send_body:
-            self.finish()
-            return
-        await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
-        if not self._finished:
-            self.finish()
+        await self.send_object(record, rng, send_body=send_body)
 
     async def delete(self, bucket: str, key: str) -> None:
         await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
