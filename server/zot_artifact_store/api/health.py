@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import StoreError
-from .base import BaseHandler
+from .base import BaseHandler, Route, route
 
 CHECK_TIMEOUT = 5.0
 
@@ -110,12 +110,12 @@ class MetricsHandler(ProbeHandler):
         self.finish(self.ctx.metrics.render())
 
 
-def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
+def routes(ctx: Any) -> list[Route]:
     return [
-        (r"/health/live/?", LiveHandler, {"ctx": ctx, "route": "/health/live"}),
-        (r"/health/ready/?", ReadyHandler, {"ctx": ctx, "route": "/health/ready"}),
-        (r"/health/?", HealthHandler, {"ctx": ctx, "route": "/health"}),
-        (r"/metrics/?", MetricsHandler, {"ctx": ctx, "route": "/metrics"}),
+        route(ctx, r"/health/live/?", LiveHandler, "/health/live"),
+        route(ctx, r"/health/ready/?", ReadyHandler, "/health/ready"),
+        route(ctx, r"/health/?", HealthHandler, "/health"),
+        route(ctx, r"/metrics/?", MetricsHandler, "/metrics"),
         # Other paths under the reserved names stay ours, never S3 buckets.
-        (r"/(?:health|metrics)/.*", ReservedPathHandler, {"ctx": ctx, "route": "unmatched"}),
+        route(ctx, r"/(?:health|metrics)/.*", ReservedPathHandler, "unmatched"),
     ]

@@ -25,7 +25,7 @@ from ...metadata import MultipartUpload, ObjectRecord
 from ...services.artifacts import Listing, PutOptions, PutSession, decode_token, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
-from ..base import BaseHandler, UploadHandler
+from ..base import BaseHandler, Route, UploadHandler, route
 from ..httputil import ByteRange, check_preconditions, http_date, parse_range, quote_etag
 from . import xml
 
@@ -925,9 +925,9 @@ def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:
     return ByteRange(start, start + int(record.parts[number - 1]["size"]))
 
 
-def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
-    def r(pattern: str, handler: type[BaseHandler], template: str) -> tuple[str, Any, Any]:
-        return (pattern, handler, {"ctx": ctx, "route": template})
+def routes(ctx: Any) -> list[Route]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
+        return route(ctx, pattern, handler, template)
 
     return [
         r(r"/", ServiceHandler, "s3:/"),

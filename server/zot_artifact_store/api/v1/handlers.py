@@ -18,7 +18,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
-from ..base import BaseHandler, NotFoundHandler, UploadHandler
+from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
 
 MAX_LIST_LIMIT = 1000
@@ -264,9 +264,9 @@ class OpenAPIHandler(BaseHandler):
         self.finish(OpenAPIHandler._document)
 
 
-def routes(ctx: Any) -> list[tuple[str, type[BaseHandler], dict[str, Any]]]:
-    def r(pattern: str, handler: type[BaseHandler], template: str) -> tuple[str, Any, Any]:
-        return (pattern, handler, {"ctx": ctx, "route": template})
+def routes(ctx: Any) -> list[Route]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
+        return route(ctx, pattern, handler, template)
 
     return [
         r(r"/v1/openapi\.json", OpenAPIHandler, "/v1/openapi.json"),
