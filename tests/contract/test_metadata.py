@@ -19,12 +19,15 @@ from zot_artifact_store.metadata import (
     SCHEMA_VERSION,
     AlreadyExistsError,
     Bucket,
+    Manifest,
     MetadataError,
     MetadataStore,
     MultipartUpload,
     NotFoundError,
     ObjectRecord,
     Part,
+    RegistryUpload,
+    Tag,
     create_metadata_store,
 )
 from zot_artifact_store.metadata.base import prefix_upper_bound
@@ -355,3 +358,102 @@ async def test_parts_replace_list_and_delete(store: MetadataStore) -> None:
 )
 def test_prefix_upper_bound(prefix: str, upper: str | None) -> None:
     assert prefix_upper_bound(prefix) == upper
+
+
+# ---- OCI registry ---------------------------------------------------------------------------
+def manifest(repo: str, n: int, subject: str | None = None, **kw: object) -> Manifest:
+    fields: dict[str, object] = {
+        "repo": repo,
+        "digest": digest(n),
+        "media_type": "application/vnd.oci.image.manifest.v1+json",
+        "size": 500 + n,
+        "created_at": 1000.0 + n,
+        "subject": subject,
+        "references": [digest(10_000 + n), digest(20_000 + n)],
+    }
+    fields.update(kw)
+    return Manifest(**fields)  # type: ignore[arg-type]
+
+
+async def test_manifest_roundtrip_replace_delete(store: MetadataStore) -> None:
+    m = manifest(
+        "team/app",
+        1,
+        artifact_type="application/vnd.example.sbom",
+        annotations={"org.opencontainers.image.created": "2026", "a.b": "c"},
+    )
+    await store.put_manifest(m)
+    assert await store.get_manifest("team/app", digest(1)) == m
+    assert await store.get_manifest("other", digest(1)) is None
+    m2 = manifest("team/app", 1, size=999)
+    await store.put_manifest(m2)  # same (repo, digest): replaced, not duplicated
+    assert (await store.get_manifest("team/app", digest(1))) == m2
+    assert await store.delete_manifest("team/app", digest(1)) is True
+    assert await store.delete_manifest("team/app", digest(1)) is False
+    assert await store.get_manifest("team/app", digest(1)) is None
+
+
+async def test_referrers_by_subject(store: MetadataStore) -> None:
+    await store.put_manifest(manifest("r", 1))
+    await store.put_manifest(manifest("r", 3, subject=digest(1), artifact_type="sig"))
+    await store.put_manifest(manifest("r", 2, subject=digest(1), artifact_type="sbom"))
+    await store.put_manifest(manifest("r", 4, subject=digest(2)))
+    await store.put_manifest(manifest("elsewhere", 5, subject=digest(1)))
+    refs = await store.list_referrers("r", digest(1))
+    assert [m.digest for m in refs] == [digest(2), digest(3)]
+    assert {m.artifact_type for m in refs} == {"sig", "sbom"}
+    assert await store.list_referrers("r", digest(99)) == []
+
+
+async def test_repositories_and_tags(store: MetadataStore) -> None:
+    for repo in ["b/two", "a", "b/one", "c"]:
+        await store.put_manifest(manifest(repo, 1))
+    await store.put_manifest(manifest("a", 2))  # two manifests, still one repository
+    assert await store.list_repositories() == (["a", "b/one", "b/two", "c"], False)
+    assert await store.list_repositories(limit=2) == (["a", "b/one"], True)
+    assert await store.list_repositories(after="b/one", limit=2) == (["b/two", "c"], False)
+
+    assert await store.put_tag(Tag("a", "v1", digest(1), 1.0)) is None
+    previous = await store.put_tag(Tag("a", "v1", digest(2), 2.0))
+    assert previous is not None and previous.digest == digest(1)
+    for name in ["latest", "v2", "v10"]:
+        await store.put_tag(Tag("a", name, digest(1), 3.0))
+    await store.put_tag(Tag("c", "v1", digest(1), 3.0))
+    got = await store.get_tag("a", "v1")
+    assert got is not None and got.digest == digest(2)
+    tags, more = await store.list_tags("a")
+    assert [t.name for t in tags] == ["latest", "v1", "v10", "v2"] and more is False
+    tags, more = await store.list_tags("a", limit=2)
+    assert [t.name for t in tags] == ["latest", "v1"] and more is True
+    tags, more = await store.list_tags("a", after="v1", limit=2)
+    assert [t.name for t in tags] == ["v10", "v2"] and more is False
+    assert await store.delete_tag("a", "v1") is True
+    assert await store.delete_tag("a", "v1") is False
+    assert await store.get_tag("a", "v1") is None
+
+
+async def test_manifest_digests_for_gc(store: MetadataStore) -> None:
+    await store.put_manifest(manifest("r", 1))
+    await store.put_manifest(manifest("s", 2))
+    await store.put_manifest(manifest("s", 3))
+    await store.delete_manifest("s", digest(3))
+    expected = {
+        digest(1),
+        digest(10_001),
+        digest(20_001),
+        digest(2),
+        digest(10_002),
+        digest(20_002),
+    }
+    assert await store.manifest_digests() == expected
+
+
+async def test_registry_uploads(store: MetadataStore) -> None:
+    up = RegistryUpload("u-1", "team/app", "session-1", 5.0)
+    await store.create_registry_upload(up)
+    assert await store.get_registry_upload("u-1") == up
+    with pytest.raises(AlreadyExistsError):
+        await store.create_registry_upload(RegistryUpload("u-1", "x", "s", 1.0))
+    assert await store.delete_registry_upload("u-1") is True
+    assert await store.delete_registry_upload("u-1") is False
+    assert await store.get_registry_upload("u-1") is None

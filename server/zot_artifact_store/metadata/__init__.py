@@ -6,6 +6,7 @@ from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
     Bucket,
+    Manifest,
     MetadataError,
     MetadataStore,
     MultipartUpload,
@@ -13,12 +14,15 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    RegistryUpload,
+    Tag,
 )
 
 __all__ = [
     "SCHEMA_VERSION",
     "AlreadyExistsError",
     "Bucket",
+    "Manifest",
     "MetadataError",
     "MetadataStore",
     "MultipartUpload",
@@ -26,6 +30,8 @@ __all__ = [
     "ObjectPage",
     "ObjectRecord",
     "Part",
+    "RegistryUpload",
+    "Tag",
     "create_metadata_store",
 ]
 

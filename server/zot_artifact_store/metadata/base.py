@@ -98,6 +98,41 @@ class Part:
     checksums: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Manifest:
+    """An OCI manifest (image, index, artifact) in a repository; its bytes are a blob."""
+
+    repo: str
+    digest: str
+    media_type: str
+    size: int
+    created_at: float
+    subject: str | None = None  # digest of the manifest this one refers to (referrers API)
+    artifact_type: str | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    # Every digest the manifest references (config, layers, blobs, child manifests).
+    references: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Tag:
+    repo: str
+    name: str
+    digest: str
+    updated_at: float
+
+
+@dataclass
+class RegistryUpload:
+    """An OCI blob upload in progress: any replica can continue it (the bytes are a blob-store
+    upload session)."""
+
+    upload_id: str
+    repo: str
+    session_id: str
+    created_at: float
+
+
 class MetadataStore(abc.ABC):
     """Async metadata store. Every method is safe to call concurrently."""
 
@@ -209,6 +244,56 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def part_digests(self) -> set[str]:
         """Every blob digest referenced by a part of an open upload, for GC."""
+
+    # ---- OCI registry -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_manifest(self, manifest: Manifest) -> None:
+        """Insert or replace (repo, digest)."""
+
+    @abc.abstractmethod
+    async def get_manifest(self, repo: str, digest: str) -> Manifest | None: ...
+
+    @abc.abstractmethod
+    async def delete_manifest(self, repo: str, digest: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_referrers(self, repo: str, subject: str) -> list[Manifest]:
+        """Manifests of ``repo`` whose subject is ``subject``, by digest."""
+
+    @abc.abstractmethod
+    async def list_repositories(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[str], bool]:
+        """Repository names (those with a manifest) after ``after``, in order; (page, more)."""
+
+    @abc.abstractmethod
+    async def put_tag(self, tag: Tag) -> Tag | None:
+        """Point (repo, name) at a digest; returns the tag it replaced."""
+
+    @abc.abstractmethod
+    async def get_tag(self, repo: str, name: str) -> Tag | None: ...
+
+    @abc.abstractmethod
+    async def delete_tag(self, repo: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def list_tags(
+        self, repo: str, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[Tag], bool]:
+        """Tags of ``repo`` after ``after`` by name; (page, more)."""
+
+    @abc.abstractmethod
+    async def manifest_digests(self) -> set[str]:
+        """Every manifest digest and every digest a manifest references, for GC."""
+
+    @abc.abstractmethod
+    async def create_registry_upload(self, upload: RegistryUpload) -> None: ...
+
+    @abc.abstractmethod
+    async def get_registry_upload(self, upload_id: str) -> RegistryUpload | None: ...
+
+    @abc.abstractmethod
+    async def delete_registry_upload(self, upload_id: str) -> bool: ...
 
 
 # ---- helpers shared by the backends ---------------------------------------------------------

@@ -27,6 +27,7 @@ from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
     Bucket,
+    Manifest,
     MetadataError,
     MetadataStore,
     MultipartUpload,
@@ -34,6 +35,8 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    RegistryUpload,
+    Tag,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -48,7 +51,10 @@ def _map_fields(cls: type) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(cls) if f.default_factory is dict)
 
 
-_MAPS = {cls: _map_fields(cls) for cls in (Bucket, ObjectRecord, MultipartUpload, Part)}
+_MAPS = {
+    cls: _map_fields(cls)
+    for cls in (Bucket, ObjectRecord, MultipartUpload, Part, Manifest, Tag, RegistryUpload)
+}
 
 
 def _encode(record: Any, **extra: Any) -> dict[str, Any]:
@@ -117,6 +123,15 @@ class MongoMetadataStore(MetadataStore):
                 [("upload_id", ASCENDING), ("part_number", ASCENDING)],
                 unique=True,
                 name="upload_part",
+            )
+            await db["manifests"].create_index(
+                [("repo", ASCENDING), ("digest", ASCENDING)], unique=True, name="repo_digest"
+            )
+            await db["manifests"].create_index(
+                [("repo", ASCENDING), ("subject", ASCENDING)], name="repo_subject"
+            )
+            await db["tags"].create_index(
+                [("repo", ASCENDING), ("name", ASCENDING)], unique=True, name="repo_name"
             )
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
@@ -301,3 +316,81 @@ class MongoMetadataStore(MetadataStore):
 
     async def part_digests(self) -> set[str]:
         return {str(d) for d in await self._c("parts").distinct("digest")}
+
+    # ---- OCI registry -----------------------------------------------------------------------
+    async def put_manifest(self, manifest: Manifest) -> None:
+        where = {"repo": manifest.repo, "digest": manifest.digest}
+        try:
+            await self._c("manifests").replace_one(where, _encode(manifest), upsert=True)
+        except DuplicateKeyError:  # two writers of one new manifest: the same document
+            await self._c("manifests").replace_one(where, _encode(manifest), upsert=True)
+
+    async def get_manifest(self, repo: str, digest: str) -> Manifest | None:
+        doc = await self._c("manifests").find_one({"repo": repo, "digest": digest})
+        return _decode(Manifest, doc)
+
+    async def delete_manifest(self, repo: str, digest: str) -> bool:
+        result = await self._c("manifests").delete_one({"repo": repo, "digest": digest})
+        return result.deleted_count > 0
+
+    async def list_referrers(self, repo: str, subject: str) -> list[Manifest]:
+        cursor = self._c("manifests").find({"repo": repo, "subject": subject}).sort("digest")
+        return [m for m in [_decode(Manifest, d) async for d in cursor] if m is not None]
+
+    async def list_repositories(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[str], bool]:
+        names = sorted(
+            str(n)
+            for n in await self._c("manifests").distinct("repo")
+            if after is None or str(n) > after
+        )
+        return names[:limit], len(names) > limit
+
+    async def put_tag(self, tag: Tag) -> Tag | None:
+        before = await self._c("tags").find_one_and_replace(
+            {"repo": tag.repo, "name": tag.name},
+            _encode(tag),
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        return _decode(Tag, before)
+
+    async def get_tag(self, repo: str, name: str) -> Tag | None:
+        return _decode(Tag, await self._c("tags").find_one({"repo": repo, "name": name}))
+
+    async def delete_tag(self, repo: str, name: str) -> bool:
+        result = await self._c("tags").delete_one({"repo": repo, "name": name})
+        return result.deleted_count > 0
+
+    async def list_tags(
+        self, repo: str, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[Tag], bool]:
+        where: dict[str, Any] = {"repo": repo}
+        if after is not None:
+            where["name"] = {"$gt": after}
+        cursor = self._c("tags").find(where).sort("name", ASCENDING).limit(limit + 1)
+        tags = [t for t in [_decode(Tag, d) async for d in cursor] if t is not None]
+        return tags[:limit], len(tags) > limit
+
+    async def manifest_digests(self) -> set[str]:
+        cursor = self._c("manifests").find({}, {"digest": 1, "references": 1})
+        out: set[str] = set()
+        async for doc in cursor:
+            out.add(str(doc["digest"]))
+            out.update(str(r) for r in doc.get("references", []))
+        return out
+
+    async def create_registry_upload(self, upload: RegistryUpload) -> None:
+        try:
+            await self._c("registry_uploads").insert_one(_encode(upload, _id=upload.upload_id))
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(f"upload {upload.upload_id!r} exists") from exc
+
+    async def get_registry_upload(self, upload_id: str) -> RegistryUpload | None:
+        doc = await self._c("registry_uploads").find_one({"_id": upload_id})
+        return _decode(RegistryUpload, doc)
+
+    async def delete_registry_upload(self, upload_id: str) -> bool:
+        result = await self._c("registry_uploads").delete_one({"_id": upload_id})
+        return result.deleted_count > 0

@@ -26,6 +26,7 @@ from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
     Bucket,
+    Manifest,
     MetadataError,
     MetadataStore,
     MultipartUpload,
@@ -33,6 +34,8 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    RegistryUpload,
+    Tag,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -67,6 +70,21 @@ CREATE TABLE IF NOT EXISTS multipart_uploads (
 );
 CREATE INDEX IF NOT EXISTS multipart_by_key
     ON multipart_uploads (bucket, key, initiated_at, upload_id);
+CREATE TABLE IF NOT EXISTS manifests (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    subject TEXT,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifests_by_subject ON manifests (repo, subject);
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL,
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (repo, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS registry_uploads (upload_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
     part_number INTEGER NOT NULL,
@@ -399,3 +417,82 @@ class SqliteMetadataStore(MetadataStore):
 
     async def part_digests(self) -> set[str]:
         return await self._digests("SELECT DISTINCT digest FROM parts")
+
+    # ---- OCI registry -----------------------------------------------------------------------
+    async def put_manifest(self, manifest: Manifest) -> None:
+        await self._write(
+            "INSERT INTO manifests VALUES (?, ?, ?, ?) ON CONFLICT (repo, digest) "
+            "DO UPDATE SET subject = excluded.subject, doc = excluded.doc",
+            manifest.repo,
+            manifest.digest,
+            manifest.subject,
+            _dumps(manifest),
+        )
+
+    async def get_manifest(self, repo: str, digest: str) -> Manifest | None:
+        sql = "SELECT doc FROM manifests WHERE repo = ? AND digest = ?"
+        return await self._one(Manifest, sql, repo, digest)
+
+    async def delete_manifest(self, repo: str, digest: str) -> bool:
+        sql = "DELETE FROM manifests WHERE repo = ? AND digest = ?"
+        return await self._write(sql, repo, digest) > 0
+
+    async def list_referrers(self, repo: str, subject: str) -> list[Manifest]:
+        sql = "SELECT doc FROM manifests WHERE repo = ? AND subject = ? ORDER BY digest"
+        return await self._all(Manifest, sql, (repo, subject))
+
+    async def list_repositories(
+        self, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[str], bool]:
+        sql = "SELECT DISTINCT repo FROM manifests WHERE repo > ? ORDER BY repo LIMIT ?"
+        rows = await self._run(lambda c: c.execute(sql, (after or "", limit + 1)).fetchall())
+        names = [r[0] for r in rows]
+        return names[:limit], len(names) > limit
+
+    @staticmethod
+    def _put_tag(conn: sqlite3.Connection, tag: Tag) -> Tag | None:
+        with _transaction(conn):
+            row = conn.execute(
+                "SELECT doc FROM tags WHERE repo = ? AND name = ?", (tag.repo, tag.name)
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO tags VALUES (?, ?, ?) ON CONFLICT (repo, name) "
+                "DO UPDATE SET doc = excluded.doc",
+                (tag.repo, tag.name, _dumps(tag)),
+            )
+        return _load(Tag, row)
+
+    async def put_tag(self, tag: Tag) -> Tag | None:
+        return await self._run(self._put_tag, tag)
+
+    async def get_tag(self, repo: str, name: str) -> Tag | None:
+        return await self._one(Tag, "SELECT doc FROM tags WHERE repo = ? AND name = ?", repo, name)
+
+    async def delete_tag(self, repo: str, name: str) -> bool:
+        return await self._write("DELETE FROM tags WHERE repo = ? AND name = ?", repo, name) > 0
+
+    async def list_tags(
+        self, repo: str, after: str | None = None, limit: int = 1000
+    ) -> tuple[list[Tag], bool]:
+        sql = "SELECT doc FROM tags WHERE repo = ? AND name > ? ORDER BY name LIMIT ?"
+        tags = await self._all(Tag, sql, (repo, after or "", limit + 1))
+        return tags[:limit], len(tags) > limit
+
+    async def manifest_digests(self) -> set[str]:
+        manifests = await self._all(Manifest, "SELECT doc FROM manifests", ())
+        return {d for m in manifests for d in (m.digest, *m.references)}
+
+    async def create_registry_upload(self, upload: RegistryUpload) -> None:
+        try:
+            await self._write(
+                "INSERT INTO registry_uploads VALUES (?, ?)", upload.upload_id, _dumps(upload)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError(f"upload {upload.upload_id!r} exists") from exc
+
+    async def get_registry_upload(self, upload_id: str) -> RegistryUpload | None:
+        sql = "SELECT doc FROM registry_uploads WHERE upload_id = ?"
+        return await self._one(RegistryUpload, sql, upload_id)
+
+    async def delete_registry_upload(self, upload_id: str) -> bool:
+        return await self._write("DELETE FROM registry_uploads WHERE upload_id = ?", upload_id) > 0

@@ -3,7 +3,8 @@
 Mark: every digest the metadata references. Sweep: every blob not marked whose last write
 (or dedupe touch) is older than ``storage.gcDelay``, so a blob written by an upload still in
 flight — not yet referenced — is never collected. Abandoned upload sessions older than the
-delay go too. Later issues add their references (OCI manifests, attachments) to the mark set.
+delay go too. OCI manifests (and every blob they reference) are marked too; later issues add their
+references (attachments) the same way.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ class GarbageCollector:
         self.metadata = metadata
         self.blobs = blobs
         self.delay = delay
-        self.sources: list[ReferenceSource] = [metadata.object_digests, metadata.part_digests]
+        self.sources: list[ReferenceSource] = [
+            metadata.object_digests,
+            metadata.part_digests,
+            metadata.manifest_digests,
+        ]
 
     def add_source(self, source: ReferenceSource) -> None:
         self.sources.append(source)
