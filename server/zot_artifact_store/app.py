@@ -16,6 +16,7 @@ import tornado.web
 
 from .api import health
 from .api.base import NotFoundHandler
+from .api.oci import handlers as oci
 from .api.s3 import handlers as s3
 from .api.v1 import handlers as v1
 from .auth.authn import Authentication
@@ -112,6 +113,7 @@ def make_application(ctx: AppContext) -> tornado.web.Application:
     routes: list[Any] = []
     routes += health.routes(ctx)
     routes += v1.routes(ctx)
+    routes += oci.routes(ctx)
     routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path
     return tornado.web.Application(
         routes,

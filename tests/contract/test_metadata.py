@@ -457,3 +457,15 @@ async def test_registry_uploads(store: MetadataStore) -> None:
     assert await store.delete_registry_upload("u-1") is True
     assert await store.delete_registry_upload("u-1") is False
     assert await store.get_registry_upload("u-1") is None
+
+
+async def test_blob_links_are_per_repository(store: MetadataStore) -> None:
+    d = digest(7)
+    assert await store.is_blob_linked("team/app", d) is False
+    await store.link_blob("team/app", d)
+    await asyncio.gather(*(store.link_blob("team/app", d) for _ in range(5)))  # idempotent
+    assert await store.is_blob_linked("team/app", d) is True
+    assert await store.is_blob_linked("team/other", d) is False
+    assert await store.unlink_blob("team/app", d) is True
+    assert await store.unlink_blob("team/app", d) is False
+    assert await store.is_blob_linked("team/app", d) is False

@@ -287,6 +287,17 @@ class MetadataStore(abc.ABC):
         """Every manifest digest and every digest a manifest references, for GC."""
 
     @abc.abstractmethod
+    async def link_blob(self, repo: str, digest: str) -> None:
+        """Make blob ``digest`` part of ``repo`` (pushed or mounted there); idempotent."""
+
+    @abc.abstractmethod
+    async def is_blob_linked(self, repo: str, digest: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def unlink_blob(self, repo: str, digest: str) -> bool:
+        """Remove blob ``digest`` from ``repo``; False when it was not there."""
+
+    @abc.abstractmethod
     async def create_registry_upload(self, upload: RegistryUpload) -> None: ...
 
     @abc.abstractmethod

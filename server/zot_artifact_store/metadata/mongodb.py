@@ -133,6 +133,9 @@ class MongoMetadataStore(MetadataStore):
             await db["tags"].create_index(
                 [("repo", ASCENDING), ("name", ASCENDING)], unique=True, name="repo_name"
             )
+            await db["repo_blobs"].create_index(
+                [("repo", ASCENDING), ("digest", ASCENDING)], unique=True, name="repo_digest"
+            )
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -380,6 +383,20 @@ class MongoMetadataStore(MetadataStore):
             out.add(str(doc["digest"]))
             out.update(str(r) for r in doc.get("references", []))
         return out
+
+    async def link_blob(self, repo: str, digest: str) -> None:
+        link = {"repo": repo, "digest": digest}
+        try:
+            await self._c("repo_blobs").update_one(link, {"$set": link}, upsert=True)
+        except DuplicateKeyError:  # a concurrent link of the same blob: already there
+            pass
+
+    async def is_blob_linked(self, repo: str, digest: str) -> bool:
+        return await self._c("repo_blobs").find_one({"repo": repo, "digest": digest}) is not None
+
+    async def unlink_blob(self, repo: str, digest: str) -> bool:
+        result = await self._c("repo_blobs").delete_one({"repo": repo, "digest": digest})
+        return result.deleted_count > 0
 
     async def create_registry_upload(self, upload: RegistryUpload) -> None:
         try:

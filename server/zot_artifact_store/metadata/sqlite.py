@@ -84,6 +84,11 @@ CREATE TABLE IF NOT EXISTS tags (
     doc TEXT NOT NULL,
     PRIMARY KEY (repo, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs (
+    repo TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (repo, digest)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS registry_uploads (upload_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
@@ -481,6 +486,17 @@ class SqliteMetadataStore(MetadataStore):
     async def manifest_digests(self) -> set[str]:
         manifests = await self._all(Manifest, "SELECT doc FROM manifests", ())
         return {d for m in manifests for d in (m.digest, *m.references)}
+
+    async def link_blob(self, repo: str, digest: str) -> None:
+        await self._write("INSERT OR IGNORE INTO repo_blobs VALUES (?, ?)", repo, digest)
+
+    async def is_blob_linked(self, repo: str, digest: str) -> bool:
+        sql = "SELECT 1 FROM repo_blobs WHERE repo = ? AND digest = ?"
+        return bool(await self._run(lambda c: c.execute(sql, (repo, digest)).fetchone()))
+
+    async def unlink_blob(self, repo: str, digest: str) -> bool:
+        sql = "DELETE FROM repo_blobs WHERE repo = ? AND digest = ?"
+        return await self._write(sql, repo, digest) > 0
 
     async def create_registry_upload(self, upload: RegistryUpload) -> None:
         try:

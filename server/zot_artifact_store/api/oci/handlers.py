@@ -1,0 +1,376 @@
+"""``/v2``: the OCI distribution API (pull, push, content discovery, content management).
+
+Errors are the spec's JSON (``{"errors": [{"code": "BLOB_UNKNOWN", ...}]}``). Upload bodies
+stream into the blob store's resumable sessions; manifests are small JSON bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import urllib.parse
+from collections.abc import AsyncIterator
+from typing import Any
+
+import tornado.web
+
+from ...errors import StoreError
+from ...metadata import Manifest, RegistryUpload
+from ...services.registry import EMPTY_INDEX, MAX_MANIFEST_BYTES, RegistryService
+from ..base import BaseHandler, Route, route
+from ..httputil import parse_range
+
+API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+MAX_PAGE = 1000
+# Our codes as the spec names them.
+_OCI_CODES = {
+    "BlobUnknown": "BLOB_UNKNOWN",
+    "BlobUploadInvalid": "BLOB_UPLOAD_INVALID",
+    "BlobUploadUnknown": "BLOB_UPLOAD_UNKNOWN",
+    "DigestInvalid": "DIGEST_INVALID",
+    "ManifestBlobUnknown": "MANIFEST_BLOB_UNKNOWN",
+    "ManifestInvalid": "MANIFEST_INVALID",
+    "ManifestUnknown": "MANIFEST_UNKNOWN",
+    "NameInvalid": "NAME_INVALID",
+    "NameUnknown": "NAME_UNKNOWN",
+    "Unauthenticated": "UNAUTHORIZED",
+    "AccessDenied": "DENIED",
+    "TooManyRequests": "TOOMANYREQUESTS",
+    "MethodNotAllowed": "UNSUPPORTED",
+    "NotImplemented": "UNSUPPORTED",
+    "InvalidArgument": "UNSUPPORTED",
+    "EntityTooLarge": "SIZE_INVALID",
+    "InvalidRange": "BLOB_UPLOAD_INVALID",
+    "IncompleteBody": "SIZE_INVALID",
+}
+
+
+class OCIHandler(BaseHandler):
+    registry: RegistryService
+
+    def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
+        super().initialize(ctx, route)
+        self.registry = RegistryService(ctx.metadata, ctx.blobs)
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header(*API_VERSION)
+
+    async def prepare(self) -> None:
+        await self.authenticate()
+
+    def render_error(self, error: StoreError) -> None:
+        self.set_header("Content-Type", "application/json")
+        body: dict[str, Any] = {
+            "code": _OCI_CODES.get(error.code, error.code),
+            "message": error.message,
+        }
+        if error.detail:
+            body["detail"] = error.detail
+        self.finish(json.dumps({"errors": [body]}))
+
+    async def pull(self, name: str) -> None:
+        await self.authorize("oci:pull", f"repo:{name}")
+
+    async def may_pull(self, name: str) -> bool:
+        decision = await self.ctx.authorizer.decide(self.principal, "oci:pull", f"repo:{name}")
+        return decision.allowed
+
+    async def push(self, name: str) -> None:
+        await self.authorize("oci:push", f"repo:{name}")
+
+    def page_args(self) -> tuple[str | None, int]:
+        raw = self.get_query_argument("n", None)
+        try:
+            n = MAX_PAGE if raw is None else int(raw)
+        except ValueError:
+            raise StoreError("InvalidArgument", "n must be an integer") from None
+        if n < 0:
+            raise StoreError("InvalidArgument", "n must not be negative")
+        return self.get_query_argument("last", None) or None, min(n, MAX_PAGE)
+
+    def link_next(self, path: str, last: str, n: int) -> None:
+        query = urllib.parse.urlencode({"n": n, "last": last})
+        self.set_header("Link", f'<{path}?{query}>; rel="next"')
+
+
+class BaseV2Handler(OCIHandler):
+    async def get(self) -> None:
+        if self.ctx.authentication.enabled and self.principal.is_anonymous:
+            raise StoreError("Unauthenticated", "authentication required")
+        self.write_json({})
+
+    head = get
+
+
+class CatalogHandler(OCIHandler):
+    async def get(self) -> None:
+        await self.authorize("oci:catalog", "")
+        last, n = self.page_args()
+        names, more = await self.registry.catalog(last, n) if n else ([], False)
+        if more and names:
+            self.link_next("/v2/_catalog", names[-1], n)
+        self.write_json({"repositories": names})
+
+
+class TagsHandler(OCIHandler):
+    async def get(self, name: str) -> None:
+        await self.pull(name)
+        last, n = self.page_args()
+        tags, more = await self.registry.tags(name, last, n) if n else ([], False)
+        if more and tags:
+            self.link_next(f"/v2/{name}/tags/list", tags[-1], n)
+        self.write_json({"name": name, "tags": tags})
+
+
+class ManifestHandler(OCIHandler):
+    def _describe(self, manifest: Manifest) -> None:
+        self.set_header("Content-Type", manifest.media_type)
+        self.set_header("Docker-Content-Digest", manifest.digest)
+        self.set_header("ETag", f'"{manifest.digest}"')
+
+    async def get(self, name: str, reference: str) -> None:
+        await self.pull(name)
+        manifest = await self.registry.resolve(name, reference)
+        self._describe(manifest)
+        self.finish(await self.registry.manifest_bytes(manifest))
+
+    async def head(self, name: str, reference: str) -> None:
+        await self.pull(name)
+        manifest = await self.registry.resolve(name, reference)
+        self._describe(manifest)
+        self.set_header("Content-Length", str(manifest.size))
+        self.finish()
+
+    async def put(self, name: str, reference: str) -> None:
+        await self.push(name)
+        if len(self.request.body) > MAX_MANIFEST_BYTES:
+            raise StoreError("ManifestInvalid", "manifests may be at most 4 MiB")
+        manifest = await self.registry.put_manifest(
+            name, reference, self.request.body, self.request.headers.get("Content-Type", "")
+        )
+        self.set_status(201)
+        self.set_header("Location", f"/v2/{name}/manifests/{manifest.digest}")
+        self.set_header("Docker-Content-Digest", manifest.digest)
+        if manifest.subject:
+            self.set_header("OCI-Subject", manifest.subject)
+        self.finish()
+
+    async def delete(self, name: str, reference: str) -> None:
+        await self.push(name)
+        await self.registry.delete(name, reference)
+        self.set_status(202)
+        self.finish()
+
+
+class BlobHandler(OCIHandler):
+    async def _serve(self, name: str, digest: str, *, send_body: bool) -> None:
+        await self.pull(name)
+        size = await self.registry.blob_size(name, digest)
+        self.set_header("Docker-Content-Digest", digest)
+        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Accept-Ranges", "bytes")
+        rng = parse_range(self.request.headers.get("Range"), size)
+        start, end = (rng.start, rng.end) if rng else (0, size)
+        if rng is not None:
+            self.set_status(206)
+            self.set_header("Content-Range", rng.content_range(size))
+        self.set_header("Content-Length", str(end - start))
+        if send_body:
+            await self.stream_out(self.registry.read_blob(digest, start, end))
+        if not self._finished:
+            self.finish()
+
+    async def get(self, name: str, digest: str) -> None:
+        await self._serve(name, digest, send_body=True)
+
+    async def head(self, name: str, digest: str) -> None:
+        await self._serve(name, digest, send_body=False)
+
+    async def delete(self, name: str, digest: str) -> None:
+        # The blob leaves this repository; its bytes are shared (content-addressed, also by
+        # S3 objects and other repositories), so garbage collection removes them once unused.
+        await self.push(name)
+        await self.registry.delete_blob(name, digest)
+        self.set_status(202)
+        self.finish()
+
+
+@tornado.web.stream_request_body
+class BlobUploadHandler(OCIHandler):
+    """POST …/blobs/uploads/ and PATCH/PUT/GET/DELETE …/blobs/uploads/<id>: the body streams
+    into the upload's blob-store session through a queue."""
+
+    upload: RegistryUpload | None = None
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self._queue: asyncio.Queue[bytes | None] | None = None
+        self._append: asyncio.Task[int] | None = None
+        name = self.path_args[0]
+        method = self.request.method
+        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
+            self.ctx.config.http.maxObjectSize
+        )
+        if method in ("PATCH", "PUT", "POST"):
+            await self.push(name)
+        else:
+            await self.pull(name)
+        if method == "POST":
+            mount, source = (
+                self.get_query_argument("mount", None),
+                self.get_query_argument("from", None),
+            )
+            self.mounted = None
+            if mount and source and await self.may_pull(source):
+                if await self.registry.mount(name, source, mount):
+                    self.mounted = mount
+                    return
+            self.upload = await self.registry.start_upload(name)
+        else:
+            self.upload = await self.registry.get_upload(name, self.path_args[1])
+        if method == "PATCH":
+            await self._check_content_range()
+        if method in ("PATCH", "PUT", "POST"):
+            self._start_append()
+
+    async def _check_content_range(self) -> None:
+        assert self.upload is not None
+        header = self.request.headers.get("Content-Range")
+        if not header:
+            return
+        match = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)", header.strip())
+        current = await self.registry.upload_size(self.upload)
+        if match is None or int(match.group(1)) != current:
+            raise StoreError(
+                "InvalidRange",
+                f"the chunk must start at {current}",
+                headers={"Range": f"0-{max(current - 1, 0)}", "Location": self._location()},
+            )
+
+    def _start_append(self) -> None:
+        assert self.upload is not None
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while (chunk := await queue.get()) is not None:
+                yield chunk
+
+        self._queue = queue
+        self._append = asyncio.ensure_future(self.registry.append(self.upload, chunks()))
+
+    async def receive(self, chunk: bytes) -> None:
+        self.bytes_in += len(chunk)
+        if self._queue is not None:
+            await self._queue.put(chunk)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if not self._finished:
+            await self.receive(chunk)
+
+    async def _body_done(self) -> int | None:
+        if self._queue is None or self._append is None:
+            return None
+        await self._queue.put(None)
+        self._queue = None
+        return await self._append
+
+    def on_connection_close(self) -> None:
+        if self._queue is not None:
+            self._queue.put_nowait(None)
+        super().on_connection_close()
+
+    def _location(self) -> str:
+        assert self.upload is not None
+        return f"/v2/{self.upload.repo}/blobs/uploads/{self.upload.upload_id}"
+
+    def _progress(self, size: int, status: int) -> None:
+        self.set_status(status)
+        self.set_header("Location", self._location())
+        self.set_header("Range", f"0-{max(size - 1, 0)}")
+        self.set_header("Docker-Upload-UUID", self.upload.upload_id if self.upload else "")
+        self.set_header("Content-Length", "0")
+        self.finish()
+
+    def _created(self, name: str, digest: str) -> None:
+        self.set_status(201)
+        self.set_header("Location", f"/v2/{name}/blobs/{digest}")
+        self.set_header("Docker-Content-Digest", digest)
+        self.set_header("Content-Length", "0")
+        self.finish()
+
+    async def post(self, name: str) -> None:
+        if getattr(self, "mounted", None):
+            self._created(name, self.mounted)  # type: ignore[arg-type]
+            return
+        size = await self._body_done() or 0
+        digest = self.get_query_argument("digest", None)
+        assert self.upload is not None
+        if digest is not None:  # monolithic: the whole blob in this POST
+            info = await self.registry.finish_upload(self.upload, digest)
+            self._created(name, info.digest)
+            return
+        self._progress(size, 202)
+
+    async def patch(self, name: str, upload_id: str) -> None:
+        size = await self._body_done()
+        assert size is not None
+        self._progress(size, 202)
+
+    async def put(self, name: str, upload_id: str) -> None:
+        await self._body_done()
+        digest = self.get_query_argument("digest", None)
+        if not digest:
+            raise StoreError("DigestInvalid", "PUT needs ?digest=")
+        assert self.upload is not None
+        info = await self.registry.finish_upload(self.upload, digest)
+        self._created(name, info.digest)
+
+    async def get(self, name: str, upload_id: str) -> None:
+        assert self.upload is not None
+        self._progress(await self.registry.upload_size(self.upload), 204)
+
+    async def delete(self, name: str, upload_id: str) -> None:
+        assert self.upload is not None
+        await self.registry.cancel_upload(self.upload)
+        self.set_status(204)
+        self.finish()
+
+
+class ReferrersHandler(OCIHandler):
+    async def get(self, name: str, digest: str) -> None:
+        await self.pull(name)
+        artifact_type = self.get_query_argument("artifactType", None)
+        manifests = await self.registry.referrers(name, digest, artifact_type)
+        if artifact_type:
+            self.set_header("OCI-Filters-Applied", "artifactType")
+        self.set_header("Content-Type", EMPTY_INDEX)
+        self.finish(
+            json.dumps({"schemaVersion": 2, "mediaType": EMPTY_INDEX, "manifests": manifests})
+        )
+
+
+class OCINotFoundHandler(OCIHandler):
+    """Any /v2 path no route claims: 404 in the OCI dialect, whatever the method."""
+
+    async def prepare(self) -> None:
+        raise StoreError("NotFound", f"no such endpoint: {self.request.path}")
+
+
+def routes(ctx: Any) -> list[Route]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
+        return route(ctx, pattern, handler, template)
+
+    name = r"(.+?)"
+    return [
+        r(r"/v2/?", BaseV2Handler, "/v2/"),
+        r(r"/v2/_catalog", CatalogHandler, "/v2/_catalog"),
+        r(rf"/v2/{name}/tags/list", TagsHandler, "/v2/{name}/tags/list"),
+        r(rf"/v2/{name}/manifests/([^/]+)", ManifestHandler, "/v2/{name}/manifests/{reference}"),
+        r(rf"/v2/{name}/blobs/uploads/?", BlobUploadHandler, "/v2/{name}/blobs/uploads/"),
+        r(rf"/v2/{name}/blobs/uploads/([^/]+)", BlobUploadHandler, "/v2/{name}/blobs/uploads/{id}"),
+        r(rf"/v2/{name}/blobs/([^/]+)", BlobHandler, "/v2/{name}/blobs/{digest}"),
+        r(rf"/v2/{name}/referrers/([^/]+)", ReferrersHandler, "/v2/{name}/referrers/{digest}"),
+        r(r"/v2(?:/.*)?", OCINotFoundHandler, "unmatched"),
+    ]

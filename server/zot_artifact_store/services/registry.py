@@ -1,0 +1,288 @@
+"""The OCI registry (distribution-spec v1.1): repositories, blobs, uploads, manifests, tags,
+referrers. No Tornado here.
+
+Blobs are the one content-addressed blob store that S3 objects use too, so a layer pushed
+twice, or also uploaded as an object, is stored once. Manifests are stored as blobs (their
+exact bytes) plus a metadata record (media type, subject, what they reference); tags point at
+manifest digests. Upload sessions are a metadata record plus a blob-store upload session, so
+any replica can continue an upload another one started.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..errors import StoreError
+from ..metadata import Manifest, MetadataStore, RegistryUpload, Tag
+from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
+
+NAME_RE = re.compile(
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+)
+TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
+MAX_NAME = 255
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+INDEX_TYPES = frozenset(
+    {
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    }
+)
+MANIFEST_TYPES = INDEX_TYPES | {
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+}
+EMPTY_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def validate_name(name: str) -> None:
+    if len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
+        raise StoreError("NameInvalid", f"invalid repository name {name!r}")
+
+
+def validate_digest(digest: str) -> None:
+    if not is_digest(digest):
+        raise StoreError("DigestInvalid", f"invalid digest {digest!r}")
+
+
+def is_tag(reference: str) -> bool:
+    return bool(TAG_RE.fullmatch(reference))
+
+
+def _descriptor_digests(doc: dict[str, Any], key: str) -> list[str]:
+    items = doc.get(key) or []
+    if not isinstance(items, list):
+        raise StoreError("ManifestInvalid", f"{key} must be a list of descriptors")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("digest"), str):
+            raise StoreError("ManifestInvalid", f"a descriptor in {key} has no digest")
+        if not is_digest(item["digest"]):
+            raise StoreError("ManifestInvalid", f"malformed digest {item['digest']!r} in {key}")
+        out.append(item["digest"])
+    return out
+
+
+class RegistryService:
+    def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+
+    # ---- blobs --------------------------------------------------------------------------
+    async def blob_size(self, name: str, digest: str) -> int:
+        """The size of a blob of ``name``: pushed or mounted there, and still stored."""
+        validate_name(name)
+        validate_digest(digest)
+        stat = await self.blobs.stat(digest)
+        if stat is None or not await self.metadata.is_blob_linked(name, digest):
+            raise StoreError("BlobUnknown", f"blob {digest} is unknown", resource=name)
+        return stat.size
+
+    async def mount(self, name: str, source: str, digest: str) -> bool:
+        """Link ``source``'s blob into ``name``; False when ``source`` does not have it."""
+        validate_name(name)
+        try:
+            await self.blob_size(source, digest)
+        except StoreError as exc:
+            if exc.code in ("BlobUnknown", "NameInvalid"):
+                return False
+            raise
+        await self.metadata.link_blob(name, digest)
+        return True
+
+    async def delete_blob(self, name: str, digest: str) -> None:
+        """Remove the blob from ``name``; the bytes go at GC once nothing else uses them."""
+        validate_name(name)
+        validate_digest(digest)
+        if not await self.metadata.unlink_blob(name, digest):
+            raise StoreError("BlobUnknown", f"blob {digest} is unknown", resource=name)
+
+    def read_blob(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
+        return self.blobs.read(digest, start, end)
+
+    # ---- uploads ------------------------------------------------------------------------
+    async def start_upload(self, name: str) -> RegistryUpload:
+        validate_name(name)
+        session = await self.blobs.upload_create()
+        upload = RegistryUpload(uuid.uuid4().hex, name, session, time.time())
+        await self.metadata.create_registry_upload(upload)
+        return upload
+
+    async def get_upload(self, name: str, upload_id: str) -> RegistryUpload:
+        validate_name(name)
+        upload = await self.metadata.get_registry_upload(upload_id)
+        if upload is None or upload.repo != name:
+            raise StoreError("BlobUploadUnknown", f"upload {upload_id!r} is unknown")
+        return upload
+
+    async def upload_size(self, upload: RegistryUpload) -> int:
+        try:
+            return await self.blobs.upload_size(upload.session_id)
+        except UploadNotFoundError:
+            raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
+
+    async def append(self, upload: RegistryUpload, chunks: AsyncIterator[bytes]) -> int:
+        try:
+            return await self.blobs.upload_append(upload.session_id, chunks)
+        except UploadNotFoundError:
+            raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
+
+    async def finish_upload(self, upload: RegistryUpload, digest: str) -> BlobInfo:
+        validate_digest(digest)
+        try:
+            info = await self.blobs.upload_finalize(upload.session_id, digest)
+        except DigestMismatchError as exc:
+            raise StoreError(
+                "DigestInvalid", f"the upload's digest is {exc.actual}, not {exc.expected}"
+            ) from None
+        except UploadNotFoundError:
+            raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
+        await self.metadata.link_blob(upload.repo, info.digest)
+        await self.metadata.delete_registry_upload(upload.upload_id)
+        return info
+
+    async def cancel_upload(self, upload: RegistryUpload) -> None:
+        await self.blobs.upload_abort(upload.session_id)
+        await self.metadata.delete_registry_upload(upload.upload_id)
+
+    # ---- manifests ----------------------------------------------------------------------
+    async def put_manifest(
+        self, name: str, reference: str, body: bytes, content_type: str
+    ) -> Manifest:
+        validate_name(name)
+        by_digest = is_digest(reference)
+        if not by_digest and not is_tag(reference):
+            raise StoreError("ManifestInvalid", f"{reference!r} is neither a tag nor a digest")
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise StoreError("ManifestInvalid", "manifests may be at most 4 MiB")
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise StoreError("ManifestInvalid", "the manifest is not valid JSON") from None
+        if not isinstance(doc, dict):
+            raise StoreError("ManifestInvalid", "the manifest must be a JSON object")
+        media_type = doc.get("mediaType") or content_type.split(";")[0].strip()
+        if doc.get("mediaType") and content_type and content_type.split(";")[0] != media_type:
+            raise StoreError("ManifestInvalid", "Content-Type and mediaType differ")
+        if media_type not in MANIFEST_TYPES:
+            raise StoreError("ManifestInvalid", f"unsupported manifest media type {media_type!r}")
+        if doc.get("schemaVersion") != 2:
+            raise StoreError("ManifestInvalid", "schemaVersion must be 2")
+        children = _descriptor_digests(doc, "manifests")
+        blobs = _descriptor_digests(doc, "layers") + _descriptor_digests(doc, "blobs")
+        config = doc.get("config")
+        if config is not None:
+            blobs += _descriptor_digests({"config": [config]}, "config")
+        subject = doc.get("subject")
+        subject_digest = (
+            _descriptor_digests({"subject": [subject]}, "subject")[0] if subject else None
+        )
+        for digest in blobs:
+            if not (
+                await self.metadata.is_blob_linked(name, digest) and await self.blobs.exists(digest)
+            ):
+                raise StoreError("ManifestBlobUnknown", f"blob {digest} is unknown", resource=name)
+        for digest in children:
+            if await self.metadata.get_manifest(name, digest) is None:
+                raise StoreError(
+                    "ManifestBlobUnknown", f"manifest {digest} is unknown", resource=name
+                )
+        algorithm = reference.split(":", 1)[0] if by_digest else "sha256"
+        try:
+            info = await self.blobs.put_bytes(body, reference if by_digest else None)
+        except DigestMismatchError as exc:
+            raise StoreError(
+                "DigestInvalid", f"the manifest's digest is {exc.actual}, not {exc.expected}"
+            ) from None
+        if not info.digest.startswith(algorithm + ":"):
+            raise StoreError("DigestInvalid", "unsupported digest algorithm")
+        annotations = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
+        artifact_type = doc.get("artifactType") or (
+            (config or {}).get("mediaType") if media_type not in INDEX_TYPES else None
+        )
+        manifest = Manifest(
+            repo=name,
+            digest=info.digest,
+            media_type=media_type,
+            size=len(body),
+            created_at=time.time(),
+            subject=subject_digest,
+            artifact_type=artifact_type,
+            annotations={str(k): str(v) for k, v in annotations.items()},
+            references=sorted(set(blobs) | set(children)),
+        )
+        await self.metadata.put_manifest(manifest)
+        if not by_digest:
+            await self.metadata.put_tag(Tag(name, reference, info.digest, time.time()))
+        return manifest
+
+    async def resolve(self, name: str, reference: str) -> Manifest:
+        validate_name(name)
+        digest = reference
+        if not is_digest(reference):
+            if not is_tag(reference):
+                raise StoreError("ManifestInvalid", f"{reference!r} is neither a tag nor a digest")
+            tag = await self.metadata.get_tag(name, reference)
+            if tag is None:
+                raise StoreError("ManifestUnknown", f"no tag {reference!r} in {name}")
+            digest = tag.digest
+        manifest = await self.metadata.get_manifest(name, digest)
+        if manifest is None:
+            raise StoreError("ManifestUnknown", f"no manifest {digest} in {name}")
+        return manifest
+
+    async def manifest_bytes(self, manifest: Manifest) -> bytes:
+        return await self.blobs.read_all(manifest.digest)
+
+    async def delete(self, name: str, reference: str) -> None:
+        validate_name(name)
+        if is_digest(reference):
+            if not await self.metadata.delete_manifest(name, reference):
+                raise StoreError("ManifestUnknown", f"no manifest {reference} in {name}")
+            return
+        if not is_tag(reference) or not await self.metadata.delete_tag(name, reference):
+            raise StoreError("ManifestUnknown", f"no tag {reference!r} in {name}")
+
+    # ---- discovery ----------------------------------------------------------------------
+    async def tags(self, name: str, last: str | None, n: int) -> tuple[list[str], bool]:
+        validate_name(name)
+        tags, more = await self.metadata.list_tags(name, last, n)
+        if not tags and last is None and not await self._exists(name):
+            raise StoreError("NameUnknown", f"repository {name!r} is unknown")
+        return [t.name for t in tags], more
+
+    async def _exists(self, name: str) -> bool:
+        # The first repository at or after ``name`` (names never end in a code point below
+        # '.', so the string just before ``name`` is well defined).
+        before = name[:-1] + chr(ord(name[-1]) - 1) + "\U0010ffff"
+        repos, _ = await self.metadata.list_repositories(after=before, limit=1)
+        return repos == [name]
+
+    async def referrers(
+        self, name: str, digest: str, artifact_type: str | None
+    ) -> list[dict[str, Any]]:
+        validate_name(name)
+        validate_digest(digest)
+        out = []
+        for m in await self.metadata.list_referrers(name, digest):
+            if artifact_type and m.artifact_type != artifact_type:
+                continue
+            descriptor: dict[str, Any] = {
+                "mediaType": m.media_type,
+                "digest": m.digest,
+                "size": m.size,
+            }
+            if m.artifact_type:
+                descriptor["artifactType"] = m.artifact_type
+            if m.annotations:
+                descriptor["annotations"] = m.annotations
+            out.append(descriptor)
+        return out
+
+    async def catalog(self, last: str | None, n: int) -> tuple[list[str], bool]:
+        return await self.metadata.list_repositories(last, n)
