@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import tornado.httpserver
+import tornado.iostream
 import tornado.web
 
 from .api import health
@@ -21,11 +25,18 @@ from .api.s3 import handlers as s3
 from .api.v1 import handlers as v1
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
+from .auth.registry_token import (
+    KEY_FILENAME,
+    RegistryTokenAuthenticator,
+    RegistryTokens,
+    load_or_create_key,
+)
 from .config import Config
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.multipart import MultipartService
+from .services.registry import RegistryService
 from .storage import BlobStore, create_blob_store
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,8 @@ class AppContext:
     multipart: MultipartService
     authentication: Authentication
     authorizer: Authorizer
+    registry: RegistryService
+    registry_tokens: RegistryTokens
     metrics: Metrics
     metadata_backend: str
     started_at: float = field(default_factory=time.time)
@@ -88,8 +101,22 @@ async def create_context(config: Config) -> AppContext:
         await blobs.close()
         raise
     artifacts = ArtifactService(metadata, blobs)
+    access = config.http.accessControl
+
+    async def is_public(resource: str) -> bool:
+        if resource.startswith("repo:"):
+            return access.anonymous_read(resource[len("repo:") :])
+        return await artifacts.is_public(resource)
+
     authentication = Authentication(config.auth)
-    authorizer = Authorizer(artifacts.is_public)
+    authorizer = Authorizer(is_public)
+    token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
+    registry_tokens = RegistryTokens(
+        load_or_create_key(Path(token_key)),
+        service=config.auth.token.service,
+        expiry=config.auth.token.expiry,
+    )
+    authentication.add(RegistryTokenAuthenticator(registry_tokens))
     if not authentication.enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "
@@ -104,6 +131,8 @@ async def create_context(config: Config) -> AppContext:
         multipart=MultipartService(artifacts),
         authentication=authentication,
         authorizer=authorizer,
+        registry=RegistryService(metadata, blobs),
+        registry_tokens=registry_tokens,
         metrics=Metrics(),
         metadata_backend=uri.split(":", 1)[0],
     )
@@ -124,3 +153,58 @@ def make_application(ctx: AppContext) -> tornado.web.Application:
         # Our access log (api/base.py) replaces Tornado's.
         log_function=lambda handler: None,
     )
+
+
+IDLE_CONNECTION_TIMEOUT_S = 120.0
+_PLAIN_HTTP_REPLY = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    b"Content-Length: 43\r\n\r\nThis port speaks plain HTTP, not HTTPS/TLS.\n"
+)
+
+
+class HTTPServer(tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server, plus: a TLS handshake on a plain-HTTP port gets an immediate
+    plain-HTTP answer instead of hanging until the header timeout. Clients told to skip TLS
+    verification (skopeo/podman ``--tls-verify=false``, containerd) try HTTPS first and fall
+    back to HTTP only when that attempt fails; without this, every call would wait out Go's
+    10-second TLS handshake timeout."""
+
+    async def handle_stream(  # type: ignore[override]
+        self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]
+    ) -> None:
+        if self.ssl_options is None and await _starts_with_tls(stream):
+            try:
+                await stream.write(_PLAIN_HTTP_REPLY)
+            except tornado.iostream.StreamClosedError:
+                pass
+            stream.close()
+            return
+        if not stream.closed():
+            super().handle_stream(stream, address)
+
+
+async def _starts_with_tls(stream: tornado.iostream.IOStream) -> bool:
+    """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record."""
+    sock = stream.socket
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = sock.fileno()
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, IDLE_CONNECTION_TIMEOUT_S)
+    except TimeoutError:
+        stream.close()
+        return False
+    finally:
+        loop.remove_reader(fd)
+    try:
+        first = sock.recv(1, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        stream.close()
+        return False
+    if not first:  # the peer closed without a byte
+        stream.close()
+        return False
+    return first == b"\x16"

@@ -87,9 +87,7 @@ def _serve(config: Config, ready_file: str | None) -> int:
 async def _serve_worker(
     config: Config, sockets: list[socket.socket], ready: Callable[[], None], *, run_gc: bool
 ) -> int:
-    import tornado.httpserver
-
-    from .app import create_context, make_application
+    from .app import IDLE_CONNECTION_TIMEOUT_S, HTTPServer, create_context, make_application
     from .observability.tracing import setup_tracing, shutdown_tracing
     from .services.gc import GarbageCollector
 
@@ -100,12 +98,12 @@ async def _serve_worker(
     if config.http.tls.cert and config.http.tls.key:
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_ctx.load_cert_chain(config.http.tls.cert, config.http.tls.key)
-    server = tornado.httpserver.HTTPServer(
+    server = HTTPServer(
         app,
         ssl_options=ssl_ctx,
         max_body_size=config.http.maxRequestBodySize,
         max_buffer_size=config.http.maxRequestBodySize,
-        idle_connection_timeout=120,
+        idle_connection_timeout=IDLE_CONNECTION_TIMEOUT_S,
         chunk_size=1 << 20,
         decompress_request=False,
     )

@@ -12,6 +12,7 @@ every problem with the field, the offending value and what is allowed.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -75,6 +76,23 @@ class TLSConfig(_Section):
         return self
 
 
+class RepositoryAccess(_Section):
+    # Zot's shape. Only anonymous read is enforced here; per-user policies arrive with the
+    # identity issue, so they are refused rather than silently ignored.
+    anonymousPolicy: list[Literal["read"]] = Field(default_factory=list)
+
+
+class AccessControlConfig(_Section):
+    # Repository glob ("*" and "**" match across "/") → who may do what.
+    repositories: dict[str, RepositoryAccess] = Field(default_factory=dict)
+
+    def anonymous_read(self, repository: str) -> bool:
+        return any(
+            "read" in access.anonymousPolicy and fnmatch.fnmatchcase(repository, pattern)
+            for pattern, access in self.repositories.items()
+        )
+
+
 class HTTPConfig(_Section):
     address: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -92,6 +110,7 @@ class HTTPConfig(_Section):
     # serves about one core; more workers use more cores. A supervisor restarts a worker
     # that dies.
     workers: int = Field(1, ge=0, le=256)
+    accessControl: AccessControlConfig = Field(default_factory=AccessControlConfig)
 
     @field_validator("shutdownTimeout", mode="before")
     @classmethod
@@ -156,9 +175,29 @@ class RootCredentials(_Section):
         return self
 
 
+class RegistryTokenConfig(_Section):
+    # The docker-style token service for OCI clients (GET /v2/token).
+    # HMAC key shared by every worker and replica; generated under storage.rootDirectory
+    # (registry-token.key) on first start when unset.
+    keyFile: str | None = None
+    # Lifetime of an issued token.
+    expiry: float = 300.0
+    # The service name in challenges and tokens (the audience).
+    service: str = "zot-artifact-store"
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        seconds = parse_duration(v)
+        if not 10 <= seconds <= 86400:
+            raise ValueError("must be between 10s and 24h")
+        return seconds
+
+
 class AuthConfig(_Section):
     root: RootCredentials = Field(default_factory=RootCredentials)
     realm: str = "zot-artifact-store"
+    token: RegistryTokenConfig = Field(default_factory=RegistryTokenConfig)
 
     @property
     def enabled(self) -> bool:

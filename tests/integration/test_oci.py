@@ -538,6 +538,9 @@ def test_delete_tag_then_manifest_then_blob(client: httpx.Client) -> None:
     oci_error(client.delete(f"/v2/{repo}/manifests/a"), 404, "MANIFEST_UNKNOWN")
     assert client.delete(f"/v2/{repo}/manifests/{digest}").status_code == 202
     oci_error(client.get(f"/v2/{repo}/manifests/{digest}"), 404, "MANIFEST_UNKNOWN")
+    # Its remaining tag went with it; with no manifest left the repository is gone.
+    oci_error(client.get(f"/v2/{repo}/manifests/b"), 404, "MANIFEST_UNKNOWN")
+    oci_error(client.get(f"/v2/{repo}/tags/list"), 404, "NAME_UNKNOWN")
     oci_error(client.delete(f"/v2/{repo}/manifests/{digest}"), 404, "MANIFEST_UNKNOWN")
     layer = json.loads(body)["layers"][0]["digest"]
     assert client.delete(f"/v2/{repo}/blobs/{layer}").status_code == 202

@@ -58,6 +58,10 @@ class Authorizer:
         self._is_public = resolver
 
     async def decide(self, principal: Principal, action: str, resource: str) -> Decision:
+        if principal.scopes is not None:
+            if f"{action} {resource}" in principal.scopes:
+                return Decision(True, "granted by the token's scope")
+            return Decision(False, "not in the token's scope")
         for role in sorted(principal.roles):
             for pattern in ROLE_GRANTS.get(role, ()):
                 if fnmatch.fnmatchcase(action, pattern):

@@ -13,6 +13,9 @@ class Principal:
     groups: frozenset[str] = field(default_factory=frozenset)
     # "root", "anonymous", "open" (auth disabled); later "oidc", "token", "s3key", "workload".
     source: str = "anonymous"
+    # When set, the principal may do exactly these "action resource" pairs and nothing else
+    # (a registry token's grants), whatever its roles.
+    scopes: frozenset[str] | None = None
 
     @property
     def is_anonymous(self) -> bool:

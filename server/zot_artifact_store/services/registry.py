@@ -244,7 +244,16 @@ class RegistryService:
         if is_digest(reference):
             if not await self.metadata.delete_manifest(name, reference):
                 raise StoreError("ManifestUnknown", f"no manifest {reference} in {name}")
-            return
+            # Its tags go with it (as distribution does): a tag never names a missing manifest.
+            after: str | None = None
+            while True:
+                tags, more = await self.metadata.list_tags(name, after, 1000)
+                for tag in tags:
+                    if tag.digest == reference:
+                        await self.metadata.delete_tag(name, tag.name)
+                if not more or not tags:
+                    return
+                after = tags[-1].name
         if not is_tag(reference) or not await self.metadata.delete_tag(name, reference):
             raise StoreError("ManifestUnknown", f"no tag {reference!r} in {name}")
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import tornado.web
 
+from ...auth.principal import Principal
+from ...auth.registry_token import Scope
 from ...errors import StoreError
 from ...metadata import Manifest, RegistryUpload
 from ...services.registry import EMPTY_INDEX, MAX_MANIFEST_BYTES, RegistryService
@@ -49,9 +51,32 @@ _OCI_CODES = {
 class OCIHandler(BaseHandler):
     registry: RegistryService
 
+    # The token scope a 401 challenge names (the access this request needs).
+    scope: str | None = None
+
     def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
         super().initialize(ctx, route)
-        self.registry = RegistryService(ctx.metadata, ctx.blobs)
+        self.registry = ctx.registry
+
+    def base_url(self) -> str:
+        external = self.ctx.config.http.externalUrl
+        return (
+            external.rstrip("/") if external else f"{self.request.protocol}://{self.request.host}"
+        )
+
+    def challenge_headers(self, error: StoreError) -> dict[str, str]:
+        """Docker-style: where to get a token, for which service and scope."""
+        params = [
+            f'realm="{self.base_url()}/v2/token"',
+            f'service="{self.ctx.registry_tokens.service}"',
+        ]
+        if self.scope:
+            params.append(f'scope="{self.scope}"')
+        if self.principal.scopes is not None:
+            params.append('error="insufficient_scope"')
+        elif self.request.headers.get("Authorization"):
+            params.append('error="invalid_token"')
+        return {"WWW-Authenticate": "Bearer " + ",".join(params)}
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -70,7 +95,24 @@ class OCIHandler(BaseHandler):
             body["detail"] = error.detail
         self.finish(json.dumps({"errors": [body]}))
 
+    async def authorize(self, action: str, resource: str) -> None:
+        try:
+            await super().authorize(action, resource)
+        except StoreError as exc:
+            # A token without this scope: 403 DENIED plus the challenge for the scope needed,
+            # so the client fetches a token for it ("insufficient_scope"; oras refreshes its
+            # token on 403, docker and containers/image ask for every scope up front).
+            if exc.code == "AccessDenied" and self.principal.scopes is not None:
+                raise StoreError(
+                    "AccessDenied",
+                    exc.message,
+                    resource=resource,
+                    headers=self.challenge_headers(exc),
+                ) from None
+            raise
+
     async def pull(self, name: str) -> None:
+        self.scope = f"repository:{name}:pull"
         await self.authorize("oci:pull", f"repo:{name}")
 
     async def may_pull(self, name: str) -> bool:
@@ -78,7 +120,12 @@ class OCIHandler(BaseHandler):
         return decision.allowed
 
     async def push(self, name: str) -> None:
+        self.scope = f"repository:{name}:pull,push"
         await self.authorize("oci:push", f"repo:{name}")
+
+    async def remove(self, name: str) -> None:
+        self.scope = f"repository:{name}:delete"
+        await self.authorize("oci:delete", f"repo:{name}")
 
     def page_args(self) -> tuple[str | None, int]:
         raw = self.get_query_argument("n", None)
@@ -97,15 +144,40 @@ class OCIHandler(BaseHandler):
 
 class BaseV2Handler(OCIHandler):
     async def get(self) -> None:
-        if self.ctx.authentication.enabled and self.principal.is_anonymous:
+        # Any valid token (even an anonymous one) or credential passes the version check.
+        principal = self.principal
+        if self.ctx.authentication.enabled and principal.is_anonymous and principal.scopes is None:
             raise StoreError("Unauthenticated", "authentication required")
         self.write_json({})
 
     head = get
 
 
+class TokenHandler(OCIHandler):
+    """``GET /v2/token?service=…&scope=…``: HTTP Basic (or nothing, for anonymous pulls) in,
+    a short-lived registry token out, granting what the caller may do of what it asked."""
+
+    def challenge_headers(self, error: StoreError) -> dict[str, str]:
+        return BaseHandler.challenge_headers(self, error)
+
+    async def get(self) -> None:
+        scopes = [
+            Scope.parse(text)
+            for raw in self.get_query_arguments("scope")
+            for text in raw.split(" ")
+            if text
+        ]
+
+        async def decide(principal: Principal, action: str, resource: str) -> bool:
+            return (await self.ctx.authorizer.decide(principal, action, resource)).allowed
+
+        self.set_header("Cache-Control", "no-store")
+        self.write_json(await self.ctx.registry_tokens.issue(self.principal, scopes, decide))
+
+
 class CatalogHandler(OCIHandler):
     async def get(self) -> None:
+        self.scope = "registry:catalog:*"
         await self.authorize("oci:catalog", "")
         last, n = self.page_args()
         names, more = await self.registry.catalog(last, n) if n else ([], False)
@@ -158,7 +230,7 @@ class ManifestHandler(OCIHandler):
         self.finish()
 
     async def delete(self, name: str, reference: str) -> None:
-        await self.push(name)
+        await self.remove(name)
         await self.registry.delete(name, reference)
         self.set_status(202)
         self.finish()
@@ -191,7 +263,7 @@ class BlobHandler(OCIHandler):
     async def delete(self, name: str, digest: str) -> None:
         # The blob leaves this repository; its bytes are shared (content-addressed, also by
         # S3 objects and other repositories), so garbage collection removes them once unused.
-        await self.push(name)
+        await self.remove(name)
         await self.registry.delete_blob(name, digest)
         self.set_status(202)
         self.finish()
@@ -365,6 +437,7 @@ def routes(ctx: Any) -> list[Route]:
     name = r"(.+?)"
     return [
         r(r"/v2/?", BaseV2Handler, "/v2/"),
+        r(r"/v2/token", TokenHandler, "/v2/token"),
         r(r"/v2/_catalog", CatalogHandler, "/v2/_catalog"),
         r(rf"/v2/{name}/tags/list", TagsHandler, "/v2/{name}/tags/list"),
         r(rf"/v2/{name}/manifests/([^/]+)", ManifestHandler, "/v2/{name}/manifests/{reference}"),

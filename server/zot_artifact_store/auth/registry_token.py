@@ -1,0 +1,177 @@
+"""Docker-style token auth for OCI clients (the distribution "token authentication" flow).
+
+A client that gets ``401 WWW-Authenticate: Bearer realm=…,service=…,scope=…`` from ``/v2``
+asks the realm (``GET /v2/token?service=…&scope=repository:<name>:pull,push``) with HTTP
+Basic (or nothing, for anonymous pulls), and gets a short-lived JWT granting the subset of the
+requested actions the Authorizer allows. The JWT then authenticates ``/v2`` requests as a
+principal limited to exactly those grants.
+
+Tokens are HS256 JWTs (joserfc) signed with a key every worker and replica shares: a file
+under ``storage.rootDirectory`` generated on first start, or ``auth.token.keyFile``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+
+from ..errors import StoreError
+from .authn import AuthRequest
+from .principal import Principal
+
+ISSUER = "zot-artifact-store"
+KEY_FILENAME = "registry-token.key"
+# Registry scope actions → the Authorizer's actions.
+ACTIONS = {"pull": "oci:pull", "push": "oci:push", "delete": "oci:delete"}
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The signing key in ``path``; created (0600, atomically, once) when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        key = secrets.token_hex(32).encode()
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        return key
+    # Another worker may be writing it right now: wait for the 64 hex characters.
+    deadline = time.monotonic() + 5.0
+    while True:
+        key = path.read_bytes().strip()
+        if len(key) >= 32 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if len(key) < 32:
+        raise ValueError(f"registry token key {path} is shorter than 32 bytes")
+    return key
+
+
+@dataclass(frozen=True)
+class Scope:
+    """``repository:<name>:<actions>`` or ``registry:catalog:*``."""
+
+    type: str
+    name: str
+    actions: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Scope:
+        kind, sep, rest = text.partition(":")
+        name, sep2, actions = rest.rpartition(":")
+        if not sep or not sep2 or not kind or not name:
+            raise StoreError("InvalidArgument", f"malformed scope {text!r}")
+        return cls(kind, name, tuple(a for a in actions.split(",") if a))
+
+    def wanted(self) -> list[tuple[str, str, str]]:
+        """(scope action, Authorizer action, resource) for each action asked for."""
+        if self.type == "registry" and self.name == "catalog":
+            return [("*", "oci:catalog", "")]
+        if self.type != "repository":
+            return []
+        actions = list(ACTIONS) if "*" in self.actions else self.actions
+        return [(a, ACTIONS[a], f"repo:{self.name}") for a in actions if a in ACTIONS]
+
+
+Decide = Callable[[Principal, str, str], Awaitable[bool]]
+
+
+class RegistryTokens:
+    def __init__(self, key: bytes, *, service: str, expiry: float) -> None:
+        self._key = OctKey.import_key(key)
+        self.service = service
+        self.expiry = expiry
+
+    async def issue(
+        self, principal: Principal, scopes: Iterable[Scope], decide: Decide
+    ) -> dict[str, Any]:
+        """The token response for ``principal``: each requested action it may perform."""
+        access: list[dict[str, Any]] = []
+        for scope in scopes:
+            granted = [
+                scope_action
+                for scope_action, action, resource in scope.wanted()
+                if await decide(principal, action, resource)
+            ]
+            if granted:
+                access.append({"type": scope.type, "name": scope.name, "actions": granted})
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": self.service,
+            "sub": principal.id,
+            "name": principal.name,
+            "anon": principal.is_anonymous,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + int(self.expiry),
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        token = jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, self._key)
+        return {
+            "token": token,
+            "access_token": token,
+            "expires_in": int(self.expiry),
+            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        }
+
+    def verify(self, token: str) -> Principal | None:
+        """The principal a token stands for; None when it is not one of ours."""
+        try:
+            decoded = jwt.decode(token, self._key, algorithms=["HS256"])
+        except (JoseError, ValueError):
+            return None
+        claims = decoded.claims
+        if claims.get("iss") != ISSUER:
+            return None
+        registry = jwt.JWTClaimsRegistry(
+            aud={"essential": True, "value": self.service},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError:
+            raise StoreError("Unauthenticated", "the registry token has expired") from None
+        grants: set[str] = set()
+        for entry in claims.get("access") or []:
+            scope = Scope(
+                str(entry.get("type")), str(entry.get("name")), tuple(entry.get("actions") or ())
+            )
+            grants.update(f"{action} {resource}" for _, action, resource in scope.wanted())
+        anonymous = bool(claims.get("anon"))
+        return Principal(
+            id=str(claims.get("sub")),
+            name=str(claims.get("name")),
+            source="anonymous" if anonymous else "registry-token",
+            scopes=frozenset(grants),
+        )
+
+
+class RegistryTokenAuthenticator:
+    """``Authorization: Bearer <registry token>`` → the token's limited principal."""
+
+    def __init__(self, tokens: RegistryTokens) -> None:
+        self._tokens = tokens
+
+    async def authenticate(self, request: AuthRequest) -> Principal | None:
+        header = request.headers.get("Authorization") or ""
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return None
+        # Not one of ours: another authenticator (OIDC, API tokens) may claim it.
+        return self._tokens.verify(value.strip())
