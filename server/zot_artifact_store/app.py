@@ -89,7 +89,7 @@ class AppContext:
         await self.blobs.close()
 
 
-async def create_context(config: Config) -> AppContext:
+async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     """Open the stores and build the services. Call :meth:`AppContext.close` when done."""
     uri = config.metadata_uri
     metadata = create_metadata_store(uri)
@@ -117,7 +117,7 @@ async def create_context(config: Config) -> AppContext:
         expiry=config.auth.token.expiry,
     )
     authentication.add(RegistryTokenAuthenticator(registry_tokens))
-    if not authentication.enabled:
+    if serving and not authentication.enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "
             "delete everything. Set ZAS_ROOT_USER and ZAS_ROOT_PASSWORD (or auth.root) to "

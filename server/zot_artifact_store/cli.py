@@ -123,7 +123,7 @@ async def _serve_worker(
     ready()
     gc_task = None
     if run_gc and config.storage.gc:
-        collector = GarbageCollector(ctx.metadata, ctx.blobs, config.storage.gcDelay)
+        collector = GarbageCollector.for_config(ctx.metadata, ctx.blobs, config.storage)
         gc_task = asyncio.create_task(collector.run_periodically(config.storage.gcInterval))
 
     stop = asyncio.Event()
@@ -157,9 +157,9 @@ async def _gc(config: Config, dry_run: bool) -> int:
     from .app import create_context
     from .services.gc import GarbageCollector
 
-    ctx = await create_context(config)
+    ctx = await create_context(config, serving=False)
     try:
-        report = await GarbageCollector(ctx.metadata, ctx.blobs, config.storage.gcDelay).run(
+        report = await GarbageCollector.for_config(ctx.metadata, ctx.blobs, config.storage).run(
             dry_run=dry_run
         )
     finally:
@@ -188,7 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = cfg_sub.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
 
-    gc = sub.add_parser("gc", help="remove blobs nothing references (older than storage.gcDelay)")
+    gc = sub.add_parser(
+        "gc",
+        help="remove blobs nothing references (older than storage.gcDelay) and, with "
+        "storage.untaggedRetention, untagged manifests nothing refers to",
+    )
     gc.add_argument("--config", "-c")
     gc.add_argument("--data-dir")
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")

@@ -123,9 +123,12 @@ class StorageConfig(_Section):
     gc: bool = True
     gcDelay: float = 3600.0
     gcInterval: float = 86400.0
+    # GC also removes untagged OCI manifests older than this that nothing refers to
+    # (0 = keep untagged manifests forever).
+    untaggedRetention: float = 0.0
     fsync: bool = True
 
-    @field_validator("gcDelay", "gcInterval", mode="before")
+    @field_validator("gcDelay", "gcInterval", "untaggedRetention", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)

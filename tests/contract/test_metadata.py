@@ -469,3 +469,16 @@ async def test_blob_links_are_per_repository(store: MetadataStore) -> None:
     assert await store.unlink_blob("team/app", d) is True
     assert await store.unlink_blob("team/app", d) is False
     assert await store.is_blob_linked("team/app", d) is False
+
+
+async def test_all_manifests_and_tagged_manifests(store: MetadataStore) -> None:
+    kind = "application/vnd.oci.image.manifest.v1+json"
+    a = Manifest("r1", digest(1), kind, 1, 1.0, references=[digest(9)])
+    b = Manifest("r2", digest(2), kind, 2, 2.0, subject=digest(1))
+    await store.put_manifest(b)
+    await store.put_manifest(a)
+    assert await store.all_manifests() == [a, b]
+    await store.put_tag(Tag("r1", "v1", digest(1), 1.0))
+    await store.put_tag(Tag("r1", "v2", digest(1), 1.0))
+    await store.put_tag(Tag("r2", "x", digest(3), 1.0))
+    assert await store.tagged_manifests() == {("r1", digest(1)), ("r2", digest(3))}

@@ -283,6 +283,14 @@ class MetadataStore(abc.ABC):
         """Tags of ``repo`` after ``after`` by name; (page, more)."""
 
     @abc.abstractmethod
+    async def all_manifests(self) -> list[Manifest]:
+        """Every manifest of every repository, for GC."""
+
+    @abc.abstractmethod
+    async def tagged_manifests(self) -> set[tuple[str, str]]:
+        """(repo, digest) of every manifest some tag points at, for GC."""
+
+    @abc.abstractmethod
     async def manifest_digests(self) -> set[str]:
         """Every manifest digest and every digest a manifest references, for GC."""
 

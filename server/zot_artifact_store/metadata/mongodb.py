@@ -376,6 +376,14 @@ class MongoMetadataStore(MetadataStore):
         tags = [t for t in [_decode(Tag, d) async for d in cursor] if t is not None]
         return tags[:limit], len(tags) > limit
 
+    async def all_manifests(self) -> list[Manifest]:
+        cursor = self._c("manifests").find({}).sort([("repo", ASCENDING), ("digest", ASCENDING)])
+        return [m for m in [_decode(Manifest, d) async for d in cursor] if m is not None]
+
+    async def tagged_manifests(self) -> set[tuple[str, str]]:
+        cursor = self._c("tags").find({}, {"repo": 1, "digest": 1})
+        return {(str(d["repo"]), str(d["digest"])) async for d in cursor}
+
     async def manifest_digests(self) -> set[str]:
         cursor = self._c("manifests").find({}, {"digest": 1, "references": 1})
         out: set[str] = set()

@@ -483,6 +483,12 @@ class SqliteMetadataStore(MetadataStore):
         tags = await self._all(Tag, sql, (repo, after or "", limit + 1))
         return tags[:limit], len(tags) > limit
 
+    async def all_manifests(self) -> list[Manifest]:
+        return await self._all(Manifest, "SELECT doc FROM manifests ORDER BY repo, digest", ())
+
+    async def tagged_manifests(self) -> set[tuple[str, str]]:
+        return {(t.repo, t.digest) for t in await self._all(Tag, "SELECT doc FROM tags", ())}
+
     async def manifest_digests(self) -> set[str]:
         manifests = await self._all(Manifest, "SELECT doc FROM manifests", ())
         return {d for m in manifests for d in (m.digest, *m.references)}

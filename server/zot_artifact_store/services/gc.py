@@ -4,7 +4,8 @@ Mark: every digest the metadata references. Sweep: every blob not marked whose l
 (or dedupe touch) is older than ``storage.gcDelay``, so a blob written by an upload still in
 flight — not yet referenced — is never collected. Abandoned upload sessions older than the
 delay go too. OCI manifests (and every blob they reference) are marked too; later issues add their
-references (attachments) the same way.
+references (attachments) the same way. With ``storage.untaggedRetention`` set, untagged
+manifests nothing refers to are removed first, so their blobs can go in the same run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ..config import StorageConfig
 from ..metadata import MetadataStore
 from ..storage import BlobStore
 
@@ -32,24 +34,41 @@ class GCReport:
     bytes_freed: int = 0
     blobs_too_young: int = 0
     uploads_deleted: int = 0
+    manifests_deleted: int = 0
 
 
 class GarbageCollector:
-    def __init__(self, metadata: MetadataStore, blobs: BlobStore, delay: float) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        delay: float,
+        untagged_retention: float = 0.0,
+    ) -> None:
         self.metadata = metadata
         self.blobs = blobs
         self.delay = delay
+        # Untagged manifests older than this go (0: keep them forever).
+        self.untagged_retention = untagged_retention
         self.sources: list[ReferenceSource] = [
             metadata.object_digests,
             metadata.part_digests,
             metadata.manifest_digests,
         ]
 
+    @classmethod
+    def for_config(
+        cls, metadata: MetadataStore, blobs: BlobStore, storage: StorageConfig
+    ) -> GarbageCollector:
+        return cls(metadata, blobs, storage.gcDelay, storage.untaggedRetention)
+
     def add_source(self, source: ReferenceSource) -> None:
         self.sources.append(source)
 
     async def run(self, *, dry_run: bool = False) -> GCReport:
         report = GCReport()
+        if self.untagged_retention > 0:
+            report.manifests_deleted = await self._untagged_manifests(dry_run)
         # Take the cut-off before marking: anything written after it is young by definition.
         cutoff = time.time() - self.delay
         marked: set[str] = set()
@@ -71,6 +90,34 @@ class GarbageCollector:
                 report.uploads_deleted += 1
         log.info("garbage collection finished", extra={"report": vars(report), "dry_run": dry_run})
         return report
+
+    async def _untagged_manifests(self, dry_run: bool) -> int:
+        """Delete manifests no tag names, older than the retention, that nothing refers to:
+        no index of their repository lists them, and they are not a referrer (signature,
+        SBOM, attestation) of a manifest that still exists. Removing an index can free its
+        children, so this repeats until nothing more goes."""
+        cutoff = time.time() - self.untagged_retention
+        tagged = await self.metadata.tagged_manifests()
+        manifests = await self.metadata.all_manifests()
+        deleted: set[tuple[str, str]] = set()
+        while True:
+            alive = [m for m in manifests if (m.repo, m.digest) not in deleted]
+            present = {(m.repo, m.digest) for m in alive}
+            referenced = {(m.repo, ref) for m in alive for ref in m.references}
+            doomed = [
+                m
+                for m in alive
+                if (m.repo, m.digest) not in tagged
+                and (m.repo, m.digest) not in referenced
+                and m.created_at <= cutoff
+                and not (m.subject and (m.repo, m.subject) in present)
+            ]
+            if not doomed:
+                break
+            for m in doomed:
+                if dry_run or await self.metadata.delete_manifest(m.repo, m.digest):
+                    deleted.add((m.repo, m.digest))
+        return len(deleted)
 
     async def run_periodically(self, interval: float) -> None:
         """Collect every ``interval`` seconds until cancelled (the server's ``storage.gc``).
