@@ -14,6 +14,7 @@ import json
 import re
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,7 @@ NAME_RE = re.compile(
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 MAX_NAME = 255
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MANIFEST_CACHE_BYTES = 32 * 1024 * 1024
 INDEX_TYPES = frozenset(
     {
         "application/vnd.oci.image.index.v1+json",
@@ -72,6 +74,8 @@ class RegistryService:
     def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        self._manifest_cache: OrderedDict[str, bytes] = OrderedDict()
+        self._manifest_cache_bytes = 0
 
     # ---- blobs --------------------------------------------------------------------------
     async def blob_size(self, name: str, digest: str) -> int:
@@ -237,7 +241,19 @@ class RegistryService:
         return manifest
 
     async def manifest_bytes(self, manifest: Manifest) -> bytes:
-        return await self.blobs.read_all(manifest.digest)
+        """A manifest's exact bytes. Content-addressed, so immutable: the most recently used
+        ones are kept in memory (a tag pulled by a whole CI fleet is read from disk once)."""
+        cached = self._manifest_cache.get(manifest.digest)
+        if cached is not None:
+            self._manifest_cache.move_to_end(manifest.digest)
+            return cached
+        data = await self.blobs.read_all(manifest.digest)
+        self._manifest_cache[manifest.digest] = data
+        self._manifest_cache_bytes += len(data)
+        while self._manifest_cache_bytes > MANIFEST_CACHE_BYTES:
+            _, evicted = self._manifest_cache.popitem(last=False)
+            self._manifest_cache_bytes -= len(evicted)
+        return data
 
     async def delete(self, name: str, reference: str) -> None:
         validate_name(name)

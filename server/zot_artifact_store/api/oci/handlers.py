@@ -41,6 +41,7 @@ _OCI_CODES = {
     "TooManyRequests": "TOOMANYREQUESTS",
     "MethodNotAllowed": "UNSUPPORTED",
     "NotImplemented": "UNSUPPORTED",
+    "NotFound": "UNSUPPORTED",
     "InvalidArgument": "UNSUPPORTED",
     "EntityTooLarge": "SIZE_INVALID",
     "InvalidRange": "BLOB_UPLOAD_INVALID",
