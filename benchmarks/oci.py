@@ -38,6 +38,7 @@ from benchmarks.run import (
     HOST,
     MB,
     RssSampler,
+    emit_results,
     get_stream,
     log,
     percentile,
@@ -231,9 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    emit_results(results, args.json)
     return 0
 
 

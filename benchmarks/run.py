@@ -710,6 +710,14 @@ def run_small_op(
     return asyncio.run(runner(port, op, bucket, seconds, concurrency, keys, base))
 
 
+def emit_results(results: dict[str, Any], path: Path | None) -> None:
+    """Print the raw numbers; also write them to ``path`` (``--json``) when given."""
+    text = json.dumps(results, indent=2)
+    print(text)
+    if path:
+        path.write_text(text)
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     if not sorted_values:
         return float("nan")

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import http.client
 import io
-import json
 import os
 import re
 import shutil
@@ -36,7 +35,7 @@ from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import log, percentile, proc_status_kib
+from benchmarks.run import emit_results, log, percentile, proc_status_kib
 from tests.fixtures.server import ServerProcess
 from zot_artifact_store.metadata import Bucket, ObjectRecord, create_metadata_store
 from zot_artifact_store.storage import create_blob_store
@@ -267,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    emit_results(results, args.json)
     return 0
 
 

@@ -4,7 +4,6 @@ workflows, bad inputs included. Every error must be the spec's JSON with its cod
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -13,16 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+from tests.fixtures.oci_layout import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, sha256
+
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def oci_error(r: httpx.Response, status: int, code: str) -> dict:
@@ -56,6 +49,18 @@ def push_blob(client: httpx.Client, repo: str, data: bytes) -> str:
 
 def descriptor(media_type: str, data: bytes, **extra: object) -> dict:
     return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
+
+
+def index_of(media_type: str, child_type: str, child: bytes, arch: str) -> bytes:
+    """A one-platform index (OCI) or manifest list (Docker) of ``child``."""
+    platform = {"architecture": arch, "os": "linux"}
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "manifests": [descriptor(child_type, child, platform=platform)],
+        }
+    ).encode()
 
 
 def image(client: httpx.Client, repo: str, layers: int = 2, **manifest_extra: object) -> bytes:
@@ -129,15 +134,7 @@ def test_docker_schema2_manifest_and_list_keep_their_media_types(client: httpx.C
         }
     ).encode()
     assert put_manifest(client, repo, "amd64", manifest, DOCKER_MANIFEST).status_code == 201
-    listing = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": DOCKER_LIST,
-            "manifests": [
-                descriptor(DOCKER_MANIFEST, manifest, platform={"os": "linux", "architecture": "x"})
-            ],
-        }
-    ).encode()
+    listing = index_of(DOCKER_LIST, DOCKER_MANIFEST, manifest, "amd64")
     assert put_manifest(client, repo, "latest", listing, DOCKER_LIST).status_code == 201
     r = client.get(f"/v2/{repo}/manifests/latest", headers={"Accept": DOCKER_LIST})
     assert r.headers["content-type"] == DOCKER_LIST
@@ -395,15 +392,7 @@ def test_manifest_bad_inputs_store_nothing(client: httpx.Client) -> None:
 def test_index_needs_its_child_manifests(client: httpx.Client) -> None:
     repo = repo_name()
     child = image(client, repo, layers=1)
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": [
-                descriptor(OCI_MANIFEST, child, platform={"architecture": "arm64", "os": "linux"})
-            ],
-        }
-    ).encode()
+    index = index_of(OCI_INDEX, OCI_MANIFEST, child, "arm64")
     oci_error(put_manifest(client, repo, "multi", index, OCI_INDEX), 400, "MANIFEST_BLOB_UNKNOWN")
     assert put_manifest(client, repo, sha256(child), child).status_code == 201
     r = put_manifest(client, repo, "multi", index, OCI_INDEX)
