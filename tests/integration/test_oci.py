@@ -141,6 +141,14 @@ def test_docker_schema2_manifest_and_list_keep_their_media_types(client: httpx.C
     assert r.content == listing
     r = client.get(f"/v2/{repo}/manifests/amd64")
     assert r.headers["content-type"] == DOCKER_MANIFEST
+    # Accept negotiation: a client that lists manifest types, but not this one, is told the
+    # manifest is unknown instead of being sent a format it cannot read.
+    only_oci = {"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"}
+    oci_error(client.get(f"/v2/{repo}/manifests/latest", headers=only_oci), 404, "MANIFEST_UNKNOWN")
+    assert client.head(f"/v2/{repo}/manifests/amd64", headers=only_oci).status_code == 404
+    both = {"Accept": f"{OCI_MANIFEST};q=0.9, {DOCKER_MANIFEST}"}
+    assert client.get(f"/v2/{repo}/manifests/amd64", headers=both).status_code == 200
+    assert client.get(f"/v2/{repo}/manifests/latest", headers={"Accept": "*/*"}).content == listing
 
 
 def test_blob_get_head_and_range(client: httpx.Client) -> None:

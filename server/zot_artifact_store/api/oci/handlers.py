@@ -19,7 +19,12 @@ from ...auth.principal import Principal
 from ...auth.registry_token import Scope
 from ...errors import StoreError
 from ...metadata import Manifest, RegistryUpload
-from ...services.registry import EMPTY_INDEX, MAX_MANIFEST_BYTES, RegistryService
+from ...services.registry import (
+    EMPTY_INDEX,
+    MANIFEST_TYPES,
+    MAX_MANIFEST_BYTES,
+    RegistryService,
+)
 from ..base import BaseHandler, Route, route
 from ..httputil import parse_range
 
@@ -203,15 +208,35 @@ class ManifestHandler(OCIHandler):
         self.set_header("Docker-Content-Digest", manifest.digest)
         self.set_header("ETag", f'"{manifest.digest}"')
 
+    def _negotiate(self, manifest: Manifest) -> None:
+        """As distribution does: a client whose ``Accept`` names manifest types, but not this
+        one (nor a wildcard), is told the manifest is unknown rather than sent a format it
+        cannot read. No ``Accept`` at all gets the manifest as pushed."""
+        accepted = {
+            part.split(";")[0].strip()
+            for header in self.request.headers.get_list("Accept")
+            for part in header.split(",")
+        }
+        if not accepted & MANIFEST_TYPES or manifest.media_type in accepted:
+            return
+        if accepted & {"*/*", "application/*"}:
+            return
+        raise StoreError(
+            "ManifestUnknown",
+            f"the manifest is {manifest.media_type}, which the Accept header does not list",
+        )
+
     async def get(self, name: str, reference: str) -> None:
         await self.pull(name)
         manifest = await self.registry.resolve(name, reference)
+        self._negotiate(manifest)
         self._describe(manifest)
         self.finish(await self.registry.manifest_bytes(manifest))
 
     async def head(self, name: str, reference: str) -> None:
         await self.pull(name)
         manifest = await self.registry.resolve(name, reference)
+        self._negotiate(manifest)
         self._describe(manifest)
         self.set_header("Content-Length", str(manifest.size))
         self.finish()
