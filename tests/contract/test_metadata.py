@@ -18,6 +18,9 @@ from tests.fixtures.mongo import database_uri
 from zot_artifact_store.metadata import (
     SCHEMA_VERSION,
     AlreadyExistsError,
+    ApiToken,
+    AuditQuery,
+    AuditRecord,
     Bucket,
     Manifest,
     MetadataError,
@@ -482,3 +485,54 @@ async def test_all_manifests_and_tagged_manifests(store: MetadataStore) -> None:
     await store.put_tag(Tag("r1", "v2", digest(1), 1.0))
     await store.put_tag(Tag("r2", "x", digest(3), 1.0))
     assert await store.tagged_manifests() == {("r1", digest(1)), ("r2", digest(3))}
+
+
+async def test_api_tokens_roundtrip_update_and_list(store: MetadataStore) -> None:
+    a = ApiToken("t1", "ci robot", "ab" * 32, ["writer"], "root:admin", 10.0, expires_at=99.0)
+    b = ApiToken("t0", "reader", "cd" * 32, ["reader"], "root:admin", 20.0)
+    await store.create_api_token(b)
+    await store.create_api_token(a)
+    with pytest.raises(AlreadyExistsError):
+        await store.create_api_token(a)
+    assert await store.get_api_token("t1") == a
+    assert await store.get_api_token("nope") is None
+    assert [t.token_id for t in await store.list_api_tokens()] == ["t1", "t0"]
+    a.revoked_at, a.last_used_at = 50.0, 40.0
+    await store.update_api_token(a)
+    assert await store.get_api_token("t1") == a
+    with pytest.raises(NotFoundError):
+        await store.update_api_token(ApiToken("ghost", "g", "00", [], "x", 1.0))
+
+
+async def test_audit_query_filters_pages_and_expires(store: MetadataStore) -> None:
+    records = [
+        AuditRecord(
+            f"r{i:03d}",
+            1000.0 + i // 2,  # pairs share a time: the id orders them
+            "alice" if i % 3 else "bob",
+            "10.0.0.1",
+            "s3:PutObject" if i % 2 else "s3:GetObject",
+            f"builds/app/{i}" if i < 10 else f"other/{i}",
+            "deny" if i % 5 == 0 else "allow",
+            detail={"k": str(i)},
+        )
+        for i in range(20)
+    ]
+    await store.add_audit_records(records)
+    newest_first = sorted(records, key=lambda r: (r.time, r.record_id), reverse=True)
+    page, more = await store.query_audit(AuditQuery(), limit=7)
+    assert page == newest_first[:7] and more
+    seen, cursor = [], None
+    while True:
+        page, more = await store.query_audit(AuditQuery(), before=cursor, limit=6)
+        seen += page
+        if not more:
+            break
+        cursor = (page[-1].time, page[-1].record_id)
+    assert seen == newest_first
+    q = AuditQuery(principal="bob", decision="deny")
+    assert [r.record_id for r in (await store.query_audit(q))[0]] == ["r015", "r000"]
+    q = AuditQuery(resource_prefix="builds/", action="s3:PutObject", since=1002.0, until=1004.0)
+    assert [r.record_id for r in (await store.query_audit(q))[0]] == ["r007", "r005"]
+    assert await store.expire_audit(1005.0) == 10
+    assert len((await store.query_audit(AuditQuery(), limit=100))[0]) == 10

@@ -5,6 +5,9 @@ from __future__ import annotations
 from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
+    ApiToken,
+    AuditQuery,
+    AuditRecord,
     Bucket,
     Manifest,
     MetadataError,
@@ -21,6 +24,9 @@ from .base import (
 __all__ = [
     "SCHEMA_VERSION",
     "AlreadyExistsError",
+    "ApiToken",
+    "AuditQuery",
+    "AuditRecord",
     "Bucket",
     "Manifest",
     "MetadataError",

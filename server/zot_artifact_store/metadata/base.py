@@ -133,6 +133,47 @@ class RegistryUpload:
     created_at: float
 
 
+@dataclass
+class ApiToken:
+    """A robot's API token. Only a hash of the secret is kept; the secret is shown once."""
+
+    token_id: str
+    name: str
+    secret_sha256: str
+    roles: list[str]
+    owner: str  # the principal id that created it
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass
+class AuditRecord:
+    """Who did (or tried) what to which resource, and what was decided."""
+
+    record_id: str
+    time: float
+    principal: str
+    source_ip: str
+    action: str
+    resource: str
+    decision: str  # "allow" | "deny"
+    reason: str = ""
+    request_id: str = ""
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AuditQuery:
+    principal: str | None = None
+    action: str | None = None
+    resource_prefix: str | None = None
+    decision: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
 class MetadataStore(abc.ABC):
     """Async metadata store. Every method is safe to call concurrently."""
 
@@ -307,6 +348,36 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def create_registry_upload(self, upload: RegistryUpload) -> None: ...
+
+    # ---- identity ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_api_token(self, token: ApiToken) -> None:
+        """Insert; AlreadyExistsError when the id is taken."""
+
+    @abc.abstractmethod
+    async def get_api_token(self, token_id: str) -> ApiToken | None: ...
+
+    @abc.abstractmethod
+    async def update_api_token(self, token: ApiToken) -> None:
+        """Replace an existing token record (revocation, last use)."""
+
+    @abc.abstractmethod
+    async def list_api_tokens(self) -> list[ApiToken]:
+        """Every token, oldest first."""
+
+    # ---- audit ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_audit_records(self, records: list[AuditRecord]) -> None: ...
+
+    @abc.abstractmethod
+    async def query_audit(
+        self, query: AuditQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[AuditRecord], bool]:
+        """Matching records newest first, strictly before the (time, id) cursor; (page, more)."""
+
+    @abc.abstractmethod
+    async def expire_audit(self, older_than: float) -> int:
+        """Delete records with ``time`` < ``older_than``; how many went."""
 
     @abc.abstractmethod
     async def get_registry_upload(self, upload_id: str) -> RegistryUpload | None: ...

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +26,9 @@ from pymongo.errors import DuplicateKeyError
 from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
+    ApiToken,
+    AuditQuery,
+    AuditRecord,
     Bucket,
     Manifest,
     MetadataError,
@@ -53,7 +56,17 @@ def _map_fields(cls: type) -> frozenset[str]:
 
 _MAPS = {
     cls: _map_fields(cls)
-    for cls in (Bucket, ObjectRecord, MultipartUpload, Part, Manifest, Tag, RegistryUpload)
+    for cls in (
+        Bucket,
+        ObjectRecord,
+        MultipartUpload,
+        Part,
+        Manifest,
+        Tag,
+        RegistryUpload,
+        ApiToken,
+        AuditRecord,
+    )
 }
 
 
@@ -135,6 +148,12 @@ class MongoMetadataStore(MetadataStore):
             )
             await db["repo_blobs"].create_index(
                 [("repo", ASCENDING), ("digest", ASCENDING)], unique=True, name="repo_digest"
+            )
+            await db["audit"].create_index(
+                [("time", DESCENDING), ("record_id", DESCENDING)], name="time_id"
+            )
+            await db["audit"].create_index(
+                [("principal", ASCENDING), ("time", DESCENDING)], name="principal_time"
             )
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
@@ -419,3 +438,65 @@ class MongoMetadataStore(MetadataStore):
     async def delete_registry_upload(self, upload_id: str) -> bool:
         result = await self._c("registry_uploads").delete_one({"_id": upload_id})
         return result.deleted_count > 0
+
+    # ---- identity ---------------------------------------------------------------------------
+    async def create_api_token(self, token: ApiToken) -> None:
+        try:
+            await self._c("api_tokens").insert_one(_encode(token, _id=token.token_id))
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(f"token {token.token_id!r} exists") from exc
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        return _decode(ApiToken, await self._c("api_tokens").find_one({"_id": token_id}))
+
+    async def update_api_token(self, token: ApiToken) -> None:
+        result = await self._c("api_tokens").replace_one(
+            {"_id": token.token_id}, _encode(token, _id=token.token_id)
+        )
+        if result.matched_count == 0:
+            raise NotFoundError(f"token {token.token_id!r} does not exist")
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        order = [("created_at", ASCENDING), ("_id", ASCENDING)]
+        cursor = self._c("api_tokens").find({}).sort(order)
+        return [t for t in [_decode(ApiToken, d) async for d in cursor] if t is not None]
+
+    # ---- audit ------------------------------------------------------------------------------
+    async def add_audit_records(self, records: list[AuditRecord]) -> None:
+        if records:
+            await self._c("audit").insert_many([_encode(r) for r in records], ordered=False)
+
+    async def query_audit(
+        self, query: AuditQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[AuditRecord], bool]:
+        where: dict[str, Any] = {}
+        for name in ("principal", "action", "decision"):
+            value = getattr(query, name)
+            if value is not None:
+                where[name] = value
+        if query.resource_prefix:
+            where["resource"] = _key_range(query.resource_prefix)
+        time_cond: dict[str, float] = {}
+        if query.since is not None:
+            time_cond["$gte"] = query.since
+        if query.until is not None:
+            time_cond["$lt"] = query.until
+        if time_cond:
+            where["time"] = time_cond
+        if before is not None:
+            where["$or"] = [
+                {"time": {"$lt": before[0]}},
+                {"time": before[0], "record_id": {"$lt": before[1]}},
+            ]
+        cursor = (
+            self._c("audit")
+            .find(where)
+            .sort([("time", DESCENDING), ("record_id", DESCENDING)])
+            .limit(limit + 1)
+        )
+        records = [r for r in [_decode(AuditRecord, d) async for d in cursor] if r is not None]
+        return records[:limit], len(records) > limit
+
+    async def expire_audit(self, older_than: float) -> int:
+        result = await self._c("audit").delete_many({"time": {"$lt": older_than}})
+        return result.deleted_count

@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 from .base import (
     SCHEMA_VERSION,
     AlreadyExistsError,
+    ApiToken,
+    AuditQuery,
+    AuditRecord,
     Bucket,
     Manifest,
     MetadataError,
@@ -89,6 +92,18 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     digest TEXT NOT NULL,
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    time REAL NOT NULL,
+    record_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    action TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (time, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_by_principal ON audit (principal, time);
 CREATE TABLE IF NOT EXISTS registry_uploads (upload_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS parts (
     upload_id TEXT NOT NULL,
@@ -518,3 +533,74 @@ class SqliteMetadataStore(MetadataStore):
 
     async def delete_registry_upload(self, upload_id: str) -> bool:
         return await self._write("DELETE FROM registry_uploads WHERE upload_id = ?", upload_id) > 0
+
+    # ---- identity ---------------------------------------------------------------------------
+    async def create_api_token(self, token: ApiToken) -> None:
+        try:
+            await self._write("INSERT INTO api_tokens VALUES (?, ?)", token.token_id, _dumps(token))
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError(f"token {token.token_id!r} exists") from exc
+
+    async def get_api_token(self, token_id: str) -> ApiToken | None:
+        sql = "SELECT doc FROM api_tokens WHERE token_id = ?"
+        return await self._one(ApiToken, sql, token_id)
+
+    async def update_api_token(self, token: ApiToken) -> None:
+        sql = "UPDATE api_tokens SET doc = ? WHERE token_id = ?"
+        if await self._write(sql, _dumps(token), token.token_id) == 0:
+            raise NotFoundError(f"token {token.token_id!r} does not exist")
+
+    async def list_api_tokens(self) -> list[ApiToken]:
+        tokens = await self._all(ApiToken, "SELECT doc FROM api_tokens", ())
+        return sorted(tokens, key=lambda t: (t.created_at, t.token_id))
+
+    # ---- audit ------------------------------------------------------------------------------
+    async def add_audit_records(self, records: list[AuditRecord]) -> None:
+        rows = [
+            (r.time, r.record_id, r.principal, r.action, r.resource, r.decision, _dumps(r))
+            for r in records
+        ]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+        await self._run(insert)
+
+    async def query_audit(
+        self, query: AuditQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[AuditRecord], bool]:
+        where, params = ["1 = 1"], []
+        for column, value in (
+            ("principal", query.principal),
+            ("action", query.action),
+            ("decision", query.decision),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.resource_prefix:
+            where.append("resource >= ?")
+            params.append(query.resource_prefix)
+            upper = prefix_upper_bound(query.resource_prefix)
+            if upper is not None:
+                where.append("resource < ?")
+                params.append(upper)
+        if query.since is not None:
+            where.append("time >= ?")
+            params.append(query.since)
+        if query.until is not None:
+            where.append("time < ?")
+            params.append(query.until)
+        if before is not None:
+            where.append("(time < ? OR (time = ? AND record_id < ?))")
+            params += [before[0], before[0], before[1]]
+        sql = (
+            f"SELECT doc FROM audit WHERE {' AND '.join(where)} "
+            "ORDER BY time DESC, record_id DESC LIMIT ?"
+        )
+        records = await self._all(AuditRecord, sql, (*params, limit + 1))
+        return records[:limit], len(records) > limit
+
+    async def expire_audit(self, older_than: float) -> int:
+        return await self._write("DELETE FROM audit WHERE time < ?", older_than)
