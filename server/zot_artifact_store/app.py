@@ -23,6 +23,7 @@ from .api.base import NotFoundHandler
 from .api.oci import handlers as oci
 from .api.s3 import handlers as s3
 from .api.v1 import handlers as v1
+from .auth.audit import AuditLog
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
 from .auth.registry_token import (
@@ -31,6 +32,7 @@ from .auth.registry_token import (
     RegistryTokens,
     load_or_create_key,
 )
+from .auth.tokens import ApiTokenAuthenticator, ApiTokens
 from .config import Config
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
@@ -55,6 +57,8 @@ class AppContext:
     authorizer: Authorizer
     registry: RegistryService
     registry_tokens: RegistryTokens
+    api_tokens: ApiTokens
+    audit: AuditLog
     metrics: Metrics
     metadata_backend: str
     started_at: float = field(default_factory=time.time)
@@ -85,6 +89,7 @@ class AppContext:
             return False
 
     async def close(self) -> None:
+        await self.audit.close()
         await self.metadata.close()
         await self.blobs.close()
 
@@ -108,7 +113,11 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             return access.anonymous_read(resource[len("repo:") :])
         return await artifacts.is_public(resource)
 
-    authentication = Authentication(config.auth)
+    api_tokens = ApiTokens(metadata)
+    authentication = Authentication(config.auth, api_tokens.verify)
+    authentication.add(ApiTokenAuthenticator(api_tokens))
+    audit = AuditLog(metadata, enabled=config.auth.audit.enable)
+    audit.start()
     authorizer = Authorizer(is_public)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
@@ -133,6 +142,8 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authorizer=authorizer,
         registry=RegistryService(metadata, blobs),
         registry_tokens=registry_tokens,
+        api_tokens=api_tokens,
+        audit=audit,
         metrics=Metrics(),
         metadata_backend=uri.split(":", 1)[0],
     )

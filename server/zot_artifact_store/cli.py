@@ -125,6 +125,9 @@ async def _serve_worker(
     if run_gc and config.storage.gc:
         collector = GarbageCollector.for_config(ctx.metadata, ctx.blobs, config.storage)
         gc_task = asyncio.create_task(collector.run_periodically(config.storage.gcInterval))
+    audit_task = None
+    if run_gc and config.auth.audit.enable:
+        audit_task = asyncio.create_task(ctx.audit.expire_periodically(config.auth.audit.retention))
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,8 +140,9 @@ async def _serve_worker(
         extra={"in_flight": ctx.in_flight, "timeout_s": config.http.shutdownTimeout},
     )
     ctx.shutting_down = True
-    if gc_task is not None:
-        gc_task.cancel()
+    for task in (gc_task, audit_task):
+        if task is not None:
+            task.cancel()
     server.stop()
     finished = await ctx.wait_idle(config.http.shutdownTimeout)
     if not finished:

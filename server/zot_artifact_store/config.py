@@ -197,10 +197,25 @@ class RegistryTokenConfig(_Section):
         return seconds
 
 
+class AuditConfig(_Section):
+    enable: bool = True
+    # Audit records older than this are deleted (checked hourly).
+    retention: float = 90 * 86400.0
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        seconds = parse_duration(v)
+        if seconds < 3600:
+            raise ValueError("must be at least 1h")
+        return seconds
+
+
 class AuthConfig(_Section):
     root: RootCredentials = Field(default_factory=RootCredentials)
     realm: str = "zot-artifact-store"
     token: RegistryTokenConfig = Field(default_factory=RegistryTokenConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
 
     @property
     def enabled(self) -> bool:

@@ -71,6 +71,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
             "AuthorizationQueryParametersError", 400, "The presigned query parameters are malformed"
         ),
         ErrorSpec("RequestTimeTooSkewed", 403, "The request time is too far from the server's"),
+        ErrorSpec("NoSuchToken", 404, "The API token does not exist"),
         ErrorSpec("BlobUnknown", 404, "The blob is unknown to the registry"),
         ErrorSpec("BlobUploadInvalid", 400, "The blob upload is invalid"),
         ErrorSpec("BlobUploadUnknown", 404, "The blob upload is unknown"),

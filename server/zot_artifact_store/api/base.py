@@ -19,6 +19,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from ..auth.authn import AuthRequest
+from ..auth.authz import denial
 from ..auth.principal import ANONYMOUS, Principal, RequestContext
 from ..errors import StoreError
 from ..observability.logging import request_id_var
@@ -81,7 +82,26 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.principal
 
     async def authorize(self, action: str, resource: str) -> None:
-        await self.ctx.authorizer.require(self.principal, action, resource)
+        """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
+        decision = await self.ctx.authorizer.decide(self.principal, action, resource)
+        self.audit(action, resource, decision.allowed, decision.reason)
+        if not decision.allowed:
+            raise denial(self.principal, action, resource)
+
+    def audit(
+        self, action: str, resource: str, allowed: bool, reason: str = "", **detail: str
+    ) -> None:
+        self._audited = True
+        self.ctx.audit.record(
+            self.principal,
+            action,
+            resource,
+            "allow" if allowed else "deny",
+            reason=reason,
+            request_id=self.request_id,
+            source_ip=self.request.remote_ip or "",
+            detail=detail or None,
+        )
 
     @property
     def request_context(self) -> RequestContext:
@@ -101,6 +121,9 @@ class BaseHandler(tornado.web.RequestHandler):
         exc_info = kwargs.get("exc_info")
         exc = exc_info[1] if exc_info else None
         error = self._as_store_error(status_code, exc)
+        if error.status in (401, 403) and not getattr(self, "_audited", False):
+            # Refused before any authorization decision: the credentials themselves failed.
+            self.audit("authenticate", "", False, f"{error.code}: {error.message}")
         self.set_status(error.status)
         for name, value in error.headers.items():
             self.set_header(name, value)

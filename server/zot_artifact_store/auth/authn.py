@@ -12,7 +12,7 @@ import base64
 import binascii
 import hmac
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,18 +60,28 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-class RootBasicAuthenticator:
-    """HTTP Basic with the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``)."""
+# Verifies a secret presented as a Basic password (an API token); None: not such a secret.
+PasswordVerifier = Callable[[str], Awaitable[Principal | None]]
 
-    def __init__(self, user: str, password: str) -> None:
+
+class BasicAuthenticator:
+    """HTTP Basic: the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``), or any
+    user name with an API token as the password (how registry clients log in with a token)."""
+
+    def __init__(self, user: str, password: str, token: PasswordVerifier | None = None) -> None:
         self._user = user
         self._password = password
+        self._token = token
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
         creds = parse_basic(request.headers.get("Authorization"))
         if creds is None:
             return None
         user, password = creds
+        if self._token is not None:
+            principal = await self._token(password)
+            if principal is not None:
+                return principal
         # Evaluate both comparisons so timing does not reveal which one failed.
         ok_user = constant_time_equals(user, self._user)
         ok_password = constant_time_equals(password, self._password)
@@ -83,13 +93,15 @@ class RootBasicAuthenticator:
 class Authentication:
     """The authenticator chain. With auth disabled everyone is :data:`OPEN_ACCESS`."""
 
-    def __init__(self, config: AuthConfig) -> None:
+    def __init__(self, config: AuthConfig, api_tokens: PasswordVerifier | None = None) -> None:
         self.enabled = config.enabled
         self.realm = config.realm
         self._root = config.root
         self._chain: list[Authenticator] = []
         if config.root.user and config.root.password:
-            self._chain.append(RootBasicAuthenticator(config.root.user, config.root.password))
+            self._chain.append(
+                BasicAuthenticator(config.root.user, config.root.password, api_tokens)
+            )
         # S3 signatures (SigV4): the S3 API calls it directly, for the body-checking context.
         self.sigv4 = SigV4Authenticator(self.s3_secret)
         self._chain.append(self.sigv4)

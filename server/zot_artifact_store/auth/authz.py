@@ -83,12 +83,16 @@ class Authorizer:
                 "reason": decision.reason,
             },
         )
-        if decision.allowed:
-            return
-        if principal.is_anonymous:
-            raise StoreError("Unauthenticated", "authentication required", resource=resource)
-        raise StoreError(
-            "AccessDenied",
-            f"{principal.name} may not {action} on {resource or '*'}",
-            resource=resource,
-        )
+        if not decision.allowed:
+            raise denial(principal, action, resource)
+
+
+def denial(principal: Principal, action: str, resource: str) -> StoreError:
+    """The error for a refused action: 401 for anonymous callers (log in), else 403."""
+    if principal.is_anonymous:
+        return StoreError("Unauthenticated", "authentication required", resource=resource)
+    return StoreError(
+        "AccessDenied",
+        f"{principal.name} may not {action} on {resource or '*'}",
+        resource=resource,
+    )

@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
+from ..timefmt import iso_time
 
 RESERVED_BUCKET_NAMES = frozenset({"health", "metrics"})
 MAX_KEY_BYTES = 1024
@@ -462,7 +463,7 @@ def _beyond(common: str) -> str:
 def bucket_json(bucket: Bucket) -> dict[str, Any]:
     return {
         "name": bucket.name,
-        "created_at": _iso(bucket.created_at),
+        "created_at": iso_time(bucket.created_at),
         "owner": bucket.owner,
         "public_read": bucket.public_read,
         "labels": bucket.labels,
@@ -478,11 +479,7 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "sha256": record.digest.removeprefix("sha256:"),
         "digest": record.digest,
         "etag": record.etag,
-        "created_at": _iso(record.created_at),
-        "updated_at": _iso(record.updated_at),
+        "created_at": iso_time(record.created_at),
+        "updated_at": iso_time(record.updated_at),
         "labels": record.labels,
     }
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

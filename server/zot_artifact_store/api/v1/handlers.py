@@ -8,7 +8,10 @@ from typing import Any
 
 import tornado.web
 
+from ...auth.audit import audit_json, decode_audit_cursor, encode_audit_cursor
+from ...auth.tokens import token_json
 from ...errors import NotModified, StoreError
+from ...metadata import AuditQuery
 from ...services.artifacts import (
     Listing,
     PutOptions,
@@ -18,6 +21,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
+from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
 
@@ -264,6 +268,86 @@ class OpenAPIHandler(BaseHandler):
         self.finish(OpenAPIHandler._document)
 
 
+class TokensHandler(V1Handler):
+    """``/v1/tokens``: API tokens for robots."""
+
+    async def post(self) -> None:
+        await self.authorize("admin:CreateToken", "tokens")
+        body = self.json_body(required=True)
+        if not isinstance(body, dict):
+            raise StoreError("MalformedJSON", "the token request must be a JSON object")
+        unknown = set(body) - {"name", "roles", "expires_in"}
+        if "statements" in unknown:
+            raise StoreError(
+                "InvalidArgument", "statements on tokens are not supported yet; use roles"
+            )
+        if unknown:
+            raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
+        name, roles, expires_in = body.get("name"), body.get("roles"), body.get("expires_in")
+        if not isinstance(name, str):
+            raise StoreError("MalformedJSON", "name must be a string")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise StoreError("MalformedJSON", "roles must be a list of strings")
+        if expires_in is not None and (
+            isinstance(expires_in, bool) or not isinstance(expires_in, int | float)
+        ):
+            raise StoreError("MalformedJSON", "expires_in must be a number of seconds")
+        token, secret = await self.ctx.api_tokens.create(self.principal, name, roles, expires_in)
+        self.audit("admin:CreateToken", f"tokens/{token.token_id}", True, "created")
+        self.set_header("Location", f"/v1/tokens/{token.token_id}")
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({**token_json(token), "token": secret}, 201)
+
+    async def get(self) -> None:
+        await self.authorize("admin:ListTokens", "tokens")
+        self.write_json({"tokens": [token_json(t) for t in await self.ctx.api_tokens.list()]})
+
+
+class TokenHandler(V1Handler):
+    async def delete(self, token_id: str) -> None:
+        await self.authorize("admin:RevokeToken", f"tokens/{token_id}")
+        await self.ctx.api_tokens.revoke(token_id)
+        self.audit("admin:RevokeToken", f"tokens/{token_id}", True, "revoked")
+        self.set_status(204)
+        self.finish()
+
+
+class AuditHandler(V1Handler):
+    """``GET /v1/audit``: the audit trail, newest first, filtered and paginated."""
+
+    async def get(self) -> None:
+        await self.authorize("admin:ReadAudit", "audit")
+        arg = self.get_query_argument
+        decision = arg("decision", None)
+        if decision not in (None, "allow", "deny"):
+            raise StoreError("InvalidArgument", "decision must be allow or deny")
+        query = AuditQuery(
+            principal=arg("principal", None),
+            action=arg("action", None),
+            resource_prefix=arg("resource", None),
+            decision=decision,
+            since=self.time_arg("since"),
+            until=self.time_arg("until"),
+        )
+        before = decode_audit_cursor(arg("cursor", None))
+        limit = self.int_arg("limit", 100, 1, MAX_LIST_LIMIT)
+        records, more = await self.ctx.metadata.query_audit(query, before, limit)
+        out: dict[str, Any] = {"records": [audit_json(r) for r in records]}
+        out["next_cursor"] = encode_audit_cursor(records[-1]) if more and records else None
+        self.write_json(out)
+
+    def time_arg(self, name: str) -> float | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return None
+        try:
+            return parse_time(raw)
+        except ValueError:
+            raise StoreError(
+                "InvalidArgument", f"{name} must be an RFC 3339 time or Unix seconds"
+            ) from None
+
+
 def routes(ctx: Any) -> list[Route]:
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
@@ -275,5 +359,8 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
+        r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
+        r(r"/v1/tokens/([^/]+)", TokenHandler, "/v1/tokens/{id}"),
+        r(r"/v1/audit/?", AuditHandler, "/v1/audit"),
         r(r"/v1(?:/.*)?", NotFoundHandler, "unmatched"),
     ]

@@ -1,0 +1,152 @@
+"""API tokens for robots (DESIGN.md §5): created once and shown once, stored as a hash,
+scoped to roles, expiring, revocable at once.
+
+A token reads ``zat_<id>_<secret>``: the id finds the record, the secret's sha256 is compared
+in constant time. Sent as ``Authorization: Bearer zat_…``, or as the password of HTTP Basic
+(any user name), which is how ``docker login``, skopeo and oras present it to ``/v2/token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from typing import Any
+
+from ..errors import StoreError
+from ..metadata import ApiToken, MetadataStore
+from ..timefmt import iso_time
+from .authn import AuthRequest
+from .principal import Principal
+
+log = logging.getLogger(__name__)
+
+PREFIX = "zat_"
+TOKEN_RE = re.compile(r"zat_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+ROLES = ("admin", "writer", "reader")
+DEFAULT_EXPIRY_S = 30 * 86400.0
+MAX_EXPIRY_S = 366 * 86400.0
+# Record a token's last use at most this often (one metadata write, not one per request).
+LAST_USED_RESOLUTION_S = 60.0
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_json(token: ApiToken) -> dict[str, Any]:
+    """A token as ``/v1`` shows it: never its secret (nor the secret's hash)."""
+    return {
+        "id": token.token_id,
+        "name": token.name,
+        "roles": token.roles,
+        "owner": token.owner,
+        "created_at": iso_time(token.created_at),
+        "expires_at": iso_time(token.expires_at) if token.expires_at else None,
+        "last_used_at": iso_time(token.last_used_at) if token.last_used_at else None,
+        "revoked_at": iso_time(token.revoked_at) if token.revoked_at else None,
+    }
+
+
+def token_principal(token: ApiToken) -> Principal:
+    return Principal(
+        id=f"token:{token.token_id}",
+        name=token.name,
+        roles=frozenset(token.roles),
+        source="token",
+    )
+
+
+class ApiTokens:
+    def __init__(self, metadata: MetadataStore) -> None:
+        self.metadata = metadata
+        self._touches: set[asyncio.Task[None]] = set()
+
+    async def create(
+        self, creator: Principal, name: str, roles: list[str], expires_in: float | None
+    ) -> tuple[ApiToken, str]:
+        """A new token and its secret (the only time the secret exists outside the caller)."""
+        if not name or len(name) > 128 or not name.isprintable():
+            raise StoreError("InvalidArgument", "name must be 1-128 printable characters")
+        if not roles or any(r not in ROLES for r in roles):
+            raise StoreError("InvalidArgument", f"roles must be a non-empty subset of {ROLES}")
+        if "admin" not in creator.roles and not set(roles) <= creator.roles:
+            raise StoreError("AccessDenied", "a token cannot have roles its creator does not have")
+        expiry = DEFAULT_EXPIRY_S if expires_in is None else expires_in
+        if not 60 <= expiry <= MAX_EXPIRY_S:
+            raise StoreError("InvalidArgument", "expires_in must be between 60 s and 366 days")
+        token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        now = time.time()
+        token = ApiToken(
+            token_id=token_id,
+            name=name,
+            secret_sha256=_hash(secret),
+            roles=sorted(set(roles)),
+            owner=creator.id,
+            created_at=now,
+            expires_at=now + expiry,
+        )
+        await self.metadata.create_api_token(token)
+        return token, f"{PREFIX}{token_id}_{secret}"
+
+    async def list(self) -> list[ApiToken]:
+        return await self.metadata.list_api_tokens()
+
+    async def revoke(self, token_id: str) -> ApiToken:
+        token = await self.metadata.get_api_token(token_id)
+        if token is None:
+            raise StoreError("NoSuchToken", f"no API token {token_id!r}")
+        if token.revoked_at is None:
+            token.revoked_at = time.time()
+            await self.metadata.update_api_token(token)
+        return token
+
+    async def verify(self, presented: str) -> Principal | None:
+        """The principal of a presented token; None when it is not an API token at all."""
+        match = TOKEN_RE.fullmatch(presented)
+        if match is None:
+            if presented.startswith(PREFIX):
+                raise StoreError("Unauthenticated", "malformed API token")
+            return None
+        token = await self.metadata.get_api_token(match.group(1))
+        # Compare even when the id is unknown, so timing does not tell ids apart.
+        expected = token.secret_sha256 if token else "0" * 64
+        if not hmac.compare_digest(expected, _hash(match.group(2))) or token is None:
+            raise StoreError("Unauthenticated", "invalid API token")
+        now = time.time()
+        if token.revoked_at is not None:
+            raise StoreError("Unauthenticated", "the API token was revoked")
+        if token.expires_at is not None and now >= token.expires_at:
+            raise StoreError("Unauthenticated", "the API token has expired")
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION_S:
+            token.last_used_at = now
+            task = asyncio.ensure_future(self._touch(token))
+            self._touches.add(task)
+            task.add_done_callback(self._touches.discard)
+        return token_principal(token)
+
+    async def _touch(self, token: ApiToken) -> None:
+        try:
+            current = await self.metadata.get_api_token(token.token_id)
+            if current is not None and current.revoked_at is None:
+                current.last_used_at = token.last_used_at
+                await self.metadata.update_api_token(current)
+        except Exception:  # best effort: a failed note of last use must not fail a request
+            log.warning("could not record the last use of token %s", token.token_id)
+
+
+class ApiTokenAuthenticator:
+    """``Authorization: Bearer zat_…``."""
+
+    def __init__(self, tokens: ApiTokens) -> None:
+        self._tokens = tokens
+
+    async def authenticate(self, request: AuthRequest) -> Principal | None:
+        scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return await self._tokens.verify(value.strip())
