@@ -26,6 +26,7 @@ from .api.v1 import handlers as v1
 from .auth.audit import AuditLog
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
+from .auth.policy import Policies
 from .auth.registry_token import (
     KEY_FILENAME,
     RegistryTokenAuthenticator,
@@ -118,7 +119,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     authentication.add(ApiTokenAuthenticator(api_tokens))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
-    authorizer = Authorizer(is_public)
+    authorizer = Authorizer(is_public, Policies(metadata))
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
         load_or_create_key(Path(token_key)),

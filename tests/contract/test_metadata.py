@@ -29,6 +29,7 @@ from zot_artifact_store.metadata import (
     NotFoundError,
     ObjectRecord,
     Part,
+    Policy,
     RegistryUpload,
     Tag,
     create_metadata_store,
@@ -536,3 +537,16 @@ async def test_audit_query_filters_pages_and_expires(store: MetadataStore) -> No
     assert [r.record_id for r in (await store.query_audit(q))[0]] == ["r007", "r005"]
     assert await store.expire_audit(1005.0) == 10
     assert len((await store.query_audit(AuditQuery(), limit=100))[0]) == 10
+
+
+async def test_policies_put_replace_list_delete(store: MetadataStore) -> None:
+    doc = '{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}]}'
+    assert await store.put_policy(Policy("zeta", doc, 1.0, 1.0)) is None
+    assert await store.put_policy(Policy("alpha", "{}", 2.0, 2.0)) is None
+    previous = await store.put_policy(Policy("zeta", "[]", 1.0, 3.0))
+    assert previous == Policy("zeta", doc, 1.0, 1.0)
+    assert await store.get_policy("zeta") == Policy("zeta", "[]", 1.0, 3.0)
+    assert [p.name for p in await store.list_policies()] == ["alpha", "zeta"]
+    assert await store.delete_policy("alpha") is True
+    assert await store.delete_policy("alpha") is False
+    assert await store.get_policy("alpha") is None

@@ -173,7 +173,7 @@ def test_audit_records_decisions_and_failed_logins(auth_server: ServerProcess) -
         failed = eventually(lambda: find(action="authenticate", decision="deny"))
         assert any("invalid username or password" in f["reason"] for f in failed)
         created = eventually(
-            lambda: find(action="admin:CreateToken", resource=f"tokens/{reader['id']}")
+            lambda: find(action="admin:CreateToken", resource=f"admin:tokens/{reader['id']}")
         )
         assert created[-1]["principal"] == f"root:{ROOT_USER}"
 

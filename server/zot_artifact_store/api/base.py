@@ -20,6 +20,7 @@ from tornado.iostream import StreamClosedError
 
 from ..auth.authn import AuthRequest
 from ..auth.authz import denial
+from ..auth.policy import EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext
 from ..errors import StoreError
 from ..observability.logging import request_id_var
@@ -83,7 +84,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
-        decision = await self.ctx.authorizer.decide(self.principal, action, resource)
+        context = EvalContext(source_ip=self.request.remote_ip or "")
+        decision = await self.ctx.authorizer.decide(self.principal, action, resource, context)
         self.audit(action, resource, decision.allowed, decision.reason)
         if not decision.allowed:
             raise denial(self.principal, action, resource)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..errors import StoreError
+from .policy import EvalContext, Policies, evaluate
 from .principal import Principal
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,20 @@ READ_ACTIONS = frozenset(
         "s3:HeadBucket",
         "s3:GetBucket",
         "oci:pull",
+    }
+)
+
+# The root user can always manage policies, so a Deny that locks everybody out (as AWS's
+# root account can always delete a bucket policy) is never permanent.
+LOCKOUT_PROOF_ACTIONS = frozenset(
+    {
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "admin:ListPolicies",
+        "admin:GetPolicy",
+        "admin:PutPolicy",
+        "admin:DeletePolicy",
     }
 )
 
@@ -51,13 +66,37 @@ async def _never_public(resource: str) -> bool:
 
 
 class Authorizer:
-    def __init__(self, public_resolver: PublicResolver = _never_public) -> None:
+    """Order of evaluation: an applicable Deny statement (global or bucket policy) refuses,
+    whatever else; a registry token's scope then decides alone; else a role, an applicable
+    Allow statement or public read allows; nothing applicable refuses."""
+
+    def __init__(
+        self, public_resolver: PublicResolver = _never_public, policies: Policies | None = None
+    ) -> None:
         self._is_public = public_resolver
+        self.policies = policies
 
     def set_public_resolver(self, resolver: PublicResolver) -> None:
         self._is_public = resolver
 
-    async def decide(self, principal: Principal, action: str, resource: str) -> Decision:
+    async def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        context: EvalContext | None = None,
+    ) -> Decision:
+        allow = None
+        if self.policies is not None:
+            statements = await self.policies.statements_for(resource)
+            if statements:
+                deny, allow = evaluate(
+                    statements, principal, action, resource, context or EvalContext()
+                )
+                if deny is not None and not (
+                    principal.source == "root" and action in LOCKOUT_PROOF_ACTIONS
+                ):
+                    return Decision(False, f"denied by the {deny.describe()}")
         if principal.scopes is not None:
             if f"{action} {resource}" in principal.scopes:
                 return Decision(True, "granted by the token's scope")
@@ -66,9 +105,11 @@ class Authorizer:
             for pattern in ROLE_GRANTS.get(role, ()):
                 if fnmatch.fnmatchcase(action, pattern):
                     return Decision(True, f"role {role} grants {pattern}")
+        if allow is not None:
+            return Decision(True, f"allowed by the {allow.describe()}")
         if action in READ_ACTIONS and resource and await self._is_public(resource):
             return Decision(True, "public resource")
-        return Decision(False, "no role or public access grants this action")
+        return Decision(False, "no role, statement or public access grants this action")
 
     async def require(self, principal: Principal, action: str, resource: str) -> None:
         """Raise 401 (anonymous) or 403 (authenticated) unless the action is allowed."""

@@ -17,6 +17,7 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    Policy,
     RegistryUpload,
     Tag,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "ObjectPage",
     "ObjectRecord",
     "Part",
+    "Policy",
     "RegistryUpload",
     "Tag",
     "create_metadata_store",

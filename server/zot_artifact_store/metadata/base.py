@@ -149,6 +149,16 @@ class ApiToken:
 
 
 @dataclass
+class Policy:
+    """A named global policy: an IAM-style document (kept as its JSON text)."""
+
+    name: str
+    document: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
 class AuditRecord:
     """Who did (or tried) what to which resource, and what was decided."""
 
@@ -364,6 +374,20 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def list_api_tokens(self) -> list[ApiToken]:
         """Every token, oldest first."""
+
+    @abc.abstractmethod
+    async def put_policy(self, policy: Policy) -> Policy | None:
+        """Insert or replace by name; returns the policy it replaced."""
+
+    @abc.abstractmethod
+    async def get_policy(self, name: str) -> Policy | None: ...
+
+    @abc.abstractmethod
+    async def list_policies(self) -> list[Policy]:
+        """Every global policy, by name."""
+
+    @abc.abstractmethod
+    async def delete_policy(self, name: str) -> bool: ...
 
     # ---- audit ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -38,6 +38,7 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    Policy,
     RegistryUpload,
     Tag,
     blob_digests,
@@ -66,6 +67,7 @@ _MAPS = {
         RegistryUpload,
         ApiToken,
         AuditRecord,
+        Policy,
     )
 }
 
@@ -460,6 +462,25 @@ class MongoMetadataStore(MetadataStore):
         order = [("created_at", ASCENDING), ("_id", ASCENDING)]
         cursor = self._c("api_tokens").find({}).sort(order)
         return [t for t in [_decode(ApiToken, d) async for d in cursor] if t is not None]
+
+    async def put_policy(self, policy: Policy) -> Policy | None:
+        before = await self._c("policies").find_one_and_replace(
+            {"_id": policy.name},
+            _encode(policy, _id=policy.name),
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+        return _decode(Policy, before)
+
+    async def get_policy(self, name: str) -> Policy | None:
+        return _decode(Policy, await self._c("policies").find_one({"_id": name}))
+
+    async def list_policies(self) -> list[Policy]:
+        cursor = self._c("policies").find({}).sort("_id", ASCENDING)
+        return [p for p in [_decode(Policy, d) async for d in cursor] if p is not None]
+
+    async def delete_policy(self, name: str) -> bool:
+        return (await self._c("policies").delete_one({"_id": name})).deleted_count > 0
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:

@@ -37,6 +37,7 @@ from .base import (
     ObjectPage,
     ObjectRecord,
     Part,
+    Policy,
     RegistryUpload,
     Tag,
     blob_digests,
@@ -92,6 +93,7 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     digest TEXT NOT NULL,
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     time REAL NOT NULL,
@@ -553,6 +555,30 @@ class SqliteMetadataStore(MetadataStore):
     async def list_api_tokens(self) -> list[ApiToken]:
         tokens = await self._all(ApiToken, "SELECT doc FROM api_tokens", ())
         return sorted(tokens, key=lambda t: (t.created_at, t.token_id))
+
+    @staticmethod
+    def _put_policy(conn: sqlite3.Connection, policy: Policy) -> Policy | None:
+        with _transaction(conn):
+            sql = "SELECT doc FROM policies WHERE name = ?"
+            row = conn.execute(sql, (policy.name,)).fetchone()
+            conn.execute(
+                "INSERT INTO policies VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+                (policy.name, _dumps(policy)),
+            )
+        return _load(Policy, row)
+
+    async def put_policy(self, policy: Policy) -> Policy | None:
+        return await self._run(self._put_policy, policy)
+
+    async def get_policy(self, name: str) -> Policy | None:
+        return await self._one(Policy, "SELECT doc FROM policies WHERE name = ?", name)
+
+    async def list_policies(self) -> list[Policy]:
+        return await self._all(Policy, "SELECT doc FROM policies ORDER BY name", ())
+
+    async def delete_policy(self, name: str) -> bool:
+        return await self._write("DELETE FROM policies WHERE name = ?", name) > 0
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -60,7 +61,6 @@ RESPONSE_OVERRIDES = {
 CANNED_ACLS = {"private": False, "public-read": True}
 # Bucket subresources S3 tools may probe that this store does not implement.
 UNSUPPORTED_BUCKET_SUBRESOURCES = (
-    "policy",
     "lifecycle",
     "cors",
     "tagging",
@@ -282,6 +282,13 @@ class BucketHandler(S3Handler):
             await self.ctx.artifacts.metadata.update_bucket(bucket)
             self.finish()
             return
+        if self.has("policy"):
+            await self.authorize("s3:PutBucketPolicy", name)
+            await self.ctx.authorizer.policies.put_bucket_policy(name, self.policy_body())
+            self.audit("s3:PutBucketPolicy", name, True, "policy set")
+            self.set_status(204)
+            self.finish()
+            return
         for sub in ("versioning", *UNSUPPORTED_BUCKET_SUBRESOURCES):
             if self.has(sub):
                 raise StoreError("NotImplemented", f"PUT ?{sub} is not supported")
@@ -300,7 +307,20 @@ class BucketHandler(S3Handler):
         self.set_header("x-amz-bucket-region", "us-east-1")
         self.finish()
 
+    def policy_body(self) -> Any:
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise StoreError("MalformedPolicy", "the policy is not valid JSON") from None
+
     async def delete(self, name: str) -> None:
+        if self.has("policy"):
+            await self.authorize("s3:DeleteBucketPolicy", name)
+            await self.ctx.authorizer.policies.delete_bucket_policy(name)
+            self.audit("s3:DeleteBucketPolicy", name, True, "policy removed")
+            self.set_status(204)
+            self.finish()
+            return
         for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
             if self.has(sub):
                 raise StoreError("NotImplemented", f"DELETE ?{sub} is not supported")
@@ -322,6 +342,11 @@ class BucketHandler(S3Handler):
             await self.authorize("s3:GetBucketVersioning", name)
             await self.ctx.artifacts.get_bucket(name)
             self.write_xml("VersioningConfiguration", {})  # never enabled
+        elif self.has("policy"):
+            await self.authorize("s3:GetBucketPolicy", name)
+            doc = await self.ctx.authorizer.policies.get_bucket_policy(name)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(doc))
         elif self.has("uploads"):
             await self.authorize("s3:ListBucketMultipartUploads", name)
             await self._list_uploads(name)

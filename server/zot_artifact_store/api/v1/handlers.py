@@ -9,7 +9,9 @@ from typing import Any
 import tornado.web
 
 from ...auth.audit import audit_json, decode_audit_cursor, encode_audit_cursor
-from ...auth.tokens import token_json
+from ...auth.policy import EvalContext, policy_json
+from ...auth.principal import ANONYMOUS, Principal, root_principal
+from ...auth.tokens import token_json, token_principal
 from ...errors import NotModified, StoreError
 from ...metadata import AuditQuery
 from ...services.artifacts import (
@@ -272,7 +274,7 @@ class TokensHandler(V1Handler):
     """``/v1/tokens``: API tokens for robots."""
 
     async def post(self) -> None:
-        await self.authorize("admin:CreateToken", "tokens")
+        await self.authorize("admin:CreateToken", "admin:tokens")
         body = self.json_body(required=True)
         if not isinstance(body, dict):
             raise StoreError("MalformedJSON", "the token request must be a JSON object")
@@ -293,21 +295,21 @@ class TokensHandler(V1Handler):
         ):
             raise StoreError("MalformedJSON", "expires_in must be a number of seconds")
         token, secret = await self.ctx.api_tokens.create(self.principal, name, roles, expires_in)
-        self.audit("admin:CreateToken", f"tokens/{token.token_id}", True, "created")
+        self.audit("admin:CreateToken", f"admin:tokens/{token.token_id}", True, "created")
         self.set_header("Location", f"/v1/tokens/{token.token_id}")
         self.set_header("Cache-Control", "no-store")
         self.write_json({**token_json(token), "token": secret}, 201)
 
     async def get(self) -> None:
-        await self.authorize("admin:ListTokens", "tokens")
+        await self.authorize("admin:ListTokens", "admin:tokens")
         self.write_json({"tokens": [token_json(t) for t in await self.ctx.api_tokens.list()]})
 
 
 class TokenHandler(V1Handler):
     async def delete(self, token_id: str) -> None:
-        await self.authorize("admin:RevokeToken", f"tokens/{token_id}")
+        await self.authorize("admin:RevokeToken", f"admin:tokens/{token_id}")
         await self.ctx.api_tokens.revoke(token_id)
-        self.audit("admin:RevokeToken", f"tokens/{token_id}", True, "revoked")
+        self.audit("admin:RevokeToken", f"admin:tokens/{token_id}", True, "revoked")
         self.set_status(204)
         self.finish()
 
@@ -316,7 +318,7 @@ class AuditHandler(V1Handler):
     """``GET /v1/audit``: the audit trail, newest first, filtered and paginated."""
 
     async def get(self) -> None:
-        await self.authorize("admin:ReadAudit", "audit")
+        await self.authorize("admin:ReadAudit", "admin:audit")
         arg = self.get_query_argument
         decision = arg("decision", None)
         if decision not in (None, "allow", "deny"):
@@ -348,6 +350,107 @@ class AuditHandler(V1Handler):
             ) from None
 
 
+def policy_document(handler: V1Handler) -> Any:
+    body = handler.json_body(required=True)
+    if not isinstance(body, dict | list):
+        raise StoreError("MalformedPolicy", "a policy is a JSON object with a Statement list")
+    return body
+
+
+class PoliciesHandler(V1Handler):
+    async def get(self) -> None:
+        await self.authorize("admin:ListPolicies", "admin:policies")
+        policies = await self.ctx.authorizer.policies.list()
+        self.write_json({"policies": [policy_json(p) for p in policies]})
+
+
+class PolicyHandler(V1Handler):
+    async def put(self, name: str) -> None:
+        await self.authorize("admin:PutPolicy", f"admin:policies/{name}")
+        policy, created = await self.ctx.authorizer.policies.put(name, policy_document(self))
+        self.audit("admin:PutPolicy", f"admin:policies/{name}", True, "policy set")
+        self.write_json(policy_json(policy), 201 if created else 200)
+
+    async def get(self, name: str) -> None:
+        await self.authorize("admin:GetPolicy", f"admin:policies/{name}")
+        self.write_json(policy_json(await self.ctx.authorizer.policies.get(name)))
+
+    async def delete(self, name: str) -> None:
+        await self.authorize("admin:DeletePolicy", f"admin:policies/{name}")
+        await self.ctx.authorizer.policies.delete(name)
+        self.audit("admin:DeletePolicy", f"admin:policies/{name}", True, "policy removed")
+        self.set_status(204)
+        self.finish()
+
+
+class BucketPolicyHandler(V1Handler):
+    async def put(self, bucket: str) -> None:
+        await self.authorize("s3:PutBucketPolicy", bucket)
+        await self.ctx.authorizer.policies.put_bucket_policy(bucket, policy_document(self))
+        self.audit("s3:PutBucketPolicy", bucket, True, "policy set")
+        self.write_json(await self.ctx.authorizer.policies.get_bucket_policy(bucket))
+
+    async def get(self, bucket: str) -> None:
+        await self.authorize("s3:GetBucketPolicy", bucket)
+        self.write_json(await self.ctx.authorizer.policies.get_bucket_policy(bucket))
+
+    async def delete(self, bucket: str) -> None:
+        await self.authorize("s3:DeleteBucketPolicy", bucket)
+        await self.ctx.authorizer.policies.delete_bucket_policy(bucket)
+        self.audit("s3:DeleteBucketPolicy", bucket, True, "policy removed")
+        self.set_status(204)
+        self.finish()
+
+
+class AuthorizeHandler(V1Handler):
+    """``POST /v1/authorize``: may this principal (default: the caller) do this action on this
+    resource, and what decided it."""
+
+    async def post(self) -> None:
+        body = self.json_body(required=True)
+        if not isinstance(body, dict):
+            raise StoreError("MalformedJSON", "the question must be a JSON object")
+        unknown = set(body) - {"principal", "action", "resource", "source_ip"}
+        if unknown:
+            raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
+        action, resource = body.get("action"), body.get("resource", "")
+        who, source_ip = body.get("principal"), body.get("source_ip", self.request.remote_ip)
+        if not isinstance(action, str) or not action:
+            raise StoreError("MalformedJSON", "action must be a non-empty string")
+        if not isinstance(resource, str) or not isinstance(source_ip, str | None):
+            raise StoreError("MalformedJSON", "resource and source_ip must be strings")
+        if who is None or who == self.principal.id:
+            principal = self.principal
+        else:
+            if not isinstance(who, str):
+                raise StoreError("MalformedJSON", "principal must be a principal id")
+            await self.authorize("admin:Authorize", "admin:authorize")
+            principal = await self.resolve_principal(who)
+        context = EvalContext(source_ip=source_ip or "")
+        decision = await self.ctx.authorizer.decide(principal, action, resource, context)
+        self.write_json(
+            {
+                "principal": principal.id,
+                "action": action,
+                "resource": resource,
+                "allowed": decision.allowed,
+                "reason": decision.reason,
+            }
+        )
+
+    async def resolve_principal(self, who: str) -> Principal:
+        if who == "anonymous":
+            return ANONYMOUS
+        root = self.ctx.config.auth.root.user
+        if root and who == f"root:{root}":
+            return root_principal(root)
+        if who.startswith("token:"):
+            token = await self.ctx.metadata.get_api_token(who[len("token:") :])
+            if token is not None and token.revoked_at is None:
+                return token_principal(token)
+        raise StoreError("InvalidArgument", f"unknown principal {who!r}")
+
+
 def routes(ctx: Any) -> list[Route]:
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
@@ -359,6 +462,10 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
+        r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
+        r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),
+        r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
+        r(r"/v1/authorize", AuthorizeHandler, "/v1/authorize"),
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
         r(r"/v1/tokens/([^/]+)", TokenHandler, "/v1/tokens/{id}"),
         r(r"/v1/audit/?", AuditHandler, "/v1/audit"),

@@ -1,0 +1,318 @@
+"""IAM-style policy statements (DESIGN.md §5): Effect, Principal, Action, Resource and optional
+Condition. An explicit Deny wins over any Allow and over roles.
+
+Names, as statements write them:
+
+* **Action**: ``s3:GetObject``, ``s3:PutObject`` … (S3's operation names, used by ``/v1`` as
+  well), ``oci:pull``, ``oci:push``, ``oci:delete``, ``oci:catalog``, ``supplychain:*``,
+  ``admin:*``; globs with ``*`` and ``?``.
+* **Resource**: ``bucket``, ``bucket/key`` (``builds/nightly/*``), ``repo:team/app``
+  (``repo:team/*``), ``tokens``, ``audit``, ``policies``; ``*`` is everything.
+* **Principal**: ``*`` (anyone, anonymous included), a principal id (``root:admin``,
+  ``token:3f9c…``, ``oidc:<issuer>#<sub>``), ``role:writer``, ``group:devs``, or
+  ``{"AWS": […]}`` as S3 bucket policies write it.
+* **Condition**: ``IpAddress`` / ``NotIpAddress`` on ``aws:SourceIp`` (CIDRs), and
+  ``DateGreaterThan`` / ``DateLessThan`` on ``aws:CurrentTime`` (RFC 3339).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import json
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import StoreError
+from ..metadata import Bucket, MetadataStore, Policy
+from ..timefmt import iso_time, parse_time
+from .principal import Principal
+
+EFFECTS = ("Allow", "Deny")
+CONDITIONS = {
+    "IpAddress": "aws:SourceIp",
+    "NotIpAddress": "aws:SourceIp",
+    "DateGreaterThan": "aws:CurrentTime",
+    "DateLessThan": "aws:CurrentTime",
+}
+MAX_STATEMENTS = 100
+POLICY_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str
+    principals: tuple[str, ...]
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    sid: str = ""
+    source: str = ""  # where it came from, for the decision's reason ("policy ci-deny #0")
+
+    def applies(self, principal: Principal, action: str, resource: str, ctx: EvalContext) -> bool:
+        return (
+            any(_principal_matches(p, principal) for p in self.principals)
+            and any(fnmatch.fnmatchcase(action, a) for a in self.actions)
+            and any(_resource_matches(r, resource) for r in self.resources)
+            and all(_condition_holds(op, values, ctx) for op, values in self.conditions)
+        )
+
+    def describe(self) -> str:
+        name = f" {self.sid}" if self.sid else ""
+        return f"{self.effect} statement{name} of {self.source}".strip()
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    source_ip: str = ""
+    now: float = field(default_factory=time.time)
+
+
+def _principal_matches(pattern: str, principal: Principal) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("role:"):
+        return pattern[5:] in principal.roles
+    if pattern.startswith("group:"):
+        return pattern[6:] in principal.groups
+    return fnmatch.fnmatchcase(principal.id, pattern)
+
+
+def _resource_matches(pattern: str, resource: str) -> bool:
+    if pattern == "*":
+        return True
+    # "bucket/*" also covers the bucket itself (ListBucket on "bucket").
+    if pattern.endswith("/*") and resource == pattern[:-2]:
+        return True
+    return fnmatch.fnmatchcase(resource, pattern)
+
+
+def _condition_holds(op: str, values: tuple[str, ...], ctx: EvalContext) -> bool:
+    if op in ("IpAddress", "NotIpAddress"):
+        try:
+            ip = ipaddress.ip_address(ctx.source_ip)
+        except ValueError:
+            return op == "NotIpAddress"
+        inside = any(ip in ipaddress.ip_network(v, strict=False) for v in values)
+        return inside if op == "IpAddress" else not inside
+    limit = parse_time(values[0])
+    return ctx.now > limit if op == "DateGreaterThan" else ctx.now < limit
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+        raise StoreError("MalformedPolicy", f"{where} must be a string or a non-empty list")
+    return tuple(items)
+
+
+S3_ARN = "arn:aws:s3:::"
+
+
+def _resources(value: Any, where: str, bucket: str | None) -> tuple[str, ...]:
+    out = []
+    for r in _strings(value, where):
+        r = r[len(S3_ARN) :] if r.startswith(S3_ARN) else r
+        if bucket is not None and r != bucket and not r.startswith(bucket + "/"):
+            raise StoreError("MalformedPolicy", f"{where}: {r!r} is outside bucket {bucket!r}")
+        out.append(r)
+    return tuple(out)
+
+
+def parse_statements(doc: Any, source: str, *, bucket: str | None = None) -> list[Statement]:
+    """Validate a policy document (``{"Statement": [...]}`` or a bare list) and compile it.
+    A bucket policy (``bucket`` given) may only name resources of that bucket; S3 ARNs
+    (``arn:aws:s3:::bucket/*``) are accepted. Raises ``StoreError("MalformedPolicy")`` naming
+    the first problem."""
+    raw = doc.get("Statement") if isinstance(doc, dict) else doc
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise StoreError("MalformedPolicy", "a policy needs a non-empty Statement list")
+    if len(raw) > MAX_STATEMENTS:
+        raise StoreError("MalformedPolicy", f"at most {MAX_STATEMENTS} statements")
+    out = []
+    for i, st in enumerate(raw):
+        where = f"Statement[{i}]"
+        if not isinstance(st, dict):
+            raise StoreError("MalformedPolicy", f"{where} must be an object")
+        unknown = set(st) - {"Sid", "Effect", "Principal", "Action", "Resource", "Condition"}
+        if unknown:
+            raise StoreError("MalformedPolicy", f"{where}: unknown field(s) {sorted(unknown)}")
+        if st.get("Effect") not in EFFECTS:
+            raise StoreError("MalformedPolicy", f"{where}.Effect must be Allow or Deny")
+        principal = st.get("Principal")
+        if isinstance(principal, dict):  # S3 bucket policies: {"AWS": [...]}
+            principal = principal.get("AWS")
+        if principal is None:
+            raise StoreError("MalformedPolicy", f"{where}.Principal is required")
+        conditions: list[tuple[str, tuple[str, ...]]] = []
+        cond = st.get("Condition") or {}
+        if not isinstance(cond, dict):
+            raise StoreError("MalformedPolicy", f"{where}.Condition must be an object")
+        for op, body in cond.items():
+            key = CONDITIONS.get(op)
+            if key is None or not isinstance(body, dict) or set(body) != {key}:
+                raise StoreError(
+                    "MalformedPolicy",
+                    f"{where}.Condition: supported are IpAddress/NotIpAddress on aws:SourceIp "
+                    "and DateGreaterThan/DateLessThan on aws:CurrentTime",
+                )
+            values = _strings(body[key], f"{where}.Condition.{op}")
+            try:
+                for v in values:
+                    if key == "aws:SourceIp":
+                        ipaddress.ip_network(v, strict=False)
+                    else:
+                        parse_time(v)
+            except ValueError as exc:
+                raise StoreError("MalformedPolicy", f"{where}.Condition.{op}: {exc}") from None
+            conditions.append((op, values))
+        sid = st.get("Sid", "")
+        if not isinstance(sid, str):
+            raise StoreError("MalformedPolicy", f"{where}.Sid must be a string")
+        out.append(
+            Statement(
+                effect=st["Effect"],
+                principals=_strings(principal, f"{where}.Principal"),
+                actions=_strings(st.get("Action"), f"{where}.Action"),
+                resources=_resources(st.get("Resource"), f"{where}.Resource", bucket),
+                conditions=tuple(conditions),
+                sid=sid or f"#{i}",
+                source=source,
+            )
+        )
+    return out
+
+
+def evaluate(
+    statements: Iterable[Statement],
+    principal: Principal,
+    action: str,
+    resource: str,
+    ctx: EvalContext,
+) -> tuple[Statement | None, Statement | None]:
+    """(the first applicable Deny, the first applicable Allow)."""
+    deny = allow = None
+    for st in statements:
+        if st.applies(principal, action, resource, ctx):
+            if st.effect == "Deny":
+                return st, allow
+            allow = allow or st
+    return deny, allow
+
+
+def bucket_of(resource: str) -> str | None:
+    """The bucket a resource belongs to (``builds/a/b`` → ``builds``); None for registry
+    (``repo:…``), admin (``admin:…``) and global (``""``) resources."""
+    head = resource.split("/", 1)[0]
+    if not head or ":" in head:
+        return None
+    return head
+
+
+class Policies:
+    """Global policies (metadata) and bucket policies (on the bucket record), compiled and
+    cached for ``TTL`` seconds: a change made on another replica applies within that time, one
+    made here at once."""
+
+    TTL = 2.0
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self.metadata = metadata
+        self._global: tuple[float, list[Statement]] | None = None
+        self._buckets: dict[str, tuple[float, list[Statement]]] = {}
+
+    async def statements_for(self, resource: str) -> list[Statement]:
+        now = time.monotonic()
+        if self._global is None or self._global[0] < now:
+            compiled = [
+                st
+                for p in await self.metadata.list_policies()
+                for st in parse_statements(json.loads(p.document), f"policy {p.name}")
+            ]
+            self._global = (now + self.TTL, compiled)
+        statements = self._global[1]
+        bucket = bucket_of(resource)
+        if bucket is None:
+            return statements
+        cached = self._buckets.get(bucket)
+        if cached is None or cached[0] < now:
+            record = await self.metadata.get_bucket(bucket)
+            doc = record.settings.get("policy") if record else None
+            source = f"bucket policy of {bucket}"
+            compiled = parse_statements(doc, source, bucket=bucket) if doc else []
+            if len(self._buckets) > 10_000:
+                self._buckets.clear()
+            cached = self._buckets[bucket] = (now + self.TTL, compiled)
+        return statements + cached[1]
+
+    def invalidate(self, bucket: str | None = None) -> None:
+        if bucket is None:
+            self._global = None
+        else:
+            self._buckets.pop(bucket, None)
+
+    # ---- global policies ------------------------------------------------------------------
+    async def put(self, name: str, doc: Any) -> tuple[Policy, bool]:
+        if not POLICY_NAME_RE.fullmatch(name):
+            raise StoreError("InvalidArgument", "policy names are 1-128 of A-Z a-z 0-9 . _ -")
+        parse_statements(doc, f"policy {name}")
+        now = time.time()
+        current = await self.metadata.get_policy(name)
+        policy = Policy(name, json.dumps(doc), current.created_at if current else now, now)
+        previous = await self.metadata.put_policy(policy)
+        self.invalidate()
+        return policy, previous is None
+
+    async def get(self, name: str) -> Policy:
+        policy = await self.metadata.get_policy(name)
+        if policy is None:
+            raise StoreError("NoSuchPolicy", f"no policy {name!r}")
+        return policy
+
+    async def list(self) -> list[Policy]:
+        return await self.metadata.list_policies()
+
+    async def delete(self, name: str) -> None:
+        if not await self.metadata.delete_policy(name):
+            raise StoreError("NoSuchPolicy", f"no policy {name!r}")
+        self.invalidate()
+
+    # ---- bucket policies ------------------------------------------------------------------
+    async def put_bucket_policy(self, bucket: str, doc: Any) -> None:
+        parse_statements(doc, f"bucket policy of {bucket}", bucket=bucket)
+        record = await self._bucket(bucket)
+        record.settings["policy"] = doc
+        await self.metadata.update_bucket(record)
+        self.invalidate(bucket)
+
+    async def get_bucket_policy(self, bucket: str) -> Any:
+        doc = (await self._bucket(bucket)).settings.get("policy")
+        if doc is None:
+            raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no policy")
+        return doc
+
+    async def delete_bucket_policy(self, bucket: str) -> None:
+        record = await self._bucket(bucket)
+        record.settings.pop("policy", None)
+        await self.metadata.update_bucket(record)
+        self.invalidate(bucket)
+
+    async def _bucket(self, name: str) -> Bucket:
+        record = await self.metadata.get_bucket(name)
+        if record is None:
+            raise StoreError("NoSuchBucket", f"bucket {name!r} does not exist", resource=name)
+        return record
+
+
+def policy_json(policy: Policy) -> dict[str, Any]:
+    return {
+        "name": policy.name,
+        "document": json.loads(policy.document),
+        "created_at": iso_time(policy.created_at),
+        "updated_at": iso_time(policy.updated_at),
+    }
