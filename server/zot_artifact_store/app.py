@@ -23,6 +23,8 @@ from .api.base import NotFoundHandler
 from .api.oci import handlers as oci
 from .api.s3 import handlers as s3
 from .api.v1 import handlers as v1
+from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
+from .auth.access_keys import AccessKeys, SecretBox
 from .auth.audit import AuditLog
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
@@ -59,6 +61,7 @@ class AppContext:
     registry: RegistryService
     registry_tokens: RegistryTokens
     api_tokens: ApiTokens
+    access_keys: AccessKeys
     audit: AuditLog
     metrics: Metrics
     metadata_backend: str
@@ -115,7 +118,13 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         return await artifacts.is_public(resource)
 
     api_tokens = ApiTokens(metadata)
-    authentication = Authentication(config.auth, api_tokens.verify)
+    secrets_key = config.auth.secretsKeyFile or str(
+        Path(config.storage.rootDirectory) / SECRETS_KEY_FILENAME
+    )
+    access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))))
+    authentication = Authentication(
+        config.auth, api_tokens.verify, access_keys.secret, access_keys.verify_pair
+    )
     authentication.add(ApiTokenAuthenticator(api_tokens))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
@@ -144,6 +153,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         registry=RegistryService(metadata, blobs),
         registry_tokens=registry_tokens,
         api_tokens=api_tokens,
+        access_keys=access_keys,
         audit=audit,
         metrics=Metrics(),
         metadata_backend=uri.split(":", 1)[0],

@@ -216,6 +216,9 @@ class AuthConfig(_Section):
     realm: str = "zot-artifact-store"
     token: RegistryTokenConfig = Field(default_factory=RegistryTokenConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    # Key encrypting stored S3 secret keys; every replica must share it. Generated under
+    # storage.rootDirectory (secrets.key) on first start when unset.
+    secretsKeyFile: str | None = None
 
     @property
     def enabled(self) -> bool:

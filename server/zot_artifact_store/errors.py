@@ -73,6 +73,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("RequestTimeTooSkewed", 403, "The request time is too far from the server's"),
         ErrorSpec("NoSuchToken", 404, "The API token does not exist"),
         ErrorSpec("NoSuchPolicy", 404, "The policy does not exist"),
+        ErrorSpec("NoSuchAccessKey", 404, "The access key does not exist"),
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
         ErrorSpec("MalformedPolicy", 400, "The policy document is malformed"),
         ErrorSpec("BlobUnknown", 404, "The blob is unknown to the registry"),

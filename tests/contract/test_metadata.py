@@ -17,6 +17,7 @@ import pytest
 from tests.fixtures.mongo import database_uri
 from zot_artifact_store.metadata import (
     SCHEMA_VERSION,
+    AccessKey,
     AlreadyExistsError,
     ApiToken,
     AuditQuery,
@@ -550,3 +551,20 @@ async def test_policies_put_replace_list_delete(store: MetadataStore) -> None:
     assert await store.delete_policy("alpha") is True
     assert await store.delete_policy("alpha") is False
     assert await store.get_policy("alpha") is None
+
+
+async def test_access_keys_roundtrip_update_and_list(store: MetadataStore) -> None:
+    a = AccessKey("ZAKA", "ci", "enc-a", ["writer"], "root:admin", 10.0, expires_at=99.0)
+    b = AccessKey("ZAKB", "backup", "enc-b", ["reader"], "root:admin", 5.0)
+    await store.create_access_key(a)
+    await store.create_access_key(b)
+    with pytest.raises(AlreadyExistsError):
+        await store.create_access_key(a)
+    assert await store.get_access_key("ZAKA") == a
+    assert await store.get_access_key("ZAKX") is None
+    assert [k.access_key_id for k in await store.list_access_keys()] == ["ZAKB", "ZAKA"]
+    a.revoked_at = 11.0
+    await store.update_access_key(a)
+    assert (await store.get_access_key("ZAKA")) == a
+    with pytest.raises(NotFoundError):
+        await store.update_access_key(AccessKey("ZAKZ", "z", "e", [], "x", 1.0))

@@ -57,7 +57,7 @@ def world(auth_server: ServerProcess) -> Iterator[dict[str, Any]]:
                 {
                     "Sid": "freeze",
                     "Effect": "Deny",
-                    "Principal": f"root:{ROOT_USER}",
+                    "Principal": [f"root:{ROOT_USER}", "role:writer"],
                     "Action": ["s3:PutObject", "s3:DeleteObject", "oci:push"],
                     "Resource": [f"{LOCKED}/*", f"repo:{LOCKED}/*"],
                 },
@@ -89,7 +89,12 @@ def world(auth_server: ServerProcess) -> Iterator[dict[str, Any]]:
         )
         # An image in shared/ to pull.
         digest = push_blob(c, f"{SHARED}/base", b"base layer", ROOT)
-        yield {"shared_digest": digest}
+        # A robot with the writer role: an API token for /v1 and the registry, an S3 key.
+        r = c.post("/v1/tokens", json={"name": "robot", "roles": ["writer"]}, auth=ROOT)
+        token = r.json()["token"]
+        r = c.post("/v1/access-keys", json={"name": "robot", "roles": ["writer"]}, auth=ROOT)
+        key = (r.json()["access_key_id"], r.json()["secret_access_key"])
+        yield {"shared_digest": digest, "robot_token": token, "robot_key": key}
         c.delete(f"/v1/policies/freeze-{RUN}", auth=ROOT)
 
 
@@ -161,6 +166,9 @@ TABLE = [
     ("anonymous", "read", "shared", True),  # bucket policy / global Allow
     ("anonymous", "write", "shared", False),
     ("anonymous", "read", "locked", False),
+    ("robot", "write", "open", True),  # the writer role
+    ("robot", "write", "locked", False),  # Deny on role:writer
+    ("robot", "read", "shared", True),
 ]
 
 
@@ -178,12 +186,15 @@ CASES = [
 def test_the_same_rules_through_every_api(
     auth_server: ServerProcess, world: dict, api: str, who: str, op: str, bucket: str, allowed: bool
 ) -> None:
-    auth = ROOT if who == "root" else None
+    # Credentials as each API takes them: root's password everywhere; the robot's API token
+    # as a Basic password (/v1, registry login), its S3 access key for S3.
+    auth = {"root": ROOT, "anonymous": None, "robot": ("robot", world["robot_token"])}[who]
+    s3_auth = world["robot_key"] if who == "robot" else auth
     bucket = NAMESPACES[bucket]
     with auth_server.client() as c:
         actual: Callable[[], bool] = {
             "v1": lambda: via_v1(c, op, bucket, auth),
-            "s3": lambda: via_s3(auth_server.url, op, bucket, auth),
+            "s3": lambda: via_s3(auth_server.url, op, bucket, s3_auth),
             "oci": lambda: via_oci(c, op, bucket, auth, world),
         }[api]
         assert actual() is allowed

@@ -62,16 +62,27 @@ def constant_time_equals(a: str, b: str) -> bool:
 
 # Verifies a secret presented as a Basic password (an API token); None: not such a secret.
 PasswordVerifier = Callable[[str], Awaitable[Principal | None]]
+# Verifies a Basic user name and password pair (an S3 access key id and its secret).
+PairVerifier = Callable[[str, str], Awaitable[Principal | None]]
+# An S3 access key id → (secret, principal), or None.
+SecretLookup = Callable[[str], Awaitable[tuple[str, Principal] | None]]
 
 
 class BasicAuthenticator:
     """HTTP Basic: the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``), or any
     user name with an API token as the password (how registry clients log in with a token)."""
 
-    def __init__(self, user: str, password: str, token: PasswordVerifier | None = None) -> None:
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        token: PasswordVerifier | None = None,
+        key_pair: PairVerifier | None = None,
+    ) -> None:
         self._user = user
         self._password = password
         self._token = token
+        self._key_pair = key_pair
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
         creds = parse_basic(request.headers.get("Authorization"))
@@ -80,6 +91,10 @@ class BasicAuthenticator:
         user, password = creds
         if self._token is not None:
             principal = await self._token(password)
+            if principal is not None:
+                return principal
+        if self._key_pair is not None:
+            principal = await self._key_pair(user, password)
             if principal is not None:
                 return principal
         # Evaluate both comparisons so timing does not reveal which one failed.
@@ -93,14 +108,21 @@ class BasicAuthenticator:
 class Authentication:
     """The authenticator chain. With auth disabled everyone is :data:`OPEN_ACCESS`."""
 
-    def __init__(self, config: AuthConfig, api_tokens: PasswordVerifier | None = None) -> None:
+    def __init__(
+        self,
+        config: AuthConfig,
+        api_tokens: PasswordVerifier | None = None,
+        access_keys: SecretLookup | None = None,
+        key_pairs: PairVerifier | None = None,
+    ) -> None:
         self.enabled = config.enabled
         self.realm = config.realm
         self._root = config.root
+        self._access_keys = access_keys
         self._chain: list[Authenticator] = []
         if config.root.user and config.root.password:
             self._chain.append(
-                BasicAuthenticator(config.root.user, config.root.password, api_tokens)
+                BasicAuthenticator(config.root.user, config.root.password, api_tokens, key_pairs)
             )
         # S3 signatures (SigV4): the S3 API calls it directly, for the body-checking context.
         self.sigv4 = SigV4Authenticator(self.s3_secret)
@@ -108,10 +130,12 @@ class Authentication:
 
     async def s3_secret(self, access_key_id: str) -> tuple[str, Principal] | None:
         """The secret and principal of an S3 access key: the root user's name is its access
-        key id and its password the secret (as MinIO's root user). Issue 5 adds stored keys."""
+        key id and its password the secret (as MinIO's root user); then the stored keys."""
         user, password = self._root.user, self._root.password
         if user and password and constant_time_equals(access_key_id, user):
             return password, root_principal(user)
+        if self._access_keys is not None:
+            return await self._access_keys(access_key_id)
         return None
 
     def add(self, authenticator: Authenticator) -> None:

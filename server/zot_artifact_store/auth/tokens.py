@@ -15,6 +15,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..errors import StoreError
@@ -32,6 +33,23 @@ DEFAULT_EXPIRY_S = 30 * 86400.0
 MAX_EXPIRY_S = 366 * 86400.0
 # Record a token's last use at most this often (one metadata write, not one per request).
 LAST_USED_RESOLUTION_S = 60.0
+
+
+def check_new_credential(
+    creator: Principal, name: str, roles: list[str], expires_in: float | None
+) -> tuple[list[str], float]:
+    """Validate a new token's or access key's name, roles and lifetime; (roles, expires_at).
+    A credential never carries roles its creator lacks."""
+    if not name or len(name) > 128 or not name.isprintable():
+        raise StoreError("InvalidArgument", "name must be 1-128 printable characters")
+    if not roles or any(r not in ROLES for r in roles):
+        raise StoreError("InvalidArgument", f"roles must be a non-empty subset of {ROLES}")
+    if "admin" not in creator.roles and not set(roles) <= creator.roles:
+        raise StoreError("AccessDenied", "a credential cannot have roles its creator lacks")
+    expiry = DEFAULT_EXPIRY_S if expires_in is None else expires_in
+    if not 60 <= expiry <= MAX_EXPIRY_S:
+        raise StoreError("InvalidArgument", "expires_in must be between 60 s and 366 days")
+    return sorted(set(roles)), time.time() + expiry
 
 
 def _hash(secret: str) -> str:
@@ -64,31 +82,22 @@ def token_principal(token: ApiToken) -> Principal:
 class ApiTokens:
     def __init__(self, metadata: MetadataStore) -> None:
         self.metadata = metadata
-        self._touches: set[asyncio.Task[None]] = set()
+        self._uses = UseRecorder()
 
     async def create(
         self, creator: Principal, name: str, roles: list[str], expires_in: float | None
     ) -> tuple[ApiToken, str]:
         """A new token and its secret (the only time the secret exists outside the caller)."""
-        if not name or len(name) > 128 or not name.isprintable():
-            raise StoreError("InvalidArgument", "name must be 1-128 printable characters")
-        if not roles or any(r not in ROLES for r in roles):
-            raise StoreError("InvalidArgument", f"roles must be a non-empty subset of {ROLES}")
-        if "admin" not in creator.roles and not set(roles) <= creator.roles:
-            raise StoreError("AccessDenied", "a token cannot have roles its creator does not have")
-        expiry = DEFAULT_EXPIRY_S if expires_in is None else expires_in
-        if not 60 <= expiry <= MAX_EXPIRY_S:
-            raise StoreError("InvalidArgument", "expires_in must be between 60 s and 366 days")
+        roles, expires_at = check_new_credential(creator, name, roles, expires_in)
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
-        now = time.time()
         token = ApiToken(
             token_id=token_id,
             name=name,
             secret_sha256=_hash(secret),
-            roles=sorted(set(roles)),
+            roles=roles,
             owner=creator.id,
-            created_at=now,
-            expires_at=now + expiry,
+            created_at=time.time(),
+            expires_at=expires_at,
         )
         await self.metadata.create_api_token(token)
         return token, f"{PREFIX}{token_id}_{secret}"
@@ -122,21 +131,41 @@ class ApiTokens:
             raise StoreError("Unauthenticated", "the API token was revoked")
         if token.expires_at is not None and now >= token.expires_at:
             raise StoreError("Unauthenticated", "the API token has expired")
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION_S:
-            token.last_used_at = now
-            task = asyncio.ensure_future(self._touch(token))
-            self._touches.add(task)
-            task.add_done_callback(self._touches.discard)
+        self._uses.note(token, now, self.metadata.get_api_token, self.metadata.update_api_token)
         return token_principal(token)
 
-    async def _touch(self, token: ApiToken) -> None:
-        try:
-            current = await self.metadata.get_api_token(token.token_id)
-            if current is not None and current.revoked_at is None:
-                current.last_used_at = token.last_used_at
-                await self.metadata.update_api_token(current)
-        except Exception:  # best effort: a failed note of last use must not fail a request
-            log.warning("could not record the last use of token %s", token.token_id)
+
+class UseRecorder:
+    """Notes a credential's last use in the background, at most once a minute per credential:
+    a failed note never fails the request that used it."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def note(
+        self,
+        record: Any,
+        now: float,
+        load: Callable[[str], Awaitable[Any]],
+        save: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if record.last_used_at is not None and now - record.last_used_at <= LAST_USED_RESOLUTION_S:
+            return
+        record.last_used_at = now
+        key = getattr(record, "token_id", None) or record.access_key_id
+
+        async def touch() -> None:
+            try:
+                current = await load(key)
+                if current is not None and current.revoked_at is None:
+                    current.last_used_at = now
+                    await save(current)
+            except Exception:
+                log.warning("could not record the last use of credential %s", key)
+
+        task = asyncio.ensure_future(touch())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class ApiTokenAuthenticator:

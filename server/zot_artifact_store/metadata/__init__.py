@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import (
     SCHEMA_VERSION,
+    AccessKey,
     AlreadyExistsError,
     ApiToken,
     AuditQuery,
@@ -24,6 +25,7 @@ from .base import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AccessKey",
     "AlreadyExistsError",
     "ApiToken",
     "AuditQuery",

@@ -149,6 +149,22 @@ class ApiToken:
 
 
 @dataclass
+class AccessKey:
+    """An S3 access key. SigV4 needs the secret itself, so it is kept encrypted with the
+    server's key (``secret_encrypted``), never in clear."""
+
+    access_key_id: str
+    name: str
+    secret_encrypted: str
+    roles: list[str]
+    owner: str
+    created_at: float
+    expires_at: float | None = None
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass
 class Policy:
     """A named global policy: an IAM-style document (kept as its JSON text)."""
 
@@ -374,6 +390,20 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def list_api_tokens(self) -> list[ApiToken]:
         """Every token, oldest first."""
+
+    @abc.abstractmethod
+    async def create_access_key(self, key: AccessKey) -> None:
+        """Insert; AlreadyExistsError when the id is taken."""
+
+    @abc.abstractmethod
+    async def get_access_key(self, access_key_id: str) -> AccessKey | None: ...
+
+    @abc.abstractmethod
+    async def update_access_key(self, key: AccessKey) -> None: ...
+
+    @abc.abstractmethod
+    async def list_access_keys(self) -> list[AccessKey]:
+        """Every key, oldest first."""
 
     @abc.abstractmethod
     async def put_policy(self, policy: Policy) -> Policy | None:

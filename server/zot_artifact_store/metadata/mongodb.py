@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .base import (
     SCHEMA_VERSION,
+    AccessKey,
     AlreadyExistsError,
     ApiToken,
     AuditQuery,
@@ -68,6 +69,7 @@ _MAPS = {
         ApiToken,
         AuditRecord,
         Policy,
+        AccessKey,
     )
 }
 
@@ -462,6 +464,27 @@ class MongoMetadataStore(MetadataStore):
         order = [("created_at", ASCENDING), ("_id", ASCENDING)]
         cursor = self._c("api_tokens").find({}).sort(order)
         return [t for t in [_decode(ApiToken, d) async for d in cursor] if t is not None]
+
+    async def create_access_key(self, key: AccessKey) -> None:
+        try:
+            await self._c("access_keys").insert_one(_encode(key, _id=key.access_key_id))
+        except DuplicateKeyError as exc:
+            raise AlreadyExistsError(f"access key {key.access_key_id!r} exists") from exc
+
+    async def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        return _decode(AccessKey, await self._c("access_keys").find_one({"_id": access_key_id}))
+
+    async def update_access_key(self, key: AccessKey) -> None:
+        result = await self._c("access_keys").replace_one(
+            {"_id": key.access_key_id}, _encode(key, _id=key.access_key_id)
+        )
+        if result.matched_count == 0:
+            raise NotFoundError(f"access key {key.access_key_id!r} does not exist")
+
+    async def list_access_keys(self) -> list[AccessKey]:
+        order = [("created_at", ASCENDING), ("_id", ASCENDING)]
+        cursor = self._c("access_keys").find({}).sort(order)
+        return [k for k in [_decode(AccessKey, d) async for d in cursor] if k is not None]
 
     async def put_policy(self, policy: Policy) -> Policy | None:
         before = await self._c("policies").find_one_and_replace(

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from .base import (
     SCHEMA_VERSION,
+    AccessKey,
     AlreadyExistsError,
     ApiToken,
     AuditQuery,
@@ -93,6 +94,7 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     digest TEXT NOT NULL,
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -555,6 +557,27 @@ class SqliteMetadataStore(MetadataStore):
     async def list_api_tokens(self) -> list[ApiToken]:
         tokens = await self._all(ApiToken, "SELECT doc FROM api_tokens", ())
         return sorted(tokens, key=lambda t: (t.created_at, t.token_id))
+
+    async def create_access_key(self, key: AccessKey) -> None:
+        try:
+            await self._write(
+                "INSERT INTO access_keys VALUES (?, ?)", key.access_key_id, _dumps(key)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExistsError(f"access key {key.access_key_id!r} exists") from exc
+
+    async def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        sql = "SELECT doc FROM access_keys WHERE access_key_id = ?"
+        return await self._one(AccessKey, sql, access_key_id)
+
+    async def update_access_key(self, key: AccessKey) -> None:
+        sql = "UPDATE access_keys SET doc = ? WHERE access_key_id = ?"
+        if await self._write(sql, _dumps(key), key.access_key_id) == 0:
+            raise NotFoundError(f"access key {key.access_key_id!r} does not exist")
+
+    async def list_access_keys(self) -> list[AccessKey]:
+        keys = await self._all(AccessKey, "SELECT doc FROM access_keys", ())
+        return sorted(keys, key=lambda k: (k.created_at, k.access_key_id))
 
     @staticmethod
     def _put_policy(conn: sqlite3.Connection, policy: Policy) -> Policy | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from ...auth.access_keys import access_key_json
 from ...auth.audit import audit_json, decode_audit_cursor, encode_audit_cursor
 from ...auth.policy import EvalContext, policy_json
 from ...auth.principal import ANONYMOUS, Principal, root_principal
@@ -270,18 +271,18 @@ class OpenAPIHandler(BaseHandler):
         self.finish(OpenAPIHandler._document)
 
 
-class TokensHandler(V1Handler):
-    """``/v1/tokens``: API tokens for robots."""
-
-    async def post(self) -> None:
-        await self.authorize("admin:CreateToken", "admin:tokens")
+class CredentialsHandler(V1Handler):
+    def credential_request(self) -> tuple[str, list[str], float | None]:
+        """``{"name", "roles", "expires_in"?}`` of a new API token or access key."""
         body = self.json_body(required=True)
         if not isinstance(body, dict):
-            raise StoreError("MalformedJSON", "the token request must be a JSON object")
+            raise StoreError("MalformedJSON", "the request must be a JSON object")
         unknown = set(body) - {"name", "roles", "expires_in"}
         if "statements" in unknown:
             raise StoreError(
-                "InvalidArgument", "statements on tokens are not supported yet; use roles"
+                "InvalidArgument",
+                "statements on credentials are not supported; use roles, and policies that "
+                "name the credential's principal id",
             )
         if unknown:
             raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -294,6 +295,44 @@ class TokensHandler(V1Handler):
             isinstance(expires_in, bool) or not isinstance(expires_in, int | float)
         ):
             raise StoreError("MalformedJSON", "expires_in must be a number of seconds")
+        return name, roles, expires_in
+
+
+class AccessKeysHandler(CredentialsHandler):
+    """``/v1/access-keys``: S3 access keys (the secret is shown once)."""
+
+    async def post(self) -> None:
+        await self.authorize("admin:CreateAccessKey", "admin:access-keys")
+        name, roles, expires_in = self.credential_request()
+        key, secret = await self.ctx.access_keys.create(self.principal, name, roles, expires_in)
+        resource = f"admin:access-keys/{key.access_key_id}"
+        self.audit("admin:CreateAccessKey", resource, True, "created")
+        self.set_header("Location", f"/v1/access-keys/{key.access_key_id}")
+        self.set_header("Cache-Control", "no-store")
+        self.write_json({**access_key_json(key), "secret_access_key": secret}, 201)
+
+    async def get(self) -> None:
+        await self.authorize("admin:ListAccessKeys", "admin:access-keys")
+        keys = await self.ctx.access_keys.list()
+        self.write_json({"access_keys": [access_key_json(k) for k in keys]})
+
+
+class AccessKeyHandler(V1Handler):
+    async def delete(self, key_id: str) -> None:
+        resource = f"admin:access-keys/{key_id}"
+        await self.authorize("admin:RevokeAccessKey", resource)
+        await self.ctx.access_keys.revoke(key_id)
+        self.audit("admin:RevokeAccessKey", resource, True, "revoked")
+        self.set_status(204)
+        self.finish()
+
+
+class TokensHandler(CredentialsHandler):
+    """``/v1/tokens``: API tokens for robots."""
+
+    async def post(self) -> None:
+        await self.authorize("admin:CreateToken", "admin:tokens")
+        name, roles, expires_in = self.credential_request()
         token, secret = await self.ctx.api_tokens.create(self.principal, name, roles, expires_in)
         self.audit("admin:CreateToken", f"admin:tokens/{token.token_id}", True, "created")
         self.set_header("Location", f"/v1/tokens/{token.token_id}")
@@ -466,6 +505,8 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),
         r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
         r(r"/v1/authorize", AuthorizeHandler, "/v1/authorize"),
+        r(r"/v1/access-keys/?", AccessKeysHandler, "/v1/access-keys"),
+        r(r"/v1/access-keys/([^/]+)", AccessKeyHandler, "/v1/access-keys/{id}"),
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
         r(r"/v1/tokens/([^/]+)", TokenHandler, "/v1/tokens/{id}"),
         r(r"/v1/audit/?", AuditHandler, "/v1/audit"),
