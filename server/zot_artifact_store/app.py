@@ -29,6 +29,7 @@ from .auth.audit import AuditLog
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
 from .auth.policy import Policies
+from .auth.ratelimit import FailureLimiter
 from .auth.registry_token import (
     KEY_FILENAME,
     RegistryTokenAuthenticator,
@@ -63,6 +64,7 @@ class AppContext:
     api_tokens: ApiTokens
     access_keys: AccessKeys
     audit: AuditLog
+    lockout: FailureLimiter
     metrics: Metrics
     metadata_backend: str
     started_at: float = field(default_factory=time.time)
@@ -155,6 +157,11 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         api_tokens=api_tokens,
         access_keys=access_keys,
         audit=audit,
+        lockout=FailureLimiter(
+            config.auth.lockout.attempts,
+            config.auth.lockout.window,
+            config.auth.lockout.addressAttempts,
+        ),
         metrics=Metrics(),
         metadata_backend=uri.split(":", 1)[0],
     )

@@ -211,11 +211,26 @@ class AuditConfig(_Section):
         return seconds
 
 
+class LockoutConfig(_Section):
+    # After this many failed authentications against one user name, access key or token
+    # within the window, further attempts with it get 429 (0 = never) ...
+    attempts: int = Field(10, ge=0, le=100_000)
+    # ... and after this many from one source address (often shared: NAT, CI runner pools).
+    addressAttempts: int = Field(100, ge=0, le=1_000_000)
+    window: float = 60.0
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+
 class AuthConfig(_Section):
     root: RootCredentials = Field(default_factory=RootCredentials)
     realm: str = "zot-artifact-store"
     token: RegistryTokenConfig = Field(default_factory=RegistryTokenConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    lockout: LockoutConfig = Field(default_factory=LockoutConfig)
     # Key encrypting stored S3 secret keys; every replica must share it. Generated under
     # storage.rootDirectory (secrets.key) on first start when unset.
     secretsKeyFile: str | None = None

@@ -22,6 +22,7 @@ from ..auth.authn import AuthRequest
 from ..auth.authz import denial
 from ..auth.policy import EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext
+from ..auth.ratelimit import claimed_identity, has_credentials
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
@@ -79,8 +80,32 @@ class BaseHandler(tornado.web.RequestHandler):
         )
 
     async def authenticate(self) -> Principal:
+        self.check_lockout()
         self.principal = await self.ctx.authentication.authenticate(self.auth_request())
         return self.principal
+
+    def _credential_keys(self) -> tuple[str, ...] | None:
+        """Rate-limit keys of a request that carries credentials (its source address and the
+        identity it claims); None for a request without credentials."""
+        headers, query = self.request.headers, self.auth_request().query
+        if not has_credentials(headers, query):
+            return None
+        return (f"ip:{self.request.remote_ip}", claimed_identity(headers, query))
+
+    def check_lockout(self) -> None:
+        """429 while too many authentications failed from here or against this identity."""
+        keys = self._credential_keys()
+        if keys is None:
+            return
+        wait = self.ctx.lockout.retry_after(*keys)
+        if wait:
+            self._audited = True  # not a new failure: the attempt was not even made
+            self.audit("authenticate", "", False, "too many failed authentications")
+            raise StoreError(
+                "TooManyRequests",
+                f"too many failed authentications; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
@@ -126,6 +151,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if error.status in (401, 403) and not getattr(self, "_audited", False):
             # Refused before any authorization decision: the credentials themselves failed.
             self.audit("authenticate", "", False, f"{error.code}: {error.message}")
+            keys = self._credential_keys()
+            if keys is not None:
+                self.ctx.lockout.failed(*keys)
         self.set_status(error.status)
         for name, value in error.headers.items():
             self.set_header(name, value)

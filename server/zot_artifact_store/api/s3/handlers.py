@@ -123,6 +123,7 @@ class S3Handler(BaseHandler):
         self.sigv4 = None
         auth = self.ctx.authentication
         if auth.enabled:
+            self.check_lockout()
             request = SigV4Request(
                 self.request.method or "GET",
                 self.request.path,
