@@ -10,6 +10,8 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || debs+=(python3-venv)
 for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo; do
   [ -x "/usr/bin/${pair%%:*}" ] || debs+=("${pair#*:}")
 done
+# Node runs the OpenID provider the identity tests start.
+command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${debs[*]}"
@@ -32,4 +34,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   echo "$want" > "$stamp"
+fi
+
+# The OpenID provider the identity tests start (tests/fixtures/oidc): pinned by its lock file.
+oidc=tests/fixtures/oidc
+if [ ! -f "$oidc/node_modules/.package-lock.json" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
+  (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
 fi

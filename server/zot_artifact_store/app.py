@@ -28,6 +28,7 @@ from .auth.access_keys import AccessKeys, SecretBox
 from .auth.audit import AuditLog
 from .auth.authn import Authentication
 from .auth.authz import Authorizer
+from .auth.oidc import OIDCAuthenticator
 from .auth.policy import Policies
 from .auth.ratelimit import FailureLimiter
 from .auth.registry_token import (
@@ -124,9 +125,11 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         Path(config.storage.rootDirectory) / SECRETS_KEY_FILENAME
     )
     access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))))
+    oidc = OIDCAuthenticator(config.auth.oidc)
     authentication = Authentication(
-        config.auth, api_tokens.verify, access_keys.secret, access_keys.verify_pair
+        config.auth, [api_tokens.verify, oidc.verify], access_keys.secret, access_keys.verify_pair
     )
+    authentication.add(oidc)
     authentication.add(ApiTokenAuthenticator(api_tokens))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()

@@ -225,19 +225,61 @@ class LockoutConfig(_Section):
         return parse_duration(v)
 
 
+StoreRole = Literal["admin", "writer", "reader"]
+
+
+class OIDCIssuerConfig(_Section):
+    # The issuer URL exactly as tokens carry it in "iss" (Keycloak: https://host/realms/NAME).
+    issuer: str
+    # Accepted when "aud" contains it or "azp" equals it.
+    audience: str
+    # Whose resource_access.<clientId>.roles count (default: the audience).
+    clientId: str | None = None
+    # Token role (realm or client) → store role; admin, writer and reader map to themselves.
+    roleMap: dict[str, StoreRole] = Field(default_factory=dict)
+    # Group ("/ci" as Keycloak writes it) → store role.
+    groupMap: dict[str, StoreRole] = Field(default_factory=dict)
+    leeway: float = 30.0
+    # An unknown "kid" refetches the JWKS at most this often ...
+    jwksMinRefresh: float = 30.0
+    # ... and the JWKS is refetched when older than this (so a key the issuer dropped stops
+    # being trusted).
+    jwksMaxAge: float = 600.0
+
+    @field_validator("issuer")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/]+", v):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @field_validator("leeway", "jwksMinRefresh", "jwksMaxAge", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _client(self) -> OIDCIssuerConfig:
+        if self.clientId is None:
+            self.clientId = self.audience
+        return self
+
+
 class AuthConfig(_Section):
     root: RootCredentials = Field(default_factory=RootCredentials)
     realm: str = "zot-artifact-store"
     token: RegistryTokenConfig = Field(default_factory=RegistryTokenConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     lockout: LockoutConfig = Field(default_factory=LockoutConfig)
+    # OpenID Connect issuers whose bearer tokens are accepted (Keycloak realms, ...).
+    oidc: list[OIDCIssuerConfig] = Field(default_factory=list)
     # Key encrypting stored S3 secret keys; every replica must share it. Generated under
     # storage.rootDirectory (secrets.key) on first start when unset.
     secretsKeyFile: str | None = None
 
     @property
     def enabled(self) -> bool:
-        return bool(self.root.user)
+        return bool(self.root.user or self.oidc)
 
 
 class MetricsExtension(_Section):

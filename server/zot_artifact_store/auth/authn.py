@@ -69,19 +69,20 @@ SecretLookup = Callable[[str], Awaitable[tuple[str, Principal] | None]]
 
 
 class BasicAuthenticator:
-    """HTTP Basic: the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``), or any
-    user name with an API token as the password (how registry clients log in with a token)."""
+    """HTTP Basic: the bootstrap root user (``ZAS_ROOT_USER`` / ``ZAS_ROOT_PASSWORD``); any user
+    name with a bearer credential as the password (an API token, an OIDC access token: how
+    registry clients log in with one); or an S3 access key id and its secret."""
 
     def __init__(
         self,
-        user: str,
-        password: str,
-        token: PasswordVerifier | None = None,
+        user: str | None,
+        password: str | None,
+        tokens: Sequence[PasswordVerifier] = (),
         key_pair: PairVerifier | None = None,
     ) -> None:
         self._user = user
         self._password = password
-        self._token = token
+        self._tokens = tokens
         self._key_pair = key_pair
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
@@ -89,19 +90,20 @@ class BasicAuthenticator:
         if creds is None:
             return None
         user, password = creds
-        if self._token is not None:
-            principal = await self._token(password)
+        for verify in self._tokens:
+            principal = await verify(password)
             if principal is not None:
                 return principal
         if self._key_pair is not None:
             principal = await self._key_pair(user, password)
             if principal is not None:
                 return principal
-        # Evaluate both comparisons so timing does not reveal which one failed.
-        ok_user = constant_time_equals(user, self._user)
-        ok_password = constant_time_equals(password, self._password)
-        if ok_user and ok_password:
-            return root_principal(self._user)
+        if self._user and self._password:
+            # Evaluate both comparisons so timing does not reveal which one failed.
+            ok_user = constant_time_equals(user, self._user)
+            ok_password = constant_time_equals(password, self._password)
+            if ok_user and ok_password:
+                return root_principal(self._user)
         raise StoreError("Unauthenticated", "invalid username or password")
 
 
@@ -111,7 +113,7 @@ class Authentication:
     def __init__(
         self,
         config: AuthConfig,
-        api_tokens: PasswordVerifier | None = None,
+        tokens: Sequence[PasswordVerifier] = (),
         access_keys: SecretLookup | None = None,
         key_pairs: PairVerifier | None = None,
     ) -> None:
@@ -119,11 +121,9 @@ class Authentication:
         self.realm = config.realm
         self._root = config.root
         self._access_keys = access_keys
-        self._chain: list[Authenticator] = []
-        if config.root.user and config.root.password:
-            self._chain.append(
-                BasicAuthenticator(config.root.user, config.root.password, api_tokens, key_pairs)
-            )
+        self._chain: list[Authenticator] = [
+            BasicAuthenticator(config.root.user, config.root.password, tokens, key_pairs)
+        ]
         # S3 signatures (SigV4): the S3 API calls it directly, for the body-checking context.
         self.sigv4 = SigV4Authenticator(self.s3_secret)
         self._chain.append(self.sigv4)
