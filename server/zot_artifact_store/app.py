@@ -38,6 +38,7 @@ from .auth.registry_token import (
     load_or_create_key,
 )
 from .auth.tokens import ApiTokenAuthenticator, ApiTokens
+from .auth.workload import WorkloadExchange
 from .config import Config
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
@@ -62,6 +63,7 @@ class AppContext:
     authorizer: Authorizer
     registry: RegistryService
     registry_tokens: RegistryTokens
+    workload: WorkloadExchange
     api_tokens: ApiTokens
     access_keys: AccessKeys
     audit: AuditLog
@@ -126,21 +128,24 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     )
     access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))))
     oidc = OIDCAuthenticator(config.auth.oidc)
-    authentication = Authentication(
-        config.auth, [api_tokens.verify, oidc.verify], access_keys.secret, access_keys.verify_pair
-    )
-    authentication.add(oidc)
-    authentication.add(ApiTokenAuthenticator(api_tokens))
-    audit = AuditLog(metadata, enabled=config.auth.audit.enable)
-    audit.start()
-    authorizer = Authorizer(is_public, Policies(metadata))
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
         load_or_create_key(Path(token_key)),
         service=config.auth.token.service,
         expiry=config.auth.token.expiry,
     )
+    authentication = Authentication(
+        config.auth,
+        [api_tokens.verify, oidc.verify, registry_tokens.verify_password],
+        access_keys.secret,
+        access_keys.verify_pair,
+    )
+    authentication.add(oidc)
+    authentication.add(ApiTokenAuthenticator(api_tokens))
     authentication.add(RegistryTokenAuthenticator(registry_tokens))
+    audit = AuditLog(metadata, enabled=config.auth.audit.enable)
+    audit.start()
+    authorizer = Authorizer(is_public, Policies(metadata))
     if serving and not authentication.enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "
@@ -157,6 +162,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authorizer=authorizer,
         registry=RegistryService(metadata, blobs),
         registry_tokens=registry_tokens,
+        workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,
         access_keys=access_keys,
         audit=audit,

@@ -265,6 +265,28 @@ class OIDCIssuerConfig(_Section):
         return self
 
 
+class TrustRule(_Section):
+    """CI workload identity: a GitHub Actions or Kubernetes OIDC token whose issuer, audience
+    and claims match is exchanged for a short-lived store token with ``roles``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # GitHub Actions: https://token.actions.githubusercontent.com; Kubernetes: the cluster's
+    # service-account issuer (its discovery document must be reachable).
+    issuer: str
+    audience: str
+    # Claim → glob every token must match, e.g. {"repository": "acme/*",
+    # "ref": "refs/heads/main"} or {"kubernetes.io/serviceaccount/namespace": "ci"}.
+    claims: dict[str, str] = Field(min_length=1)
+    roles: list[StoreRole] = Field(min_length=1)
+    expiry: float = 900.0
+    leeway: float = 30.0
+
+    @field_validator("expiry", "leeway", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+
 class AuthConfig(_Section):
     root: RootCredentials = Field(default_factory=RootCredentials)
     realm: str = "zot-artifact-store"
@@ -273,13 +295,15 @@ class AuthConfig(_Section):
     lockout: LockoutConfig = Field(default_factory=LockoutConfig)
     # OpenID Connect issuers whose bearer tokens are accepted (Keycloak realms, ...).
     oidc: list[OIDCIssuerConfig] = Field(default_factory=list)
+    # Trust rules for POST /v1/auth/exchange (CI workload identity, "trusted publishing").
+    trust: list[TrustRule] = Field(default_factory=list)
     # Key encrypting stored S3 secret keys; every replica must share it. Generated under
     # storage.rootDirectory (secrets.key) on first start when unset.
     secretsKeyFile: str | None = None
 
     @property
     def enabled(self) -> bool:
-        return bool(self.root.user or self.oidc)
+        return bool(self.root.user or self.oidc or self.trust)
 
 
 class MetricsExtension(_Section):

@@ -43,6 +43,28 @@ def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[OIDCPro
                     "client_secret": SECRET,
                     "client_roles": {AUDIENCE: ["reader"]},
                 },
+                # CI platform tokens (GitHub Actions- and Kubernetes-shaped claims).
+                {
+                    "client_id": "gh-release",
+                    "client_secret": SECRET,
+                    "claims": {
+                        "repository": "acme/app",
+                        "ref": "refs/heads/main",
+                        "workflow": "release",
+                    },
+                },
+                {
+                    "client_id": "gh-fork",
+                    "client_secret": SECRET,
+                    "claims": {"repository": "evil/app", "ref": "refs/heads/main"},
+                },
+                {
+                    "client_id": "k8s-builder",
+                    "client_secret": SECRET,
+                    "claims": {
+                        "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": "b"}}
+                    },
+                },
                 # Tokens for someone else's API.
                 {
                     "client_id": "other-app",
@@ -95,7 +117,24 @@ def server(
                     "jwksMaxAge": "3s",
                 },
                 {"issuer": short.issuer, "audience": AUDIENCE, "leeway": "0s"},
-            ]
+            ],
+            "trust": [
+                {
+                    "name": "acme-releases",
+                    "issuer": realm.issuer,
+                    "audience": AUDIENCE,
+                    "claims": {"repository": "acme/*", "ref": "refs/heads/main"},
+                    "roles": ["writer"],
+                    "expiry": "10m",
+                },
+                {
+                    "name": "ci-namespace",
+                    "issuer": realm.issuer,
+                    "audience": AUDIENCE,
+                    "claims": {"kubernetes.io/namespace": "ci"},
+                    "roles": ["reader"],
+                },
+            ],
         }
     }
     path = base / "config.yaml"
@@ -258,3 +297,65 @@ def test_provider_refuses_bad_client_and_user_credentials(providers: list[OIDCPr
         "ci-robot", SECRET, grant_type="password", username="alice", password="nope"
     )
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+
+
+def test_ci_workload_identity_exchange(
+    server: ServerProcess, providers: list[OIDCProvider]
+) -> None:
+    realm = providers[0]
+    with httpx.Client(base_url=server.url) as c:
+        platform = realm.client_credentials_token("gh-release", SECRET)
+        r = c.post("/v1/auth/exchange", json={"token": platform})
+        assert r.status_code == 200, r.text
+        answer = r.json()
+        assert answer["rule"] == "acme-releases" and answer["roles"] == ["writer"]
+        assert answer["principal"] == "workload:acme-releases:gh-release"
+        assert 0 < answer["expires_in"] <= 600
+        assert r.headers["cache-control"] == "no-store"
+        store_token = answer["token"]
+        assert writes(server, store_token) == 201
+        # RFC 8693's form works too, and the store token logs registry clients in.
+        r = c.post("/v1/auth/exchange", data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token": platform,
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = c.get("/v2/token", params={"scope": "repository:acme/app:push"},
+                  auth=("ci", store_token))  # fmt: skip
+        assert r.status_code == 200
+        assert r.json()["token"]
+
+        # Kubernetes-shaped nested claims, another rule, other roles.
+        k8s = realm.client_credentials_token("k8s-builder", SECRET)
+        r = c.post("/v1/auth/exchange", json={"token": k8s})
+        assert r.status_code == 200 and r.json()["roles"] == ["reader"]
+        assert writes(server, r.json()["token"]) == 403
+
+        # A fork's token: genuine, but its repository claim matches no rule.
+        fork = realm.client_credentials_token("gh-fork", SECRET)
+        r = c.post("/v1/auth/exchange", json={"token": fork})
+        assert r.status_code == 403, r.text
+        assert r.json()["code"] == "AccessDenied"
+        # Not a token, a forged one, a token of an issuer no rule trusts.
+        _, claims = parts(platform)
+        tampered = platform.split(".")
+        tampered[1] = b64(json.dumps(dict(claims, repository="acme/app2")).encode())
+        for bad, status in (
+            ("not-a-jwt", 401),
+            (".".join(tampered), 401),
+            (providers[1].client_credentials_token("nightly", SECRET), 401),
+        ):
+            r = c.post("/v1/auth/exchange", json={"token": bad})
+            assert r.status_code == status, (bad, r.text)
+        assert c.post("/v1/auth/exchange", json={}).status_code == 400
+        assert c.post("/v1/auth/exchange", json={"token": platform, "x": 1}).status_code == 400
+        # The refusals are in the audit trail.
+        deadline = time.monotonic() + 10
+        reasons: list[str] = []
+        while time.monotonic() < deadline and not any("no trust rule" in x for x in reasons):
+            records = c.get(
+                "/v1/audit", params={"action": "authenticate", "decision": "deny"}, auth=ROOT
+            ).json()["records"]
+            reasons = [x["reason"] for x in records]
+            time.sleep(0.1)
+        assert any("match no trust rule" in x for x in reasons), reasons

@@ -130,6 +130,39 @@ class RegistryTokens:
             "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         }
 
+    def issue_session(self, principal: Principal, ttl: float) -> dict[str, Any]:
+        """A short-lived store token standing for ``principal`` with its roles (the answer of
+        the workload identity exchange); a Bearer credential anywhere, and a registry login
+        password."""
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": self.service,
+            "kind": "session",
+            "sub": principal.id,
+            "name": principal.name,
+            "roles": sorted(principal.roles),
+            "groups": sorted(principal.groups),
+            "src": principal.source,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + int(ttl),
+            "jti": uuid.uuid4().hex,
+        }
+        token = jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, self._key)
+        return {
+            "token": token,
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": int(ttl),
+            "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        }
+
+    async def verify_password(self, token: str) -> Principal | None:
+        """A session token presented as a Basic password (registry login)."""
+        principal = self.verify(token)
+        return principal if principal is not None and principal.scopes is None else None
+
     def verify(self, token: str) -> Principal | None:
         """The principal a token stands for; None when it is not one of ours."""
         try:
@@ -146,7 +179,15 @@ class RegistryTokens:
         try:
             registry.validate(claims)
         except JoseError:
-            raise StoreError("Unauthenticated", "the registry token has expired") from None
+            raise StoreError("Unauthenticated", "the token has expired") from None
+        if claims.get("kind") == "session":
+            return Principal(
+                id=str(claims.get("sub")),
+                name=str(claims.get("name")),
+                roles=frozenset(str(r) for r in claims.get("roles") or ()),
+                groups=frozenset(str(g) for g in claims.get("groups") or ()),
+                source=str(claims.get("src") or "session"),
+            )
         grants: set[str] = set()
         for entry in claims.get("access") or []:
             scope = Scope(

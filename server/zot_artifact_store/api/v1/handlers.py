@@ -490,6 +490,43 @@ class AuthorizeHandler(V1Handler):
         raise StoreError("InvalidArgument", f"unknown principal {who!r}")
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+class ExchangeHandler(V1Handler):
+    """``POST /v1/auth/exchange``: a CI platform's OIDC token in, a short-lived store token out,
+    when a trust rule matches. JSON ``{"token": …}`` or RFC 8693's form
+    (``grant_type=…token-exchange&subject_token=…``)."""
+
+    async def post(self) -> None:
+        content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type == "application/x-www-form-urlencoded":
+            grant = self.get_body_argument("grant_type", TOKEN_EXCHANGE)
+            if grant != TOKEN_EXCHANGE:
+                raise StoreError("InvalidArgument", f"grant_type must be {TOKEN_EXCHANGE}")
+            subject = self.get_body_argument("subject_token", None)
+        else:
+            body = self.json_body(required=True)
+            if not isinstance(body, dict) or set(body) - {"token"}:
+                raise StoreError("MalformedJSON", 'the request must be {"token": "<JWT>"}')
+            subject = body.get("token")
+        if not isinstance(subject, str) or not subject:
+            raise StoreError("InvalidArgument", "the platform's OIDC token is required")
+        principal, rule = await self.ctx.workload.exchange(subject)
+        self.principal = principal
+        self.audit("auth:Exchange", f"trust:{rule.name}", True, f"trust rule {rule.name}")
+        answer = self.ctx.registry_tokens.issue_session(principal, rule.expiry)
+        self.set_header("Cache-Control", "no-store")
+        self.write_json(
+            {
+                **answer,
+                "principal": principal.id,
+                "roles": sorted(principal.roles),
+                "rule": rule.name,
+            }
+        )
+
+
 def routes(ctx: Any) -> list[Route]:
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
@@ -505,6 +542,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),
         r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
         r(r"/v1/authorize", AuthorizeHandler, "/v1/authorize"),
+        r(r"/v1/auth/exchange", ExchangeHandler, "/v1/auth/exchange"),
         r(r"/v1/access-keys/?", AccessKeysHandler, "/v1/access-keys"),
         r(r"/v1/access-keys/([^/]+)", AccessKeyHandler, "/v1/access-keys/{id}"),
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
