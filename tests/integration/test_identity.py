@@ -265,3 +265,19 @@ def test_s3_access_keys(auth_server: ServerProcess) -> None:
         problem(r, 403, "AccessDenied")
         r = c.post("/v1/access-keys", json={"name": "x", "roles": ["god"]}, auth=ROOT)
         problem(r, 400, "InvalidArgument")
+
+
+def test_no_secret_reaches_the_log(auth_server: ServerProcess) -> None:
+    with auth_server.client() as c:
+        token = make_token(c, ["reader"], "log-check")
+        r = c.post("/v1/access-keys", json={"name": "log-check", "roles": ["reader"]}, auth=ROOT)
+        secret_key = r.json()["secret_access_key"]
+        c.get("/v1/buckets", headers=bearer(token))
+        c.get("/v1/buckets", headers={"Authorization": f"Bearer {token['token']}x"})
+        c.get("/v2/token", params={"scope": "repository:a/b:pull"}, auth=("u", token["token"]))
+        c.get(f"/v1/buckets?X-Amz-Signature={secret_key}&token={token['token']}", auth=ROOT)
+    time.sleep(1.0)  # audit and access lines are flushed
+    log = auth_server.log_path.read_text()
+    assert "log-check" in log or "token:" in log  # the log did record these requests
+    for secret in (token["token"], token["token"].split("_")[-1], secret_key, ROOT_PASSWORD):
+        assert secret not in log

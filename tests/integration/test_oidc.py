@@ -270,6 +270,17 @@ def test_forged_and_foreign_tokens_are_refused(
                       auth=("oauth2accesstoken", bad))  # fmt: skip
             assert r.status_code == 401
     assert writes(server, good) == 201  # and the genuine one still works
+    # Each refusal is in the audit trail, with why.
+    with httpx.Client(base_url=server.url) as c:
+        deadline, reasons = time.monotonic() + 10, ""
+        while time.monotonic() < deadline and "not for audience" not in reasons:
+            records = c.get("/v1/audit", params={"action": "authenticate", "decision": "deny",
+                            "limit": "1000"}, auth=ROOT).json()["records"]  # fmt: skip
+            reasons = " | ".join(r["reason"] for r in records)
+            time.sleep(0.1)
+    for why in ("algorithm 'none' refused", "algorithm 'HS256' refused", "not for audience",
+                "invalid token", "unsupported Authorization scheme"):  # fmt: skip
+        assert why in reasons, (why, reasons)
 
 
 def test_key_rotation(server: ServerProcess, providers: list[OIDCProvider]) -> None:
