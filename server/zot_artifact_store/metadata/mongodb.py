@@ -444,47 +444,45 @@ class MongoMetadataStore(MetadataStore):
         return result.deleted_count > 0
 
     # ---- identity ---------------------------------------------------------------------------
-    async def create_api_token(self, token: ApiToken) -> None:
+    # API tokens and access keys: one collection each keyed by id, created once, then replaced.
+    async def _create_doc(self, collection: str, ident: str, record: Any, what: str) -> None:
         try:
-            await self._c("api_tokens").insert_one(_encode(token, _id=token.token_id))
+            await self._c(collection).insert_one(_encode(record, _id=ident))
         except DuplicateKeyError as exc:
-            raise AlreadyExistsError(f"token {token.token_id!r} exists") from exc
+            raise AlreadyExistsError(f"{what} {ident!r} exists") from exc
+
+    async def _update_doc(self, collection: str, ident: str, record: Any, what: str) -> None:
+        result = await self._c(collection).replace_one({"_id": ident}, _encode(record, _id=ident))
+        if result.matched_count == 0:
+            raise NotFoundError(f"{what} {ident!r} does not exist")
+
+    async def _list_docs(self, collection: str, cls: type[R]) -> list[R]:
+        cursor = self._c(collection).find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return [r for r in [_decode(cls, d) async for d in cursor] if r is not None]
+
+    async def create_api_token(self, token: ApiToken) -> None:
+        await self._create_doc("api_tokens", token.token_id, token, "token")
 
     async def get_api_token(self, token_id: str) -> ApiToken | None:
         return _decode(ApiToken, await self._c("api_tokens").find_one({"_id": token_id}))
 
     async def update_api_token(self, token: ApiToken) -> None:
-        result = await self._c("api_tokens").replace_one(
-            {"_id": token.token_id}, _encode(token, _id=token.token_id)
-        )
-        if result.matched_count == 0:
-            raise NotFoundError(f"token {token.token_id!r} does not exist")
+        await self._update_doc("api_tokens", token.token_id, token, "token")
 
     async def list_api_tokens(self) -> list[ApiToken]:
-        order = [("created_at", ASCENDING), ("_id", ASCENDING)]
-        cursor = self._c("api_tokens").find({}).sort(order)
-        return [t for t in [_decode(ApiToken, d) async for d in cursor] if t is not None]
+        return await self._list_docs("api_tokens", ApiToken)
 
     async def create_access_key(self, key: AccessKey) -> None:
-        try:
-            await self._c("access_keys").insert_one(_encode(key, _id=key.access_key_id))
-        except DuplicateKeyError as exc:
-            raise AlreadyExistsError(f"access key {key.access_key_id!r} exists") from exc
+        await self._create_doc("access_keys", key.access_key_id, key, "access key")
 
     async def get_access_key(self, access_key_id: str) -> AccessKey | None:
         return _decode(AccessKey, await self._c("access_keys").find_one({"_id": access_key_id}))
 
     async def update_access_key(self, key: AccessKey) -> None:
-        result = await self._c("access_keys").replace_one(
-            {"_id": key.access_key_id}, _encode(key, _id=key.access_key_id)
-        )
-        if result.matched_count == 0:
-            raise NotFoundError(f"access key {key.access_key_id!r} does not exist")
+        await self._update_doc("access_keys", key.access_key_id, key, "access key")
 
     async def list_access_keys(self) -> list[AccessKey]:
-        order = [("created_at", ASCENDING), ("_id", ASCENDING)]
-        cursor = self._c("access_keys").find({}).sort(order)
-        return [k for k in [_decode(AccessKey, d) async for d in cursor] if k is not None]
+        return await self._list_docs("access_keys", AccessKey)
 
     async def put_policy(self, policy: Policy) -> Policy | None:
         before = await self._c("policies").find_one_and_replace(

@@ -539,41 +539,44 @@ class SqliteMetadataStore(MetadataStore):
         return await self._write("DELETE FROM registry_uploads WHERE upload_id = ?", upload_id) > 0
 
     # ---- identity ---------------------------------------------------------------------------
-    async def create_api_token(self, token: ApiToken) -> None:
+    # API tokens and access keys: one (id, doc) table each, created once, then replaced.
+    async def _create_doc(self, table: str, ident: str, record: Any, what: str) -> None:
         try:
-            await self._write("INSERT INTO api_tokens VALUES (?, ?)", token.token_id, _dumps(token))
+            await self._write(f"INSERT INTO {table} VALUES (?, ?)", ident, _dumps(record))
         except sqlite3.IntegrityError as exc:
-            raise AlreadyExistsError(f"token {token.token_id!r} exists") from exc
+            raise AlreadyExistsError(f"{what} {ident!r} exists") from exc
+
+    async def _update_doc(
+        self, table: str, column: str, ident: str, record: Any, what: str
+    ) -> None:
+        sql = f"UPDATE {table} SET doc = ? WHERE {column} = ?"
+        if await self._write(sql, _dumps(record), ident) == 0:
+            raise NotFoundError(f"{what} {ident!r} does not exist")
+
+    async def create_api_token(self, token: ApiToken) -> None:
+        await self._create_doc("api_tokens", token.token_id, token, "token")
 
     async def get_api_token(self, token_id: str) -> ApiToken | None:
         sql = "SELECT doc FROM api_tokens WHERE token_id = ?"
         return await self._one(ApiToken, sql, token_id)
 
     async def update_api_token(self, token: ApiToken) -> None:
-        sql = "UPDATE api_tokens SET doc = ? WHERE token_id = ?"
-        if await self._write(sql, _dumps(token), token.token_id) == 0:
-            raise NotFoundError(f"token {token.token_id!r} does not exist")
+        await self._update_doc("api_tokens", "token_id", token.token_id, token, "token")
 
     async def list_api_tokens(self) -> list[ApiToken]:
         tokens = await self._all(ApiToken, "SELECT doc FROM api_tokens", ())
         return sorted(tokens, key=lambda t: (t.created_at, t.token_id))
 
     async def create_access_key(self, key: AccessKey) -> None:
-        try:
-            await self._write(
-                "INSERT INTO access_keys VALUES (?, ?)", key.access_key_id, _dumps(key)
-            )
-        except sqlite3.IntegrityError as exc:
-            raise AlreadyExistsError(f"access key {key.access_key_id!r} exists") from exc
+        await self._create_doc("access_keys", key.access_key_id, key, "access key")
 
     async def get_access_key(self, access_key_id: str) -> AccessKey | None:
         sql = "SELECT doc FROM access_keys WHERE access_key_id = ?"
         return await self._one(AccessKey, sql, access_key_id)
 
     async def update_access_key(self, key: AccessKey) -> None:
-        sql = "UPDATE access_keys SET doc = ? WHERE access_key_id = ?"
-        if await self._write(sql, _dumps(key), key.access_key_id) == 0:
-            raise NotFoundError(f"access key {key.access_key_id!r} does not exist")
+        ident = key.access_key_id
+        await self._update_doc("access_keys", "access_key_id", ident, key, "access key")
 
     async def list_access_keys(self) -> list[AccessKey]:
         keys = await self._all(AccessKey, "SELECT doc FROM access_keys", ())
