@@ -122,12 +122,13 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             return access.anonymous_read(resource[len("repo:") :])
         return await artifacts.is_public(resource)
 
-    api_tokens = ApiTokens(metadata)
+    roles = config.auth.role_names
+    api_tokens = ApiTokens(metadata, roles)
     secrets_key = config.auth.secretsKeyFile or str(
         Path(config.storage.rootDirectory) / SECRETS_KEY_FILENAME
     )
-    access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))))
-    oidc = OIDCAuthenticator(config.auth.oidc)
+    access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))), roles)
+    oidc = OIDCAuthenticator(config.auth.oidc, roles)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
         load_or_create_key(Path(token_key)),
@@ -145,7 +146,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     authentication.add(RegistryTokenAuthenticator(registry_tokens))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
-    authorizer = Authorizer(is_public, Policies(metadata))
+    authorizer = Authorizer(is_public, Policies(metadata), config.auth.roles)
     if serving and not authentication.enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "

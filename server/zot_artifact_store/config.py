@@ -225,7 +225,9 @@ class LockoutConfig(_Section):
         return parse_duration(v)
 
 
-StoreRole = Literal["admin", "writer", "reader"]
+# A role name: admin, writer, reader, or one defined under auth.roles.
+StoreRole = str
+BUILTIN_ROLES = ("admin", "writer", "reader")
 
 
 class OIDCIssuerConfig(_Section):
@@ -297,6 +299,30 @@ class AuthConfig(_Section):
     oidc: list[OIDCIssuerConfig] = Field(default_factory=list)
     # Trust rules for POST /v1/auth/exchange (CI workload identity, "trusted publishing").
     trust: list[TrustRule] = Field(default_factory=list)
+    # Role → the actions it grants (globs); adds roles or redefines admin, writer, reader.
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def role_names(self) -> frozenset[str]:
+        return frozenset(BUILTIN_ROLES) | set(self.roles)
+
+    @model_validator(mode="after")
+    def _known_roles(self) -> AuthConfig:
+        for name, actions in self.roles.items():
+            if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or not actions:
+                raise ValueError(f"auth.roles.{name}: a role needs a plain name and actions")
+        names = self.role_names
+        for i, issuer in enumerate(self.oidc):
+            for where, mapping in (("roleMap", issuer.roleMap), ("groupMap", issuer.groupMap)):
+                for role in mapping.values():
+                    if role not in names:
+                        raise ValueError(f"auth.oidc[{i}].{where}: unknown role {role!r}")
+        for rule in self.trust:
+            for role in rule.roles:
+                if role not in names:
+                    raise ValueError(f"auth.trust[{rule.name}].roles: unknown role {role!r}")
+        return self
+
     # Key encrypting stored S3 secret keys; every replica must share it. Generated under
     # storage.rootDirectory (secrets.key) on first start when unset.
     secretsKeyFile: str | None = None

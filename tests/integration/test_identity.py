@@ -129,7 +129,16 @@ def test_revoked_tampered_and_malformed_tokens_are_refused(auth_server: ServerPr
         ({"name": "x", "roles": ["reader"], "expires_in": 5}, 400, "InvalidArgument"),
         ({"name": "x", "roles": ["reader"], "expires_in": "soon"}, 400, "MalformedJSON"),
         ({"name": "x", "roles": "reader"}, 400, "MalformedJSON"),
-        ({"name": "x", "roles": ["reader"], "statements": []}, 400, "InvalidArgument"),
+        (
+            {"name": "x", "roles": ["reader"], "statements": [{"Effect": "Maybe"}]},
+            400,
+            "MalformedPolicy",
+        ),
+        (
+            {"name": "x", "roles": ["reader"], "statements": {"Effect": "Deny"}},
+            400,
+            "MalformedPolicy",
+        ),
         ({"name": "x", "roles": ["reader"], "colour": "red"}, 400, "MalformedJSON"),
     ],
 )
@@ -281,3 +290,26 @@ def test_no_secret_reaches_the_log(auth_server: ServerProcess) -> None:
     assert "log-check" in log or "token:" in log  # the log did record these requests
     for secret in (token["token"], token["token"].split("_")[-1], secret_key, ROOT_PASSWORD):
         assert secret not in log
+
+
+def test_statements_attached_to_a_token(auth_server: ServerProcess) -> None:
+    bucket = f"stm-{uuid.uuid4().hex[:10]}"
+    with auth_server.client() as c:
+        assert c.put(f"/v1/buckets/{bucket}", auth=ROOT).status_code == 201
+        statements = [
+            {"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"{bucket}/secret/*"},
+            {"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{bucket}/drop/*"},
+        ]
+        writer = make_token(c, ["writer"], "narrowed", statements=statements)
+        reader = make_token(c, ["reader"], "widened", statements=statements)
+        assert writer["statements"] == statements
+
+        def put(token: dict, key: str) -> int:
+            r = c.put(f"/v1/buckets/{bucket}/objects/{key}", content=b"x", headers=bearer(token))
+            return r.status_code
+
+        assert put(writer, "public/a") == 201
+        assert put(writer, "secret/a") == 403  # its own Deny narrows its role
+        assert put(reader, "drop/a") == 201  # its own Allow widens its role
+        assert put(reader, "public/b") == 403
+        assert c.head(f"/v1/buckets/{bucket}/objects/secret/a", auth=ROOT).status_code == 404

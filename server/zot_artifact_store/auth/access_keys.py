@@ -16,6 +16,7 @@ import os
 import secrets
 import string
 import time
+from collections.abc import Collection
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -25,7 +26,7 @@ from ..errors import StoreError
 from ..metadata import AccessKey, MetadataStore
 from ..timefmt import iso_time
 from .principal import Principal
-from .tokens import check_new_credential
+from .tokens import ROLES, check_new_credential
 
 KEY_FILENAME = "secrets.key"
 ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -76,14 +77,17 @@ class SecretBox:
 
 
 class AccessKeys:
-    def __init__(self, metadata: MetadataStore, box: SecretBox) -> None:
+    def __init__(
+        self, metadata: MetadataStore, box: SecretBox, roles: Collection[str] = ROLES
+    ) -> None:
         self.metadata = metadata
         self.box = box
+        self.roles = roles
 
     async def create(
         self, creator: Principal, name: str, roles: list[str], expires_in: float | None
     ) -> tuple[AccessKey, str]:
-        roles, expires_at = check_new_credential(creator, name, roles, expires_in)
+        roles, expires_at = check_new_credential(creator, name, roles, expires_in, self.roles)
         key_id = "ZAK" + "".join(secrets.choice(ID_ALPHABET) for _ in range(17))
         secret = secrets.token_urlsafe(30)  # 40 characters, like AWS's
         key = AccessKey(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import StoreError
@@ -44,6 +44,7 @@ LOCKOUT_PROOF_ACTIONS = frozenset(
     }
 )
 
+# The built-in roles; ``auth.roles`` adds roles or redefines these.
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
     "admin": ("*",),
     "writer": ("s3:*", "oci:*", "supplychain:*"),
@@ -71,10 +72,15 @@ class Authorizer:
     Allow statement or public read allows; nothing applicable refuses."""
 
     def __init__(
-        self, public_resolver: PublicResolver = _never_public, policies: Policies | None = None
+        self,
+        public_resolver: PublicResolver = _never_public,
+        policies: Policies | None = None,
+        roles: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._is_public = public_resolver
         self.policies = policies
+        self.roles: dict[str, tuple[str, ...]] = {**ROLE_GRANTS}
+        self.roles.update({name: tuple(actions) for name, actions in (roles or {}).items()})
 
     def set_public_resolver(self, resolver: PublicResolver) -> None:
         self._is_public = resolver
@@ -89,6 +95,8 @@ class Authorizer:
         allow = None
         if self.policies is not None:
             statements = await self.policies.statements_for(resource)
+            if principal.statements:
+                statements = [*statements, *principal.statements]
             if statements:
                 deny, allow = evaluate(
                     statements, principal, action, resource, context or EvalContext()
@@ -102,7 +110,7 @@ class Authorizer:
                 return Decision(True, "granted by the token's scope")
             return Decision(False, "not in the token's scope")
         for role in sorted(principal.roles):
-            for pattern in ROLE_GRANTS.get(role, ()):
+            for pattern in self.roles.get(role, ()):
                 if fnmatch.fnmatchcase(action, pattern):
                     return Decision(True, f"role {role} grants {pattern}")
         if allow is not None:

@@ -20,6 +20,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 import tornado.httpclient
@@ -27,7 +28,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from ..config import OIDCIssuerConfig
+from ..config import BUILTIN_ROLES, OIDCIssuerConfig
 from ..errors import StoreError
 from .authn import AuthRequest
 from .principal import Principal
@@ -35,7 +36,6 @@ from .principal import Principal
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
-STORE_ROLES = ("admin", "writer", "reader")
 
 
 def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -57,8 +57,9 @@ def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | Non
 class Issuer:
     """One configured issuer: its discovery document and JWKS, cached."""
 
-    def __init__(self, config: OIDCIssuerConfig) -> None:
+    def __init__(self, config: OIDCIssuerConfig, roles: Collection[str] = BUILTIN_ROLES) -> None:
         self.config = config
+        self.roles = roles
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._fetched_at = 0.0
@@ -140,7 +141,7 @@ class Issuer:
         groups = claims.get("groups") if isinstance(claims.get("groups"), list) else []
         roles = set()
         for name in names:
-            mapped = cfg.roleMap.get(name, name if name in STORE_ROLES else None)
+            mapped = cfg.roleMap.get(name, name if name in self.roles else None)
             if mapped:
                 roles.add(mapped)
         for group in groups:
@@ -157,8 +158,10 @@ class Issuer:
 
 
 class OIDCAuthenticator:
-    def __init__(self, issuers: list[OIDCIssuerConfig]) -> None:
-        self._issuers = {cfg.issuer: Issuer(cfg) for cfg in issuers}
+    def __init__(
+        self, issuers: list[OIDCIssuerConfig], roles: Collection[str] = BUILTIN_ROLES
+    ) -> None:
+        self._issuers = {cfg.issuer: Issuer(cfg, roles) for cfg in issuers}
 
     async def verify(self, token: str) -> Principal | None:
         """The principal of a token from a configured issuer; None when the token is not a

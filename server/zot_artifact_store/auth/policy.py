@@ -122,10 +122,13 @@ def _resources(value: Any, where: str, bucket: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_statements(doc: Any, source: str, *, bucket: str | None = None) -> list[Statement]:
+def parse_statements(
+    doc: Any, source: str, *, bucket: str | None = None, subject: str | None = None
+) -> list[Statement]:
     """Validate a policy document (``{"Statement": [...]}`` or a bare list) and compile it.
     A bucket policy (``bucket`` given) may only name resources of that bucket; S3 ARNs
-    (``arn:aws:s3:::bucket/*``) are accepted. Raises ``StoreError("MalformedPolicy")`` naming
+    (``arn:aws:s3:::bucket/*``) are accepted. Statements attached to a credential (``subject``,
+    its principal id) may leave Principal out. Raises ``StoreError("MalformedPolicy")`` naming
     the first problem."""
     raw = doc.get("Statement") if isinstance(doc, dict) else doc
     if isinstance(raw, dict):
@@ -144,7 +147,7 @@ def parse_statements(doc: Any, source: str, *, bucket: str | None = None) -> lis
             raise StoreError("MalformedPolicy", f"{where}: unknown field(s) {sorted(unknown)}")
         if st.get("Effect") not in EFFECTS:
             raise StoreError("MalformedPolicy", f"{where}.Effect must be Allow or Deny")
-        principal = st.get("Principal")
+        principal = st.get("Principal", subject)
         if isinstance(principal, dict):  # S3 bucket policies: {"AWS": [...]}
             principal = principal.get("AWS")
         if principal is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,8 @@ class Principal:
     # When set, the principal may do exactly these "action resource" pairs and nothing else
     # (a registry token's grants), whatever its roles.
     scopes: frozenset[str] | None = None
+    # Statements attached to the credential itself (compiled auth.policy.Statement objects).
+    statements: tuple[Any, ...] = ()
 
     @property
     def is_anonymous(self) -> bool:

@@ -15,20 +15,22 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
+from ..config import BUILTIN_ROLES
 from ..errors import StoreError
 from ..metadata import ApiToken, MetadataStore
 from ..timefmt import iso_time
 from .authn import AuthRequest
+from .policy import parse_statements
 from .principal import Principal
 
 log = logging.getLogger(__name__)
 
 PREFIX = "zat_"
 TOKEN_RE = re.compile(r"zat_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
-ROLES = ("admin", "writer", "reader")
+ROLES = BUILTIN_ROLES
 DEFAULT_EXPIRY_S = 30 * 86400.0
 MAX_EXPIRY_S = 366 * 86400.0
 # Record a token's last use at most this often (one metadata write, not one per request).
@@ -36,14 +38,20 @@ LAST_USED_RESOLUTION_S = 60.0
 
 
 def check_new_credential(
-    creator: Principal, name: str, roles: list[str], expires_in: float | None
+    creator: Principal,
+    name: str,
+    roles: list[str],
+    expires_in: float | None,
+    known_roles: Collection[str] = ROLES,
 ) -> tuple[list[str], float]:
     """Validate a new token's or access key's name, roles and lifetime; (roles, expires_at).
     A credential never carries roles its creator lacks."""
     if not name or len(name) > 128 or not name.isprintable():
         raise StoreError("InvalidArgument", "name must be 1-128 printable characters")
-    if not roles or any(r not in ROLES for r in roles):
-        raise StoreError("InvalidArgument", f"roles must be a non-empty subset of {ROLES}")
+    if not roles or any(r not in known_roles for r in roles):
+        raise StoreError(
+            "InvalidArgument", f"roles must be a non-empty subset of {sorted(known_roles)}"
+        )
     if "admin" not in creator.roles and not set(roles) <= creator.roles:
         raise StoreError("AccessDenied", "a credential cannot have roles its creator lacks")
     expiry = DEFAULT_EXPIRY_S if expires_in is None else expires_in
@@ -67,29 +75,48 @@ def token_json(token: ApiToken) -> dict[str, Any]:
         "expires_at": iso_time(token.expires_at) if token.expires_at else None,
         "last_used_at": iso_time(token.last_used_at) if token.last_used_at else None,
         "revoked_at": iso_time(token.revoked_at) if token.revoked_at else None,
+        "statements": token.statements,
     }
 
 
 def token_principal(token: ApiToken) -> Principal:
+    principal_id = f"token:{token.token_id}"
+    statements = (
+        tuple(parse_statements(token.statements, f"token {token.token_id}", subject=principal_id))
+        if token.statements
+        else ()
+    )
     return Principal(
-        id=f"token:{token.token_id}",
+        id=principal_id,
         name=token.name,
         roles=frozenset(token.roles),
         source="token",
+        statements=statements,
     )
 
 
 class ApiTokens:
-    def __init__(self, metadata: MetadataStore) -> None:
+    def __init__(self, metadata: MetadataStore, roles: Collection[str] = ROLES) -> None:
         self.metadata = metadata
+        self.roles = roles
         self._uses = UseRecorder()
 
     async def create(
-        self, creator: Principal, name: str, roles: list[str], expires_in: float | None
+        self,
+        creator: Principal,
+        name: str,
+        roles: list[str],
+        expires_in: float | None,
+        statements: list[dict[str, Any]] | None = None,
     ) -> tuple[ApiToken, str]:
-        """A new token and its secret (the only time the secret exists outside the caller)."""
-        roles, expires_at = check_new_credential(creator, name, roles, expires_in)
+        """A new token and its secret (the only time the secret exists outside the caller).
+        Statements (its own IAM-style rules: Deny narrows, Allow widens) need an admin."""
+        roles, expires_at = check_new_credential(creator, name, roles, expires_in, self.roles)
         token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        if statements:
+            if "admin" not in creator.roles:
+                raise StoreError("AccessDenied", "only admins attach statements to tokens")
+            parse_statements(statements, f"token {token_id}", subject=f"token:{token_id}")
         token = ApiToken(
             token_id=token_id,
             name=name,
@@ -98,6 +125,7 @@ class ApiTokens:
             owner=creator.id,
             created_at=time.time(),
             expires_at=expires_at,
+            statements=statements or [],
         )
         await self.metadata.create_api_token(token)
         return token, f"{PREFIX}{token_id}_{secret}"

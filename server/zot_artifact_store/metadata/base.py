@@ -146,6 +146,8 @@ class ApiToken:
     expires_at: float | None = None
     last_used_at: float | None = None
     revoked_at: float | None = None
+    # IAM-style statements attached to the token (its principal is implied).
+    statements: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

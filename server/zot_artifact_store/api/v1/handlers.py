@@ -272,17 +272,25 @@ class OpenAPIHandler(BaseHandler):
 
 
 class CredentialsHandler(V1Handler):
+    accepts_statements = False
+
     def credential_request(self) -> tuple[str, list[str], float | None]:
-        """``{"name", "roles", "expires_in"?}`` of a new API token or access key."""
+        """``{"name", "roles", "expires_in"?}`` of a new API token or access key (and, for
+        tokens, ``statements``, in ``self.statements``)."""
         body = self.json_body(required=True)
         if not isinstance(body, dict):
             raise StoreError("MalformedJSON", "the request must be a JSON object")
         unknown = set(body) - {"name", "roles", "expires_in"}
-        if "statements" in unknown:
+        if self.accepts_statements:
+            unknown.discard("statements")
+            statements = body.get("statements") or []
+            if not isinstance(statements, list):
+                raise StoreError("MalformedPolicy", "statements must be a list of statements")
+            self.statements: list[dict[str, Any]] = statements
+        elif "statements" in unknown:
             raise StoreError(
                 "InvalidArgument",
-                "statements on credentials are not supported; use roles, and policies that "
-                "name the credential's principal id",
+                "access keys carry roles only; use policies that name the key's principal id",
             )
         if unknown:
             raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -330,10 +338,14 @@ class AccessKeyHandler(V1Handler):
 class TokensHandler(CredentialsHandler):
     """``/v1/tokens``: API tokens for robots."""
 
+    accepts_statements = True
+
     async def post(self) -> None:
         await self.authorize("admin:CreateToken", "admin:tokens")
         name, roles, expires_in = self.credential_request()
-        token, secret = await self.ctx.api_tokens.create(self.principal, name, roles, expires_in)
+        token, secret = await self.ctx.api_tokens.create(
+            self.principal, name, roles, expires_in, self.statements
+        )
         self.audit("admin:CreateToken", f"admin:tokens/{token.token_id}", True, "created")
         self.set_header("Location", f"/v1/tokens/{token.token_id}")
         self.set_header("Cache-Control", "no-store")
