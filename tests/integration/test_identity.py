@@ -266,6 +266,15 @@ def test_s3_access_keys(auth_server: ServerProcess) -> None:
         with pytest.raises(ClientError) as exc:
             reader.list_buckets()
         assert exc.value.response["Error"]["Code"] == "InvalidAccessKeyId"
+
+        # Both refusals (wrong secret, revoked key) are in the audit trail.
+        def reasons() -> str:
+            q = {"action": "authenticate", "decision": "deny", "limit": "1000"}
+            records = c.get("/v1/audit", params=q, auth=ROOT).json()["records"]
+            text = " | ".join(r["reason"] for r in records)
+            return text if "InvalidAccessKeyId" in text and "SignatureDoesNotMatch" in text else ""
+
+        assert eventually(reasons)
         r = c.delete("/v1/access-keys/ZAKNOSUCHKEY00000000", auth=ROOT)
         problem(r, 404, "NoSuchAccessKey")
         # Keys cannot be made by non-admins, nor with bad input.
