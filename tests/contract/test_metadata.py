@@ -23,6 +23,7 @@ from zot_artifact_store.metadata import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    Evidence,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -568,3 +569,24 @@ async def test_access_keys_roundtrip_update_and_list(store: MetadataStore) -> No
     assert (await store.get_access_key("ZAKA")) == a
     with pytest.raises(NotFoundError):
         await store.update_access_key(AccessKey("ZAKZ", "z", "e", [], "x", 1.0))
+
+
+async def test_evidence_by_subject_and_kind(store: MetadataStore) -> None:
+    def ev(i: int, subject: str, kind: str) -> Evidence:
+        return Evidence(f"e{i}", subject, kind, "sigstore", "application/json", digest(100 + i),
+                        10, float(i), "root:admin", details={"k": str(i)})  # fmt: skip
+
+    records = [ev(3, digest(1), "signature"), ev(1, digest(1), "sbom"),
+               ev(2, digest(1), "signature"), ev(4, digest(2), "signature")]  # fmt: skip
+    for r in records:
+        await store.add_evidence(r)
+    assert [e.evidence_id for e in await store.list_evidence(digest(1))] == ["e1", "e2", "e3"]
+    assert [e.evidence_id for e in await store.list_evidence(digest(1), "signature")] == [
+        "e2",
+        "e3",
+    ]
+    assert await store.get_evidence("e4") == records[3]
+    assert await store.evidence_digests() == {digest(101), digest(102), digest(103), digest(104)}
+    assert await store.delete_evidence("e4") is True
+    assert await store.delete_evidence("e4") is False
+    assert await store.list_evidence(digest(2)) == []

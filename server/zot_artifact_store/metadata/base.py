@@ -167,6 +167,24 @@ class AccessKey:
 
 
 @dataclass
+class Evidence:
+    """Supply-chain evidence about a subject digest: a signature, an SBOM or an attestation.
+    Its bytes, exactly as attached, are a blob (``digest``)."""
+
+    evidence_id: str
+    subject: str  # the digest it is about ("sha256:…")
+    kind: str  # "signature" | "sbom" | "attestation"
+    format: str  # "sigstore", "dsse", "cyclonedx", "spdx", …
+    media_type: str
+    digest: str
+    size: int
+    created_at: float
+    created_by: str
+    subject_ref: str = ""  # how the subject was named when attached ("bucket/key", "repo@…")
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Policy:
     """A named global policy: an IAM-style document (kept as its JSON text)."""
 
@@ -406,6 +424,24 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def list_access_keys(self) -> list[AccessKey]:
         """Every key, oldest first."""
+
+    # ---- supply chain -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def add_evidence(self, evidence: Evidence) -> None: ...
+
+    @abc.abstractmethod
+    async def get_evidence(self, evidence_id: str) -> Evidence | None: ...
+
+    @abc.abstractmethod
+    async def list_evidence(self, subject: str, kind: str | None = None) -> list[Evidence]:
+        """Evidence about ``subject`` (of one kind), oldest first."""
+
+    @abc.abstractmethod
+    async def delete_evidence(self, evidence_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def evidence_digests(self) -> set[str]:
+        """Every blob digest evidence is stored in, for GC."""
 
     @abc.abstractmethod
     async def put_policy(self, policy: Policy) -> Policy | None:

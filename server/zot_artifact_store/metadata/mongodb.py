@@ -31,6 +31,7 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    Evidence,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -70,6 +71,7 @@ _MAPS = {
         AuditRecord,
         Policy,
         AccessKey,
+        Evidence,
     )
 }
 
@@ -158,6 +160,10 @@ class MongoMetadataStore(MetadataStore):
             )
             await db["audit"].create_index(
                 [("principal", ASCENDING), ("time", DESCENDING)], name="principal_time"
+            )
+            await db["evidence"].create_index(
+                [("subject", ASCENDING), ("kind", ASCENDING), ("created_at", ASCENDING)],
+                name="subject_kind",
             )
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
@@ -483,6 +489,28 @@ class MongoMetadataStore(MetadataStore):
 
     async def list_access_keys(self) -> list[AccessKey]:
         return await self._list_docs("access_keys", AccessKey)
+
+    # ---- supply chain -----------------------------------------------------------------------
+    async def add_evidence(self, evidence: Evidence) -> None:
+        await self._create_doc("evidence", evidence.evidence_id, evidence, "evidence")
+
+    async def get_evidence(self, evidence_id: str) -> Evidence | None:
+        return _decode(Evidence, await self._c("evidence").find_one({"_id": evidence_id}))
+
+    async def list_evidence(self, subject: str, kind: str | None = None) -> list[Evidence]:
+        where: dict[str, Any] = {"subject": subject}
+        if kind is not None:
+            where["kind"] = kind
+        cursor = (
+            self._c("evidence").find(where).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        )
+        return [e for e in [_decode(Evidence, d) async for d in cursor] if e is not None]
+
+    async def delete_evidence(self, evidence_id: str) -> bool:
+        return (await self._c("evidence").delete_one({"_id": evidence_id})).deleted_count > 0
+
+    async def evidence_digests(self) -> set[str]:
+        return {str(d) for d in await self._c("evidence").distinct("digest")}
 
     async def put_policy(self, policy: Policy) -> Policy | None:
         before = await self._c("policies").find_one_and_replace(

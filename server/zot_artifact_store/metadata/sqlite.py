@@ -30,6 +30,7 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    Evidence,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -95,6 +96,15 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS evidence (
+    evidence_id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evidence_by_subject ON evidence (subject, kind, created_at);
 CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
@@ -581,6 +591,36 @@ class SqliteMetadataStore(MetadataStore):
     async def list_access_keys(self) -> list[AccessKey]:
         keys = await self._all(AccessKey, "SELECT doc FROM access_keys", ())
         return sorted(keys, key=lambda k: (k.created_at, k.access_key_id))
+
+    # ---- supply chain -----------------------------------------------------------------------
+    async def add_evidence(self, evidence: Evidence) -> None:
+        await self._write(
+            "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",
+            evidence.evidence_id,
+            evidence.subject,
+            evidence.kind,
+            evidence.digest,
+            evidence.created_at,
+            _dumps(evidence),
+        )
+
+    async def get_evidence(self, evidence_id: str) -> Evidence | None:
+        sql = "SELECT doc FROM evidence WHERE evidence_id = ?"
+        return await self._one(Evidence, sql, evidence_id)
+
+    async def list_evidence(self, subject: str, kind: str | None = None) -> list[Evidence]:
+        sql = "SELECT doc FROM evidence WHERE subject = ?"
+        params: list[Any] = [subject]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        return await self._all(Evidence, sql + " ORDER BY created_at, evidence_id", params)
+
+    async def delete_evidence(self, evidence_id: str) -> bool:
+        return await self._write("DELETE FROM evidence WHERE evidence_id = ?", evidence_id) > 0
+
+    async def evidence_digests(self) -> set[str]:
+        return await self._digests("SELECT DISTINCT digest FROM evidence")
 
     @staticmethod
     def _put_policy(conn: sqlite3.Connection, policy: Policy) -> Policy | None:

@@ -54,6 +54,7 @@ class GarbageCollector:
             metadata.object_digests,
             metadata.part_digests,
             metadata.manifest_digests,
+            metadata.evidence_digests,
         ]
 
     @classmethod
