@@ -45,6 +45,7 @@ from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
+from .services.supplychain import SupplyChainService, trusted_root
 from .storage import BlobStore, create_blob_store
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class AppContext:
     authentication: Authentication
     authorizer: Authorizer
     registry: RegistryService
+    supplychain: SupplyChainService
     registry_tokens: RegistryTokens
     workload: WorkloadExchange
     api_tokens: ApiTokens
@@ -115,6 +117,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         await blobs.close()
         raise
     artifacts = ArtifactService(metadata, blobs)
+    registry = RegistryService(metadata, blobs)
     access = config.http.accessControl
 
     async def is_public(resource: str) -> bool:
@@ -161,7 +164,14 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         multipart=MultipartService(artifacts),
         authentication=authentication,
         authorizer=authorizer,
-        registry=RegistryService(metadata, blobs),
+        registry=registry,
+        supplychain=SupplyChainService(
+            metadata,
+            blobs,
+            artifacts,
+            registry,
+            trusted_root(config.extensions.supplychain.trustedRoot),
+        ),
         registry_tokens=registry_tokens,
         workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,

@@ -351,6 +351,19 @@ class TracingExtension(_Section):
         return self
 
 
+class SupplyChainExtension(_Section):
+    # Sigstore trusted root for verifying bundles offline: "production" (the public-good
+    # instance), "staging", or a path to a trusted_root.json (private Sigstore, air-gapped).
+    trustedRoot: str = "production"
+
+    @field_validator("trustedRoot")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if v not in ("production", "staging") and not Path(v).is_file():
+            raise ValueError("must be production, staging or the path of a trusted_root.json")
+        return v
+
+
 class ExtensionsConfig(BaseModel):
     # Other Zot extensions (search, sync, scrub, ui ...) are accepted and kept, so a Zot
     # config file loads; features claim their section as they arrive.
@@ -358,6 +371,7 @@ class ExtensionsConfig(BaseModel):
 
     metrics: MetricsExtension = Field(default_factory=MetricsExtension)
     tracing: TracingExtension = Field(default_factory=TracingExtension)
+    supplychain: SupplyChainExtension = Field(default_factory=SupplyChainExtension)
 
 
 class LogConfig(_Section):

@@ -48,7 +48,12 @@ LOCKOUT_PROOF_ACTIONS = frozenset(
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
     "admin": ("*",),
     "writer": ("s3:*", "oci:*", "supplychain:*"),
-    "reader": (*sorted(READ_ACTIONS), "s3:ListAllMyBuckets", "supplychain:read*"),
+    "reader": (
+        *sorted(READ_ACTIONS),
+        "s3:ListAllMyBuckets",
+        "supplychain:read*",
+        "supplychain:verify",
+    ),
 }
 
 

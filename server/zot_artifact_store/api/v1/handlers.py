@@ -24,6 +24,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
+from ...services.supplychain import evidence_json
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
@@ -502,6 +503,82 @@ class AuthorizeHandler(V1Handler):
         raise StoreError("InvalidArgument", f"unknown principal {who!r}")
 
 
+class EvidenceHandler(V1Handler):
+    """Signatures of a subject: ``/v1/buckets/{b}/objects/{key}/signatures`` (the object's
+    current digest) and ``/v1/digests/{digest}/signatures``. POST attaches a Sigstore bundle
+    (its JSON as the body); GET lists what is attached."""
+
+    async def subject(self, *args: str) -> tuple[str, str, str]:
+        """(digest, how it was named, authorization resource)."""
+        if len(args) == 2:
+            bucket, key = args
+            digest, ref = await self.ctx.supplychain.resolve({"bucket": bucket, "key": key})
+            return digest, ref, f"{bucket}/{key}"
+        digest, ref = await self.ctx.supplychain.resolve({"digest": args[0]})
+        return digest, ref, f"digest:{digest}"
+
+    async def post(self, *args: str) -> None:
+        kind = args[-1]
+        digest, ref, resource = await self.subject(*args[:-1])
+        await self.authorize("supplychain:attach", resource)
+        if kind != "signatures":
+            raise StoreError("NotImplemented", f"attaching {kind} is not supported yet")
+        media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        evidence = await self.ctx.supplychain.attach_signature(
+            digest, ref, self.request.body, media_type, self.principal.id
+        )
+        self.audit("supplychain:attach", resource, True, f"signature {evidence.evidence_id}")
+        self.set_header("Location", f"/v1/evidence/{evidence.evidence_id}")
+        self.write_json(evidence_json(evidence), 201)
+
+    async def get(self, *args: str) -> None:
+        kind = args[-1]
+        digest, _, resource = await self.subject(*args[:-1])
+        await self.authorize("supplychain:read", resource)
+        items = await self.ctx.supplychain.list(digest, kind.rstrip("s"))
+        self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
+
+
+class EvidenceDocumentHandler(V1Handler):
+    """``GET /v1/evidence/{id}``: the document exactly as attached."""
+
+    async def get(self, evidence_id: str) -> None:
+        evidence, body = await self.ctx.supplychain.evidence_bytes(evidence_id)
+        resource = evidence.subject_ref if "/" in evidence.subject_ref else ""
+        await self.authorize("supplychain:read", resource or f"digest:{evidence.subject}")
+        self.set_header("Content-Type", evidence.media_type or "application/octet-stream")
+        self.set_header("X-Evidence-Subject", evidence.subject)
+        self.finish(body)
+
+
+class VerifyHandler(V1Handler):
+    """``POST /v1/verify``: does a subject satisfy a policy, rule by rule."""
+
+    async def post(self) -> None:
+        body = self.json_body(required=True)
+        if not isinstance(body, dict) or set(body) != {"subject", "policy"}:
+            raise StoreError("MalformedJSON", 'the request is {"subject": …, "policy": …}')
+        digest, ref = await self.ctx.supplychain.resolve(body["subject"])
+        subject = body["subject"]
+        resource = (
+            f"{subject['bucket']}/{subject['key']}" if "bucket" in subject else f"digest:{digest}"
+        )
+        await self.authorize("supplychain:verify", resource)
+        verified, rules = await self.ctx.supplychain.verify(digest, body["policy"])
+        self.audit(
+            "supplychain:verify", resource, True, "passed" if verified else "failed",
+            subject_digest=digest,
+        )  # fmt: skip
+        self.write_json(
+            {
+                "verified": verified,
+                "subject": ref,
+                "subject_digest": digest,
+                "rules": [r.as_json() for r in rules],
+            }
+        )
+
+
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
@@ -548,7 +625,15 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/?", BucketsHandler, "/v1/buckets"),
         r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
+        r(
+            r"/v1/buckets/([^/]+)/objects/(.+)/(signatures)",
+            EvidenceHandler,
+            "/v1/buckets/{bucket}/objects/{key}/signatures",
+        ),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
+        r(r"/v1/digests/([^/]+)/(signatures)", EvidenceHandler, "/v1/digests/{digest}/signatures"),
+        r(r"/v1/evidence/([^/]+)", EvidenceDocumentHandler, "/v1/evidence/{id}"),
+        r(r"/v1/verify", VerifyHandler, "/v1/verify"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
         r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
         r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),

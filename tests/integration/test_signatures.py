@@ -1,0 +1,200 @@
+"""Sigstore signatures over HTTP against the running server, on both metadata backends, with
+real bundles and trusted roots (``../shared/testdata/sigstore``): attach to an object or a
+digest, list, fetch back, verify offline against an identity policy; the failures each with
+sigstore's own reason, and nothing stored when an attachment is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.server import ServerProcess
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore"
+BUNDLE_V3 = "application/vnd.dev.sigstore.bundle.v0.3+json"
+GITHUB = "https://github.com/login/oauth"
+
+
+def data(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
+) -> Iterator[ServerProcess]:
+    assert DATA.is_dir(), f"the Sigstore test data is missing: {DATA}"
+    base = tmp_path_factory.mktemp(f"sig-{request.param}")
+    config = base / "config.yaml"
+    root = DATA / "trusted_root.staging.json"
+    config.write_text(json.dumps({"extensions": {"supplychain": {"trustedRoot": str(root)}}}))
+    proc = ServerProcess(
+        base / "data", config=config, metadata_uri=metadata_uri_for(request.param, base)
+    ).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c
+
+
+def upload(c: httpx.Client, body: bytes) -> tuple[str, str]:
+    bucket = f"sig-{uuid.uuid4().hex[:10]}"
+    assert c.put(f"/v1/buckets/{bucket}").status_code == 201
+    assert c.put(f"/v1/buckets/{bucket}/objects/app.txt", content=body).status_code == 201
+    return bucket, "app.txt"
+
+
+def verify(c: httpx.Client, subject: dict, *signers: dict, threshold: int | None = None) -> dict:
+    policy: dict = {"signatures": list(signers)}
+    if threshold is not None:
+        policy["threshold"] = threshold
+    r = c.post("/v1/verify", json={"subject": subject, "policy": policy})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_attach_list_fetch_and_verify(client: httpx.Client) -> None:
+    bucket, key = upload(client, data("bundle_v3.txt"))
+    sigs = f"/v1/buckets/{bucket}/objects/{key}/signatures"
+    bundle = data("bundle_v3.txt.sigstore")
+    r = client.post(sigs, content=bundle, headers={"Content-Type": BUNDLE_V3})
+    assert r.status_code == 201, r.text
+    evidence = r.json()
+    digest = "sha256:" + hashlib.sha256(data("bundle_v3.txt")).hexdigest()
+    assert evidence["subject_digest"] == digest
+    assert evidence["subject"] == f"{bucket}/{key}"
+    assert evidence["details"]["identity"] == "william@yossarian.net"
+    assert evidence["details"]["issuer"] == GITHUB
+    assert r.headers["location"] == f"/v1/evidence/{evidence['id']}"
+
+    listed = client.get(sigs).json()
+    assert [s["id"] for s in listed["signatures"]] == [evidence["id"]]
+    fetched = client.get(f"/v1/evidence/{evidence['id']}")
+    assert fetched.content == bundle
+    assert fetched.headers["content-type"] == BUNDLE_V3
+
+    subject = {"bucket": bucket, "key": key}
+    result = verify(
+        client, subject, {"sigstore": {"issuer": GITHUB, "identity": "william@yossarian.net"}}
+    )
+    assert result["verified"] is True
+    assert result["subject_digest"] == digest
+    assert result["rules"][0]["evidence"] == [evidence["id"]]
+    regex = {"sigstore": {"issuer": GITHUB, "identity_regex": r".*@yossarian\.net"}}
+    assert verify(client, subject, regex)["verified"] is True
+
+    # Wrong identity, wrong issuer: sigstore's own reasons.
+    wrong = verify(
+        client, subject, {"sigstore": {"issuer": GITHUB, "identity": "mallory@example.com"}}
+    )
+    assert wrong["verified"] is False
+    assert "SANs do not match" in wrong["rules"][0]["reason"]
+    other_issuer = {
+        "sigstore": {"issuer": "https://accounts.google.com", "identity": "william@yossarian.net"}
+    }
+    assert verify(client, subject, other_issuer)["verified"] is False
+    # A threshold: one good signer of two suffices when asked for one.
+    both = [
+        {"sigstore": {"issuer": GITHUB, "identity": "william@yossarian.net"}},
+        {"sigstore": {"issuer": GITHUB, "identity": "mallory@example.com"}},
+    ]
+    assert verify(client, subject, *both)["verified"] is False
+    assert verify(client, subject, *both, threshold=1)["verified"] is True
+
+    # Overwriting the object changes its digest: the signature no longer covers it.
+    assert client.put(f"/v1/buckets/{bucket}/objects/{key}", content=b"tampered").status_code == 200
+    after = verify(
+        client, subject, {"sigstore": {"issuer": GITHUB, "identity": "william@yossarian.net"}}
+    )
+    assert after["verified"] is False
+    assert "no Sigstore signature" in after["rules"][0]["reason"]
+
+
+def test_refused_attachments_store_nothing(client: httpx.Client) -> None:
+    bucket, key = upload(client, data("bundle_v3.txt"))
+    sigs = f"/v1/buckets/{bucket}/objects/{key}/signatures"
+    # Evidence binds to the digest: what another test attached to these bytes shows here too.
+    before = client.get(sigs).json()["signatures"]
+    # A bundle over other bytes.
+    r = client.post(sigs, content=data("bundle.txt.sigstore"))
+    assert r.status_code == 422 and r.json()["code"] == "SubjectMismatch", r.text
+    # Bundles sigstore itself refuses to load.
+    for bad in ("bundle_invalid_version", "bundle_no_cert_v1", "bundle_no_log_entry"):
+        r = client.post(sigs, content=data(f"bad/{bad}.txt.sigstore"))
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["code"] == "InvalidEvidence"
+    r = client.post(sigs, content=b"{not json")
+    assert r.status_code == 422 and r.json()["code"] == "InvalidEvidence"
+    assert client.get(sigs).json()["signatures"] == before
+    problem = client.get(f"/v1/buckets/{bucket}/objects/missing.txt/signatures")
+    assert problem.status_code == 404 and problem.json()["code"] == "NoSuchKey"
+    assert client.get(f"/v1/evidence/{uuid.uuid4().hex}").json()["code"] == "NoSuchEvidence"
+
+
+def test_digest_subjects_and_the_wrong_trusted_root(client: httpx.Client) -> None:
+    digest = "sha256:" + hashlib.sha256(data("bundle.txt")).hexdigest()
+    r = client.post(f"/v1/digests/{digest}/signatures", content=data("bundle.txt.sigstore"))
+    assert r.status_code == 201, r.text  # a v0.1 bundle
+    ok = verify(
+        client, {"digest": digest}, {"sigstore": {"issuer": GITHUB, "identity": "a@tny.town"}}
+    )
+    assert ok["verified"] is True
+    # A real GitHub Actions release signature, checked against this server's (staging) root:
+    # its certificate chain does not build.
+    wheel = "sha256:" + hashlib.sha256(data("bundle_v3_github.whl")).hexdigest()
+    r = client.post(
+        f"/v1/digests/{wheel}/signatures", content=data("bundle_v3_github.whl.sigstore")
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["details"]["issuer"] == "https://token.actions.githubusercontent.com"
+    identity = (
+        "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2"
+    )
+    actions = "https://token.actions.githubusercontent.com"
+    signer = {"sigstore": {"issuer": actions, "identity": identity}}
+    result = verify(client, {"digest": wheel}, signer)
+    assert result["verified"] is False
+    assert result["rules"][0]["reason"]
+
+
+def test_bad_verification_requests(client: httpx.Client) -> None:
+    digest = "sha256:" + "0" * 64
+    for body, code in (
+        ({"subject": {"digest": digest}}, "MalformedJSON"),
+        ({"subject": {"bucket": "x"}, "policy": {"signatures": [{}]}}, "InvalidArgument"),
+        ({"subject": {"digest": digest}, "policy": {"signatures": []}}, "InvalidArgument"),
+        (
+            {"subject": {"digest": digest}, "policy": {"signatures": [{"sigstore": {}}]}},
+            "InvalidArgument",
+        ),
+        (
+            {
+                "subject": {"digest": digest},
+                "policy": {
+                    "signatures": [{"sigstore": {"issuer": GITHUB, "identity": "a"}}],
+                    "threshold": 2,
+                },
+            },
+            "InvalidArgument",
+        ),
+        (
+            {
+                "subject": {"digest": digest},
+                "policy": {"signatures": [{"sigstore": {"issuer": GITHUB, "identity_regex": "("}}]},
+            },
+            "InvalidArgument",
+        ),
+        ({"subject": {"digest": digest}, "policy": {"sbom": True}}, "NotImplemented"),
+    ):
+        r = client.post("/v1/verify", json=body)
+        assert r.json()["code"] == code, (body, r.text)
