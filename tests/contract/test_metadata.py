@@ -34,6 +34,7 @@ from zot_artifact_store.metadata import (
     Policy,
     RegistryUpload,
     Tag,
+    TrustedKey,
     create_metadata_store,
 )
 from zot_artifact_store.metadata.base import prefix_upper_bound
@@ -590,3 +591,17 @@ async def test_evidence_by_subject_and_kind(store: MetadataStore) -> None:
     assert await store.delete_evidence("e4") is True
     assert await store.delete_evidence("e4") is False
     assert await store.list_evidence(digest(2)) == []
+
+
+async def test_trusted_keys(store: MetadataStore) -> None:
+    a = TrustedKey("k2", "release", "PEM-A", "ecdsa-p256", "", 2.0, "root:admin")
+    b = TrustedKey("k1", "team", "PEM-B", "ed25519", "bucket:builds", 1.0, "root:admin", 9.0)
+    await store.create_trusted_key(a)
+    await store.create_trusted_key(b)
+    with pytest.raises(AlreadyExistsError):
+        await store.create_trusted_key(a)
+    assert [k.key_id for k in await store.list_trusted_keys()] == ["k1", "k2"]
+    a.revoked_at = 3.0
+    await store.update_trusted_key(a)
+    assert await store.get_trusted_key("k2") == a
+    assert await store.get_trusted_key("nope") is None

@@ -5,14 +5,21 @@ sigstore's own reason, and nothing stored when an attachment is refused."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import CryptoSigner
 
 from tests.fixtures.server import ServerProcess
 
@@ -198,3 +205,136 @@ def test_bad_verification_requests(client: httpx.Client) -> None:
     ):
         r = client.post("/v1/verify", json=body)
         assert r.json()["code"] == code, (body, r.text)
+
+
+# ---- key-based signatures ----------------------------------------------------------------
+
+
+def pem(private: Any) -> str:
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def trust(c: httpx.Client, private: Any, **extra: Any) -> str:
+    r = c.post("/v1/keys", json={"name": "release key", "public_key": pem(private), **extra})
+    assert r.status_code in (200, 201), r.text
+    return str(r.json()["id"])
+
+
+def statement(digest: str, predicate_type: str = "https://slsa.dev/provenance/v1") -> bytes:
+    return json.dumps(
+        {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": "app.txt", "digest": {"sha256": digest.split(":")[1]}}],
+            "predicateType": predicate_type,
+            "predicate": json.loads(data("slsa_predicate_v1_0.json")),
+        }
+    ).encode()
+
+
+def dsse(payload: bytes, private: Any) -> bytes:
+    envelope = Envelope(payload, "application/vnd.in-toto+json", {})
+    envelope.sign(CryptoSigner(private))
+    return json.dumps(envelope.to_dict()).encode()
+
+
+def test_raw_signatures_as_cosign_sign_blob_writes_them(client: httpx.Client) -> None:
+    artifact = uuid.uuid4().bytes * 100
+    bucket, key = upload(client, artifact)
+    sigs = f"/v1/buckets/{bucket}/objects/{key}/signatures"
+    subject = {"bucket": bucket, "key": key}
+    signer = ec.generate_private_key(ec.SECP256R1())
+    signature = base64.b64encode(signer.sign(artifact, ec.ECDSA(hashes.SHA256())))
+    r = client.post(sigs, content=signature, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "raw"
+    # Not trusted yet.
+    fake_id = "0" * 64
+    assert "not a trusted key" in verify(client, subject, {"key": fake_id})["rules"][0]["reason"]
+    key_id = trust(client, signer)
+    ok = verify(client, subject, {"key": key_id})
+    assert ok["verified"] is True, ok
+    # Another key does not vouch for it; an RSA key signing with PKCS#1 v1.5 does.
+    other = ec.generate_private_key(ec.SECP256R1())
+    bad = verify(client, subject, {"key": trust(client, other)})
+    assert bad["verified"] is False and "does not verify" in bad["rules"][0]["reason"]
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    rsa_sig = base64.b64encode(rsa_key.sign(artifact, padding.PKCS1v15(), hashes.SHA256()))
+    assert client.post(sigs, content=rsa_sig).status_code == 201
+    assert verify(client, subject, {"key": trust(client, rsa_key)})["verified"] is True
+    # Revoked: no longer trusted.
+    assert client.delete(f"/v1/keys/{key_id}").status_code == 204
+    revoked = verify(client, subject, {"key": key_id})
+    assert revoked["verified"] is False and "revoked" in revoked["rules"][0]["reason"]
+    # The signature covers these bytes only.
+    client.put(f"/v1/buckets/{bucket}/objects/{key}", content=artifact + b"!")
+    key_id = trust(client, signer)  # trusted again
+    assert verify(client, subject, {"key": key_id})["verified"] is False
+
+
+def test_dsse_envelopes_and_key_scope_and_expiry(client: httpx.Client) -> None:
+    artifact = uuid.uuid4().bytes * 10
+    bucket, key = upload(client, artifact)
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    sigs = f"/v1/buckets/{bucket}/objects/{key}/signatures"
+    subject = {"bucket": bucket, "key": key}
+    signer = ed25519.Ed25519PrivateKey.generate()
+    envelope = dsse(statement(digest), signer)
+    r = client.post(
+        sigs, content=envelope, headers={"Content-Type": "application/vnd.dsse.envelope.v1+json"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "dsse"
+    assert r.json()["details"]["predicate_type"] == "https://slsa.dev/provenance/v1"
+    ed_key = trust(client, signer)
+    assert verify(client, subject, {"key": ed_key})["verified"] is True
+    # A statement about other bytes is refused; so is a tampered payload at verification.
+    other = dsse(statement("sha256:" + "1" * 64), signer)
+    r = client.post(sigs, content=other)
+    assert r.status_code == 422 and r.json()["code"] == "SubjectMismatch"
+    # A tampered payload (the statement swapped after signing) does not verify.
+    doc = json.loads(envelope)
+    doc["payload"] = base64.b64encode(statement(digest, "https://example.com/forged")).decode()
+    tampered_artifact = artifact + b"tampered"
+    tbucket, tkey = upload(client, tampered_artifact)
+    new_digest = "sha256:" + hashlib.sha256(tampered_artifact).hexdigest()
+    doc["payload"] = base64.b64encode(statement(new_digest)).decode()
+    tsigs = f"/v1/buckets/{tbucket}/objects/{tkey}/signatures"
+    assert client.post(tsigs, content=json.dumps(doc).encode()).status_code == 201
+    out = verify(client, {"bucket": tbucket, "key": tkey}, {"key": ed_key})
+    assert out["verified"] is False and "does not verify" in out["rules"][0]["reason"]
+    # A key trusted only for another bucket does not count here.
+    scoped_signer = ec.generate_private_key(ec.SECP384R1())
+    scoped = trust(client, scoped_signer, scope="bucket:somewhere-else")
+    assert client.post(sigs, content=dsse(statement(digest), scoped_signer)).status_code == 201
+    out = verify(client, subject, {"key": scoped})
+    assert (
+        out["verified"] is False
+        and "trusted only for bucket:somewhere-else" in out["rules"][0]["reason"]
+    )
+    # A key that expired.
+    expiring_signer = ec.generate_private_key(ec.SECP384R1())
+    expiring = trust(client, expiring_signer, expires_in=1)
+    assert client.post(sigs, content=dsse(statement(digest), expiring_signer)).status_code == 201
+    time.sleep(1.2)
+    out = verify(client, subject, {"key": expiring})
+    assert out["verified"] is False and "expired" in out["rules"][0]["reason"]
+
+
+def test_unsupported_keys_are_refused(client: httpx.Client) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    p521 = ec.generate_private_key(ec.SECP521R1())
+    bodies = [
+        {"name": "weak", "public_key": pem(weak)},
+        {"name": "p521", "public_key": pem(p521)},
+        {"name": "junk", "public_key": "-----BEGIN PUBLIC KEY-----\nxx\n"},
+        {"name": "x", "public_key": pem(weak), "scope": "team"},
+    ]
+    for body in bodies:
+        r = client.post("/v1/keys", json=body)
+        assert r.status_code == 400, (body["name"], r.text)
+    assert client.delete(f"/v1/keys/{'f' * 64}").json()["code"] == "NoSuchTrustedKey"
+    assert client.post("/v1/keys", json={"public_key": 1}).json()["code"] == "MalformedJSON"

@@ -22,6 +22,7 @@ from .base import (
     Policy,
     RegistryUpload,
     Tag,
+    TrustedKey,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Policy",
     "RegistryUpload",
     "Tag",
+    "TrustedKey",
     "create_metadata_store",
 ]
 

@@ -185,6 +185,21 @@ class Evidence:
 
 
 @dataclass
+class TrustedKey:
+    """A public key trusted to sign evidence, globally or for one bucket or repository."""
+
+    key_id: str  # sha256 of the DER SubjectPublicKeyInfo
+    name: str
+    public_key_pem: str
+    algorithm: str  # "ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-3072", …
+    scope: str  # "" (everywhere), "bucket:<name>" or "repo:<name>"
+    created_at: float
+    created_by: str
+    expires_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass
 class Policy:
     """A named global policy: an IAM-style document (kept as its JSON text)."""
 
@@ -426,6 +441,20 @@ class MetadataStore(abc.ABC):
         """Every key, oldest first."""
 
     # ---- supply chain -----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_trusted_key(self, key: TrustedKey) -> None:
+        """Insert; AlreadyExistsError when the key is already registered."""
+
+    @abc.abstractmethod
+    async def get_trusted_key(self, key_id: str) -> TrustedKey | None: ...
+
+    @abc.abstractmethod
+    async def update_trusted_key(self, key: TrustedKey) -> None: ...
+
+    @abc.abstractmethod
+    async def list_trusted_keys(self) -> list[TrustedKey]:
+        """Every key, oldest first."""
+
     @abc.abstractmethod
     async def add_evidence(self, evidence: Evidence) -> None: ...
 

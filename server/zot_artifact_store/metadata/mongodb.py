@@ -43,6 +43,7 @@ from .base import (
     Policy,
     RegistryUpload,
     Tag,
+    TrustedKey,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -72,6 +73,7 @@ _MAPS = {
         Policy,
         AccessKey,
         Evidence,
+        TrustedKey,
     )
 }
 
@@ -491,6 +493,18 @@ class MongoMetadataStore(MetadataStore):
         return await self._list_docs("access_keys", AccessKey)
 
     # ---- supply chain -----------------------------------------------------------------------
+    async def create_trusted_key(self, key: TrustedKey) -> None:
+        await self._create_doc("trusted_keys", key.key_id, key, "key")
+
+    async def get_trusted_key(self, key_id: str) -> TrustedKey | None:
+        return _decode(TrustedKey, await self._c("trusted_keys").find_one({"_id": key_id}))
+
+    async def update_trusted_key(self, key: TrustedKey) -> None:
+        await self._update_doc("trusted_keys", key.key_id, key, "key")
+
+    async def list_trusted_keys(self) -> list[TrustedKey]:
+        return await self._list_docs("trusted_keys", TrustedKey)
+
     async def add_evidence(self, evidence: Evidence) -> None:
         await self._create_doc("evidence", evidence.evidence_id, evidence, "evidence")
 

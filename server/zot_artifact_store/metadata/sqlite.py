@@ -42,6 +42,7 @@ from .base import (
     Policy,
     RegistryUpload,
     Tag,
+    TrustedKey,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -96,6 +97,7 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trusted_keys (key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evidence (
     evidence_id TEXT PRIMARY KEY,
     subject TEXT NOT NULL,
@@ -593,6 +595,19 @@ class SqliteMetadataStore(MetadataStore):
         return sorted(keys, key=lambda k: (k.created_at, k.access_key_id))
 
     # ---- supply chain -----------------------------------------------------------------------
+    async def create_trusted_key(self, key: TrustedKey) -> None:
+        await self._create_doc("trusted_keys", key.key_id, key, "key")
+
+    async def get_trusted_key(self, key_id: str) -> TrustedKey | None:
+        return await self._one(TrustedKey, "SELECT doc FROM trusted_keys WHERE key_id = ?", key_id)
+
+    async def update_trusted_key(self, key: TrustedKey) -> None:
+        await self._update_doc("trusted_keys", "key_id", key.key_id, key, "key")
+
+    async def list_trusted_keys(self) -> list[TrustedKey]:
+        keys = await self._all(TrustedKey, "SELECT doc FROM trusted_keys", ())
+        return sorted(keys, key=lambda k: (k.created_at, k.key_id))
+
     async def add_evidence(self, evidence: Evidence) -> None:
         await self._write(
             "INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?)",

@@ -9,6 +9,8 @@ No Tornado here.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
@@ -19,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ObjectIdentifier
+from securesystemslib.dsse import Envelope
+from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
+from securesystemslib.signer import SSlibKey
 from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
@@ -27,7 +36,7 @@ from sigstore.verify import Verifier, policy
 from sigstore_models.common.v1 import HashAlgorithm
 
 from ..errors import StoreError
-from ..metadata import Evidence, MetadataStore
+from ..metadata import Evidence, MetadataStore, TrustedKey
 from ..storage import BlobStore, is_digest
 from ..timefmt import iso_time
 from .artifacts import ArtifactService
@@ -112,6 +121,20 @@ class RuleResult:
         }
 
 
+def key_json(k: TrustedKey) -> dict[str, Any]:
+    return {
+        "id": k.key_id,
+        "name": k.name,
+        "algorithm": k.algorithm,
+        "scope": k.scope,
+        "public_key": k.public_key_pem,
+        "created_at": iso_time(k.created_at),
+        "created_by": k.created_by,
+        "expires_at": iso_time(k.expires_at) if k.expires_at else None,
+        "revoked_at": iso_time(k.revoked_at) if k.revoked_at else None,
+    }
+
+
 def evidence_json(e: Evidence) -> dict[str, Any]:
     return {
         "id": e.evidence_id,
@@ -164,14 +187,82 @@ class SupplyChainService:
             'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
         )
 
+    # ---- trusted keys ---------------------------------------------------------------------
+    async def add_key(
+        self, pem: str, name: str, scope: str, expires_in: float | None, principal_id: str
+    ) -> tuple[TrustedKey, bool]:
+        """Register a public key (PEM); (key, created). The key id is the sha256 of its DER
+        SubjectPublicKeyInfo, so registering the same key again is idempotent."""
+        try:
+            public = serialization.load_pem_public_key(pem.encode())
+        except (ValueError, TypeError) as exc:
+            raise StoreError("InvalidArgument", f"not a PEM public key: {exc}") from None
+        algorithm = key_algorithm(public)
+        if not name or len(name) > 128:
+            raise StoreError("InvalidArgument", "name must be 1-128 characters")
+        if scope and not re.fullmatch(r"(bucket|repo):[^\s]+", scope):
+            raise StoreError("InvalidArgument", 'scope is "", "bucket:<name>" or "repo:<name>"')
+        der = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        key_id = hashlib.sha256(der).hexdigest()
+        existing = await self.metadata.get_trusted_key(key_id)
+        if existing is not None and existing.revoked_at is None:
+            return existing, False
+        now = time.time()
+        key = TrustedKey(
+            key_id=key_id,
+            name=name,
+            public_key_pem=public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
+            algorithm=algorithm,
+            scope=scope,
+            created_at=now,
+            created_by=principal_id,
+            expires_at=now + expires_in if expires_in else None,
+        )
+        if existing is None:
+            await self.metadata.create_trusted_key(key)
+        else:  # re-registering a revoked key trusts it again, as a new registration
+            await self.metadata.update_trusted_key(key)
+        return key, True
+
+    async def list_keys(self) -> list[TrustedKey]:
+        return await self.metadata.list_trusted_keys()
+
+    async def revoke_key(self, key_id: str) -> None:
+        key = await self.metadata.get_trusted_key(key_id)
+        if key is None:
+            raise StoreError("NoSuchTrustedKey", f"no trusted key {key_id!r}")
+        if key.revoked_at is None:
+            key.revoked_at = time.time()
+            await self.metadata.update_trusted_key(key)
+
     # ---- signatures -----------------------------------------------------------------------
     async def attach_signature(
         self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
     ) -> Evidence:
-        """Store a Sigstore bundle about ``digest`` after checking it parses and signs that
-        digest (422 otherwise: nothing is stored)."""
+        """Store a signature about ``digest`` (422 and nothing stored when it is malformed or
+        about other bytes): a Sigstore bundle, a DSSE envelope whose in-toto statement names
+        the digest, or a raw signature (base64) over the digest, as ``cosign sign-blob --key``
+        writes it."""
         if len(body) > MAX_EVIDENCE_BYTES:
             raise StoreError("EntityTooLarge", "evidence documents may be at most 16 MiB")
+        kind = signature_format(body, media_type)
+        if kind == "dsse":
+            envelope, statement = parse_dsse_statement(body, digest)
+            details = {
+                "payload_type": envelope.payload_type,
+                "predicate_type": str(statement.get("predicateType", "")),
+                "keyids": ", ".join(sorted(envelope.signatures)),
+            }
+            return await self._store(digest, ref, "signature", "dsse", body,
+                                     media_type or DSSE_TYPE, principal_id, details)  # fmt: skip
+        if kind == "raw":
+            raw_signature(body)  # must decode
+            return await self._store(digest, ref, "signature", "raw", body,
+                                     media_type or "text/plain", principal_id, {})  # fmt: skip
         bundle = self._parse_bundle(body)
         signed = self._signed_digest(bundle)
         if signed is not None and signed != digest:
@@ -185,13 +276,29 @@ class SupplyChainService:
             "issuer": certificate_issuer(cert),
             "bundle_media_type": json.loads(body).get("mediaType", ""),
         }
+        media_type = media_type or details["bundle_media_type"]
+        return await self._store(
+            digest, ref, "signature", "sigstore", body, media_type, principal_id, details
+        )
+
+    async def _store(
+        self,
+        digest: str,
+        ref: str,
+        kind: str,
+        fmt: str,
+        body: bytes,
+        media_type: str,
+        principal_id: str,
+        details: dict[str, str],
+    ) -> Evidence:
         info = await self.blobs.put_bytes(body)
         evidence = Evidence(
             evidence_id=uuid.uuid4().hex,
             subject=digest,
-            kind="signature",
-            format="sigstore",
-            media_type=media_type or details["bundle_media_type"],
+            kind=kind,
+            format=fmt,
+            media_type=media_type,
             digest=info.digest,
             size=len(body),
             created_at=time.time(),
@@ -245,12 +352,18 @@ class SupplyChainService:
             or not (1 <= threshold <= len(wanted))
         ):
             raise StoreError("InvalidArgument", "threshold must be between 1 and the signers")
-        bundles = [
+        signatures = [
             (e, await self.blobs.read_all(e.digest))
             for e in await self.metadata.list_evidence(digest, "signature")
-            if e.format == "sigstore"
         ]
-        results = [self._signature_rule(digest, spec, bundles) for spec in wanted]
+        bundles = [(e, body) for e, body in signatures if e.format == "sigstore"]
+        keyed = [(e, body) for e, body in signatures if e.format in ("raw", "dsse")]
+        results = []
+        for spec in wanted:
+            if isinstance(spec, dict) and set(spec) == {"key"}:
+                results.append(await self._key_rule(digest, spec["key"], keyed))
+            else:
+                results.append(self._signature_rule(digest, spec, bundles))
         passed = sum(r.passed for r in results)
         summary = RuleResult(
             f"at least {threshold} of {len(wanted)} signers",
@@ -263,12 +376,11 @@ class SupplyChainService:
         self, digest: str, spec: Any, bundles: list[tuple[Evidence, bytes]]
     ) -> RuleResult:
         sig = spec.get("sigstore") if isinstance(spec, dict) else None
-        if isinstance(spec, dict) and "key" in spec:
-            raise StoreError("NotImplemented", "key-based signer rules are not supported yet")
         if not isinstance(sig, dict) or not isinstance(sig.get("issuer"), str):
             raise StoreError(
                 "InvalidArgument",
-                'a signer is {"sigstore": {"issuer", "identity" | "identity_regex"}}',
+                'a signer is {"sigstore": {"issuer", "identity" | "identity_regex"}} '
+                'or {"key": "<key id>"}',
             )
         issuer = sig["issuer"]
         if isinstance(sig.get("identity"), str):
@@ -302,3 +414,140 @@ class SupplyChainService:
             return RuleResult(name, True, "verified offline against the trusted root",
                               [evidence.evidence_id])  # fmt: skip
         return RuleResult(name, False, "; ".join(reasons))
+
+    async def _key_rule(
+        self, digest: str, key_id: Any, signatures: list[tuple[Evidence, bytes]]
+    ) -> RuleResult:
+        if not isinstance(key_id, str):
+            raise StoreError("InvalidArgument", "a key signer names a key id")
+        name = f"signature by key {key_id[:16]}"
+        key = await self.metadata.get_trusted_key(key_id)
+        if key is None:
+            return RuleResult(name, False, "the key is not a trusted key")
+        if key.revoked_at is not None:
+            return RuleResult(name, False, "the key was revoked")
+        if key.expires_at is not None and time.time() >= key.expires_at:
+            return RuleResult(name, False, "the key has expired")
+        scope_kind, _, scope_name = key.scope.partition(":")
+        subject_refs = {e.subject_ref for e, _ in signatures}
+        if key.scope and not any(
+            (scope_kind == "bucket" and r.startswith(scope_name + "/"))
+            or (scope_kind == "repo" and r.startswith(scope_name + "@"))
+            for r in subject_refs
+        ):
+            return RuleResult(name, False, f"the key is trusted only for {key.scope}")
+        if not signatures:
+            return RuleResult(name, False, "no key-based signature is attached to the subject")
+        public = serialization.load_pem_public_key(key.public_key_pem.encode())
+        reasons = []
+        for evidence, body in signatures:
+            try:
+                if evidence.format == "dsse":
+                    verify_dsse(body, public)
+                else:
+                    verify_raw(raw_signature(body), digest, public)
+            except InvalidSignature:
+                reasons.append(f"{evidence.evidence_id}: the signature does not verify")
+                continue
+            return RuleResult(name, True, f"verified with key {key.name!r}",
+                              [evidence.evidence_id])  # fmt: skip
+        return RuleResult(name, False, "; ".join(reasons))
+
+
+DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
+IN_TOTO_TYPE = "application/vnd.in-toto+json"
+
+
+def key_algorithm(public: Any) -> str:
+    """The supported key types: ECDSA P-256/P-384, Ed25519, RSA of at least 2048 bits."""
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        if public.curve.name in ("secp256r1", "secp384r1"):
+            return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}[public.curve.name]
+    elif isinstance(public, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    elif isinstance(public, rsa.RSAPublicKey) and public.key_size >= 2048:
+        return f"rsa-{public.key_size}"
+    raise StoreError(
+        "InvalidArgument", "keys must be ECDSA P-256/P-384, Ed25519 or RSA of at least 2048 bits"
+    )
+
+
+def signature_format(body: bytes, media_type: str) -> str:
+    """ "sigstore", "dsse" or "raw" for an attached signature document."""
+    if media_type.startswith("application/vnd.dev.sigstore.bundle"):
+        return "sigstore"
+    if media_type == DSSE_TYPE:
+        return "dsse"
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return "raw"
+    if isinstance(doc, dict) and "payloadType" in doc and "signatures" in doc:
+        return "dsse"
+    return "sigstore"
+
+
+def raw_signature(body: bytes) -> bytes:
+    """A raw signature as cosign writes it: base64 text (or the bytes themselves)."""
+    text = body.strip()
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except ValueError:
+        decoded = text
+    if not 32 <= len(decoded) <= 1024:
+        raise StoreError("InvalidEvidence", "a raw signature is 32-1024 bytes (base64 is fine)")
+    return decoded
+
+
+def verify_raw(signature: bytes, digest: str, public: Any) -> None:
+    """A raw signature over the artifact (prehashed: the sha256 is all the store needs)."""
+    if not digest.startswith("sha256:"):
+        raise InvalidSignature
+    prehashed = Prehashed(hashes.SHA256())
+    value = bytes.fromhex(digest.split(":", 1)[1])
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        public.verify(signature, value, ec.ECDSA(prehashed))
+    elif isinstance(public, rsa.RSAPublicKey):
+        try:
+            public.verify(signature, value, padding.PKCS1v15(), prehashed)
+        except InvalidSignature:
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+            public.verify(signature, value, pss, prehashed)
+    else:  # Ed25519 signs the message itself, which a digest cannot stand in for
+        raise InvalidSignature
+
+
+def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, Any]]:
+    """A DSSE envelope whose payload is an in-toto Statement naming ``digest``."""
+    try:
+        envelope = Envelope.from_dict(json.loads(body))
+        statement = json.loads(envelope.payload)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise StoreError("InvalidEvidence", f"not a DSSE envelope: {exc}") from None
+    if envelope.payload_type != IN_TOTO_TYPE or not isinstance(statement, dict):
+        raise StoreError("InvalidEvidence", f"the envelope's payload is not {IN_TOTO_TYPE}")
+    if not envelope.signatures:
+        raise StoreError("InvalidEvidence", "the envelope carries no signature")
+    algorithm, _, hexdigest = digest.partition(":")
+    subjects = statement.get("subject")
+    if not isinstance(subjects, list) or not subjects:
+        raise StoreError("InvalidEvidence", "the in-toto statement names no subject")
+    named = {str(s.get("digest", {}).get(algorithm, "")) for s in subjects if isinstance(s, dict)}
+    if hexdigest not in named:
+        raise StoreError("SubjectMismatch", f"the in-toto statement does not name {digest}")
+    return envelope, statement
+
+
+def verify_dsse(body: bytes, public: Any) -> None:
+    """Some signature of the envelope verifies with ``public`` (the envelope's key ids are
+    hints, not trusted)."""
+    envelope = Envelope.from_dict(json.loads(body))
+    pae = envelope.pae()
+    for signature in envelope.signatures.values():
+        key = SSlibKey.from_crypto(public, keyid=signature.keyid)
+        try:
+            key.verify_signature(signature, pae)
+            return
+        except (UnverifiedSignatureError, VerificationError):
+            continue
+    raise InvalidSignature

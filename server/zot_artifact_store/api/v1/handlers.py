@@ -24,7 +24,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
-from ...services.supplychain import evidence_json
+from ...services.supplychain import evidence_json, key_json
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
@@ -539,6 +539,46 @@ class EvidenceHandler(V1Handler):
         self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
 
 
+class KeysHandler(V1Handler):
+    """``/v1/keys``: public keys trusted to sign evidence (admins only: a trusted key vouches
+    for anything it signs)."""
+
+    async def post(self) -> None:
+        await self.authorize("admin:ManageKeys", "admin:keys")
+        body = self.json_body(required=True)
+        if not isinstance(body, dict) or set(body) - {"name", "public_key", "scope", "expires_in"}:
+            raise StoreError(
+                "MalformedJSON", 'the request is {"name", "public_key", "scope"?, "expires_in"?}'
+            )
+        pem, name = body.get("public_key"), body.get("name")
+        scope, expires_in = body.get("scope", ""), body.get("expires_in")
+        if not all(isinstance(v, str) for v in (pem, name, scope)):
+            raise StoreError("MalformedJSON", "name, public_key and scope must be strings")
+        if expires_in is not None and (
+            isinstance(expires_in, bool) or not isinstance(expires_in, int | float)
+        ):
+            raise StoreError("MalformedJSON", "expires_in must be a number of seconds")
+        key, created = await self.ctx.supplychain.add_key(
+            pem, name, scope, expires_in, self.principal.id
+        )
+        self.audit("admin:ManageKeys", f"admin:keys/{key.key_id}", True, "trusted")
+        self.set_header("Location", f"/v1/keys/{key.key_id}")
+        self.write_json(key_json(key), 201 if created else 200)
+
+    async def get(self) -> None:
+        await self.authorize("supplychain:read", "admin:keys")
+        self.write_json({"keys": [key_json(k) for k in await self.ctx.supplychain.list_keys()]})
+
+
+class KeyHandler(V1Handler):
+    async def delete(self, key_id: str) -> None:
+        await self.authorize("admin:ManageKeys", f"admin:keys/{key_id}")
+        await self.ctx.supplychain.revoke_key(key_id)
+        self.audit("admin:ManageKeys", f"admin:keys/{key_id}", True, "revoked")
+        self.set_status(204)
+        self.finish()
+
+
 class EvidenceDocumentHandler(V1Handler):
     """``GET /v1/evidence/{id}``: the document exactly as attached."""
 
@@ -633,6 +673,8 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
         r(r"/v1/digests/([^/]+)/(signatures)", EvidenceHandler, "/v1/digests/{digest}/signatures"),
         r(r"/v1/evidence/([^/]+)", EvidenceDocumentHandler, "/v1/evidence/{id}"),
+        r(r"/v1/keys/?", KeysHandler, "/v1/keys"),
+        r(r"/v1/keys/([^/]+)", KeyHandler, "/v1/keys/{id}"),
         r(r"/v1/verify", VerifyHandler, "/v1/verify"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
         r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
