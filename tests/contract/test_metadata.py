@@ -23,6 +23,7 @@ from zot_artifact_store.metadata import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    ComponentQuery,
     Evidence,
     Manifest,
     MetadataError,
@@ -33,6 +34,7 @@ from zot_artifact_store.metadata import (
     Part,
     Policy,
     RegistryUpload,
+    SbomComponent,
     Tag,
     TrustedKey,
     create_metadata_store,
@@ -605,3 +607,28 @@ async def test_trusted_keys(store: MetadataStore) -> None:
     await store.update_trusted_key(a)
     assert await store.get_trusted_key("k2") == a
     assert await store.get_trusted_key("nope") is None
+
+
+async def test_sbom_component_search(store: MetadataStore) -> None:
+    def comp(ev: str, subject: str, name: str, version: str) -> SbomComponent:
+        return SbomComponent(ev, subject, f"b/{subject[-4:]}", name, version,
+                             f"pkg:pypi/{name}@{version}", f"pkg:pypi/{name}", ["MIT"])  # fmt: skip
+
+    await store.add_components(
+        [
+            comp("e1", digest(1), "requests", "2.31.0"),
+            comp("e1", digest(1), "idna", "3.6"),
+            comp("e2", digest(2), "requests", "2.32.0"),
+        ]
+    )
+    found = await store.search_components(ComponentQuery(purl="pkg:pypi/requests@2.31.0"))
+    assert [(c.subject, c.version) for c in found] == [(digest(1), "2.31.0")]
+    found = await store.search_components(ComponentQuery(purl_base="pkg:pypi/requests"))
+    assert [c.subject for c in found] == [digest(1), digest(2)]
+    assert [c.name for c in await store.search_components(ComponentQuery(name="idna"))] == ["idna"]
+    assert found[0].licenses == ["MIT"]
+    await store.add_evidence(
+        Evidence("e1", digest(1), "sbom", "cyclonedx", "x", digest(9), 1, 1.0, "me")
+    )
+    await store.delete_evidence("e1")
+    assert await store.search_components(ComponentQuery(name="idna")) == []

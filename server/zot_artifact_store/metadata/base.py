@@ -200,6 +200,27 @@ class TrustedKey:
 
 
 @dataclass
+class SbomComponent:
+    """One component an SBOM lists, indexed for search."""
+
+    evidence_id: str
+    subject: str
+    subject_ref: str
+    name: str
+    version: str = ""
+    purl: str = ""  # "pkg:pypi/requests@2.31.0"
+    purl_base: str = ""  # the purl without version, qualifiers or subpath
+    licenses: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ComponentQuery:
+    purl: str | None = None
+    purl_base: str | None = None
+    name: str | None = None
+
+
+@dataclass
 class Policy:
     """A named global policy: an IAM-style document (kept as its JSON text)."""
 
@@ -467,6 +488,15 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_evidence(self, evidence_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_components(self, components: list[SbomComponent]) -> None: ...
+
+    @abc.abstractmethod
+    async def search_components(
+        self, query: ComponentQuery, limit: int = 1000
+    ) -> list[SbomComponent]:
+        """Components matching every given field, by subject then name."""
 
     @abc.abstractmethod
     async def evidence_digests(self) -> set[str]:

@@ -31,6 +31,7 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    ComponentQuery,
     Evidence,
     Manifest,
     MetadataError,
@@ -42,6 +43,7 @@ from .base import (
     Part,
     Policy,
     RegistryUpload,
+    SbomComponent,
     Tag,
     TrustedKey,
     blob_digests,
@@ -74,6 +76,7 @@ _MAPS = {
         AccessKey,
         Evidence,
         TrustedKey,
+        SbomComponent,
     )
 }
 
@@ -167,6 +170,8 @@ class MongoMetadataStore(MetadataStore):
                 [("subject", ASCENDING), ("kind", ASCENDING), ("created_at", ASCENDING)],
                 name="subject_kind",
             )
+            for field_name in ("purl", "purl_base", "name"):
+                await db["sbom_components"].create_index([(field_name, ASCENDING)], name=field_name)
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -521,7 +526,24 @@ class MongoMetadataStore(MetadataStore):
         return [e for e in [_decode(Evidence, d) async for d in cursor] if e is not None]
 
     async def delete_evidence(self, evidence_id: str) -> bool:
+        await self._c("sbom_components").delete_many({"evidence_id": evidence_id})
         return (await self._c("evidence").delete_one({"_id": evidence_id})).deleted_count > 0
+
+    async def add_components(self, components: list[SbomComponent]) -> None:
+        if components:
+            await self._c("sbom_components").insert_many([_encode(c) for c in components])
+
+    async def search_components(
+        self, query: ComponentQuery, limit: int = 1000
+    ) -> list[SbomComponent]:
+        where = {
+            k: getattr(query, k)
+            for k in ("purl", "purl_base", "name")
+            if getattr(query, k) is not None
+        }
+        order = [("subject", ASCENDING), ("name", ASCENDING), ("evidence_id", ASCENDING)]
+        cursor = self._c("sbom_components").find(where).sort(order).limit(limit)
+        return [c for c in [_decode(SbomComponent, d) async for d in cursor] if c is not None]
 
     async def evidence_digests(self) -> set[str]:
         return {str(d) for d in await self._c("evidence").distinct("digest")}

@@ -30,6 +30,7 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    ComponentQuery,
     Evidence,
     Manifest,
     MetadataError,
@@ -41,6 +42,7 @@ from .base import (
     Part,
     Policy,
     RegistryUpload,
+    SbomComponent,
     Tag,
     TrustedKey,
     blob_digests,
@@ -97,6 +99,17 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
     PRIMARY KEY (repo, digest)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sbom_components (
+    evidence_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    name TEXT NOT NULL,
+    purl TEXT NOT NULL,
+    purl_base TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS components_by_purl ON sbom_components (purl);
+CREATE INDEX IF NOT EXISTS components_by_purl_base ON sbom_components (purl_base);
+CREATE INDEX IF NOT EXISTS components_by_name ON sbom_components (name);
 CREATE TABLE IF NOT EXISTS trusted_keys (key_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evidence (
     evidence_id TEXT PRIMARY KEY,
@@ -632,7 +645,34 @@ class SqliteMetadataStore(MetadataStore):
         return await self._all(Evidence, sql + " ORDER BY created_at, evidence_id", params)
 
     async def delete_evidence(self, evidence_id: str) -> bool:
+        await self._write("DELETE FROM sbom_components WHERE evidence_id = ?", evidence_id)
         return await self._write("DELETE FROM evidence WHERE evidence_id = ?", evidence_id) > 0
+
+    async def add_components(self, components: list[SbomComponent]) -> None:
+        rows = [
+            (c.evidence_id, c.subject, c.name, c.purl, c.purl_base, _dumps(c)) for c in components
+        ]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany("INSERT INTO sbom_components VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        await self._run(insert)
+
+    async def search_components(
+        self, query: ComponentQuery, limit: int = 1000
+    ) -> list[SbomComponent]:
+        where, params = [], []
+        for column in ("purl", "purl_base", "name"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT doc FROM sbom_components"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY subject, name, evidence_id LIMIT ?"
+        return await self._all(SbomComponent, sql, (*params, limit))
 
     async def evidence_digests(self) -> set[str]:
         return await self._digests("SELECT DISTINCT digest FROM evidence")
