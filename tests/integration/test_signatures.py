@@ -6,8 +6,11 @@ sigstore's own reason, and nothing stored when an attachment is refused."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -201,7 +204,8 @@ def test_bad_verification_requests(client: httpx.Client) -> None:
             },
             "InvalidArgument",
         ),
-        ({"subject": {"digest": digest}, "policy": {"sbom": True}}, "NotImplemented"),
+        ({"subject": {"digest": digest}, "policy": {"attestations": []}}, "NotImplemented"),
+        ({"subject": {"digest": digest}, "policy": {"sbom": "yes"}}, "InvalidArgument"),
     ):
         r = client.post("/v1/verify", json=body)
         assert r.json()["code"] == code, (body, r.text)
@@ -338,3 +342,139 @@ def test_unsupported_keys_are_refused(client: httpx.Client) -> None:
         assert r.status_code == 400, (body["name"], r.text)
     assert client.delete(f"/v1/keys/{'f' * 64}").json()["code"] == "NoSuchTrustedKey"
     assert client.post("/v1/keys", json={"public_key": 1}).json()["code"] == "MalformedJSON"
+
+
+# ---- SBOMs -------------------------------------------------------------------------------
+
+CYCLONEDX_PY = Path(sys.executable).with_name("cyclonedx-py")
+
+
+@pytest.fixture(scope="module")
+def cyclonedx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    """Real SBOMs, written by ``cyclonedx-py requirements`` (CycloneDX's own generator)."""
+    out = tmp_path_factory.mktemp("cdx")
+    requirements = out / "requirements.txt"
+    requirements.write_text("httpx==0.27.2\nidna==3.6\nrequests==2.31.0\n")
+    docs = {}
+    for fmt in ("JSON", "XML"):
+        path = out / f"sbom.{fmt.lower()}"
+        subprocess.run(
+            [str(CYCLONEDX_PY), "requirements", "--of", fmt, "-o", str(path), str(requirements)],
+            check=True,
+            capture_output=True,
+        )
+        docs[fmt] = path.read_bytes()
+    return docs
+
+
+def spdx_document(tmp_path: Path, *, valid: bool = True) -> bytes:
+    """An SPDX 2.3 JSON document written by spdx-tools (the SPDX reference implementation)."""
+    from spdx_tools.spdx.model import (
+        Actor,
+        ActorType,
+        CreationInfo,
+        Document,
+        ExternalPackageRef,
+        ExternalPackageRefCategory,
+        Package,
+        Relationship,
+        RelationshipType,
+        SpdxNoAssertion,
+    )
+    from spdx_tools.spdx.writer.json.json_writer import write_document_to_file
+
+    info = CreationInfo(
+        "SPDX-2.3",
+        "SPDXRef-DOCUMENT",
+        "app",
+        "https://example.com/spdx/app-1",
+        [Actor(ActorType.TOOL, "zas-tests")],
+        datetime.datetime(2026, 11, 28),
+    )
+    package = Package(
+        "SPDXRef-requests",
+        "requests",
+        SpdxNoAssertion(),
+        version="2.31.0",
+        external_references=[
+            ExternalPackageRef(
+                ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", "pkg:pypi/requests@2.31.0"
+            )
+        ],
+    )
+    relationships = [
+        Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-requests")
+    ]
+    path = tmp_path / "app.spdx.json"
+    write_document_to_file(
+        Document(info, [package], relationships=relationships), str(path), validate=True
+    )
+    doc = json.loads(path.read_text())
+    if not valid:
+        del doc["packages"][0]["downloadLocation"]
+    return json.dumps(doc).encode()
+
+
+def test_sboms_validated_indexed_and_searchable(
+    client: httpx.Client, cyclonedx: dict[str, bytes], tmp_path: Path
+) -> None:
+    artifact = uuid.uuid4().bytes
+    bucket, key = upload(client, artifact)
+    sboms = f"/v1/buckets/{bucket}/objects/{key}/sboms"
+    subject = {"bucket": bucket, "key": key}
+    none = client.post("/v1/verify", json={"subject": subject, "policy": {"sbom": True}}).json()
+    assert none["verified"] is False and "no SBOM" in none["rules"][0]["reason"]
+
+    r = client.post(
+        sboms, content=cyclonedx["JSON"], headers={"Content-Type": "application/vnd.cyclonedx+json"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "cyclonedx" and r.json()["details"]["components"] == "3"
+    r = client.post(
+        sboms, content=cyclonedx["XML"], headers={"Content-Type": "application/vnd.cyclonedx+xml"}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        sboms, content=spdx_document(tmp_path), headers={"Content-Type": "application/spdx+json"}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["format"] == "spdx"
+    assert len(client.get(sboms).json()["sboms"]) == 3
+    ok = client.post("/v1/verify", json={"subject": subject, "policy": {"sbom": True}}).json()
+    assert ok["verified"] is True
+
+    # Search by purl with and without version, and by name.
+    exact = client.get("/v1/sboms/search", params={"purl": "pkg:pypi/httpx@0.27.2"}).json()
+    assert any(r["subject"] == f"{bucket}/{key}" for r in exact["results"])
+    assert {r["component"]["version"] for r in exact["results"]} == {"0.27.2"}
+    other = client.get("/v1/sboms/search", params={"purl": "pkg:pypi/httpx@9.9.9"}).json()
+    assert other["results"] == []
+    anyv = client.get("/v1/sboms/search", params={"purl": "pkg:pypi/requests"}).json()
+    assert any(r["component"]["version"] == "2.31.0" for r in anyv["results"])
+    named = client.get("/v1/sboms/search", params={"name": "requests"}).json()["results"]
+    assert any(r["subject_digest"] == ok["subject_digest"] for r in named)
+    assert client.get("/v1/sboms/search").json()["code"] == "InvalidArgument"
+
+
+def test_invalid_sboms_are_refused_with_reasons(
+    client: httpx.Client, cyclonedx: dict[str, bytes], tmp_path: Path
+) -> None:
+    bucket, key = upload(client, uuid.uuid4().bytes)
+    sboms = f"/v1/buckets/{bucket}/objects/{key}/sboms"
+    broken = json.loads(cyclonedx["JSON"])
+    broken["components"][0]["type"] = "spaceship"
+    old = dict(json.loads(cyclonedx["JSON"]), specVersion="1.1")
+    cases = [
+        (json.dumps(broken).encode(), "spaceship"),
+        (json.dumps(old).encode(), "not supported"),
+        (spdx_document(tmp_path, valid=False), "download_location"),
+        (spdx_document(tmp_path).replace(b"SPDX-2.3", b"SPDX-2.2"), "not supported"),
+        (cyclonedx["XML"].replace(b"<components>", b"<components><bogus/>", 1), "bogus"),
+        (b"not an sbom", "not JSON"),
+        (b'{"hello": "world"}', "neither CycloneDX"),
+    ]
+    for body, reason in cases:
+        r = client.post(sboms, content=body)
+        assert r.status_code == 422, (reason, r.text)
+        assert r.json()["code"] == "InvalidEvidence" and reason in r.json()["message"], r.text
+    assert client.get(sboms).json()["sboms"] == []

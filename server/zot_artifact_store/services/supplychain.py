@@ -36,11 +36,12 @@ from sigstore.verify import Verifier, policy
 from sigstore_models.common.v1 import HashAlgorithm
 
 from ..errors import StoreError
-from ..metadata import Evidence, MetadataStore, TrustedKey
+from ..metadata import ComponentQuery, Evidence, MetadataStore, SbomComponent, TrustedKey
 from ..storage import BlobStore, is_digest
 from ..timefmt import iso_time
 from .artifacts import ArtifactService
 from .registry import RegistryService
+from .sbom import parse_sbom, purl_base
 
 SIGSTORE_BUNDLE_TYPES = (
     "application/vnd.dev.sigstore.bundle+json",
@@ -132,6 +133,20 @@ def key_json(k: TrustedKey) -> dict[str, Any]:
         "created_by": k.created_by,
         "expires_at": iso_time(k.expires_at) if k.expires_at else None,
         "revoked_at": iso_time(k.revoked_at) if k.revoked_at else None,
+    }
+
+
+def component_json(c: SbomComponent) -> dict[str, Any]:
+    return {
+        "subject_digest": c.subject,
+        "subject": c.subject_ref,
+        "evidence_id": c.evidence_id,
+        "component": {
+            "name": c.name,
+            "version": c.version,
+            "purl": c.purl,
+            "licenses": c.licenses,
+        },
     }
 
 
@@ -309,6 +324,51 @@ class SupplyChainService:
         await self.metadata.add_evidence(evidence)
         return evidence
 
+    # ---- SBOMs ----------------------------------------------------------------------------
+    async def attach_sbom(
+        self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
+    ) -> Evidence:
+        """Validate (422 with the validator's reasons, nothing stored), store, and index the
+        components so that search finds the subject by purl or name."""
+        if len(body) > MAX_EVIDENCE_BYTES:
+            raise StoreError("EntityTooLarge", "evidence documents may be at most 16 MiB")
+        parsed = parse_sbom(body, media_type)
+        details = {
+            "spec_version": parsed.spec_version,
+            "components": str(len(parsed.components)),
+        }
+        evidence = await self._store(
+            digest, ref, "sbom", parsed.format, body, parsed.media_type, principal_id, details
+        )
+        await self.metadata.add_components(
+            [
+                SbomComponent(
+                    evidence.evidence_id,
+                    digest,
+                    ref,
+                    c.name,
+                    c.version,
+                    c.purl,
+                    purl_base(c.purl) if c.purl else "",
+                    c.licenses,
+                )
+                for c in parsed.components
+            ]
+        )
+        return evidence
+
+    async def search(self, purl: str | None, name: str | None, limit: int) -> list[SbomComponent]:
+        if purl:
+            versioned = "@" in purl.split("?")[0].rsplit("/", 1)[-1]
+            query = ComponentQuery(purl=purl) if versioned else ComponentQuery(purl_base=purl)
+            if name:
+                query.name = name
+        elif name:
+            query = ComponentQuery(name=name)
+        else:
+            raise StoreError("InvalidArgument", "search by purl or name")
+        return await self.metadata.search_components(query, limit)
+
     @staticmethod
     def _parse_bundle(body: bytes) -> Bundle:
         try:
@@ -336,15 +396,33 @@ class SupplyChainService:
     async def verify(self, digest: str, rules: Any) -> tuple[bool, list[RuleResult]]:
         if not isinstance(rules, dict):
             raise StoreError("InvalidArgument", "policy must be an object")
-        unsupported = set(rules) - {"signatures", "threshold"}
+        unsupported = set(rules) - {"signatures", "threshold", "sbom"}
         if unsupported:
             raise StoreError(
                 "NotImplemented",
                 f"policy rules not supported yet: {', '.join(sorted(unsupported))}",
             )
+        sbom_rule = []
+        if "sbom" in rules:
+            if not isinstance(rules["sbom"], bool):
+                raise StoreError("InvalidArgument", "policy.sbom is true or false")
+            if rules["sbom"]:
+                sboms = await self.metadata.list_evidence(digest, "sbom")
+                sbom_rule.append(
+                    RuleResult(
+                        "an SBOM is attached",
+                        bool(sboms),
+                        f"{len(sboms)} SBOM(s): " + ", ".join(sorted({e.format for e in sboms}))
+                        if sboms
+                        else "no SBOM is attached to the subject",
+                        [e.evidence_id for e in sboms],
+                    )
+                )
         wanted = rules.get("signatures") or []
-        if not isinstance(wanted, list) or not wanted:
+        if not isinstance(wanted, list) or (not wanted and not sbom_rule):
             raise StoreError("InvalidArgument", "policy.signatures must be a non-empty list")
+        if not wanted:
+            return sbom_rule[0].passed, sbom_rule
         threshold = rules.get("threshold", len(wanted))
         if (
             not isinstance(threshold, int)
@@ -370,7 +448,8 @@ class SupplyChainService:
             passed >= threshold,
             f"{passed} of {len(wanted)} signer rules passed",
         )
-        return summary.passed, [*results, summary]
+        rules_out = [*results, summary, *sbom_rule]
+        return summary.passed and all(r.passed for r in sbom_rule), rules_out
 
     def _signature_rule(
         self, digest: str, spec: Any, bundles: list[tuple[Evidence, bytes]]

@@ -24,7 +24,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
-from ...services.supplychain import evidence_json, key_json
+from ...services.supplychain import component_json, evidence_json, key_json
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_range, quote_etag
@@ -521,13 +521,15 @@ class EvidenceHandler(V1Handler):
         kind = args[-1]
         digest, ref, resource = await self.subject(*args[:-1])
         await self.authorize("supplychain:attach", resource)
-        if kind != "signatures":
-            raise StoreError("NotImplemented", f"attaching {kind} is not supported yet")
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
-        evidence = await self.ctx.supplychain.attach_signature(
-            digest, ref, self.request.body, media_type, self.principal.id
-        )
-        self.audit("supplychain:attach", resource, True, f"signature {evidence.evidence_id}")
+        attach = {
+            "signatures": self.ctx.supplychain.attach_signature,
+            "sboms": self.ctx.supplychain.attach_sbom,
+        }.get(kind)
+        if attach is None:
+            raise StoreError("NotImplemented", f"attaching {kind} is not supported yet")
+        evidence = await attach(digest, ref, self.request.body, media_type, self.principal.id)
+        self.audit("supplychain:attach", resource, True, f"{evidence.kind} {evidence.evidence_id}")
         self.set_header("Location", f"/v1/evidence/{evidence.evidence_id}")
         self.write_json(evidence_json(evidence), 201)
 
@@ -537,6 +539,20 @@ class EvidenceHandler(V1Handler):
         await self.authorize("supplychain:read", resource)
         items = await self.ctx.supplychain.list(digest, kind.rstrip("s"))
         self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
+
+
+class SbomSearchHandler(V1Handler):
+    """``GET /v1/sboms/search?purl=…|name=…``: every subject whose SBOM lists the component
+    (a purl with a version matches exactly; without, every version)."""
+
+    async def get(self) -> None:
+        await self.authorize("supplychain:read", "")
+        found = await self.ctx.supplychain.search(
+            self.get_query_argument("purl", None),
+            self.get_query_argument("name", None),
+            self.int_arg("limit", 1000, 1, 10_000),
+        )
+        self.write_json({"results": [component_json(c) for c in found]})
 
 
 class KeysHandler(V1Handler):
@@ -666,12 +682,17 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
         r(
-            r"/v1/buckets/([^/]+)/objects/(.+)/(signatures)",
+            r"/v1/buckets/([^/]+)/objects/(.+)/(signatures|sboms)",
             EvidenceHandler,
-            "/v1/buckets/{bucket}/objects/{key}/signatures",
+            "/v1/buckets/{bucket}/objects/{key}/{kind}",
         ),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
-        r(r"/v1/digests/([^/]+)/(signatures)", EvidenceHandler, "/v1/digests/{digest}/signatures"),
+        r(
+            r"/v1/digests/([^/]+)/(signatures|sboms)",
+            EvidenceHandler,
+            "/v1/digests/{digest}/{kind}",
+        ),
+        r(r"/v1/sboms/search", SbomSearchHandler, "/v1/sboms/search"),
         r(r"/v1/evidence/([^/]+)", EvidenceDocumentHandler, "/v1/evidence/{id}"),
         r(r"/v1/keys/?", KeysHandler, "/v1/keys"),
         r(r"/v1/keys/([^/]+)", KeyHandler, "/v1/keys/{id}"),
