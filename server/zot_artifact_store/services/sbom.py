@@ -12,11 +12,11 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
-from cyclonedx.schema import SchemaVersion
-from cyclonedx.validation.json import JsonStrictValidator
-from cyclonedx.validation.xml import XmlValidator
 
 from ..errors import StoreError
+
+# The validators (cyclonedx-python-lib, spdx-tools) are imported when the first SBOM
+# arrives: their JSON-schema machinery costs seconds at import, every server start would pay.
 
 CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 CYCLONEDX_XML = "application/vnd.cyclonedx+xml"
@@ -75,13 +75,17 @@ def parse_sbom(body: bytes, media_type: str) -> ParsedSbom:
     raise invalid(["neither CycloneDX (bomFormat) nor SPDX (spdxVersion)"])
 
 
-def _schema(version: str) -> SchemaVersion:
+def _schema(version: str) -> Any:
+    from cyclonedx.schema import SchemaVersion
+
     if version not in CYCLONEDX_VERSIONS:
         raise invalid([f"CycloneDX {version!r} is not supported (1.4, 1.5, 1.6)"])
     return SchemaVersion.from_version(version)
 
 
 def _cyclonedx_json(text: str, doc: dict[str, Any]) -> ParsedSbom:
+    from cyclonedx.validation.json import JsonStrictValidator
+
     version = str(doc.get("specVersion", ""))
     errors = JsonStrictValidator(_schema(version)).validate_str(text, all_errors=True)
     if errors:
@@ -111,6 +115,8 @@ def _cyclonedx_json(text: str, doc: dict[str, Any]) -> ParsedSbom:
 
 
 def _cyclonedx_xml(text: str) -> ParsedSbom:
+    from cyclonedx.validation.xml import XmlValidator
+
     try:
         root: Element = SafeET.fromstring(text)
     except Exception as exc:  # defusedxml raises several types
