@@ -204,7 +204,12 @@ def test_bad_verification_requests(client: httpx.Client) -> None:
             },
             "InvalidArgument",
         ),
-        ({"subject": {"digest": digest}, "policy": {"attestations": []}}, "NotImplemented"),
+        ({"subject": {"digest": digest}, "policy": {"attestations": []}}, "InvalidArgument"),
+        ({"subject": {"digest": digest}, "policy": {"enforce": True}}, "NotImplemented"),
+        (
+            {"subject": {"digest": digest}, "policy": {"attestations": [{"x": 1}]}},
+            "InvalidArgument",
+        ),
         ({"subject": {"digest": digest}, "policy": {"sbom": "yes"}}, "InvalidArgument"),
     ):
         r = client.post("/v1/verify", json=body)
@@ -478,3 +483,102 @@ def test_invalid_sboms_are_refused_with_reasons(
         assert r.status_code == 422, (reason, r.text)
         assert r.json()["code"] == "InvalidEvidence" and reason in r.json()["message"], r.text
     assert client.get(sboms).json()["sboms"] == []
+
+
+# ---- attestations ------------------------------------------------------------------------
+
+SLSA_V1 = "https://slsa.dev/provenance/v1"
+SLSA_V02 = "https://slsa.dev/provenance/v0.2"
+
+
+def attestation(digest: str, predicate_type: str, predicate_file: str, signer: Any,
+                statement_type: str = "https://in-toto.io/Statement/v1") -> bytes:  # fmt: skip
+    payload = json.dumps(
+        {
+            "_type": statement_type,
+            "subject": [{"name": "app.txt", "digest": {"sha256": digest.split(":")[1]}}],
+            "predicateType": predicate_type,
+            "predicate": json.loads(data(predicate_file)),
+        }
+    ).encode()
+    return dsse(payload, signer)
+
+
+def test_slsa_provenance_attestations_with_constraints(client: httpx.Client) -> None:
+    artifact = uuid.uuid4().bytes * 3
+    bucket, key = upload(client, artifact)
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    atts = f"/v1/buckets/{bucket}/objects/{key}/attestations"
+    subject = {"bucket": bucket, "key": key}
+    builder = ec.generate_private_key(ec.SECP256R1())
+    key_id = trust(client, builder)
+    r = client.post(atts, content=attestation(digest, SLSA_V1, "slsa_predicate_v1_0.json", builder))
+    assert r.status_code == 201, r.text
+    assert r.json()["kind"] == "attestation"
+    assert r.json()["details"]["predicate_type"] == SLSA_V1
+    assert r.json()["details"]["verified_by_key"] == key_id
+    old = attestation(
+        digest, SLSA_V02, "slsa_predicate_v0_2.json", builder, "https://in-toto.io/Statement/v0.1"
+    )
+    assert client.post(atts, content=old).status_code == 201
+    assert len(client.get(atts).json()["attestations"]) == 2
+
+    def check(*rules: dict) -> dict:
+        r = client.post(
+            "/v1/verify", json={"subject": subject, "policy": {"attestations": list(rules)}}
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    repo = "buildDefinition.externalParameters.workflow.repository"
+    assert check(
+        {"predicate_type": SLSA_V1, "constraints": {repo: "https://github.com/octo-org/*"}}
+    )["verified"]
+    v02 = json.loads(data("slsa_predicate_v0_2.json"))["builder"]["id"]
+    assert check({"predicate_type": SLSA_V02, "constraints": {"builder.id": v02}})["verified"]
+    wrong = check({"predicate_type": SLSA_V1, "constraints": {repo: "https://github.com/evil/*"}})
+    assert (
+        wrong["verified"] is False
+        and "not 'https://github.com/evil/*'" in wrong["rules"][0]["reason"]
+    )
+    missing = check({"predicate_type": "https://example.com/test-results/v1"})
+    assert (
+        missing["verified"] is False
+        and "no https://example.com/test-results/v1" in missing["rules"][0]["reason"]
+    )
+    # Once the builder's key is revoked, its attestations no longer count.
+    assert client.delete(f"/v1/keys/{key_id}").status_code == 204
+    revoked = check({"predicate_type": SLSA_V1})
+    assert (
+        revoked["verified"] is False
+        and "not signed by a trusted key" in revoked["rules"][0]["reason"]
+    )
+
+
+def test_refused_attestations(client: httpx.Client) -> None:
+    artifact = uuid.uuid4().bytes * 4
+    bucket, key = upload(client, artifact)
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    atts = f"/v1/buckets/{bucket}/objects/{key}/attestations"
+    signer = ed25519.Ed25519PrivateKey.generate()
+    cases = [
+        (
+            attestation("sha256:" + "2" * 64, SLSA_V1, "slsa_predicate_v1_0.json", signer),
+            "SubjectMismatch",
+        ),
+        (
+            attestation(
+                digest, SLSA_V1, "slsa_predicate_v1_0.json", signer, "https://example.com/Statement"
+            ),
+            "InvalidEvidence",
+        ),
+        (data("bundle_v3.txt.sigstore"), "InvalidEvidence"),
+        (b"plain text", "InvalidEvidence"),
+    ]
+    for body, code in cases:
+        r = client.post(atts, content=body)
+        assert r.status_code == 422 and r.json()["code"] == code, r.text
+    assert client.get(atts).json()["attestations"] == []
+    # Accepted but unsigned by anything trusted: recorded as such.
+    r = client.post(atts, content=attestation(digest, SLSA_V1, "slsa_predicate_v1_0.json", signer))
+    assert r.status_code == 201 and r.json()["details"]["verified_by_key"] == ""

@@ -10,6 +10,7 @@ No Tornado here.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import json
 import re
@@ -324,6 +325,113 @@ class SupplyChainService:
         await self.metadata.add_evidence(evidence)
         return evidence
 
+    # ---- attestations ---------------------------------------------------------------------
+    async def attach_attestation(
+        self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
+    ) -> Evidence:
+        """An in-toto Statement (v1 or v0.1) in a DSSE envelope about ``digest`` (422 and
+        nothing stored otherwise). Its signature is checked against the trusted keys now and
+        the result recorded; verification re-checks it against the trust of that moment."""
+        if len(body) > MAX_EVIDENCE_BYTES:
+            raise StoreError("EntityTooLarge", "evidence documents may be at most 16 MiB")
+        if signature_format(body, media_type) != "dsse":
+            raise StoreError(
+                "InvalidEvidence", "an attestation is a DSSE envelope with an in-toto statement"
+            )
+        _, statement = parse_dsse_statement(body, digest)
+        statement_type = str(statement.get("_type", ""))
+        if statement_type not in IN_TOTO_STATEMENTS:
+            raise StoreError(
+                "InvalidEvidence", f"unknown in-toto statement type {statement_type!r}"
+            )
+        predicate_type = statement.get("predicateType")
+        if not isinstance(predicate_type, str) or not predicate_type:
+            raise StoreError("InvalidEvidence", "the statement has no predicateType")
+        if not isinstance(statement.get("predicate", {}), dict):
+            raise StoreError("InvalidEvidence", "the predicate must be an object")
+        signer = await self._trusted_signer(body, ref)
+        details = {
+            "predicate_type": predicate_type,
+            "statement_type": statement_type,
+            "verified_by_key": signer or "",
+        }
+        return await self._store(
+            digest, ref, "attestation", "dsse", body, media_type or DSSE_TYPE, principal_id, details
+        )
+
+    async def _trusted_signer(self, envelope: bytes, subject_ref: str) -> str | None:
+        """The id of a usable trusted key that verifies the envelope, if any."""
+        for key in await self.metadata.list_trusted_keys():
+            if self._unusable(key, {subject_ref}):
+                continue
+            try:
+                verify_dsse(
+                    envelope, serialization.load_pem_public_key(key.public_key_pem.encode())
+                )
+            except InvalidSignature:
+                continue
+            return key.key_id
+        return None
+
+    @staticmethod
+    def _unusable(key: TrustedKey, subject_refs: set[str]) -> str:
+        """Why ``key`` may not vouch here ("" when it may)."""
+        if key.revoked_at is not None:
+            return "the key was revoked"
+        if key.expires_at is not None and time.time() >= key.expires_at:
+            return "the key has expired"
+        scope_kind, _, scope_name = key.scope.partition(":")
+        if key.scope and not any(
+            (scope_kind == "bucket" and r.startswith(scope_name + "/"))
+            or (scope_kind == "repo" and r.startswith(scope_name + "@"))
+            for r in subject_refs
+        ):
+            return f"the key is trusted only for {key.scope}"
+        return ""
+
+    async def _attestation_rule(self, digest: str, spec: Any) -> RuleResult:
+        if not isinstance(spec, dict) or not isinstance(spec.get("predicate_type"), str):
+            raise StoreError(
+                "InvalidArgument", 'an attestation rule is {"predicate_type", "constraints"?}'
+            )
+        constraints = spec.get("constraints") or {}
+        if not isinstance(constraints, dict) or not all(
+            isinstance(v, str) for v in constraints.values()
+        ):
+            raise StoreError("InvalidArgument", "constraints map predicate paths to globs")
+        wanted = spec["predicate_type"]
+        name = f"attestation {wanted}" + (
+            " with " + ", ".join(f"{k}={v}" for k, v in constraints.items()) if constraints else ""
+        )
+        candidates = [
+            e
+            for e in await self.metadata.list_evidence(digest, "attestation")
+            if e.details.get("predicate_type") == wanted
+        ]
+        if not candidates:
+            return RuleResult(name, False, f"no {wanted} attestation is attached")
+        reasons = []
+        for evidence in candidates:
+            body = await self.blobs.read_all(evidence.digest)
+            signer = await self._trusted_signer(body, evidence.subject_ref)
+            if signer is None:
+                reasons.append(f"{evidence.evidence_id}: not signed by a trusted key")
+                continue
+            predicate = json.loads(Envelope.from_dict(json.loads(body)).payload).get("predicate")
+            failed = [
+                f"{path} is {value!r}, not {pattern!r}"
+                for path, pattern in constraints.items()
+                if not isinstance(value := lookup(predicate, path), str)
+                or not fnmatch.fnmatchcase(value, pattern)
+            ]
+            if failed:
+                reasons.append(f"{evidence.evidence_id}: " + "; ".join(failed))
+                continue
+            return RuleResult(
+                name, True, f"signed by trusted key {signer[:16]}", [evidence.evidence_id]
+            )
+        return RuleResult(name, False, "; ".join(reasons))
+
     # ---- SBOMs ----------------------------------------------------------------------------
     async def attach_sbom(
         self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
@@ -396,7 +504,7 @@ class SupplyChainService:
     async def verify(self, digest: str, rules: Any) -> tuple[bool, list[RuleResult]]:
         if not isinstance(rules, dict):
             raise StoreError("InvalidArgument", "policy must be an object")
-        unsupported = set(rules) - {"signatures", "threshold", "sbom"}
+        unsupported = set(rules) - {"signatures", "threshold", "sbom", "attestations"}
         if unsupported:
             raise StoreError(
                 "NotImplemented",
@@ -418,11 +526,17 @@ class SupplyChainService:
                         [e.evidence_id for e in sboms],
                     )
                 )
+        attestation_specs = rules.get("attestations") or []
+        if not isinstance(attestation_specs, list):
+            raise StoreError("InvalidArgument", "policy.attestations must be a list")
+        sbom_rule += [await self._attestation_rule(digest, a) for a in attestation_specs]
         wanted = rules.get("signatures") or []
         if not isinstance(wanted, list) or (not wanted and not sbom_rule):
-            raise StoreError("InvalidArgument", "policy.signatures must be a non-empty list")
+            raise StoreError(
+                "InvalidArgument", "a policy needs signatures, attestations or sbom rules"
+            )
         if not wanted:
-            return sbom_rule[0].passed, sbom_rule
+            return all(r.passed for r in sbom_rule), sbom_rule
         threshold = rules.get("threshold", len(wanted))
         if (
             not isinstance(threshold, int)
@@ -503,18 +617,9 @@ class SupplyChainService:
         key = await self.metadata.get_trusted_key(key_id)
         if key is None:
             return RuleResult(name, False, "the key is not a trusted key")
-        if key.revoked_at is not None:
-            return RuleResult(name, False, "the key was revoked")
-        if key.expires_at is not None and time.time() >= key.expires_at:
-            return RuleResult(name, False, "the key has expired")
-        scope_kind, _, scope_name = key.scope.partition(":")
-        subject_refs = {e.subject_ref for e, _ in signatures}
-        if key.scope and not any(
-            (scope_kind == "bucket" and r.startswith(scope_name + "/"))
-            or (scope_kind == "repo" and r.startswith(scope_name + "@"))
-            for r in subject_refs
-        ):
-            return RuleResult(name, False, f"the key is trusted only for {key.scope}")
+        unusable = self._unusable(key, {e.subject_ref for e, _ in signatures})
+        if unusable:
+            return RuleResult(name, False, unusable)
         if not signatures:
             return RuleResult(name, False, "no key-based signature is attached to the subject")
         public = serialization.load_pem_public_key(key.public_key_pem.encode())
@@ -534,6 +639,18 @@ class SupplyChainService:
 
 
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
+IN_TOTO_STATEMENTS = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
+
+
+def lookup(doc: Any, path: str) -> Any:
+    """``runDetails.builder.id`` in a predicate; None when absent."""
+    for part in path.split("."):
+        if not isinstance(doc, dict) or part not in doc:
+            return None
+        doc = doc[part]
+    return doc
+
+
 IN_TOTO_TYPE = "application/vnd.in-toto+json"
 
 

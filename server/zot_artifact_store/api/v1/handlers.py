@@ -525,6 +525,7 @@ class EvidenceHandler(V1Handler):
         attach = {
             "signatures": self.ctx.supplychain.attach_signature,
             "sboms": self.ctx.supplychain.attach_sbom,
+            "attestations": self.ctx.supplychain.attach_attestation,
         }.get(kind)
         if attach is None:
             raise StoreError("NotImplemented", f"attaching {kind} is not supported yet")
@@ -537,7 +538,7 @@ class EvidenceHandler(V1Handler):
         kind = args[-1]
         digest, _, resource = await self.subject(*args[:-1])
         await self.authorize("supplychain:read", resource)
-        items = await self.ctx.supplychain.list(digest, kind.rstrip("s"))
+        items = await self.ctx.supplychain.list(digest, kind[:-1])
         self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
 
 
@@ -682,7 +683,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
         r(r"/v1/buckets/([^/]+)/objects/?", ObjectListHandler, "/v1/buckets/{bucket}/objects"),
         r(
-            r"/v1/buckets/([^/]+)/objects/(.+)/(signatures|sboms)",
+            r"/v1/buckets/([^/]+)/objects/(.+)/(signatures|sboms|attestations)",
             EvidenceHandler,
             "/v1/buckets/{bucket}/objects/{key}/{kind}",
         ),
