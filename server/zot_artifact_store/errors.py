@@ -77,6 +77,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
         ErrorSpec("MalformedPolicy", 400, "The policy document is malformed"),
         ErrorSpec("NoSuchEvidence", 404, "The evidence does not exist"),
+        ErrorSpec("VerificationFailed", 403, "The object fails its bucket's verification policy"),
         ErrorSpec("NoSuchTrustedKey", 404, "The trusted key does not exist"),
         ErrorSpec("InvalidEvidence", 422, "The evidence document is invalid"),
         ErrorSpec("SubjectMismatch", 422, "The evidence is about another digest"),

@@ -582,3 +582,76 @@ def test_refused_attestations(client: httpx.Client) -> None:
     # Accepted but unsigned by anything trusted: recorded as such.
     r = client.post(atts, content=attestation(digest, SLSA_V1, "slsa_predicate_v1_0.json", signer))
     assert r.status_code == 201 and r.json()["details"]["verified_by_key"] == ""
+
+
+# ---- the whole story ----------------------------------------------------------------------
+
+
+def test_sign_attest_verify_then_enforce_on_download(
+    server: ServerProcess, client: httpx.Client, cyclonedx: dict[str, bytes]
+) -> None:
+    artifact = uuid.uuid4().bytes * 1000
+    bucket, key = upload(client, artifact)
+    digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+    base = f"/v1/buckets/{bucket}/objects/{key}"
+    signer = ec.generate_private_key(ec.SECP256R1())
+    key_id = trust(client, signer)
+    signature = base64.b64encode(signer.sign(artifact, ec.ECDSA(hashes.SHA256())))
+    assert client.post(f"{base}/signatures", content=signature).status_code == 201
+    assert client.post(f"{base}/sboms", content=cyclonedx["JSON"]).status_code == 201
+    provenance = attestation(digest, SLSA_V1, "slsa_predicate_v1_0.json", signer)
+    assert client.post(f"{base}/attestations", content=provenance).status_code == 201
+    policy = {
+        "signatures": [{"key": key_id}],
+        "attestations": [
+            {
+                "predicate_type": SLSA_V1,
+                "constraints": {
+                    "buildDefinition.externalParameters.workflow.repository": "https://github.com/octo-org/*"
+                },
+            }
+        ],
+        "sbom": True,
+    }
+    subject = {"bucket": bucket, "key": key}
+    result = client.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
+    assert result["verified"] is True, result
+    assert {r["passed"] for r in result["rules"]} == {True}
+
+    gate = {"name": "release-gate", "mode": "enforce", "policy": policy}
+    assert client.put(f"/v1/buckets/{bucket}/verification", json=gate).status_code == 200
+    assert client.get(f"/v1/buckets/{bucket}/verification").json()["mode"] == "enforce"
+    r = client.get(base)
+    assert r.status_code == 200 and r.content == artifact
+    assert r.headers["x-verification"] == "passed"
+    s3 = httpx.get(f"{server.url}/{bucket}/{key}")
+    assert s3.status_code == 200 and s3.content == artifact
+
+    # Overwritten: the new digest carries no evidence, so the gate refuses it.
+    assert client.put(base, content=b"unsigned bytes").status_code == 200
+    after = client.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
+    assert after["verified"] is False
+    r = client.get(base)
+    assert r.status_code == 403 and r.json()["code"] == "VerificationFailed"
+    assert "no key-based signature" in r.json()["message"]
+    assert "no SBOM" in r.json()["message"]
+    s3 = httpx.get(f"{server.url}/{bucket}/{key}")
+    assert s3.status_code == 403 and "<Code>AccessDenied</Code>" in s3.text
+    # Audit mode serves it, and says so.
+    gate["mode"] = "audit"
+    assert client.put(f"/v1/buckets/{bucket}/verification", json=gate).status_code == 200
+    r = client.get(base)
+    assert r.status_code == 200 and r.headers["x-verification"] == "failed"
+    assert r.headers["x-verification-policy"] == "release-gate (audit)"
+    # Removed: no header at all.
+    assert client.delete(f"/v1/buckets/{bucket}/verification").status_code == 204
+    assert "x-verification" not in client.get(base).headers
+    assert client.get(f"/v1/buckets/{bucket}/verification").json()["code"] == "NoSuchBucketPolicy"
+    # Bad gates are refused.
+    for bad in (
+        {**gate, "mode": "block"},
+        {**gate, "policy": {"signatures": [{"x": 1}]}},
+        {"name": "g", "mode": "audit"},
+    ):
+        r = client.put(f"/v1/buckets/{bucket}/verification", json=bad)
+        assert r.status_code == 400, r.text

@@ -224,7 +224,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self, record: ObjectRecord, rng: ByteRange | None, *, send_body: bool
     ) -> None:
         """Send an object's bytes (all, or ``rng`` as a 206) with Content-Length, streaming;
-        for HEAD only the headers."""
+        for HEAD only the headers. A bucket's verification gate runs first: in audit mode the
+        result is a header, in enforce mode a failing object is refused (403)."""
+        await self.check_gate(record)
         start, end = (rng.start, rng.end) if rng is not None else (0, record.size)
         if rng is not None:
             self.set_status(206)
@@ -236,6 +238,25 @@ class BaseHandler(tornado.web.RequestHandler):
         await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
         if not self._finished:
             self.finish()
+
+    async def check_gate(self, record: ObjectRecord) -> None:
+        outcome = await self.ctx.supplychain.gate(record.bucket, record.digest)
+        if outcome is None:
+            return
+        gate, passed, reasons = outcome
+        resource = f"{record.bucket}/{record.key}"
+        self.audit(
+            "supplychain:gate", resource, passed, reasons or "verified",
+            policy=gate["name"], mode=gate["mode"], subject_digest=record.digest,
+        )  # fmt: skip
+        self.set_header("X-Verification", "passed" if passed else "failed")
+        self.set_header("X-Verification-Policy", f"{gate['name']} ({gate['mode']})")
+        if not passed and gate["mode"] == "enforce":
+            raise StoreError(
+                "VerificationFailed",
+                f"policy {gate['name']!r} refuses this object: {reasons}",
+                resource=resource,
+            )
 
     async def stream_out(self, chunks: Any) -> None:
         """Send an async iterator of byte chunks with back-pressure; stop quietly if the

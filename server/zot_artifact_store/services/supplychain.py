@@ -181,6 +181,8 @@ class SupplyChainService:
         self.artifacts = artifacts
         self.registry = registry
         self.verifier = Verifier(trusted_root=root)
+        self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
 
     # ---- subjects -------------------------------------------------------------------------
     async def resolve(self, subject: Any) -> tuple[str, str]:
@@ -202,6 +204,63 @@ class SupplyChainService:
             "InvalidArgument",
             'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
         )
+
+    # ---- verification policies on buckets (audit / enforce on download) -------------------
+    GATE_TTL = 10.0
+
+    async def set_bucket_gate(
+        self, bucket: str, name: str, mode: str, rules: Any
+    ) -> dict[str, Any]:
+        if mode not in ("audit", "enforce"):
+            raise StoreError("InvalidArgument", "mode is audit or enforce")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
+            raise StoreError("InvalidArgument", "name is 1-128 of A-Z a-z 0-9 . _ -")
+        await self.verify("sha256:" + "0" * 64, rules)  # the rules must be well formed
+        record = await self.metadata.get_bucket(bucket)
+        if record is None:
+            raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
+        gate = {"name": name, "mode": mode, "policy": rules}
+        record.settings["verification"] = gate
+        await self.metadata.update_bucket(record)
+        self._gates.pop(bucket, None)
+        self._results.clear()
+        return gate
+
+    async def get_bucket_gate(self, bucket: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._gates.get(bucket)
+        if cached is None or cached[0] < now:
+            record = await self.metadata.get_bucket(bucket)
+            gate = record.settings.get("verification") if record else None
+            if len(self._gates) > 10_000:
+                self._gates.clear()
+            cached = self._gates[bucket] = (now + self.GATE_TTL, gate)
+        return cached[1]
+
+    async def delete_bucket_gate(self, bucket: str) -> None:
+        record = await self.metadata.get_bucket(bucket)
+        if record is None:
+            raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
+        record.settings.pop("verification", None)
+        await self.metadata.update_bucket(record)
+        self._gates.pop(bucket, None)
+
+    async def gate(self, bucket: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
+        """For a download: (the bucket's gate, passed, reasons), or None without a gate.
+        Results are kept for ``GATE_TTL`` seconds (attaching evidence here clears them)."""
+        gate = await self.get_bucket_gate(bucket)
+        if not gate:
+            return None
+        key = (digest, json.dumps(gate["policy"], sort_keys=True))
+        now = time.monotonic()
+        cached = self._results.get(key)
+        if cached is None or cached[0] < now:
+            passed, rules = await self.verify(digest, gate["policy"])
+            reasons = "; ".join(f"{r.rule}: {r.reason}" for r in rules if not r.passed)
+            if len(self._results) > 10_000:
+                self._results.clear()
+            cached = self._results[key] = (now + self.GATE_TTL, passed, reasons)
+        return gate, cached[1], cached[2]
 
     # ---- trusted keys ---------------------------------------------------------------------
     async def add_key(
@@ -309,6 +368,7 @@ class SupplyChainService:
         details: dict[str, str],
     ) -> Evidence:
         info = await self.blobs.put_bytes(body)
+        self._results.clear()  # a download gate may pass now
         evidence = Evidence(
             evidence_id=uuid.uuid4().hex,
             subject=digest,

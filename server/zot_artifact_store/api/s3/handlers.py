@@ -35,6 +35,7 @@ MAX_DELETE_KEYS = 1000
 # Our codes whose S3 name differs.
 _S3_CODES = {
     "Unauthenticated": "AccessDenied",
+    "VerificationFailed": "AccessDenied",
     "ReservedName": "InvalidBucketName",
     "MalformedJSON": "MalformedXML",
     "InvalidContinuationToken": "InvalidArgument",

@@ -542,6 +542,37 @@ class EvidenceHandler(V1Handler):
         self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
 
 
+class BucketGateHandler(V1Handler):
+    """``/v1/buckets/{bucket}/verification``: the verification policy every download of the
+    bucket's objects is checked against, in ``audit`` or ``enforce`` mode (admins only)."""
+
+    async def put(self, bucket: str) -> None:
+        await self.authorize("admin:PutVerificationPolicy", bucket)
+        body = self.json_body(required=True)
+        if not isinstance(body, dict) or set(body) != {"name", "mode", "policy"}:
+            raise StoreError("MalformedJSON", 'the request is {"name", "mode", "policy"}')
+        gate = await self.ctx.supplychain.set_bucket_gate(
+            bucket, body["name"], body["mode"], body["policy"]
+        )
+        self.audit("admin:PutVerificationPolicy", bucket, True, f"{gate['name']} ({gate['mode']})")
+        self.write_json(gate)
+
+    async def get(self, bucket: str) -> None:
+        await self.authorize("supplychain:read", bucket)
+        gate = await self.ctx.supplychain.get_bucket_gate(bucket)
+        if gate is None:
+            await self.ctx.artifacts.get_bucket(bucket)  # 404 for a missing bucket
+            raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no verification policy")
+        self.write_json(gate)
+
+    async def delete(self, bucket: str) -> None:
+        await self.authorize("admin:PutVerificationPolicy", bucket)
+        await self.ctx.supplychain.delete_bucket_gate(bucket)
+        self.audit("admin:PutVerificationPolicy", bucket, True, "removed")
+        self.set_status(204)
+        self.finish()
+
+
 class SbomSearchHandler(V1Handler):
     """``GET /v1/sboms/search?purl=…|name=…``: every subject whose SBOM lists the component
     (a purl with a version matches exactly; without, every version)."""
@@ -700,6 +731,11 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/verify", VerifyHandler, "/v1/verify"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
         r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
+        r(
+            r"/v1/buckets/([^/]+)/verification",
+            BucketGateHandler,
+            "/v1/buckets/{bucket}/verification",
+        ),
         r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),
         r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
         r(r"/v1/authorize", AuthorizeHandler, "/v1/authorize"),
