@@ -45,6 +45,7 @@ from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
+from .services.signing import LocalKeyProvider
 from .services.supplychain import SupplyChainService, trusted_root
 from .storage import BlobStore, create_blob_store
 
@@ -156,6 +157,17 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             "delete everything. Set ZAS_ROOT_USER and ZAS_ROOT_PASSWORD (or auth.root) to "
             "enforce authentication."
         )
+    supplychain = SupplyChainService(
+        metadata,
+        blobs,
+        artifacts,
+        registry,
+        trusted_root(config.extensions.supplychain.trustedRoot),
+    )
+    if config.extensions.supplychain.signing.key:
+        await supplychain.enable_signing(
+            LocalKeyProvider(config.extensions.supplychain.signing.key)
+        )
     return AppContext(
         config=config,
         metadata=metadata,
@@ -165,13 +177,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authentication=authentication,
         authorizer=authorizer,
         registry=registry,
-        supplychain=SupplyChainService(
-            metadata,
-            blobs,
-            artifacts,
-            registry,
-            trusted_root(config.extensions.supplychain.trustedRoot),
-        ),
+        supplychain=supplychain,
         registry_tokens=registry_tokens,
         workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,

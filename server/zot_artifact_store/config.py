@@ -351,10 +351,28 @@ class TracingExtension(_Section):
         return self
 
 
+class SigningConfig(_Section):
+    # The store's own signing key (PEM private key: ECDSA P-256/P-384, Ed25519 or RSA), from a
+    # file (a mounted Kubernetes secret) or the value itself (ZAS_..._SIGNING_KEY or its
+    # _FILE form). Unset: server-side signing is off.
+    keyFile: str | None = None
+    key: str | None = Field(None, repr=False)
+
+    @model_validator(mode="after")
+    def _load(self) -> SigningConfig:
+        if self.keyFile and not self.key:
+            try:
+                self.key = Path(self.keyFile).read_text()
+            except OSError as exc:
+                raise ValueError(f"cannot read {self.keyFile!r}: {exc.strerror}") from None
+        return self
+
+
 class SupplyChainExtension(_Section):
     # Sigstore trusted root for verifying bundles offline: "production" (the public-good
     # instance), "staging", or a path to a trusted_root.json (private Sigstore, air-gapped).
     trustedRoot: str = "production"
+    signing: SigningConfig = Field(default_factory=SigningConfig)
 
     @field_validator("trustedRoot")
     @classmethod

@@ -43,6 +43,7 @@ from ..timefmt import iso_time
 from .artifacts import ArtifactService
 from .registry import RegistryService
 from .sbom import parse_sbom, purl_base
+from .signing import SigningProvider
 
 SIGSTORE_BUNDLE_TYPES = (
     "application/vnd.dev.sigstore.bundle+json",
@@ -181,6 +182,8 @@ class SupplyChainService:
         self.artifacts = artifacts
         self.registry = registry
         self.verifier = Verifier(trusted_root=root)
+        self.signing: SigningProvider | None = None
+        self.signing_key_id = ""
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
 
@@ -204,6 +207,63 @@ class SupplyChainService:
             "InvalidArgument",
             'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
         )
+
+    # ---- server-side signing --------------------------------------------------------------
+    SIGNED_PREDICATE = "https://zot-artifact-store.dev/attestations/signed/v1"
+    SERVER_KEY_NAME = "server signing key"
+
+    async def enable_signing(self, provider: SigningProvider) -> TrustedKey:
+        """Use ``provider`` for server-side signing; its public key becomes a trusted key."""
+        self.signing = provider
+        public = serialization.load_pem_public_key(provider.public_key_pem.encode())
+        der = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        existing = await self.metadata.get_trusted_key(hashlib.sha256(der).hexdigest())
+        if existing is not None:  # an admin's revocation stands across restarts
+            self.signing_key_id = existing.key_id
+            return existing
+        key, _ = await self.add_key(
+            provider.public_key_pem, self.SERVER_KEY_NAME, "", None, "server"
+        )
+        self.signing_key_id = key.key_id
+        return key
+
+    async def sign(
+        self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
+    ) -> tuple[Evidence, bytes]:
+        """Sign ``digest`` with the store's key: a DSSE envelope over an in-toto Statement v1,
+        attached as a signature (and as an attestation when a predicate is given)."""
+        if self.signing is None:
+            raise StoreError("NotImplemented", "server-side signing is not configured")
+        if predicate is not None and not isinstance(predicate, dict):
+            raise StoreError("InvalidArgument", "predicate must be an object")
+        if not digest.startswith("sha256:"):
+            raise StoreError("InvalidArgument", "only sha256 subjects can be signed")
+        statement = {
+            "_type": IN_TOTO_STATEMENTS[0],
+            "subject": [{"name": ref, "digest": {"sha256": digest.split(":", 1)[1]}}],
+            "predicateType": predicate_type or self.SIGNED_PREDICATE,
+            "predicate": predicate
+            if predicate is not None
+            else {"signedBy": principal_id, "subject": ref, "signedAt": iso_time(time.time())},
+        }
+        envelope = Envelope(json.dumps(statement).encode(), IN_TOTO_TYPE, {})
+        envelope.sign(self.signing.signer)
+        body = json.dumps(envelope.to_dict()).encode()
+        kind = "attestation" if predicate_type else "signature"
+        details = {
+            "predicate_type": str(statement["predicateType"]),
+            "signed_by_server": self.signing_key_id,
+        }
+        if kind == "attestation":
+            details.update(
+                statement_type=IN_TOTO_STATEMENTS[0], verified_by_key=self.signing_key_id
+            )
+        evidence = await self._store(
+            digest, ref, kind, "dsse", body, DSSE_TYPE, principal_id, details
+        )
+        return evidence, body
 
     # ---- verification policies on buckets (audit / enforce on download) -------------------
     GATE_TTL = 10.0

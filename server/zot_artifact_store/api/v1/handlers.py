@@ -639,6 +639,41 @@ class EvidenceDocumentHandler(V1Handler):
         self.finish(body)
 
 
+class SignHandler(V1Handler):
+    """``POST /v1/sign``: the store signs a subject with its own key (a DSSE envelope over an
+    in-toto statement), attached as a signature, or as an attestation with a predicate."""
+
+    async def post(self) -> None:
+        body = self.json_body(required=True)
+        if (
+            not isinstance(body, dict)
+            or "subject" not in body
+            or set(body)
+            - {
+                "subject",
+                "predicate_type",
+                "predicate",
+            }
+        ):
+            raise StoreError(
+                "MalformedJSON", 'the request is {"subject", "predicate_type"?, "predicate"?}'
+            )
+        digest, ref = await self.ctx.supplychain.resolve(body["subject"])
+        subject = body["subject"]
+        resource = (
+            f"{subject['bucket']}/{subject['key']}" if "bucket" in subject else f"digest:{digest}"
+        )
+        await self.authorize("supplychain:sign", resource)
+        predicate_type = body.get("predicate_type")
+        if predicate_type is not None and not isinstance(predicate_type, str):
+            raise StoreError("MalformedJSON", "predicate_type must be a string")
+        evidence, envelope = await self.ctx.supplychain.sign(
+            digest, ref, predicate_type, body.get("predicate"), self.principal.id
+        )
+        self.audit("supplychain:sign", resource, True, f"{evidence.kind} {evidence.evidence_id}")
+        self.write_json({**evidence_json(evidence), "envelope": json.loads(envelope)}, 201)
+
+
 class VerifyHandler(V1Handler):
     """``POST /v1/verify``: does a subject satisfy a policy, rule by rule."""
 
@@ -729,6 +764,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/keys/?", KeysHandler, "/v1/keys"),
         r(r"/v1/keys/([^/]+)", KeyHandler, "/v1/keys/{id}"),
         r(r"/v1/verify", VerifyHandler, "/v1/verify"),
+        r(r"/v1/sign", SignHandler, "/v1/sign"),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
         r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
         r(

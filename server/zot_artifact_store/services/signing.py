@@ -1,0 +1,54 @@
+"""Server-side signing: the store signs a subject on request, as a DSSE envelope over an in-toto
+statement, with a key from configuration. ``SigningProvider`` is the seam for keys held
+elsewhere (Vault transit, a cloud KMS): anything that can name its public key and sign bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives import serialization
+from securesystemslib.signer import CryptoSigner, Signature, Signer
+
+from ..errors import StoreError
+
+
+class SigningProvider(Protocol):
+    """A key the store signs with."""
+
+    @property
+    def public_key_pem(self) -> str: ...
+
+    @property
+    def signer(self) -> Signer:
+        """A securesystemslib signer (DSSE envelopes are signed through it)."""
+        ...
+
+
+class LocalKeyProvider:
+    """A PEM private key from configuration (a file, a mounted secret, an env variable)."""
+
+    def __init__(self, pem: str) -> None:
+        try:
+            private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise StoreError("InternalError", f"the signing key cannot be loaded: {exc}") from None
+        self._signer = CryptoSigner(private)
+        self._public_pem = (
+            private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+
+    @property
+    def public_key_pem(self) -> str:
+        return self._public_pem
+
+    @property
+    def signer(self) -> Signer:
+        return self._signer
+
+
+__all__ = ["LocalKeyProvider", "Signature", "SigningProvider"]

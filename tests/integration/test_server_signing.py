@@ -1,0 +1,88 @@
+"""Server-side signing: the store signs a subject with its configured key (a DSSE envelope over
+an in-toto statement), its key is trusted automatically, and verification accepts it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.fixtures.server import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def signing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    base = tmp_path_factory.mktemp("signing")
+    key = base / "signing.pem"
+    private = ec.generate_private_key(ec.SECP256R1())
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key.chmod(0o600)
+    config = base / "config.yaml"
+    config.write_text(
+        json.dumps({"extensions": {"supplychain": {"signing": {"keyFile": str(key)}}}})
+    )
+    proc = ServerProcess(base / "data", config=config).start()
+    yield proc
+    proc.stop()
+
+
+def test_the_store_signs_and_its_signature_verifies(signing_server: ServerProcess) -> None:
+    with signing_server.client() as c:
+        bucket = f"sign-{uuid.uuid4().hex[:8]}"
+        artifact = uuid.uuid4().bytes * 50
+        c.put(f"/v1/buckets/{bucket}")
+        c.put(f"/v1/buckets/{bucket}/objects/app.bin", content=artifact)
+        keys = [k for k in c.get("/v1/keys").json()["keys"] if k["name"] == "server signing key"]
+        assert len(keys) == 1 and keys[0]["algorithm"] == "ecdsa-p256"
+        server_key = keys[0]["id"]
+        subject = {"bucket": bucket, "key": "app.bin"}
+        policy = {"signatures": [{"key": server_key}]}
+        before = c.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
+        assert before["verified"] is False
+
+        r = c.post("/v1/sign", json={"subject": subject})
+        assert r.status_code == 201, r.text
+        signed = r.json()
+        digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
+        assert signed["subject_digest"] == digest and signed["format"] == "dsse"
+        assert signed["envelope"]["payloadType"] == "application/vnd.in-toto+json"
+        after = c.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
+        assert after["verified"] is True, after
+
+        # With a predicate it is an attestation a policy can require.
+        r = c.post(
+            "/v1/sign",
+            json={
+                "subject": subject,
+                "predicate_type": "https://example.com/qa/v1",
+                "predicate": {"result": "passed"},
+            },
+        )
+        assert r.status_code == 201 and r.json()["kind"] == "attestation"
+        rule = {"predicate_type": "https://example.com/qa/v1", "constraints": {"result": "passed"}}
+        out = c.post("/v1/verify", json={"subject": subject, "policy": {"attestations": [rule]}})
+        assert out.json()["verified"] is True, out.text
+        # Bad requests.
+        assert c.post("/v1/sign", json={"subject": subject, "predicate": 3}).status_code == 400
+        assert c.post("/v1/sign", json={"subject": subject, "x": 1}).status_code == 400
+        assert (
+            c.post("/v1/sign", json={"subject": {"bucket": bucket, "key": "nope"}}).status_code
+            == 404
+        )
+
+
+def test_signing_is_off_without_a_key(client: httpx.Client) -> None:
+    r = client.post("/v1/sign", json={"subject": {"digest": "sha256:" + "0" * 64}})
+    assert r.status_code == 501 and r.json()["code"] == "NotImplemented"
