@@ -703,12 +703,12 @@ class SqliteMetadataStore(MetadataStore):
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:
-        rows = [
-            (r.time, r.record_id, r.principal, r.action, r.resource, r.decision, _dumps(r))
-            for r in records
-        ]
-
         def insert(conn: sqlite3.Connection) -> None:
+            # Serialised here, on the metadata thread, not on the event loop.
+            rows = [
+                (r.time, r.record_id, r.principal, r.action, r.resource, r.decision, _dumps(r))
+                for r in records
+            ]
             with _transaction(conn):
                 conn.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
