@@ -3,6 +3,7 @@ an in-toto statement), its key is trusted automatically, and verification accept
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -86,3 +87,39 @@ def test_the_store_signs_and_its_signature_verifies(signing_server: ServerProces
 def test_signing_is_off_without_a_key(client: httpx.Client) -> None:
     r = client.post("/v1/sign", json={"subject": {"digest": "sha256:" + "0" * 64}})
     assert r.status_code == 501 and r.json()["code"] == "NotImplemented"
+
+
+def test_a_passing_verification_issues_a_signed_vsa(signing_server: ServerProcess) -> None:
+    with signing_server.client() as c:
+        bucket = f"vsa-{uuid.uuid4().hex[:8]}"
+        c.put(f"/v1/buckets/{bucket}")
+        c.put(f"/v1/buckets/{bucket}/objects/app.bin", content=b"verified bytes")
+        subject = {"bucket": bucket, "key": "app.bin"}
+        server_key = next(
+            k["id"] for k in c.get("/v1/keys").json()["keys"] if k["name"] == "server signing key"
+        )
+        policy = {"signatures": [{"key": server_key}]}
+        # Failing: no VSA.
+        r = c.post("/v1/verify", json={"subject": subject, "policy": policy, "issue_vsa": True})
+        assert r.json()["verified"] is False and "vsa" not in r.json()
+        assert c.post("/v1/sign", json={"subject": subject}).status_code == 201
+        r = c.post("/v1/verify", json={"subject": subject, "policy": policy, "issue_vsa": True})
+        answer = r.json()
+        assert answer["verified"] is True, answer
+        vsa = answer["vsa"]
+        assert vsa["kind"] == "attestation"
+        assert vsa["details"]["predicate_type"] == "https://slsa.dev/verification_summary/v1"
+        envelope = json.loads(c.get(f"/v1/evidence/{vsa['id']}").content)
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        assert statement["predicate"]["verificationResult"] == "PASSED"
+        assert statement["predicate"]["resourceUri"] == f"{bucket}/app.bin"
+        assert len(statement["predicate"]["inputAttestations"]) == 1
+        # And a policy can require it.
+        rule = {
+            "predicate_type": "https://slsa.dev/verification_summary/v1",
+            "constraints": {"verificationResult": "PASSED"},
+        }
+        out = c.post("/v1/verify", json={"subject": subject, "policy": {"attestations": [rule]}})
+        assert out.json()["verified"] is True
+        bad = c.post("/v1/verify", json={"subject": subject, "policy": policy, "issue_vsa": "y"})
+        assert bad.status_code == 400

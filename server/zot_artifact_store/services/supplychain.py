@@ -265,6 +265,36 @@ class SupplyChainService:
         )
         return evidence, body
 
+    VSA_PREDICATE = "https://slsa.dev/verification_summary/v1"
+
+    async def issue_vsa(
+        self, digest: str, ref: str, rules: Any, results: list[RuleResult], principal_id: str
+    ) -> Evidence:
+        """A signed SLSA Verification Summary Attestation for a subject that just passed."""
+        used = sorted({e for r in results for e in r.evidence})
+        inputs = []
+        for evidence_id in used:
+            evidence = await self.metadata.get_evidence(evidence_id)
+            if evidence is not None:
+                inputs.append(
+                    {
+                        "uri": f"/v1/evidence/{evidence_id}",
+                        "digest": {"sha256": evidence.digest.split(":", 1)[1]},
+                    }
+                )
+        policy_digest = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
+        predicate = {
+            "verifier": {"id": "https://zot-artifact-store.dev/verifier"},
+            "timeVerified": iso_time(time.time()),
+            "resourceUri": ref,
+            "policy": {"uri": "inline", "digest": {"sha256": policy_digest}},
+            "inputAttestations": inputs,
+            "verificationResult": "PASSED",
+            "verifiedLevels": [],
+        }
+        evidence, _ = await self.sign(digest, ref, self.VSA_PREDICATE, predicate, principal_id)
+        return evidence
+
     # ---- verification policies on buckets (audit / enforce on download) -------------------
     GATE_TTL = 10.0
 

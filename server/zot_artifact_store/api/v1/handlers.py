@@ -679,27 +679,42 @@ class VerifyHandler(V1Handler):
 
     async def post(self) -> None:
         body = self.json_body(required=True)
-        if not isinstance(body, dict) or set(body) != {"subject", "policy"}:
-            raise StoreError("MalformedJSON", 'the request is {"subject": …, "policy": …}')
+        if (
+            not isinstance(body, dict)
+            or not {"subject", "policy"} <= set(body)
+            or set(body) - {"subject", "policy", "issue_vsa"}
+        ):
+            raise StoreError(
+                "MalformedJSON", 'the request is {"subject": …, "policy": …, "issue_vsa"?: bool}'
+            )
         digest, ref = await self.ctx.supplychain.resolve(body["subject"])
         subject = body["subject"]
         resource = (
             f"{subject['bucket']}/{subject['key']}" if "bucket" in subject else f"digest:{digest}"
         )
         await self.authorize("supplychain:verify", resource)
+        issue_vsa = body.get("issue_vsa", False)
+        if not isinstance(issue_vsa, bool):
+            raise StoreError("MalformedJSON", "issue_vsa must be true or false")
+        if issue_vsa:
+            await self.authorize("supplychain:sign", resource)
         verified, rules = await self.ctx.supplychain.verify(digest, body["policy"])
         self.audit(
             "supplychain:verify", resource, True, "passed" if verified else "failed",
             subject_digest=digest,
         )  # fmt: skip
-        self.write_json(
-            {
-                "verified": verified,
-                "subject": ref,
-                "subject_digest": digest,
-                "rules": [r.as_json() for r in rules],
-            }
-        )
+        answer: dict[str, Any] = {
+            "verified": verified,
+            "subject": ref,
+            "subject_digest": digest,
+            "rules": [r.as_json() for r in rules],
+        }
+        if issue_vsa and verified:
+            vsa = await self.ctx.supplychain.issue_vsa(
+                digest, ref, body["policy"], rules, self.principal.id
+            )
+            answer["vsa"] = evidence_json(vsa)
+        self.write_json(answer)
 
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
