@@ -40,6 +40,13 @@ class V1Handler(BaseHandler):
     async def prepare(self) -> None:
         await self.authenticate()
 
+    async def resolve_subject(self, subject: Any) -> tuple[str, str, str]:
+        """A supply-chain subject's (digest, name, authorization resource)."""
+        digest, ref = await self.ctx.supplychain.resolve(subject)
+        if "bucket" in subject:
+            return digest, ref, f"{subject['bucket']}/{subject['key']}"
+        return digest, ref, f"digest:{digest}"
+
     def flag(self, name: str, default: bool = False) -> bool:
         raw = self.get_query_argument(name, None)
         if raw is None:
@@ -658,11 +665,7 @@ class SignHandler(V1Handler):
             raise StoreError(
                 "MalformedJSON", 'the request is {"subject", "predicate_type"?, "predicate"?}'
             )
-        digest, ref = await self.ctx.supplychain.resolve(body["subject"])
-        subject = body["subject"]
-        resource = (
-            f"{subject['bucket']}/{subject['key']}" if "bucket" in subject else f"digest:{digest}"
-        )
+        digest, ref, resource = await self.resolve_subject(body["subject"])
         await self.authorize("supplychain:sign", resource)
         predicate_type = body.get("predicate_type")
         if predicate_type is not None and not isinstance(predicate_type, str):
@@ -687,11 +690,7 @@ class VerifyHandler(V1Handler):
             raise StoreError(
                 "MalformedJSON", 'the request is {"subject": …, "policy": …, "issue_vsa"?: bool}'
             )
-        digest, ref = await self.ctx.supplychain.resolve(body["subject"])
-        subject = body["subject"]
-        resource = (
-            f"{subject['bucket']}/{subject['key']}" if "bucket" in subject else f"digest:{digest}"
-        )
+        digest, ref, resource = await self.resolve_subject(body["subject"])
         await self.authorize("supplychain:verify", resource)
         issue_vsa = body.get("issue_vsa", False)
         if not isinstance(issue_vsa, bool):
