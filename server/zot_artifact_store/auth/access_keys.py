@@ -26,7 +26,7 @@ from ..errors import StoreError
 from ..metadata import AccessKey, MetadataStore
 from ..timefmt import iso_time
 from .principal import Principal
-from .tokens import ROLES, check_new_credential
+from .tokens import ROLES, check_new_credential, revoke_record
 
 KEY_FILENAME = "secrets.key"
 ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -106,12 +106,12 @@ class AccessKeys:
         return await self.metadata.list_access_keys()
 
     async def revoke(self, access_key_id: str) -> None:
-        key = await self.metadata.get_access_key(access_key_id)
-        if key is None:
-            raise StoreError("NoSuchAccessKey", f"no access key {access_key_id!r}")
-        if key.revoked_at is None:
-            key.revoked_at = time.time()
-            await self.metadata.update_access_key(key)
+        await revoke_record(
+            access_key_id,
+            self.metadata.get_access_key,
+            self.metadata.update_access_key,
+            StoreError("NoSuchAccessKey", f"no access key {access_key_id!r}"),
+        )
 
     async def secret(self, access_key_id: str) -> tuple[str, Principal] | None:
         """The secret and principal of a usable key; None when unknown, revoked or expired

@@ -60,6 +60,22 @@ def check_new_credential(
     return sorted(set(roles)), time.time() + expiry
 
 
+async def revoke_record(
+    ident: str,
+    load: Callable[[str], Awaitable[Any]],
+    save: Callable[[Any], Awaitable[None]],
+    missing: StoreError,
+) -> Any:
+    """Mark a credential record (token, access key, trusted key) revoked now; idempotent."""
+    record = await load(ident)
+    if record is None:
+        raise missing
+    if record.revoked_at is None:
+        record.revoked_at = time.time()
+        await save(record)
+    return record
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -134,13 +150,12 @@ class ApiTokens:
         return await self.metadata.list_api_tokens()
 
     async def revoke(self, token_id: str) -> ApiToken:
-        token = await self.metadata.get_api_token(token_id)
-        if token is None:
-            raise StoreError("NoSuchToken", f"no API token {token_id!r}")
-        if token.revoked_at is None:
-            token.revoked_at = time.time()
-            await self.metadata.update_api_token(token)
-        return token
+        return await revoke_record(
+            token_id,
+            self.metadata.get_api_token,
+            self.metadata.update_api_token,
+            StoreError("NoSuchToken", f"no API token {token_id!r}"),
+        )
 
     async def verify(self, presented: str) -> Principal | None:
         """The principal of a presented token; None when it is not an API token at all."""

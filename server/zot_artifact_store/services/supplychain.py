@@ -36,6 +36,7 @@ from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier, policy
 from sigstore_models.common.v1 import HashAlgorithm
 
+from ..auth.tokens import revoke_record
 from ..errors import StoreError
 from ..metadata import ComponentQuery, Evidence, MetadataStore, SbomComponent, TrustedKey
 from ..storage import BlobStore, is_digest
@@ -397,12 +398,12 @@ class SupplyChainService:
         return await self.metadata.list_trusted_keys()
 
     async def revoke_key(self, key_id: str) -> None:
-        key = await self.metadata.get_trusted_key(key_id)
-        if key is None:
-            raise StoreError("NoSuchTrustedKey", f"no trusted key {key_id!r}")
-        if key.revoked_at is None:
-            key.revoked_at = time.time()
-            await self.metadata.update_trusted_key(key)
+        await revoke_record(
+            key_id,
+            self.metadata.get_trusted_key,
+            self.metadata.update_trusted_key,
+            StoreError("NoSuchTrustedKey", f"no trusted key {key_id!r}"),
+        )
 
     # ---- signatures -----------------------------------------------------------------------
     async def attach_signature(
