@@ -19,20 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from securesystemslib.dsse import Envelope
-from securesystemslib.signer import CryptoSigner
 
+from tests.fixtures.evidence import DATA, data, dsse, pem, statement, trust
 from tests.fixtures.server import ServerProcess
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "sigstore"
 BUNDLE_V3 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 GITHUB = "https://github.com/login/oauth"
-
-
-def data(name: str) -> bytes:
-    return (DATA / name).read_bytes()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mongodb"])
@@ -217,37 +211,6 @@ def test_bad_verification_requests(client: httpx.Client) -> None:
 
 
 # ---- key-based signatures ----------------------------------------------------------------
-
-
-def pem(private: Any) -> str:
-    return (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def trust(c: httpx.Client, private: Any, **extra: Any) -> str:
-    r = c.post("/v1/keys", json={"name": "release key", "public_key": pem(private), **extra})
-    assert r.status_code in (200, 201), r.text
-    return str(r.json()["id"])
-
-
-def statement(digest: str, predicate_type: str = "https://slsa.dev/provenance/v1") -> bytes:
-    return json.dumps(
-        {
-            "_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "app.txt", "digest": {"sha256": digest.split(":")[1]}}],
-            "predicateType": predicate_type,
-            "predicate": json.loads(data("slsa_predicate_v1_0.json")),
-        }
-    ).encode()
-
-
-def dsse(payload: bytes, private: Any) -> bytes:
-    envelope = Envelope(payload, "application/vnd.in-toto+json", {})
-    envelope.sign(CryptoSigner(private))
-    return json.dumps(envelope.to_dict()).encode()
 
 
 def test_raw_signatures_as_cosign_sign_blob_writes_them(client: httpx.Client) -> None:

@@ -13,6 +13,7 @@ import base64
 import fnmatch
 import hashlib
 import json
+import logging
 import re
 import time
 import uuid
@@ -23,9 +24,8 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ObjectIdentifier
 from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
@@ -38,10 +38,30 @@ from sigstore_models.common.v1 import HashAlgorithm
 
 from ..auth.tokens import revoke_record
 from ..errors import StoreError
-from ..metadata import ComponentQuery, Evidence, MetadataStore, SbomComponent, TrustedKey
+from ..metadata import (
+    ComponentQuery,
+    Evidence,
+    Manifest,
+    MetadataStore,
+    SbomComponent,
+    TrustedKey,
+)
 from ..storage import BlobStore, is_digest
 from ..timefmt import iso_time
 from .artifacts import ArtifactService
+from .oci_evidence import (
+    COSIGN_CERTIFICATE_ANNOTATION,
+    COSIGN_SIGNATURE_ANNOTATION,
+    NOTATION_JWS,
+    OciLayer,
+    cosign_payload_digest,
+    evidence_layers,
+    legacy_subject,
+    parse_notation_jws,
+    verify_cosign,
+    verify_notation,
+    verify_prehashed,
+)
 from .registry import RegistryService
 from .sbom import parse_sbom, purl_base
 from .signing import SigningProvider
@@ -53,6 +73,7 @@ SIGSTORE_BUNDLE_TYPES = (
     "application/vnd.dev.sigstore.bundle.v0.3+json",
 )
 MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
+log = logging.getLogger(__name__)
 # Fulcio certificate extensions: the OIDC issuer (v1: raw string, v2: DER UTF8String).
 OIDC_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OIDC_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
@@ -407,7 +428,13 @@ class SupplyChainService:
 
     # ---- signatures -----------------------------------------------------------------------
     async def attach_signature(
-        self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
+        self,
+        digest: str,
+        ref: str,
+        body: bytes,
+        media_type: str,
+        principal_id: str,
+        extra: dict[str, str] | None = None,
     ) -> Evidence:
         """Store a signature about ``digest`` (422 and nothing stored when it is malformed or
         about other bytes): a Sigstore bundle, a DSSE envelope whose in-toto statement names
@@ -424,7 +451,8 @@ class SupplyChainService:
                 "keyids": ", ".join(sorted(envelope.signatures)),
             }
             return await self._store(digest, ref, "signature", "dsse", body,
-                                     media_type or DSSE_TYPE, principal_id, details)  # fmt: skip
+                                     media_type or DSSE_TYPE, principal_id,
+                                     details | (extra or {}))  # fmt: skip
         if kind == "raw":
             raw_signature(body)  # must decode
             return await self._store(digest, ref, "signature", "raw", body,
@@ -444,8 +472,9 @@ class SupplyChainService:
         }
         media_type = media_type or details["bundle_media_type"]
         return await self._store(
-            digest, ref, "signature", "sigstore", body, media_type, principal_id, details
-        )
+            digest, ref, "signature", "sigstore", body, media_type, principal_id,
+            details | (extra or {}),
+        )  # fmt: skip
 
     async def _store(
         self,
@@ -478,7 +507,13 @@ class SupplyChainService:
 
     # ---- attestations ---------------------------------------------------------------------
     async def attach_attestation(
-        self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
+        self,
+        digest: str,
+        ref: str,
+        body: bytes,
+        media_type: str,
+        principal_id: str,
+        extra: dict[str, str] | None = None,
     ) -> Evidence:
         """An in-toto Statement (v1 or v0.1) in a DSSE envelope about ``digest`` (422 and
         nothing stored otherwise). Its signature is checked against the trusted keys now and
@@ -505,6 +540,7 @@ class SupplyChainService:
             "predicate_type": predicate_type,
             "statement_type": statement_type,
             "verified_by_key": signer or "",
+            **(extra or {}),
         }
         return await self._store(
             digest, ref, "attestation", "dsse", body, media_type or DSSE_TYPE, principal_id, details
@@ -556,7 +592,7 @@ class SupplyChainService:
         )
         candidates = [
             e
-            for e in await self.metadata.list_evidence(digest, "attestation")
+            for e in await self.list(digest, "attestation")
             if e.details.get("predicate_type") == wanted
         ]
         if not candidates:
@@ -583,9 +619,101 @@ class SupplyChainService:
             )
         return RuleResult(name, False, "; ".join(reasons))
 
+    # ---- evidence pushed into the registry (cosign, notation, Sigstore bundles) -----------
+    async def index_oci(
+        self, repo: str, manifest: Manifest, tag: str | None, principal_id: str
+    ) -> list[Evidence]:
+        """Read the signatures, attestations and SBOMs a just-pushed manifest carries (cosign's
+        ``sha256-<hex>.sig|.att|.sbom`` tags, or referrers of an image) into evidence about the
+        image. Layers that are malformed or about another digest are skipped, and say why in
+        the returned list's absence; the push itself always stands (it is valid OCI)."""
+        legacy = legacy_subject(tag)
+        subject = legacy[0] if legacy else manifest.subject
+        if subject is None:
+            return []
+        layers = evidence_layers(
+            json.loads(await self.registry.manifest_bytes(manifest)), manifest.artifact_type
+        )
+        if not layers:
+            return []
+        ref = f"{repo}@{subject}"
+        # cosign re-tags a grown manifest (same payload layer, one more signature): one record
+        # per signature, following the manifest the tag now names.
+        known = {
+            (e.details.get("oci_layer"), e.details.get("signature", "")): e
+            for e in await self.list(subject)
+            if e.details.get("repository") == repo
+        }
+        out = []
+        for layer in layers:
+            seen = known.get((layer.digest, layer.annotations.get(COSIGN_SIGNATURE_ANNOTATION, "")))
+            if seen is not None:
+                if seen.details.get("oci_manifest") == manifest.digest:
+                    continue
+                await self.metadata.delete_evidence(seen.evidence_id)
+            base = {
+                "repository": repo,
+                "oci_manifest": manifest.digest,
+                "oci_layer": layer.digest,
+                "oci_source": f"tag {tag}" if legacy else "referrer",
+            }
+            try:
+                body = await self.blobs.read_all(layer.digest)
+                if len(body) > MAX_EVIDENCE_BYTES:
+                    continue
+                out.append(await self._index_layer(subject, ref, layer, body, principal_id, base))
+            except (StoreError, OSError) as exc:
+                log.info("oci evidence %s of %s not indexed: %s", layer.digest, ref, exc)
+        return out
+
+    async def _index_layer(
+        self,
+        subject: str,
+        ref: str,
+        layer: OciLayer,
+        body: bytes,
+        principal_id: str,
+        base: dict[str, str],
+    ) -> Evidence:
+        if layer.kind == "cosign":
+            claimed = cosign_payload_digest(body)
+            if claimed != subject:
+                raise StoreError("SubjectMismatch", f"the payload names {claimed}")
+            details = base | {
+                "signature": layer.annotations.get(COSIGN_SIGNATURE_ANNOTATION, ""),
+                "keyless": "true" if COSIGN_CERTIFICATE_ANNOTATION in layer.annotations else "",
+            }
+            return await self._store(
+                subject, ref, "signature", "cosign", body, layer.media_type, principal_id, details
+            )
+        if layer.kind == "notation":
+            if layer.media_type != NOTATION_JWS:
+                raise StoreError("InvalidEvidence", "COSE notation signatures are not read yet")
+            jws = parse_notation_jws(body)
+            if jws.target_digest != subject:
+                raise StoreError("SubjectMismatch", f"the signature is about {jws.target_digest}")
+            details = base | {"signer": jws.chain[0].subject.rfc4514_string()}
+            return await self._store(
+                subject, ref, "signature", "notation", body, layer.media_type, principal_id,
+                details,
+            )  # fmt: skip
+        if layer.kind == "attestation":
+            return await self.attach_attestation(
+                subject, ref, body, layer.media_type, principal_id, base
+            )
+        if layer.kind == "sbom":
+            return await self.attach_sbom(subject, ref, body, layer.media_type, principal_id, base)
+        return await self.attach_signature(subject, ref, body, layer.media_type, principal_id, base)
+
     # ---- SBOMs ----------------------------------------------------------------------------
     async def attach_sbom(
-        self, digest: str, ref: str, body: bytes, media_type: str, principal_id: str
+        self,
+        digest: str,
+        ref: str,
+        body: bytes,
+        media_type: str,
+        principal_id: str,
+        extra: dict[str, str] | None = None,
     ) -> Evidence:
         """Validate (422 with the validator's reasons, nothing stored), store, and index the
         components so that search finds the subject by purl or name."""
@@ -595,6 +723,7 @@ class SupplyChainService:
         details = {
             "spec_version": parsed.spec_version,
             "components": str(len(parsed.components)),
+            **(extra or {}),
         }
         evidence = await self._store(
             digest, ref, "sbom", parsed.format, body, parsed.media_type, principal_id, details
@@ -643,7 +772,20 @@ class SupplyChainService:
         return "sha256:" + message.message_digest.digest.hex()
 
     async def list(self, digest: str, kind: str | None = None) -> list[Evidence]:
-        return await self.metadata.list_evidence(digest, kind)
+        """The evidence about ``digest``; evidence read from registry manifests that have
+        since been deleted (or collected) is dropped here, so the registry stays the truth."""
+        out = []
+        for evidence in await self.metadata.list_evidence(digest, kind):
+            source = evidence.details.get("oci_manifest")
+            if (
+                source
+                and await self.metadata.get_manifest(evidence.details.get("repository", ""), source)
+                is None
+            ):
+                await self.metadata.delete_evidence(evidence.evidence_id)
+                continue
+            out.append(evidence)
+        return out
 
     async def evidence_bytes(self, evidence_id: str) -> tuple[Evidence, bytes]:
         evidence = await self.metadata.get_evidence(evidence_id)
@@ -666,7 +808,7 @@ class SupplyChainService:
             if not isinstance(rules["sbom"], bool):
                 raise StoreError("InvalidArgument", "policy.sbom is true or false")
             if rules["sbom"]:
-                sboms = await self.metadata.list_evidence(digest, "sbom")
+                sboms = await self.list(digest, "sbom")
                 sbom_rule.append(
                     RuleResult(
                         "an SBOM is attached",
@@ -696,11 +838,10 @@ class SupplyChainService:
         ):
             raise StoreError("InvalidArgument", "threshold must be between 1 and the signers")
         signatures = [
-            (e, await self.blobs.read_all(e.digest))
-            for e in await self.metadata.list_evidence(digest, "signature")
+            (e, await self.blobs.read_all(e.digest)) for e in await self.list(digest, "signature")
         ]
         bundles = [(e, body) for e, body in signatures if e.format == "sigstore"]
-        keyed = [(e, body) for e, body in signatures if e.format in ("raw", "dsse")]
+        keyed = [(e, b) for e, b in signatures if e.format in ("raw", "dsse", "cosign", "notation")]
         results = []
         for spec in wanted:
             if isinstance(spec, dict) and set(spec) == {"key"}:
@@ -779,10 +920,17 @@ class SupplyChainService:
             try:
                 if evidence.format == "dsse":
                     verify_dsse(body, public)
+                elif evidence.format == "cosign":
+                    verify_cosign(body, evidence.details.get("signature", ""), digest, public)
+                elif evidence.format == "notation":
+                    verify_notation(parse_notation_jws(body), digest, public)
                 else:
                     verify_raw(raw_signature(body), digest, public)
             except InvalidSignature:
                 reasons.append(f"{evidence.evidence_id}: the signature does not verify")
+                continue
+            except StoreError as exc:
+                reasons.append(f"{evidence.evidence_id}: {exc.message}")
                 continue
             return RuleResult(name, True, f"verified with key {key.name!r}",
                               [evidence.evidence_id])  # fmt: skip
@@ -850,18 +998,7 @@ def verify_raw(signature: bytes, digest: str, public: Any) -> None:
     """A raw signature over the artifact (prehashed: the sha256 is all the store needs)."""
     if not digest.startswith("sha256:"):
         raise InvalidSignature
-    prehashed = Prehashed(hashes.SHA256())
-    value = bytes.fromhex(digest.split(":", 1)[1])
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        public.verify(signature, value, ec.ECDSA(prehashed))
-    elif isinstance(public, rsa.RSAPublicKey):
-        try:
-            public.verify(signature, value, padding.PKCS1v15(), prehashed)
-        except InvalidSignature:
-            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
-            public.verify(signature, value, pss, prehashed)
-    else:  # Ed25519 signs the message itself, which a digest cannot stand in for
-        raise InvalidSignature
+    verify_prehashed(signature, bytes.fromhex(digest.split(":", 1)[1]), public)
 
 
 def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, Any]]:

@@ -24,6 +24,7 @@ from ...services.registry import (
     MANIFEST_TYPES,
     MAX_MANIFEST_BYTES,
     RegistryService,
+    is_tag,
 )
 from ..base import BaseHandler, Route, route
 from ..httputil import parse_range
@@ -63,12 +64,6 @@ class OCIHandler(BaseHandler):
     def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
         super().initialize(ctx, route)
         self.registry = ctx.registry
-
-    def base_url(self) -> str:
-        external = self.ctx.config.http.externalUrl
-        return (
-            external.rstrip("/") if external else f"{self.request.protocol}://{self.request.host}"
-        )
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:
         """Docker-style: where to get a token, for which service and scope."""
@@ -247,6 +242,10 @@ class ManifestHandler(OCIHandler):
             raise StoreError("ManifestInvalid", "manifests may be at most 4 MiB")
         manifest = await self.registry.put_manifest(
             name, reference, self.request.body, self.request.headers.get("Content-Type", "")
+        )
+        # cosign / notation signatures and attestations become evidence about their image.
+        await self.ctx.supplychain.index_oci(
+            name, manifest, reference if is_tag(reference) else None, self.principal.id
         )
         self.set_status(201)
         self.set_header("Location", f"/v2/{name}/manifests/{manifest.digest}")

@@ -1,0 +1,196 @@
+"""Signatures and attestations that OCI tools push into the registry, read as evidence.
+
+cosign stores an image's signatures under the tag ``sha256-<hex>.sig`` (attestations under
+``.att``, SBOMs under ``.sbom``) in the image's repository, or, in OCI 1.1 mode, as referrers
+(manifests whose ``subject`` is the image). A cosign signature is a layer of media type
+``application/vnd.dev.cosign.simplesigning.v1+json`` whose bytes are the "simple signing"
+payload naming the image digest, with the base64 signature over those bytes in the layer
+annotation ``dev.cosignproject.cosign/signature``. Attestation layers are DSSE envelopes.
+notation stores a referrer of artifact type ``application/vnd.cncf.notary.signature`` whose
+layer is a JWS (``application/jose+json``) over ``{"targetArtifact": descriptor}`` with the
+signing certificate chain in ``x5c``. Sigstore bundles pushed as referrers (cosign v3) are
+layers of a ``application/vnd.dev.sigstore.bundle…`` media type.
+
+This module knows the formats; SupplyChainService.index_oci stores them as evidence.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+
+from ..errors import StoreError
+
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+COSIGN_CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
+COSIGN_BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
+NOTATION_ARTIFACT = "application/vnd.cncf.notary.signature"
+NOTATION_JWS = "application/jose+json"
+NOTATION_COSE = "application/cose"
+SIGSTORE_BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
+LEGACY_TAG = re.compile(r"sha256-([0-9a-f]{64})\.(sig|att|sbom)")
+
+_JWS_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+
+
+@dataclass
+class OciLayer:
+    """One evidence-bearing layer of a signature/attestation manifest."""
+
+    kind: str  # "cosign", "attestation", "sigstore", "notation", "sbom"
+    digest: str
+    media_type: str
+    annotations: dict[str, str]
+
+
+def legacy_subject(tag: str | None) -> tuple[str, str] | None:
+    """(subject digest, "sig" | "att" | "sbom") for a cosign ``sha256-<hex>.sig`` style tag."""
+    match = LEGACY_TAG.fullmatch(tag or "")
+    return ("sha256:" + match.group(1), match.group(2)) if match else None
+
+
+def evidence_layers(doc: dict[str, Any], artifact_type: str | None) -> list[OciLayer]:
+    """The layers of a manifest that carry signatures, attestations or SBOMs."""
+    out = []
+    for layer in doc.get("layers") or []:
+        if not isinstance(layer, dict) or not isinstance(layer.get("digest"), str):
+            continue
+        media = str(layer.get("mediaType", ""))
+        raw = layer.get("annotations")
+        annotations = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        if media == COSIGN_SIMPLESIGNING:
+            kind = "cosign"
+        elif media == "application/vnd.dsse.envelope.v1+json":
+            kind = "attestation"
+        elif media.startswith(SIGSTORE_BUNDLE_PREFIX):
+            kind = "sigstore"
+        elif artifact_type == NOTATION_ARTIFACT and media in (NOTATION_JWS, NOTATION_COSE):
+            kind = "notation"
+        elif media.startswith(("application/vnd.cyclonedx", "application/spdx")):
+            kind = "sbom"
+        else:
+            continue
+        out.append(OciLayer(kind, layer["digest"], media, annotations))
+    return out
+
+
+def cosign_payload_digest(payload: bytes) -> str:
+    """The image digest a cosign simple-signing payload names (422 when malformed)."""
+    try:
+        doc = json.loads(payload)
+        claimed = doc["critical"]["image"]["docker-manifest-digest"]
+        kind = doc["critical"]["type"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise StoreError("InvalidEvidence", "not a cosign simple-signing payload") from None
+    if kind != "cosign container image signature" or not isinstance(claimed, str):
+        raise StoreError("InvalidEvidence", "not a cosign container image signature")
+    return claimed
+
+
+def verify_prehashed(signature: bytes, sha256: bytes, public: Any) -> None:
+    """``signature`` over the message whose SHA-256 is ``sha256`` (ECDSA, RSA PKCS#1 v1.5 or
+    PSS); Ed25519 signs the message itself, which a digest cannot stand in for."""
+    prehashed = Prehashed(hashes.SHA256())
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        public.verify(signature, sha256, ec.ECDSA(prehashed))
+    elif isinstance(public, rsa.RSAPublicKey):
+        try:
+            public.verify(signature, sha256, padding.PKCS1v15(), prehashed)
+        except InvalidSignature:
+            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+            public.verify(signature, sha256, pss, prehashed)
+    else:
+        raise InvalidSignature
+
+
+def verify_message(signature: bytes, message: bytes, public: Any) -> None:
+    """``signature`` over ``message`` with ``public`` (ECDSA/RSA with SHA-256, Ed25519)."""
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        public.verify(signature, message)
+    else:
+        verify_prehashed(signature, hashlib.sha256(message).digest(), public)
+
+
+def verify_cosign(payload: bytes, signature_b64: str, digest: str, public: Any) -> None:
+    """A cosign signature layer about ``digest`` verifies with ``public`` (InvalidSignature
+    otherwise, StoreError when the payload names another image)."""
+    claimed = cosign_payload_digest(payload)
+    if claimed != digest:
+        raise StoreError("SubjectMismatch", f"the signature's payload names {claimed}")
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except ValueError:
+        raise InvalidSignature from None
+    verify_message(signature, payload, public)
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class NotationJws:
+    """A notation JWS signature envelope (JSON serialization), parsed."""
+
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    chain: list[x509.Certificate]
+
+    @property
+    def target_digest(self) -> str:
+        return str(self.payload.get("targetArtifact", {}).get("digest", ""))
+
+
+def parse_notation_jws(body: bytes) -> NotationJws:
+    try:
+        doc = json.loads(body)
+        protected = str(doc["protected"])
+        payload_b64 = str(doc["payload"])
+        header = json.loads(_b64url(protected))
+        payload = json.loads(_b64url(payload_b64))
+        signature = _b64url(str(doc["signature"]))
+        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in doc["header"]["x5c"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise StoreError("InvalidEvidence", f"not a notation JWS envelope: {exc}") from None
+    if not chain or not isinstance(payload, dict) or not isinstance(header, dict):
+        raise StoreError("InvalidEvidence", "a notation JWS envelope needs x5c and a payload")
+    return NotationJws(header, payload, f"{protected}.{payload_b64}".encode(), signature, chain)
+
+
+def verify_notation(jws: NotationJws, digest: str, public: Any) -> None:
+    """The envelope is about ``digest``, its signing certificate holds ``public`` (the trusted
+    key) and the JWS signature verifies (InvalidSignature otherwise)."""
+    if jws.target_digest != digest:
+        raise StoreError("SubjectMismatch", f"the signature is about {jws.target_digest}")
+    der = serialization.Encoding.DER
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if jws.chain[0].public_key().public_bytes(der, spki) != public.public_bytes(der, spki):
+        raise InvalidSignature
+    alg = str(jws.header.get("alg", ""))
+    algorithm = _JWS_HASHES.get(alg[2:])
+    if algorithm is None:
+        raise InvalidSignature
+    if alg.startswith("ES") and isinstance(public, ec.EllipticCurvePublicKey):
+        half = len(jws.signature) // 2
+        der_sig = encode_dss_signature(
+            int.from_bytes(jws.signature[:half], "big"), int.from_bytes(jws.signature[half:], "big")
+        )
+        public.verify(der_sig, jws.signing_input, ec.ECDSA(algorithm()))
+    elif alg.startswith("PS") and isinstance(public, rsa.RSAPublicKey):
+        pss = padding.PSS(mgf=padding.MGF1(algorithm()), salt_length=algorithm.digest_size)
+        public.verify(jws.signature, jws.signing_input, pss, algorithm())
+    else:
+        raise InvalidSignature

@@ -1,0 +1,377 @@
+"""Signatures and attestations that OCI tools push next to an image become evidence of the
+supply-chain API: listed under the image digest, verified by POST /v1/verify.
+
+Transport is real: skopeo copies cosign's legacy ``sha256-<hex>.sig`` / ``.att`` artifacts
+from an OCI layout, and the oras Python client pushes OCI 1.1 referrers (a notation signature,
+a cosign signature in referrers mode). The signature documents themselves are built here in
+cosign's and notation's formats (simple-signing payload + annotation; notation's JWS with an
+x5c chain): neither cosign nor notation can be installed on this machine (Debian's skopeo has
+sigstore signing disabled), so the formats follow their specifications byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import oras.client
+import oras.oci
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.e2e.conftest import run, tool
+from tests.fixtures.evidence import dsse, statement, trust
+from tests.fixtures.oci_layout import OCI_MANIFEST, Layout
+from tests.fixtures.server import ServerProcess
+
+USER = "sig-root"
+PASSWORD = "sig-root-password"
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+DSSE = "application/vnd.dsse.envelope.v1+json"
+EMPTY_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data = tmp_path_factory.mktemp("e2e-oci-sig") / "data"
+    proc = ServerProcess(data, env={"ZAS_ROOT_USER": USER, "ZAS_ROOT_PASSWORD": PASSWORD})
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def api(registry: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry.url, auth=(USER, PASSWORD), timeout=30) as c:
+        yield c
+
+
+def host(registry: ServerProcess) -> str:
+    return f"127.0.0.1:{registry.port}"
+
+
+def skopeo_push(registry: ServerProcess, layout: Path, tag: str, repo: str, home: Path) -> None:
+    run(
+        [tool("skopeo"), "copy", "--preserve-digests", "--dest-creds", f"{USER}:{PASSWORD}",
+         "--dest-tls-verify=false", f"oci:{layout}:{tag}",
+         f"docker://{host(registry)}/{repo}:{tag}"],
+        env={"HOME": str(home)},
+    )  # fmt: skip
+
+
+def cosign_payload(reference: str, digest: str) -> bytes:
+    """What cosign signs for an image (Go's json.Marshal: compact, this key order)."""
+    doc = {
+        "critical": {
+            "identity": {"docker-reference": reference},
+            "image": {"docker-manifest-digest": digest},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def cosign_sign(payload: bytes, private: ec.EllipticCurvePrivateKey) -> str:
+    return base64.b64encode(private.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()
+
+
+def artifact(layout: Layout, layers: list[dict[str, Any]], tag: str) -> dict[str, Any]:
+    """A cosign-style artifact manifest in the layout, tagged ``tag``."""
+    config = layout.blob(b'{"architecture":"","os":"","config":{}}', EMPTY_CONFIG)
+    body = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers}
+    ).encode()
+    descriptor = layout.blob(body, OCI_MANIFEST)
+    layout.tag(descriptor, tag)
+    return descriptor
+
+
+def legacy_tag(digest: str, suffix: str) -> str:
+    return digest.replace(":", "-") + "." + suffix
+
+
+def evidence(api: httpx.Client, digest: str, kind: str) -> list[dict[str, Any]]:
+    r = api.get(f"/v1/digests/{digest}/{kind}")
+    assert r.status_code == 200, r.text
+    return list(r.json()[kind])
+
+
+def verify(api: httpx.Client, repo: str, digest: str, policy: dict[str, Any]) -> dict[str, Any]:
+    r = api.post(
+        "/v1/verify",
+        json={"subject": {"repository": repo, "digest": digest}, "policy": policy},
+    )
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_cosign_signature_and_attestation_tags_pushed_by_skopeo(
+    registry: ServerProcess, api: httpx.Client, tmp_path: Path, home: Path
+) -> None:
+    repo = "team/signed-app"
+    src = Layout(tmp_path / "img")
+    image = src.image(layers=1)
+    src.tag(image, "v1")
+    skopeo_push(registry, src.root, "v1", repo, home)
+    digest = image["digest"]
+    assert evidence(api, digest, "signatures") == []
+
+    release = ec.generate_private_key(ec.SECP256R1())
+    other = ec.generate_private_key(ec.SECP256R1())
+    key_id = trust(api, release)
+    other_id = trust(api, other)
+
+    # cosign's legacy scheme: the signature artifact is the tag sha256-<hex>.sig.
+    sigs = Layout(tmp_path / "sig")
+    payload = cosign_payload(f"{host(registry)}/{repo}", digest)
+    layer = sigs.blob(
+        payload,
+        SIMPLESIGNING,
+        annotations={"dev.cosignproject.cosign/signature": cosign_sign(payload, release)},
+    )
+    sig_tag = legacy_tag(digest, "sig")
+    sig_manifest = artifact(sigs, [layer], sig_tag)
+    # and the attestation artifact, .att: a DSSE envelope over an in-toto statement.
+    envelope = dsse(statement(digest), release)
+    att_layer = sigs.blob(
+        envelope, DSSE, annotations={"predicateType": "https://slsa.dev/provenance/v1"}
+    )
+    att_tag = legacy_tag(digest, "att")
+    artifact(sigs, [att_layer], att_tag)
+    skopeo_push(registry, sigs.root, sig_tag, repo, home)
+    skopeo_push(registry, sigs.root, att_tag, repo, home)
+
+    [signature] = evidence(api, digest, "signatures")
+    assert signature["format"] == "cosign"
+    assert signature["subject"] == f"{repo}@{digest}"
+    assert signature["details"]["oci_source"] == f"tag {sig_tag}"
+    assert signature["details"]["oci_manifest"] == sig_manifest["digest"]
+    fetched = api.get(f"/v1/evidence/{signature['id']}")
+    assert fetched.content == payload  # the original bytes: the signed payload
+    [attestation] = evidence(api, digest, "attestations")
+    assert attestation["details"]["predicate_type"] == "https://slsa.dev/provenance/v1"
+    assert attestation["details"]["verified_by_key"] == key_id
+
+    result = verify(
+        api,
+        repo,
+        digest,
+        {
+            "signatures": [{"key": key_id}],
+            "attestations": [
+                {
+                    "predicate_type": "https://slsa.dev/provenance/v1",
+                    "constraints": {"runDetails.builder.id": "https://github.com/*"},
+                }
+            ],
+        },
+    )
+    assert result["verified"] is True, result
+    assert signature["id"] in result["rules"][0]["evidence"]
+
+    # Another trusted key did not sign it: that rule fails with the reason.
+    result = verify(api, repo, digest, {"signatures": [{"key": other_id}]})
+    assert result["verified"] is False
+    assert "does not verify" in result["rules"][0]["reason"]
+
+    # Re-pushing the same .sig tag with one more signature (what cosign does) adds one record.
+    second = ec.generate_private_key(ec.SECP256R1())
+    second_id = trust(api, second)
+    layer2 = sigs.blob(
+        payload,
+        SIMPLESIGNING,
+        annotations={"dev.cosignproject.cosign/signature": cosign_sign(payload, second)},
+    )
+    sigs.index["manifests"] = [
+        m for m in sigs.index["manifests"] if m["digest"] != sig_manifest["digest"]
+    ]
+    artifact(sigs, [layer, layer2], sig_tag)
+    skopeo_push(registry, sigs.root, sig_tag, repo, home)
+    signatures = evidence(api, digest, "signatures")
+    assert len(signatures) == 2
+    result = verify(api, repo, digest, {"signatures": [{"key": key_id}, {"key": second_id}]})
+    assert result["verified"] is True, result
+
+    # Deleting the signature artifact from the registry removes the evidence it carried (the
+    # earlier, now untagged .sig manifest does not bring it back).
+    r = api.get(f"/v2/{repo}/manifests/{sig_tag}", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 200
+    current = r.headers["Docker-Content-Digest"]
+    assert {s["details"]["oci_manifest"] for s in signatures} == {current}
+    r = api.delete(f"/v2/{repo}/manifests/{current}")
+    assert r.status_code == 202, r.text
+    assert evidence(api, digest, "signatures") == []
+    assert len(evidence(api, digest, "attestations")) == 1
+    result = verify(api, repo, digest, {"signatures": [{"key": key_id}]})
+    assert result["verified"] is False
+    assert "no key-based signature" in result["rules"][0]["reason"]
+
+
+def test_a_cosign_signature_for_another_image_is_not_evidence(
+    registry: ServerProcess, api: httpx.Client, tmp_path: Path, home: Path
+) -> None:
+    repo = "team/mixed"
+    src = Layout(tmp_path / "img")
+    image, decoy = src.image(layers=1), src.image(layers=1)
+    src.tag(image, "v1")
+    skopeo_push(registry, src.root, "v1", repo, home)
+    key = ec.generate_private_key(ec.SECP256R1())
+    sigs = Layout(tmp_path / "sig")
+    payload = cosign_payload(f"{host(registry)}/{repo}", decoy["digest"])  # names the decoy
+    layer = sigs.blob(
+        payload, SIMPLESIGNING,
+        annotations={"dev.cosignproject.cosign/signature": cosign_sign(payload, key)},
+    )  # fmt: skip
+    tag = legacy_tag(image["digest"], "sig")
+    artifact(sigs, [layer], tag)
+    skopeo_push(registry, sigs.root, tag, repo, home)  # valid OCI: the push stands
+    assert evidence(api, image["digest"], "signatures") == []
+
+
+def notation_signature(
+    digest: str, size: int, private: ec.EllipticCurvePrivateKey
+) -> tuple[bytes, x509.Certificate]:
+    """A notation JWS envelope (notary.x509 scheme) over ``{"targetArtifact": descriptor}``."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release.example.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+        .sign(private, hashes.SHA256())
+    )
+
+    def b64url(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    protected = b64url(
+        json.dumps(
+            {
+                "alg": "ES256",
+                "cty": "application/vnd.cncf.notary.payload.v1+json",
+                "crit": ["io.cncf.notary.signingScheme"],
+                "io.cncf.notary.signingScheme": "notary.x509",
+                "io.cncf.notary.signingTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ).encode()
+    )
+    target = {"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": digest, "size": size}}
+    payload = b64url(json.dumps(target).encode())
+    der = private.sign(f"{protected}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    envelope = {
+        "payload": payload,
+        "protected": protected,
+        "header": {
+            "x5c": [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()],
+            "io.cncf.notary.signingAgent": "notation-go/1.2.0",
+        },
+        "signature": b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big")),
+    }
+    return json.dumps(envelope).encode(), cert
+
+
+def oras_push_referrer(
+    registry: ServerProcess,
+    tmp_path: Path,
+    repo: str,
+    subject: dict[str, Any],
+    files: dict[str, tuple[bytes, str]],
+    artifact_type: str,
+    annotations: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Push a referrer of ``subject`` with the oras client: one layer per file, annotated
+    per file through oras' annotation file."""
+    client = oras.client.OrasClient(hostname=host(registry), insecure=True, auth_backend="token")
+    client.auth.set_basic_auth(USER, PASSWORD)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        paths = []
+        for name, (body, media_type) in files.items():
+            Path(name).write_bytes(body)
+            paths.append(f"{name}:{media_type}")
+        Path("config.json").write_text("{}")
+        Path("annotations.json").write_text(json.dumps(annotations or {}))
+        client.push(
+            annotation_file="annotations.json",
+            target=f"{host(registry)}/{repo}:ref-{os.urandom(4).hex()}",
+            files=paths,
+            manifest_config=f"config.json:{artifact_type}",
+            quiet=True,
+            subject=oras.oci.Subject(
+                mediaType=subject["mediaType"], digest=subject["digest"], size=subject["size"]
+            ),
+        )
+    finally:
+        os.chdir(cwd)
+
+
+def test_notation_and_cosign_referrers_pushed_by_oras(
+    registry: ServerProcess, api: httpx.Client, tmp_path: Path, home: Path
+) -> None:
+    repo = "team/referred"
+    src = Layout(tmp_path / "img")
+    image = src.image(layers=1)
+    src.tag(image, "v1")
+    skopeo_push(registry, src.root, "v1", repo, home)
+    digest = image["digest"]
+    subject = {"mediaType": OCI_MANIFEST, "digest": digest, "size": image["size"]}
+
+    signer = ec.generate_private_key(ec.SECP256R1())
+    jws, cert = notation_signature(digest, image["size"], signer)
+    oras_push_referrer(registry, tmp_path, repo, subject,
+                       {"sig.jws": (jws, "application/jose+json")},
+                       "application/vnd.cncf.notary.signature")  # fmt: skip
+    cosign_key = ec.generate_private_key(ec.SECP256R1())
+    payload = cosign_payload(f"{host(registry)}/{repo}", digest)
+    # cosign's OCI 1.1 referrers mode: the same simple-signing layer, as a referrer.
+    oras_push_referrer(registry, tmp_path, repo, subject,
+                       {"payload.json": (payload, SIMPLESIGNING)},
+                       "application/vnd.dev.cosign.artifact.sig.v1+json",
+                       {"payload.json": {"dev.cosignproject.cosign/signature":
+                                         cosign_sign(payload, cosign_key)}})  # fmt: skip
+
+    referrers = api.get(f"/v2/{repo}/referrers/{digest}").json()["manifests"]
+    assert {m.get("artifactType") for m in referrers} == {
+        "application/vnd.cncf.notary.signature",
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+    }
+    by_format = {s["format"]: s for s in evidence(api, digest, "signatures")}
+    assert set(by_format) == {"notation", "cosign"}
+    assert by_format["notation"]["details"]["signer"] == "CN=release.example.com"
+    assert by_format["notation"]["details"]["oci_source"] == "referrer"
+
+    notation_key = trust(api, signer)
+    result = verify(api, repo, digest, {"signatures": [{"key": notation_key}]})
+    assert result["verified"] is True, result
+    assert result["rules"][0]["evidence"] == [by_format["notation"]["id"]]
+    cosign_id = trust(api, cosign_key)
+    result = verify(api, repo, digest, {"signatures": [{"key": cosign_id}, {"key": notation_key}]})
+    assert result["verified"] is True, result
+    assert result["rules"][0]["evidence"] == [by_format["cosign"]["id"]]
+
+    # A notation signature whose certificate holds another key does not count for this one.
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    result = verify(api, repo, digest, {"signatures": [{"key": trust(api, stranger)}]})
+    assert result["verified"] is False
+    assert "does not verify" in result["rules"][0]["reason"]
+    assert cert.public_key().public_numbers() == signer.public_key().public_numbers()
