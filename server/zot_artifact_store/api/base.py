@@ -130,6 +130,14 @@ class BaseHandler(tornado.web.RequestHandler):
             detail=detail or None,
         )
 
+    def base_url(self) -> str:
+        """``scheme://host[:port]`` clients reach this server at (``http.externalUrl`` behind a
+        proxy, else the request's)."""
+        external = self.ctx.config.http.externalUrl
+        return (
+            external.rstrip("/") if external else f"{self.request.protocol}://{self.request.host}"
+        )
+
     @property
     def request_context(self) -> RequestContext:
         return RequestContext(self.principal, self.request_id, self.request.remote_ip or "")
