@@ -37,6 +37,7 @@ from zot_artifact_store.metadata import (
     SbomComponent,
     Tag,
     TrustedKey,
+    VerificationGate,
     create_metadata_store,
 )
 from zot_artifact_store.metadata.base import prefix_upper_bound
@@ -555,6 +556,21 @@ async def test_policies_put_replace_list_delete(store: MetadataStore) -> None:
     assert await store.delete_policy("alpha") is True
     assert await store.delete_policy("alpha") is False
     assert await store.get_policy("alpha") is None
+
+
+async def test_verification_gates_put_replace_list_delete(store: MetadataStore) -> None:
+    await store.put_gate(VerificationGate("repo:team/*", "signed", "audit", '{"sbom": true}', 1.0))
+    await store.put_gate(VerificationGate("repo:prod/app", "strict", "enforce", "{}", 2.0))
+    await store.put_gate(VerificationGate("repo:team/*", "signed", "enforce", "{}", 3.0))
+    gates = await store.list_gates()
+    assert [(g.scope, g.mode) for g in gates] == [
+        ("repo:prod/app", "enforce"),
+        ("repo:team/*", "enforce"),
+    ]
+    assert gates[1] == VerificationGate("repo:team/*", "signed", "enforce", "{}", 3.0)
+    assert await store.delete_gate("repo:prod/app") is True
+    assert await store.delete_gate("repo:prod/app") is False
+    assert [g.scope for g in await store.list_gates()] == ["repo:team/*"]
 
 
 async def test_access_keys_roundtrip_update_and_list(store: MetadataStore) -> None:

@@ -25,6 +25,7 @@ from .base import (
     SbomComponent,
     Tag,
     TrustedKey,
+    VerificationGate,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "SbomComponent",
     "Tag",
     "TrustedKey",
+    "VerificationGate",
     "create_metadata_store",
 ]
 

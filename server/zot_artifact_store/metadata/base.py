@@ -231,6 +231,18 @@ class Policy:
 
 
 @dataclass
+class VerificationGate:
+    """A verification policy applied to downloads from a scope (``repo:<name or glob>``):
+    ``audit`` serves and records the outcome, ``enforce`` refuses a subject that fails."""
+
+    scope: str
+    name: str
+    mode: str
+    document: str  # the policy's JSON text
+    updated_at: float
+
+
+@dataclass
 class AuditRecord:
     """Who did (or tried) what to which resource, and what was decided."""
 
@@ -515,6 +527,17 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_policy(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def put_gate(self, gate: VerificationGate) -> None:
+        """Insert or replace by scope."""
+
+    @abc.abstractmethod
+    async def list_gates(self) -> list[VerificationGate]:
+        """Every verification gate, by scope."""
+
+    @abc.abstractmethod
+    async def delete_gate(self, scope: str) -> bool: ...
 
     # ---- audit ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -46,6 +46,7 @@ from .base import (
     SbomComponent,
     Tag,
     TrustedKey,
+    VerificationGate,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -77,6 +78,7 @@ _MAPS = {
         Evidence,
         TrustedKey,
         SbomComponent,
+        VerificationGate,
     )
 }
 
@@ -566,6 +568,18 @@ class MongoMetadataStore(MetadataStore):
 
     async def delete_policy(self, name: str) -> bool:
         return (await self._c("policies").delete_one({"_id": name})).deleted_count > 0
+
+    async def put_gate(self, gate: VerificationGate) -> None:
+        await self._c("gates").replace_one(
+            {"_id": gate.scope}, _encode(gate, _id=gate.scope), upsert=True
+        )
+
+    async def list_gates(self) -> list[VerificationGate]:
+        cursor = self._c("gates").find({}).sort("_id", ASCENDING)
+        return [g for g in [_decode(VerificationGate, d) async for d in cursor] if g is not None]
+
+    async def delete_gate(self, scope: str) -> bool:
+        return (await self._c("gates").delete_one({"_id": scope})).deleted_count > 0
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:

@@ -45,6 +45,7 @@ from .base import (
     SbomComponent,
     Tag,
     TrustedKey,
+    VerificationGate,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -121,6 +122,7 @@ CREATE TABLE IF NOT EXISTS evidence (
 );
 CREATE INDEX IF NOT EXISTS evidence_by_subject ON evidence (subject, kind, created_at);
 CREATE TABLE IF NOT EXISTS policies (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gates (scope TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     time REAL NOT NULL,
@@ -700,6 +702,16 @@ class SqliteMetadataStore(MetadataStore):
 
     async def delete_policy(self, name: str) -> bool:
         return await self._write("DELETE FROM policies WHERE name = ?", name) > 0
+
+    async def put_gate(self, gate: VerificationGate) -> None:
+        sql = "INSERT INTO gates VALUES (?, ?) ON CONFLICT (scope) DO UPDATE SET doc = excluded.doc"
+        await self._write(sql, gate.scope, _dumps(gate))
+
+    async def list_gates(self) -> list[VerificationGate]:
+        return await self._all(VerificationGate, "SELECT doc FROM gates ORDER BY scope", ())
+
+    async def delete_gate(self, scope: str) -> bool:
+        return await self._write("DELETE FROM gates WHERE scope = ?", scope) > 0
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:
