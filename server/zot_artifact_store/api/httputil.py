@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -117,3 +118,11 @@ def check_preconditions(
         ims = parse_http_date(headers.get("If-Modified-Since"))
         if ims is not None and modified <= ims:
             raise NotModified(etag, last_modified)
+
+
+def parse_copy_source(value: str, header: str) -> tuple[str, str]:
+    """A copy source header, ``[/]<bucket>/<key>`` percent-encoded → (bucket, key)."""
+    bucket, _, key = urllib.parse.unquote(value.strip()).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise StoreError("InvalidArgument", f"{header} must be <bucket>/<key>")
+    return bucket, key

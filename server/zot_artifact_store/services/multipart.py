@@ -90,16 +90,27 @@ class MultipartService:
         await self.metadata.create_multipart(upload)
         return upload
 
-    async def get(self, bucket: str, key: str, upload_id: str) -> MultipartUpload:
+    async def get(self, bucket: str, key: str | None, upload_id: str) -> MultipartUpload:
+        """The open upload ``upload_id`` of ``bucket/key`` (any key when ``key`` is None)."""
         upload = await self.metadata.get_multipart(upload_id)
-        if upload is None or upload.bucket != bucket or upload.key != key:
+        if upload is None or upload.bucket != bucket or key not in (None, upload.key):
             await self.artifacts.get_bucket(bucket)
             raise StoreError(
                 "NoSuchUpload",
                 f"upload {upload_id!r} does not exist (completed, aborted or never started)",
-                resource=f"{bucket}/{key}",
+                resource=f"{bucket}/{key}" if key is not None else bucket,
             )
         return upload
+
+    async def parts(self, upload: MultipartUpload) -> list[Part]:
+        """Every part uploaded so far, by part number."""
+        parts: list[Part] = []
+        while True:
+            after = parts[-1].part_number if parts else 0
+            page, truncated = await self.metadata.list_parts(upload.upload_id, after_part=after)
+            parts.extend(page)
+            if not truncated or not page:
+                return parts
 
     async def begin_part(
         self, upload: MultipartUpload, number: int, options: PutOptions
@@ -122,8 +133,17 @@ class MultipartService:
             await session.abort()
 
     async def complete(
-        self, upload: MultipartUpload, requested: list[tuple[int, str]]
+        self,
+        upload: MultipartUpload,
+        requested: list[tuple[int, str]],
+        expected_sha256: str | None = None,
+        *,
+        sha256_etag: bool = False,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Publish the object made of the ``requested`` (number, ETag) parts. With
+        ``expected_sha256`` (``sha256:<hex>``) of the whole object, a mismatch writes nothing
+        and keeps the upload. The ETag is S3's ``md5-of-md5s-N``, or with ``sha256_etag`` the
+        sha256 (as every ``/v1`` object's)."""
         if not requested:
             raise StoreError("MalformedXML", "CompleteMultipartUpload lists no parts")
         numbers = [n for n, _ in requested]
@@ -131,14 +151,7 @@ class MultipartService:
             raise StoreError(
                 "InvalidPartOrder", "parts must be listed in ascending order, each once"
             )
-        stored: dict[int, Part] = {}
-        after = 0
-        while True:
-            page, truncated = await self.metadata.list_parts(upload.upload_id, after_part=after)
-            stored.update((p.part_number, p) for p in page)
-            if not truncated or not page:
-                break
-            after = page[-1].part_number
+        stored = {p.part_number: p for p in await self.parts(upload)}
         chosen: list[Part] = []
         for index, (number, etag) in enumerate(requested):
             part = stored.get(number)
@@ -157,6 +170,15 @@ class MultipartService:
                 )
             chosen.append(part)
         sha256 = await self._sha256_of([p.digest for p in chosen])
+        if expected_sha256 is not None and expected_sha256 != f"sha256:{sha256}":
+            raise StoreError(
+                "BadDigest",
+                f"the parts' sha256 is {sha256}, not the declared "
+                f"{expected_sha256.removeprefix('sha256:')}; no object was written and the "
+                "upload is kept",
+                resource=f"{upload.bucket}/{upload.key}",
+                detail={"expected": expected_sha256, "actual": f"sha256:{sha256}"},
+            )
         now = time.time()
         headers = dict(upload.headers)
         public = headers.pop("x-amz-acl", "") == "public-read"
@@ -165,7 +187,7 @@ class MultipartService:
             key=upload.key,
             digest=f"sha256:{sha256}",
             size=sum(p.size for p in chosen),
-            etag=multipart_etag([p.etag for p in chosen]),
+            etag=sha256 if sha256_etag else multipart_etag([p.etag for p in chosen]),
             content_type=upload.content_type,
             created_at=now,
             updated_at=now,

@@ -27,7 +27,14 @@ from ...services.artifacts import Listing, PutOptions, PutSession, decode_token,
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
 from ..base import BaseHandler, Route, UploadHandler, route
-from ..httputil import ByteRange, check_preconditions, http_date, parse_range, quote_etag
+from ..httputil import (
+    ByteRange,
+    check_preconditions,
+    http_date,
+    parse_copy_source,
+    parse_range,
+    quote_etag,
+)
 from . import xml
 
 MAX_KEYS = 1000
@@ -731,7 +738,9 @@ class ObjectHandler(S3Handler, UploadHandler):
             }
 
     async def _copy(self, bucket: str, key: str) -> None:
-        source_bucket, source_key = _copy_source(self.request.headers["x-amz-copy-source"])
+        source_bucket, source_key = parse_copy_source(
+            self.request.headers["x-amz-copy-source"].split("?", 1)[0], "x-amz-copy-source"
+        )
         await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         source = await self.ctx.artifacts.head_object(source_bucket, source_key)
@@ -901,14 +910,6 @@ class ObjectHandler(S3Handler, UploadHandler):
                 "ETag": quote_etag(record.etag),
             },
         )
-
-
-def _copy_source(value: str) -> tuple[str, str]:
-    source = urllib.parse.unquote(value.split("?", 1)[0]).lstrip("/")
-    bucket, _, key = source.partition("/")
-    if not bucket or not key:
-        raise StoreError("InvalidArgument", "x-amz-copy-source must be /bucket/key")
-    return bucket, key
 
 
 def _check_copy_conditions(headers: Any, source: ObjectRecord) -> None:
