@@ -30,6 +30,7 @@ from .auth.authn import Authentication
 from .auth.authz import Authorizer
 from .auth.oidc import OIDCAuthenticator
 from .auth.policy import Policies
+from .auth.presign import PresignAuthenticator, Presigner
 from .auth.ratelimit import FailureLimiter
 from .auth.registry_token import (
     KEY_FILENAME,
@@ -69,6 +70,7 @@ class AppContext:
     workload: WorkloadExchange
     api_tokens: ApiTokens
     access_keys: AccessKeys
+    presigner: Presigner
     audit: AuditLog
     lockout: FailureLimiter
     metrics: Metrics
@@ -131,7 +133,9 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     secrets_key = config.auth.secretsKeyFile or str(
         Path(config.storage.rootDirectory) / SECRETS_KEY_FILENAME
     )
-    access_keys = AccessKeys(metadata, SecretBox(load_or_create_key(Path(secrets_key))), roles)
+    secrets_material = load_or_create_key(Path(secrets_key))
+    access_keys = AccessKeys(metadata, SecretBox(secrets_material), roles)
+    presigner = Presigner(secrets_material)
     oidc = OIDCAuthenticator(config.auth.oidc, roles)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
@@ -148,6 +152,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     authentication.add(oidc)
     authentication.add(ApiTokenAuthenticator(api_tokens))
     authentication.add(RegistryTokenAuthenticator(registry_tokens))
+    authentication.add(PresignAuthenticator(presigner))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
     authorizer = Authorizer(is_public, Policies(metadata), config.auth.roles)
@@ -182,6 +187,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,
         access_keys=access_keys,
+        presigner=presigner,
         audit=audit,
         lockout=FailureLimiter(
             config.auth.lockout.attempts,

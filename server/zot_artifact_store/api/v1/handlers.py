@@ -27,7 +27,7 @@ from ...services.artifacts import (
 from ...services.supplychain import component_json, evidence_json, key_json
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
-from ..httputil import check_preconditions, http_date, parse_range, quote_etag
+from ..httputil import check_preconditions, http_date, parse_copy_source, parse_range, quote_etag
 
 MAX_LIST_LIMIT = 1000
 _TRUE = {"1", "true", "yes", "on", ""}
@@ -57,6 +57,30 @@ class V1Handler(BaseHandler):
         if value in _FALSE:
             return False
         raise StoreError("InvalidArgument", f"query parameter {name!r} must be true or false")
+
+    def stream_options(self) -> PutOptions:
+        """PutOptions of a body about to stream in (an object or a part): its declared length
+        (refused at once beyond ``http.maxObjectSize``), sha256, content type and labels."""
+        max_size = self.ctx.config.http.maxObjectSize
+        length = self.request.headers.get("Content-Length")
+        expected_size: int | None = None
+        if length is not None:
+            try:
+                expected_size = int(length)
+            except ValueError:
+                raise StoreError("InvalidRequest", "Content-Length is not a number") from None
+            if expected_size > max_size:
+                raise StoreError("EntityTooLarge", f"objects may be at most {max_size} bytes")
+        self.request.connection.set_max_body_size(max_size)  # type: ignore[union-attr]
+        declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
+            "sha256", None
+        )
+        return PutOptions(
+            content_type=self.request.headers.get("Content-Type"),
+            labels=parse_labels_header(self.request.headers.get("X-Artifact-Labels")),
+            expected_sha256=normalize_sha256(declared) if declared else None,
+            expected_size=expected_size,
+        )
 
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, None)
@@ -172,28 +196,13 @@ class ObjectHandler(V1Handler, UploadHandler):
         self.session = None
         if self.request.method != "PUT":
             return
+        if "X-Copy-Source" in self.request.headers:
+            if self.request.headers.get("Content-Length", "0") != "0":
+                raise StoreError("InvalidRequest", "a copy (X-Copy-Source) has no body")
+            return
         bucket, key = self.path_args
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
-        max_size = self.ctx.config.http.maxObjectSize
-        length = self.request.headers.get("Content-Length")
-        expected_size: int | None = None
-        if length is not None:
-            try:
-                expected_size = int(length)
-            except ValueError:
-                raise StoreError("InvalidRequest", "Content-Length is not a number") from None
-            if expected_size > max_size:
-                raise StoreError("EntityTooLarge", f"objects may be at most {max_size} bytes")
-        self.request.connection.set_max_body_size(max_size)  # type: ignore[union-attr]
-        declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
-            "sha256", None
-        )
-        options = PutOptions(
-            content_type=self.request.headers.get("Content-Type"),
-            labels=parse_labels_header(self.request.headers.get("X-Artifact-Labels")),
-            expected_sha256=normalize_sha256(declared) if declared else None,
-            expected_size=expected_size,
-        )
+        options = self.stream_options()
         # Conditional create/replace: evaluated against the current object before the body.
         await self.check_write_preconditions(bucket, key)
         self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
@@ -207,6 +216,9 @@ class ObjectHandler(V1Handler, UploadHandler):
     async def put(self, bucket: str, key: str) -> None:
         if self._finished:  # the body was refused while it streamed in
             return
+        if "X-Copy-Source" in self.request.headers:
+            await self._copy(bucket, key)
+            return
         session = self.session
         assert session is not None
         self.session = None
@@ -214,6 +226,39 @@ class ObjectHandler(V1Handler, UploadHandler):
             record, previous = await session.finish()
         finally:
             await session.abort()
+        self._object_headers(record)
+        self.write_json(object_json(record), 200 if previous is not None else 201)
+
+    async def _copy(self, bucket: str, key: str) -> None:
+        """``X-Copy-Source: <bucket>/<key>``: the new object shares the source's bytes."""
+        if self.bytes_in:
+            raise StoreError("InvalidRequest", "a copy (X-Copy-Source) has no body")
+        source_bucket, source_key = parse_copy_source(
+            self.request.headers["X-Copy-Source"], "X-Copy-Source"
+        )
+        source_resource = f"{source_bucket}/{source_key}"
+        await self.authorize("s3:GetObject", source_resource)
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        await self.check_write_preconditions(bucket, key)
+        replace = None
+        headers = self.request.headers
+        if "Content-Type" in headers or "X-Artifact-Labels" in headers:
+            replace = PutOptions(
+                content_type=headers.get("Content-Type") or source.content_type,
+                labels=(
+                    parse_labels_header(headers["X-Artifact-Labels"])
+                    if "X-Artifact-Labels" in headers
+                    else source.labels
+                ),
+                user_metadata=source.user_metadata,
+                headers=source.headers,
+            )
+        record, previous = await self.ctx.artifacts.copy_object(source, bucket, key, replace)
+        self.audit(
+            "s3:PutObject", f"{bucket}/{key}", True, f"copied from {source_resource}",
+            subject_digest=record.digest,
+        )  # fmt: skip
         self._object_headers(record)
         self.write_json(object_json(record), 200 if previous is not None else 201)
 
@@ -754,6 +799,8 @@ class ExchangeHandler(V1Handler):
 
 
 def routes(ctx: Any) -> list[Route]:
+    from . import uploads  # it builds on this module's handlers
+
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
 
@@ -769,7 +816,7 @@ def routes(ctx: Any) -> list[Route]:
         ),
         r(r"/v1/buckets/([^/]+)/objects/(.+)", ObjectHandler, "/v1/buckets/{bucket}/objects/{key}"),
         r(
-            r"/v1/digests/([^/]+)/(signatures|sboms)",
+            r"/v1/digests/([^/]+)/(signatures|sboms|attestations)",
             EvidenceHandler,
             "/v1/digests/{digest}/{kind}",
         ),
@@ -779,6 +826,23 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/keys/([^/]+)", KeyHandler, "/v1/keys/{id}"),
         r(r"/v1/verify", VerifyHandler, "/v1/verify"),
         r(r"/v1/sign", SignHandler, "/v1/sign"),
+        r(r"/v1/presign", uploads.PresignHandler, "/v1/presign"),
+        r(r"/v1/buckets/([^/]+)/uploads/?", uploads.UploadsHandler, "/v1/buckets/{bucket}/uploads"),
+        r(
+            r"/v1/buckets/([^/]+)/uploads/([^/]+)/?",
+            uploads.MultipartUploadHandler,
+            "/v1/buckets/{bucket}/uploads/{upload_id}",
+        ),
+        r(
+            r"/v1/buckets/([^/]+)/uploads/([^/]+)/parts/([^/]+)",
+            uploads.PartHandler,
+            "/v1/buckets/{bucket}/uploads/{upload_id}/parts/{part_number}",
+        ),
+        r(
+            r"/v1/buckets/([^/]+)/uploads/([^/]+)/complete",
+            uploads.CompleteHandler,
+            "/v1/buckets/{bucket}/uploads/{upload_id}/complete",
+        ),
         # Anything else under /v1 is ours (a problem JSON 404), never an S3 path.
         r(r"/v1/buckets/([^/]+)/policy", BucketPolicyHandler, "/v1/buckets/{bucket}/policy"),
         r(
