@@ -14,27 +14,14 @@ import pytest
 
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.test_v1_objects import obj_url, problem
 
 MIB = 1024 * 1024
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 
 
-def problem(r: httpx.Response, status: int, code: str) -> dict:
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
-    body = r.json()
-    assert body["code"] == code, body
-    assert body["status"] == status
-    assert body["message"] and body["request_id"] and isinstance(body["retryable"], bool)
-    return body
-
-
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def obj_url(bucket: str, key: str) -> str:
-    return f"/v1/buckets/{bucket}/objects/{urllib.parse.quote(key, safe='/')}"
 
 
 def start(c: httpx.Client, bucket: str, key: str, **extra: object) -> str:
