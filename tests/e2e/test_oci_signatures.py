@@ -15,6 +15,7 @@ import base64
 import datetime
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -375,3 +376,74 @@ def test_notation_and_cosign_referrers_pushed_by_oras(
     assert result["verified"] is False
     assert "does not verify" in result["rules"][0]["reason"]
     assert cert.public_key().public_numbers() == signer.public_key().public_numbers()
+
+
+def test_repository_gates_refuse_unsigned_pulls_until_the_image_is_signed(
+    registry: ServerProcess, api: httpx.Client, tmp_path: Path, home: Path
+) -> None:
+    src = Layout(tmp_path / "img")
+    image = src.image(layers=1)
+    src.tag(image, "v1")
+    for repo in ("prod/app", "prod/tools"):
+        skopeo_push(registry, src.root, "v1", repo, home)
+    digest = image["digest"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    policy = {"signatures": [{"key": trust(api, key)}]}
+
+    # Bad requests change nothing.
+    r = api.put("/v1/repositories/prod/*/verification", json={"name": "x", "mode": "block"})
+    assert r.status_code == 400 and r.json()["code"] == "MalformedJSON"
+    bad = {"name": "x", "mode": "block", "policy": policy}
+    r = api.put("/v1/repositories/prod/*/verification", json=bad)
+    assert r.status_code == 400 and r.json()["code"] == "InvalidArgument"
+    r = api.put("/v1/repositories/Prod!/verification", json={**bad, "mode": "enforce"})
+    assert r.status_code == 400 and "repository name or glob" in r.json()["message"]
+    r = api.get("/v1/repositories/prod/*/verification")
+    assert r.status_code == 404 and r.json()["code"] == "NoSuchVerificationPolicy"
+
+    gate = {"name": "signed-releases", "mode": "enforce", "policy": policy}
+    r = api.put("/v1/repositories/prod/*/verification", json=gate)
+    assert r.status_code == 200, r.text
+    assert api.get("/v1/repositories/prod/*/verification").json()["repositories"] == "prod/*"
+    # prod/tools has a more specific gate in audit mode.
+    r = api.put("/v1/repositories/prod/tools/verification", json={**gate, "mode": "audit"})
+    assert r.status_code == 200, r.text
+
+    out = tmp_path / "out"
+    pull = [tool("skopeo"), "copy", "--src-creds", f"{USER}:{PASSWORD}", "--src-tls-verify=false"]
+    failed = subprocess.run(
+        [*pull, f"docker://{host(registry)}/prod/app:v1", f"oci:{out}:v1"],
+        env={"HOME": str(home), "PATH": os.environ["PATH"]}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert failed.returncode != 0
+    assert "signed-releases" in failed.stderr and "no key-based signature" in failed.stderr
+    r = api.get(f"/v2/prod/app/manifests/{digest}", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["code"] == "DENIED"
+    assert "signed-releases" in r.json()["errors"][0]["message"]
+    # audit mode: served, and the outcome is in the headers.
+    r = api.get("/v2/prod/tools/manifests/v1", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 200
+    assert r.headers["X-Verification"] == "failed"
+    assert r.headers["X-Verification-Policy"] == "signed-releases (audit)"
+
+    # Sign it (cosign's .sig tag: pushing and reading signatures is never gated).
+    sigs = Layout(tmp_path / "sig")
+    payload = cosign_payload(f"{host(registry)}/prod/app", digest)
+    layer = sigs.blob(
+        payload, SIMPLESIGNING,
+        annotations={"dev.cosignproject.cosign/signature": cosign_sign(payload, key)},
+    )  # fmt: skip
+    tag = legacy_tag(digest, "sig")
+    artifact(sigs, [layer], tag)
+    skopeo_push(registry, sigs.root, tag, "prod/app", home)
+    r = api.get(f"/v2/prod/app/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 200 and "X-Verification" not in r.headers
+
+    run([*pull, f"docker://{host(registry)}/prod/app:v1", f"oci:{out}:v1"],
+        env={"HOME": str(home)})  # fmt: skip
+    assert json.loads((out / "index.json").read_text())["manifests"][0]["digest"] == digest
+
+    assert api.delete("/v1/repositories/prod/*/verification").status_code == 204
+    r = api.delete("/v1/repositories/prod/*/verification")
+    assert r.status_code == 404 and r.json()["code"] == "NoSuchVerificationPolicy"

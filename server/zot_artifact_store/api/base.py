@@ -249,20 +249,26 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def check_gate(self, record: ObjectRecord) -> None:
         outcome = await self.ctx.supplychain.gate(record.bucket, record.digest)
+        await self.apply_gate(outcome, f"{record.bucket}/{record.key}", record.digest)
+
+    async def apply_gate(
+        self, outcome: tuple[dict[str, Any], bool, str] | None, resource: str, digest: str
+    ) -> None:
+        """A verification gate's outcome for a download: audited, told in ``X-Verification``
+        headers, and refused (VerificationFailed) in enforce mode."""
         if outcome is None:
             return
         gate, passed, reasons = outcome
-        resource = f"{record.bucket}/{record.key}"
         self.audit(
             "supplychain:gate", resource, passed, reasons or "verified",
-            policy=gate["name"], mode=gate["mode"], subject_digest=record.digest,
+            policy=gate["name"], mode=gate["mode"], subject_digest=digest,
         )  # fmt: skip
         self.set_header("X-Verification", "passed" if passed else "failed")
         self.set_header("X-Verification-Policy", f"{gate['name']} ({gate['mode']})")
         if not passed and gate["mode"] == "enforce":
             raise StoreError(
                 "VerificationFailed",
-                f"policy {gate['name']!r} refuses this object: {reasons}",
+                f"policy {gate['name']!r} refuses {resource}: {reasons}",
                 resource=resource,
             )
 

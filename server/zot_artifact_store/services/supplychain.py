@@ -45,6 +45,7 @@ from ..metadata import (
     MetadataStore,
     SbomComponent,
     TrustedKey,
+    VerificationGate,
 )
 from ..storage import BlobStore, is_digest
 from ..timefmt import iso_time
@@ -208,6 +209,7 @@ class SupplyChainService:
         self.signing_key_id = ""
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
+        self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     # ---- subjects -------------------------------------------------------------------------
     async def resolve(self, subject: Any) -> tuple[str, str]:
@@ -320,14 +322,17 @@ class SupplyChainService:
     # ---- verification policies on buckets (audit / enforce on download) -------------------
     GATE_TTL = 10.0
 
-    async def set_bucket_gate(
-        self, bucket: str, name: str, mode: str, rules: Any
-    ) -> dict[str, Any]:
+    async def _check_gate(self, name: Any, mode: Any, rules: Any) -> None:
         if mode not in ("audit", "enforce"):
             raise StoreError("InvalidArgument", "mode is audit or enforce")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
             raise StoreError("InvalidArgument", "name is 1-128 of A-Z a-z 0-9 . _ -")
         await self.verify("sha256:" + "0" * 64, rules)  # the rules must be well formed
+
+    async def set_bucket_gate(
+        self, bucket: str, name: str, mode: str, rules: Any
+    ) -> dict[str, Any]:
+        await self._check_gate(name, mode, rules)
         record = await self.metadata.get_bucket(bucket)
         if record is None:
             raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
@@ -358,11 +363,66 @@ class SupplyChainService:
         self._gates.pop(bucket, None)
 
     async def gate(self, bucket: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
-        """For a download: (the bucket's gate, passed, reasons), or None without a gate.
-        Results are kept for ``GATE_TTL`` seconds (attaching evidence here clears them)."""
+        """For a download: (the bucket's gate, passed, reasons), or None without a gate."""
         gate = await self.get_bucket_gate(bucket)
-        if not gate:
+        return await self._evaluate(gate, digest) if gate else None
+
+    # Repository gates: by exact name or glob ("prod/*"); the most specific one applies.
+    REPO_PATTERN = re.compile(r"[a-z0-9*?]+(?:(?:[._/-]|__|-+)[a-z0-9*?]+)*")
+
+    async def set_repo_gate(self, pattern: str, name: str, mode: str, rules: Any) -> dict[str, Any]:
+        if not self.REPO_PATTERN.fullmatch(pattern) or len(pattern) > 255:
+            raise StoreError("InvalidArgument", f"{pattern!r} is not a repository name or glob")
+        await self._check_gate(name, mode, rules)
+        await self.metadata.put_gate(
+            VerificationGate(f"repo:{pattern}", name, mode, json.dumps(rules), time.time())
+        )
+        self._repo_gates = None
+        self._results.clear()
+        return {"name": name, "mode": mode, "policy": rules, "repositories": pattern}
+
+    async def repo_gates(self) -> dict[str, dict[str, Any]]:
+        """Every repository gate by pattern (kept ``GATE_TTL`` seconds)."""
+        now = time.monotonic()
+        if self._repo_gates is None or self._repo_gates[0] < now:
+            gates = {
+                g.scope.removeprefix("repo:"): {
+                    "name": g.name,
+                    "mode": g.mode,
+                    "policy": json.loads(g.document),
+                    "repositories": g.scope.removeprefix("repo:"),
+                }
+                for g in await self.metadata.list_gates()
+                if g.scope.startswith("repo:")
+            }
+            self._repo_gates = (now + self.GATE_TTL, gates)
+        return self._repo_gates[1]
+
+    async def delete_repo_gate(self, pattern: str) -> None:
+        if not await self.metadata.delete_gate(f"repo:{pattern}"):
+            raise StoreError(
+                "NoSuchVerificationPolicy", f"no verification policy for repositories {pattern!r}"
+            )
+        self._repo_gates = None
+
+    async def repo_gate(self, repo: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
+        """For a pull of ``repo@digest``: the most specific matching gate's outcome."""
+        gates = await self.repo_gates()
+        if not gates:
             return None
+        gate = gates.get(repo)
+        if gate is None:
+            matching = [p for p in gates if fnmatch.fnmatchcase(repo, p)]
+            if not matching:
+                return None
+            gate = gates[max(matching, key=len)]
+        return await self._evaluate(gate, digest)
+
+    async def _evaluate(
+        self, gate: dict[str, Any], digest: str
+    ) -> tuple[dict[str, Any], bool, str]:
+        """(gate, passed, reasons); results are kept for ``GATE_TTL`` seconds (attaching
+        evidence clears them)."""
         key = (digest, json.dumps(gate["policy"], sort_keys=True))
         now = time.monotonic()
         cached = self._results.get(key)

@@ -19,6 +19,7 @@ from ...auth.principal import Principal
 from ...auth.registry_token import Scope
 from ...errors import StoreError
 from ...metadata import Manifest, RegistryUpload
+from ...services.oci_evidence import legacy_subject
 from ...services.registry import (
     EMPTY_INDEX,
     MANIFEST_TYPES,
@@ -44,6 +45,7 @@ _OCI_CODES = {
     "NameUnknown": "NAME_UNKNOWN",
     "Unauthenticated": "UNAUTHORIZED",
     "AccessDenied": "DENIED",
+    "VerificationFailed": "DENIED",
     "TooManyRequests": "TOOMANYREQUESTS",
     "MethodNotAllowed": "UNSUPPORTED",
     "NotImplemented": "UNSUPPORTED",
@@ -221,10 +223,19 @@ class ManifestHandler(OCIHandler):
             f"the manifest is {manifest.media_type}, which the Accept header does not list",
         )
 
+    async def _gate(self, name: str, reference: str, manifest: Manifest) -> None:
+        """The repository's verification gate. Signatures, attestations and other referrers
+        are evidence, not images: verifiers must be able to read them, so they pass."""
+        if manifest.subject or legacy_subject(reference):
+            return
+        outcome = await self.ctx.supplychain.repo_gate(name, manifest.digest)
+        await self.apply_gate(outcome, f"{name}@{manifest.digest}", manifest.digest)
+
     async def get(self, name: str, reference: str) -> None:
         await self.pull(name)
         manifest = await self.registry.resolve(name, reference)
         self._negotiate(manifest)
+        await self._gate(name, reference, manifest)
         self._describe(manifest)
         self.finish(await self.registry.manifest_bytes(manifest))
 
@@ -232,6 +243,7 @@ class ManifestHandler(OCIHandler):
         await self.pull(name)
         manifest = await self.registry.resolve(name, reference)
         self._negotiate(manifest)
+        await self._gate(name, reference, manifest)
         self._describe(manifest)
         self.set_header("Content-Length", str(manifest.size))
         self.finish()

@@ -625,6 +625,42 @@ class BucketGateHandler(V1Handler):
         self.finish()
 
 
+class RepositoryGateHandler(V1Handler):
+    """``/v1/repositories/{pattern}/verification``: the verification policy every manifest
+    pull from matching repositories (a name or a glob such as ``prod/*``; the most specific
+    applies) is checked against, in ``audit`` or ``enforce`` mode (admins only)."""
+
+    async def put(self, pattern: str) -> None:
+        await self.authorize("admin:PutVerificationPolicy", f"repo:{pattern}")
+        body = self.json_body(required=True)
+        if not isinstance(body, dict) or set(body) != {"name", "mode", "policy"}:
+            raise StoreError("MalformedJSON", 'the request is {"name", "mode", "policy"}')
+        gate = await self.ctx.supplychain.set_repo_gate(
+            pattern, body["name"], body["mode"], body["policy"]
+        )
+        self.audit(
+            "admin:PutVerificationPolicy", f"repo:{pattern}", True,
+            f"{gate['name']} ({gate['mode']})",
+        )  # fmt: skip
+        self.write_json(gate)
+
+    async def get(self, pattern: str) -> None:
+        await self.authorize("supplychain:read", f"repo:{pattern}")
+        gate = (await self.ctx.supplychain.repo_gates()).get(pattern)
+        if gate is None:
+            raise StoreError(
+                "NoSuchVerificationPolicy", f"no verification policy for repositories {pattern!r}"
+            )
+        self.write_json(gate)
+
+    async def delete(self, pattern: str) -> None:
+        await self.authorize("admin:PutVerificationPolicy", f"repo:{pattern}")
+        await self.ctx.supplychain.delete_repo_gate(pattern)
+        self.audit("admin:PutVerificationPolicy", f"repo:{pattern}", True, "removed")
+        self.set_status(204)
+        self.finish()
+
+
 class SbomSearchHandler(V1Handler):
     """``GET /v1/sboms/search?purl=…|name=…``: every subject whose SBOM lists the component
     (a purl with a version matches exactly; without, every version)."""
@@ -849,6 +885,11 @@ def routes(ctx: Any) -> list[Route]:
             r"/v1/buckets/([^/]+)/verification",
             BucketGateHandler,
             "/v1/buckets/{bucket}/verification",
+        ),
+        r(
+            r"/v1/repositories/(.+)/verification",
+            RepositoryGateHandler,
+            "/v1/repositories/{pattern}/verification",
         ),
         r(r"/v1/policies/?", PoliciesHandler, "/v1/policies"),
         r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
