@@ -152,7 +152,16 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     authentication.add(oidc)
     authentication.add(ApiTokenAuthenticator(api_tokens))
     authentication.add(RegistryTokenAuthenticator(registry_tokens))
-    authentication.add(PresignAuthenticator(presigner))
+
+    async def presigner_revoked(principal_id: str) -> bool:
+        kind, _, credential = principal_id.partition(":")
+        if kind == "token":
+            return not await api_tokens.usable(credential)
+        if kind == "s3key":
+            return await access_keys.secret(credential) is None
+        return False
+
+    authentication.add(PresignAuthenticator(presigner, presigner_revoked))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
     authorizer = Authorizer(is_public, Policies(metadata), config.auth.roles)

@@ -437,3 +437,19 @@ def test_uploads_need_permission(auth_server: ServerProcess, auth_bucket: str) -
         writer = token(c, ["writer"])
         assert c.put(f"{uploads}/{upload}/parts/1", content=b"x", headers=writer).status_code == 200
         assert c.delete(f"{uploads}/{upload}", headers=writer).status_code == 204
+
+
+def test_presigned_url_dies_with_its_token(auth_server: ServerProcess, auth_bucket: str) -> None:
+    with auth_server.client() as c:
+        assert c.put(obj_url(auth_bucket, "k"), content=b"v", auth=ROOT).status_code == 201
+        r = c.post("/v1/tokens", json={"name": "sharer", "roles": ["reader"]}, auth=ROOT)
+        made = r.json()
+        ask = {"bucket": auth_bucket, "key": "k"}
+        r = c.post("/v1/presign", json=ask, headers={"Authorization": f"Bearer {made['token']}"})
+        assert r.status_code == 200, r.text
+        url = r.json()["url"]
+        assert f"zas-principal=token%3A{made['id']}" in url
+        assert httpx.get(url).content == b"v"
+        assert c.delete(f"/v1/tokens/{made['id']}", auth=ROOT).status_code == 204
+        body = problem(httpx.get(url), 403, "AccessDenied")
+        assert "revoked" in body["message"]

@@ -17,6 +17,7 @@ import json
 import re
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..errors import StoreError
@@ -121,11 +122,27 @@ class Presigner:
         )
 
 
-class PresignAuthenticator:
-    """Presigned ``/v1`` object URLs in the authenticator chain."""
+# Whether the credential behind a principal id was revoked (or expired) since it presigned.
+RevokedCheck = Callable[[str], Awaitable[bool]]
 
-    def __init__(self, presigner: Presigner) -> None:
+
+async def _never_revoked(principal_id: str) -> bool:
+    return False
+
+
+class PresignAuthenticator:
+    """Presigned ``/v1`` object URLs in the authenticator chain. A URL dies with the API token
+    or access key that made it, as S3's die with their access key."""
+
+    def __init__(self, presigner: Presigner, revoked: RevokedCheck = _never_revoked) -> None:
         self._presigner = presigner
+        self._revoked = revoked
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
-        return self._presigner.verify(request)
+        principal = self._presigner.verify(request)
+        if principal is not None and await self._revoked(principal.id):
+            raise StoreError(
+                "AccessDenied",
+                "the credential that presigned this URL was revoked or has expired",
+            )
+        return principal

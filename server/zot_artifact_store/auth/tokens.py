@@ -157,6 +157,13 @@ class ApiTokens:
             StoreError("NoSuchToken", f"no API token {token_id!r}"),
         )
 
+    async def usable(self, token_id: str) -> bool:
+        """Whether the token exists, is not revoked and has not expired."""
+        token = await self.metadata.get_api_token(token_id)
+        if token is None or token.revoked_at is not None:
+            return False
+        return token.expires_at is None or time.time() < token.expires_at
+
     async def verify(self, presented: str) -> Principal | None:
         """The principal of a presented token; None when it is not an API token at all."""
         match = TOKEN_RE.fullmatch(presented)
