@@ -387,6 +387,8 @@ def test_presigned_get_head_and_put(auth_server: ServerProcess, auth_bucket: str
         problem(anon.get(admin), 403, "SignatureDoesNotMatch")
     with auth_server.client() as c:
         assert c.get(obj_url(auth_bucket, key), auth=ROOT).content == data  # not overwritten
+    time.sleep(1.0)  # access lines are flushed
+    assert sig not in auth_server.log_path.read_text()  # a usable credential is never logged
 
 
 def test_presigned_url_expires(auth_server: ServerProcess, auth_bucket: str) -> None:
