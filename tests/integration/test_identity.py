@@ -322,3 +322,36 @@ def test_statements_attached_to_a_token(auth_server: ServerProcess) -> None:
         assert put(reader, "drop/a") == 201  # its own Allow widens its role
         assert put(reader, "public/b") == 403
         assert c.head(f"/v1/buckets/{bucket}/objects/secret/a", auth=ROOT).status_code == 404
+
+
+def test_sbom_search_shows_only_what_the_caller_may_read(auth_server: ServerProcess) -> None:
+    run = uuid.uuid4().hex[:10]
+    open_bucket, closed_bucket = f"sbom-open-{run}", f"sbom-closed-{run}"
+    purl = f"pkg:npm/left-pad-{run}@1.3.0"
+    sbom = {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "components": [{"type": "library", "name": f"left-pad-{run}", "version": "1.3.0",
+                        "purl": purl}],
+    }  # fmt: skip
+    with auth_server.client() as c:
+        for bucket in (open_bucket, closed_bucket):
+            assert c.put(f"/v1/buckets/{bucket}", auth=ROOT).status_code == 201
+            url = f"/v1/buckets/{bucket}/objects/app.tgz"
+            assert c.put(url, content=bucket.encode(), auth=ROOT).status_code == 201
+            r = c.post(f"{url}/sboms", json=sbom, auth=ROOT,
+                       headers={"Content-Type": "application/vnd.cyclonedx+json"})  # fmt: skip
+            assert r.status_code == 201, r.text
+        statements = [
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"{closed_bucket}/*"}
+        ]
+        reader = make_token(c, ["reader"], "sbom-reader", statements=statements)
+
+        def found(**kw: Any) -> set[str]:
+            r = c.get("/v1/sboms/search", params={"purl": purl}, **kw)
+            assert r.status_code == 200, r.text
+            return {hit["subject"] for hit in r.json()["results"]}
+
+        assert found(auth=ROOT) == {f"{open_bucket}/app.tgz", f"{closed_bucket}/app.tgz"}
+        assert found(headers=bearer(reader)) == {f"{open_bucket}/app.tgz"}

@@ -25,6 +25,7 @@ from ...services.artifacts import (
     validate_labels,
 )
 from ...services.supplychain import component_json, evidence_json, key_json
+from ...storage import is_digest
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_copy_source, parse_range, quote_etag
@@ -32,6 +33,16 @@ from ..httputil import check_preconditions, http_date, parse_copy_source, parse_
 MAX_LIST_LIMIT = 1000
 _TRUE = {"1", "true", "yes", "on", ""}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def read_action(subject_ref: str) -> tuple[str, str]:
+    """The (action, resource) that reading a subject named ``subject_ref`` needs: an object
+    (``bucket/key``), an image (``repo@digest``) or a bare digest."""
+    if "@" in subject_ref:
+        return "oci:pull", "repo:" + subject_ref.split("@", 1)[0]
+    if is_digest(subject_ref):
+        return "supplychain:read", f"digest:{subject_ref}"
+    return "s3:GetObject", subject_ref
 
 
 class V1Handler(BaseHandler):
@@ -672,7 +683,17 @@ class SbomSearchHandler(V1Handler):
             self.get_query_argument("name", None),
             self.int_arg("limit", 1000, 1, 10_000),
         )
-        self.write_json({"results": [component_json(c) for c in found]})
+        # Only what the caller may read: a search must not reveal other teams' artifacts.
+        allowed: dict[str, bool] = {}
+        results = []
+        for c in found:
+            if c.subject_ref not in allowed:
+                action, resource = read_action(c.subject_ref)
+                decision = await self.ctx.authorizer.decide(self.principal, action, resource)
+                allowed[c.subject_ref] = decision.allowed
+            if allowed[c.subject_ref]:
+                results.append(component_json(c))
+        self.write_json({"results": results})
 
 
 class KeysHandler(V1Handler):
