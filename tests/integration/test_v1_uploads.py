@@ -14,6 +14,7 @@ import pytest
 
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.test_identity import eventually
 from tests.integration.test_v1_objects import obj_url, problem
 
 MIB = 1024 * 1024
@@ -455,3 +456,35 @@ def test_presigned_url_dies_with_its_token(auth_server: ServerProcess, auth_buck
         assert c.delete(f"/v1/tokens/{made['id']}", auth=ROOT).status_code == 204
         body = problem(httpx.get(url), 403, "AccessDenied")
         assert "revoked" in body["message"]
+
+
+def test_presign_and_uploads_are_audited(auth_server: ServerProcess, auth_bucket: str) -> None:
+    with auth_server.client() as c:
+        assert presign(c, auth_bucket, "audited", method="PUT").status_code == 200
+        uploads = f"/v1/buckets/{auth_bucket}/uploads"
+        upload = c.post(uploads, json={"key": "audited"}, auth=ROOT).json()["upload_id"]
+        etag = c.put(f"{uploads}/{upload}/parts/1", content=b"x", auth=ROOT).json()["etag"]
+        r = c.post(
+            f"{uploads}/{upload}/complete",
+            json={"parts": [{"part_number": 1, "etag": etag}]},
+            auth=ROOT,
+        )
+        assert r.status_code == 201, r.text
+
+        def reasons() -> list[str]:
+            params = {"resource": f"{auth_bucket}/audited", "principal": f"root:{ROOT_USER}"}
+            records = c.get("/v1/audit", params=params, auth=ROOT).json()["records"]
+            return [f"{r['action']} {r['reason']}" for r in records]
+
+        assert eventually(lambda: len(reasons()) >= 3 and any("completed" in x for x in reasons()))
+        found = reasons()
+        assert any(x.startswith("auth:Presign PUT until ") for x in found), found
+        assert f"s3:PutObject upload {upload} started" in found
+        assert f"s3:PutObject upload {upload} completed (1 parts)" in found
+
+
+def test_presign_with_authentication_off(client: httpx.Client, bucket: str) -> None:
+    assert client.put(obj_url(bucket, "open"), content=b"o").status_code == 201
+    r = client.post("/v1/presign", json={"bucket": bucket, "key": "open"})
+    assert r.status_code == 200, r.text
+    assert httpx.get(r.json()["url"]).content == b"o"
