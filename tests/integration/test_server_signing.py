@@ -13,6 +13,10 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from securesystemslib.dsse import Envelope
+from securesystemslib.exceptions import UnverifiedSignatureError
+from securesystemslib.signer import SSlibKey
+from sigstore_models.bundle.v1 import Bundle as ModelBundle
 
 from tests.fixtures.server import ServerProcess
 
@@ -59,6 +63,29 @@ def test_the_store_signs_and_its_signature_verifies(signing_server: ServerProces
         digest = "sha256:" + hashlib.sha256(artifact).hexdigest()
         assert signed["subject_digest"] == digest and signed["format"] == "dsse"
         assert signed["envelope"]["payloadType"] == "application/vnd.in-toto+json"
+        # The same signature as a Sigstore bundle with public-key material, verifiable with
+        # the store's public key over DSSE's pre-authentication encoding.
+        bundle = signed["bundle"]
+        assert bundle["mediaType"] == "application/vnd.dev.sigstore.bundle.v0.3+json"
+        assert bundle["verificationMaterial"]["publicKey"]["hint"] == server_key
+        assert bundle["dsseEnvelope"]["payload"] == signed["envelope"]["payload"]
+        ModelBundle.model_validate_json(json.dumps(bundle))
+        pem = next(
+            k["public_key"] for k in c.get("/v1/keys").json()["keys"] if k["id"] == server_key
+        )
+        public = serialization.load_pem_public_key(pem.encode())
+        envelope = Envelope.from_dict(bundle["dsseEnvelope"])
+        [signature] = envelope.signatures.values()
+        SSlibKey.from_crypto(public, keyid=signature.keyid).verify_signature(
+            signature, envelope.pae()
+        )
+        tampered = Envelope(
+            b'{"forged": true}', envelope.payload_type, {signature.keyid: signature}
+        )
+        with pytest.raises(UnverifiedSignatureError):
+            SSlibKey.from_crypto(public, keyid=signature.keyid).verify_signature(
+                signature, tampered.pae()
+            )
         after = c.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
         assert after["verified"] is True, after
 

@@ -34,6 +34,7 @@ from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier, policy
+from sigstore_models.bundle.v1 import Bundle as ModelBundle
 from sigstore_models.common.v1 import HashAlgorithm
 
 from ..auth.tokens import revoke_record
@@ -999,6 +1000,25 @@ class SupplyChainService:
 
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 IN_TOTO_STATEMENTS = ("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1")
+
+
+def public_key_bundle(envelope: dict[str, Any], key_id: str) -> dict[str, Any]:
+    """A Sigstore bundle (v0.3) carrying a DSSE envelope signed by a known key: verification
+    material is the key's id as a hint (no certificate, no transparency log), what
+    ``cosign verify-blob-attestation --bundle … --key … --insecure-ignore-tlog`` reads."""
+    doc = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": key_id}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": envelope["payload"],
+            "payloadType": envelope["payloadType"],
+            "signatures": [{"sig": sig["sig"], "keyid": sig.get("keyid", "")}
+                           for sig in envelope["signatures"]],
+        },
+    }  # fmt: skip
+    # The protobuf-specs model checks the shape (sigstore's Bundle would also demand a log).
+    ModelBundle.model_validate_json(json.dumps(doc))
+    return doc
 
 
 def lookup(doc: Any, path: str) -> Any:

@@ -24,7 +24,12 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
-from ...services.supplychain import component_json, evidence_json, key_json
+from ...services.supplychain import (
+    component_json,
+    evidence_json,
+    key_json,
+    public_key_bundle,
+)
 from ...storage import is_digest
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
@@ -776,7 +781,9 @@ class SignHandler(V1Handler):
             digest, ref, predicate_type, body.get("predicate"), self.principal.id
         )
         self.audit("supplychain:sign", resource, True, f"{evidence.kind} {evidence.evidence_id}")
-        self.write_json({**evidence_json(evidence), "envelope": json.loads(envelope)}, 201)
+        dsse = json.loads(envelope)
+        bundle = public_key_bundle(dsse, self.ctx.supplychain.signing_key_id)
+        self.write_json({**evidence_json(evidence), "envelope": dsse, "bundle": bundle}, 201)
 
 
 class VerifyHandler(V1Handler):
