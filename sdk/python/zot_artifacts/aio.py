@@ -1,0 +1,398 @@
+"""The asyncio client: :class:`AsyncClient` (the same operations as :class:`Client`, as
+coroutines; listings as async iterators; parallel parts as asyncio tasks)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, BinaryIO, Union
+
+import httpx
+
+from ._config import ClientConfig, accepted, body_headers, classify, request_args
+from ._ops import (
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    Document,
+    Pager,
+    ProgressCallback,
+    UploadSource,
+)
+from ._protocol import Blocking, Body, BytesSource, Call, Op, Parallel, Reply, Sleep, T
+from .errors import error_from_response
+from .models import (
+    ApiToken,
+    AuditRecord,
+    Bucket,
+    Evidence,
+    ObjectInfo,
+    Subject,
+    TrustedKey,
+    Upload,
+    VerificationGate,
+    VerificationResult,
+)
+
+__all__ = ["AsyncClient"]
+
+Dest = Union[str, "os.PathLike[str]", BinaryIO]
+
+
+class AsyncClient(ClientConfig):
+    """An asyncio client of the store's ``/v1`` API: ``async with AsyncClient(...) as c``.
+    Blocking file work (hashing, reading parts) runs in worker threads."""
+
+    def __init__(self, base_url: str, **kwargs: Any) -> None:
+        super().__init__(base_url, **kwargs)
+        self._http = httpx.AsyncClient(**self._httpx_options)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ---- the driver -----------------------------------------------------------------------
+
+    async def _run(self, op: Op[T]) -> T:
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                instr = op.throw(error) if error is not None else op.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            value, error = None, None
+            try:
+                value = await self._do(instr)
+            except Exception as exc:
+                error = exc
+
+    async def _do(self, instr: Any) -> Any:
+        if isinstance(instr, Call):
+            return await self._send(instr)
+        if isinstance(instr, Blocking):
+            return await asyncio.to_thread(instr.fn)
+        if isinstance(instr, Sleep):
+            await asyncio.sleep(instr.seconds)
+            return None
+        if isinstance(instr, Parallel):
+            return await self._parallel(instr)
+        raise TypeError(f"unknown instruction {instr!r}")
+
+    async def _parallel(self, instr: Parallel) -> list[Any]:
+        gate = asyncio.Semaphore(instr.limit)
+
+        async def one(op: Op[Any]) -> Any:
+            async with gate:
+                return await self._run(op)
+
+        tasks = [asyncio.ensure_future(one(op)) for op in instr.ops]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in tasks:
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+
+    async def _body(self, body: Body) -> AsyncIterator[bytes]:
+        if body.on_start is not None:
+            body.on_start()
+        chunks = body.source.iter_range(body.offset, body.length)
+        in_memory = isinstance(body.source, BytesSource)
+        while True:
+            chunk = next(chunks, None) if in_memory else await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                return
+            if body.on_chunk is not None:
+                body.on_chunk(chunk)
+            yield chunk
+
+    async def _send(self, call: Call) -> Reply:
+        args = request_args(call)
+        if call.body is not None:
+            body_headers(call.body, args["headers"])
+            args["content"] = self._body(call.body)
+        try:
+            if call.on_chunk is None:
+                r = await self._http.request(call.method, call.url, **args)
+                if not accepted(call, r.status_code):
+                    raise error_from_response(r.status_code, r.headers, r.content)
+                return Reply(r.status_code, r.headers, r.content)
+            async with self._http.stream(call.method, call.url, **args) as r:
+                if not accepted(call, r.status_code):
+                    raise error_from_response(r.status_code, r.headers, await r.aread())
+                reply = Reply(r.status_code, r.headers)
+                if call.on_headers is not None:
+                    call.on_headers(reply)
+                async for chunk in r.aiter_bytes():
+                    call.on_chunk(chunk)
+                return reply
+        except httpx.TransportError as exc:
+            raise classify(exc) from exc
+
+    # ---- buckets --------------------------------------------------------------------------
+
+    async def create_bucket(
+        self,
+        name: str,
+        exist_ok: bool = False,
+        *,
+        public_read: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> Bucket:
+        """Create a bucket; when it exists, return it if ``exist_ok`` else raise a
+        :class:`ConflictError` (code ``BucketAlreadyExists``)."""
+        return await self._run(self.ops.create_bucket(name, exist_ok, public_read, labels))
+
+    async def get_bucket(self, name: str) -> Bucket:
+        return await self._run(self.ops.get_bucket(name))
+
+    async def list_buckets(self) -> list[Bucket]:
+        return await self._run(self.ops.list_buckets())
+
+    async def delete_bucket(self, name: str, recursive: bool = False) -> None:
+        """Delete a bucket; ``recursive`` deletes its objects first (else it must be empty)."""
+        await self._run(self.ops.delete_bucket(name, recursive))
+
+    # ---- objects --------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        bucket: str,
+        key: str,
+        source: UploadSource,
+        *,
+        content_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        part_size: int = DEFAULT_PART_SIZE,
+        parallel: int = 4,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        progress: ProgressCallback | None = None,
+        resume: bool = True,
+    ) -> ObjectInfo:
+        """Upload a path, bytes or a binary file object (read in chunks).
+
+        Below ``multipart_threshold`` (or when the size cannot be known: a non-seekable
+        stream) one streamed PUT, with ``X-Checksum-Sha256`` computed first when the source
+        can be read twice, else compared with the store's digest afterwards. Above it, a
+        multipart upload: ``parallel`` parts of ``part_size`` at a time, each with its sha256,
+        completed with the whole object's sha256. With ``resume`` an interrupted upload of the
+        same key is continued: parts already stored with the same size and sha256 are not
+        sent again. ``progress(UploadProgress)`` is called as bytes go out."""
+        return await self._run(
+            self.ops.upload(
+                bucket, key, source, content_type=content_type, labels=labels,
+                part_size=part_size, parallel=parallel, multipart_threshold=multipart_threshold,
+                progress=progress, resume=resume,
+            )
+        )  # fmt: skip
+
+    async def download(
+        self,
+        bucket: str,
+        key: str,
+        dest: Dest,
+        *,
+        progress: ProgressCallback | None = None,
+        resume: bool = True,
+    ) -> ObjectInfo:
+        """Download to a path (through ``<dest>.part``, renamed when complete) or a writable
+        binary stream. A dropped connection is resumed with ``Range``/``If-Range``; with
+        ``resume`` a ``.part`` left by an earlier call is continued. The sha256 must equal
+        the store's, else ``ArtifactStoreError(code="ChecksumMismatch")`` and the partial
+        file is removed."""
+        return await self._run(self.ops.download(bucket, key, dest, progress, resume))
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo:
+        return await self._run(self.ops.head(bucket, key))
+
+    async def exists(self, bucket: str, key: str) -> bool:
+        return await self._run(self.ops.exists(bucket, key))
+
+    async def delete(self, bucket: str, key: str) -> None:
+        await self._run(self.ops.delete(bucket, key))
+
+    async def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        dst_bucket: str,
+        dst_key: str,
+        *,
+        content_type: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Server-side copy (no bytes pass through the client); the copy keeps the source's
+        content type and labels unless given."""
+        return await self._run(
+            self.ops.copy(src_bucket, src_key, dst_bucket, dst_key, content_type, labels)
+        )
+
+    async def presign(
+        self, bucket: str, key: str, *, method: str = "GET", expires_in: int = 3600
+    ) -> str:
+        """A URL that allows ``method`` (GET, HEAD or PUT) on this object without
+        credentials until it expires (1 s .. 7 days)."""
+        return await self._run(self.ops.presign(bucket, key, method, expires_in))
+
+    def list(
+        self,
+        bucket: str,
+        prefix: str = "",
+        delimiter: str | None = None,
+        *,
+        recursive: bool = True,
+        page_size: int = 1000,
+    ) -> AsyncIterator[ObjectInfo]:
+        """Objects under ``prefix`` in key order, following continuation tokens lazily.
+        ``recursive=False`` (or a ``delimiter``) lists one level: objects whose key has no
+        further ``delimiter`` (default ``/``); see :meth:`list_prefixes` for the rest."""
+        if not recursive and delimiter is None:
+            delimiter = "/"
+        return self._iterate(self.ops.list_pager(bucket, prefix, delimiter, page_size, "objects"))
+
+    async def list_prefixes(self, bucket: str, prefix: str = "", delimiter: str = "/") -> list[str]:
+        """The "directories" one level under ``prefix`` (common prefixes, ending with
+        ``delimiter``)."""
+        pager = self.ops.list_pager(bucket, prefix, delimiter, 1000, "common_prefixes")
+        return [p async for p in self._iterate(pager)]
+
+    async def _iterate(self, pager: Pager) -> AsyncIterator[Any]:
+        while (page := pager.next_page()) is not None:
+            for item in await self._run(page):
+                yield item
+
+    async def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+        """Multipart uploads in progress."""
+        return await self._run(self.ops.list_uploads(bucket, prefix))
+
+    async def get_upload(self, bucket: str, upload_id: str) -> Upload:
+        return await self._run(self.ops.get_upload(bucket, upload_id))
+
+    async def abort_upload(self, bucket: str, upload_id: str) -> None:
+        await self._run(self.ops.abort_upload(bucket, upload_id))
+
+    # ---- supply chain ---------------------------------------------------------------------
+
+    async def sign(
+        self, subject: Subject, *, predicate_type: str | None = None, predicate: Any = None
+    ) -> Evidence:
+        """Have the store sign ``subject`` with its own key (a DSSE envelope; with a
+        predicate, an attestation of ``predicate_type``)."""
+        return await self._run(self.ops.sign(subject, predicate_type, predicate))
+
+    async def attach_signature(
+        self, subject: Subject, data: Document, content_type: str | None = None
+    ) -> Evidence:
+        """Attach a Sigstore bundle, a DSSE envelope or a raw (base64) signature: bytes or a
+        path; the content type is detected when not given."""
+        return await self._run(self.ops.attach(subject, "signatures", data, content_type))
+
+    async def attach_sbom(
+        self, subject: Subject, data: Document, content_type: str | None = None
+    ) -> Evidence:
+        """Attach a CycloneDX (JSON or XML) or SPDX JSON SBOM (bytes or a path)."""
+        return await self._run(self.ops.attach(subject, "sboms", data, content_type))
+
+    async def attach_attestation(self, subject: Subject, envelope: Document) -> Evidence:
+        """Attach an in-toto statement in a signed DSSE envelope (bytes, a path or a dict)."""
+        return await self._run(self.ops.attach(subject, "attestations", envelope, None))
+
+    async def list_evidence(self, subject: Subject, kind: str | None = None) -> list[Evidence]:
+        """Evidence about ``subject``: ``kind`` = signatures, sboms, attestations or None (all)."""
+        return await self._run(self.ops.list_evidence(subject, kind))
+
+    async def get_evidence(self, evidence_id: str) -> bytes:
+        """An evidence document exactly as attached."""
+        return await self._run(self.ops.get_evidence(evidence_id))
+
+    async def verify(
+        self, subject: Subject, policy: Mapping[str, Any], *, issue_vsa: bool = False
+    ) -> VerificationResult:
+        """Check ``subject`` against a policy (``signatures``, ``threshold``, ``sbom``,
+        ``attestations``), rule by rule; ``issue_vsa`` asks for a signed VSA when it passes."""
+        return await self._run(self.ops.verify(subject, policy, issue_vsa))
+
+    async def set_verification(
+        self, bucket: str, policy: Mapping[str, Any], mode: str = "audit", *, name: str = "default"
+    ) -> VerificationGate:
+        """Check every download from ``bucket`` against ``policy``: ``audit`` logs failures,
+        ``enforce`` refuses them (403 VerificationFailed)."""
+        return await self._run(self.ops.set_verification(bucket, policy, mode, name))
+
+    async def get_verification(self, bucket: str) -> VerificationGate:
+        return await self._run(self.ops.get_verification(bucket))
+
+    async def delete_verification(self, bucket: str) -> None:
+        await self._run(self.ops.delete_verification(bucket))
+
+    async def search_sboms(
+        self, purl: str | None = None, name: str | None = None, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Subjects whose SBOM lists a component (a purl with a version matches exactly)."""
+        return await self._run(self.ops.search_sboms(purl, name, limit))
+
+    # ---- identity and audit ---------------------------------------------------------------
+
+    async def create_token(
+        self,
+        name: str,
+        roles: Iterable[str],
+        *,
+        expires_in: float | None = None,
+        statements: list[dict[str, Any]] | None = None,
+    ) -> ApiToken:
+        """A new API token; its secret is in ``.secret`` (shown once)."""
+        return await self._run(self.ops.create_token(name, roles, expires_in, statements))
+
+    async def list_tokens(self) -> list[ApiToken]:
+        return await self._run(self.ops.list_tokens())
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._run(self.ops.revoke_token(token_id))
+
+    async def add_key(
+        self,
+        public_key: Document,
+        name: str,
+        *,
+        scope: str = "",
+        expires_in: float | None = None,
+    ) -> TrustedKey:
+        """Trust a public key (PEM text, bytes or a path) for signatures; ``scope`` is ``""``
+        (everywhere), ``bucket:<name>`` or ``repo:<name>``."""
+        return await self._run(self.ops.add_key(public_key, name, scope, expires_in))
+
+    async def list_keys(self) -> list[TrustedKey]:
+        return await self._run(self.ops.list_keys())
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._run(self.ops.revoke_key(key_id))
+
+    def audit(
+        self,
+        *,
+        principal: str | None = None,
+        action: str | None = None,
+        resource: str | None = None,
+        decision: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[AuditRecord]:
+        """Audit records, newest first, following the server's cursor lazily."""
+        filters = {
+            "principal": principal, "action": action, "resource": resource,
+            "decision": decision, "since": since, "until": until,
+        }  # fmt: skip
+        return self._iterate(self.ops.audit_pager(filters, page_size))

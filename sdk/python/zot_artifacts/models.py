@@ -1,0 +1,328 @@
+"""Typed results of the SDK's operations (plain dataclasses; ``raw`` keeps the server's JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ApiToken",
+    "AuditRecord",
+    "Bucket",
+    "Evidence",
+    "ObjectInfo",
+    "RuleResult",
+    "Subject",
+    "TrustedKey",
+    "Upload",
+    "UploadPart",
+    "UploadProgress",
+    "VerificationGate",
+    "VerificationResult",
+]
+
+
+def _s(data: dict[str, Any], name: str, default: str = "") -> str:
+    value = data.get(name)
+    return default if value is None else str(value)
+
+
+def _opt(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What supply-chain evidence is about: an object (its current sha256), an OCI image
+    (repository + manifest digest) or a bare digest. Build one with :meth:`object`,
+    :meth:`image` or :meth:`digest`."""
+
+    bucket: str | None = None
+    key: str | None = None
+    repository: str | None = None
+    digest_value: str | None = None
+
+    @classmethod
+    def object(cls, bucket: str, key: str) -> Subject:
+        return cls(bucket=bucket, key=key)
+
+    @classmethod
+    def image(cls, repository: str, digest: str) -> Subject:
+        return cls(repository=repository, digest_value=digest)
+
+    @classmethod
+    def digest(cls, digest: str) -> Subject:
+        """``sha256:<hex>`` (a bare 64-hex sha256 is accepted and prefixed)."""
+        if ":" not in digest and len(digest) == 64:
+            digest = f"sha256:{digest}"
+        return cls(digest_value=digest)
+
+    def to_json(self) -> dict[str, str]:
+        """The API's form: ``{"bucket","key"}``, ``{"repository","digest"}`` or ``{"digest"}``."""
+        if self.bucket is not None and self.key is not None:
+            return {"bucket": self.bucket, "key": self.key}
+        if self.repository is not None and self.digest_value is not None:
+            return {"repository": self.repository, "digest": self.digest_value}
+        if self.digest_value is not None:
+            return {"digest": self.digest_value}
+        raise ValueError("a subject needs bucket+key, repository+digest or a digest")
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    created_at: str
+    public_read: bool = False
+    owner: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Bucket:
+        return cls(
+            name=_s(data, "name"),
+            created_at=_s(data, "created_at"),
+            public_read=bool(data.get("public_read", False)),
+            owner=_opt(data, "owner"),
+            labels=dict(data.get("labels") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's metadata. ``sha256`` is lowercase hex; ``digest`` is ``sha256:<hex>``."""
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+    etag: str
+    content_type: str = "application/octet-stream"
+    created_at: str | None = None
+    updated_at: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self.sha256}"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ObjectInfo:
+        sha = _s(data, "sha256") or _s(data, "digest").removeprefix("sha256:")
+        return cls(
+            bucket=_s(data, "bucket"),
+            key=_s(data, "key"),
+            size=int(data.get("size") or 0),
+            sha256=sha,
+            etag=_s(data, "etag").strip('"'),
+            content_type=_s(data, "content_type", "application/octet-stream"),
+            created_at=_opt(data, "created_at"),
+            updated_at=_opt(data, "updated_at"),
+            labels=dict(data.get("labels") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """Passed to a ``progress`` callback as bytes go out (upload) or come in (download)."""
+
+    bytes_done: int
+    total: int | None
+    key: str
+
+
+@dataclass(frozen=True)
+class UploadPart:
+    part_number: int
+    size: int
+    etag: str
+    sha256: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UploadPart:
+        return cls(
+            part_number=int(data["part_number"]),
+            size=int(data.get("size") or 0),
+            etag=_s(data, "etag").strip('"'),
+            sha256=_s(data, "sha256").lower(),
+        )
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload in progress (``parts`` only when fetched one by one)."""
+
+    upload_id: str
+    bucket: str
+    key: str
+    created_at: str
+    parts: list[UploadPart] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Upload:
+        return cls(
+            upload_id=_s(data, "upload_id"),
+            bucket=_s(data, "bucket"),
+            key=_s(data, "key"),
+            created_at=_s(data, "created_at"),
+            parts=[UploadPart.from_json(p) for p in data.get("parts") or []],
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A signature, SBOM or attestation attached to a subject digest. ``envelope`` is the
+    signed DSSE envelope when the store signed it (:meth:`Client.sign`)."""
+
+    id: str
+    kind: str
+    format: str
+    subject_digest: str
+    subject: str
+    media_type: str
+    digest: str
+    size: int
+    created_at: str
+    created_by: str
+    details: dict[str, Any] = field(default_factory=dict)
+    envelope: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evidence:
+        return cls(
+            id=_s(data, "id"),
+            kind=_s(data, "kind"),
+            format=_s(data, "format"),
+            subject_digest=_s(data, "subject_digest"),
+            subject=_s(data, "subject"),
+            media_type=_s(data, "media_type"),
+            digest=_s(data, "digest"),
+            size=int(data.get("size") or 0),
+            created_at=_s(data, "created_at"),
+            created_by=_s(data, "created_by"),
+            details=dict(data.get("details") or {}),
+            envelope=data.get("envelope"),
+        )
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One policy rule's outcome: ``evidence`` lists the evidence ids it looked at."""
+
+    rule: str
+    passed: bool
+    reason: str
+    evidence: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuleResult:
+        return cls(
+            rule=_s(data, "rule"),
+            passed=bool(data.get("passed")),
+            reason=_s(data, "reason"),
+            evidence=[str(e) for e in data.get("evidence") or []],
+        )
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    verified: bool
+    rules: list[RuleResult]
+    subject_digest: str
+    subject: str = ""
+    vsa: Evidence | None = None
+
+    def __bool__(self) -> bool:
+        return self.verified
+
+    @property
+    def failed_rules(self) -> list[RuleResult]:
+        return [r for r in self.rules if not r.passed]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerificationResult:
+        vsa = data.get("vsa")
+        return cls(
+            verified=bool(data.get("verified")),
+            rules=[RuleResult.from_json(r) for r in data.get("rules") or []],
+            subject_digest=_s(data, "subject_digest"),
+            subject=_s(data, "subject"),
+            vsa=Evidence.from_json(vsa) if isinstance(vsa, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class VerificationGate:
+    """A bucket's download check: ``mode`` is ``audit`` (log) or ``enforce`` (refuse)."""
+
+    name: str
+    mode: str
+    policy: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerificationGate:
+        return cls(
+            name=_s(data, "name"), mode=_s(data, "mode"), policy=dict(data.get("policy") or {})
+        )
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token; ``secret`` (the ``zat_…`` bearer value) only when just created."""
+
+    id: str
+    name: str
+    roles: list[str]
+    owner: str
+    created_at: str
+    expires_at: str | None = None
+    last_used_at: str | None = None
+    revoked_at: str | None = None
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    secret: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ApiToken:
+        return cls(
+            id=_s(data, "id"),
+            name=_s(data, "name"),
+            roles=[str(r) for r in data.get("roles") or []],
+            owner=_s(data, "owner"),
+            created_at=_s(data, "created_at"),
+            expires_at=_opt(data, "expires_at"),
+            last_used_at=_opt(data, "last_used_at"),
+            revoked_at=_opt(data, "revoked_at"),
+            statements=list(data.get("statements") or []),
+            secret=_opt(data, "token"),
+        )
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    id: str
+    name: str
+    algorithm: str
+    scope: str
+    public_key: str
+    created_at: str
+    created_by: str = ""
+    expires_at: str | None = None
+    revoked_at: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrustedKey:
+        return cls(
+            id=_s(data, "id"),
+            name=_s(data, "name"),
+            algorithm=_s(data, "algorithm"),
+            scope=_s(data, "scope"),
+            public_key=_s(data, "public_key"),
+            created_at=_s(data, "created_at"),
+            created_by=_s(data, "created_by"),
+            expires_at=_opt(data, "expires_at"),
+            revoked_at=_opt(data, "revoked_at"),
+        )
+
+
+AuditRecord = dict[str, Any]
+"""An audit record as the server writes it (see the AuditRecord schema in openapi.json)."""
