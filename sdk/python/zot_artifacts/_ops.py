@@ -355,16 +355,26 @@ class Operations:
     # ---- buckets --------------------------------------------------------------------------
 
     def create_bucket(
-        self, name: str, exist_ok: bool, public_read: bool, labels: Mapping[str, str] | None
+        self,
+        name: str,
+        exist_ok: bool,
+        public_read: bool | None,
+        labels: Mapping[str, str] | None,
     ) -> Op[Bucket]:
-        body: dict[str, Any] = {"public_read": public_read}
-        if labels:
+        url = f"/v1/buckets/{q(name)}"
+        if not exist_ok:
+            # The store's PUT updates an existing bucket: look first, so nothing changes.
+            reply = yield from self.send(Call("GET", url, accept=(404,)))
+            if reply.status != 404:
+                raise ConflictError(
+                    f"bucket {name!r} already exists", code="BucketAlreadyExists", http_status=409
+                )
+        body: dict[str, Any] = {}
+        if public_read is not None:
+            body["public_read"] = public_read
+        if labels is not None:
             body["labels"] = dict(labels)
-        reply = yield from self.send(Call("PUT", f"/v1/buckets/{q(name)}", json=body))
-        if reply.status == 200 and not exist_ok:
-            raise ConflictError(
-                f"bucket {name!r} already exists", code="BucketAlreadyExists", http_status=409
-            )
+        reply = yield from self.send(Call("PUT", url, json=body))
         return Bucket.from_json(reply.json())
 
     def get_bucket(self, name: str) -> Op[Bucket]:

@@ -141,11 +141,12 @@ class Client(ClientConfig):
         name: str,
         exist_ok: bool = False,
         *,
-        public_read: bool = False,
+        public_read: bool | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> Bucket:
-        """Create a bucket; when it exists, return it if ``exist_ok`` else raise a
-        :class:`ConflictError` (code ``BucketAlreadyExists``)."""
+        """Create a bucket (``public_read``: anyone may read it). When it exists: with
+        ``exist_ok`` apply the given settings and return it, else raise
+        :class:`ConflictError` (code ``BucketAlreadyExists``) and change nothing."""
         return self._run(self.ops.create_bucket(name, exist_ok, public_read, labels))
 
     def get_bucket(self, name: str) -> Bucket:
