@@ -618,3 +618,75 @@ def test_sign_attest_verify_then_enforce_on_download(
     ):
         r = client.put(f"/v1/buckets/{bucket}/verification", json=bad)
         assert r.status_code == 400, r.text
+
+
+BEACON_ISSUER = "https://token.actions.githubusercontent.com"
+BEACON = (
+    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/"
+    ".github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+)
+
+
+def test_attestations_in_sigstore_bundles_verified_offline(client: httpx.Client) -> None:
+    """A real DSSE Sigstore bundle (an in-toto SLSA provenance statement signed keylessly in
+    GitHub Actions) as an attestation and as a signature."""
+    bundle = data("a.dsse.staging-rekor-v2.txt.sigstore.json")
+    statement = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    digest = "sha256:" + statement["subject"][0]["digest"]["sha256"]
+    headers = {"Content-Type": BUNDLE_V3}
+
+    # The statement is about a.txt, not about the bytes of this object: 422, nothing stored.
+    bucket, key = upload(client, data("a.dsse.staging-rekor-v2.txt"))
+    r = client.post(f"/v1/buckets/{bucket}/objects/{key}/attestations", content=bundle,
+                    headers=headers)  # fmt: skip
+    assert r.status_code == 422 and r.json()["code"] == "SubjectMismatch", r.text
+    assert (
+        client.get(f"/v1/buckets/{bucket}/objects/{key}/attestations").json()["attestations"] == []
+    )
+
+    r = client.post(f"/v1/digests/{digest}/attestations", content=bundle, headers=headers)
+    assert r.status_code == 201, r.text
+    attached = r.json()
+    assert attached["format"] == "sigstore"
+    assert attached["details"]["predicate_type"] == "https://slsa.dev/provenance/v1"
+    assert attached["details"]["identity"] == BEACON
+    assert attached["details"]["issuer"] == BEACON_ISSUER
+    assert client.get(f"/v1/evidence/{attached['id']}").content == bundle
+
+    def verify_attestation(**rule: object) -> dict:
+        policy = {"attestations": [{"predicate_type": "https://slsa.dev/provenance/v1", **rule}]}
+        r = client.post("/v1/verify", json={"subject": {"digest": digest}, "policy": policy})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    builder = {"runDetails.builder.id": "https://github.com/sigstore-conformance/*"}
+    signer = {
+        "sigstore": {
+            "issuer": BEACON_ISSUER,
+            "identity_regex": "https://github.com/sigstore-conformance/.*",
+        }
+    }
+    passed = verify_attestation(constraints=builder, signer=signer)
+    assert passed["verified"] is True, passed
+    assert passed["rules"][0]["evidence"] == [attached["id"]]
+    # Each way it can fail says why.
+    mallory = {"sigstore": {"issuer": BEACON_ISSUER, "identity": "mallory@example.com"}}
+    failed = verify_attestation(signer=mallory)
+    assert failed["verified"] is False and "SAN" in failed["rules"][0]["reason"]
+    failed = verify_attestation()
+    assert "names no sigstore signer" in failed["rules"][0]["reason"]
+    failed = verify_attestation(
+        signer=signer, constraints={"runDetails.builder.id": "https://evil/*"}
+    )
+    assert "runDetails.builder.id is" in failed["rules"][0]["reason"]
+    r = client.post("/v1/verify", json={"subject": {"digest": digest}, "policy": {
+        "attestations": [{"predicate_type": "x", "signer": {"sigstore": {}}}]}})  # fmt: skip
+    assert r.status_code == 400 and r.json()["code"] == "InvalidArgument"
+
+    # The same bundle as a signature: verified through its DSSE envelope.
+    r = client.post(f"/v1/digests/{digest}/signatures", content=bundle, headers=headers)
+    assert r.status_code == 201, r.text
+    result = verify(client, {"digest": digest}, signer)
+    assert result["verified"] is True, result
+    result = verify(client, {"digest": digest}, mallory)
+    assert result["verified"] is False

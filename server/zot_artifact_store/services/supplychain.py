@@ -520,7 +520,9 @@ class SupplyChainService:
                                      media_type or "text/plain", principal_id, {})  # fmt: skip
         bundle = self._parse_bundle(body)
         signed = self._signed_digest(bundle)
-        if signed is not None and signed != digest:
+        if signed is None:  # a DSSE bundle: its in-toto statement must name the subject
+            bundle_statement(body, digest)
+        elif signed != digest:
             raise StoreError(
                 "SubjectMismatch",
                 f"the bundle signs {signed}, not the subject's digest {digest}",
@@ -576,41 +578,50 @@ class SupplyChainService:
         principal_id: str,
         extra: dict[str, str] | None = None,
     ) -> Evidence:
-        """An in-toto Statement (v1 or v0.1) in a DSSE envelope about ``digest`` (422 and
-        nothing stored otherwise). Its signature is checked against the trusted keys now and
-        the result recorded; verification re-checks it against the trust of that moment."""
+        """An in-toto Statement (v1 or v0.1) about ``digest``, in a DSSE envelope or in a
+        Sigstore bundle carrying one (422 and nothing stored otherwise). A DSSE envelope's
+        signature is checked against the trusted keys now and the result recorded; a bundle's
+        certificate identity is recorded. Verification re-checks against the trust of then."""
         if len(body) > MAX_EVIDENCE_BYTES:
             raise StoreError("EntityTooLarge", "evidence documents may be at most 16 MiB")
-        if signature_format(body, media_type) != "dsse":
+        fmt = signature_format(body, media_type)
+        if fmt == "sigstore":
+            bundle = self._parse_bundle(body)
+            statement = bundle_statement(body, digest)
+            cert = bundle.signing_certificate
+            details = {
+                "identity": ", ".join(sorted(certificate_identities(cert))),
+                "issuer": certificate_issuer(cert),
+                "bundle_media_type": json.loads(body).get("mediaType", ""),
+            }
+            media_type = media_type or details["bundle_media_type"]
+        elif fmt == "dsse":
+            _, statement = parse_dsse_statement(body, digest)
+            signer = await self._trusted_signer(body, ref)
+            details = {"verified_by_key": signer or ""}
+            media_type = media_type or DSSE_TYPE
+        else:
             raise StoreError(
-                "InvalidEvidence", "an attestation is a DSSE envelope with an in-toto statement"
+                "InvalidEvidence",
+                "an attestation is an in-toto statement in a DSSE envelope or a Sigstore bundle",
             )
-        _, statement = parse_dsse_statement(body, digest)
-        statement_type = str(statement.get("_type", ""))
-        if statement_type not in IN_TOTO_STATEMENTS:
-            raise StoreError(
-                "InvalidEvidence", f"unknown in-toto statement type {statement_type!r}"
-            )
-        predicate_type = statement.get("predicateType")
-        if not isinstance(predicate_type, str) or not predicate_type:
-            raise StoreError("InvalidEvidence", "the statement has no predicateType")
-        if not isinstance(statement.get("predicate", {}), dict):
-            raise StoreError("InvalidEvidence", "the predicate must be an object")
-        signer = await self._trusted_signer(body, ref)
+        statement_type, predicate_type = check_statement(statement)
         details = {
             "predicate_type": predicate_type,
             "statement_type": statement_type,
-            "verified_by_key": signer or "",
+            **details,
             **(extra or {}),
         }
         return await self._store(
-            digest, ref, "attestation", "dsse", body, media_type or DSSE_TYPE, principal_id, details
+            digest, ref, "attestation", fmt, body, media_type, principal_id, details
         )
 
-    async def _trusted_signer(self, envelope: bytes, subject_ref: str) -> str | None:
-        """The id of a usable trusted key that verifies the envelope, if any."""
+    async def _trusted_signer(
+        self, envelope: bytes, subject_ref: str, only: str | None = None
+    ) -> str | None:
+        """The id of a usable trusted key (``only`` that one) that verifies the envelope."""
         for key in await self.metadata.list_trusted_keys():
-            if self._unusable(key, {subject_ref}):
+            if (only and key.key_id != only) or self._unusable(key, {subject_ref}):
                 continue
             try:
                 verify_dsse(
@@ -638,15 +649,28 @@ class SupplyChainService:
         return ""
 
     async def _attestation_rule(self, digest: str, spec: Any) -> RuleResult:
-        if not isinstance(spec, dict) or not isinstance(spec.get("predicate_type"), str):
+        if (
+            not isinstance(spec, dict)
+            or not isinstance(spec.get("predicate_type"), str)
+            or set(spec) - {"predicate_type", "constraints", "signer"}
+        ):
             raise StoreError(
-                "InvalidArgument", 'an attestation rule is {"predicate_type", "constraints"?}'
+                "InvalidArgument",
+                'an attestation rule is {"predicate_type", "constraints"?, "signer"?}',
             )
         constraints = spec.get("constraints") or {}
         if not isinstance(constraints, dict) or not all(
             isinstance(v, str) for v in constraints.values()
         ):
             raise StoreError("InvalidArgument", "constraints map predicate paths to globs")
+        signer_spec = spec.get("signer")
+        sigstore_check = None
+        if signer_spec is not None:
+            if isinstance(signer_spec, dict) and set(signer_spec) == {"key"}:
+                if not isinstance(signer_spec["key"], str):
+                    raise StoreError("InvalidArgument", "a key signer names a key id")
+            else:
+                signer_label, sigstore_check = identity_check(signer_spec)
         wanted = spec["predicate_type"]
         name = f"attestation {wanted}" + (
             " with " + ", ".join(f"{k}={v}" for k, v in constraints.items()) if constraints else ""
@@ -661,11 +685,33 @@ class SupplyChainService:
         reasons = []
         for evidence in candidates:
             body = await self.blobs.read_all(evidence.digest)
-            signer = await self._trusted_signer(body, evidence.subject_ref)
-            if signer is None:
-                reasons.append(f"{evidence.evidence_id}: not signed by a trusted key")
-                continue
-            predicate = json.loads(Envelope.from_dict(json.loads(body)).payload).get("predicate")
+            if evidence.format == "sigstore":
+                if sigstore_check is None:
+                    reasons.append(
+                        f"{evidence.evidence_id}: Sigstore-signed; the rule names no sigstore "
+                        "signer to check its identity against"
+                    )
+                    continue
+                try:
+                    self._verify_bundle(body, digest, sigstore_check)
+                except (SigstoreError, policy.VerificationError, ValueError) as exc:
+                    reasons.append(f"{evidence.evidence_id}: {exc}")
+                    continue
+                statement = bundle_statement(body, digest)
+                how = f"signed by {signer_label}"
+            else:
+                if sigstore_check is not None:
+                    reasons.append(f"{evidence.evidence_id}: signed by a key, not {signer_label}")
+                    continue
+                signer = await self._trusted_signer(
+                    body, evidence.subject_ref, signer_spec["key"] if signer_spec else None
+                )
+                if signer is None:
+                    reasons.append(f"{evidence.evidence_id}: not signed by a trusted key")
+                    continue
+                statement = json.loads(Envelope.from_dict(json.loads(body)).payload)
+                how = f"signed by trusted key {signer[:16]}"
+            predicate = statement.get("predicate")
             failed = [
                 f"{path} is {value!r}, not {pattern!r}"
                 for path, pattern in constraints.items()
@@ -675,9 +721,7 @@ class SupplyChainService:
             if failed:
                 reasons.append(f"{evidence.evidence_id}: " + "; ".join(failed))
                 continue
-            return RuleResult(
-                name, True, f"signed by trusted key {signer[:16]}", [evidence.evidence_id]
-            )
+            return RuleResult(name, True, how, [evidence.evidence_id])
         return RuleResult(name, False, "; ".join(reasons))
 
     # ---- evidence pushed into the registry (cosign, notation, Sigstore bundles) -----------
@@ -921,45 +965,37 @@ class SupplyChainService:
     def _signature_rule(
         self, digest: str, spec: Any, bundles: list[tuple[Evidence, bytes]]
     ) -> RuleResult:
-        sig = spec.get("sigstore") if isinstance(spec, dict) else None
-        if not isinstance(sig, dict) or not isinstance(sig.get("issuer"), str):
-            raise StoreError(
-                "InvalidArgument",
-                'a signer is {"sigstore": {"issuer", "identity" | "identity_regex"}} '
-                'or {"key": "<key id>"}',
-            )
-        issuer = sig["issuer"]
-        if isinstance(sig.get("identity"), str):
-            name = f"sigstore signature by {sig['identity']} ({issuer})"
-            check: Any = policy.Identity(identity=sig["identity"], issuer=issuer)
-        elif isinstance(sig.get("identity_regex"), str):
-            try:
-                regex = IdentityRegex(sig["identity_regex"])
-            except re.error as exc:
-                raise StoreError("InvalidArgument", f"identity_regex: {exc}") from None
-            name = f"sigstore signature by /{sig['identity_regex']}/ ({issuer})"
-            check = policy.AllOf([policy.OIDCIssuer(issuer), regex])
-        else:
-            raise StoreError(
-                "InvalidArgument", "a sigstore signer needs identity or identity_regex"
-            )
+        label, check = identity_check(spec)
+        name = f"sigstore signature by {label}"
         if not digest.startswith("sha256:"):
             return RuleResult(name, False, "Sigstore verification needs a sha256 subject")
         if not bundles:
             return RuleResult(name, False, "no Sigstore signature is attached to the subject")
-        hashed = Hashed(
-            algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest.split(":")[1])
-        )
         reasons = []
         for evidence, body in bundles:
             try:
-                self.verifier.verify_artifact(hashed, Bundle.from_json(body), check)
+                self._verify_bundle(body, digest, check)
             except (SigstoreError, policy.VerificationError, ValueError) as exc:
                 reasons.append(f"{evidence.evidence_id}: {exc}")
                 continue
             return RuleResult(name, True, "verified offline against the trusted root",
                               [evidence.evidence_id])  # fmt: skip
         return RuleResult(name, False, "; ".join(reasons))
+
+    def _verify_bundle(self, body: bytes, digest: str, check: Any) -> None:
+        """A Sigstore bundle verifies offline for ``digest`` under the identity ``check``: a
+        message signature over the digest, or a DSSE envelope whose statement names it."""
+        bundle = Bundle.from_json(body)
+        if bundle._inner.dsse_envelope is None:
+            hashed = Hashed(
+                algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest.split(":")[1])
+            )
+            self.verifier.verify_artifact(hashed, bundle, check)
+            return
+        payload_type, payload = self.verifier.verify_dsse(bundle, check)
+        if payload_type != IN_TOTO_TYPE:
+            raise ValueError(f"the envelope's payload is {payload_type}, not in-toto")
+        statement_subject_names(json.loads(payload), digest)
 
     async def _key_rule(
         self, digest: str, key_id: Any, signatures: list[tuple[Evidence, bytes]]
@@ -1081,6 +1117,70 @@ def verify_raw(signature: bytes, digest: str, public: Any) -> None:
     verify_prehashed(signature, bytes.fromhex(digest.split(":", 1)[1]), public)
 
 
+def identity_check(spec: Any) -> tuple[str, Any]:
+    """(label, sigstore policy) of ``{"sigstore": {"issuer", "identity" | "identity_regex"}}``."""
+    sig = spec.get("sigstore") if isinstance(spec, dict) else None
+    if not isinstance(sig, dict) or not isinstance(sig.get("issuer"), str):
+        raise StoreError(
+            "InvalidArgument",
+            'a signer is {"sigstore": {"issuer", "identity" | "identity_regex"}} '
+            'or {"key": "<key id>"}',
+        )
+    issuer = sig["issuer"]
+    if isinstance(sig.get("identity"), str):
+        return f"{sig['identity']} ({issuer})", policy.Identity(
+            identity=sig["identity"], issuer=issuer
+        )
+    if isinstance(sig.get("identity_regex"), str):
+        try:
+            regex = IdentityRegex(sig["identity_regex"])
+        except re.error as exc:
+            raise StoreError("InvalidArgument", f"identity_regex: {exc}") from None
+        label = f"/{sig['identity_regex']}/ ({issuer})"
+        return label, policy.AllOf([policy.OIDCIssuer(issuer), regex])
+    raise StoreError("InvalidArgument", "a sigstore signer needs identity or identity_regex")
+
+
+def statement_subject_names(statement: Any, digest: str) -> None:
+    """The in-toto statement's subjects include ``digest`` (SubjectMismatch otherwise)."""
+    algorithm, _, hexdigest = digest.partition(":")
+    subjects = statement.get("subject") if isinstance(statement, dict) else None
+    if not isinstance(subjects, list) or not subjects:
+        raise StoreError("InvalidEvidence", "the in-toto statement names no subject")
+    named = {str(s.get("digest", {}).get(algorithm, "")) for s in subjects if isinstance(s, dict)}
+    if hexdigest not in named:
+        raise StoreError("SubjectMismatch", f"the in-toto statement does not name {digest}")
+
+
+def check_statement(statement: dict[str, Any]) -> tuple[str, str]:
+    """(statement type, predicate type) of a well-formed in-toto statement (422 otherwise)."""
+    statement_type = str(statement.get("_type", ""))
+    if statement_type not in IN_TOTO_STATEMENTS:
+        raise StoreError("InvalidEvidence", f"unknown in-toto statement type {statement_type!r}")
+    predicate_type = statement.get("predicateType")
+    if not isinstance(predicate_type, str) or not predicate_type:
+        raise StoreError("InvalidEvidence", "the statement has no predicateType")
+    if not isinstance(statement.get("predicate", {}), dict):
+        raise StoreError("InvalidEvidence", "the predicate must be an object")
+    return statement_type, predicate_type
+
+
+def bundle_statement(body: bytes, digest: str) -> dict[str, Any]:
+    """The in-toto statement in a Sigstore bundle's DSSE envelope, naming ``digest``."""
+    try:
+        envelope = json.loads(body)["dsseEnvelope"]
+        payload_type = envelope["payloadType"]
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise StoreError(
+            "InvalidEvidence", "the Sigstore bundle carries no DSSE envelope with a statement"
+        ) from None
+    if payload_type != IN_TOTO_TYPE or not isinstance(statement, dict):
+        raise StoreError("InvalidEvidence", f"the envelope's payload is not {IN_TOTO_TYPE}")
+    statement_subject_names(statement, digest)
+    return statement
+
+
 def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, Any]]:
     """A DSSE envelope whose payload is an in-toto Statement naming ``digest``."""
     try:
@@ -1092,13 +1192,7 @@ def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, 
         raise StoreError("InvalidEvidence", f"the envelope's payload is not {IN_TOTO_TYPE}")
     if not envelope.signatures:
         raise StoreError("InvalidEvidence", "the envelope carries no signature")
-    algorithm, _, hexdigest = digest.partition(":")
-    subjects = statement.get("subject")
-    if not isinstance(subjects, list) or not subjects:
-        raise StoreError("InvalidEvidence", "the in-toto statement names no subject")
-    named = {str(s.get("digest", {}).get(algorithm, "")) for s in subjects if isinstance(s, dict)}
-    if hexdigest not in named:
-        raise StoreError("SubjectMismatch", f"the in-toto statement does not name {digest}")
+    statement_subject_names(statement, digest)
     return envelope, statement
 
 
