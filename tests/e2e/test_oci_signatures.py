@@ -35,6 +35,7 @@ from tests.e2e.conftest import run, tool
 from tests.fixtures.evidence import dsse, statement, trust
 from tests.fixtures.oci_layout import OCI_MANIFEST, Layout
 from tests.fixtures.server import ServerProcess
+from tests.integration.test_identity import eventually
 
 USER = "sig-root"
 PASSWORD = "sig-root-password"
@@ -161,6 +162,12 @@ def test_cosign_signature_and_attestation_tags_pushed_by_skopeo(
     assert signature["details"]["oci_manifest"] == sig_manifest["digest"]
     fetched = api.get(f"/v1/evidence/{signature['id']}")
     assert fetched.content == payload  # the original bytes: the signed payload
+    assert eventually(
+        lambda: any(
+            signature["id"] in r["reason"]
+            for r in api.get("/v1/audit", params={"action": "supplychain:attach"}).json()["records"]
+        )
+    )
     [attestation] = evidence(api, digest, "attestations")
     assert attestation["details"]["predicate_type"] == "https://slsa.dev/provenance/v1"
     assert attestation["details"]["verified_by_key"] == key_id

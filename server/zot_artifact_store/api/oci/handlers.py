@@ -256,9 +256,13 @@ class ManifestHandler(OCIHandler):
             name, reference, self.request.body, self.request.headers.get("Content-Type", "")
         )
         # cosign / notation signatures and attestations become evidence about their image.
-        await self.ctx.supplychain.index_oci(
+        for evidence in await self.ctx.supplychain.index_oci(
             name, manifest, reference if is_tag(reference) else None, self.principal.id
-        )
+        ):
+            self.audit(
+                "supplychain:attach", f"repo:{evidence.subject_ref}", True,
+                f"{evidence.kind} {evidence.evidence_id} ({evidence.format}, pushed)",
+            )  # fmt: skip
         self.set_status(201)
         self.set_header("Location", f"/v2/{name}/manifests/{manifest.digest}")
         self.set_header("Docker-Content-Digest", manifest.digest)
