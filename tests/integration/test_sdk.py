@@ -251,6 +251,7 @@ def test_download_checksum_mismatch_is_detected(
     with pytest.raises(NotFoundError) as nf:
         via_proxy.download(bucket, "missing.bin", out)
     assert nf.value.code == "NoSuchKey" and not out.exists()
+    assert not Path(f"{out}.part").exists() and not Path(f"{out}.part.etag").exists()
 
 
 def test_large_upload_interrupted_then_resumed_without_resending_parts(

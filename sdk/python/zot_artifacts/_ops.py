@@ -651,6 +651,8 @@ class Operations:
                         continue
                     delay = self.retry.delay(attempt, err, idempotent=True)
                     if delay is None:
+                        if not sink.offset:
+                            yield Blocking(sink.discard)  # nothing worth resuming
                         raise
                     yield Sleep(delay)
             info: ObjectInfo = seen["info"]
