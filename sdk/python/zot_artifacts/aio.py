@@ -150,9 +150,6 @@ class AsyncClient(ClientConfig):
         public_read: bool | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> Bucket:
-        """Create a bucket (``public_read``: anyone may read it). When it exists: with
-        ``exist_ok`` apply the given settings and return it, else raise
-        :class:`ConflictError` (code ``BucketAlreadyExists``) and change nothing."""
         return await self._run(self.ops.create_bucket(name, exist_ok, public_read, labels))
 
     async def get_bucket(self, name: str) -> Bucket:
@@ -162,7 +159,6 @@ class AsyncClient(ClientConfig):
         return await self._run(self.ops.list_buckets())
 
     async def delete_bucket(self, name: str, recursive: bool = False) -> None:
-        """Delete a bucket; ``recursive`` deletes its objects first (else it must be empty)."""
         await self._run(self.ops.delete_bucket(name, recursive))
 
     # ---- objects --------------------------------------------------------------------------
@@ -181,15 +177,6 @@ class AsyncClient(ClientConfig):
         progress: ProgressCallback | None = None,
         resume: bool = True,
     ) -> ObjectInfo:
-        """Upload a path, bytes or a binary file object (read in chunks).
-
-        Below ``multipart_threshold`` (or when the size cannot be known: a non-seekable
-        stream) one streamed PUT, with ``X-Checksum-Sha256`` computed first when the source
-        can be read twice, else compared with the store's digest afterwards. Above it, a
-        multipart upload: ``parallel`` parts of ``part_size`` at a time, each with its sha256,
-        completed with the whole object's sha256. With ``resume`` an interrupted upload of the
-        same key is continued: parts already stored with the same size and sha256 are not
-        sent again. ``progress(UploadProgress)`` is called as bytes go out."""
         return await self._run(
             self.ops.upload(
                 bucket, key, source, content_type=content_type, labels=labels,
@@ -207,11 +194,6 @@ class AsyncClient(ClientConfig):
         progress: ProgressCallback | None = None,
         resume: bool = True,
     ) -> ObjectInfo:
-        """Download to a path (through ``<dest>.part``, renamed when complete) or a writable
-        binary stream. A dropped connection is resumed with ``Range``/``If-Range``; with
-        ``resume`` a ``.part`` left by an earlier call is continued. The sha256 must equal
-        the store's, else ``ArtifactStoreError(code="ChecksumMismatch")`` and the partial
-        file is removed."""
         return await self._run(self.ops.download(bucket, key, dest, progress, resume))
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
@@ -233,8 +215,6 @@ class AsyncClient(ClientConfig):
         content_type: str | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        """Server-side copy (no bytes pass through the client); the copy keeps the source's
-        content type and labels unless given."""
         return await self._run(
             self.ops.copy(src_bucket, src_key, dst_bucket, dst_key, content_type, labels)
         )
@@ -242,8 +222,6 @@ class AsyncClient(ClientConfig):
     async def presign(
         self, bucket: str, key: str, *, method: str = "GET", expires_in: int = 3600
     ) -> str:
-        """A URL that allows ``method`` (GET, HEAD or PUT) on this object without
-        credentials until it expires (1 s .. 7 days)."""
         return await self._run(self.ops.presign(bucket, key, method, expires_in))
 
     def list(
@@ -255,16 +233,11 @@ class AsyncClient(ClientConfig):
         recursive: bool = True,
         page_size: int = 1000,
     ) -> AsyncIterator[ObjectInfo]:
-        """Objects under ``prefix`` in key order, following continuation tokens lazily.
-        ``recursive=False`` (or a ``delimiter``) lists one level: objects whose key has no
-        further ``delimiter`` (default ``/``); see :meth:`list_prefixes` for the rest."""
         if not recursive and delimiter is None:
             delimiter = "/"
         return self._iterate(self.ops.list_pager(bucket, prefix, delimiter, page_size, "objects"))
 
     async def list_prefixes(self, bucket: str, prefix: str = "", delimiter: str = "/") -> list[str]:
-        """The "directories" one level under ``prefix`` (common prefixes, ending with
-        ``delimiter``)."""
         pager = self.ops.list_pager(bucket, prefix, delimiter, 1000, "common_prefixes")
         return [p async for p in self._iterate(pager)]
 
@@ -274,7 +247,6 @@ class AsyncClient(ClientConfig):
                 yield item
 
     async def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
-        """Multipart uploads in progress."""
         return await self._run(self.ops.list_uploads(bucket, prefix))
 
     async def get_upload(self, bucket: str, upload_id: str) -> Upload:
@@ -288,47 +260,35 @@ class AsyncClient(ClientConfig):
     async def sign(
         self, subject: Subject, *, predicate_type: str | None = None, predicate: Any = None
     ) -> Evidence:
-        """Have the store sign ``subject`` with its own key (a DSSE envelope; with a
-        predicate, an attestation of ``predicate_type``)."""
         return await self._run(self.ops.sign(subject, predicate_type, predicate))
 
     async def attach_signature(
         self, subject: Subject, data: Document, content_type: str | None = None
     ) -> Evidence:
-        """Attach a Sigstore bundle, a DSSE envelope or a raw (base64) signature: bytes or a
-        path; the content type is detected when not given."""
         return await self._run(self.ops.attach(subject, "signatures", data, content_type))
 
     async def attach_sbom(
         self, subject: Subject, data: Document, content_type: str | None = None
     ) -> Evidence:
-        """Attach a CycloneDX (JSON or XML) or SPDX JSON SBOM (bytes or a path)."""
         return await self._run(self.ops.attach(subject, "sboms", data, content_type))
 
     async def attach_attestation(self, subject: Subject, envelope: Document) -> Evidence:
-        """Attach an in-toto statement in a signed DSSE envelope (bytes, a path or a dict)."""
         return await self._run(self.ops.attach(subject, "attestations", envelope, None))
 
     async def list_evidence(self, subject: Subject, kind: str | None = None) -> list[Evidence]:
-        """Evidence about ``subject``: ``kind`` = signatures, sboms, attestations or None (all)."""
         return await self._run(self.ops.list_evidence(subject, kind))
 
     async def get_evidence(self, evidence_id: str) -> bytes:
-        """An evidence document exactly as attached."""
         return await self._run(self.ops.get_evidence(evidence_id))
 
     async def verify(
         self, subject: Subject, policy: Mapping[str, Any], *, issue_vsa: bool = False
     ) -> VerificationResult:
-        """Check ``subject`` against a policy (``signatures``, ``threshold``, ``sbom``,
-        ``attestations``), rule by rule; ``issue_vsa`` asks for a signed VSA when it passes."""
         return await self._run(self.ops.verify(subject, policy, issue_vsa))
 
     async def set_verification(
         self, bucket: str, policy: Mapping[str, Any], mode: str = "audit", *, name: str = "default"
     ) -> VerificationGate:
-        """Check every download from ``bucket`` against ``policy``: ``audit`` logs failures,
-        ``enforce`` refuses them (403 VerificationFailed)."""
         return await self._run(self.ops.set_verification(bucket, policy, mode, name))
 
     async def get_verification(self, bucket: str) -> VerificationGate:
@@ -340,7 +300,6 @@ class AsyncClient(ClientConfig):
     async def search_sboms(
         self, purl: str | None = None, name: str | None = None, *, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Subjects whose SBOM lists a component (a purl with a version matches exactly)."""
         return await self._run(self.ops.search_sboms(purl, name, limit))
 
     # ---- identity and audit ---------------------------------------------------------------
@@ -353,7 +312,6 @@ class AsyncClient(ClientConfig):
         expires_in: float | None = None,
         statements: list[dict[str, Any]] | None = None,
     ) -> ApiToken:
-        """A new API token; its secret is in ``.secret`` (shown once)."""
         return await self._run(self.ops.create_token(name, roles, expires_in, statements))
 
     async def list_tokens(self) -> list[ApiToken]:
@@ -370,8 +328,6 @@ class AsyncClient(ClientConfig):
         scope: str = "",
         expires_in: float | None = None,
     ) -> TrustedKey:
-        """Trust a public key (PEM text, bytes or a path) for signatures; ``scope`` is ``""``
-        (everywhere), ``bucket:<name>`` or ``repo:<name>``."""
         return await self._run(self.ops.add_key(public_key, name, scope, expires_in))
 
     async def list_keys(self) -> list[TrustedKey]:
@@ -391,9 +347,21 @@ class AsyncClient(ClientConfig):
         until: str | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[AuditRecord]:
-        """Audit records, newest first, following the server's cursor lazily."""
         filters = {
             "principal": principal, "action": action, "resource": resource,
             "decision": decision, "since": since, "until": until,
         }  # fmt: skip
         return self._iterate(self.ops.audit_pager(filters, page_size))
+
+
+def _share_docs() -> None:
+    """The coroutines say what the blocking methods say (one text, kept in client.py)."""
+    from .client import Client
+
+    for name, member in vars(AsyncClient).items():
+        blocking = getattr(Client, name, None)
+        if callable(member) and blocking is not None and member.__doc__ is None:
+            member.__doc__ = blocking.__doc__
+
+
+_share_docs()
