@@ -88,21 +88,26 @@ class AsyncClient(ClientConfig):
         raise TypeError(f"unknown instruction {instr!r}")
 
     async def _parallel(self, instr: Parallel) -> list[Any]:
+        """At most ``limit`` at a time; after a failure no new one starts, those running
+        finish (a part being sent is worth keeping for a resume), then the failure is raised."""
         gate = asyncio.Semaphore(instr.limit)
+        failures: list[BaseException] = []
 
         async def one(op: Op[Any]) -> Any:
             async with gate:
-                return await self._run(op)
+                if failures:
+                    op.close()
+                    return None
+                try:
+                    return await self._run(op)
+                except BaseException as exc:
+                    failures.append(exc)
+                    raise
 
-        tasks = [asyncio.ensure_future(one(op)) for op in instr.ops]
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        for task in tasks:
-            if task in done and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        return [task.result() for task in tasks]
+        results = await asyncio.gather(*(one(op) for op in instr.ops), return_exceptions=True)
+        if failures:
+            raise failures[0]
+        return results
 
     async def _body(self, body: Body) -> AsyncIterator[bytes]:
         if body.on_start is not None:
