@@ -4,6 +4,7 @@ coroutines; listings as async iterators; parallel parts as asyncio tasks)."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
@@ -242,7 +243,9 @@ class AsyncClient(ClientConfig):
             delimiter = "/"
         return self._iterate(self.ops.list_pager(bucket, prefix, delimiter, page_size, "objects"))
 
-    async def list_prefixes(self, bucket: str, prefix: str = "", delimiter: str = "/") -> list[str]:
+    async def list_prefixes(
+        self, bucket: str, prefix: str = "", delimiter: str = "/"
+    ) -> builtins.list[str]:
         pager = self.ops.list_pager(bucket, prefix, delimiter, 1000, "common_prefixes")
         return [p async for p in self._iterate(pager)]
 
@@ -251,7 +254,7 @@ class AsyncClient(ClientConfig):
             for item in await self._run(page):
                 yield item
 
-    async def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+    async def list_uploads(self, bucket: str, prefix: str = "") -> builtins.list[Upload]:
         return await self._run(self.ops.list_uploads(bucket, prefix))
 
     async def get_upload(self, bucket: str, upload_id: str) -> Upload:
@@ -280,7 +283,9 @@ class AsyncClient(ClientConfig):
     async def attach_attestation(self, subject: Subject, envelope: Document) -> Evidence:
         return await self._run(self.ops.attach(subject, "attestations", envelope, None))
 
-    async def list_evidence(self, subject: Subject, kind: str | None = None) -> list[Evidence]:
+    async def list_evidence(
+        self, subject: Subject, kind: str | None = None
+    ) -> builtins.list[Evidence]:
         return await self._run(self.ops.list_evidence(subject, kind))
 
     async def get_evidence(self, evidence_id: str) -> bytes:
@@ -304,7 +309,7 @@ class AsyncClient(ClientConfig):
 
     async def search_sboms(
         self, purl: str | None = None, name: str | None = None, *, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         return await self._run(self.ops.search_sboms(purl, name, limit))
 
     # ---- identity and audit ---------------------------------------------------------------
@@ -315,11 +320,11 @@ class AsyncClient(ClientConfig):
         roles: Iterable[str],
         *,
         expires_in: float | None = None,
-        statements: list[dict[str, Any]] | None = None,
+        statements: builtins.list[dict[str, Any]] | None = None,
     ) -> ApiToken:
         return await self._run(self.ops.create_token(name, roles, expires_in, statements))
 
-    async def list_tokens(self) -> list[ApiToken]:
+    async def list_tokens(self) -> builtins.list[ApiToken]:
         return await self._run(self.ops.list_tokens())
 
     async def revoke_token(self, token_id: str) -> None:
@@ -335,7 +340,7 @@ class AsyncClient(ClientConfig):
     ) -> TrustedKey:
         return await self._run(self.ops.add_key(public_key, name, scope, expires_in))
 
-    async def list_keys(self) -> list[TrustedKey]:
+    async def list_keys(self) -> builtins.list[TrustedKey]:
         return await self._run(self.ops.list_keys())
 
     async def revoke_key(self, key_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -254,7 +255,9 @@ class Client(ClientConfig):
             delimiter = "/"
         return self._iterate(self.ops.list_pager(bucket, prefix, delimiter, page_size, "objects"))
 
-    def list_prefixes(self, bucket: str, prefix: str = "", delimiter: str = "/") -> list[str]:
+    def list_prefixes(
+        self, bucket: str, prefix: str = "", delimiter: str = "/"
+    ) -> builtins.list[str]:
         """The "directories" one level under ``prefix`` (common prefixes, ending with
         ``delimiter``)."""
         pager = self.ops.list_pager(bucket, prefix, delimiter, 1000, "common_prefixes")
@@ -264,7 +267,7 @@ class Client(ClientConfig):
         while (page := pager.next_page()) is not None:
             yield from self._run(page)
 
-    def list_uploads(self, bucket: str, prefix: str = "") -> list[Upload]:
+    def list_uploads(self, bucket: str, prefix: str = "") -> builtins.list[Upload]:
         """Multipart uploads in progress."""
         return self._run(self.ops.list_uploads(bucket, prefix))
 
@@ -300,7 +303,7 @@ class Client(ClientConfig):
         """Attach an in-toto statement in a signed DSSE envelope (bytes, a path or a dict)."""
         return self._run(self.ops.attach(subject, "attestations", envelope, None))
 
-    def list_evidence(self, subject: Subject, kind: str | None = None) -> list[Evidence]:
+    def list_evidence(self, subject: Subject, kind: str | None = None) -> builtins.list[Evidence]:
         """Evidence about ``subject``: ``kind`` = signatures, sboms, attestations or None (all)."""
         return self._run(self.ops.list_evidence(subject, kind))
 
@@ -330,7 +333,7 @@ class Client(ClientConfig):
 
     def search_sboms(
         self, purl: str | None = None, name: str | None = None, *, limit: int | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """Subjects whose SBOM lists a component (a purl with a version matches exactly)."""
         return self._run(self.ops.search_sboms(purl, name, limit))
 
@@ -342,12 +345,12 @@ class Client(ClientConfig):
         roles: Iterable[str],
         *,
         expires_in: float | None = None,
-        statements: list[dict[str, Any]] | None = None,
+        statements: builtins.list[dict[str, Any]] | None = None,
     ) -> ApiToken:
         """A new API token; its secret is in ``.secret`` (shown once)."""
         return self._run(self.ops.create_token(name, roles, expires_in, statements))
 
-    def list_tokens(self) -> list[ApiToken]:
+    def list_tokens(self) -> builtins.list[ApiToken]:
         return self._run(self.ops.list_tokens())
 
     def revoke_token(self, token_id: str) -> None:
@@ -365,7 +368,7 @@ class Client(ClientConfig):
         (everywhere), ``bucket:<name>`` or ``repo:<name>``."""
         return self._run(self.ops.add_key(public_key, name, scope, expires_in))
 
-    def list_keys(self) -> list[TrustedKey]:
+    def list_keys(self) -> builtins.list[TrustedKey]:
         return self._run(self.ops.list_keys())
 
     def revoke_key(self, key_id: str) -> None:
