@@ -263,6 +263,12 @@ def test_dsse_envelopes_and_key_scope_and_expiry(client: httpx.Client) -> None:
     assert r.json()["details"]["predicate_type"] == "https://slsa.dev/provenance/v1"
     ed_key = trust(client, signer)
     assert verify(client, subject, {"key": ed_key})["verified"] is True
+    # cosign writes an empty keyid: the key, not the hint, decides.
+    ecdsa = ec.generate_private_key(ec.SECP256R1())
+    anonymous = json.loads(dsse(statement(digest), ecdsa))
+    anonymous["signatures"][0]["keyid"] = ""
+    assert client.post(sigs, json=anonymous).status_code == 201
+    assert verify(client, subject, {"key": trust(client, ecdsa)})["verified"] is True
     # A statement about other bytes is refused; so is a tampered payload at verification.
     other = dsse(statement("sha256:" + "1" * 64), signer)
     r = client.post(sigs, content=other)

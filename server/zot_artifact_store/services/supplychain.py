@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ObjectIdentifier
 from securesystemslib.dsse import Envelope
 from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
-from securesystemslib.signer import SSlibKey
+from securesystemslib.signer import Signature, SSlibKey
 from sigstore.errors import Error as SigstoreError
 from sigstore.hashes import Hashed
 from sigstore.models import Bundle, TrustedRoot
@@ -1201,10 +1201,11 @@ def verify_dsse(body: bytes, public: Any) -> None:
     hints, not trusted)."""
     envelope = Envelope.from_dict(json.loads(body))
     pae = envelope.pae()
+    key = SSlibKey.from_crypto(public)
     for signature in envelope.signatures.values():
-        key = SSlibKey.from_crypto(public, keyid=signature.keyid)
         try:
-            key.verify_signature(signature, pae)
+            # cosign writes ``"keyid": ""``: the id is only a hint, the key is what counts.
+            key.verify_signature(Signature(key.keyid, signature.signature), pae)
             return
         except (UnverifiedSignatureError, VerificationError):
             continue
