@@ -10,9 +10,11 @@
                 a page-cache read of a file of the same size.
 * ``manifest``  ``GET /v2/<name>/manifests/<tag>`` requests per second (p50/p99 latency) at
                 32 concurrent keep-alive clients.
+* ``gated``     the same after a repository verification gate (audit mode) is set: what
+                checking every pull against a policy costs.
 
     .venv/bin/python benchmarks/oci.py [--size-gib 1] [--seconds 10] [--concurrency 32]
-        [--workers 1] [--only push,pull,manifest] [--work-dir DIR] [--json OUT]
+        [--workers 1] [--only push,pull,manifest,gated] [--work-dir DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--only", default="push,pull,manifest")
+    p.add_argument("--only", default="push,pull,manifest,gated")
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -226,6 +228,15 @@ def main(argv: list[str] | None = None) -> int:
                 results["pull"] = bench_pull(server.port, work, digest, size)
             if "manifest" in phases:
                 results["manifest"] = asyncio.run(
+                    bench_manifest_gets(server.port, args.seconds, args.concurrency)
+                )
+            if "gated" in phases:
+                # The same pulls through a repository verification gate (audit mode: every
+                # pull is checked, outcomes cached 10 s per digest, each one audited).
+                gate = {"name": "bench", "mode": "audit", "policy": {"sbom": True}}
+                request(server.port, "PUT", f"/v1/repositories/{REPO}/verification",
+                        json.dumps(gate).encode(), "application/json")  # fmt: skip
+                results["gated"] = asyncio.run(
                     bench_manifest_gets(server.port, args.seconds, args.concurrency)
                 )
         finally:
