@@ -527,12 +527,7 @@ class SupplyChainService:
                 "SubjectMismatch",
                 f"the bundle signs {signed}, not the subject's digest {digest}",
             )
-        cert = bundle.signing_certificate
-        details = {
-            "identity": ", ".join(sorted(certificate_identities(cert))),
-            "issuer": certificate_issuer(cert),
-            "bundle_media_type": json.loads(body).get("mediaType", ""),
-        }
+        details = bundle_details(bundle, body)
         media_type = media_type or details["bundle_media_type"]
         return await self._store(
             digest, ref, "signature", "sigstore", body, media_type, principal_id,
@@ -588,12 +583,7 @@ class SupplyChainService:
         if fmt == "sigstore":
             bundle = self._parse_bundle(body)
             statement = bundle_statement(body, digest)
-            cert = bundle.signing_certificate
-            details = {
-                "identity": ", ".join(sorted(certificate_identities(cert))),
-                "issuer": certificate_issuer(cert),
-                "bundle_media_type": json.loads(body).get("mediaType", ""),
-            }
+            details = bundle_details(bundle, body)
             media_type = media_type or details["bundle_media_type"]
         elif fmt == "dsse":
             _, statement = parse_dsse_statement(body, digest)
@@ -1115,6 +1105,16 @@ def verify_raw(signature: bytes, digest: str, public: Any) -> None:
     if not digest.startswith("sha256:"):
         raise InvalidSignature
     verify_prehashed(signature, bytes.fromhex(digest.split(":", 1)[1]), public)
+
+
+def bundle_details(bundle: Bundle, body: bytes) -> dict[str, str]:
+    """What an evidence record remembers of a Sigstore bundle: who signed, for which issuer."""
+    cert = bundle.signing_certificate
+    return {
+        "identity": ", ".join(sorted(certificate_identities(cert))),
+        "issuer": certificate_issuer(cert),
+        "bundle_media_type": json.loads(body).get("mediaType", ""),
+    }
 
 
 def identity_check(spec: Any) -> tuple[str, Any]:
