@@ -177,4 +177,13 @@ def test_supply_chain_calls(sdk: Client, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as none:
         sdk.get_verification(bucket)
     assert none.value.code == "NoSuchBucketPolicy"
+
+    # Repositories' pull gates, by name or glob.
+    gate = sdk.set_repository_verification("prod/*", {"signatures": [{"key": key.id}]}, "enforce")
+    assert (gate.repositories, gate.mode) == ("prod/*", "enforce")
+    assert sdk.get_repository_verification("prod/*").policy == {"signatures": [{"key": key.id}]}
+    sdk.delete_repository_verification("prod/*")
+    with pytest.raises(NotFoundError) as none:
+        sdk.get_repository_verification("prod/*")
+    assert none.value.code == "NoSuchVerificationPolicy"
     assert hashlib.sha256((tmp_path / "app.bin").read_bytes()).hexdigest() == info.sha256

@@ -54,6 +54,13 @@ def object_url(bucket: str, key: str) -> str:
     return f"/v1/buckets/{q(bucket)}/objects/{q(key)}"
 
 
+def gate_url(bucket: str | None = None, repositories: str | None = None) -> str:
+    """A verification gate's route: a bucket's, or that of repositories (a name or a glob)."""
+    if repositories is not None:
+        return f"/v1/repositories/{q(repositories, safe='/*?')}/verification"
+    return f"/v1/buckets/{q(str(bucket))}/verification"
+
+
 def evidence_url(subject: Subject, kind: str) -> str:
     j = subject.to_json()
     if "bucket" in j:
@@ -728,18 +735,18 @@ class Operations:
         return VerificationResult.from_json(data)
 
     def set_verification(
-        self, bucket: str, policy: Mapping[str, Any], mode: str, name: str
+        self, url: str, policy: Mapping[str, Any], mode: str, name: str
     ) -> Op[VerificationGate]:
         body = {"name": name, "mode": mode, "policy": dict(policy)}
-        data = yield from self.json_call("PUT", f"/v1/buckets/{q(bucket)}/verification", json=body)
+        data = yield from self.json_call("PUT", url, json=body)
         return VerificationGate.from_json(data)
 
-    def get_verification(self, bucket: str) -> Op[VerificationGate]:
-        data = yield from self.json_call("GET", f"/v1/buckets/{q(bucket)}/verification")
+    def get_verification(self, url: str) -> Op[VerificationGate]:
+        data = yield from self.json_call("GET", url)
         return VerificationGate.from_json(data)
 
-    def delete_verification(self, bucket: str) -> Op[None]:
-        yield from self.send(Call("DELETE", f"/v1/buckets/{q(bucket)}/verification"))
+    def delete_verification(self, url: str) -> Op[None]:
+        yield from self.send(Call("DELETE", url))
 
     def search_sboms(
         self, purl: str | None, name: str | None, limit: int | None

@@ -20,6 +20,7 @@ from ._ops import (
     Pager,
     ProgressCallback,
     UploadSource,
+    gate_url,
 )
 from ._protocol import Blocking, Body, BytesSource, Call, Op, Parallel, Reply, Sleep, T
 from .errors import error_from_response
@@ -299,13 +300,31 @@ class AsyncClient(ClientConfig):
     async def set_verification(
         self, bucket: str, policy: Mapping[str, Any], mode: str = "audit", *, name: str = "default"
     ) -> VerificationGate:
-        return await self._run(self.ops.set_verification(bucket, policy, mode, name))
+        return await self._run(self.ops.set_verification(gate_url(bucket), policy, mode, name))
 
     async def get_verification(self, bucket: str) -> VerificationGate:
-        return await self._run(self.ops.get_verification(bucket))
+        return await self._run(self.ops.get_verification(gate_url(bucket)))
 
     async def delete_verification(self, bucket: str) -> None:
-        await self._run(self.ops.delete_verification(bucket))
+        await self._run(self.ops.delete_verification(gate_url(bucket)))
+
+    async def set_repository_verification(
+        self,
+        repositories: str,
+        policy: Mapping[str, Any],
+        mode: str = "audit",
+        *,
+        name: str = "default",
+    ) -> VerificationGate:
+        return await self._run(
+            self.ops.set_verification(gate_url(repositories=repositories), policy, mode, name)
+        )
+
+    async def get_repository_verification(self, repositories: str) -> VerificationGate:
+        return await self._run(self.ops.get_verification(gate_url(repositories=repositories)))
+
+    async def delete_repository_verification(self, repositories: str) -> None:
+        await self._run(self.ops.delete_verification(gate_url(repositories=repositories)))
 
     async def search_sboms(
         self, purl: str | None = None, name: str | None = None, *, limit: int | None = None

@@ -20,6 +20,7 @@ from ._ops import (
     Pager,
     ProgressCallback,
     UploadSource,
+    gate_url,
 )
 from ._protocol import Blocking, Body, Call, Op, Parallel, Reply, Sleep, T
 from .errors import error_from_response
@@ -323,13 +324,33 @@ class Client(ClientConfig):
     ) -> VerificationGate:
         """Check every download from ``bucket`` against ``policy``: ``audit`` logs failures,
         ``enforce`` refuses them (403 VerificationFailed)."""
-        return self._run(self.ops.set_verification(bucket, policy, mode, name))
+        return self._run(self.ops.set_verification(gate_url(bucket), policy, mode, name))
 
     def get_verification(self, bucket: str) -> VerificationGate:
-        return self._run(self.ops.get_verification(bucket))
+        return self._run(self.ops.get_verification(gate_url(bucket)))
 
     def delete_verification(self, bucket: str) -> None:
-        self._run(self.ops.delete_verification(bucket))
+        self._run(self.ops.delete_verification(gate_url(bucket)))
+
+    def set_repository_verification(
+        self,
+        repositories: str,
+        policy: Mapping[str, Any],
+        mode: str = "audit",
+        *,
+        name: str = "default",
+    ) -> VerificationGate:
+        """Check every image pull from repositories matching ``repositories`` (a name or a
+        glob such as ``prod/*``; the most specific gate applies) against ``policy``."""
+        return self._run(
+            self.ops.set_verification(gate_url(repositories=repositories), policy, mode, name)
+        )
+
+    def get_repository_verification(self, repositories: str) -> VerificationGate:
+        return self._run(self.ops.get_verification(gate_url(repositories=repositories)))
+
+    def delete_repository_verification(self, repositories: str) -> None:
+        self._run(self.ops.delete_verification(gate_url(repositories=repositories)))
 
     def search_sboms(
         self, purl: str | None = None, name: str | None = None, *, limit: int | None = None

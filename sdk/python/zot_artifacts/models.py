@@ -253,16 +253,21 @@ class VerificationResult:
 
 @dataclass(frozen=True)
 class VerificationGate:
-    """A bucket's download check: ``mode`` is ``audit`` (log) or ``enforce`` (refuse)."""
+    """A bucket's download check, or repositories' pull check: ``mode`` is ``audit`` (log)
+    or ``enforce`` (refuse)."""
 
     name: str
     mode: str
     policy: dict[str, Any]
+    repositories: str | None = None  # the name or glob of a repository gate
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> VerificationGate:
         return cls(
-            name=_s(data, "name"), mode=_s(data, "mode"), policy=dict(data.get("policy") or {})
+            name=_s(data, "name"),
+            mode=_s(data, "mode"),
+            policy=dict(data.get("policy") or {}),
+            repositories=data.get("repositories"),
         )
 
 
