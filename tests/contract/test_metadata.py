@@ -23,8 +23,12 @@ from zot_artifact_store.metadata import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    BuildQuery,
+    BuildRecord,
     ComponentQuery,
+    EventSource,
     Evidence,
+    InboundEvent,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -648,3 +652,95 @@ async def test_sbom_component_search(store: MetadataStore) -> None:
     )
     await store.delete_evidence("e1")
     assert await store.search_components(ComponentQuery(name="idna")) == []
+
+
+# ---- inbound CI events ----------------------------------------------------------------------
+async def test_event_sources_create_list_delete(store: MetadataStore) -> None:
+    a = EventSource("es2", "tekton-prod", "tekton", 2.0, "root:admin", token_sha256="f" * 64)
+    b = EventSource("es1", "gh", "github", 1.0, "root:admin", secret_encrypted="sealed")
+    await store.create_event_source(a)
+    await store.create_event_source(b)
+    with pytest.raises(AlreadyExistsError):
+        await store.create_event_source(a)
+    assert await store.get_event_source("es2") == a
+    assert [s.source_id for s in await store.list_event_sources()] == ["es1", "es2"]
+    assert await store.delete_event_source("es2") is True
+    assert await store.delete_event_source("es2") is False
+    assert await store.get_event_source("es2") is None
+
+
+async def test_inbound_events_are_recorded_once(store: MetadataStore) -> None:
+    event = InboundEvent("es1", "ce-1", "dev.tekton.event.taskrun.started.v1", 1.0, "b1")
+    assert await store.add_inbound_event(event) is True
+    assert await store.add_inbound_event(event) is False
+    # The same id from another source is another event.
+    assert await store.add_inbound_event(InboundEvent("es2", "ce-1", "t", 1.0)) is True
+    results = await asyncio.gather(
+        *(store.add_inbound_event(InboundEvent("es1", "race", "t", 2.0)) for _ in range(5))
+    )
+    assert sorted(results) == [False] * 4 + [True]
+    assert await store.delete_inbound_event("es1", "ce-1") is True
+    assert await store.add_inbound_event(event) is True
+
+
+def build(build_id: str, created_at: float, **kw: object) -> BuildRecord:
+    fields: dict[str, object] = {
+        "build_id": build_id,
+        "source_id": "es1",
+        "run_key": f"uid-{build_id}",
+        "kind": "taskrun",
+        "name": f"run-{build_id}",
+        "status": "started",
+        "created_at": created_at,
+        "updated_at": created_at,
+    }
+    fields.update(kw)
+    return BuildRecord(**fields)  # type: ignore[arg-type]
+
+
+async def test_builds_update_keep_links_and_list_by_digest(store: MetadataStore) -> None:
+    first = build("b1", 10.0, digests=[digest(1)], results={"IMAGE": {"uri": "x", "n": [1]}})
+    await store.put_build(first)
+    assert await store.get_build("b1") == first
+    # A later event: new status and results; created_at and earlier links are kept.
+    later = build("b1", 20.0, status="succeeded", digests=[digest(2)], finished_at=21.0)
+    await store.put_build(later)
+    stored = await store.get_build("b1")
+    assert stored is not None
+    assert (stored.status, stored.created_at, stored.finished_at) == ("succeeded", 10.0, 21.0)
+    assert stored.digests == [digest(1), digest(2)]
+    assert await store.link_build("b1", [digest(2), digest(3)]) is True
+    assert await store.link_build("nope", [digest(3)]) is False
+    assert await store.get_build("nope") is None
+    stored = await store.get_build("b1")
+    assert stored is not None and stored.digests == [digest(1), digest(2), digest(3)]
+    await store.put_build(build("b2", 30.0, source_id="es2", digests=[digest(3)]))
+    await store.put_build(build("b3", 30.0, run_key="gh#7"))
+
+    async def ids(query: BuildQuery, **kw: object) -> tuple[list[str], bool]:
+        page, more = await store.list_builds(query, **kw)  # type: ignore[arg-type]
+        return [b.build_id for b in page], more
+
+    assert await ids(BuildQuery()) == (["b3", "b2", "b1"], False)
+    assert await ids(BuildQuery(digest=digest(3))) == (["b2", "b1"], False)
+    assert await ids(BuildQuery(digest=digest(1))) == (["b1"], False)
+    assert await ids(BuildQuery(digest=digest(9))) == ([], False)
+    assert await ids(BuildQuery(source_id="es2")) == (["b2"], False)
+    assert await ids(BuildQuery(run_key="gh#7")) == (["b3"], False)
+    assert await ids(BuildQuery(), limit=2) == (["b3", "b2"], True)
+    assert await ids(BuildQuery(), before=(30.0, "b2"), limit=2) == (["b1"], False)
+
+
+async def test_objects_found_by_labels(store: MetadataStore) -> None:
+    await store.create_bucket(Bucket("b", time.time()))
+    run = {"github.repository": "acme/app", "github.run_id": "42"}
+    await store.put_object(obj("b", "z", labels={**run, "app.kubernetes.io/name": "x"}))
+    await store.put_object(obj("b", "a", labels=run))
+    await store.put_object(obj("b", "other-run", labels={**run, "github.run_id": "43"}))
+    await store.put_object(obj("b", "other-repo", labels={**run, "github.repository": "x/y"}))
+    await store.put_object(obj("b", "none"))
+    found = await store.find_objects_by_labels(run)
+    assert [o.key for o in found] == ["a", "z"]
+    assert found[1].labels["app.kubernetes.io/name"] == "x"
+    assert [o.key for o in await store.find_objects_by_labels(run, limit=1)] == ["a"]
+    assert await store.find_objects_by_labels({"github.run_id": "44"}) == []

@@ -268,6 +268,69 @@ class AuditQuery:
     until: float | None = None
 
 
+@dataclass
+class EventSource:
+    """Where inbound CI events come from. Tekton signs nothing, so a Tekton source is
+    authenticated by an unguessable URL token, kept as its sha256 (``token_sha256``); GitHub
+    signs each delivery with an HMAC whose secret the server needs, so it is sealed with the
+    server's secrets key (``secret_encrypted``)."""
+
+    source_id: str
+    name: str
+    type: str  # "tekton" | "github"
+    created_at: float
+    created_by: str
+    token_sha256: str = ""
+    secret_encrypted: str = ""
+
+
+@dataclass
+class InboundEvent:
+    """One accepted event delivery, kept so a redelivery (same ``event_id``: CloudEvents
+    ``Ce-Id``, GitHub ``X-GitHub-Delivery``) is recognised and recorded once."""
+
+    source_id: str
+    event_id: str
+    type: str
+    received_at: float
+    build_id: str = ""
+
+
+@dataclass
+class BuildRecord:
+    """A CI run (Tekton TaskRun/PipelineRun, GitHub workflow run) as its events told it, and
+    the artifact digests it produced (``digests``: the links digest → build)."""
+
+    build_id: str
+    source_id: str
+    run_key: str  # the run within its source: Tekton's metadata.uid, GitHub "<repo>#<run id>"
+    kind: str  # "taskrun" | "pipelinerun" | "workflow_run"
+    name: str
+    status: str  # "started" | "running" | "succeeded" | "failed" | "unknown"
+    created_at: float
+    updated_at: float
+    namespace: str = ""
+    url: str = ""
+    commit: str = ""
+    repository: str = ""
+    attempt: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    # Tekton results by name (a string, array or object each), as the last event carried them.
+    results: dict[str, Any] = field(default_factory=dict)
+    # What the results name: [{"uri": ..., "digest": ...}].
+    artifacts: list[dict[str, str]] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BuildQuery:
+    source_id: str | None = None
+    run_key: str | None = None
+    digest: str | None = None
+
+
 class MetadataStore(abc.ABC):
     """Async metadata store. Every method is safe to call concurrently."""
 
@@ -538,6 +601,56 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_gate(self, scope: str) -> bool: ...
+
+    # ---- inbound CI events ------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_event_source(self, source: EventSource) -> None:
+        """Insert; AlreadyExistsError when the id is taken."""
+
+    @abc.abstractmethod
+    async def get_event_source(self, source_id: str) -> EventSource | None: ...
+
+    @abc.abstractmethod
+    async def list_event_sources(self) -> list[EventSource]:
+        """Every source, oldest first."""
+
+    @abc.abstractmethod
+    async def delete_event_source(self, source_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def add_inbound_event(self, event: InboundEvent) -> bool:
+        """Record a delivery; False (and nothing written) when (source_id, event_id) is
+        already recorded. Atomic: of two concurrent deliveries exactly one gets True."""
+
+    @abc.abstractmethod
+    async def delete_inbound_event(self, source_id: str, event_id: str) -> bool:
+        """Forget a delivery (one that could not be processed, so a retry is accepted)."""
+
+    @abc.abstractmethod
+    async def put_build(self, build: BuildRecord) -> None:
+        """Insert or update by ``build_id``. An update keeps the stored ``created_at`` and
+        adds ``digests`` to the stored ones (links are never dropped by a later event)."""
+
+    @abc.abstractmethod
+    async def get_build(self, build_id: str) -> BuildRecord | None: ...
+
+    @abc.abstractmethod
+    async def link_build(self, build_id: str, digests: list[str]) -> bool:
+        """Add ``digests`` to a build's links atomically; False when the build is absent."""
+
+    @abc.abstractmethod
+    async def list_builds(
+        self, query: BuildQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[BuildRecord], bool]:
+        """Matching builds newest first (created_at, build_id), strictly before the cursor;
+        (page, more). A digest query is served by an index of the links."""
+
+    @abc.abstractmethod
+    async def find_objects_by_labels(
+        self, labels: dict[str, str], limit: int = 1000
+    ) -> list[ObjectRecord]:
+        """Objects carrying every one of ``labels`` (by bucket, key). Indexed for
+        ``github.run_id``, the label CI links go through."""
 
     # ---- audit ------------------------------------------------------------------------------
     @abc.abstractmethod

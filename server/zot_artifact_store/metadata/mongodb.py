@@ -31,8 +31,12 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    BuildQuery,
+    BuildRecord,
     ComponentQuery,
+    EventSource,
     Evidence,
+    InboundEvent,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -79,6 +83,9 @@ _MAPS = {
         TrustedKey,
         SbomComponent,
         VerificationGate,
+        EventSource,
+        InboundEvent,
+        BuildRecord,
     )
 }
 
@@ -174,6 +181,22 @@ class MongoMetadataStore(MetadataStore):
             )
             for field_name in ("purl", "purl_base", "name"):
                 await db["sbom_components"].create_index([(field_name, ASCENDING)], name=field_name)
+            await db["objects"].create_index(
+                [("labels.k", ASCENDING), ("labels.v", ASCENDING)], name="labels"
+            )
+            await db["inbound_events"].create_index(
+                [("source_id", ASCENDING), ("event_id", ASCENDING)],
+                unique=True,
+                name="source_event",
+            )
+            await db["builds"].create_index(
+                [("created_at", DESCENDING), ("build_id", DESCENDING)], name="time_id"
+            )
+            await db["builds"].create_index(
+                [("source_id", ASCENDING), ("created_at", DESCENDING)], name="source_time"
+            )
+            await db["builds"].create_index([("run_key", ASCENDING)], name="run_key")
+            await db["builds"].create_index([("digests", ASCENDING)], name="digests")
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -580,6 +603,97 @@ class MongoMetadataStore(MetadataStore):
 
     async def delete_gate(self, scope: str) -> bool:
         return (await self._c("gates").delete_one({"_id": scope})).deleted_count > 0
+
+    # ---- inbound CI events ------------------------------------------------------------------
+    async def create_event_source(self, source: EventSource) -> None:
+        await self._create_doc("event_sources", source.source_id, source, "event source")
+
+    async def get_event_source(self, source_id: str) -> EventSource | None:
+        return _decode(EventSource, await self._c("event_sources").find_one({"_id": source_id}))
+
+    async def list_event_sources(self) -> list[EventSource]:
+        return await self._list_docs("event_sources", EventSource)
+
+    async def delete_event_source(self, source_id: str) -> bool:
+        return (await self._c("event_sources").delete_one({"_id": source_id})).deleted_count > 0
+
+    async def add_inbound_event(self, event: InboundEvent) -> bool:
+        try:
+            await self._c("inbound_events").insert_one(_encode(event))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def delete_inbound_event(self, source_id: str, event_id: str) -> bool:
+        where = {"source_id": source_id, "event_id": event_id}
+        return (await self._c("inbound_events").delete_one(where)).deleted_count > 0
+
+    async def put_build(self, build: BuildRecord) -> None:
+        doc = _encode(build, _id=build.build_id)
+        keep = ("_id", "created_at", "digests")
+        update = {
+            "$set": {k: v for k, v in doc.items() if k not in keep},
+            "$addToSet": {"digests": {"$each": build.digests}},
+        }
+        builds = self._c("builds")
+        # As put_object: update, else insert; a racing insert of the same build updates.
+        for _ in range(5):
+            if await builds.find_one_and_update({"_id": build.build_id}, update) is not None:
+                return
+            try:
+                await builds.insert_one(doc)
+                return
+            except DuplicateKeyError:
+                continue
+        raise MetadataError(f"could not write build {build.build_id}: too much contention")
+
+    async def get_build(self, build_id: str) -> BuildRecord | None:
+        return _decode(BuildRecord, await self._c("builds").find_one({"_id": build_id}))
+
+    async def link_build(self, build_id: str, digests: list[str]) -> bool:
+        result = await self._c("builds").update_one(
+            {"_id": build_id}, {"$addToSet": {"digests": {"$each": digests}}}
+        )
+        return result.matched_count > 0
+
+    async def list_builds(
+        self, query: BuildQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[BuildRecord], bool]:
+        where: dict[str, Any] = {}
+        if query.source_id is not None:
+            where["source_id"] = query.source_id
+        if query.run_key is not None:
+            where["run_key"] = query.run_key
+        if query.digest is not None:
+            # $in rather than equality: nx-27017 matches an array's elements only with $in.
+            where["digests"] = {"$in": [query.digest]}
+        if before is not None:
+            where["$or"] = [
+                {"created_at": {"$lt": before[0]}},
+                {"created_at": before[0], "build_id": {"$lt": before[1]}},
+            ]
+        cursor = (
+            self._c("builds")
+            .find(where)
+            .sort([("created_at", DESCENDING), ("build_id", DESCENDING)])
+            .limit(limit + 1)
+        )
+        builds = [b for b in [_decode(BuildRecord, d) async for d in cursor] if b is not None]
+        return builds[:limit], len(builds) > limit
+
+    async def find_objects_by_labels(
+        self, labels: dict[str, str], limit: int = 1000
+    ) -> list[ObjectRecord]:
+        where: dict[str, Any] = {
+            "$and": [{"labels": {"$elemMatch": {"k": k, "v": v}}} for k, v in labels.items()]
+        }
+        cursor = (
+            self._c("objects")
+            .find(where if labels else {})
+            .sort([("bucket", ASCENDING), ("key", ASCENDING)])
+            .limit(limit)
+        )
+        return [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:

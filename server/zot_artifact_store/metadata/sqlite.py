@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +31,12 @@ from .base import (
     AuditQuery,
     AuditRecord,
     Bucket,
+    BuildQuery,
+    BuildRecord,
     ComponentQuery,
+    EventSource,
     Evidence,
+    InboundEvent,
     Manifest,
     MetadataError,
     MetadataStore,
@@ -143,6 +148,30 @@ CREATE TABLE IF NOT EXISTS parts (
     doc TEXT NOT NULL,
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_sources (source_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS inbound_events (
+    source_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (source_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS builds (
+    build_id TEXT PRIMARY KEY,
+    source_id TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS builds_by_time ON builds (created_at, build_id);
+CREATE INDEX IF NOT EXISTS builds_by_source ON builds (source_id, created_at);
+CREATE INDEX IF NOT EXISTS builds_by_run ON builds (run_key);
+CREATE TABLE IF NOT EXISTS build_links (
+    digest TEXT NOT NULL,
+    build_id TEXT NOT NULL,
+    PRIMARY KEY (digest, build_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_github_run
+    ON objects (json_extract(doc, '$.labels."github.run_id"'));
 """
 
 
@@ -156,6 +185,20 @@ def _load(cls: type[R], row: Any) -> R | None:
 
 def _load_all(cls: type[R], rows: list[Any]) -> list[R]:
     return [from_doc(cls, json.loads(r[0])) for r in rows]
+
+
+_LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9._/\-]{1,63}$")
+
+
+def _label_path(name: str) -> str:
+    """The JSON path of an object's label (inlined, so the expression index applies)."""
+    if not _LABEL_NAME_RE.match(name):
+        raise ValueError(f"not a label name: {name!r}")
+    return f"json_extract(doc, '$.labels.\"{name}\"')"
+
+
+def _merge_digests(old: list[str], new: list[str]) -> list[str]:
+    return [*old, *(d for d in dict.fromkeys(new) if d not in old)]
 
 
 def sqlite_path(uri: str) -> str:
@@ -712,6 +755,97 @@ class SqliteMetadataStore(MetadataStore):
 
     async def delete_gate(self, scope: str) -> bool:
         return await self._write("DELETE FROM gates WHERE scope = ?", scope) > 0
+
+    # ---- inbound CI events ------------------------------------------------------------------
+    async def create_event_source(self, source: EventSource) -> None:
+        await self._create_doc("event_sources", source.source_id, source, "event source")
+
+    async def get_event_source(self, source_id: str) -> EventSource | None:
+        sql = "SELECT doc FROM event_sources WHERE source_id = ?"
+        return await self._one(EventSource, sql, source_id)
+
+    async def list_event_sources(self) -> list[EventSource]:
+        sources = await self._all(EventSource, "SELECT doc FROM event_sources", ())
+        return sorted(sources, key=lambda s: (s.created_at, s.source_id))
+
+    async def delete_event_source(self, source_id: str) -> bool:
+        return await self._write("DELETE FROM event_sources WHERE source_id = ?", source_id) > 0
+
+    async def add_inbound_event(self, event: InboundEvent) -> bool:
+        sql = "INSERT OR IGNORE INTO inbound_events VALUES (?, ?, ?)"
+        return await self._write(sql, event.source_id, event.event_id, _dumps(event)) > 0
+
+    async def delete_inbound_event(self, source_id: str, event_id: str) -> bool:
+        sql = "DELETE FROM inbound_events WHERE source_id = ? AND event_id = ?"
+        return await self._write(sql, source_id, event_id) > 0
+
+    @staticmethod
+    def _store_build(
+        conn: sqlite3.Connection, build: BuildRecord | None, build_id: str, digests: list[str]
+    ) -> bool:
+        """Write ``build`` (None: the stored one) with ``digests`` added to its links."""
+        with _transaction(conn):
+            row = conn.execute("SELECT doc FROM builds WHERE build_id = ?", (build_id,)).fetchone()
+            previous = _load(BuildRecord, row)
+            stored = build or previous
+            if stored is None:
+                return False
+            if previous is not None:
+                stored = BuildRecord(
+                    **{
+                        **to_doc(stored),
+                        "created_at": previous.created_at,
+                        "digests": _merge_digests(previous.digests, digests),
+                    }
+                )
+            conn.execute(
+                "INSERT INTO builds VALUES (?, ?, ?, ?, ?) ON CONFLICT (build_id) "
+                "DO UPDATE SET doc = excluded.doc",
+                (build_id, stored.source_id, stored.run_key, stored.created_at, _dumps(stored)),
+            )
+            conn.executemany(
+                "INSERT OR IGNORE INTO build_links VALUES (?, ?)",
+                [(d, build_id) for d in stored.digests],
+            )
+        return True
+
+    async def put_build(self, build: BuildRecord) -> None:
+        await self._run(self._store_build, build, build.build_id, build.digests)
+
+    async def get_build(self, build_id: str) -> BuildRecord | None:
+        return await self._one(BuildRecord, "SELECT doc FROM builds WHERE build_id = ?", build_id)
+
+    async def link_build(self, build_id: str, digests: list[str]) -> bool:
+        return await self._run(self._store_build, None, build_id, digests)
+
+    async def list_builds(
+        self, query: BuildQuery, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[BuildRecord], bool]:
+        where, params = ["1 = 1"], []
+        for column, value in (("source_id", query.source_id), ("run_key", query.run_key)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if query.digest is not None:
+            where.append("build_id IN (SELECT build_id FROM build_links WHERE digest = ?)")
+            params.append(query.digest)
+        if before is not None:
+            where.append("(created_at < ? OR (created_at = ? AND build_id < ?))")
+            params += [before[0], before[0], before[1]]
+        sql = (
+            f"SELECT doc FROM builds WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, build_id DESC LIMIT ?"
+        )
+        builds = await self._all(BuildRecord, sql, (*params, limit + 1))
+        return builds[:limit], len(builds) > limit
+
+    async def find_objects_by_labels(
+        self, labels: dict[str, str], limit: int = 1000
+    ) -> list[ObjectRecord]:
+        conditions = [f"{_label_path(name)} = ?" for name in labels]
+        sql = f"SELECT doc FROM objects WHERE {' AND '.join(conditions) or '1 = 1'} "
+        sql += "ORDER BY bucket, key LIMIT ?"
+        return await self._all(ObjectRecord, sql, (*labels.values(), limit))
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:
