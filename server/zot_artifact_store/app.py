@@ -44,6 +44,7 @@ from .config import Config
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
+from .services.events import EventService
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import LocalKeyProvider
@@ -66,6 +67,7 @@ class AppContext:
     authorizer: Authorizer
     registry: RegistryService
     supplychain: SupplyChainService
+    events: EventService
     registry_tokens: RegistryTokens
     workload: WorkloadExchange
     api_tokens: ApiTokens
@@ -136,6 +138,8 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     secrets_material = load_or_create_key(Path(secrets_key))
     access_keys = AccessKeys(metadata, SecretBox(secrets_material), roles)
     presigner = Presigner(secrets_material)
+    events = EventService(metadata, access_keys.box)
+    artifacts.on_publish.append(events.object_published)
     oidc = OIDCAuthenticator(config.auth.oidc, roles)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
@@ -192,6 +196,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authorizer=authorizer,
         registry=registry,
         supplychain=supplychain,
+        events=events,
         registry_tokens=registry_tokens,
         workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,

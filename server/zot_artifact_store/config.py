@@ -225,9 +225,9 @@ class LockoutConfig(_Section):
         return parse_duration(v)
 
 
-# A role name: admin, writer, reader, or one defined under auth.roles.
+# A role name: admin, writer, reader, events-publisher, or one defined under auth.roles.
 StoreRole = str
-BUILTIN_ROLES = ("admin", "writer", "reader")
+BUILTIN_ROLES = ("admin", "writer", "reader", "events-publisher")
 
 
 class OIDCIssuerConfig(_Section):

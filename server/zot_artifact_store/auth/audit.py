@@ -56,7 +56,12 @@ def audit_json(record: AuditRecord) -> dict[str, Any]:
 
 
 def encode_audit_cursor(record: AuditRecord) -> str:
-    raw = f"{record.time!r}|{record.record_id}".encode()
+    return encode_cursor(record.time, record.record_id)
+
+
+def encode_cursor(when: float, ident: str) -> str:
+    """A (time, id) cursor of a newest-first listing (audit records, builds)."""
+    raw = f"{when!r}|{ident}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

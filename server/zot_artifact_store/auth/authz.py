@@ -47,13 +47,16 @@ LOCKOUT_PROOF_ACTIONS = frozenset(
 # The built-in roles; ``auth.roles`` adds roles or redefines these.
 ROLE_GRANTS: dict[str, tuple[str, ...]] = {
     "admin": ("*",),
-    "writer": ("s3:*", "oci:*", "supplychain:*"),
+    "writer": ("s3:*", "oci:*", "supplychain:*", "events:Read"),
     "reader": (
         *sorted(READ_ACTIONS),
         "s3:ListAllMyBuckets",
         "supplychain:read*",
         "supplychain:verify",
+        "events:Read",
     ),
+    # A CI system's credential that only sends build events (POST /v1/events).
+    "events-publisher": ("events:Publish",),
 }
 
 

@@ -13,9 +13,10 @@ import binascii
 import dataclasses
 import ipaddress
 import json
+import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,8 @@ from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
+
+log = logging.getLogger(__name__)
 
 RESERVED_BUCKET_NAMES = frozenset({"health", "metrics"})
 MAX_KEY_BYTES = 1024
@@ -252,6 +255,9 @@ class ArtifactService:
     def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        # Called with each object record once it is published (e.g. inbound CI events link
+        # labelled uploads to their build); a failing hook is logged, never the upload's error.
+        self.on_publish: list[Callable[[ObjectRecord], Awaitable[None]]] = []
 
     # ---- buckets ------------------------------------------------------------------------
     async def create_bucket(
@@ -348,6 +354,11 @@ class ArtifactService:
         previous = await self.metadata.put_object(record)
         if previous is not None:
             record.created_at = previous.created_at
+        for hook in self.on_publish:
+            try:
+                await hook(record)
+            except Exception:
+                log.exception("after publishing %s/%s", record.bucket, record.key)
         return record, previous
 
     async def head_object(self, bucket: str, key: str) -> ObjectRecord:

@@ -24,6 +24,7 @@ from ...services.artifacts import (
     object_json,
     validate_labels,
 )
+from ...services.events import build_summary
 from ...services.supplychain import (
     component_json,
     evidence_json,
@@ -294,7 +295,8 @@ class ObjectHandler(V1Handler, UploadHandler):
         record = await self.ctx.artifacts.head_object(bucket, key)
         self._object_headers(record)
         if send_body and self.flag("metadata"):
-            self.write_json(object_json(record))
+            builds = [build_summary(b) for b in await self.ctx.events.builds_of(record.digest)]
+            self.write_json({**object_json(record), "builds": builds})
             return
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
@@ -863,7 +865,7 @@ class ExchangeHandler(V1Handler):
 
 
 def routes(ctx: Any) -> list[Route]:
-    from . import uploads  # it builds on this module's handlers
+    from . import events, uploads  # they build on this module's handlers
 
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
@@ -928,5 +930,10 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
         r(r"/v1/tokens/([^/]+)", TokenHandler, "/v1/tokens/{id}"),
         r(r"/v1/audit/?", AuditHandler, "/v1/audit"),
+        r(r"/v1/events/?", events.EventsHandler, "/v1/events"),
+        r(r"/v1/event-sources/?", events.EventSourcesHandler, "/v1/event-sources"),
+        r(r"/v1/event-sources/([^/]+)", events.EventSourceHandler, "/v1/event-sources/{id}"),
+        r(r"/v1/builds/?", events.BuildsHandler, "/v1/builds"),
+        r(r"/v1/builds/([^/]+)", events.BuildHandler, "/v1/builds/{id}"),
         r(r"/v1(?:/.*)?", NotFoundHandler, "unmatched"),
     ]
