@@ -38,8 +38,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# The OpenID provider the identity tests start (tests/fixtures/oidc): pinned by its lock file.
-oidc=tests/fixtures/oidc
-if [ ! -f "$oidc/node_modules/.package-lock.json" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
-  (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node packages, each pinned by its lock file: the OpenID provider the identity tests start
+# (tests/fixtures/oidc) and tekton-lint for the CI suite's lint test (tests/ci/tekton-lint).
+for node in tests/fixtures/oidc tests/ci/tekton-lint; do
+  if [ ! -f "$node/node_modules/.package-lock.json" ] || [ "$node/package-lock.json" -nt "$node/node_modules/.package-lock.json" ]; then
+    (cd "$node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Create the action's private venv (once per action checkout and content) and print its python.
+#
+#   setup-venv.sh [extra...]     extra: sbom (cyclonedx-py), sigstore (keyless signing)
+#
+# Without arguments the extras follow the action's inputs: INPUT_SBOM_GENERATE=true -> sbom,
+# INPUT_SIGNING_METHOD=sigstore -> sigstore. In a step, it also writes python=<path> to
+# $GITHUB_OUTPUT.
+#
+# The venv lives beside this script, keyed on the hash of the pinned requirements and of the
+# CLI and SDK sources, so a second step (or a second action of this repository) in the same job
+# reuses it. Nothing is installed into the runner's Python: no setup-python side effects on the
+# caller. Third-party packages come only from the hash-pinned requirements files
+# (pip --require-hashes); the CLI and the SDK are built from this repository's cli/ and
+# sdk/python/ with the pinned setuptools, without network access (--no-index).
+# A released action pins them in requirements.txt instead, e.g.
+#   zot-artifacts-cli==1.2.0 --hash=sha256:…   zot-artifacts==1.2.0 --hash=sha256:…
+set -euo pipefail
+shared=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$shared/../.." && pwd)
+python=${ZAS_ACTION_PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || python=python
+if ! "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' 2>/dev/null; then
+  echo "::error title=zot-artifacts::the runner needs python3 >= 3.9 (found: $("$python" --version 2>&1 || echo none))" >&2
+  exit 1
+fi
+hash=$(
+  {
+    cat "$shared/requirements.txt" "$repo/cli/pyproject.toml" "$repo/sdk/python/pyproject.toml"
+    find "$repo/cli/zot_artifacts_cli" "$repo/sdk/python/zot_artifacts" -name '*.py' | LC_ALL=C sort | xargs cat
+  } | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])'
+)
+venv="$shared/.venv-$hash"
+case "$(uname -s)" in MINGW* | MSYS* | CYGWIN* | Windows*) bin=Scripts ;; *) bin=bin ;; esac
+if [ ! -x "$venv/$bin/zot-artifacts" ] && [ ! -x "$venv/$bin/zot-artifacts.exe" ]; then
+  echo "::group::zot-artifacts: private venv ($venv)" >&2
+  tmp="$venv.tmp.$$"
+  rm -rf "$tmp"
+  "$python" -m venv "$tmp"
+  pip=("$tmp/$bin/python" -m pip --quiet --disable-pip-version-check --no-input)
+  "${pip[@]}" install --require-hashes --only-binary :all: -r "$shared/requirements.txt" >&2
+  # Built from copies, so the checkout gets no build/ or egg-info/ directories.
+  src="$tmp/src"
+  mkdir -p "$src"
+  cp -R "$repo/sdk/python" "$src/sdk"
+  cp -R "$repo/cli" "$src/cli"
+  rm -rf "$src"/*/build "$src"/*/*.egg-info
+  "${pip[@]}" install --no-deps --no-build-isolation --no-index "$src/sdk" "$src/cli" >&2
+  rm -rf "$src"
+  # Another step may have won the race: keep its venv.
+  mv -T "$tmp" "$venv" 2>/dev/null || rm -rf "$tmp"
+  echo "::endgroup::" >&2
+fi
+extras=("$@")
+if [ $# -eq 0 ]; then
+  if [ "${INPUT_SBOM_GENERATE:-false}" = true ]; then extras+=(sbom); fi
+  if [ "${INPUT_SIGNING_METHOD:-}" = sigstore ]; then extras+=(sigstore); fi
+fi
+for extra in ${extras[@]+"${extras[@]}"}; do
+  stamp="$venv/.extra-$extra"
+  [ -f "$stamp" ] && continue
+  echo "::group::zot-artifacts: installing $extra" >&2
+  "$venv/$bin/python" -m pip --quiet --disable-pip-version-check --no-input install \
+    --require-hashes --only-binary :all: -r "$shared/requirements-$extra.txt" >&2
+  touch "$stamp"
+  echo "::endgroup::" >&2
+done
+echo "$venv/$bin/python"
+if [ -n "${GITHUB_OUTPUT:-}" ]; then echo "python=$venv/$bin/python" >> "$GITHUB_OUTPUT"; fi
