@@ -206,6 +206,12 @@ def test_tekton_taskrun_events_record_the_build_and_link_its_artifact(
         )
         assert {r["principal"] for r in records} == {f"event-source:{source['id']}"}
         assert len(records) == 3  # started, successful, running; not the duplicate
+        # The URL token never reaches the server's log (the access log redacts it).
+        assert source["secret"] not in auth_server.log_path.read_text()
+        assert any(
+            line.get("route") == "/v1/events" and "token=REDACTED" in line.get("path", "")
+            for line in auth_server.log_lines()
+        )
 
 
 def test_pipelinerun_outputs_images_and_store_uris_without_digest(

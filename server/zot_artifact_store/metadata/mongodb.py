@@ -667,19 +667,8 @@ class MongoMetadataStore(MetadataStore):
         if query.digest is not None:
             # $in rather than equality: nx-27017 matches an array's elements only with $in.
             where["digests"] = {"$in": [query.digest]}
-        if before is not None:
-            where["$or"] = [
-                {"created_at": {"$lt": before[0]}},
-                {"created_at": before[0], "build_id": {"$lt": before[1]}},
-            ]
-        cursor = (
-            self._c("builds")
-            .find(where)
-            .sort([("created_at", DESCENDING), ("build_id", DESCENDING)])
-            .limit(limit + 1)
-        )
-        builds = [b for b in [_decode(BuildRecord, d) async for d in cursor] if b is not None]
-        return builds[:limit], len(builds) > limit
+        page = ("builds", "created_at", "build_id")
+        return await self._newest_first(BuildRecord, page, where, before, limit)
 
     async def find_objects_by_labels(
         self, labels: dict[str, str], limit: int = 1000
@@ -717,19 +706,33 @@ class MongoMetadataStore(MetadataStore):
             time_cond["$lt"] = query.until
         if time_cond:
             where["time"] = time_cond
+        page = ("audit", "time", "record_id")
+        return await self._newest_first(AuditRecord, page, where, before, limit)
+
+    async def _newest_first(
+        self,
+        cls: type[R],
+        page: tuple[str, str, str],
+        where: dict[str, Any],
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> tuple[list[R], bool]:
+        """A page of documents matching ``where``, newest first by (time, id), strictly
+        before the ``before`` cursor; (page, more). ``page`` is (collection, time, id field)."""
+        collection, when, ident = page
         if before is not None:
             where["$or"] = [
-                {"time": {"$lt": before[0]}},
-                {"time": before[0], "record_id": {"$lt": before[1]}},
+                {when: {"$lt": before[0]}},
+                {when: before[0], ident: {"$lt": before[1]}},
             ]
         cursor = (
-            self._c("audit")
+            self._c(collection)
             .find(where)
-            .sort([("time", DESCENDING), ("record_id", DESCENDING)])
+            .sort([(when, DESCENDING), (ident, DESCENDING)])
             .limit(limit + 1)
         )
-        records = [r for r in [_decode(AuditRecord, d) async for d in cursor] if r is not None]
-        return records[:limit], len(records) > limit
+        rows = [r for r in [_decode(cls, d) async for d in cursor] if r is not None]
+        return rows[:limit], len(rows) > limit
 
     async def expire_audit(self, older_than: float) -> int:
         result = await self._c("audit").delete_many({"time": {"$lt": older_than}})

@@ -829,15 +829,8 @@ class SqliteMetadataStore(MetadataStore):
         if query.digest is not None:
             where.append("build_id IN (SELECT build_id FROM build_links WHERE digest = ?)")
             params.append(query.digest)
-        if before is not None:
-            where.append("(created_at < ? OR (created_at = ? AND build_id < ?))")
-            params += [before[0], before[0], before[1]]
-        sql = (
-            f"SELECT doc FROM builds WHERE {' AND '.join(where)} "
-            "ORDER BY created_at DESC, build_id DESC LIMIT ?"
-        )
-        builds = await self._all(BuildRecord, sql, (*params, limit + 1))
-        return builds[:limit], len(builds) > limit
+        page = ("builds", "created_at", "build_id")
+        return await self._newest_first(BuildRecord, page, where, params, before, limit)
 
     async def find_objects_by_labels(
         self, labels: dict[str, str], limit: int = 1000
@@ -885,15 +878,30 @@ class SqliteMetadataStore(MetadataStore):
         if query.until is not None:
             where.append("time < ?")
             params.append(query.until)
+        page = ("audit", "time", "record_id")
+        return await self._newest_first(AuditRecord, page, where, params, before, limit)
+
+    async def _newest_first(
+        self,
+        cls: type[R],
+        page: tuple[str, str, str],
+        where: list[str],
+        params: list[Any],
+        before: tuple[float, str] | None,
+        limit: int,
+    ) -> tuple[list[R], bool]:
+        """A page of ``table`` rows matching ``where``, newest first by (time, id), strictly
+        before the ``before`` cursor; (page, more). ``page`` is (table, time, id column)."""
+        table, when, ident = page
         if before is not None:
-            where.append("(time < ? OR (time = ? AND record_id < ?))")
+            where.append(f"({when} < ? OR ({when} = ? AND {ident} < ?))")
             params += [before[0], before[0], before[1]]
         sql = (
-            f"SELECT doc FROM audit WHERE {' AND '.join(where)} "
-            "ORDER BY time DESC, record_id DESC LIMIT ?"
+            f"SELECT doc FROM {table} WHERE {' AND '.join(where)} "
+            f"ORDER BY {when} DESC, {ident} DESC LIMIT ?"
         )
-        records = await self._all(AuditRecord, sql, (*params, limit + 1))
-        return records[:limit], len(records) > limit
+        rows = await self._all(cls, sql, (*params, limit + 1))
+        return rows[:limit], len(rows) > limit
 
     async def expire_audit(self, older_than: float) -> int:
         return await self._write("DELETE FROM audit WHERE time < ?", older_than)
