@@ -21,7 +21,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -125,7 +125,6 @@ class Outcome:
     duplicate: bool = False
     build: BuildRecord | None = None
     event_type: str = ""
-    detail: dict[str, str] = field(default_factory=dict)
 
 
 class EventService:
