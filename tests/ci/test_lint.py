@@ -155,3 +155,11 @@ def test_tasks_follow_the_catalog_and_run_restricted() -> None:
             assert "securityContext" not in step or step["securityContext"].get("runAsNonRoot")
         creds = [w for w in spec["workspaces"] if w["name"] == "credentials"]
         assert creds and creds[0]["optional"] is True
+
+
+def test_docs_show_the_workflow_and_pipeline_the_tests_run() -> None:
+    doc = (REPO / "docs" / "ci.md").read_text()
+    blocks = doc.split("```yaml\n")[1:]
+    shown = [block.split("```")[0] for block in blocks]
+    assert (REPO / ".github/workflows/actions.yml").read_text() in shown
+    assert (REPO / "tekton/pipeline/zot-artifact-release.yaml").read_text() in shown

@@ -1,0 +1,279 @@
+"""The composite actions and the Tekton tasks, run by the local runners (tests/ci/runner.py)
+exactly as written, against a real server that trusts a GitHub-shaped test issuer and signs
+with its own key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.ci.issuer import REPOSITORY, TestIssuer, github_claims
+from tests.ci.runner import REPO, ActionRunner, TaskRunner
+from tests.fixtures.server import ServerProcess
+
+AUDIENCE = "zot-artifact-store"
+ROOT_USER, ROOT_PASSWORD = "ciadmin", "ci-admin-password-1"
+GITHUB = {
+    "GITHUB_REPOSITORY": REPOSITORY,
+    "GITHUB_REPOSITORY_ID": "424242",
+    "GITHUB_REPOSITORY_OWNER_ID": "4242",
+    "GITHUB_SERVER_URL": "https://github.com",
+    "GITHUB_REF": "refs/heads/main",
+    "GITHUB_SHA": "9f2c1e0d5b7a3c4e8f6a1b2c3d4e5f60718293a4",
+    "GITHUB_RUN_ID": "1234567890",
+    "GITHUB_RUN_ATTEMPT": "1",
+    "GITHUB_EVENT_NAME": "push",
+    "GITHUB_WORKFLOW_REF": f"{REPOSITORY}/.github/workflows/release.yml@refs/heads/main",
+}
+
+
+def cli_ready() -> bool:
+    main = (REPO / "cli" / "zot_artifacts_cli" / "main.py").read_text()
+    return "only answers ``--version``" not in main
+
+
+needs_cli = pytest.mark.skipif(not cli_ready(), reason="the zot-artifacts CLI has not landed")
+
+
+@pytest.fixture(scope="session")
+def action_python() -> str:
+    """The actions' private venv, created once by the actions' own setup script (the steps
+    then find it and skip creation)."""
+    out = subprocess.run(
+        ["bash", str(REPO / "actions/_shared/setup-venv.sh"), "sbom"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")},
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as it:
+        yield it
+
+
+@pytest.fixture(scope="module")
+def store(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    base = tmp_path_factory.mktemp("ci-store")
+    key = base / "signing.pem"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    rule = {"issuer": issuer.issuer, "audience": AUDIENCE, "roles": ["writer"], "expiry": "10m"}
+    config = {
+        "auth": {
+            "trust": [
+                {"name": "acme-main", **rule, "claims": {"repository": "acme/*"}},
+                {"name": "ci-pods", **rule, "claims": {"kubernetes.io/namespace": "ci"}},
+            ]
+        },
+        "extensions": {"supplychain": {"signing": {"keyFile": str(key)}}},
+    }
+    path = base / "config.yaml"
+    path.write_text(json.dumps(config))
+    proc = ServerProcess(
+        base / "data",
+        config=path,
+        env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
+    ).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def admin(store: ServerProcess) -> Iterator[httpx.Client]:
+    with store.client(auth=(ROOT_USER, ROOT_PASSWORD)) as c:
+        yield c
+
+
+@pytest.fixture
+def bucket(admin: httpx.Client) -> str:
+    name = f"ci-{uuid.uuid4().hex[:12]}"
+    assert admin.put(f"/v1/buckets/{name}").status_code == 201
+    return name
+
+
+@pytest.fixture
+def workspace() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="ci-ws-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def job(workspace: Path, issuer: TestIssuer | None) -> ActionRunner:
+    return ActionRunner(workspace, github=dict(GITHUB), issuer=issuer)
+
+
+def test_workload_identity_is_exchanged_and_masked(
+    store: ServerProcess, issuer: TestIssuer, workspace: Path, bucket: str, action_python: str
+) -> None:
+    """No files: the step fails with one readable annotation, after a real exchange whose
+    tokens never reach the log."""
+    result = job(workspace, issuer).run(
+        "actions/upload-artifact",
+        {"url": store.url, "bucket": bucket, "path": "dist/*.tar.gz", "if-no-files-found": "error"},
+    )
+    assert not result.success
+    assert result.errors() == ["no files match dist/*.tar.gz"]
+    assert AUDIENCE in issuer.requests
+    assert len(result.masks) == 2  # the job's OIDC token and the store token
+    for secret in result.masks:
+        assert secret not in result.log
+    assert "**Failed:** no files match" in result.summary
+
+
+def test_a_forks_token_is_refused_readably(
+    store: ServerProcess, workspace: Path, bucket: str, action_python: str
+) -> None:
+    with TestIssuer(github_claims(repository="evil/app")) as fork:
+        config_issuer = fork.issuer  # a different issuer altogether: not trusted
+        result = job(workspace, fork).run(
+            "actions/upload-artifact", {"url": store.url, "bucket": bucket, "path": "x"}
+        )
+    assert not result.success
+    [error] = result.errors()
+    assert "/v1/auth/exchange answered 401" in error, error
+    assert config_issuer not in result.outputs.get("uri", "")
+
+
+@needs_cli
+def test_upload_sign_sbom_provenance_verify_in_one_run(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    signer = ec.generate_private_key(ec.SECP256R1())
+    pem = signer.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = signer.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    r = admin.post("/v1/keys", json={"name": "ci release key", "public_key": public.decode()})
+    assert r.status_code == 201, r.text
+    key_id = r.json()["id"]
+    dist = workspace / "dist"
+    (dist / "sub").mkdir(parents=True)
+    (dist / "app.tar.gz").write_bytes(os.urandom(4096))
+    (dist / "sub" / "notes.txt").write_text("release notes\n")
+    (dist / ".secret").write_text("hidden\n")
+    sbom = workspace / "sbom.cdx.json"
+    sbom.write_text(
+        json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []})
+    )
+    policy = workspace / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "signatures": [{"key": key_id}],
+                "attestations": [{"predicate_type": "https://slsa.dev/provenance/v1"}],
+                "sbom": True,
+            }
+        )
+    )
+    runner = job(workspace, issuer)
+    inputs = {
+        "url": store.url,
+        "bucket": bucket,
+        "key-prefix": "app/1.0",
+        "path": "dist/",
+        "sign": "true",
+        "signing-key": pem,
+        "signing-key-id": key_id,
+        "sbom": str(sbom),
+        "provenance": "true",
+        "policy": str(policy),
+    }
+    result = runner.run(".", inputs)
+    assert result.success, result.log
+    assert result.outputs["keys"].splitlines() == ["app/1.0/app.tar.gz", "app/1.0/sub/notes.txt"]
+    assert result.outputs["verified"] == "true"
+    assert len(json.loads(result.outputs["evidence-ids"])) == 6  # signature, SBOM, provenance x2
+    digests = json.loads(result.outputs["digests"])
+    head = admin.head(f"/v1/buckets/{bucket}/objects/app/1.0/app.tar.gz")
+    assert head.status_code == 200
+    assert json.loads(result.outputs["uris"])[0] == (
+        f"{store.url}/v1/buckets/{bucket}/objects/app/1.0/app.tar.gz"
+    )
+    assert digests["app/1.0/app.tar.gz"].startswith("sha256:")
+    assert "### Uploaded 2 file(s)" in result.summary and "Verification passed" in result.summary
+    assert pem.splitlines()[1] in result.masks  # the key from the secret is masked too
+    assert len(result.summary.encode()) < 1024 * 1024
+
+    # A name conflict names the object and fails unless overwrite: true.
+    again = runner.run(".", {**inputs, "sign": "false", "provenance": "false", "sbom": ""})
+    assert not again.success
+    assert f"{bucket}/app/1.0/app.tar.gz already exists" in again.errors()[0]
+
+    # Tampered: new bytes under the same key (overwrite) are not what was signed.
+    (dist / "app.tar.gz").write_bytes(b"tampered" * 100)
+    tampered = runner.run(
+        ".", {**inputs, "sign": "false", "provenance": "false", "sbom": "", "overwrite": "true"}
+    )
+    assert not tampered.success
+    assert tampered.outputs["verified"] == "false"
+    assert any("verification failed" in e for e in tampered.errors()), tampered.errors()
+
+
+@needs_cli
+def test_tekton_upload_then_verify_with_the_service_account_token(
+    store: ServerProcess, issuer: TestIssuer, admin: httpx.Client, bucket: str, action_python: str
+) -> None:
+    source = Path(tempfile.mkdtemp(prefix="tekton-src-"))
+    volume = Path(tempfile.mkdtemp(prefix="tekton-sa-"))
+    for d in (source, volume):
+        d.chmod(0o755)
+    (source / "dist").mkdir()
+    (source / "dist" / "app.bin").write_bytes(os.urandom(1000))
+    sa_token = issuer.mint(
+        AUDIENCE, {"sub": "system:serviceaccount:ci:builder", "kubernetes.io/namespace": "ci"}
+    )
+    (volume / "token").write_text(sa_token)
+    (volume / "token").chmod(0o644)
+    runner = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": volume})
+    task = REPO / "tekton/task/zot-artifact-upload/zot-artifact-upload.yaml"
+    run = runner.run(
+        task,
+        {"url": store.url, "bucket": bucket, "path": "dist", "sign": "true"},
+        {"source": source},
+    )
+    assert run.success, run.log
+    assert run.results["UPLOAD_ARTIFACT_OUTPUTS"]["digest"] == run.results["ARTIFACT_DIGEST"]
+    assert run.results["ARTIFACT_URI"].endswith(f"/v1/buckets/{bucket}/objects/app.bin")
+    assert run.results_size < 3000
+    keys = admin.get("/v1/keys").json()["keys"]
+    server_key = next(k["id"] for k in keys if k["name"] == "server signing key")
+    verify = REPO / "tekton/task/zot-artifact-verify/zot-artifact-verify.yaml"
+    policy = json.dumps({"signatures": [{"key": server_key}]})
+    ok = runner.run(
+        verify, {"url": store.url, "digest": run.results["ARTIFACT_DIGEST"], "policy": policy}, {}
+    )
+    assert ok.success and ok.results["VERIFIED"] == "true", ok.log
+    bad = runner.run(
+        verify, {"url": store.url, "digest": "sha256:" + "ab" * 32, "policy": policy}, {}
+    )
+    assert not bad.success and bad.results["VERIFIED"] == "false"
+    assert "FAIL" in bad.log
