@@ -163,3 +163,23 @@ def test_docs_show_the_workflow_and_pipeline_the_tests_run() -> None:
     shown = [block.split("```")[0] for block in blocks]
     assert (REPO / ".github/workflows/actions.yml").read_text() in shown
     assert (REPO / "tekton/pipeline/zot-artifact-release.yaml").read_text() in shown
+
+
+def test_server_text_cannot_inject_workflow_commands(tmp_path: Path) -> None:
+    """What the driver echoes from the server runs between ::stop-commands:: markers; the
+    runner (as GitHub's) then processes no command in it, and annotations are escaped."""
+    from tests.ci.runner import ActionRunner
+
+    script = (
+        "import sys; sys.path.insert(0, 'actions/_shared'); import zas_action as z;"
+        "z.echo_untrusted('::add-mask::x\\n::error::forged\\n::set-env name=A::b');"
+        "z.annotate('error', 'line one\\n::error::two')"
+    )
+    out = run(sys.executable, "-c", script)
+    masks: set[str] = set()
+    annotations: list = []
+    log: list[str] = []
+    ActionRunner.process_commands(out.stdout, masks, annotations, log)
+    assert masks == set()
+    assert [(a.level, a.message) for a in annotations] == [("error", "line one\n::error::two")]
+    assert "::error::forged" in log and "::set-env name=A::b" in log
