@@ -467,8 +467,10 @@ class Run:
             raise ActionError("input keys is required (one object key a line)")
         out = []
         for key in keys:
-            _, info = self.store.run("head", self.ref(key))
-            info = info or {}
+            # The CLI has no head command: list the key as a prefix and take the exact match.
+            info = next((i for i in self.listing(key) if i.get("key") == key), None)
+            if info is None:
+                raise ActionError(f"{self.ref(key)} does not exist")
             digest = str(info.get("sha256") or info.get("digest") or "").removeprefix("sha256:")
             out.append(
                 {
@@ -531,13 +533,17 @@ class Run:
             f"| key | size | digest |\n|---|---|---|\n{rows}\n"
         )
 
-    def existing(self, prefix: str) -> set[str]:
+    def listing(self, prefix: str) -> list[dict[str, Any]]:
+        """``zot-artifacts ls bucket/prefix --recursive``; empty when the bucket is missing."""
         target = self.ref(prefix) if prefix else self.bucket
         code, listing = self.store.run("ls", target, "--recursive", ok=(0, 2))
         if code != 0:
-            return set()  # no such bucket yet: nothing to clash with
+            return []
         items = listing.get("objects", listing) if isinstance(listing, dict) else listing or []
-        return {str(item.get("key")) for item in items if isinstance(item, dict)}
+        return [item for item in items if isinstance(item, dict)]
+
+    def existing(self, prefix: str) -> set[str]:
+        return {str(item.get("key")) for item in self.listing(prefix)}
 
     def signing_mode(self) -> str:
         mode = inp("signing-method", "auto")
