@@ -58,6 +58,10 @@ def test_basic_tokens_env_presign_and_audit(
     assert writer.secret and reader.secret
     with Client(auth_server.url, auth=TokenAuth(writer.secret)) as w:
         assert w.upload(bucket, "a.txt", b"written").size == 7
+        assert w.whoami() == f"token:{writer.id}"
+        answer = w.authorize("admin:ManageKeys", "admin:keys")
+        assert answer["allowed"] is False and answer["principal"] == f"token:{writer.id}"
+        assert w.authorize("s3:PutObject", f"{bucket}/b.txt")["allowed"] is True
         url = w.presign(bucket, "a.txt", expires_in=120)
         put_url = w.presign(bucket, "b.txt", method="PUT", expires_in=120)
     # Presigned: no credentials needed, exactly that method on exactly that object.

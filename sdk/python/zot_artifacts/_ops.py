@@ -761,6 +761,13 @@ class Operations:
 
     # ---- identity -------------------------------------------------------------------------
 
+    def authorize(self, action: str, resource: str, principal: str | None) -> Op[dict[str, Any]]:
+        body: dict[str, Any] = {"action": action, "resource": resource}
+        if principal is not None:
+            body["principal"] = principal
+        data = yield from self.json_call("POST", "/v1/authorize", json=body)
+        return dict(data)
+
     def create_token(
         self,
         name: str,

@@ -333,6 +333,15 @@ class AsyncClient(ClientConfig):
 
     # ---- identity and audit ---------------------------------------------------------------
 
+    async def authorize(
+        self, action: str, resource: str = "", *, principal: str | None = None
+    ) -> dict[str, Any]:
+        return await self._run(self.ops.authorize(action, resource, principal))
+
+    async def whoami(self) -> str:
+        answer = await self._run(self.ops.authorize("sts:GetCallerIdentity", "", None))
+        return str(answer["principal"])
+
     async def create_token(
         self,
         name: str,

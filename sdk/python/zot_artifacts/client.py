@@ -360,6 +360,18 @@ class Client(ClientConfig):
 
     # ---- identity and audit ---------------------------------------------------------------
 
+    def authorize(
+        self, action: str, resource: str = "", *, principal: str | None = None
+    ) -> dict[str, Any]:
+        """May ``principal`` (default: the caller) do ``action`` on ``resource``: the store's
+        answer ``{"principal", "action", "resource", "allowed", "reason"}``."""
+        return self._run(self.ops.authorize(action, resource, principal))
+
+    def whoami(self) -> str:
+        """The principal the store sees for these credentials (``anonymous`` without any)."""
+        answer = self._run(self.ops.authorize("sts:GetCallerIdentity", "", None))
+        return str(answer["principal"])
+
     def create_token(
         self,
         name: str,
