@@ -56,7 +56,9 @@ def access_key_json(key: AccessKey) -> dict[str, Any]:
 
 class SecretBox:
     """AES-256-GCM with a key derived from the server's secrets key file; the record's id is
-    the associated data, so a ciphertext cannot be moved to another record."""
+    the associated data, so a ciphertext cannot be moved to another record. Seals S3 secret
+    access keys and CI event sources' webhook secrets (the derivation label predates the
+    second use and stays, so sealed secrets keep opening)."""
 
     def __init__(self, key_material: bytes) -> None:
         self._aead = AESGCM(hashlib.sha256(b"zas access keys v1\0" + key_material).digest())
@@ -72,7 +74,9 @@ class SecretBox:
             return self._aead.decrypt(raw[:12], raw[12:], bound_to.encode()).decode()
         except InvalidTag:
             raise StoreError(
-                "InternalError", "an access key cannot be decrypted: was the secrets key replaced?"
+                "InternalError",
+                f"the sealed secret of {bound_to!r} cannot be decrypted: was the secrets key "
+                "replaced?",
             ) from None
 
 
