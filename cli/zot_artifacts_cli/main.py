@@ -1,24 +1,988 @@
-"""Entry point of ``zot-artifacts``. This foundation only answers ``--version``."""
+"""``zot-artifacts``: the command line for Zot Artifact Store, built on the Python SDK.
+
+Every store operation goes through :mod:`zot_artifacts` (no HTTP here). Exit codes: 0 done
+(``verify``: verified), 1 ``verify`` found the subject not verified, 2 an error (one line on
+stderr: ``error: <message> (<code>, request <id>)``)."""
 
 from __future__ import annotations
 
-import argparse
+import mimetypes
+import os
 import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
-import zot_artifacts
+import click
+import yaml
+from click.shell_completion import get_completion_class
+
+from zot_artifacts import (
+    AccessDeniedError,
+    ArtifactStoreError,
+    Auth,
+    AuthenticationError,
+    BasicAuth,
+    Client,
+    OIDCClientCredentials,
+    Subject,
+    TokenAuth,
+    UploadProgress,
+    VerificationResult,
+    __version__,
+)
+
+from .config import ConfigError, ConfigFile, Settings, default_path, one_line, resolve
+from .files import SourceError, collect
+from .output import FORMATS, emit, human_size, plain, progress_bar, table
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_ERROR = 2
+EXIT_NOT_VERIFIED = 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="zot-artifacts", description="Client CLI for Zot Artifact Store."
+class Failure(click.ClickException):
+    """Any error: one ``error: ...`` line on stderr, exit 2."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        message = " ".join(line.strip() for line in self.format_message().splitlines())
+        click.echo(f"error: {message}", err=True)
+
+
+def describe(exc: ArtifactStoreError) -> str:
+    where = [exc.code]
+    if exc.request_id:
+        where.append(f"request {exc.request_id}")
+    return f"{exc.message} ({', '.join(where)})"
+
+
+class State:
+    """What the group's options resolved to, shared by every command."""
+
+    def __init__(
+        self, config_path: Path, profile: str | None, url: str | None, token: str | None
+    ) -> None:
+        self.config = ConfigFile(config_path)
+        self.profile = profile or self.config.current
+        self.url_flag = url
+        self.token_flag = token
+        self.output = "table"
+        self.progress = True
+        self.timeout = 60.0
+        self._client: Client | None = None
+
+    def settings(self) -> Settings:
+        return resolve(self.config, self.profile, self.url_flag, self.token_flag, dict(os.environ))
+
+    def client(self) -> Client:
+        if self._client is None:
+            settings = self.settings()
+            if not settings.url:
+                raise Failure(
+                    "no store URL: run `zot-artifacts login --url URL ...`, "
+                    "set ZOT_ARTIFACTS_URL or pass --url"
+                )
+            self._client = Client(settings.url, auth=settings.auth, timeout=self.timeout)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+class Group(click.Group):
+    """A group whose commands turn every store, file and config error into a Failure."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArtifactStoreError as exc:
+            if exc.http_status == 0 and exc.code in ("ConnectError", "ConnectionError", "Timeout"):
+                where = ctx.find_object(State)
+                url = where.settings().url if where else None
+                raise Failure(f"cannot reach {url}: {describe(exc)}") from None
+            raise Failure(describe(exc)) from None
+        except (ConfigError, SourceError) as exc:
+            raise Failure(str(exc)) from None
+        except OSError as exc:
+            name = f"{exc.filename}: " if exc.filename else ""
+            raise Failure(f"{name}{exc.strerror or exc}") from None
+
+
+def state() -> State:
+    return click.get_current_context().find_object(State)  # type: ignore[return-value]
+
+
+def out(data: Any, rendered: Any = None) -> None:
+    emit(state().output, data, rendered)
+
+
+# ---- arguments ------------------------------------------------------------------------------
+
+
+def split_ref(ref: str, need_key: bool = True) -> tuple[str, str]:
+    """``bucket/key`` -> (bucket, key)."""
+    bucket, _, key = ref.partition("/")
+    if not bucket or (need_key and not key):
+        raise click.BadParameter(f"{ref!r} is not BUCKET/KEY", param_hint="BUCKET/KEY")
+    return bucket, key
+
+
+def pick_subject(ref: str | None, image: str | None, digest: str | None) -> Subject:
+    given = [x for x in (ref, image, digest) if x]
+    if len(given) != 1:
+        raise click.UsageError("name the subject once: BUCKET/KEY, --image REPO@DIGEST or --digest")
+    if image:
+        repository, sep, image_digest = image.rpartition("@")
+        if not sep or not repository or not image_digest:
+            raise click.BadParameter(
+                f"{image!r} is not REPOSITORY@sha256:...", param_hint="--image"
+            )
+        return Subject.image(repository, image_digest)
+    if digest:
+        return Subject.digest(digest)
+    assert ref is not None
+    return Subject.object(*split_ref(ref))
+
+
+def subject_options(func: F) -> F:
+    func = click.option(
+        "--digest", metavar="sha256:HEX", help="The subject is this digest (any content)."
+    )(func)
+    func = click.option(
+        "--image", metavar="REPO@DIGEST", help="The subject is this OCI image manifest."
+    )(func)
+    return func
+
+
+def load_document(path: str) -> Any:
+    """A JSON or YAML file (``-`` = stdin)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise Failure(f"{path}: not JSON or YAML: {one_line(exc)}") from None
+
+
+def labels_option(func: F) -> F:
+    return click.option(
+        "--label", "labels", multiple=True, metavar="K=V", help="A label (repeatable)."
+    )(func)
+
+
+def parse_labels(items: tuple[str, ...]) -> dict[str, str] | None:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
+        labels[key] = value
+    return labels or None
+
+
+def read_secret(what: str) -> str:
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise click.UsageError(f"{what} expected on stdin, got nothing")
+    return value
+
+
+# ---- the group ------------------------------------------------------------------------------
+
+EPILOG = """\b
+Examples:
+  zot-artifacts login --url https://store.example.com --token zat_...
+  zot-artifacts upload dist/ builds/app/1.0
+  zot-artifacts ls builds/app/ --recursive
+  zot-artifacts --output json verify builds/app/1.0/app.tar.gz --policy policy.yaml
+
+\b
+Configuration (highest first): flags, environment (ZOT_ARTIFACTS_URL, ZOT_ARTIFACTS_TOKEN,
+ZOT_ARTIFACTS_PROFILE, ZOT_ARTIFACTS_CONFIG), the profile in
+~/.config/zot-artifacts/config.yaml. Exit codes: 0 ok, 1 not verified, 2 error.
+"""
+
+
+@click.group(cls=Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zot-artifacts", message="%(prog)s %(version)s")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="ZOT_ARTIFACTS_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file [env ZOT_ARTIFACTS_CONFIG; default ~/.config/zot-artifacts/config.yaml].",
+)
+@click.option(
+    "--profile", envvar="ZOT_ARTIFACTS_PROFILE", help="Profile of the config file to use."
+)
+@click.option("--url", help="Store URL [env ZOT_ARTIFACTS_URL; else the profile's].")
+@click.option("--token", help="API token [env ZOT_ARTIFACTS_TOKEN; else the profile's].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    envvar="ZOT_ARTIFACTS_OUTPUT",
+    help="table for people; json or yaml for scripts.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bars (off anyway without a TTY).")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per I/O.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    profile: str | None,
+    url: str | None,
+    token: str | None,
+    output: str,
+    no_progress: bool,
+    timeout: float,
+) -> None:
+    """The command line for Zot Artifact Store: buckets, artifacts with parallel resumable
+    transfers, signatures, SBOMs, attestations and verification."""
+    try:
+        st = State(config_path or default_path(), profile, url, token)
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+    st.output, st.progress, st.timeout = output, not no_progress, timeout
+    ctx.obj = st
+    ctx.call_on_close(st.close)
+
+
+# ---- login / logout -------------------------------------------------------------------------
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts login --url https://store.example.com --token zat_...
+  echo "$PASSWORD" | zot-artifacts login --url URL --username alice --password-stdin
+  echo "$SECRET" | zot-artifacts --profile ci login --url URL \\
+      --oidc-token-url https://idp/token --client-id ci --client-secret-stdin
+"""
+)
+@click.option("--url", "login_url", help="Store URL (or the global --url / ZOT_ARTIFACTS_URL).")
+@click.option("--token", "login_token", help="API token (zat_...).")
+@click.option("--token-stdin", is_flag=True, help="Read the API token from stdin.")
+@click.option("--username", help="User for HTTP Basic authentication.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--oidc-token-url", help="OAuth 2 token endpoint (client credentials).")
+@click.option("--oidc-issuer", help="OpenID issuer (its token endpoint is discovered).")
+@click.option("--client-id", help="OAuth 2 client id.")
+@click.option("--client-secret-stdin", is_flag=True, help="Read the client secret from stdin.")
+@click.option("--scope", help="OAuth 2 scope to ask for.")
+@click.option("--audience", help="OAuth 2 audience to ask for.")
+def login(
+    login_url: str | None,
+    login_token: str | None,
+    token_stdin: bool,
+    username: str | None,
+    password_stdin: bool,
+    oidc_token_url: str | None,
+    oidc_issuer: str | None,
+    client_id: str | None,
+    client_secret_stdin: bool,
+    scope: str | None,
+    audience: str | None,
+) -> None:
+    """Check credentials against the store, then save them in the profile (--profile,
+    default: the current one) of the config file, written with mode 0600.
+
+    Give the URL with --url (or ZOT_ARTIFACTS_URL) and exactly one of: a token
+    (--token or --token-stdin), --username with --password-stdin, or OAuth 2 client
+    credentials (--oidc-token-url or --oidc-issuer, --client-id, --client-secret-stdin)."""
+    st = state()
+    url = login_url or st.url_flag or os.environ.get("ZOT_ARTIFACTS_URL")
+    if not url:
+        raise click.UsageError("login needs the store URL: zot-artifacts login --url URL ...")
+    url = url.rstrip("/")
+    token = login_token or st.token_flag or (read_secret("the token") if token_stdin else None)
+    oidc = bool(oidc_token_url or oidc_issuer or client_id)
+    if sum([bool(token), bool(username), oidc]) != 1:
+        raise click.UsageError(
+            "give one way to log in: --token, --username with --password-stdin, "
+            "or --client-id with --oidc-token-url/--oidc-issuer and --client-secret-stdin"
+        )
+    profile: dict[str, Any] = {"url": url}
+    auth: Auth
+    if token:
+        auth, profile["token"], kind = TokenAuth(token), token, "token"
+    elif username:
+        if not password_stdin:
+            raise click.UsageError("--username needs --password-stdin")
+        password = read_secret("the password")
+        auth, kind = BasicAuth(username, password), "basic"
+        profile.update(username=username, password=password)
+    else:
+        if not client_id or not client_secret_stdin or not (oidc_token_url or oidc_issuer):
+            raise click.UsageError(
+                "OIDC login needs --client-id, --client-secret-stdin and "
+                "--oidc-token-url or --oidc-issuer"
+            )
+        secret = read_secret("the client secret")
+        settings = {
+            "token_url": oidc_token_url,
+            "issuer": oidc_issuer,
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": scope,
+            "audience": audience,
+        }
+        profile["oidc"] = {k: v for k, v in settings.items() if v}
+        auth, kind = (
+            OIDCClientCredentials(
+                client_id,
+                secret,
+                issuer=oidc_issuer,
+                token_url=oidc_token_url,
+                scope=scope,
+                audience=audience,
+            ),
+            "oidc",
+        )
+    with Client(url, auth=auth, timeout=st.timeout) as client:
+        try:
+            client.list_buckets()
+        except AuthenticationError as exc:
+            raise Failure(f"the store refused these credentials: {describe(exc)}") from None
+        except AccessDeniedError:
+            pass  # authenticated, only not allowed to list buckets
+    st.config.set_profile(st.profile, profile, make_current=True)
+    st.config.save()
+    data = {"profile": st.profile, "url": url, "auth": kind, "config": str(st.config.path)}
+    out(data, f"Logged in to {url} ({kind}); saved as profile {st.profile!r} in {st.config.path}")
+
+
+@cli.command(epilog="\b\nExamples:\n  zot-artifacts logout\n  zot-artifacts --profile ci logout")
+def logout() -> None:
+    """Remove the profile (--profile, default: the current one) and its credentials from the
+    config file."""
+    st = state()
+    removed = st.config.remove_profile(st.profile)
+    if removed:
+        st.config.save()
+    data = {"profile": st.profile, "removed": removed}
+    out(data, f"Removed profile {st.profile!r}" if removed else f"No profile {st.profile!r}")
+
+
+# ---- buckets --------------------------------------------------------------------------------
+
+
+@cli.group(cls=Group)
+def bucket() -> None:
+    """Create, list and delete buckets."""
+
+
+def bucket_table(buckets: list[Any]) -> Any:
+    rows = [(b.name, b.created_at, "yes" if b.public_read else "", b.owner) for b in buckets]
+    return table(["NAME", "CREATED", "PUBLIC", "OWNER"], rows)
+
+
+@bucket.command("create", epilog="\b\nExamples:\n  zot-artifacts bucket create builds --exist-ok")
+@click.argument("name")
+@click.option("--exist-ok", is_flag=True, help="Succeed when it exists already.")
+@click.option("--public-read", is_flag=True, default=None, help="Anyone may read it.")
+@labels_option
+def bucket_create(
+    name: str, exist_ok: bool, public_read: bool | None, labels: tuple[str, ...]
+) -> None:
+    """Create the bucket NAME."""
+    created = (
+        state()
+        .client()
+        .create_bucket(name, exist_ok, public_read=public_read, labels=parse_labels(labels))
     )
-    parser.add_argument(
-        "--version", action="version", version=f"zot-artifacts {zot_artifacts.__version__}"
+    out(plain(created), f"Bucket {created.name} ready")
+
+
+@bucket.command("list", epilog="\b\nExamples:\n  zot-artifacts bucket list")
+def bucket_list() -> None:
+    """List the buckets you may see."""
+    buckets = state().client().list_buckets()
+    out({"buckets": plain(buckets)}, bucket_table(buckets))
+
+
+@bucket.command("delete", epilog="\b\nExamples:\n  zot-artifacts bucket delete scratch --recursive")
+@click.argument("name")
+@click.option("--recursive", is_flag=True, help="Delete its objects first.")
+def bucket_delete(name: str, recursive: bool) -> None:
+    """Delete the bucket NAME (it must be empty unless --recursive)."""
+    state().client().delete_bucket(name, recursive=recursive)
+    out({"deleted": name}, f"Deleted bucket {name}")
+
+
+# ---- objects --------------------------------------------------------------------------------
+
+
+@contextmanager
+def transfers() -> Iterator[Callable[[str, int | None], Callable[[UploadProgress], None]]]:
+    """``track(label, total)`` -> a progress callback drawing one bar on stderr."""
+    with progress_bar(state().progress) as bars:
+
+        def track(label: str, total: int | None) -> Callable[[UploadProgress], None]:
+            task = bars.add_task(label, total=total)
+
+            def update(p: UploadProgress) -> None:
+                bars.update(task, completed=p.bytes_done, total=p.total or total)
+
+            return update
+
+        yield track
+
+
+def object_rows(objects: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    return [
+        (o["key"], human_size(o["size"]), o["sha256"], str(o.get("updated_at") or ""))
+        for o in objects
+    ]
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts upload app.tar.gz builds                 # -> builds/app.tar.gz
+  zot-artifacts upload dist/ builds/app/1.0              # dist/x/y -> app/1.0/x/y
+  zot-artifacts upload 'dist/**/*.whl' builds/wheels     # the CLI expands the glob
+  zot-artifacts upload report.html builds --key reports/latest.html
+"""
+)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("dest", metavar="BUCKET[/PREFIX]")
+@click.option("--key", help="The exact key (one file only).")
+@click.option("--include-hidden", is_flag=True, help="Also send dotfiles found in directories.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Files (and parts of a large file) sent at once.",
+)
+@click.option("--content-type", help="Content type (default: guessed from the name).")
+@labels_option
+def upload(
+    paths: tuple[str, ...],
+    dest: str,
+    key: str | None,
+    include_hidden: bool,
+    parallel: int,
+    content_type: str | None,
+    labels: tuple[str, ...],
+) -> None:
+    """Upload files, directories (recursively, keys relative to the directory) and globs to
+    BUCKET, under PREFIX when given. A file keeps its name; dotfiles inside directories
+    and globs are skipped unless --include-hidden. Large files go up in parallel parts and
+    an interrupted upload resumes. Prints each key with its size and sha256."""
+    bucket_name, _, prefix = dest.partition("/")
+    prefix = prefix.strip("/")
+    files = collect(list(paths), include_hidden)
+    if not files:
+        raise Failure("nothing to upload (only hidden files? use --include-hidden)")
+    if key is not None:
+        if len(files) != 1:
+            raise click.UsageError("--key needs exactly one file")
+        keys = [(files[0][0], key)]
+    else:
+        keys = [(path, f"{prefix}/{rel}" if prefix else rel) for path, rel in files]
+    client = state().client()
+    labels_map = parse_labels(labels)
+    results: dict[str, dict[str, Any]] = {}
+    with transfers() as track, ThreadPoolExecutor(max_workers=parallel) as pool:
+
+        def send(path: Path, object_key: str) -> None:
+            kind = content_type or mimetypes.guess_type(path.name)[0]
+            info = client.upload(
+                bucket_name,
+                object_key,
+                path,
+                content_type=kind,
+                labels=labels_map,
+                parallel=parallel,
+                progress=track(object_key, path.stat().st_size),
+            )
+            results[object_key] = {**plain(info), "path": str(path)}
+
+        futures = [pool.submit(send, path, object_key) for path, object_key in keys]
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception():
+                raise future.exception()  # type: ignore[misc]
+    objects = [results[k] for _, k in keys]
+    total = sum(o["size"] for o in objects)
+    out(
+        {"bucket": bucket_name, "objects": objects},
+        table(
+            ["KEY", "SIZE", "SHA256"],
+            [(o["key"], human_size(o["size"]), o["sha256"]) for o in objects],
+            title=f"{len(objects)} file(s), {human_size(total)} uploaded to {bucket_name}",
+        ),
     )
-    parser.parse_args(argv)
-    parser.print_help(sys.stderr)
-    return 2
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts download builds/app/1.0/app.tar.gz
+  zot-artifacts download builds/app/1.0/app.tar.gz /tmp/
+"""
+)
+@click.argument("ref", metavar="BUCKET/KEY")
+@click.argument("dest", required=False, metavar="[DEST]")
+@click.option("--no-resume", is_flag=True, help="Start over instead of continuing DEST.part.")
+def download(ref: str, dest: str | None, no_resume: bool) -> None:
+    """Download an object to DEST (default: its name in the current directory; a directory
+    gets the object's name inside it). Bytes go to DEST.part, renamed when complete and
+    checked against the store's sha256; an interrupted download resumes from DEST.part."""
+    bucket_name, key = split_ref(ref)
+    name = key.rsplit("/", 1)[-1]
+    target = Path(dest) if dest else Path(name)
+    if target.is_dir() or (dest or "").endswith(("/", os.sep)):
+        target = target / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    client = state().client()
+    with transfers() as track:
+        info = client.download(
+            bucket_name, key, target, progress=track(key, None), resume=not no_resume
+        )
+    data = {**plain(info), "path": str(target)}
+    out(data, f"{ref} -> {target} ({human_size(info.size)}, sha256 {info.sha256})")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts ls                      # the buckets
+  zot-artifacts ls builds/app/          # one level: objects and sub-prefixes
+  zot-artifacts ls builds --prefix app/ --recursive
+"""
+)
+@click.argument("target", required=False, metavar="[BUCKET[/PREFIX]]")
+@click.option("--prefix", help="Only keys starting with this (same as BUCKET/PREFIX).")
+@click.option("-r", "--recursive", is_flag=True, help="Every key below, not one level.")
+def ls(target: str | None, prefix: str | None, recursive: bool) -> None:
+    """List the objects of a bucket under a prefix (one level, "/" delimited, unless
+    --recursive), or the buckets when no bucket is named."""
+    client = state().client()
+    if not target:
+        buckets = client.list_buckets()
+        out({"buckets": plain(buckets)}, bucket_table(buckets))
+        return
+    bucket_name, _, ref_prefix = target.partition("/")
+    if ref_prefix and prefix:
+        raise click.UsageError("give the prefix once: BUCKET/PREFIX or --prefix")
+    prefix = ref_prefix or prefix or ""
+    objects = plain(list(client.list(bucket_name, prefix, recursive=recursive)))
+    prefixes = [] if recursive else client.list_prefixes(bucket_name, prefix)
+    rows = [(p, "-", "", "") for p in prefixes] + object_rows(objects)
+    out(
+        {"bucket": bucket_name, "prefix": prefix, "objects": objects, "prefixes": prefixes},
+        table(["KEY", "SIZE", "SHA256", "UPDATED"], rows),
+    )
+
+
+@cli.command(epilog="\b\nExamples:\n  zot-artifacts head builds/app/1.0/app.tar.gz")
+@click.argument("ref", metavar="BUCKET/KEY")
+def head(ref: str) -> None:
+    """Show an object's metadata (size, sha256, content type, labels)."""
+    info = state().client().head(*split_ref(ref))
+    data = plain(info)
+    rows = [(k, v) for k, v in data.items() if k not in ("labels",)]
+    rows += [(f"label {k}", v) for k, v in info.labels.items()]
+    out(data, table(["FIELD", "VALUE"], rows))
+
+
+@cli.command(epilog="\b\nExamples:\n  zot-artifacts rm builds/tmp/a.txt builds/tmp/b.txt")
+@click.argument("refs", nargs=-1, required=True, metavar="BUCKET/KEY...")
+def rm(refs: tuple[str, ...]) -> None:
+    """Delete objects."""
+    client = state().client()
+    deleted = []
+    for ref in refs:
+        bucket_name, key = split_ref(ref)
+        client.delete(bucket_name, key)
+        deleted.append({"bucket": bucket_name, "key": key})
+    out({"deleted": deleted}, "\n".join(f"Deleted {d['bucket']}/{d['key']}" for d in deleted))
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts cp builds/app/1.0/app.tar.gz releases/app/1.0/app.tar.gz
+  zot-artifacts cp builds/app/1.0/app.tar.gz releases     # same key in releases
+"""
+)
+@click.argument("src", metavar="SRC_BUCKET/KEY")
+@click.argument("dst", metavar="DST_BUCKET[/KEY]")
+def cp(src: str, dst: str) -> None:
+    """Copy an object inside the store (no bytes pass through this machine)."""
+    src_bucket, src_key = split_ref(src)
+    dst_bucket, _, dst_key = dst.partition("/")
+    info = state().client().copy(src_bucket, src_key, dst_bucket, dst_key or src_key)
+    out(plain(info), f"{src} -> {dst_bucket}/{info.key}")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts presign builds/app/1.0/app.tar.gz --expires-in 600
+  curl -T app.tar.gz "$(zot-artifacts presign builds/upload/app.tar.gz --method PUT)"
+"""
+)
+@click.argument("ref", metavar="BUCKET/KEY")
+@click.option(
+    "--method",
+    type=click.Choice(["GET", "HEAD", "PUT"], case_sensitive=False),
+    default="GET",
+    show_default=True,
+)
+@click.option(
+    "--expires-in",
+    type=click.IntRange(1, 7 * 86400),
+    default=3600,
+    show_default=True,
+    help="Seconds the URL stays valid.",
+)
+def presign(ref: str, method: str, expires_in: int) -> None:
+    """Print a URL that allows METHOD on the object without credentials until it expires."""
+    bucket_name, key = split_ref(ref)
+    method = method.upper()
+    url = state().client().presign(bucket_name, key, method=method, expires_in=expires_in)
+    data = {
+        "url": url,
+        "method": method,
+        "expires_in": expires_in,
+        "bucket": bucket_name,
+        "key": key,
+    }
+    out(data, url)
+
+
+# ---- supply chain ---------------------------------------------------------------------------
+
+
+def evidence_out(evidence: Any) -> None:
+    data = plain(evidence)
+    out(
+        data,
+        f"{evidence.kind} {evidence.id} ({evidence.format}) attached to "
+        f"{evidence.subject or evidence.subject_digest} {evidence.subject_digest}",
+    )
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts sign builds/app/1.0/app.tar.gz
+  zot-artifacts sign --image apps/web@sha256:4f1c...
+  zot-artifacts sign builds/app.tar.gz --predicate-type https://slsa.dev/provenance/v1 \\
+      --predicate provenance.json
+"""
+)
+@click.argument("ref", required=False, metavar="[BUCKET/KEY]")
+@subject_options
+@click.option("--predicate-type", help="Sign an attestation of this predicate type.")
+@click.option(
+    "--predicate",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="The attestation's predicate (JSON or YAML file).",
+)
+def sign(
+    ref: str | None,
+    image: str | None,
+    digest: str | None,
+    predicate_type: str | None,
+    predicate: str | None,
+) -> None:
+    """Have the store sign a subject with its own key (server-side signing): a signature,
+    or with --predicate-type and --predicate a signed attestation."""
+    if bool(predicate_type) != bool(predicate):
+        raise click.UsageError("--predicate-type and --predicate go together")
+    subject = pick_subject(ref, image, digest)
+    body = load_document(predicate) if predicate else None
+    evidence_out(state().client().sign(subject, predicate_type=predicate_type, predicate=body))
+
+
+@cli.group(cls=Group)
+def attach() -> None:
+    """Attach an SBOM, an attestation or a signature to a subject."""
+
+
+def attach_command(kind: str, doc: str, example: str) -> None:
+    @attach.command(kind, help=doc, epilog=f"\b\nExamples:\n  {example}")
+    @click.argument("args", nargs=-1, required=True, metavar="[BUCKET/KEY] FILE")
+    @subject_options
+    @click.option("--content-type", help="The document's media type (default: detected).")
+    def command(
+        args: tuple[str, ...], image: str | None, digest: str | None, content_type: str | None
+    ) -> None:
+        if len(args) > 2:
+            raise click.UsageError("expected [BUCKET/KEY] FILE")
+        ref, file = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+        subject = pick_subject(ref, image, digest)
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        client = state().client()
+        if kind == "sbom":
+            evidence = client.attach_sbom(subject, data, content_type)
+        elif kind == "signature":
+            evidence = client.attach_signature(subject, data, content_type)
+        else:
+            evidence = client.attach_attestation(subject, data)
+        evidence_out(evidence)
+
+
+attach_command(
+    "sbom",
+    "Attach a CycloneDX (JSON or XML) or SPDX JSON SBOM.",
+    "zot-artifacts attach sbom builds/app/1.0/app.tar.gz sbom.cdx.json",
+)
+attach_command(
+    "attestation",
+    "Attach an in-toto attestation: a signed DSSE envelope or a Sigstore bundle.",
+    "zot-artifacts attach attestation builds/app/1.0/app.tar.gz provenance.intoto.json",
+)
+attach_command(
+    "signature",
+    "Attach a signature: a Sigstore bundle, a DSSE envelope or a raw base64 signature.",
+    "zot-artifacts attach signature --digest sha256:4f1c... app.sig",
+)
+
+
+def verification_text(result: VerificationResult) -> str:
+    verdict = "verified" if result.verified else "NOT verified"
+    lines = [f"{result.subject or result.subject_digest} {result.subject_digest}: {verdict}"]
+    for rule in result.rules:
+        mark = "PASS" if rule.passed else "FAIL"
+        lines.append(f"  {mark}  {rule.rule}: {rule.reason}")
+    return "\n".join(lines)
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts verify builds/app/1.0/app.tar.gz --policy policy.yaml
+  zot-artifacts --output json verify --digest sha256:4f1c... --policy policy.json
+
+\b
+Exit codes: 0 verified, 1 not verified (the failing rules' reasons are printed), 2 error.
+"""
+)
+@click.argument("ref", required=False, metavar="[BUCKET/KEY]")
+@subject_options
+@click.option(
+    "--policy",
+    "policy_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="The policy (JSON or YAML): signatures, threshold, sbom, attestations.",
+)
+@click.option("--vsa", is_flag=True, help="Have the store issue a signed VSA when it passes.")
+def verify(
+    ref: str | None, image: str | None, digest: str | None, policy_file: str, vsa: bool
+) -> None:
+    """Check a subject against a policy and print each rule with pass/fail and its reason."""
+    subject = pick_subject(ref, image, digest)
+    policy = load_document(policy_file)
+    if not isinstance(policy, dict):
+        raise Failure(f"{policy_file}: a policy is a mapping (signatures, sbom, ...)")
+    result = state().client().verify(subject, policy, issue_vsa=vsa)
+    out(plain(result), verification_text(result))
+    if not result.verified:
+        click.get_current_context().exit(EXIT_NOT_VERIFIED)
+
+
+@cli.group(cls=Group)
+def policy() -> None:
+    """A bucket's verification gate: downloads checked against a policy (audit or enforce)."""
+
+
+def gate_text(gate: Any) -> str:
+    return f"{gate.name} ({gate.mode})\n" + yaml.safe_dump(gate.policy, sort_keys=False)
+
+
+@policy.command("get", epilog="\b\nExamples:\n  zot-artifacts policy get releases")
+@click.argument("bucket_name", metavar="BUCKET")
+def policy_get(bucket_name: str) -> None:
+    """Show the bucket's verification gate."""
+    gate = state().client().get_verification(bucket_name)
+    out(plain(gate), gate_text(gate))
+
+
+@policy.command(
+    "set",
+    epilog="\b\nExamples:\n  zot-artifacts policy set releases --file policy.yaml --mode enforce",
+)
+@click.argument("bucket_name", metavar="BUCKET")
+@click.option(
+    "--file",
+    "policy_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="The policy (JSON or YAML).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["audit", "enforce"]),
+    default="audit",
+    show_default=True,
+    help="audit logs failures; enforce refuses the download.",
+)
+@click.option("--name", default="default", show_default=True, help="The gate's name.")
+def policy_set(bucket_name: str, policy_file: str, mode: str, name: str) -> None:
+    """Check every download from BUCKET against a policy."""
+    document = load_document(policy_file)
+    if not isinstance(document, dict):
+        raise Failure(f"{policy_file}: a policy is a mapping (signatures, sbom, ...)")
+    gate = state().client().set_verification(bucket_name, document, mode, name=name)
+    out(plain(gate), gate_text(gate))
+
+
+@policy.command("delete", epilog="\b\nExamples:\n  zot-artifacts policy delete releases")
+@click.argument("bucket_name", metavar="BUCKET")
+def policy_delete(bucket_name: str) -> None:
+    """Remove the bucket's verification gate."""
+    state().client().delete_verification(bucket_name)
+    out({"deleted": bucket_name}, f"Removed the verification gate of {bucket_name}")
+
+
+# ---- identity and audit ---------------------------------------------------------------------
+
+
+@cli.group(cls=Group)
+def token() -> None:
+    """API tokens for robots (CI jobs, scripts)."""
+
+
+@token.command(
+    "create",
+    epilog="\b\nExamples:\n  zot-artifacts token create ci-upload --role writer --expires-in 86400",
+)
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, required=True, help="A role (repeatable).")
+@click.option("--expires-in", type=float, help="Seconds until it expires.")
+@click.option(
+    "--statements",
+    type=click.Path(exists=True, dir_okay=False),
+    help="IAM-style statements limiting it further (JSON or YAML list).",
+)
+def token_create(
+    name: str, roles: tuple[str, ...], expires_in: float | None, statements: str | None
+) -> None:
+    """Create an API token; its secret (zat_...) is shown once."""
+    extra = load_document(statements) if statements else None
+    created = (
+        state().client().create_token(name, list(roles), expires_in=expires_in, statements=extra)
+    )
+    out(plain(created), f"{created.secret}\n(token {created.id}; shown once, store it now)")
+
+
+@token.command("list", epilog="\b\nExamples:\n  zot-artifacts token list")
+def token_list() -> None:
+    """List API tokens (never their secrets)."""
+    tokens = state().client().list_tokens()
+    rows = [
+        (t.id, t.name, ",".join(t.roles), t.owner, t.expires_at, t.last_used_at, t.revoked_at)
+        for t in tokens
+    ]
+    columns = ["ID", "NAME", "ROLES", "OWNER", "EXPIRES", "LAST USED", "REVOKED"]
+    out({"tokens": plain(tokens)}, table(columns, rows))
+
+
+@token.command("revoke", epilog="\b\nExamples:\n  zot-artifacts token revoke 01J9...")
+@click.argument("token_id", metavar="ID")
+def token_revoke(token_id: str) -> None:
+    """Revoke an API token at once."""
+    state().client().revoke_token(token_id)
+    out({"revoked": token_id}, f"Revoked token {token_id}")
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts audit --limit 20
+  zot-artifacts --output json audit --principal token:01J9... --action s3:PutObject \\
+      --since 2026-01-01T00:00:00Z
+"""
+)
+@click.option("--since", help="Records at or after this time (RFC 3339).")
+@click.option("--until", help="Records before this time (RFC 3339).")
+@click.option("--principal", help="e.g. root:admin, token:<id>, anonymous.")
+@click.option("--action", help="e.g. s3:PutObject, admin:CreateToken, authenticate.")
+@click.option("--resource", help="e.g. bucket/key.")
+@click.option("--decision", type=click.Choice(["allow", "deny"]))
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+def audit(
+    since: str | None,
+    until: str | None,
+    principal: str | None,
+    action: str | None,
+    resource: str | None,
+    decision: str | None,
+    limit: int,
+) -> None:
+    """Show the audit trail, newest first."""
+    records: list[dict[str, Any]] = []
+    pages = (
+        state()
+        .client()
+        .audit(
+            principal=principal,
+            action=action,
+            resource=resource,
+            decision=decision,
+            since=since,
+            until=until,
+            page_size=min(limit, 500),
+        )
+    )
+    for record in pages:
+        records.append(record)
+        if len(records) >= limit:
+            break
+    rows = [
+        (
+            r.get("time"),
+            r.get("principal"),
+            r.get("action"),
+            r.get("resource"),
+            r.get("decision"),
+            r.get("reason"),
+        )
+        for r in records
+    ]
+    columns = ["TIME", "PRINCIPAL", "ACTION", "RESOURCE", "DECISION", "REASON"]
+    out({"records": records}, table(columns, rows))
+
+
+# ---- shell completion -----------------------------------------------------------------------
+
+
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts completion bash > ~/.local/share/bash-completion/completions/zot-artifacts
+  zot-artifacts completion zsh > "${fpath[1]}/_zot-artifacts"
+  zot-artifacts completion fish > ~/.config/fish/completions/zot-artifacts.fish
+"""
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL."""
+    completer = get_completion_class(shell)
+    assert completer is not None
+    script = completer(cli, {}, "zot-artifacts", "_ZOT_ARTIFACTS_COMPLETE").source()
+    click.echo(script)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    cli.main(args=argv, prog_name="zot-artifacts")
+    raise SystemExit(0)  # pragma: no cover - click exits itself
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
