@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from zot_artifacts_cli.main import cli
 
 CLI_BIN = str(Path(sys.executable).with_name("zot-artifacts"))
 SLSA = "https://slsa.dev/provenance/v1"
+DOC_ADMIN = "admin"
 SBOM = {
     "bomFormat": "CycloneDX",
     "specVersion": "1.5",
@@ -81,11 +83,11 @@ class Z:
         return lines[0]
 
 
-def admin_token(url: str, roles: tuple[str, ...] = ("admin",)) -> str:
+def admin_token(url: str, user: str = ROOT_USER) -> str:
     r = httpx.post(
         f"{url}/v1/tokens",
-        json={"name": f"cli-{uuid.uuid4().hex[:6]}", "roles": list(roles)},
-        auth=(ROOT_USER, ROOT_PASSWORD),
+        json={"name": f"cli-{uuid.uuid4().hex[:6]}", "roles": ["admin"]},
+        auth=(user, ROOT_PASSWORD),
     )
     assert r.status_code == 201, r.text
     return str(r.json()["token"])
@@ -428,7 +430,7 @@ def test_tokens_and_audit(auth_server: ServerProcess, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def signing_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Authentication on (root user) and a server signing key."""
+    """Authentication on (the root user is docs/cli.md's ``admin``) and a server signing key."""
     base = tmp_path_factory.mktemp("cli-signing")
     key = base / "signing.pem"
     key.write_bytes(
@@ -446,7 +448,7 @@ def signing_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     proc = ServerProcess(
         base / "data",
         config=config,
-        env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
+        env={"ZAS_ROOT_USER": DOC_ADMIN, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
     ).start()
     yield proc
     proc.stop()
@@ -455,7 +457,7 @@ def signing_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 def test_sign_attach_verify_and_policy(
     signing_store: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    z = Z(tmp_path, signing_store.url, admin_token(signing_store.url))
+    z = Z(tmp_path, signing_store.url, admin_token(signing_store.url, DOC_ADMIN))
     monkeypatch.chdir(tmp_path)
     name = f"cli-{uuid.uuid4().hex[:10]}"
     z.json("bucket", "create", name)
@@ -513,3 +515,89 @@ def test_sign_attach_verify_and_policy(
     z.fails("policy", "get", name, code="NoSuchBucketPolicy")
     z.json("download", ref, "ok.bin")
     assert Path("ok.bin").read_bytes() == Path("app.tar.gz").read_bytes()
+
+
+# ---- docs/cli.md never lies -----------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
+DOC_URL = "http://localhost:8080"
+EXIT = re.compile(r"\s+# exit (\d+)$")
+
+
+def doc_steps() -> list[tuple[str, str, str]]:
+    """("file", name, text) for a fence ``lang file=NAME``; ("run", command, expected output)
+    for each ``$ command`` line of a ``console`` fence (``console skip`` is not run)."""
+    steps: list[tuple[str, str, str]] = []
+    for match in FENCE.finditer(DOC.read_text()):
+        info, body = match.group(1).split(), match.group(2)
+        named = [w.split("=", 1)[1] for w in info if w.startswith("file=")]
+        if named:
+            steps.append(("file", named[0], body))
+        elif info == ["console"]:
+            for chunk in re.split(r"^\$ ", body, flags=re.M)[1:]:
+                command, _, expected = chunk.partition("\n")
+                steps.append(("run", command, expected))
+    return steps
+
+
+def squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_docs_examples_run_in_order(signing_store: ServerProcess, tmp_path: Path) -> None:
+    steps = doc_steps()
+    commands = [s for s in steps if s[0] == "run"]
+    assert len(commands) >= 25, "docs/cli.md lost its examples"
+    lines = [f" {c} " for _, c, _ in commands if "zot-artifacts" in c]
+    for name in (
+        "login",
+        "logout",
+        "bucket",
+        "upload",
+        "download",
+        "ls",
+        "head",
+        "rm",
+        "cp",
+        "presign",
+        "sign",
+        "attach",
+        "verify",
+        "policy",
+        "token",
+        "audit",
+        "completion",
+    ):
+        assert any(f" {name} " in line for line in lines), f"no example of {name}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOT_ARTIFACTS_")}
+    env.update(
+        PATH=f"{Path(CLI_BIN).parent}{os.pathsep}{env.get('PATH', '')}",
+        ZOT_ARTIFACTS_CONFIG=str(tmp_path / "home" / "config.yaml"),
+        ADMIN_PASSWORD=ROOT_PASSWORD,
+        COLUMNS="200",
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    for kind, what, expected in steps:
+        if kind == "file":
+            (work / what).write_text(expected)
+            continue
+        code = EXIT.search(what)
+        command = EXIT.sub("", what).replace(DOC_URL, signing_store.url)
+        proc = subprocess.run(
+            ["bash", "-c", command],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        where = f"docs/cli.md: $ {what}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
+        assert proc.returncode == (int(code.group(1)) if code else 0), where
+        actual = squeeze(proc.stdout.replace(signing_store.url, DOC_URL))
+        for line in expected.splitlines():
+            # "…" stands for what changes from run to run (ids, digests, times).
+            pattern = ".*?".join(re.escape(part) for part in squeeze(line).split("…"))
+            if line.strip():
+                assert re.search(pattern, actual), f"{where}\n--- documented line\n{line}"
