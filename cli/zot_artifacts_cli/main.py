@@ -74,6 +74,11 @@ class State:
         self.progress = True
         self.timeout = 60.0
         self._client: Client | None = None
+        self.target: tuple[str, Auth | None] | None = None  # the store and auth last used
+
+    def connect(self, url: str, auth: Auth | None) -> Client:
+        self.target = (url, auth)
+        return Client(url, auth=auth, timeout=self.timeout)
 
     def settings(self) -> Settings:
         return resolve(self.config, self.profile, self.url_flag, self.token_flag, dict(os.environ))
@@ -86,7 +91,7 @@ class State:
                     "no store URL: run `zot-artifacts login --url URL ...`, "
                     "set ZOT_ARTIFACTS_URL or pass --url"
                 )
-            self._client = Client(settings.url, auth=settings.auth, timeout=self.timeout)
+            self._client = self.connect(settings.url, settings.auth)
         return self._client
 
     def close(self) -> None:
@@ -101,10 +106,13 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except ArtifactStoreError as exc:
-            if exc.http_status == 0 and exc.code in ("ConnectError", "ConnectionError", "Timeout"):
-                where = ctx.find_object(State)
-                url = where.settings().url if where else None
-                raise Failure(f"cannot reach {url}: {describe(exc)}") from None
+            st = ctx.find_object(State)
+            if exc.http_status == 0 and st is not None and st.target is not None:
+                url, auth = st.target
+                also = (
+                    " or its OIDC token endpoint" if isinstance(auth, OIDCClientCredentials) else ""
+                )
+                raise Failure(f"cannot reach {url}{also}: {describe(exc)}") from None
             raise Failure(describe(exc)) from None
         except (ConfigError, SourceError) as exc:
             raise Failure(str(exc)) from None
@@ -166,6 +174,23 @@ def load_document(path: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise Failure(f"{path}: not JSON or YAML: {one_line(exc)}") from None
+
+
+def load_policy(path: str) -> dict[str, Any]:
+    policy = load_document(path)
+    if not isinstance(policy, dict):
+        raise Failure(f"{path}: a policy is a mapping (signatures, sbom, ...)")
+    return policy
+
+
+def policy_option(name: str) -> Callable[[F], F]:
+    return click.option(
+        name,
+        "policy_file",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+        help="The policy, JSON or YAML (- = stdin): signatures, threshold, sbom, attestations.",
+    )
 
 
 def labels_option(func: F) -> F:
@@ -290,8 +315,10 @@ def login(
     scope: str | None,
     audience: str | None,
 ) -> None:
-    """Check credentials against the store, then save them in the profile (--profile,
-    default: the current one) of the config file, written with mode 0600.
+    """Check credentials and save them in a profile.
+
+    The credentials are checked against the store first, then saved in the profile
+    (--profile, default: the current one) of the config file, written with mode 0600.
 
     Give the URL with --url (or ZOT_ARTIFACTS_URL) and exactly one of: a token
     (--token or --token-stdin), --username with --password-stdin, or OAuth 2 client
@@ -345,7 +372,7 @@ def login(
             ),
             "oidc",
         )
-    with Client(url, auth=auth, timeout=st.timeout) as client:
+    with st.connect(url, auth) as client:
         try:
             client.list_buckets()
         except AuthenticationError as exc:
@@ -360,8 +387,9 @@ def login(
 
 @cli.command(epilog="\b\nExamples:\n  zot-artifacts logout\n  zot-artifacts --profile ci logout")
 def logout() -> None:
-    """Remove the profile (--profile, default: the current one) and its credentials from the
-    config file."""
+    """Remove a profile and its credentials.
+
+    The profile is --profile, default: the current one."""
     st = state()
     removed = st.config.remove_profile(st.profile)
     if removed:
@@ -473,8 +501,10 @@ def upload(
     content_type: str | None,
     labels: tuple[str, ...],
 ) -> None:
-    """Upload files, directories (recursively, keys relative to the directory) and globs to
-    BUCKET, under PREFIX when given. A file keeps its name; dotfiles inside directories
+    """Upload files, directories and globs.
+
+    Directories go recursively (keys relative to the directory) and globs are expanded here,
+    into BUCKET, under PREFIX when given. A file keeps its name; dotfiles inside directories
     and globs are skipped unless --include-hidden. Large files go up in parallel parts and
     an interrupted upload resumes. Prints each key with its size and sha256."""
     bucket_name, _, prefix = dest.partition("/")
@@ -536,8 +566,10 @@ Examples:
 @click.argument("dest", required=False, metavar="[DEST]")
 @click.option("--no-resume", is_flag=True, help="Start over instead of continuing DEST.part.")
 def download(ref: str, dest: str | None, no_resume: bool) -> None:
-    """Download an object to DEST (default: its name in the current directory; a directory
-    gets the object's name inside it). Bytes go to DEST.part, renamed when complete and
+    """Download an object, resuming an interrupted download.
+
+    DEST defaults to the object's name in the current directory; a directory gets the
+    object's name inside it. Bytes go to DEST.part, renamed when complete and
     checked against the store's sha256; an interrupted download resumes from DEST.part."""
     bucket_name, key = split_ref(ref)
     name = key.rsplit("/", 1)[-1]
@@ -566,8 +598,10 @@ Examples:
 @click.option("--prefix", help="Only keys starting with this (same as BUCKET/PREFIX).")
 @click.option("-r", "--recursive", is_flag=True, help="Every key below, not one level.")
 def ls(target: str | None, prefix: str | None, recursive: bool) -> None:
-    """List the objects of a bucket under a prefix (one level, "/" delimited, unless
-    --recursive), or the buckets when no bucket is named."""
+    """List objects (or buckets).
+
+    The objects of a bucket under a prefix, one level ("/" delimited) unless --recursive; the
+    buckets when no bucket is named."""
     client = state().client()
     if not target:
         buckets = client.list_buckets()
@@ -589,7 +623,7 @@ def ls(target: str | None, prefix: str | None, recursive: bool) -> None:
 @cli.command(epilog="\b\nExamples:\n  zot-artifacts head builds/app/1.0/app.tar.gz")
 @click.argument("ref", metavar="BUCKET/KEY")
 def head(ref: str) -> None:
-    """Show an object's metadata (size, sha256, content type, labels)."""
+    """Show an object's metadata: size, sha256, content type, labels."""
     info = state().client().head(*split_ref(ref))
     data = plain(info)
     rows = [(k, v) for k, v in data.items() if k not in ("labels",)]
@@ -620,7 +654,9 @@ Examples:
 @click.argument("src", metavar="SRC_BUCKET/KEY")
 @click.argument("dst", metavar="DST_BUCKET[/KEY]")
 def cp(src: str, dst: str) -> None:
-    """Copy an object inside the store (no bytes pass through this machine)."""
+    """Copy an object inside the store.
+
+    No bytes pass through this machine. Without a KEY the copy keeps the source's key."""
     src_bucket, src_key = split_ref(src)
     dst_bucket, _, dst_key = dst.partition("/")
     info = state().client().copy(src_bucket, src_key, dst_bucket, dst_key or src_key)
@@ -649,7 +685,9 @@ Examples:
     help="Seconds the URL stays valid.",
 )
 def presign(ref: str, method: str, expires_in: int) -> None:
-    """Print a URL that allows METHOD on the object without credentials until it expires."""
+    """Print a URL to an object that needs no credentials.
+
+    The URL allows METHOD (GET, HEAD or PUT) until it expires."""
     bucket_name, key = split_ref(ref)
     method = method.upper()
     url = state().client().presign(bucket_name, key, method=method, expires_in=expires_in)
@@ -699,8 +737,10 @@ def sign(
     predicate_type: str | None,
     predicate: str | None,
 ) -> None:
-    """Have the store sign a subject with its own key (server-side signing): a signature,
-    or with --predicate-type and --predicate a signed attestation."""
+    """Have the store sign a subject with its own key.
+
+    Server-side signing makes a signature, or with --predicate-type and --predicate a signed
+    attestation. The subject is BUCKET/KEY, --image or --digest."""
     if bool(predicate_type) != bool(predicate):
         raise click.UsageError("--predicate-type and --predicate go together")
     subject = pick_subject(ref, image, digest)
@@ -738,17 +778,17 @@ def attach_command(kind: str, doc: str, example: str) -> None:
 
 attach_command(
     "sbom",
-    "Attach a CycloneDX (JSON or XML) or SPDX JSON SBOM.",
+    "Attach an SBOM.\n\nCycloneDX (JSON or XML) or SPDX JSON.",
     "zot-artifacts attach sbom builds/app/1.0/app.tar.gz sbom.cdx.json",
 )
 attach_command(
     "attestation",
-    "Attach an in-toto attestation: a signed DSSE envelope or a Sigstore bundle.",
+    "Attach an in-toto attestation.\n\nA signed DSSE envelope or a Sigstore bundle.",
     "zot-artifacts attach attestation builds/app/1.0/app.tar.gz provenance.intoto.json",
 )
 attach_command(
     "signature",
-    "Attach a signature: a Sigstore bundle, a DSSE envelope or a raw base64 signature.",
+    "Attach a signature.\n\nA Sigstore bundle, a DSSE envelope or a raw base64 signature.",
     "zot-artifacts attach signature --digest sha256:4f1c... app.sig",
 )
 
@@ -774,22 +814,17 @@ Exit codes: 0 verified, 1 not verified (the failing rules' reasons are printed),
 )
 @click.argument("ref", required=False, metavar="[BUCKET/KEY]")
 @subject_options
-@click.option(
-    "--policy",
-    "policy_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
-    help="The policy (JSON or YAML): signatures, threshold, sbom, attestations.",
-)
+@policy_option("--policy")
 @click.option("--vsa", is_flag=True, help="Have the store issue a signed VSA when it passes.")
 def verify(
     ref: str | None, image: str | None, digest: str | None, policy_file: str, vsa: bool
 ) -> None:
-    """Check a subject against a policy and print each rule with pass/fail and its reason."""
+    """Check a subject against a policy.
+
+    Prints each rule with PASS or FAIL and its reason. The subject is BUCKET/KEY, --image or
+    --digest."""
     subject = pick_subject(ref, image, digest)
-    policy = load_document(policy_file)
-    if not isinstance(policy, dict):
-        raise Failure(f"{policy_file}: a policy is a mapping (signatures, sbom, ...)")
+    policy = load_policy(policy_file)
     result = state().client().verify(subject, policy, issue_vsa=vsa)
     out(plain(result), verification_text(result))
     if not result.verified:
@@ -798,7 +833,9 @@ def verify(
 
 @cli.group(cls=Group)
 def policy() -> None:
-    """A bucket's verification gate: downloads checked against a policy (audit or enforce)."""
+    """Verification gates: downloads checked against a policy.
+
+    In audit mode failures are logged; in enforce mode the download is refused."""
 
 
 def gate_text(gate: Any) -> str:
@@ -818,13 +855,7 @@ def policy_get(bucket_name: str) -> None:
     epilog="\b\nExamples:\n  zot-artifacts policy set releases --file policy.yaml --mode enforce",
 )
 @click.argument("bucket_name", metavar="BUCKET")
-@click.option(
-    "--file",
-    "policy_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
-    help="The policy (JSON or YAML).",
-)
+@policy_option("--file")
 @click.option(
     "--mode",
     type=click.Choice(["audit", "enforce"]),
@@ -835,10 +866,7 @@ def policy_get(bucket_name: str) -> None:
 @click.option("--name", default="default", show_default=True, help="The gate's name.")
 def policy_set(bucket_name: str, policy_file: str, mode: str, name: str) -> None:
     """Check every download from BUCKET against a policy."""
-    document = load_document(policy_file)
-    if not isinstance(document, dict):
-        raise Failure(f"{policy_file}: a policy is a mapping (signatures, sbom, ...)")
-    gate = state().client().set_verification(bucket_name, document, mode, name=name)
+    gate = state().client().set_verification(bucket_name, load_policy(policy_file), mode, name=name)
     out(plain(gate), gate_text(gate))
 
 

@@ -23,10 +23,9 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.fixtures.server import ServerProcess
+from tests.fixtures.oidc import OIDCProvider
+from tests.fixtures.server import ServerProcess, signing_config
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from zot_artifacts_cli.main import cli
 
@@ -71,6 +70,11 @@ class Z:
         r = self("--output", "json", *args, **kw)
         assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr, r.exception)
         return json.loads(r.stdout)
+
+    def new_bucket(self) -> str:
+        name = f"cli-{uuid.uuid4().hex[:10]}"
+        assert self.json("bucket", "create", name)["name"] == name
+        return name
 
     def fails(self, *args: str, code: str | None, **kw: Any) -> str:
         """The command exits 2 with one ``error: ... (code ...)`` line on stderr."""
@@ -170,8 +174,7 @@ def test_upload_directories_globs_and_dotfiles(
     server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     z = Z(tmp_path, server.url)
-    name = f"cli-{uuid.uuid4().hex[:10]}"
-    z.json("bucket", "create", name)
+    name = z.new_bucket()
     monkeypatch.chdir(tmp_path)
     for rel in (
         "dist/app.whl",
@@ -217,8 +220,7 @@ def test_download_continues_a_part_file(
     server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     z = Z(tmp_path, server.url)
-    name = f"cli-{uuid.uuid4().hex[:10]}"
-    z.json("bucket", "create", name)
+    name = z.new_bucket()
     monkeypatch.chdir(tmp_path)
     data = os.urandom(3 * 1024 * 1024)
     Path("big.bin").write_bytes(data)
@@ -271,7 +273,8 @@ def test_entry_point_exit_codes_and_no_progress_bar_without_a_tty(
     env["ZOT_ARTIFACTS_URL"] = "http://127.0.0.1:9"  # nothing listens: one line, no traceback
     dead = run("bucket", "list")
     assert dead.returncode == 2 and len(dead.stderr.splitlines()) == 1, dead.stderr
-    assert dead.stderr.startswith("error: ") and "(ConnectError)" in dead.stderr
+    assert dead.stderr.startswith("error: cannot reach http://127.0.0.1:9: ")
+    assert dead.stderr.rstrip().endswith("(ConnectError)")
     version = run("--version")
     assert version.returncode == 0 and version.stdout.startswith("zot-artifacts ")
     for shell, marker in (("bash", "complete "), ("zsh", "compdef"), ("fish", "complete ")):
@@ -432,19 +435,7 @@ def test_tokens_and_audit(auth_server: ServerProcess, tmp_path: Path) -> None:
 def signing_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """Authentication on (the root user is docs/cli.md's ``admin``) and a server signing key."""
     base = tmp_path_factory.mktemp("cli-signing")
-    key = base / "signing.pem"
-    key.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key.chmod(0o600)
-    config = base / "config.yaml"
-    config.write_text(
-        json.dumps({"extensions": {"supplychain": {"signing": {"keyFile": str(key)}}}})
-    )
+    config = signing_config(base)
     proc = ServerProcess(
         base / "data",
         config=config,
@@ -601,3 +592,86 @@ def test_docs_examples_run_in_order(signing_store: ServerProcess, tmp_path: Path
             pattern = ".*?".join(re.escape(part) for part in squeeze(line).split("…"))
             if line.strip():
                 assert re.search(pattern, actual), f"{where}\n--- documented line\n{line}"
+
+
+# ---- login with OAuth 2 client credentials --------------------------------------------------
+
+OIDC_SECRET = "cli-robot-secret"
+
+
+@pytest.fixture(scope="module")
+def oidc_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    """A real OpenID provider with the client ``cli-robot`` (role zas-writer), and a store
+    that trusts it; yields (store, issuer)."""
+    clients = [{"client_id": "cli-robot", "client_secret": OIDC_SECRET, "roles": ["zas-writer"]}]
+    with OIDCProvider(
+        {"audience": "zot-artifact-store", "access_token_ttl": 60, "clients": clients},
+        tmp_path_factory.mktemp("cli-oidc"),
+    ) as idp:
+        base = tmp_path_factory.mktemp("cli-oidc-server")
+        rule = {
+            "issuer": idp.issuer,
+            "audience": "zot-artifact-store",
+            "roleMap": {"zas-writer": "writer"},
+        }
+        (base / "config.yaml").write_text(json.dumps({"auth": {"oidc": [rule]}}))
+        proc = ServerProcess(
+            base / "data",
+            config=base / "config.yaml",
+            env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
+        ).start()
+        yield proc, idp.issuer
+        proc.stop()
+
+
+def test_login_with_oidc_client_credentials(
+    oidc_store: tuple[ServerProcess, str], tmp_path: Path
+) -> None:
+    store, issuer = oidc_store
+    z = Z(tmp_path, None)
+    z.fails(
+        "login",
+        "--url",
+        store.url,
+        "--oidc-issuer",
+        issuer,
+        "--client-id",
+        "cli-robot",
+        "--client-secret-stdin",
+        input="wrong\n",
+        code=None,
+    )
+    assert not z.config.exists()
+    saved = z.json(
+        "--profile",
+        "robot",
+        "login",
+        "--url",
+        store.url,
+        "--oidc-issuer",
+        issuer,
+        "--client-id",
+        "cli-robot",
+        "--client-secret-stdin",
+        "--audience",
+        "zot-artifact-store",
+        input=OIDC_SECRET + "\n",
+    )
+    assert saved["auth"] == "oidc" and saved["profile"] == "robot"
+    profile = yaml.safe_load(z.config.read_text())["profiles"]["robot"]
+    assert profile == {
+        "url": store.url,
+        "oidc": {
+            "issuer": issuer,
+            "client_id": "cli-robot",
+            "client_secret": OIDC_SECRET,
+            "audience": "zot-artifact-store",
+        },
+    }
+    assert stat.S_IMODE(z.config.stat().st_mode) == 0o600
+    name = z.new_bucket()  # with an access token from the saved client credentials
+    owners = {b["name"]: b["owner"] for b in z.json("bucket", "list")["buckets"]}
+    assert owners[name] == f"oidc:{issuer}#cli-robot"
+    z.fails("token", "list", code="AccessDenied")  # a writer, not an admin
+    r = z("login", "--url", store.url, "--client-id", "cli-robot", "--client-secret-stdin")
+    assert r.exit_code == 2 and "--oidc-token-url or --oidc-issuer" in r.stderr
