@@ -98,7 +98,8 @@ class ConfigFile:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".config-", dir=self.path.parent)
         try:
-            os.fchmod(fd, 0o600)
+            if hasattr(os, "fchmod"):  # POSIX; mkstemp's file is 0600 already
+                os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 yaml.safe_dump(self.data, out, sort_keys=False)
             os.replace(tmp, self.path)

@@ -41,6 +41,7 @@ from .output import FORMATS, emit, human_size, plain, progress_bar, table
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_ERROR = 2
 EXIT_NOT_VERIFIED = 1
+UNREACHED = ("ConnectError", "ConnectionError", "Timeout")  # the SDK's codes below HTTP
 
 
 class Failure(click.ClickException):
@@ -107,7 +108,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except ArtifactStoreError as exc:
             st = ctx.find_object(State)
-            if exc.http_status == 0 and st is not None and st.target is not None:
+            unreached = exc.http_status == 0 and exc.code in UNREACHED
+            if unreached and st is not None and st.target is not None:
                 url, auth = st.target
                 also = (
                     " or its OIDC token endpoint" if isinstance(auth, OIDCClientCredentials) else ""

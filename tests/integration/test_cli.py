@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pty
 import re
+import select
 import stat
 import subprocess
 import sys
@@ -239,7 +241,8 @@ def test_download_continues_a_part_file(
     # sha256 check (and removed); --no-resume starts over.
     Path("got.bin").unlink()
     interrupted(b"\0" * half)
-    z.fails("download", f"{name}/big.bin", "got.bin", code="ChecksumMismatch")
+    err = z.fails("download", f"{name}/big.bin", "got.bin", code="ChecksumMismatch")
+    assert err.startswith(f"error: downloaded {name}/big.bin has sha256 ")
     assert not Path("got.bin").exists() and not Path("got.bin.part").exists()
     interrupted(b"\0" * half)
     z.json("download", f"{name}/big.bin", "got.bin", "--no-resume")
@@ -264,6 +267,30 @@ def test_entry_point_exit_codes_and_no_progress_bar_without_a_tty(
     up = run("upload", "f.bin", name)
     assert up.returncode == 0 and up.stderr == ""  # stderr is a pipe: no progress bar
     assert "f.bin" in up.stdout and sha((tmp_path / "f.bin").read_bytes()) in up.stdout
+    # On a terminal the same upload draws a bar (on stderr; stdout keeps the summary).
+    primary, secondary = pty.openpty()
+    with_tty = subprocess.run(
+        [CLI_BIN, "upload", "f.bin", f"{name}/tty"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+        text=True,
+        timeout=60,
+    )
+    os.close(secondary)
+    drawn = b""
+    while select.select([primary], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(primary)
+    assert with_tty.returncode == 0 and "tty/f.bin" in with_tty.stdout
+    assert b"tty/f.bin" in drawn and "195.3/195.3 KiB" in drawn.decode(errors="replace")
     down = run("download", f"{name}/f.bin", "copy.bin")
     assert down.returncode == 0 and down.stderr == ""
     missing = run("-o", "json", "head", f"{name}/nope")
