@@ -32,24 +32,31 @@ hash=$(
 )
 venv="$shared/.venv-$hash"
 case "$(uname -s)" in MINGW* | MSYS* | CYGWIN* | Windows*) bin=Scripts ;; *) bin=bin ;; esac
-if [ ! -x "$venv/$bin/zot-artifacts" ] && [ ! -x "$venv/$bin/zot-artifacts.exe" ]; then
-  echo "::group::zot-artifacts: private venv ($venv)" >&2
-  tmp="$venv.tmp.$$"
-  rm -rf "$tmp"
-  "$python" -m venv "$tmp"
-  pip=("$tmp/$bin/python" -m pip --quiet --disable-pip-version-check --no-input)
-  "${pip[@]}" install --require-hashes --only-binary :all: -r "$shared/requirements.txt" >&2
-  # Built from copies, so the checkout gets no build/ or egg-info/ directories.
-  src="$tmp/src"
-  mkdir -p "$src"
-  cp -R "$repo/sdk/python" "$src/sdk"
-  cp -R "$repo/cli" "$src/cli"
-  rm -rf "$src"/*/build "$src"/*/*.egg-info
-  "${pip[@]}" install --no-deps --no-build-isolation --no-index "$src/sdk" "$src/cli" >&2
-  rm -rf "$src"
-  # Another step may have won the race: keep its venv.
-  mv -T "$tmp" "$venv" 2>/dev/null || rm -rf "$tmp"
-  echo "::endgroup::" >&2
+if [ ! -f "$venv/.complete" ]; then
+  # Built in place (pip's launchers name their interpreter by absolute path, so a venv cannot
+  # be renamed after the fact); a lock directory keeps two concurrent steps apart.
+  lock="$venv.lock"
+  until mkdir "$lock" 2>/dev/null; do sleep 1; done
+  trap 'rmdir "$lock" 2>/dev/null || true' EXIT
+  if [ ! -f "$venv/.complete" ]; then
+    echo "::group::zot-artifacts: private venv ($venv)" >&2
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    pip=("$venv/$bin/python" -m pip --quiet --disable-pip-version-check --no-input)
+    "${pip[@]}" install --require-hashes --only-binary :all: -r "$shared/requirements.txt" >&2
+    # Built from copies, so the checkout gets no build/ or egg-info/ directories.
+    src="$venv/src"
+    mkdir -p "$src"
+    cp -R "$repo/sdk/python" "$src/sdk"
+    cp -R "$repo/cli" "$src/cli"
+    rm -rf "$src"/*/build "$src"/*/*.egg-info
+    "${pip[@]}" install --no-deps --no-build-isolation --no-index "$src/sdk" "$src/cli" >&2
+    rm -rf "$src"
+    touch "$venv/.complete"
+    echo "::endgroup::" >&2
+  fi
+  rmdir "$lock" 2>/dev/null || true
+  trap - EXIT
 fi
 extras=("$@")
 if [ $# -eq 0 ]; then

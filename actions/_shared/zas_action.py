@@ -41,9 +41,10 @@ DEFAULT_AUDIENCE = "zot-artifact-store"
 class ActionError(Exception):
     """A failure the user can act on: one ``::error::`` annotation, exit 1."""
 
-    def __init__(self, message: str, title: str = "zot-artifacts") -> None:
+    def __init__(self, message: str, title: str = "zot-artifacts", code: str = "") -> None:
         super().__init__(message)
         self.title = title
+        self.code = code  # the store's error code, when the CLI named one
 
 
 # ---- the runner's protocol ------------------------------------------------------------------
@@ -169,7 +170,11 @@ class Store:
             echo_untrusted(proc.stderr)
             reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
             reason = reason.removeprefix("error: ") if reason else f"exit {proc.returncode}"
-            raise ActionError(f"zot-artifacts {args[0]} failed: {reason}")
+            # The CLI's one-line errors end "(<Code>, request <id>)" or "(<Code>)".
+            found = re.search(r"\(([A-Za-z]+)(?:, request [^)]*)?\)$", reason)
+            raise ActionError(
+                f"zot-artifacts {args[0]} failed: {reason}", code=found.group(1) if found else ""
+            )
         try:
             return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None
         except ValueError:
@@ -341,6 +346,9 @@ def human(size: int) -> str:
 
 class KeySigner:
     def __init__(self, pem: str, key_id: str = "") -> None:
+        # A key from a secret is masked by GitHub already; one from elsewhere (a file, an
+        # output) is not: mask every line of it before anything can echo it.
+        mask(pem)
         if "PRIVATE KEY" not in pem:
             raise ActionError("signing-key must be a PEM private key (from a secret)")
         if "ENCRYPTED" in pem:
@@ -467,10 +475,12 @@ class Run:
             raise ActionError("input keys is required (one object key a line)")
         out = []
         for key in keys:
-            # The CLI has no head command: list the key as a prefix and take the exact match.
-            info = next((i for i in self.listing(key) if i.get("key") == key), None)
-            if info is None:
-                raise ActionError(f"{self.ref(key)} does not exist")
+            try:
+                _, info = self.store.run("head", self.ref(key))
+            except ActionError as err:
+                if err.code in ("NoSuchKey", "NoSuchBucket"):
+                    raise ActionError(f"{self.ref(key)} does not exist") from None
+                raise
             digest = str(info.get("sha256") or info.get("digest") or "").removeprefix("sha256:")
             out.append(
                 {
@@ -536,9 +546,12 @@ class Run:
     def listing(self, prefix: str) -> list[dict[str, Any]]:
         """``zot-artifacts ls bucket/prefix --recursive``; empty when the bucket is missing."""
         target = self.ref(prefix) if prefix else self.bucket
-        code, listing = self.store.run("ls", target, "--recursive", ok=(0, 2))
-        if code != 0:
-            return []
+        try:
+            _, listing = self.store.run("ls", target, "--recursive")
+        except ActionError as err:
+            if err.code == "NoSuchBucket":
+                return []
+            raise  # an authentication or network failure is not "no objects"
         items = listing.get("objects", listing) if isinstance(listing, dict) else listing or []
         return [item for item in items if isinstance(item, dict)]
 
