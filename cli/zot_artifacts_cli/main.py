@@ -478,12 +478,14 @@ Examples:
   zot-artifacts upload app.tar.gz builds                 # -> builds/app.tar.gz
   zot-artifacts upload dist/ builds/app/1.0              # dist/x/y -> app/1.0/x/y
   zot-artifacts upload 'dist/**/*.whl' builds/wheels     # the CLI expands the glob
+  zot-artifacts upload dist/*.whl builds --key-prefix wheels/1.0
   zot-artifacts upload report.html builds --key reports/latest.html
 """
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.argument("dest", metavar="BUCKET[/PREFIX]")
 @click.option("--key", help="The exact key (one file only).")
+@click.option("--key-prefix", help="Prefix for every key (same as BUCKET/PREFIX).")
 @click.option("--include-hidden", is_flag=True, help="Also send dotfiles found in directories.")
 @click.option(
     "--parallel",
@@ -498,6 +500,7 @@ def upload(
     paths: tuple[str, ...],
     dest: str,
     key: str | None,
+    key_prefix: str | None,
     include_hidden: bool,
     parallel: int,
     content_type: str | None,
@@ -510,6 +513,10 @@ def upload(
     and globs are skipped unless --include-hidden. Large files go up in parallel parts and
     an interrupted upload resumes. Prints each key with its size and sha256."""
     bucket_name, _, prefix = dest.partition("/")
+    if key_prefix is not None:
+        if prefix:
+            raise click.UsageError("give the prefix once: BUCKET/PREFIX or --key-prefix")
+        prefix = key_prefix
     prefix = prefix.strip("/")
     files = collect(list(paths), include_hidden)
     if not files:

@@ -204,16 +204,20 @@ def test_upload_directories_globs_and_dotfiles(
     # A dotfile named explicitly is sent; --key names one file's key exactly.
     assert keys_of(z.json("upload", ".netrc", name)) == [".netrc"]
     assert keys_of(z.json("upload", "dist/app.whl", name, "--key", "a/b.whl")) == ["a/b.whl"]
+    up = z.json("upload", "dist/app.whl", name, "--key-prefix", "kp/1.0/")
+    assert keys_of(up) == ["kp/1.0/app.whl"]
 
     stored = keys_of(z.json("ls", name, "--recursive"))
     assert "dir/.env" not in stored and "glob/sub/notes.txt" not in stored
-    assert len(stored) == 3 + 2 + 5 + 1 + 1
+    assert len(stored) == 3 + 2 + 5 + 1 + 1 + 1
 
     z.fails("upload", "missing.txt", name, code=None)
     err = z.fails("upload", "nothing/*.zip", name, code=None)
     assert "no file matches" in err
     r = z("upload", "dist/app.whl", "dist/sub/lib.whl", name, "--key", "x")
     assert r.exit_code == 2 and "--key needs exactly one file" in r.stderr
+    r = z("upload", "dist/app.whl", f"{name}/p", "--key-prefix", "q")
+    assert r.exit_code == 2 and "give the prefix once" in r.stderr
     assert keys_of(z.json("ls", name, "--recursive")) == stored  # nothing more stored
 
 
