@@ -842,49 +842,98 @@ def verify(
 
 @cli.group(cls=Group)
 def policy() -> None:
-    """Verification gates: downloads checked against a policy.
+    """Verification gates: downloads and image pulls checked against a policy.
 
-    In audit mode failures are logged; in enforce mode the download is refused."""
+    A gate is on a BUCKET (every download) or, with --repositories, on the registry
+    repositories matching a name or glob (every manifest pull). In audit mode failures are
+    logged; in enforce mode the download or pull is refused."""
 
 
 def gate_text(gate: Any) -> str:
     return f"{gate.name} ({gate.mode})\n" + yaml.safe_dump(gate.policy, sort_keys=False)
 
 
-@policy.command("get", epilog="\b\nExamples:\n  zot-artifacts policy get releases")
-@click.argument("bucket_name", metavar="BUCKET")
-def policy_get(bucket_name: str) -> None:
-    """Show the bucket's verification gate."""
-    gate = state().client().get_verification(bucket_name)
+def repositories_option(func: F) -> F:
+    return click.option(
+        "--repositories",
+        metavar="PATTERN",
+        help="Registry repositories (a name or a glob such as 'prod/*') instead of a bucket.",
+    )(func)
+
+
+def gate_scope(bucket_name: str | None, repositories: str | None) -> str:
+    """Exactly one of BUCKET and --repositories; the scope's name for messages."""
+    if (bucket_name is None) == (repositories is None):
+        raise click.UsageError("name a BUCKET or --repositories PATTERN (one of them)")
+    return bucket_name if bucket_name is not None else f"repositories {repositories}"
+
+
+@policy.command(
+    "get",
+    epilog="\b\nExamples:\n  zot-artifacts policy get releases\n"
+    "  zot-artifacts policy get --repositories 'prod/*'",
+)
+@click.argument("bucket_name", metavar="[BUCKET]", required=False)
+@repositories_option
+def policy_get(bucket_name: str | None, repositories: str | None) -> None:
+    """Show a bucket's (or repositories') verification gate."""
+    gate_scope(bucket_name, repositories)
+    client = state().client()
+    gate = (
+        client.get_repository_verification(repositories)
+        if repositories is not None
+        else client.get_verification(str(bucket_name))
+    )
     out(plain(gate), gate_text(gate))
 
 
 @policy.command(
     "set",
-    epilog="\b\nExamples:\n  zot-artifacts policy set releases --file policy.yaml --mode enforce",
+    epilog="\b\nExamples:\n  zot-artifacts policy set releases --file policy.yaml --mode enforce\n"
+    "  zot-artifacts policy set --repositories 'prod/*' --file policy.yaml --mode enforce",
 )
-@click.argument("bucket_name", metavar="BUCKET")
+@click.argument("bucket_name", metavar="[BUCKET]", required=False)
+@repositories_option
 @policy_option("--file")
 @click.option(
     "--mode",
     type=click.Choice(["audit", "enforce"]),
     default="audit",
     show_default=True,
-    help="audit logs failures; enforce refuses the download.",
+    help="audit logs failures; enforce refuses the download or pull.",
 )
 @click.option("--name", default="default", show_default=True, help="The gate's name.")
-def policy_set(bucket_name: str, policy_file: str, mode: str, name: str) -> None:
-    """Check every download from BUCKET against a policy."""
-    gate = state().client().set_verification(bucket_name, load_policy(policy_file), mode, name=name)
+def policy_set(
+    bucket_name: str | None, repositories: str | None, policy_file: str, mode: str, name: str
+) -> None:
+    """Check every download from BUCKET (or pull from --repositories) against a policy."""
+    gate_scope(bucket_name, repositories)
+    client = state().client()
+    rules = load_policy(policy_file)
+    gate = (
+        client.set_repository_verification(repositories, rules, mode, name=name)
+        if repositories is not None
+        else client.set_verification(str(bucket_name), rules, mode, name=name)
+    )
     out(plain(gate), gate_text(gate))
 
 
-@policy.command("delete", epilog="\b\nExamples:\n  zot-artifacts policy delete releases")
-@click.argument("bucket_name", metavar="BUCKET")
-def policy_delete(bucket_name: str) -> None:
-    """Remove the bucket's verification gate."""
-    state().client().delete_verification(bucket_name)
-    out({"deleted": bucket_name}, f"Removed the verification gate of {bucket_name}")
+@policy.command(
+    "delete",
+    epilog="\b\nExamples:\n  zot-artifacts policy delete releases\n"
+    "  zot-artifacts policy delete --repositories 'prod/*'",
+)
+@click.argument("bucket_name", metavar="[BUCKET]", required=False)
+@repositories_option
+def policy_delete(bucket_name: str | None, repositories: str | None) -> None:
+    """Remove a bucket's (or repositories') verification gate."""
+    scope = gate_scope(bucket_name, repositories)
+    client = state().client()
+    if repositories is not None:
+        client.delete_repository_verification(repositories)
+    else:
+        client.delete_verification(str(bucket_name))
+    out({"deleted": scope}, f"Removed the verification gate of {scope}")
 
 
 # ---- identity and audit ---------------------------------------------------------------------

@@ -538,6 +538,18 @@ def test_sign_attach_verify_and_policy(
     z.json("download", ref, "ok.bin")
     assert Path("ok.bin").read_bytes() == Path("app.tar.gz").read_bytes()
 
+    # Repositories' pull gates, by glob.
+    gate = z.json("policy", "set", "--repositories", "prod/*", "--file", "strict.json")
+    assert (gate["repositories"], gate["mode"]) == ("prod/*", "audit")
+    got = z.json("policy", "get", "--repositories", "prod/*")
+    assert got["policy"] == json.loads(Path("strict.json").read_text())
+    assert z.json("policy", "delete", "--repositories", "prod/*") == {
+        "deleted": "repositories prod/*"
+    }
+    z.fails("policy", "get", "--repositories", "prod/*", code="NoSuchVerificationPolicy")
+    r = z("policy", "get", name, "--repositories", "prod/*")
+    assert r.exit_code == 2 and "one of them" in r.stderr
+
 
 # ---- docs/cli.md never lies -----------------------------------------------------------------
 
