@@ -841,8 +841,129 @@ def verify(
 
 
 @cli.group(cls=Group)
+def evidence() -> None:
+    """List and fetch a subject's signatures, SBOMs, attestations."""
+
+
+@evidence.command(
+    "list",
+    epilog="\b\nExamples:\n  zot-artifacts evidence list builds/app/1.0/app.tar.gz\n"
+    "  zot-artifacts evidence list --image apps/web@sha256:4f1c... --kind signatures",
+)
+@click.argument("ref", required=False, metavar="[BUCKET/KEY]")
+@subject_options
+@click.option(
+    "--kind", type=click.Choice(["signatures", "sboms", "attestations"]), help="Only this kind."
+)
+def evidence_list(ref: str | None, image: str | None, digest: str | None, kind: str | None) -> None:
+    """Evidence attached to a subject (BUCKET/KEY, --image or --digest)."""
+    items = state().client().list_evidence(pick_subject(ref, image, digest), kind)
+    out(
+        {"evidence": plain(items)},
+        table(
+            ["ID", "KIND", "FORMAT", "CREATED", "BY"],
+            [(e.id, e.kind, e.format, e.created_at, e.created_by) for e in items],
+        ),
+    )
+
+
+@evidence.command(
+    "get", epilog="\b\nExamples:\n  zot-artifacts evidence get 3f9c0a1b... -o bundle.json"
+)
+@click.argument("evidence_id", metavar="ID")
+@click.option("-o", "--output-file", "dest", metavar="FILE", help="Write here (default: stdout).")
+def evidence_get(evidence_id: str, dest: str | None) -> None:
+    """The document exactly as attached."""
+    body = state().client().get_evidence(evidence_id)
+    if dest is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        Path(dest).write_bytes(body)
+        out({"id": evidence_id, "path": dest, "size": len(body)}, f"{len(body)} B -> {dest}")
+
+
+@cli.group(cls=Group)
+def key() -> None:
+    """Public keys trusted to sign evidence (admins).
+
+    Signatures and attestations count in policies when a trusted key verifies them."""
+
+
+def key_rows(keys: list[Any]) -> list[tuple[Any, ...]]:
+    return [
+        (k.id[:16], k.name, k.algorithm, k.scope or "*", k.expires_at or "", k.revoked_at or "")
+        for k in keys
+    ]
+
+
+KEY_COLUMNS = ["ID", "NAME", "ALGORITHM", "SCOPE", "EXPIRES", "REVOKED"]
+
+
+@key.command(
+    "add",
+    epilog="\b\nExamples:\n  zot-artifacts key add cosign.pub --name release\n"
+    "  zot-artifacts key add ci.pub --name ci --scope bucket:nightly --expires-in 2592000",
+)
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False), metavar="PEM_FILE")
+@click.option("--name", required=True, help="What the key is for.")
+@click.option("--scope", default="", help="bucket:<name> or repo:<name> (default: everywhere).")
+@click.option("--expires-in", type=click.IntRange(1), help="Seconds until it is no longer trusted.")
+def key_add(public_key: str, name: str, scope: str, expires_in: int | None) -> None:
+    """Trust a public key (PEM: ECDSA P-256/P-384, Ed25519, RSA >= 2048)."""
+    added = state().client().add_key(Path(public_key), name, scope=scope, expires_in=expires_in)
+    out(plain(added), table(KEY_COLUMNS, key_rows([added]), title=f"trusted key {added.id}"))
+
+
+@key.command("list", epilog="\b\nExamples:\n  zot-artifacts key list")
+def key_list() -> None:
+    """The trusted keys, revoked ones included."""
+    keys = state().client().list_keys()
+    out({"keys": plain(keys)}, table(KEY_COLUMNS, key_rows(keys)))
+
+
+@key.command("revoke", epilog="\b\nExamples:\n  zot-artifacts key revoke 3b1f...")
+@click.argument("key_id", metavar="ID")
+def key_revoke(key_id: str) -> None:
+    """Stop trusting a key: its signatures no longer pass any policy."""
+    state().client().revoke_key(key_id)
+    out({"revoked": key_id}, f"Revoked key {key_id}")
+
+
+@cli.group(cls=Group)
+def sbom() -> None:
+    """Search the components of every attached SBOM."""
+
+
+@sbom.command(
+    "search",
+    epilog="\b\nExamples:\n  zot-artifacts sbom search --purl pkg:pypi/requests@2.31.0\n"
+    "  zot-artifacts sbom search --name requests",
+)
+@click.option("--purl", help="A package URL; without a version, any version.")
+@click.option("--name", help="A component name.")
+@click.option("--limit", type=click.IntRange(1, 10000), help="At most this many results.")
+def sbom_search(purl: str | None, name: str | None, limit: int | None) -> None:
+    """Which artifacts and images contain a component (those you may read)."""
+    if not purl and not name:
+        raise click.UsageError("give --purl or --name")
+    found = state().client().search_sboms(purl, name, limit=limit)
+    out(
+        {"results": found},
+        table(
+            ["SUBJECT", "COMPONENT", "VERSION", "PURL"],
+            [
+                (r["subject"], r["component"]["name"], r["component"]["version"],
+                 r["component"]["purl"])
+                for r in found
+            ],
+        ),
+    )  # fmt: skip
+
+
+@cli.group(cls=Group)
 def policy() -> None:
-    """Verification gates: downloads and image pulls checked against a policy.
+    """Verification gates on downloads and image pulls.
 
     A gate is on a BUCKET (every download) or, with --repositories, on the registry
     repositories matching a name or glob (every manifest pull). In audit mode failures are

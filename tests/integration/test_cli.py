@@ -25,6 +25,8 @@ import httpx
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fixtures.oidc import OIDCProvider
 from tests.fixtures.server import ServerProcess, signing_config
@@ -505,6 +507,35 @@ def test_sign_attach_verify_and_policy(
     z.fails("attach", "sbom", ref, "junk.json", code="UnknownFormat")
     z.fails("attach", "attestation", ref, "junk.json", code="InvalidEvidence")
 
+    # What is attached, and the bytes exactly as attached.
+    listed = z.json("evidence", "list", ref)["evidence"]
+    assert {e["id"] for e in listed} >= {signature["id"], attestation["id"], sbom["id"]}
+    only = z.json("evidence", "list", ref, "--kind", "sboms")["evidence"]
+    assert [e["id"] for e in only] == [sbom["id"]]
+    fetched = z.json("evidence", "get", sbom["id"], "-o", "fetched.json")
+    assert fetched["size"] == len(Path("sbom.cdx.json").read_bytes())
+    assert Path("fetched.json").read_bytes() == Path("sbom.cdx.json").read_bytes()
+    z.fails("evidence", "get", "0" * 32, code="NoSuchEvidence")
+    hits = z.json("sbom", "search", "--name", SBOM["components"][0]["name"])["results"]
+    assert ref in {h["subject"] for h in hits}
+    assert z("sbom", "search").exit_code == 2
+
+    # Trusted keys: add (with scope), list, revoke.
+    private = ec.generate_private_key(ec.SECP256R1())
+    Path("release.pub").write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    added = z.json("key", "add", "release.pub", "--name", "release", "--scope", f"bucket:{name}")
+    assert added["algorithm"] == "ecdsa-p256" and added["scope"] == f"bucket:{name}"
+    assert added["id"] in {k["id"] for k in z.json("key", "list")["keys"]}
+    assert z.json("key", "revoke", added["id"]) == {"revoked": added["id"]}
+    revoked = next(k for k in z.json("key", "list")["keys"] if k["id"] == added["id"])
+    assert revoked["revoked_at"]
+    Path("not-a-key.pub").write_text("hello")
+    z.fails("key", "add", "not-a-key.pub", "--name", "x", code="InvalidArgument")
+
     Path("policy.yaml").write_text(
         yaml.safe_dump({"sbom": True, "attestations": [{"predicate_type": SLSA}]})
     )
@@ -602,6 +633,9 @@ def test_docs_examples_run_in_order(signing_store: ServerProcess, tmp_path: Path
         "token",
         "audit",
         "completion",
+        "evidence",
+        "key",
+        "sbom",
     ):
         assert any(f" {name} " in line for line in lines), f"no example of {name}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOT_ARTIFACTS_")}
