@@ -30,7 +30,8 @@ hash=$(
     find "$repo/cli/zot_artifacts_cli" "$repo/sdk/python/zot_artifacts" -name '*.py' | LC_ALL=C sort | xargs cat
   } | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()[:16])'
 )
-venv="$shared/.venv-$hash"
+# ZAS_ACTION_VENV_ROOT (a runner-level setting, e.g. a tool cache) puts it elsewhere.
+venv="${ZAS_ACTION_VENV_ROOT:-$shared}/.venv-$hash"
 case "$(uname -s)" in MINGW* | MSYS* | CYGWIN* | Windows*) bin=Scripts ;; *) bin=bin ;; esac
 if [ ! -f "$venv/.complete" ]; then
   # Built in place (pip's launchers name their interpreter by absolute path, so a venv cannot

@@ -84,7 +84,8 @@ class ActionRunner:
         self.github_path.touch()
 
     def base_env(self) -> dict[str, str]:
-        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL")
+        # ZAS_ACTION_VENV_ROOT is a runner-level setting (where the actions' venv is cached).
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "SHELL", "ZAS_ACTION_VENV_ROOT")
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(
             {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import uuid
@@ -41,9 +42,15 @@ SYSTEM_PYTHON = os.access("/usr/bin/python3", os.X_OK)
 
 
 @pytest.fixture(scope="session")
-def action_python() -> str:
+def action_python() -> Iterator[str]:
     """The actions' private venv, created once by the actions' own setup script (the steps
-    then find it and skip creation)."""
+    then find it and skip creation). It lives in a world-readable cache directory
+    (``ZAS_ACTION_VENV_ROOT``, as a runner's tool cache would be), built on the system Python
+    as on a runner image: the Tekton steps' non-root user must be able to run it, and a
+    checkout (or a Python under /root) may not be readable to that user."""
+    root = Path(tempfile.mkdtemp(prefix="zas-action-venv-"))
+    root.chmod(0o755)
+    os.environ["ZAS_ACTION_VENV_ROOT"] = str(root)
     out = subprocess.run(
         ["bash", str(REPO / "actions/_shared/setup-venv.sh"), "sbom"],
         capture_output=True,
@@ -52,13 +59,15 @@ def action_python() -> str:
         check=False,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")},
-            # The system Python, as on a runner image: a venv on a Python under /root (pyenv)
-            # could not run for the Tekton steps' non-root user.
             **({"ZAS_ACTION_PYTHON": "/usr/bin/python3"} if SYSTEM_PYTHON else {}),
         },
     )
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip().splitlines()[-1]
+    try:
+        assert out.returncode == 0, out.stderr
+        yield out.stdout.strip().splitlines()[-1]
+    finally:
+        os.environ.pop("ZAS_ACTION_VENV_ROOT", None)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
