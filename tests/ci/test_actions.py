@@ -97,11 +97,9 @@ def store(issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Itera
         },
         "extensions": {"supplychain": {"signing": {"keyFile": str(key)}}},
     }
-    path = base / "config.yaml"
-    path.write_text(json.dumps(config))
     proc = ServerProcess(
         base / "data",
-        config=path,
+        config=config,
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
     ).start()
     yield proc

@@ -137,11 +137,9 @@ def server(
             ],
         }
     }
-    path = base / "config.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
     proc = ServerProcess(
         base / "data",
-        config=path,
+        config=config,
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
     ).start()
     yield proc
