@@ -522,9 +522,22 @@ class Run:
                 )
         for path, key in keys:
             digest = sha256_file(path)
-            parent = key.rsplit("/", 1)[0] if "/" in key else ""
-            dest = f"{self.bucket}/{parent}" if parent else self.bucket
-            self.store.run("upload", str(path), dest)
+            # The listing above names every conflict at once; --no-overwrite makes the store
+            # itself refuse a replacement, so a writer racing this step cannot be overwritten.
+            create_only = [] if flag("overwrite") else ["--no-overwrite"]
+            try:
+                _, answer = self.store.run("upload", str(path), self.bucket, "--key", key,
+                                           *create_only)  # fmt: skip
+            except ActionError as err:
+                if err.code == "PreconditionFailed":
+                    raise ActionError(
+                        f"{self.ref(key)} already exists: set overwrite: true to replace it",
+                        title="name conflict",
+                    ) from None
+                raise
+            stored = (answer or {}).get("objects", [{}])[0].get("sha256")
+            if stored and stored != digest:
+                raise ActionError(f"{self.ref(key)}: the store holds sha256 {stored}, not {digest}")
             self.objects.append(
                 {
                     "key": key,

@@ -495,6 +495,9 @@ Examples:
     help="Files (and parts of a large file) sent at once.",
 )
 @click.option("--content-type", help="Content type (default: guessed from the name).")
+@click.option(
+    "--no-overwrite", is_flag=True, help="Never replace an existing object (412 if one exists)."
+)
 @labels_option
 def upload(
     paths: tuple[str, ...],
@@ -504,6 +507,7 @@ def upload(
     include_hidden: bool,
     parallel: int,
     content_type: str | None,
+    no_overwrite: bool,
     labels: tuple[str, ...],
 ) -> None:
     """Upload files, directories and globs.
@@ -542,6 +546,7 @@ def upload(
                 labels=labels_map,
                 parallel=parallel,
                 progress=track(object_key, path.stat().st_size),
+                overwrite=not no_overwrite,
             )
             results[object_key] = {**plain(info), "path": str(path)}
 

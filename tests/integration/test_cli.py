@@ -208,6 +208,12 @@ def test_upload_directories_globs_and_dotfiles(
     assert keys_of(z.json("upload", "dist/app.whl", name, "--key", "a/b.whl")) == ["a/b.whl"]
     up = z.json("upload", "dist/app.whl", name, "--key-prefix", "kp/1.0/")
     assert keys_of(up) == ["kp/1.0/app.whl"]
+    # --no-overwrite: the store refuses to replace (412), the object stays as it was.
+    before = z.json("head", f"{name}/kp/1.0/app.whl")["sha256"]
+    Path("other.whl").write_text("other")
+    z.fails("upload", "other.whl", name, "--key", "kp/1.0/app.whl", "--no-overwrite",
+            code="PreconditionFailed")  # fmt: skip
+    assert z.json("head", f"{name}/kp/1.0/app.whl")["sha256"] == before
 
     stored = keys_of(z.json("ls", name, "--recursive"))
     assert "dir/.env" not in stored and "glob/sub/notes.txt" not in stored

@@ -25,6 +25,7 @@ from zot_artifacts import (
     Client,
     ConflictError,
     NotFoundError,
+    PreconditionFailedError,
     RetryPolicy,
     UploadProgress,
 )
@@ -307,6 +308,37 @@ def test_multipart_details(sdk: Client, bucket: str, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError) as err:
         sdk.abort_upload(bucket, pending)
     assert err.value.code == "NoSuchUpload"
+
+
+def test_create_only_uploads_never_replace(sdk: Client, bucket: str) -> None:
+    first = sdk.upload(bucket, "once.bin", b"first", overwrite=False)
+    with pytest.raises(PreconditionFailedError) as small:
+        sdk.upload(bucket, "once.bin", b"second", overwrite=False)
+    assert small.value.http_status == 412 and small.value.code == "PreconditionFailed"
+    # In parts: refused before any part is sent; and at completion if the object appeared
+    # while the parts were going up (another writer won).
+    big = os.urandom(6 * MIB + 1)
+    with pytest.raises(PreconditionFailedError):
+        sdk.upload(bucket, "once.bin", big, multipart_threshold=5 * MIB, part_size=5 * MIB,
+                   overwrite=False)  # fmt: skip
+    assert sdk.list_uploads(bucket, "once.bin") == []
+    upload = httpx.post(
+        f"{sdk.base_url}/v1/buckets/{bucket}/uploads", json={"key": "race.bin"}
+    ).json()["upload_id"]
+    etag = httpx.put(
+        f"{sdk.base_url}/v1/buckets/{bucket}/uploads/{upload}/parts/1", content=big
+    ).json()["etag"]
+    sdk.upload(bucket, "race.bin", b"the other writer")
+    r = httpx.post(
+        f"{sdk.base_url}/v1/buckets/{bucket}/uploads/{upload}/complete",
+        json={"parts": [{"part_number": 1, "etag": etag}]},
+        headers={"If-None-Match": "*"},
+    )
+    assert r.status_code == 412
+    assert sdk.head(bucket, "once.bin").sha256 == first.sha256
+    assert sdk.download(bucket, "race.bin", io.BytesIO()).size == len(b"the other writer")
+    # overwrite=True (the default) replaces.
+    assert sdk.upload(bucket, "once.bin", b"second").sha256 != first.sha256
 
 
 def test_copy_and_presign(sdk: Client, bucket: str) -> None:

@@ -158,6 +158,12 @@ def test_complete_with_wrong_sha256_keeps_the_upload(client: httpx.Client, bucke
     assert client.get(obj_url(bucket, key)).content == b"old"  # nothing written
     assert len(client.get(f"/v1/buckets/{bucket}/uploads/{upload}").json()["parts"]) == 1
     problem(client.post(complete, json={"parts": parts, "sha256": "zz"}), 400, "InvalidDigest")
+    # Create-only completion over an existing object: 412, nothing written, upload kept.
+    create_only = {"If-None-Match": "*"}
+    problem(client.post(complete, json={"parts": parts}, headers=create_only), 412,
+            "PreconditionFailed")  # fmt: skip
+    assert client.get(obj_url(bucket, key)).content == b"old"
+    assert len(client.get(f"/v1/buckets/{bucket}/uploads/{upload}").json()["parts"]) == 1
     # The right digest (sha256: prefix accepted) completes it, replacing the object: 200.
     r = client.post(complete, json={"parts": parts, "sha256": f"sha256:{sha(data)}"})
     assert r.status_code == 200, r.text

@@ -28,6 +28,7 @@ from .errors import (
     AuthenticationError,
     ConflictError,
     NotFoundError,
+    PreconditionFailedError,
 )
 from .models import (
     ApiToken,
@@ -63,6 +64,7 @@ __all__ = [
     "NotFoundError",
     "OIDCClientCredentials",
     "ObjectInfo",
+    "PreconditionFailedError",
     "RetryPolicy",
     "RuleResult",
     "Subject",

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ._protocol import Blocking, Body, Call, Instruction, Op, Parallel, Reply, Sleep, Source
 from .auth import Auth
-from .errors import ArtifactStoreError, ConflictError, NotFoundError
+from .errors import ArtifactStoreError, ConflictError, NotFoundError, PreconditionFailedError
 from .models import (
     ApiToken,
     Bucket,
@@ -470,16 +470,29 @@ class Operations:
         multipart_threshold: int,
         progress: ProgressCallback | None,
         resume: bool,
+        overwrite: bool = True,
     ) -> Op[ObjectInfo]:
         src = Source.of(source)
         tracker = Progress(progress, src.size, key)
+        # overwrite=False: create-only, checked by the store when the object is published
+        # (If-None-Match: *), so two writers cannot both win.
+        condition = {} if overwrite else {"If-None-Match": "*"}
         if src.size is None or src.size < multipart_threshold:
-            return (yield from self._put(bucket, key, src, content_type, labels, tracker))
+            return (
+                yield from self._put(bucket, key, src, content_type, labels, tracker, condition)
+            )
+        if not overwrite and (yield from self.exists(bucket, key)):
+            raise PreconditionFailedError(  # before sending any part
+                f"{bucket}/{key} exists and overwrite is off",
+                code="PreconditionFailed",
+                http_status=412,
+            )
         return (
             yield from self._multipart(
-                bucket, key, src, content_type, labels, part_size, parallel, tracker, resume
+                bucket, key, src, content_type, labels, part_size, parallel, tracker, resume,
+                condition,
             )
-        )
+        )  # fmt: skip
 
     def _put(
         self,
@@ -489,8 +502,9 @@ class Operations:
         content_type: str | None,
         labels: Mapping[str, str] | None,
         tracker: Progress,
+        condition: Mapping[str, str],
     ) -> Op[ObjectInfo]:
-        headers = _object_headers(content_type, labels)
+        headers = {**_object_headers(content_type, labels), **condition}
         hasher: Any = None
         if src.replayable:
             headers["X-Checksum-Sha256"] = yield Blocking(lambda: src.sha256_range(0, None))
@@ -526,6 +540,7 @@ class Operations:
         parallel: int,
         tracker: Progress,
         resume: bool,
+        condition: Mapping[str, str],
     ) -> Op[ObjectInfo]:
         size = src.size or 0
         plan = plan_parts(size, part_size)
@@ -555,6 +570,7 @@ class Operations:
         data = yield from self.json_call(
             "POST",
             f"/v1/buckets/{q(bucket)}/uploads/{q(upload.upload_id)}/complete",
+            headers=dict(condition),
             json={
                 "parts": [{"part_number": p.number, "etag": etags[i]} for i, p in enumerate(plan)],
                 "sha256": sha256,

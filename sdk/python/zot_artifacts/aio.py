@@ -183,12 +183,13 @@ class AsyncClient(ClientConfig):
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         progress: ProgressCallback | None = None,
         resume: bool = True,
+        overwrite: bool = True,
     ) -> ObjectInfo:
         return await self._run(
             self.ops.upload(
                 bucket, key, source, content_type=content_type, labels=labels,
                 part_size=part_size, parallel=parallel, multipart_threshold=multipart_threshold,
-                progress=progress, resume=resume,
+                progress=progress, resume=resume, overwrite=overwrite,
             )
         )  # fmt: skip
 

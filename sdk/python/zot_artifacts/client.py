@@ -176,6 +176,7 @@ class Client(ClientConfig):
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
         progress: ProgressCallback | None = None,
         resume: bool = True,
+        overwrite: bool = True,
     ) -> ObjectInfo:
         """Upload a path, bytes or a binary file object (read in chunks).
 
@@ -185,12 +186,15 @@ class Client(ClientConfig):
         multipart upload: ``parallel`` parts of ``part_size`` at a time, each with its sha256,
         completed with the whole object's sha256. With ``resume`` an interrupted upload of the
         same key is continued: parts already stored with the same size and sha256 are not
-        sent again. ``progress(UploadProgress)`` is called as bytes go out."""
+        sent again. ``progress(UploadProgress)`` is called as bytes go out. With
+        ``overwrite=False`` an existing object is never replaced: the store refuses the write
+        when it would be published (:class:`PreconditionFailedError`), and a large upload
+        checks first, before sending any part."""
         return self._run(
             self.ops.upload(
                 bucket, key, source, content_type=content_type, labels=labels,
                 part_size=part_size, parallel=parallel, multipart_threshold=multipart_threshold,
-                progress=progress, resume=resume,
+                progress=progress, resume=resume, overwrite=overwrite,
             )
         )  # fmt: skip
 

@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticationError",
     "ConflictError",
     "NotFoundError",
+    "PreconditionFailedError",
     "error_from_response",
 ]
 
@@ -84,11 +85,17 @@ class ConflictError(ArtifactStoreError):
     """HTTP 409: e.g. the bucket exists already or is not empty."""
 
 
+class PreconditionFailedError(ConflictError):
+    """HTTP 412: a conditional write's condition does not hold (e.g. ``upload(...,
+    overwrite=False)`` and the object exists); nothing was written."""
+
+
 _BY_STATUS: dict[int, type[ArtifactStoreError]] = {
     401: AuthenticationError,
     403: AccessDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    412: PreconditionFailedError,
 }
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 

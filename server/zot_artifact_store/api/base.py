@@ -272,6 +272,23 @@ class BaseHandler(tornado.web.RequestHandler):
                 resource=resource,
             )
 
+    # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
+    missing_object_code = "PreconditionFailed"
+
+    async def check_write_preconditions(self, bucket: str, key: str) -> None:
+        headers = self.request.headers
+        if "If-Match" not in headers and "If-None-Match" not in headers:
+            return
+        try:
+            current = await self.ctx.artifacts.head_object(bucket, key)
+        except StoreError as exc:
+            if exc.code != "NoSuchKey":
+                raise
+            if "If-Match" in headers:
+                raise StoreError(self.missing_object_code, "the object does not exist") from None
+            return
+        check_preconditions(headers, current.etag, current.updated_at, is_read=False)
+
     async def stream_out(self, chunks: Any) -> None:
         """Send an async iterator of byte chunks with back-pressure; stop quietly if the
         client goes away."""
@@ -357,8 +374,6 @@ class UploadHandler(BaseHandler):
     body is read."""
 
     session: PutSession | None = None
-    # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
-    missing_object_code = "PreconditionFailed"
 
     def on_connection_close(self) -> None:
         if self.session is not None:
@@ -384,17 +399,3 @@ class UploadHandler(BaseHandler):
                 session, self.session = self.session, None
                 await session.abort()
             self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
-
-    async def check_write_preconditions(self, bucket: str, key: str) -> None:
-        headers = self.request.headers
-        if "If-Match" not in headers and "If-None-Match" not in headers:
-            return
-        try:
-            current = await self.ctx.artifacts.head_object(bucket, key)
-        except StoreError as exc:
-            if exc.code != "NoSuchKey":
-                raise
-            if "If-Match" in headers:
-                raise StoreError(self.missing_object_code, "the object does not exist") from None
-            return
-        check_preconditions(headers, current.etag, current.updated_at, is_read=False)

@@ -179,6 +179,8 @@ class CompleteHandler(V1Handler):
         upload = await self.ctx.multipart.get(bucket, None, upload_id)
         resource = f"{bucket}/{upload.key}"
         await self.authorize("s3:PutObject", resource)
+        # Create-only (If-None-Match: *) or replace-this-version (If-Match), as on a PUT.
+        await self.check_write_preconditions(bucket, upload.key)
         record, previous = await self.ctx.multipart.complete(
             upload,
             parts,
