@@ -188,6 +188,21 @@ async def test_replace_returns_previous_and_keeps_created_at(store: MetadataStor
     assert stored.created_at == 100.0
 
 
+async def test_create_only_put_never_replaces(store: MetadataStore) -> None:
+    first = obj("b", "once", digest(1))
+    assert await store.put_object(first, if_absent=True) is None
+    with pytest.raises(AlreadyExistsError):
+        await store.put_object(obj("b", "once", digest(2)), if_absent=True)
+    assert await store.get_object("b", "once") == first
+    # Racing creators: exactly one wins.
+    results = await asyncio.gather(
+        *(store.put_object(obj("b", "race", digest(i)), if_absent=True) for i in range(1, 9)),
+        return_exceptions=True,
+    )
+    assert sum(r is None for r in results) == 1
+    assert sum(isinstance(r, AlreadyExistsError) for r in results) == 7
+
+
 async def test_delete_object_returns_removed(store: MetadataStore) -> None:
     record = obj("b", "gone")
     await store.put_object(record)

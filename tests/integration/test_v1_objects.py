@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import urllib.parse
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -273,6 +276,33 @@ def test_conditional_requests(client: httpx.Client, bucket: str) -> None:
         client.put(obj_url(bucket, "c"), content=b"y", headers={"If-Match": etag}).status_code
         == 200
     )
+
+
+def test_racing_create_only_puts_exactly_one_wins(server, bucket: str) -> None:
+    """Both bodies start before either finishes, so both pass the header-time check; the
+    store decides at publish time: one 201, one 412, and the winner's bytes stay."""
+    both_started = threading.Barrier(2, timeout=20)
+
+    def body(tag: bytes) -> Iterator[bytes]:
+        yield tag * 1024
+        both_started.wait()
+        yield tag * 1024
+
+    def put(tag: bytes) -> httpx.Response:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            return c.put(obj_url(bucket, "race"), content=body(tag),
+                         headers={"If-None-Match": "*"})  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(put, [b"a", b"b"]))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201, 412], [r.text for r in answers]
+    loser = next(r for r in answers if r.status_code == 412)
+    problem(loser, 412, "PreconditionFailed")
+    winner = next(r for r in answers if r.status_code == 201)
+    with httpx.Client(base_url=server.url) as c:
+        stored = c.get(obj_url(bucket, "race")).content
+    assert hashlib.sha256(stored).hexdigest() == winner.json()["sha256"]
 
 
 def test_empty_object(client: httpx.Client, bucket: str) -> None:

@@ -275,6 +275,11 @@ class BaseHandler(tornado.web.RequestHandler):
     # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
     missing_object_code = "PreconditionFailed"
 
+    def create_only(self) -> bool:
+        """``If-None-Match: *``: the write must not replace an object. Checked before the body
+        (:meth:`check_write_preconditions`) and again, atomically, when it is published."""
+        return self.request.headers.get("If-None-Match", "").strip() == "*"
+
     async def check_write_preconditions(self, bucket: str, key: str) -> None:
         headers = self.request.headers
         if "If-Match" not in headers and "If-None-Match" not in headers:

@@ -371,10 +371,14 @@ class MetadataStore(abc.ABC):
 
     # ---- objects ----------------------------------------------------------------------------
     @abc.abstractmethod
-    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
         """Insert or replace (bucket, key) atomically; returns the previous record, if any.
 
         When replacing, ``created_at`` of the stored record is kept from the previous one.
+        With ``if_absent`` only insert: :class:`AlreadyExistsError` (nothing written) when
+        the key exists, decided atomically (two create-only writers cannot both win).
         """
 
     @abc.abstractmethod

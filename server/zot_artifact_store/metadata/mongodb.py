@@ -251,11 +251,19 @@ class MongoMetadataStore(MetadataStore):
         return result.deleted_count > 0
 
     # ---- objects ----------------------------------------------------------------------------
-    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
+    async def put_object(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
         doc = _encode(obj, blobs=sorted(blob_digests(obj)))
         replace = {k: v for k, v in doc.items() if k != "created_at"}
         where = {"bucket": obj.bucket, "key": obj.key}
         objects = self._c("objects")
+        if if_absent:  # the unique (bucket, key) index decides between racing creators
+            try:
+                await objects.insert_one(doc)
+            except DuplicateKeyError:
+                raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists") from None
+            return None
         # Update-or-insert in two atomic steps rather than one upsert, so created_at is kept
         # without $setOnInsert (which some wire-compatible servers ignore on upsert). When two
         # writers race to create a key, the unique index picks one; the other updates it.

@@ -350,12 +350,16 @@ class SqliteMetadataStore(MetadataStore):
 
     # ---- objects ----------------------------------------------------------------------------
     @staticmethod
-    def _put_object(conn: sqlite3.Connection, obj: ObjectRecord) -> ObjectRecord | None:
+    def _put_object(
+        conn: sqlite3.Connection, obj: ObjectRecord, if_absent: bool
+    ) -> ObjectRecord | None:
         with _transaction(conn):
             row = conn.execute(
                 "SELECT doc FROM objects WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
             ).fetchone()
             previous = _load(ObjectRecord, row)
+            if if_absent and previous is not None:
+                raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists")
             stored = obj
             if previous is not None:
                 stored = ObjectRecord(**{**to_doc(obj), "created_at": previous.created_at})
@@ -373,8 +377,10 @@ class SqliteMetadataStore(MetadataStore):
             )
         return previous
 
-    async def put_object(self, obj: ObjectRecord) -> ObjectRecord | None:
-        return await self._run(self._put_object, obj)
+    async def put_object(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
+        return await self._run(self._put_object, obj, if_absent)
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         sql = "SELECT doc FROM objects WHERE bucket = ? AND key = ?"

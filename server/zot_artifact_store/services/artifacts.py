@@ -159,6 +159,8 @@ class PutOptions:
     md5_etag: bool = False
     # Checksums the API layer computed and verified (S3 ``x-amz-checksum-*``), kept and served.
     checksums: dict[str, str] = field(default_factory=dict)
+    # Create-only (``If-None-Match: *``): publishing fails if the key exists by then.
+    if_absent: bool = False
 
 
 class PutSession:
@@ -217,7 +219,7 @@ class PutSession:
             headers=opts.headers,
             checksums=opts.checksums,
         )
-        return await self._service.publish(record)
+        return await self._service.publish(record, if_absent=opts.if_absent)
 
     async def commit_blob(self) -> BlobInfo:
         """Commit the body as a blob after checking its length, sha256 and MD5."""
@@ -347,11 +349,22 @@ class ArtifactService:
         writer = await self.blobs.writer(extra_hashes=extra)
         return PutSession(self, bucket, key, writer, options)
 
-    async def publish(self, record: ObjectRecord) -> tuple[ObjectRecord, ObjectRecord | None]:
-        """Point (bucket, key) at a committed blob."""
+    async def publish(
+        self, record: ObjectRecord, *, if_absent: bool = False
+    ) -> tuple[ObjectRecord, ObjectRecord | None]:
+        """Point (bucket, key) at a committed blob; ``if_absent``: only if no object has the
+        key at this moment (412 PreconditionFailed otherwise; the blob is left to GC)."""
         # The bucket may have been deleted while the body streamed in.
         await self.get_bucket(record.bucket)
-        previous = await self.metadata.put_object(record)
+        try:
+            previous = await self.metadata.put_object(record, if_absent=if_absent)
+        except AlreadyExistsError:
+            raise StoreError(
+                "PreconditionFailed",
+                f"{record.bucket}/{record.key} was created meanwhile (If-None-Match: *); "
+                "nothing was replaced",
+                resource=f"{record.bucket}/{record.key}",
+            ) from None
         if previous is not None:
             record.created_at = previous.created_at
         for hook in self.on_publish:
@@ -394,7 +407,13 @@ class ArtifactService:
                 yield chunk
 
     async def copy_object(
-        self, source: ObjectRecord, bucket: str, key: str, replace: PutOptions | None
+        self,
+        source: ObjectRecord,
+        bucket: str,
+        key: str,
+        replace: PutOptions | None,
+        *,
+        if_absent: bool = False,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
         ``replace``, its content type, metadata, headers and labels replace the source's."""
@@ -408,7 +427,7 @@ class ArtifactService:
             record.user_metadata = replace.user_metadata
             record.headers = replace.headers
             record.labels = replace.labels
-        return await self.publish(record)
+        return await self.publish(record, if_absent=if_absent)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         validate_key(key)

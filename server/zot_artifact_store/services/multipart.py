@@ -139,6 +139,7 @@ class MultipartService:
         expected_sha256: str | None = None,
         *,
         sha256_etag: bool = False,
+        if_absent: bool = False,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Publish the object made of the ``requested`` (number, ETag) parts. With
         ``expected_sha256`` (``sha256:<hex>``) of the whole object, a mismatch writes nothing
@@ -197,7 +198,7 @@ class MultipartService:
             parts=[{"digest": p.digest, "size": p.size} for p in chosen],
             public_read=public,
         )
-        result = await self.artifacts.publish(record)
+        result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)
         return result
 

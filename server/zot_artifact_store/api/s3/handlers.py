@@ -222,6 +222,7 @@ class S3Handler(BaseHandler):
                 if name.lower().startswith("x-amz-meta-")
             },
             headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+            if_absent=self.create_only(),
         )
 
     def acl_xml(self, public: bool) -> None:
@@ -899,7 +900,7 @@ class ObjectHandler(S3Handler, UploadHandler):
                 parts.append((int(number), etag))
             except ValueError:
                 raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
-        record, _ = await self.ctx.multipart.complete(upload, parts)
+        record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
         self.write_xml(
             "CompleteMultipartUploadResult",
             {

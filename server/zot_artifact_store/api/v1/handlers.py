@@ -97,6 +97,7 @@ class V1Handler(BaseHandler):
             labels=parse_labels_header(self.request.headers.get("X-Artifact-Labels")),
             expected_sha256=normalize_sha256(declared) if declared else None,
             expected_size=expected_size,
+            if_absent=self.create_only(),
         )
 
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
@@ -271,7 +272,9 @@ class ObjectHandler(V1Handler, UploadHandler):
                 user_metadata=source.user_metadata,
                 headers=source.headers,
             )
-        record, previous = await self.ctx.artifacts.copy_object(source, bucket, key, replace)
+        record, previous = await self.ctx.artifacts.copy_object(
+            source, bucket, key, replace, if_absent=self.create_only()
+        )
         self.audit(
             "s3:PutObject", f"{bucket}/{key}", True, f"copied from {source_resource}",
             subject_digest=record.digest,

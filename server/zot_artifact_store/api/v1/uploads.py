@@ -186,6 +186,7 @@ class CompleteHandler(V1Handler):
             parts,
             normalize_sha256(sha256) if sha256 is not None else None,
             sha256_etag=True,
+            if_absent=self.create_only(),
         )
         self.audit(
             "s3:PutObject", resource, True, f"upload {upload_id} completed ({len(parts)} parts)",
