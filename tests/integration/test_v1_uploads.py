@@ -132,7 +132,7 @@ def test_part_checksum_mismatch_stores_nothing(client: httpx.Client, bucket: str
     upload = start(client, bucket, "bad-part.bin")
     data = os.urandom(1000)
     r = put_part(client, bucket, upload, 1, data, **{"X-Checksum-Sha256": sha(b"other")})
-    body = problem(r, 400, "BadDigest")
+    body = problem(r, 422, "ChecksumMismatch")
     assert "part 1" in body["message"]
     assert client.get(f"/v1/buckets/{bucket}/uploads/{upload}").json()["parts"] == []
     problem(
@@ -152,7 +152,7 @@ def test_complete_with_wrong_sha256_keeps_the_upload(client: httpx.Client, bucke
     complete = f"/v1/buckets/{bucket}/uploads/{upload}/complete"
     parts = [{"part_number": 1, "etag": etag}]
     body = problem(
-        client.post(complete, json={"parts": parts, "sha256": sha(b"x")}), 400, "BadDigest"
+        client.post(complete, json={"parts": parts, "sha256": sha(b"x")}), 422, "ChecksumMismatch"
     )
     assert sha(data) in body["message"]
     assert client.get(obj_url(bucket, key)).content == b"old"  # nothing written

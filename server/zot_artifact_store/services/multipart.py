@@ -173,7 +173,7 @@ class MultipartService:
         sha256 = await self._sha256_of([p.digest for p in chosen])
         if expected_sha256 is not None and expected_sha256 != f"sha256:{sha256}":
             raise StoreError(
-                "BadDigest",
+                "ChecksumMismatch",  # S3 answers it as BadDigest (api/s3 maps it)
                 f"the parts' sha256 is {sha256}, not the declared "
                 f"{expected_sha256.removeprefix('sha256:')}; no object was written and the "
                 "upload is kept",

@@ -141,8 +141,8 @@ class PartHandler(V1Handler, UploadHandler):
         except StoreError as exc:
             if exc.code != "ChecksumMismatch":
                 raise
-            raise StoreError(
-                "BadDigest",
+            raise StoreError(  # the same code as an object PUT whose body does not match
+                "ChecksumMismatch",
                 f"part {session.number} does not match X-Checksum-Sha256 ({exc.message})",
                 resource=f"{bucket}/{session.key}",
                 detail=exc.detail,
