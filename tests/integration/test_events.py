@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -199,11 +200,16 @@ def test_tekton_taskrun_events_record_the_build_and_link_its_artifact(
 
         listed = c.get("/v1/builds", params={"source": source["id"]}, auth=ROOT).json()
         assert [b["id"] for b in listed["builds"]] == [build["id"]]
-        records = eventually(
-            lambda: c.get("/v1/audit", params={"action": "events:Publish"}, auth=ROOT).json()[
-                "records"
-            ]
-        )
+
+        def audited() -> list[dict]:
+            q = {"action": "events:Publish", "resource": f"events:{source['id']}"}
+            r = c.get("/v1/audit", params=q, auth=ROOT)
+            return list(r.json()["records"])
+
+        # Audit records are written in batches: wait for all three, then for no fourth.
+        eventually(lambda: len(audited()) >= 3)
+        time.sleep(0.5)
+        records = audited()
         assert {r["principal"] for r in records} == {f"event-source:{source['id']}"}
         assert len(records) == 3  # started, successful, running; not the duplicate
         # The URL token never reaches the server's log (the access log redacts it).
