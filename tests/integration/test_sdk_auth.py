@@ -85,12 +85,16 @@ def test_basic_tokens_env_presign_and_audit(
     with Client.from_env() as root:
         root.revoke_token(reader.id)
         # The audit trail, newest first, across pages of 2.
+        # Audit records are written in batches: wait for the denied upload's record itself.
+        def denied_upload_recorded(records: list[dict]) -> bool:
+            return any(r["decision"] == "deny" and r["action"] == "s3:PutObject" for r in records)
+
         deadline = time.monotonic() + 10
         records: list[dict] = []
-        while time.monotonic() < deadline and not records:
+        while time.monotonic() < deadline and not denied_upload_recorded(records):
             records = list(root.audit(principal=f"token:{reader.id}", page_size=2))
             time.sleep(0.2)
-        assert any(r["decision"] == "deny" and r["action"] == "s3:PutObject" for r in records)
+        assert denied_upload_recorded(records)
         assert records == sorted(records, key=lambda r: r["time"], reverse=True)
     with Client(auth_server.url, auth=TokenAuth(reader.secret)) as revoked:
         with pytest.raises(AuthenticationError):
