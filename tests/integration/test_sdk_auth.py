@@ -84,6 +84,7 @@ def test_basic_tokens_env_presign_and_audit(
     monkeypatch.setenv("ZOT_ARTIFACTS_PASSWORD", ROOT_PASSWORD)
     with Client.from_env() as root:
         root.revoke_token(reader.id)
+
         # The audit trail, newest first, across pages of 2.
         # Audit records are written in batches: wait for the denied upload's record itself.
         def denied_upload_recorded(records: list[dict]) -> bool:
