@@ -5,8 +5,9 @@ Transport is real: skopeo copies cosign's legacy ``sha256-<hex>.sig`` / ``.att``
 from an OCI layout, and the oras Python client pushes OCI 1.1 referrers (a notation signature,
 a cosign signature in referrers mode). The signature documents themselves are built here in
 cosign's and notation's formats (simple-signing payload + annotation; notation's JWS with an
-x5c chain): neither cosign nor notation can be installed on this machine (Debian's skopeo has
-sigstore signing disabled), so the formats follow their specifications byte for byte.
+x5c chain, and its COSE_Sign1 with x5chain): neither cosign nor notation can be installed on
+this machine (Debian's skopeo has sigstore signing disabled), so the formats follow their
+specifications byte for byte.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import httpx
 import oras.client
 import oras.oci
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -248,13 +250,12 @@ def test_a_cosign_signature_for_another_image_is_not_evidence(
     assert evidence(api, image["digest"], "signatures") == []
 
 
-def notation_signature(
-    digest: str, size: int, private: ec.EllipticCurvePrivateKey
-) -> tuple[bytes, x509.Certificate]:
-    """A notation JWS envelope (notary.x509 scheme) over ``{"targetArtifact": descriptor}``."""
+def notation_certificate(private: Any) -> x509.Certificate:
+    """A self-signed code-signing certificate for ``private``, as ``notation cert generate-test``
+    makes (CN=release.example.com)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "release.example.com")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -266,6 +267,20 @@ def notation_signature(
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
         .sign(private, hashes.SHA256())
     )
+
+
+def notation_payload(digest: str, size: int) -> bytes:
+    return json.dumps(
+        {"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": digest, "size": size}}
+    ).encode()
+
+
+def notation_signature(
+    digest: str, size: int, private: ec.EllipticCurvePrivateKey
+) -> tuple[bytes, x509.Certificate]:
+    """A notation JWS envelope (notary.x509 scheme) over ``{"targetArtifact": descriptor}``."""
+    cert = notation_certificate(private)
+    now = datetime.datetime.now(datetime.UTC)
 
     def b64url(raw: bytes) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -281,8 +296,7 @@ def notation_signature(
             }
         ).encode()
     )
-    target = {"targetArtifact": {"mediaType": OCI_MANIFEST, "digest": digest, "size": size}}
-    payload = b64url(json.dumps(target).encode())
+    payload = b64url(notation_payload(digest, size))
     der = private.sign(f"{protected}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     envelope = {
@@ -295,6 +309,33 @@ def notation_signature(
         "signature": b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big")),
     }
     return json.dumps(envelope).encode(), cert
+
+
+def notation_cose_signature(digest: str, size: int, private: rsa.RSAPrivateKey) -> bytes:
+    """A notation COSE envelope (``notation sign --signature-format cose``, notary.x509): a
+    tagged COSE_Sign1 (RFC 9052) signed PS256 (COSE alg -37), the certificate chain in the
+    unprotected x5chain header (33), and the notary headers of the envelope specification."""
+    cert = notation_certificate(private)
+    protected = cbor2.dumps(
+        {
+            1: -37,
+            2: ["io.cncf.notary.signingScheme"],
+            3: "application/vnd.cncf.notary.payload.v1+json",
+            "io.cncf.notary.signingScheme": "notary.x509",
+            "io.cncf.notary.signingTime": cbor2.CBORTag(
+                1, int(datetime.datetime.now().timestamp())
+            ),
+        }
+    )
+    payload = notation_payload(digest, size)
+    to_sign = cbor2.dumps(["Signature1", protected, b"", payload])
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    signature = private.sign(to_sign, pss, hashes.SHA256())
+    unprotected = {
+        33: [cert.public_bytes(Encoding.DER)],
+        "io.cncf.notary.signingAgent": "notation-go/1.2.0",
+    }
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, payload, signature]))
 
 
 def oras_push_referrer(
@@ -383,6 +424,38 @@ def test_notation_and_cosign_referrers_pushed_by_oras(
     assert result["verified"] is False
     assert "does not verify" in result["rules"][0]["reason"]
     assert cert.public_key().public_numbers() == signer.public_key().public_numbers()
+
+    # notation's other envelope, COSE (RSA-PSS here), is read and verified the same way.
+    rsa_signer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_key = trust(api, rsa_signer)
+    cose = notation_cose_signature(digest, image["size"], rsa_signer)
+    tampered = cose[:-1] + bytes([cose[-1] ^ 1])  # the last byte is the signature's
+
+    def push_cose(body: bytes) -> None:
+        layer = {"sig.cose": (body, "application/cose")}
+        oras_push_referrer(
+            registry, tmp_path, repo, subject, layer, "application/vnd.cncf.notary.signature"
+        )
+
+    def cose_records() -> list[dict[str, Any]]:
+        return [
+            s for s in evidence(api, digest, "signatures") if s["media_type"] == "application/cose"
+        ]
+
+    push_cose(tampered)
+    push_cose(b"not cbor")
+    assert len(cose_records()) == 1  # the malformed envelope is not evidence
+    result = verify(api, repo, digest, {"signatures": [{"key": rsa_key}]})
+    assert result["verified"] is False
+    assert "does not verify" in result["rules"][0]["reason"], result
+
+    push_cose(cose)
+    records = cose_records()
+    assert len(records) == 2
+    assert {s["details"]["signer"] for s in records} == {"CN=release.example.com"}
+    result = verify(api, repo, digest, {"signatures": [{"key": rsa_key}]})
+    assert result["verified"] is True, result
+    assert api.get(f"/v1/evidence/{result['rules'][0]['evidence'][0]}").content == cose
 
 
 def test_repository_gates_refuse_unsigned_pulls_until_the_image_is_signed(

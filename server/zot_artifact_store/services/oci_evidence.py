@@ -7,9 +7,10 @@ cosign stores an image's signatures under the tag ``sha256-<hex>.sig`` (attestat
 payload naming the image digest, with the base64 signature over those bytes in the layer
 annotation ``dev.cosignproject.cosign/signature``. Attestation layers are DSSE envelopes.
 notation stores a referrer of artifact type ``application/vnd.cncf.notary.signature`` whose
-layer is a JWS (``application/jose+json``) over ``{"targetArtifact": descriptor}`` with the
-signing certificate chain in ``x5c``. Sigstore bundles pushed as referrers (cosign v3) are
-layers of a ``application/vnd.dev.sigstore.bundle…`` media type.
+layer is a JWS (``application/jose+json``) or a COSE_Sign1 message (``application/cose``) over
+``{"targetArtifact": descriptor}`` with the signing certificate chain (``x5c`` / ``x5chain``).
+Sigstore bundles pushed as referrers (cosign v3) are layers of a
+``application/vnd.dev.sigstore.bundle…`` media type.
 
 This module knows the formats; SupplyChainService.index_oci stores them as evidence.
 """
@@ -23,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import cbor2
+from cbor2 import CBORError
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -140,10 +143,12 @@ def _b64url(text: str) -> bytes:
 
 
 @dataclass
-class NotationJws:
-    """A notation JWS signature envelope (JSON serialization), parsed."""
+class NotationEnvelope:
+    """A notation signature envelope, JWS (JSON serialization) or COSE_Sign1, parsed to what
+    verification needs: the algorithm as JOSE names it, the signed bytes, the signature (raw
+    ``r || s`` for ECDSA in both formats) and the x509 chain, signing certificate first."""
 
-    header: dict[str, Any]
+    alg: str
     payload: dict[str, Any]
     signing_input: bytes
     signature: bytes
@@ -154,23 +159,68 @@ class NotationJws:
         return str(self.payload.get("targetArtifact", {}).get("digest", ""))
 
 
-def parse_notation_jws(body: bytes) -> NotationJws:
+# COSE algorithm identifiers (RFC 9053, RFC 8230) of the schemes notation signs with.
+_COSE_ALGS = {-7: "ES256", -35: "ES384", -36: "ES512", -37: "PS256", -38: "PS384", -39: "PS512"}
+_COSE_ALG, _COSE_X5CHAIN = 1, 33
+
+
+def parse_notation(body: bytes, media_type: str) -> NotationEnvelope:
+    """A notation envelope of either format (422 InvalidEvidence when malformed)."""
+    parse = _parse_notation_cose if media_type == NOTATION_COSE else _parse_notation_jws
     try:
-        doc = json.loads(body)
-        protected = str(doc["protected"])
-        payload_b64 = str(doc["payload"])
-        header = json.loads(_b64url(protected))
-        payload = json.loads(_b64url(payload_b64))
-        signature = _b64url(str(doc["signature"]))
-        chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in doc["header"]["x5c"]]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise StoreError("InvalidEvidence", f"not a notation JWS envelope: {exc}") from None
-    if not chain or not isinstance(payload, dict) or not isinstance(header, dict):
-        raise StoreError("InvalidEvidence", "a notation JWS envelope needs x5c and a payload")
-    return NotationJws(header, payload, f"{protected}.{payload_b64}".encode(), signature, chain)
+        envelope = parse(body)
+    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, CBORError) as exc:
+        raise StoreError(
+            "InvalidEvidence", f"not a notation {media_type} envelope: {exc}"
+        ) from None
+    if not envelope.chain or not isinstance(envelope.payload, dict):
+        raise StoreError(
+            "InvalidEvidence", "a notation envelope needs a certificate chain and a payload"
+        )
+    return envelope
 
 
-def verify_notation(jws: NotationJws, digest: str, public: Any) -> None:
+def _parse_notation_jws(body: bytes) -> NotationEnvelope:
+    doc = json.loads(body)
+    protected = str(doc["protected"])
+    payload_b64 = str(doc["payload"])
+    header = json.loads(_b64url(protected))
+    chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in doc["header"]["x5c"]]
+    return NotationEnvelope(
+        str(header["alg"]),
+        json.loads(_b64url(payload_b64)),
+        f"{protected}.{payload_b64}".encode(),
+        _b64url(str(doc["signature"])),
+        chain,
+    )
+
+
+def _parse_notation_cose(body: bytes) -> NotationEnvelope:
+    """A COSE_Sign1 message (RFC 9052 §4.2; notation writes it tagged, 18): the signed bytes
+    are the ``Sig_structure`` ``["Signature1", protected, external_aad, payload]``."""
+    message = cbor2.loads(body)
+    if isinstance(message, cbor2.CBORTag):
+        if message.tag != 18:
+            raise ValueError(f"CBOR tag {message.tag} is not COSE_Sign1")
+        message = message.value
+    protected, unprotected, payload, signature = message
+    header = cbor2.loads(protected) if protected else {}
+    alg = _COSE_ALGS.get(header.get(_COSE_ALG))
+    if alg is None:
+        raise ValueError(f"unsupported COSE algorithm {header.get(_COSE_ALG)!r}")
+    x5chain = unprotected.get(_COSE_X5CHAIN)
+    certs = [x5chain] if isinstance(x5chain, bytes) else list(x5chain or [])
+    signed = cbor2.dumps(["Signature1", protected, b"", payload])
+    return NotationEnvelope(
+        alg,
+        json.loads(payload),
+        signed,
+        bytes(signature),
+        [x509.load_der_x509_certificate(c) for c in certs],
+    )
+
+
+def verify_notation(jws: NotationEnvelope, digest: str, public: Any) -> None:
     """The envelope is about ``digest``, its signing certificate holds ``public`` (the trusted
     key) and the JWS signature verifies (InvalidSignature otherwise)."""
     if jws.target_digest != digest:
@@ -179,7 +229,7 @@ def verify_notation(jws: NotationJws, digest: str, public: Any) -> None:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     if jws.chain[0].public_key().public_bytes(der, spki) != public.public_bytes(der, spki):
         raise InvalidSignature
-    alg = str(jws.header.get("alg", ""))
+    alg = jws.alg
     algorithm = _JWS_HASHES.get(alg[2:])
     if algorithm is None:
         raise InvalidSignature

@@ -54,12 +54,11 @@ from .artifacts import ArtifactService
 from .oci_evidence import (
     COSIGN_CERTIFICATE_ANNOTATION,
     COSIGN_SIGNATURE_ANNOTATION,
-    NOTATION_JWS,
     OciLayer,
     cosign_payload_digest,
     evidence_layers,
     legacy_subject,
-    parse_notation_jws,
+    parse_notation,
     verify_cosign,
     verify_notation,
     verify_prehashed,
@@ -782,9 +781,7 @@ class SupplyChainService:
                 subject, ref, "signature", "cosign", body, layer.media_type, principal_id, details
             )
         if layer.kind == "notation":
-            if layer.media_type != NOTATION_JWS:
-                raise StoreError("InvalidEvidence", "COSE notation signatures are not read yet")
-            jws = parse_notation_jws(body)
+            jws = parse_notation(body, layer.media_type)
             if jws.target_digest != subject:
                 raise StoreError("SubjectMismatch", f"the signature is about {jws.target_digest}")
             details = base | {"signer": jws.chain[0].subject.rfc4514_string()}
@@ -1010,7 +1007,7 @@ class SupplyChainService:
                 elif evidence.format == "cosign":
                     verify_cosign(body, evidence.details.get("signature", ""), digest, public)
                 elif evidence.format == "notation":
-                    verify_notation(parse_notation_jws(body), digest, public)
+                    verify_notation(parse_notation(body, evidence.media_type), digest, public)
                 else:
                     verify_raw(raw_signature(body), digest, public)
             except InvalidSignature:
