@@ -3,7 +3,8 @@ identity change becomes an :class:`AuditRecord` in the metadata store and a line
 ``zot_artifact_store.audit`` JSON logger.
 
 Records are buffered and written in batches (every ``FLUSH_INTERVAL_S`` or ``BATCH`` records)
-so auditing costs a request no metadata round trip; shutdown flushes what is left. Records
+so auditing costs a request no metadata round trip; shutdown flushes what is left, and so
+does ``GET /v1/audit`` in the process that answers it (a reader sees its own actions). Records
 older than ``auth.audit.retention`` are deleted by the worker that runs garbage collection.
 """
 
@@ -138,6 +139,14 @@ class AuditLog:
             except Exception:
                 self._buffer[:0] = batch  # keep them for the next try
                 raise
+
+    async def settle(self) -> None:
+        """Write what this process has buffered now, so that a query right after an action
+        sees its records; a failure is logged and left to the background writer."""
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("could not write buffered audit records before a query")
 
     async def _run(self) -> None:
         while True:

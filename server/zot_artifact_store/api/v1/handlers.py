@@ -458,6 +458,7 @@ class AuditHandler(V1Handler):
         )
         before = decode_audit_cursor(arg("cursor", None))
         limit = self.int_arg("limit", 100, 1, MAX_LIST_LIMIT)
+        await self.ctx.audit.settle()  # what this process buffered is in the answer
         records, more = await self.ctx.metadata.query_audit(query, before, limit)
         out: dict[str, Any] = {"records": [audit_json(r) for r in records]}
         out["next_cursor"] = encode_audit_cursor(records[-1]) if more and records else None
