@@ -6,6 +6,7 @@ stderr: ``error: <message> (<code>, request <id>)``)."""
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import sys
@@ -169,11 +170,31 @@ def subject_options(func: F) -> F:
     return func
 
 
+class _DocumentLoader(yaml.SafeLoader):
+    """YAML as JSON sees it: ``released: 2024-01-01`` stays the text it was written as
+    (YAML 1.1 would make it a date, which no JSON request can carry)."""
+
+
+_DocumentLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_document(path: str) -> Any:
-    """A JSON or YAML file (``-`` = stdin)."""
+    """A JSON or YAML file (``-`` = stdin), UTF-8 (a UTF-8 or UTF-16 byte-order mark is
+    honoured, as PowerShell writes one)."""
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        return yaml.safe_load(text)
+        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            text = raw.decode("utf-16")
+        else:
+            text = raw.decode("utf-8-sig")
+        return yaml.load(text, Loader=_DocumentLoader)  # a SafeLoader
+    except OSError as exc:
+        raise Failure(f"{path}: cannot read: {one_line(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise Failure(f"{path}: not UTF-8 or UTF-16 text: {one_line(exc)}") from None
     except yaml.YAMLError as exc:
         raise Failure(f"{path}: not JSON or YAML: {one_line(exc)}") from None
 
@@ -1192,7 +1213,12 @@ def completion(shell: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    cli.main(args=argv, prog_name="zot-artifacts")
+    try:
+        cli.main(args=argv, prog_name="zot-artifacts")
+    except Exception as exc:
+        # Whatever went unforeseen is an error (2), never "not verified" (1) with a traceback.
+        click.echo(f"error: {type(exc).__name__}: {one_line(exc)}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
     raise SystemExit(0)  # pragma: no cover - click exits itself
 
 

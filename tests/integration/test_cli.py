@@ -562,6 +562,21 @@ def test_sign_attach_verify_and_policy(
     z.fails("verify", f"{name}/missing", "--policy", "policy.yaml", code="NoSuchKey")
     Path("list.yaml").write_text("- 1\n- 2\n")
     z.fails("verify", ref, "--policy", "list.yaml", code=None)
+    # Files as editors and shells write them: PowerShell's `>` (UTF-16 with a byte-order
+    # mark) reads as the same policy; a YAML date stays text (JSON has no dates); a file that
+    # is not text is an error (2), never "not verified" (1).
+    Path("ps.json").write_bytes(Path("policy.yaml").read_text().encode("utf-16"))
+    assert z.json("verify", ref, "--policy", "ps.json")["verified"] is True
+    Path("dated.yaml").write_text(
+        f"attestations:\n- predicate_type: {SLSA}\n  constraints:\n    released: 2024-01-01\n"
+    )
+    dated = z.json("verify", ref, "--policy", "dated.yaml", code=1)
+    assert "2024-01-01" in dated["rules"][0]["reason"]
+    Path("binary.json").write_bytes(b"\x80\x81 not text \xff")
+    r = z("verify", ref, "--policy", "binary.json")
+    assert r.exit_code == 2 and r.stderr.startswith("error: binary.json")
+    r = z("verify", ref, "--policy", "no-such-file.json")
+    assert r.exit_code == 2 and "no-such-file.json" in r.stderr
     r = z("verify", ref, "--digest", digest, "--policy", "policy.yaml")
     assert r.exit_code == 2 and "name the subject once" in r.stderr
 

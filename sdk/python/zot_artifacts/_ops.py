@@ -3,6 +3,8 @@ and async clients only drive these."""
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import hashlib
 import json
 import os
@@ -14,7 +16,13 @@ from urllib.parse import quote
 
 from ._protocol import Blocking, Body, Call, Instruction, Op, Parallel, Reply, Sleep, Source
 from .auth import Auth
-from .errors import ArtifactStoreError, ConflictError, NotFoundError, PreconditionFailedError
+from .errors import (
+    AccessDeniedError,
+    ArtifactStoreError,
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+)
 from .models import (
     ApiToken,
     Bucket,
@@ -38,6 +46,8 @@ MAX_PARTS = 10_000
 SIGSTORE_PREFIX = "application/vnd.dev.sigstore.bundle"
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 EVIDENCE_KINDS = ("signatures", "sboms", "attestations")
+# Failures after which a request may or may not have been applied (no answer, 500, 502, 504).
+OUTCOME_UNKNOWN = frozenset({0, 500, 502, 504})
 
 ProgressCallback = Callable[[UploadProgress], None]
 UploadSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
@@ -186,9 +196,21 @@ def object_from_headers(bucket: str, key: str, headers: Mapping[str, str]) -> Ob
         sha256=headers.get("x-checksum-sha256", "").lower(),
         etag=headers.get("etag", "").strip('"'),
         content_type=headers.get("content-type", "application/octet-stream"),
-        updated_at=headers.get("last-modified"),
+        updated_at=_rfc3339(headers.get("last-modified")),
         labels=labels,
     )
+
+
+def _rfc3339(http_date: str | None) -> str | None:
+    """An HTTP date (``Sun, 29 Nov 2026 06:23:58 GMT``) in the RFC 3339 form the JSON API
+    uses (``2026-11-29T06:23:58Z``); the header carries whole seconds."""
+    if not http_date:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Sink:
@@ -329,7 +351,7 @@ class Operations:
     def send(self, call: Call, *, retry: bool = True) -> Op[Reply]:
         """One request with the client's credentials, retried as :class:`RetryPolicy` says
         (a streamed body only when its source can be read again); a 401 after a cached
-        token was used fetches a new token once."""
+        token was used fetches a new token once (and re-sends only a body it can re-read)."""
         attempt, renewed = 0, False
         base_headers = dict(call.headers)
         while True:
@@ -340,12 +362,14 @@ class Operations:
             try:
                 return (yield call)
             except ArtifactStoreError as err:
+                # A streamed body that cannot be read again is never re-sent: the second
+                # request would carry only what was left of it.
+                replayable = call.body is None or call.body.source.replayable
                 if err.http_status == 401 and call.auth and self.auth and not renewed:
                     renewed = True
-                    if self.auth.invalidate():
+                    if self.auth.invalidate() and replayable:
                         attempt -= 1
                         continue
-                replayable = call.body is None or call.body.source.replayable
                 delay = (
                     self.retry.delay(attempt, err, idempotent=call.idempotent)
                     if retry and replayable
@@ -544,7 +568,19 @@ class Operations:
     ) -> Op[ObjectInfo]:
         size = src.size or 0
         plan = plan_parts(size, part_size)
-        upload = (yield from self.find_upload(bucket, key)) if resume else None
+        upload = None
+        if resume:
+            try:
+                upload = yield from self.find_upload(bucket, key)
+            except AccessDeniedError:
+                upload = None  # may upload but not list uploads: start afresh
+        # An interrupted upload is continued only when it would publish what this call asks
+        # for; one started with another content type or labels is left alone.
+        if upload is not None and (
+            upload.content_type != (content_type or "application/octet-stream")
+            or upload.labels != dict(labels or {})
+        ):
+            upload = None
         if upload is None:
             body: dict[str, Any] = {"key": key}
             if content_type:
@@ -567,16 +603,31 @@ class Operations:
         ]
         results = yield Parallel(ops, limit=max(1, parallel) + 1)
         sha256, etags = results[0], results[1:]
-        data = yield from self.json_call(
-            "POST",
-            f"/v1/buckets/{q(bucket)}/uploads/{q(upload.upload_id)}/complete",
-            headers=dict(condition),
-            json={
-                "parts": [{"part_number": p.number, "etag": etags[i]} for i, p in enumerate(plan)],
-                "sha256": sha256,
-            },
-            idempotent=False,
-        )
+        try:
+            data = yield from self.json_call(
+                "POST",
+                f"/v1/buckets/{q(bucket)}/uploads/{q(upload.upload_id)}/complete",
+                headers=dict(condition),
+                json={
+                    "parts": [
+                        {"part_number": p.number, "etag": etags[i]} for i, p in enumerate(plan)
+                    ],
+                    "sha256": sha256,
+                },
+                idempotent=False,
+            )
+        except ArtifactStoreError as err:
+            if err.http_status not in OUTCOME_UNKNOWN:
+                raise
+            # The answer was lost (a gateway timeout, a cut connection): completion is not
+            # repeated, but when the object now holds exactly these bytes it did complete.
+            try:
+                stored = yield from self.head(bucket, key)
+            except ArtifactStoreError:
+                raise err from None
+            if stored.sha256 != sha256:
+                raise
+            return stored
         return ObjectInfo.from_json(data)
 
     def _part(

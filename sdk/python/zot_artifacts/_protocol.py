@@ -91,7 +91,7 @@ class Sleep:
     seconds: float
 
 
-Instruction = Union[Call, Blocking, Parallel, Sleep]  # noqa: UP007 - runs on Python 3.9
+Instruction = Union[Call, Blocking, Parallel, Sleep]
 Op = Generator[Instruction, Any, T]
 
 

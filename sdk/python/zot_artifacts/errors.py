@@ -98,6 +98,8 @@ _BY_STATUS: dict[int, type[ArtifactStoreError]] = {
     412: PreconditionFailedError,
 }
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+# Answers that say the request was turned away before anything was done.
+REFUSED_STATUSES = frozenset({429, 503})
 
 
 def parse_retry_after(value: str | None) -> float | None:

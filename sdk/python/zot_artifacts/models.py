@@ -157,6 +157,8 @@ class Upload:
     key: str
     created_at: str
     parts: list[UploadPart] = field(default_factory=list)
+    content_type: str = "application/octet-stream"
+    labels: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Upload:
@@ -166,6 +168,8 @@ class Upload:
             key=_s(data, "key"),
             created_at=_s(data, "created_at"),
             parts=[UploadPart.from_json(p) for p in data.get("parts") or []],
+            content_type=str(data.get("content_type") or "application/octet-stream"),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
         )
 
 

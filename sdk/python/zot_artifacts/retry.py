@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .errors import RETRYABLE_STATUSES, ArtifactStoreError
+from .errors import REFUSED_STATUSES, RETRYABLE_STATUSES, ArtifactStoreError
 
 __all__ = ["RetryPolicy"]
 
@@ -16,9 +16,12 @@ class RetryPolicy:
     wait a random time in ``[0, min(max_backoff, initial_backoff * 2**n)]``, or the server's
     ``Retry-After`` when it sent one (capped at ``max_retry_after``).
 
-    Retried: problems the server marks ``retryable``, HTTP 429/502/503/504, and connection
-    failures (refused, reset, timeout, a stream cut short) - the latter only for idempotent
-    requests or when the connection was never made. Never retried: anything else (400, 401,
+    Retried, for idempotent requests (reads, PUTs of a whole object or part, deletes):
+    problems the server marks ``retryable``, HTTP 429/502/503/504, and connection failures
+    (refused, reset, timeout, a stream cut short). For the others (creating a token, signing,
+    attaching evidence, completing an upload, an OIDC exchange) only what proves the request
+    was not applied: a refused connection, 429 and 503 - a 500, 502 or 504 may come after the
+    server acted, and a second try would act twice. Never retried: anything else (400, 401,
     403, 404, 409 ...). ``max_attempts`` counts the first try (1 = no retries)."""
 
     max_attempts: int = 5
@@ -37,7 +40,9 @@ class RetryPolicy:
             # Nothing reached the server (connect failed): always safe. Otherwise the request
             # may have been applied: only when repeating it changes nothing.
             return error.code == "ConnectError" or (idempotent and error.retryable)
-        return error.retryable or error.http_status in RETRYABLE_STATUSES
+        if idempotent:
+            return error.retryable or error.http_status in RETRYABLE_STATUSES
+        return error.http_status in REFUSED_STATUSES
 
     def delay(self, attempt: int, error: ArtifactStoreError, *, idempotent: bool) -> float | None:
         """Seconds to wait before the next try after ``attempt`` (1-based) failed with

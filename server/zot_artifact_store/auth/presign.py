@@ -34,8 +34,10 @@ _OBJECT_PATH = re.compile(r"^/v1/buckets/([^/]+)/objects/(.+)$")
 
 
 def object_path(bucket: str, key: str) -> str:
-    """The URL path of an object, percent-encoded."""
-    return f"/v1/buckets/{bucket}/objects/{urllib.parse.quote(key, safe='/')}"
+    """The URL path of an object, the key percent-encoded whole (``/`` as ``%2F``): a key
+    ending in ``/signatures``, ``/sboms`` or ``/attestations`` must not read as the route of
+    another object's evidence."""
+    return f"/v1/buckets/{bucket}/objects/{urllib.parse.quote(key, safe='')}"
 
 
 @dataclass(frozen=True)

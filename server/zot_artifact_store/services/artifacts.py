@@ -267,18 +267,19 @@ class ArtifactService:
         name: str,
         owner: str,
         *,
-        public_read: bool = False,
+        public_read: bool | None = None,
         labels: dict[str, str] | None = None,
         exist_ok: bool = False,
     ) -> tuple[Bucket, bool]:
         """Create a bucket; returns (bucket, created). An existing bucket of the same owner is
-        updated when ``exist_ok``; of another owner it is ``BucketAlreadyExists``."""
+        updated when ``exist_ok`` with the settings given (None keeps what it has); of another
+        owner it is ``BucketAlreadyExists``."""
         validate_bucket_name(name)
         bucket = Bucket(
             name=name,
             created_at=time.time(),
             owner=owner,
-            public_read=public_read,
+            public_read=bool(public_read),
             labels=labels or {},
         )
         try:
@@ -296,7 +297,8 @@ class ArtifactService:
                 raise StoreError(
                     "BucketAlreadyOwnedByYou", f"you already own bucket {name!r}", resource=name
                 ) from None
-            existing.public_read = public_read
+            if public_read is not None:
+                existing.public_read = public_read
             if labels is not None:
                 existing.labels = labels
             await self.metadata.update_bucket(existing)

@@ -131,8 +131,8 @@ class BucketHandler(V1Handler):
         unknown = set(body) - {"public_read", "labels"}
         if unknown:
             raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
-        public = body.get("public_read", False)
-        if not isinstance(public, bool):
+        public = body.get("public_read")  # absent: a new bucket is private, one kept as is
+        if public is not None and not isinstance(public, bool):
             raise StoreError("MalformedJSON", "public_read must be true or false")
         labels = validate_labels(body.get("labels")) if "labels" in body else None
         bucket, created = await self.ctx.artifacts.create_bucket(

@@ -35,6 +35,8 @@ def upload_json(upload: MultipartUpload) -> dict[str, Any]:
         "bucket": upload.bucket,
         "key": upload.key,
         "created_at": iso_time(upload.initiated_at),
+        "content_type": upload.content_type,
+        "labels": upload.labels,
     }
 
 
