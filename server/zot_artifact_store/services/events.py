@@ -20,7 +20,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -45,6 +45,8 @@ SOURCE_TYPES = ("tekton", "github")
 DEFAULT_SOURCE = "default"
 MAX_EVENT_BODY = 1024 * 1024
 RUN_LABELS = ("github.repository", "github.run_id")
+# Whether whoever posted an event may read the object ``(bucket, key)``.
+ReadCheck = Callable[[str, str], Awaitable[bool]]
 _TEKTON_TYPE = re.compile(
     r"^dev\.tekton\.event\.(taskrun|pipelinerun)\.(started|running|successful|failed|unknown)\.v1$"
 )
@@ -200,8 +202,17 @@ class EventService:
             raise StoreError("SignatureDoesNotMatch", "X-Hub-Signature-256 does not match the body")
 
     # ---- deliveries -----------------------------------------------------------------------
-    async def tekton(self, source_id: str, headers: Mapping[str, str], body: bytes) -> Outcome:
-        """A Tekton CloudEvent in binary content mode."""
+    async def tekton(
+        self,
+        source_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        may_read: ReadCheck | None = None,
+    ) -> Outcome:
+        """A Tekton CloudEvent in binary content mode. A result naming a store object without
+        its digest is resolved only when ``may_read`` says the poster may read that object:
+        otherwise the event would tell anyone who may post whether a private object exists and
+        what its digest is."""
         if headers.get("Ce-Specversion", "").strip() != "1.0":
             raise StoreError("InvalidRequest", "Ce-Specversion must be 1.0 (binary content mode)")
         event_id, event_type = headers.get("Ce-Id", "").strip(), headers.get("Ce-Type", "").strip()
@@ -222,7 +233,7 @@ class EventService:
         namespace = _str(meta.get("namespace"))
         run_key = _str(meta.get("uid")) or f"{kind}/{namespace}/{name}"
         results = _results(status, kind)
-        artifacts = await self._artifacts(results)
+        artifacts = await self._artifacts(results, may_read)
         now = time.time()
         event_time = _time(headers.get("Ce-Time")) or now
         condition = next(
@@ -340,9 +351,11 @@ class EventService:
         stored = await self.metadata.get_build(build.build_id)
         return Outcome(event_id, build=stored or build, event_type=event_type)
 
-    async def _artifacts(self, results: dict[str, Any]) -> list[tuple[str, str]]:
+    async def _artifacts(
+        self, results: dict[str, Any], may_read: ReadCheck | None
+    ) -> list[tuple[str, str]]:
         """(uri, digest) of every artifact the results name; a store URI without a digest is
-        resolved to the object's current digest."""
+        resolved to the object's current digest when the poster may read it."""
         named: list[tuple[str, str]] = []
         pairs: dict[tuple[str, str], dict[str, str]] = {}
         for name, value in results.items():
@@ -370,16 +383,17 @@ class EventService:
         for uri, digest in named:
             uri = uri.strip()
             try:
-                digest = normalize_sha256(digest) if digest else await self._resolve(uri)
+                digest = normalize_sha256(digest) if digest else await self._resolve(uri, may_read)
             except StoreError:
                 digest = ""  # not a sha256 digest: kept as named, linked to nothing
             if uri or digest:
                 out.append((uri, digest))
         return out
 
-    async def _resolve(self, uri: str) -> str:
+    async def _resolve(self, uri: str, may_read: ReadCheck | None) -> str:
         """The current digest of the object a store URI names (``zot://b/k``, ``s3://b/k``,
-        ``http(s)://host/v1/buckets/b/objects/k``); "" when it names none."""
+        ``http(s)://host/v1/buckets/b/objects/k``); "" when it names none or the poster may
+        not read it (the same answer, so the two cannot be told apart)."""
         parts = urlsplit(uri)
         if parts.scheme in ("zot", "s3"):
             bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
@@ -387,7 +401,9 @@ class EventService:
             bucket, key = unquote(m.group(1)), unquote(m.group(2))
         else:
             return ""
-        record = await self.metadata.get_object(bucket, key) if bucket and key else None
+        if not bucket or not key or may_read is None or not await may_read(bucket, key):
+            return ""
+        record = await self.metadata.get_object(bucket, key)
         return record.digest if record is not None else ""
 
     # ---- links from uploads ---------------------------------------------------------------

@@ -69,7 +69,15 @@ class EventsHandler(V1Handler, UploadHandler):
                 await self.authorize("events:Publish", f"events:{source_id or DEFAULT_SOURCE}")
                 if source_id and (await events.get_source(source_id)).type != "tekton":
                     raise StoreError("InvalidArgument", f"source {source_id!r} is not Tekton's")
-            outcome = await events.tekton(source_id or DEFAULT_SOURCE, headers, body)
+            principal = self.principal
+
+            async def may_read(bucket: str, key: str) -> bool:
+                decision = await self.ctx.authorizer.decide(
+                    principal, "s3:GetObject", f"{bucket}/{key}"
+                )
+                return decision.allowed
+
+            outcome = await events.tekton(source_id or DEFAULT_SOURCE, headers, body, may_read)
         answer: dict[str, Any] = {"duplicate": outcome.duplicate, "event_id": outcome.event_id}
         if outcome.build is not None:
             build = outcome.build
