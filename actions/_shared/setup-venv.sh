@@ -35,10 +35,55 @@ venv="${ZAS_ACTION_VENV_ROOT:-$shared}/.venv-$hash"
 case "$(uname -s)" in MINGW* | MSYS* | CYGWIN* | Windows*) bin=Scripts ;; *) bin=bin ;; esac
 if [ ! -f "$venv/.complete" ]; then
   # Built in place (pip's launchers name their interpreter by absolute path, so a venv cannot
-  # be renamed after the fact); a lock directory keeps two concurrent steps apart.
+  # be renamed after the fact); a lock directory keeps two concurrent steps apart. Its owner
+  # file names the holder ("<pid> <host>"): a lock whose holder on this host is gone (a killed
+  # setup), or any lock older than ZAS_ACTION_LOCK_STALE seconds, is taken over; after
+  # ZAS_ACTION_LOCK_WAIT seconds of waiting for a live holder the step gives up.
   lock="$venv.lock"
-  until mkdir "$lock" 2>/dev/null; do sleep 1; done
-  trap 'rmdir "$lock" 2>/dev/null || true' EXIT
+  host=${HOSTNAME:-$(uname -n 2>/dev/null || echo localhost)}
+  wait_limit=${ZAS_ACTION_LOCK_WAIT:-900}
+  stale_after=${ZAS_ACTION_LOCK_STALE:-1800}
+  alive() {
+    if [ -d /proc/self ]; then [ -d "/proc/$1" ]; else kill -0 "$1" 2>/dev/null || ps -p "$1" >/dev/null 2>&1; fi
+  }
+  lock_age() {
+    "$python" -c 'import os, sys, time; print(max(0, int(time.time() - os.stat(sys.argv[1]).st_mtime)))' "$lock" 2>/dev/null || echo 0
+  }
+  started=$SECONDS
+  until mkdir "$lock" 2>/dev/null; do
+    owner=$(cat "$lock/owner" 2>/dev/null || true)
+    pid=${owner%% *}
+    stale=""
+    if [ -n "$owner" ] && [ "${owner#* }" = "$host" ] && [[ $pid =~ ^[0-9]+$ ]] && ! alive "$pid"; then
+      stale="its holder (pid $pid) is gone"
+    elif [ -d "$lock" ] && [ "$(lock_age)" -gt "$stale_after" ]; then
+      stale="it is older than ${stale_after}s"
+    fi
+    if [ -n "$stale" ]; then
+      # Moved aside first, so two waiters cannot both take it over: only one mv succeeds,
+      # and a lock that changed hands meanwhile is put back.
+      aside="$lock.stale.$$"
+      if mv "$lock" "$aside" 2>/dev/null; then
+        if [ "$(cat "$aside/owner" 2>/dev/null || true)" = "$owner" ]; then
+          echo "::warning title=zot-artifacts::took over the venv lock $lock: $stale" >&2
+          rm -rf "$aside"
+        else
+          mv "$aside" "$lock" 2>/dev/null || rm -rf "$aside"
+        fi
+      fi
+      continue
+    fi
+    if [ $((SECONDS - started)) -ge "$wait_limit" ]; then
+      echo "::error title=zot-artifacts::gave up after ${wait_limit}s waiting for the venv lock $lock (held by ${owner:-an unknown process}); if no setup is running, remove it" >&2
+      exit 1
+    fi
+    sleep 1
+  done
+  echo "$$ $host" > "$lock/owner"
+  release() {  # only a lock that is still ours (not taken over meanwhile)
+    if [ "$(cat "$lock/owner" 2>/dev/null || true)" = "$$ $host" ]; then rm -rf "$lock"; fi
+  }
+  trap 'release 2>/dev/null || true' EXIT
   if [ ! -f "$venv/.complete" ]; then
     echo "::group::zot-artifacts: private venv ($venv)" >&2
     rm -rf "$venv"
@@ -56,7 +101,7 @@ if [ ! -f "$venv/.complete" ]; then
     touch "$venv/.complete"
     echo "::endgroup::" >&2
   fi
-  rmdir "$lock" 2>/dev/null || true
+  release
   trap - EXIT
 fi
 extras=("$@")
