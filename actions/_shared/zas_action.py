@@ -145,12 +145,17 @@ def lines(value: str) -> list[str]:
 # ---- the CLI --------------------------------------------------------------------------------
 
 
+def venv_tool(name: str) -> Path:
+    """A console script of this venv, beside its interpreter (``name.exe`` on Windows)."""
+    return Path(sys.executable).with_name(name + (".exe" if os.name == "nt" else ""))
+
+
 class Store:
     """The ``zot-artifacts`` CLI of this venv, authenticated for one store."""
 
     def __init__(self, url: str, token: str) -> None:
         self.url = url.rstrip("/")
-        exe = Path(sys.executable).with_name("zot-artifacts")
+        exe = venv_tool("zot-artifacts")
         self.exe = str(exe) if exe.exists() else (shutil.which("zot-artifacts") or "zot-artifacts")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("ZOT_ARTIFACTS_")}
         self.env["ZOT_ARTIFACTS_URL"] = self.url
@@ -276,31 +281,53 @@ def _literal_base(pattern: str) -> Path:
     return Path("/".join(parts) or ".")
 
 
+def _normalize(pattern: str) -> str:
+    """A path pattern as the walk below names files: posix separators, ``~`` expanded, an
+    absolute path under the workspace (the current directory) made relative to it, ``./`` and
+    ``.`` segments and doubled slashes dropped, so ``./dist/x``, ``dist//x`` and
+    ``$GITHUB_WORKSPACE/dist/x`` all name ``dist/x`` (for includes and excludes alike)."""
+    text = os.path.expanduser(pattern).replace(os.sep, "/")
+    if os.path.isabs(text):
+        cwd = os.getcwd().replace(os.sep, "/").rstrip("/")
+        if text == cwd:
+            text = "."
+        elif text.startswith(cwd + "/"):
+            text = text[len(cwd) + 1 :]
+    absolute = text.startswith("/")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    text = "/".join(parts)
+    if absolute:
+        text = "/" + text
+    return text or "."
+
+
 def collect(patterns: list[str], include_hidden: bool) -> list[tuple[Path, str]]:
     """Files matching the patterns (paths, globs with ``**``, directories; ``!pattern``
     excludes) as (path, key relative to the patterns' common root), sorted, no duplicates.
-    Files and directories whose name starts with a dot below what the pattern names
-    literally are skipped unless ``include_hidden``. The root is the least common ancestor
-    of the patterns' literal parts (a directory pattern is its own root)."""
-    includes = [os.path.expanduser(p).replace(os.sep, "/") for p in patterns if p[0] != "!"]
-    excludes = [_pattern_regex(p[1:].replace(os.sep, "/")) for p in patterns if p[0] == "!"]
-    found: dict[Path, Path] = {}  # resolved -> as named
-    roots: list[Path] = []
+    Includes and excludes are normalised alike (:func:`_normalize`) before matching. Files
+    and directories whose name starts with a dot below what the pattern names literally are
+    skipped unless ``include_hidden``. The root is the least common ancestor of the patterns'
+    literal parts (a directory pattern is its own root). Keys come from the paths as found
+    under the root, never from where a symlink points, and never contain ``..``."""
+    includes = [_normalize(p) for p in patterns if p[0] != "!"]
+    excludes = [_pattern_regex(_normalize(p[1:])) for p in patterns if p[0] == "!"]
+    found: dict[str, Path] = {}  # absolute path as named (symlinks not followed) -> as named
+    roots: list[str] = []
     for pattern in includes:
         literal = Path(pattern)
         if not any(c in pattern for c in "*?["):
             if literal.is_file():
-                roots.append(literal.parent)
-                found[literal.resolve()] = literal
+                roots.append(os.path.abspath(literal.parent))
+                found[os.path.abspath(literal)] = literal
                 continue
             if not literal.is_dir():
                 continue
-            pattern = pattern.rstrip("/") + "/**"
+            pattern = "**" if pattern == "." else pattern.rstrip("/") + "/**"
         base = _literal_base(pattern)
         if not base.is_dir():
             continue
-        roots.append(base)
-        regex = _pattern_regex(pattern.removeprefix("./"))
+        roots.append(os.path.abspath(base))
+        regex = _pattern_regex(pattern)
         for directory, dirs, names in os.walk(base):
             dirs.sort()
             for name in sorted(names):
@@ -308,20 +335,23 @@ def collect(patterns: list[str], include_hidden: bool) -> list[tuple[Path, str]]
                 rel_to_base = path.relative_to(base).as_posix()
                 if not include_hidden and _hidden(rel_to_base):
                     continue
-                if regex.match(path.as_posix().removeprefix("./")):
-                    found[path.resolve()] = path
+                if regex.match(path.as_posix()):
+                    found[os.path.abspath(path)] = path
     files = [
-        (resolved, path)
-        for resolved, path in found.items()
-        if not any(x.match(path.as_posix().removeprefix("./")) for x in excludes)
+        (named, path)
+        for named, path in found.items()
+        if not any(x.match(path.as_posix()) for x in excludes)
     ]
     if not files:
         return []
-    root = os.path.commonpath([str(r.resolve()) for r in roots])
-    return sorted(
-        ((path, Path(os.path.relpath(resolved, root)).as_posix()) for resolved, path in files),
-        key=lambda item: item[1],
-    )
+    root = os.path.commonpath(roots)
+    out = []
+    for named, path in files:
+        key = Path(os.path.relpath(named, root)).as_posix()
+        if ".." in key.split("/"):  # cannot happen: every file is below its root
+            raise ActionError(f"{path} is not below {root}: cannot name its key")
+        out.append((path, key))
+    return sorted(out, key=lambda item: item[1])
 
 
 def sha256_file(path: Path) -> str:
@@ -363,8 +393,15 @@ class KeySigner:
             f.write(pem.strip() + "\n")
 
     def sign(self, data: bytes) -> bytes:
+        return self._openssl(data=data)
+
+    def sign_file(self, path: Path) -> bytes:
+        """The signature of a file's bytes, streamed by openssl (never read into memory)."""
+        return self._openssl(path=path)
+
+    def _openssl(self, data: bytes | None = None, path: Path | None = None) -> bytes:
         proc = subprocess.run(
-            [self.openssl, "dgst", "-sha256", "-sign", self.path],
+            [self.openssl, "dgst", "-sha256", "-sign", self.path, *([str(path)] if path else [])],
             input=data,
             capture_output=True,
             check=False,
@@ -447,6 +484,17 @@ def provenance(subjects: list[tuple[str, str]]) -> dict[str, Any]:
     }
 
 
+def run_labels() -> list[str]:
+    """``--label`` options naming this workflow run (``github.repository``,
+    ``github.run_id``): the store links objects so labelled to the run's build when the
+    repository's ``workflow_run`` webhook arrives (before or after the upload)."""
+    repository = os.environ.get("GITHUB_REPOSITORY", "").strip()
+    run_id = os.environ.get("GITHUB_RUN_ID", "").strip()
+    if not repository or not run_id:
+        return []
+    return ["--label", f"github.repository={repository}", "--label", f"github.run_id={run_id}"]
+
+
 # ---- the steps ------------------------------------------------------------------------------
 
 
@@ -511,7 +559,17 @@ class Run:
             self.store.run("bucket", "create", self.bucket, "--exist-ok")
         keys = [(path, f"{prefix}/{rel}" if prefix else rel) for path, rel in files]
         if not flag("overwrite"):
-            existing = self.existing(prefix)
+            folder = prefix + "/" if prefix else ""
+            try:
+                existing = self.existing(folder)
+            except ActionError as err:
+                if err.code != "AccessDenied":
+                    raise
+                # A token that may write but not list: --no-overwrite below still has the
+                # store refuse every replacement, one object at a time.
+                annotate("notice", f"may not list {self.ref(folder)}: conflicts are checked "
+                         "by the store for each object")  # fmt: skip
+                existing = set()
             clash = [key for _, key in keys if key in existing]
             if clash:
                 raise ActionError(
@@ -520,6 +578,7 @@ class Run:
                     + ": set overwrite: true to replace it",
                     title="name conflict",
                 )
+        labels = run_labels()
         for path, key in keys:
             digest = sha256_file(path)
             # The listing above names every conflict at once; --no-overwrite makes the store
@@ -527,7 +586,7 @@ class Run:
             create_only = [] if flag("overwrite") else ["--no-overwrite"]
             try:
                 _, answer = self.store.run("upload", str(path), self.bucket, "--key", key,
-                                           *create_only)  # fmt: skip
+                                           *create_only, *labels)  # fmt: skip
             except ActionError as err:
                 if err.code == "PreconditionFailed":
                     raise ActionError(
@@ -596,12 +655,19 @@ class Run:
                     _, answer = self.store.run("sign", self.ref(obj["key"]))
                 elif mode == "key":
                     assert signer is not None
+                    # A private copy (streamed, never held in memory) is hashed and signed,
+                    # so the bytes signed are the bytes checked.
+                    copy = self.tmp / uuid.uuid4().hex
                     source = obj.get("path")
-                    data = Path(source).read_bytes() if source else self.fetch(obj["key"])
-                    if hashlib.sha256(data).hexdigest() != obj["sha256"]:
+                    if source:
+                        shutil.copyfile(source, copy)
+                    else:
+                        self.fetch_to(obj["key"], copy)
+                    if sha256_file(copy) != obj["sha256"]:
                         raise ActionError(f"{self.ref(obj['key'])} changed while signing it")
                     sig = self.tmp / f"{uuid.uuid4().hex}.sig"
-                    sig.write_text(base64.b64encode(signer.sign(data)).decode() + "\n")
+                    sig.write_text(base64.b64encode(signer.sign_file(copy)).decode() + "\n")
+                    copy.unlink()
                     _, answer = self.store.run(
                         "attach", "signature", self.ref(obj["key"]), str(sig)
                     )
@@ -613,17 +679,17 @@ class Run:
                 signer.close()
         self.summary.add(f"Signed {len(self.targets())} object(s) ({mode}).")
 
-    def fetch(self, key: str) -> bytes:
-        dest = self.tmp / uuid.uuid4().hex
+    def fetch_to(self, key: str, dest: Path) -> Path:
+        """Download ``key`` to ``dest`` (the CLI streams it to disk)."""
         self.store.run("download", self.ref(key), str(dest))
-        return dest.read_bytes()
+        return dest
 
     def sigstore_sign(self, obj: dict[str, Any]) -> Any:
         source = obj.get("path") or str(self.tmp / Path(obj["key"]).name)
         if not obj.get("path"):
-            Path(source).write_bytes(self.fetch(obj["key"]))
+            self.fetch_to(obj["key"], Path(source))
         bundle = self.tmp / f"{uuid.uuid4().hex}.sigstore.json"
-        sigstore = Path(sys.executable).with_name("sigstore")
+        sigstore = venv_tool("sigstore")
         proc = subprocess.run(
             [str(sigstore), "sign", "--bundle", str(bundle), source],
             capture_output=True,
@@ -654,7 +720,7 @@ class Run:
         file, Poetry or Pipenv lock, else the runner's python3 environment."""
         project = Path(inp("sbom-project", "."))
         out = self.tmp / "sbom.cdx.json"
-        cyclonedx = str(Path(sys.executable).with_name("cyclonedx-py"))
+        cyclonedx = str(venv_tool("cyclonedx-py"))
         if (project / "poetry.lock").is_file():
             args = ["poetry", str(project)]
         elif (project / "Pipfile.lock").is_file():
@@ -701,12 +767,11 @@ class Run:
                 self.record(obj["key"], "attestation", answer)
         else:
             path.write_text(json.dumps(statement["predicate"]))
-            sigstore = Path(sys.executable).with_name("sigstore")
+            sigstore = venv_tool("sigstore")
             for obj in targets:
                 source = obj.get("path")
                 if not source:
-                    source = str(self.tmp / uuid.uuid4().hex)
-                    Path(source).write_bytes(self.fetch(obj["key"]))
+                    source = str(self.fetch_to(obj["key"], self.tmp / uuid.uuid4().hex))
                 bundle = self.tmp / f"{uuid.uuid4().hex}.sigstore.json"
                 cmd = [
                     str(sigstore),
@@ -732,16 +797,30 @@ class Run:
         self.summary.add(f"Attached SLSA provenance v1 ({mode}) to {len(targets)} object(s).")
 
     def verify(self) -> None:
+        self.verified = False  # until every subject passed: a failure on the way is "false"
         policy = required("policy")
         if not Path(policy).is_file():
             raise ActionError(f"policy file {policy} does not exist")
         subjects: list[tuple[str, list[str]]] = []
         local = lines(inp("verify-path")) if not self.objects else []
         if local:
+            excludes = [p for p in local if p.startswith("!")]
+            includes = [p for p in local if not p.startswith("!")]
+            empty = [p for p in includes if not collect([p, *excludes], True)]
+            if empty:
+                # Nothing verified is not "verified": a pattern that names no file fails.
+                self.verified = False
+                raise ActionError(
+                    f"verify-path {', '.join(empty)} matches no file: nothing to verify",
+                    title="verification failed",
+                )
             for path, _ in collect(local, True):
                 subjects.append((str(path), ["--digest", "sha256:" + sha256_file(path)]))
         else:
             subjects = [(self.ref(o["key"]), [self.ref(o["key"])]) for o in self.targets()]
+        if not subjects:
+            self.verified = False
+            raise ActionError("nothing to verify", title="verification failed")
         failures: list[str] = []
         details: list[str] = []
         results = {}
@@ -785,14 +864,28 @@ class Run:
         keys = lines(inp("keys")) or lines(inp("key"))
         prefix = inp("key-prefix").strip("/")
         if not keys:
-            keys = sorted(self.existing(prefix))
+            # key-prefix is a folder: release/2 takes release/2/..., never release/2b/...
+            folder = prefix + "/" if prefix else ""
+            keys = sorted(k for k in self.existing(folder) if k.startswith(folder))
             if not keys:
-                raise ActionError(f"no objects under {self.ref(prefix) if prefix else self.bucket}")
+                raise ActionError(
+                    f"no objects under {self.ref(folder) if prefix else self.bucket}"
+                    + (" (key-prefix names a folder; name one object with keys)" if prefix else "")
+                )
+        root = dest.resolve()
+        targets: dict[Path, str] = {}
         for key in keys:
             rel = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + "/") else key
             target = (dest / rel).resolve()
-            if dest.resolve() not in target.parents:
+            if root not in target.parents:
                 raise ActionError(f"refusing to write {key} outside {dest}")
+            if target in targets:
+                raise ActionError(
+                    f"{self.ref(targets[target])} and {self.ref(key)} would both be written to "
+                    f"{target}: download them separately"
+                )
+            targets[target] = key
+        for target, key in targets.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             self.store.run("download", self.ref(key), str(target))
             self.objects.append(
@@ -825,6 +918,13 @@ def run_all(run: Run) -> None:
     """The root action: upload, then each optional step."""
     run.upload()
     if not run.objects:
+        if inp("policy"):
+            # A policy asked for verification and nothing was uploaded: nothing is verified.
+            run.verified = False
+            message = "no files were uploaded, so nothing was verified against the policy"
+            if flag("fail-on-unverified", True) and inp("if-no-files-found", "warn") != "ignore":
+                raise ActionError(message, title="verification failed")
+            annotate("warning", message)
         return
     if flag("sign"):
         run.sign()

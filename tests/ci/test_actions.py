@@ -4,14 +4,18 @@ with its own key."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -299,3 +303,248 @@ def test_tekton_upload_then_verify_with_the_service_account_token(
     )
     assert not bad.success and bad.results["VERIFIED"] == "false"
     assert "FAIL" in bad.log
+
+
+# ---- defects found in review: each test asserts what a user of the action/task would see ----
+
+
+def put(admin: httpx.Client, bucket: str, key: str, data: bytes) -> str:
+    r = admin.put(f"/v1/buckets/{bucket}/objects/{key}", content=data)
+    assert r.status_code == 201, r.text
+    return str(r.json()["digest"])
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_verify_fails_when_it_has_nothing_to_verify(
+    store: ServerProcess, issuer: TestIssuer, workspace: Path, bucket: str, action_python: str
+) -> None:
+    """A verify-path that matches no file (a typo, a download that did not happen) is a
+    failed verification naming the pattern, never verified=true; the same for the root
+    action when a policy is set and nothing was uploaded."""
+    policy = workspace / "policy.json"
+    policy.write_text(json.dumps({"sbom": True}))
+    (workspace / "downloaded").mkdir()
+    (workspace / "downloaded" / "other.txt").write_text("not what the pattern names\n")
+    runner = job(workspace, issuer)
+    result = runner.run(
+        "actions/verify",
+        {"url": store.url, "bucket": bucket, "policy": str(policy),
+         "verify-path": "downloaded/other.txt\ndownloaded/does-not-exist.tar.gz"},
+    )  # fmt: skip
+    assert not result.success
+    assert result.outputs["verified"] == "false"
+    [error] = result.errors()
+    assert "downloaded/does-not-exist.tar.gz matches no file" in error, error
+    assert "downloaded/other.txt" not in error
+
+    root = runner.run(
+        ".", {"url": store.url, "bucket": bucket, "path": "dist/", "policy": str(policy)}
+    )
+    assert not root.success
+    assert root.outputs["verified"] == "false"
+    assert any("nothing was verified" in e for e in root.errors()), root.errors()
+
+
+def test_download_by_key_prefix_takes_a_folder_and_never_overwrites_a_file(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    first = put(admin, bucket, "release/2/a.txt", b"release 2 a\n")
+    put(admin, bucket, "release/2/sub/b.txt", b"release 2 b\n")
+    put(admin, bucket, "release/2b/a.txt", b"release 2b: not release 2\n")
+    put(admin, bucket, "release/20.txt", b"release 20: not release 2\n")
+    put(admin, bucket, "a.txt", b"top-level a\n")
+    runner = job(workspace, issuer)
+    result = runner.run(
+        "actions/download-artifact",
+        {"url": store.url, "bucket": bucket, "key-prefix": "release/2", "download-path": "out"},
+    )
+    assert result.success, result.log
+    assert result.outputs["keys"].splitlines() == ["release/2/a.txt", "release/2/sub/b.txt"]
+    assert files_under(workspace / "out") == {
+        "a.txt": b"release 2 a\n",
+        "sub/b.txt": b"release 2 b\n",
+    }
+
+    # Two keys that land on one local file: refused before anything is written.
+    clash = runner.run(
+        "actions/download-artifact",
+        {"url": store.url, "bucket": bucket, "key-prefix": "release/2",
+         "keys": "release/2/a.txt\na.txt", "download-path": "clash"},
+    )  # fmt: skip
+    assert not clash.success
+    [error] = clash.errors()
+    assert f"{bucket}/release/2/a.txt and {bucket}/a.txt would both be written to" in error
+    assert not (workspace / "clash" / "a.txt").exists()
+
+    # The Tekton task: the same folder, and its digest names the file it wrote.
+    out = Path(tempfile.mkdtemp(prefix="tekton-out-"))
+    out.chmod(0o777)
+    token = admin.post("/v1/tokens", json={"name": "dl", "roles": ["reader"]}).json()["token"]
+    creds = Path(tempfile.mkdtemp(prefix="tekton-creds-"))
+    creds.chmod(0o755)
+    (creds / "token").write_text(token)
+    (creds / "token").chmod(0o644)
+    task = REPO / "tekton/task/zot-artifact-download/zot-artifact-download.yaml"
+    run = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": creds}).run(
+        task,
+        {"url": store.url, "bucket": bucket, "key-prefix": "release/2"},
+        {"output": out, "credentials": creds},
+    )
+    assert run.success, run.log
+    assert run.results["DOWNLOADED"] == "2"
+    assert run.results["ARTIFACT_DIGEST"] == first
+    assert files_under(out) == {"a.txt": b"release 2 a\n", "sub/b.txt": b"release 2 b\n"}
+
+
+def test_excludes_and_symlinks_however_the_paths_are_written(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    dist = workspace / "dist"
+    dist.mkdir()
+    (dist / "app.bin").write_bytes(b"app\n")
+    (dist / "app.bin.map").write_bytes(b"map\n")
+    (dist / "secret.key").write_bytes(b"PRIVATE KEY\n")
+    (workspace / "LICENSE").write_text("MIT\n")
+    (dist / "LICENSE").symlink_to("../LICENSE")
+    runner = job(workspace, issuer)
+    variants = [
+        "./dist/\n!./dist/secret.key\n!dist/*.map",
+        "dist/\n!./dist/secret.key\n!./dist/*.map",
+        f"{workspace}/dist/\n!dist/secret.key\n!dist//*.map",
+        f"dist\n!{workspace}/dist/secret.key\n!{workspace}/dist/*.map",
+    ]
+    for index, path in enumerate(variants):
+        prefix = f"app/{index}"
+        result = runner.run(
+            "actions/upload-artifact",
+            {"url": store.url, "bucket": bucket, "key-prefix": prefix, "path": path},
+        )
+        assert result.success, (path, result.log)
+        # The symlink is stored under its own name, inside the prefix (not as ../LICENSE).
+        assert result.outputs["keys"].splitlines() == [f"{prefix}/LICENSE", f"{prefix}/app.bin"]
+    listed = admin.get(f"/v1/buckets/{bucket}/objects", params={"prefix": ""}).json()
+    keys = [o["key"] for o in listed.get("objects", [])]
+    assert keys and not any(k.endswith("secret.key") or ".." in k.split("/") for k in keys), keys
+
+
+def test_uploads_name_their_workflow_run_so_its_webhook_links_them(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    """docs/user-guide.md: uploads labelled github.repository and github.run_id (the action
+    sets both) are linked to the run's build when its signed workflow_run webhook arrives."""
+    run_id = str(uuid.uuid4().int % 10**10)
+    (workspace / "dist").mkdir()
+    (workspace / "dist" / "app.tar.gz").write_bytes(os.urandom(256))
+    runner = ActionRunner(workspace, github={**GITHUB, "GITHUB_RUN_ID": run_id}, issuer=issuer)
+    result = runner.run("actions/upload-artifact", {"url": store.url, "bucket": bucket,
+                                                    "path": "dist/"})  # fmt: skip
+    assert result.success, result.log
+    digest = result.outputs["digest"]
+    meta = admin.get(f"/v1/buckets/{bucket}/objects/app.tar.gz", params={"metadata": "true"})
+    assert meta.json()["labels"] == {"github.repository": REPOSITORY, "github.run_id": run_id}
+
+    r = admin.post("/v1/event-sources", json={"name": "gh-ci", "type": "github"})
+    assert r.status_code == 201, r.text
+    source = r.json()
+    parts = urllib.parse.urlsplit(source["url"])
+    payload = {
+        "action": "completed",
+        "workflow_run": {
+            "id": int(run_id),
+            "name": "release",
+            "head_sha": GITHUB["GITHUB_SHA"],
+            "run_attempt": 1,
+            "status": "completed",
+            "conclusion": "success",
+            "html_url": f"https://github.com/{REPOSITORY}/actions/runs/{run_id}",
+            "repository": {"full_name": REPOSITORY},
+        },
+        "repository": {"full_name": REPOSITORY},
+    }
+    raw = json.dumps(payload).encode()
+    mac = hmac.new(source["secret"].encode(), raw, hashlib.sha256).hexdigest()
+    with store.client() as anonymous:  # GitHub signs; it holds no token of the store
+        r = anonymous.post(
+            f"{parts.path}?{parts.query}",
+            content=raw,
+            headers={
+                "X-GitHub-Event": "workflow_run",
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+                "X-Hub-Signature-256": f"sha256={mac}",
+                "Content-Type": "application/json",
+            },
+        )
+    assert r.status_code == 200, r.text
+    assert r.json()["build"]["digests"] == [digest]
+    builds = admin.get("/v1/builds", params={"digest": digest}).json()["builds"]
+    assert [b["url"] for b in builds] == [f"https://github.com/{REPOSITORY}/actions/runs/{run_id}"]
+
+
+def test_tekton_upload_never_replaces_an_object_unless_asked(
+    store: ServerProcess, admin: httpx.Client, bucket: str, action_python: str
+) -> None:
+    """overwrite "false" holds even for a token that may write but not list (the listing's
+    403 is not "no objects"): the store refuses the replacement and the task names it."""
+    put(admin, bucket, "release/app.bin", b"the released bytes\n")
+    r = admin.post(
+        "/v1/tokens",
+        json={"name": "uploader", "roles": ["reader"], "statements": [
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": f"{bucket}/*"},
+            {"Effect": "Deny", "Action": ["s3:ListBucket"], "Resource": bucket},
+        ]},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    creds = Path(tempfile.mkdtemp(prefix="tekton-creds-"))
+    creds.chmod(0o755)
+    (creds / "token").write_text(r.json()["token"])
+    (creds / "token").chmod(0o644)
+    runner = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": creds})
+    task = REPO / "tekton/task/zot-artifact-upload/zot-artifact-upload.yaml"
+
+    def upload(name: str, data: bytes, **params: str) -> Any:
+        source = Path(tempfile.mkdtemp(prefix="tekton-src-"))
+        source.chmod(0o755)
+        (source / "dist").mkdir(mode=0o755)
+        (source / "dist" / name).write_bytes(data)
+        (source / "dist" / name).chmod(0o644)
+        return runner.run(
+            task,
+            {"url": store.url, "bucket": bucket, "path": "dist", "key-prefix": "release",
+             **params},
+            {"source": source, "credentials": creds},
+        )  # fmt: skip
+
+    replaced = upload("app.bin", b"NEW BYTES\n")
+    assert not replaced.success
+    assert f"{bucket}/release/app.bin already exists" in replaced.log, replaced.log
+    got = admin.get(f"/v1/buckets/{bucket}/objects/release/app.bin")
+    assert got.content == b"the released bytes\n"
+
+    # A new object goes up with the same token; the results name it.
+    fresh = upload("new.bin", b"new object\n")
+    assert fresh.success, fresh.log
+    assert fresh.results["ARTIFACT_URI"].endswith(f"/v1/buckets/{bucket}/objects/release/new.bin")
+    assert admin.get(f"/v1/buckets/{bucket}/objects/release/new.bin").content == b"new object\n"
+
+    # With overwrite "true" the replacement is what was asked for.
+    allowed = upload("app.bin", b"NEW BYTES\n", overwrite="true")
+    assert allowed.success, allowed.log
+    assert admin.get(f"/v1/buckets/{bucket}/objects/release/app.bin").content == b"NEW BYTES\n"
