@@ -98,10 +98,8 @@ def test_a_live_holder_is_waited_for_then_the_step_gives_up(
     lock = Path(f"{venv}.lock")
     lock.mkdir()
     (lock / "owner").write_text(f"{os.getpid()} {socket.gethostname()}\n")  # alive: this test
-    started = time.monotonic()
     result = setup(root, fake_python, timeout=60, ZAS_ACTION_LOCK_WAIT="3")
     assert result.returncode == 1
-    assert 3 <= time.monotonic() - started < 30
     assert "::error title=zot-artifacts::gave up after 3s waiting for the venv lock" in (
         result.stderr
     )

@@ -137,6 +137,8 @@ class RuleResult:
     passed: bool
     reason: str
     evidence: list[str] = field(default_factory=list)
+    # Who met a signer rule (key ids, Sigstore identities): a threshold counts each once.
+    signers: set[str] = field(default_factory=set)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -253,11 +255,30 @@ class SupplyChainService:
         self.signing_key_id = key.key_id
         return key
 
+    # Predicate types only the store itself writes (after a verification passed).
+    RESERVED_PREDICATES = (
+        "https://slsa.dev/verification_summary/v1",
+        "https://slsa.dev/verification_summary/v0.2",
+    )
+
     async def sign(
         self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
     ) -> tuple[Evidence, bytes]:
-        """Sign ``digest`` with the store's key: a DSSE envelope over an in-toto Statement v1,
-        attached as a signature (and as an attestation when a predicate is given)."""
+        """Sign ``digest`` with the store's key on a caller's request: a DSSE envelope over an
+        in-toto Statement v1, attached as a signature (and as an attestation when a predicate
+        is given; who may ask for that is the handler's ``signing:Attest`` check). A
+        verification summary is never signed on request: only :meth:`issue_vsa` writes one,
+        after the subject passed, so a VSA by the store's key means the store verified."""
+        if predicate_type in self.RESERVED_PREDICATES:
+            raise StoreError(
+                "InvalidArgument",
+                f"{predicate_type} is issued only by POST /v1/verify with issue_vsa, after a pass",
+            )
+        return await self._sign(digest, ref, predicate_type, predicate, principal_id)
+
+    async def _sign(
+        self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
+    ) -> tuple[Evidence, bytes]:
         if self.signing is None:
             raise StoreError("NotImplemented", "server-side signing is not configured")
         if predicate is not None and not isinstance(predicate, dict):
@@ -316,7 +337,7 @@ class SupplyChainService:
             "verificationResult": "PASSED",
             "verifiedLevels": [],
         }
-        evidence, _ = await self.sign(digest, ref, self.VSA_PREDICATE, predicate, principal_id)
+        evidence, _ = await self._sign(digest, ref, self.VSA_PREDICATE, predicate, principal_id)
         return evidence
 
     # ---- verification policies on buckets (audit / enforce on download) -------------------
@@ -365,7 +386,7 @@ class SupplyChainService:
     async def gate(self, bucket: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
         """For a download: (the bucket's gate, passed, reasons), or None without a gate."""
         gate = await self.get_bucket_gate(bucket)
-        return await self._evaluate(gate, digest) if gate else None
+        return await self._evaluate(gate, digest, f"bucket:{bucket}") if gate else None
 
     # Repository gates: by exact name or glob ("prod/*"); the most specific one applies.
     REPO_PATTERN = re.compile(r"[a-z0-9*?]+(?:(?:[._/-]|__|-+)[a-z0-9*?]+)*")
@@ -416,18 +437,18 @@ class SupplyChainService:
             if not matching:
                 return None
             gate = gates[max(matching, key=len)]
-        return await self._evaluate(gate, digest)
+        return await self._evaluate(gate, digest, f"repo:{repo}")
 
     async def _evaluate(
-        self, gate: dict[str, Any], digest: str
+        self, gate: dict[str, Any], digest: str, scope: str
     ) -> tuple[dict[str, Any], bool, str]:
-        """(gate, passed, reasons); results are kept for ``GATE_TTL`` seconds (attaching
-        evidence clears them)."""
-        key = (digest, json.dumps(gate["policy"], sort_keys=True))
+        """(gate, passed, reasons) for a subject in ``scope``; results are kept for
+        ``GATE_TTL`` seconds (attaching evidence clears them)."""
+        key = (digest, scope, json.dumps(gate["policy"], sort_keys=True))
         now = time.monotonic()
         cached = self._results.get(key)
         if cached is None or cached[0] < now:
-            passed, rules = await self.verify(digest, gate["policy"])
+            passed, rules = await self.verify(digest, gate["policy"], scope)
             reasons = "; ".join(f"{r.rule}: {r.reason}" for r in rules if not r.passed)
             if len(self._results) > 10_000:
                 self._results.clear()
@@ -586,7 +607,7 @@ class SupplyChainService:
             media_type = media_type or details["bundle_media_type"]
         elif fmt == "dsse":
             _, statement = parse_dsse_statement(body, digest)
-            signer = await self._trusted_signer(body, ref)
+            signer = await self._trusted_signer(body, None)
             details = {"verified_by_key": signer or ""}
             media_type = media_type or DSSE_TYPE
         else:
@@ -606,11 +627,14 @@ class SupplyChainService:
         )
 
     async def _trusted_signer(
-        self, envelope: bytes, subject_ref: str, only: str | None = None
+        self, envelope: bytes, scope: str | None, only: str | None = None
     ) -> str | None:
-        """The id of a usable trusted key (``only`` that one) that verifies the envelope."""
+        """The id of a trusted key (``only`` that one) usable for a subject in ``scope`` that
+        verifies the envelope (``scope`` None: whatever the key's scope, as a hint)."""
         for key in await self.metadata.list_trusted_keys():
-            if (only and key.key_id != only) or self._unusable(key, {subject_ref}):
+            if only and key.key_id != only:
+                continue
+            if self._unusable(key, scope if scope is not None else key.scope):
                 continue
             try:
                 verify_dsse(
@@ -621,23 +645,34 @@ class SupplyChainService:
             return key.key_id
         return None
 
+    async def _why_untrusted(self, envelope: bytes, only: str | None, scope: str) -> str:
+        """Why no trusted key vouches for the envelope here: none signed it, or the one that
+        did may not vouch for this subject (revoked, expired, scoped elsewhere)."""
+        signer = await self._trusted_signer(envelope, None, only)
+        key = await self.metadata.get_trusted_key(signer) if signer else None
+        why = self._unusable(key, scope) if key else ""
+        return (
+            f"signed by key {key.key_id[:16]}, but {why}"
+            if key and why
+            else ("not signed by a trusted key")
+        )
+
     @staticmethod
-    def _unusable(key: TrustedKey, subject_refs: set[str]) -> str:
-        """Why ``key`` may not vouch here ("" when it may)."""
+    def _unusable(key: TrustedKey, scope: str) -> str:
+        """Why ``key`` may not vouch for a subject in ``scope`` ("" when it may). The scope is
+        where the subject being verified lives (``bucket:<name>``, ``repo:<name>``, "" for a
+        bare digest), never where its evidence was attached: evidence binds to a digest, so
+        a key scoped to one bucket must not vouch for the same bytes anywhere else."""
         if key.revoked_at is not None:
             return "the key was revoked"
         if key.expires_at is not None and time.time() >= key.expires_at:
             return "the key has expired"
-        scope_kind, _, scope_name = key.scope.partition(":")
-        if key.scope and not any(
-            (scope_kind == "bucket" and r.startswith(scope_name + "/"))
-            or (scope_kind == "repo" and r.startswith(scope_name + "@"))
-            for r in subject_refs
-        ):
-            return f"the key is trusted only for {key.scope}"
+        if key.scope and key.scope != scope:
+            where = scope or "a bare digest"
+            return f"the key is trusted only for {key.scope}, not {where}"
         return ""
 
-    async def _attestation_rule(self, digest: str, spec: Any) -> RuleResult:
+    async def _attestation_rule(self, digest: str, spec: Any, scope: str) -> RuleResult:
         if (
             not isinstance(spec, dict)
             or not isinstance(spec.get("predicate_type"), str)
@@ -692,11 +727,12 @@ class SupplyChainService:
                 if sigstore_check is not None:
                     reasons.append(f"{evidence.evidence_id}: signed by a key, not {signer_label}")
                     continue
-                signer = await self._trusted_signer(
-                    body, evidence.subject_ref, signer_spec["key"] if signer_spec else None
-                )
+                only = signer_spec["key"] if signer_spec else None
+                signer = await self._trusted_signer(body, scope, only)
                 if signer is None:
-                    reasons.append(f"{evidence.evidence_id}: not signed by a trusted key")
+                    reasons.append(
+                        f"{evidence.evidence_id}: {await self._why_untrusted(body, only, scope)}"
+                    )
                     continue
                 statement = json.loads(Envelope.from_dict(json.loads(body)).payload)
                 how = f"signed by trusted key {signer[:16]}"
@@ -752,9 +788,10 @@ class SupplyChainService:
                 "oci_source": f"tag {tag}" if legacy else "referrer",
             }
             try:
+                stat = await self.blobs.stat(layer.digest)
+                if stat is None or stat.size > MAX_EVIDENCE_BYTES:
+                    continue  # never read a big layer whole: it is not evidence
                 body = await self.blobs.read_all(layer.digest)
-                if len(body) > MAX_EVIDENCE_BYTES:
-                    continue
                 out.append(await self._index_layer(subject, ref, layer, body, principal_id, base))
             except (StoreError, OSError) as exc:
                 log.info("oci evidence %s of %s not indexed: %s", layer.digest, ref, exc)
@@ -886,7 +923,12 @@ class SupplyChainService:
         return evidence, await self.blobs.read_all(evidence.digest)
 
     # ---- verification ---------------------------------------------------------------------
-    async def verify(self, digest: str, rules: Any) -> tuple[bool, list[RuleResult]]:
+    async def verify(
+        self, digest: str, rules: Any, scope: str = ""
+    ) -> tuple[bool, list[RuleResult]]:
+        """Whether the subject ``digest``, living in ``scope`` (``bucket:<name>``,
+        ``repo:<name>``, "" for a bare digest: what scoped keys are checked against), meets
+        the policy ``rules``; each rule's outcome."""
         if not isinstance(rules, dict):
             raise StoreError("InvalidArgument", "policy must be an object")
         unsupported = set(rules) - {"signatures", "threshold", "sbom", "attestations"}
@@ -914,7 +956,7 @@ class SupplyChainService:
         attestation_specs = rules.get("attestations") or []
         if not isinstance(attestation_specs, list):
             raise StoreError("InvalidArgument", "policy.attestations must be a list")
-        sbom_rule += [await self._attestation_rule(digest, a) for a in attestation_specs]
+        sbom_rule += [await self._attestation_rule(digest, a, scope) for a in attestation_specs]
         wanted = rules.get("signatures") or []
         if not isinstance(wanted, list) or (not wanted and not sbom_rule):
             raise StoreError(
@@ -937,14 +979,16 @@ class SupplyChainService:
         results = []
         for spec in wanted:
             if isinstance(spec, dict) and set(spec) == {"key"}:
-                results.append(await self._key_rule(digest, spec["key"], keyed))
+                results.append(await self._key_rule(digest, spec["key"], keyed, scope))
             else:
                 results.append(self._signature_rule(digest, spec, bundles))
         passed = sum(r.passed for r in results)
+        distinct = distinct_signers(results)
+        reason = f"{passed} of {len(wanted)} signer rules passed"
+        if distinct < passed:
+            reason += f", met by {distinct} distinct signer(s): a signer counts once"
         summary = RuleResult(
-            f"at least {threshold} of {len(wanted)} signers",
-            passed >= threshold,
-            f"{passed} of {len(wanted)} signer rules passed",
+            f"at least {threshold} of {len(wanted)} signers", distinct >= threshold, reason
         )
         rules_out = [*results, summary, *sbom_rule]
         return summary.passed and all(r.passed for r in sbom_rule), rules_out
@@ -958,15 +1002,22 @@ class SupplyChainService:
             return RuleResult(name, False, "Sigstore verification needs a sha256 subject")
         if not bundles:
             return RuleResult(name, False, "no Sigstore signature is attached to the subject")
-        reasons = []
+        reasons, used, signers = [], [], set()
         for evidence, body in bundles:
             try:
                 self._verify_bundle(body, digest, check)
             except (SigstoreError, policy.VerificationError, ValueError) as exc:
                 reasons.append(f"{evidence.evidence_id}: {exc}")
                 continue
-            return RuleResult(name, True, "verified offline against the trusted root",
-                              [evidence.evidence_id])  # fmt: skip
+            used.append(evidence.evidence_id)
+            signers.add(
+                "sigstore:" + evidence.details.get("issuer", "")
+                + " " + (evidence.details.get("identity") or evidence.evidence_id)
+            )  # fmt: skip
+        if used:
+            return RuleResult(
+                name, True, "verified offline against the trusted root", used, signers
+            )
         return RuleResult(name, False, "; ".join(reasons))
 
     def _verify_bundle(self, body: bytes, digest: str, check: Any) -> None:
@@ -985,7 +1036,7 @@ class SupplyChainService:
         statement_subject_names(json.loads(payload), digest)
 
     async def _key_rule(
-        self, digest: str, key_id: Any, signatures: list[tuple[Evidence, bytes]]
+        self, digest: str, key_id: Any, signatures: list[tuple[Evidence, bytes]], scope: str
     ) -> RuleResult:
         if not isinstance(key_id, str):
             raise StoreError("InvalidArgument", "a key signer names a key id")
@@ -993,7 +1044,7 @@ class SupplyChainService:
         key = await self.metadata.get_trusted_key(key_id)
         if key is None:
             return RuleResult(name, False, "the key is not a trusted key")
-        unusable = self._unusable(key, {e.subject_ref for e, _ in signatures})
+        unusable = self._unusable(key, scope)
         if unusable:
             return RuleResult(name, False, unusable)
         if not signatures:
@@ -1017,7 +1068,7 @@ class SupplyChainService:
                 reasons.append(f"{evidence.evidence_id}: {exc.message}")
                 continue
             return RuleResult(name, True, f"verified with key {key.name!r}",
-                              [evidence.evidence_id])  # fmt: skip
+                              [evidence.evidence_id], {f"key:{key.key_id}"})  # fmt: skip
         return RuleResult(name, False, "; ".join(reasons))
 
 
@@ -1042,6 +1093,35 @@ def public_key_bundle(envelope: dict[str, Any], key_id: str) -> dict[str, Any]:
     # The protobuf-specs model checks the shape (sigstore's Bundle would also demand a log).
     ModelBundle.model_validate_json(json.dumps(doc))
     return doc
+
+
+def subject_scope(subject: Any) -> str:
+    """Where a ``/v1/verify`` subject lives, as trusted keys are scoped: ``bucket:<name>`` for
+    ``{"bucket", "key"}``, ``repo:<name>`` for ``{"repository", "digest"}``, "" otherwise."""
+    if isinstance(subject, dict):
+        if isinstance(subject.get("bucket"), str):
+            return f"bucket:{subject['bucket']}"
+        if isinstance(subject.get("repository"), str):
+            return f"repo:{subject['repository']}"
+    return ""
+
+
+def distinct_signers(results: list[RuleResult]) -> int:
+    """How many signer rules distinct signers meet at once: a maximum matching of rules to
+    the signers that met them (one signer, or one key, counts for one rule only)."""
+    owner: dict[str, int] = {}
+
+    def assign(rule: int, seen: set[str]) -> bool:
+        for signer in results[rule].signers:
+            if signer in seen:
+                continue
+            seen.add(signer)
+            if signer not in owner or assign(owner[signer], seen):
+                owner[signer] = rule
+                return True
+        return False
+
+    return sum(assign(i, set()) for i, r in enumerate(results) if r.passed)
 
 
 def lookup(doc: Any, path: str) -> Any:
@@ -1198,12 +1278,16 @@ def verify_dsse(body: bytes, public: Any) -> None:
     hints, not trusted)."""
     envelope = Envelope.from_dict(json.loads(body))
     pae = envelope.pae()
-    key = SSlibKey.from_crypto(public)
+    keys = [SSlibKey.from_crypto(public)]
+    if isinstance(public, rsa.RSAPublicKey):
+        # securesystemslib assumes RSA-PSS; cosign and most signers use PKCS#1 v1.5.
+        keys.append(SSlibKey.from_crypto(public, scheme="rsa-pkcs1v15-sha256"))
     for signature in envelope.signatures.values():
-        try:
-            # cosign writes ``"keyid": ""``: the id is only a hint, the key is what counts.
-            key.verify_signature(Signature(key.keyid, signature.signature), pae)
-            return
-        except (UnverifiedSignatureError, VerificationError):
-            continue
+        for key in keys:
+            try:
+                # cosign writes ``"keyid": ""``: the id is only a hint, the key is what counts.
+                key.verify_signature(Signature(key.keyid, signature.signature), pae)
+                return
+            except (UnverifiedSignatureError, VerificationError):
+                continue
     raise InvalidSignature

@@ -30,6 +30,7 @@ from ...services.supplychain import (
     evidence_json,
     key_json,
     public_key_bundle,
+    subject_scope,
 )
 from ...storage import is_digest
 from ...timefmt import parse_time
@@ -783,6 +784,9 @@ class SignHandler(V1Handler):
         predicate_type = body.get("predicate_type")
         if predicate_type is not None and not isinstance(predicate_type, str):
             raise StoreError("MalformedJSON", "predicate_type must be a string")
+        if predicate_type is not None or body.get("predicate") is not None:
+            # The store's key vouching for a predicate the caller wrote: policies trust it.
+            await self.authorize("signing:Attest", resource)
         evidence, envelope = await self.ctx.supplychain.sign(
             digest, ref, predicate_type, body.get("predicate"), self.principal.id
         )
@@ -812,7 +816,9 @@ class VerifyHandler(V1Handler):
             raise StoreError("MalformedJSON", "issue_vsa must be true or false")
         if issue_vsa:
             await self.authorize("supplychain:sign", resource)
-        verified, rules = await self.ctx.supplychain.verify(digest, body["policy"])
+        verified, rules = await self.ctx.supplychain.verify(
+            digest, body["policy"], subject_scope(body["subject"])
+        )
         self.audit(
             "supplychain:verify", resource, True, "passed" if verified else "failed",
             subject_digest=digest,
