@@ -68,6 +68,13 @@ def test_a_scoped_key_vouches_only_where_it_is_trusted(client: httpx.Client) -> 
         assert f"trusted only for bucket:{team}" in json.dumps(out["rules"])
         assert verify(client, {"digest": digest}, policy)["verified"] is False
 
+    # A glob scope covers the buckets it names, and only those.
+    globbed = ec.generate_private_key(ec.SECP256R1())
+    glob = trust(client, globbed, scope=f"bucket:{team[:5]}*")
+    attach(client, in_team, "signatures", dsse(statement(digest), globbed))
+    assert verify(client, in_team, {"signatures": [{"key": glob}]})["verified"] is True
+    assert verify(client, in_prod, {"signatures": [{"key": glob}]})["verified"] is False
+
     # An enforce gate on prod is not opened by team B's key.
     gate = {"name": "attested", "mode": "enforce", "policy": attested}
     assert client.put(f"/v1/buckets/{prod}/verification", json=gate).status_code in (200, 201)

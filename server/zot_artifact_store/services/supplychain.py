@@ -662,12 +662,13 @@ class SupplyChainService:
         """Why ``key`` may not vouch for a subject in ``scope`` ("" when it may). The scope is
         where the subject being verified lives (``bucket:<name>``, ``repo:<name>``, "" for a
         bare digest), never where its evidence was attached: evidence binds to a digest, so
-        a key scoped to one bucket must not vouch for the same bytes anywhere else."""
+        a key scoped to one bucket must not vouch for the same bytes anywhere else. A scope
+        may be a glob (``repo:team/*``)."""
         if key.revoked_at is not None:
             return "the key was revoked"
         if key.expires_at is not None and time.time() >= key.expires_at:
             return "the key has expired"
-        if key.scope and key.scope != scope:
+        if key.scope and not (scope and fnmatch.fnmatchcase(scope, key.scope)):
             where = scope or "a bare digest"
             return f"the key is trusted only for {key.scope}, not {where}"
         return ""
