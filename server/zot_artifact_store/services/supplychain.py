@@ -64,7 +64,7 @@ from .oci_evidence import (
     verify_prehashed,
 )
 from .registry import RegistryService
-from .sbom import parse_sbom, purl_base
+from .sbom import parse_sbom_async, purl_base
 from .signing import SigningProvider
 
 SIGSTORE_BUNDLE_TYPES = (
@@ -849,7 +849,7 @@ class SupplyChainService:
         components so that search finds the subject by purl or name."""
         if len(body) > MAX_EVIDENCE_BYTES:
             raise StoreError("EntityTooLarge", "evidence documents may be at most 16 MiB")
-        parsed = parse_sbom(body, media_type)
+        parsed = await parse_sbom_async(body, media_type)
         details = {
             "spec_version": parsed.spec_version,
             "components": str(len(parsed.components)),
