@@ -88,6 +88,51 @@ def evidence_layers(doc: dict[str, Any], artifact_type: str | None) -> list[OciL
     return out
 
 
+# Artifact (or config) types of manifests that carry evidence only: cosign's signatures,
+# attestations and SBOMs in OCI 1.1 mode, notation, Sigstore bundles, in-toto and SBOM formats.
+EVIDENCE_ARTIFACT_TYPES = (
+    "application/vnd.dev.cosign.artifact.",
+    NOTATION_ARTIFACT,
+    SIGSTORE_BUNDLE_PREFIX,
+    "application/vnd.in-toto",
+    "application/vnd.dsse.envelope",
+    "application/vnd.cyclonedx",
+    "application/spdx",
+    "text/spdx",
+)
+# Layer media types a container runtime unpacks into a filesystem: a manifest with one of them
+# is a runnable image, whatever else it says about itself.
+IMAGE_LAYER_TYPES = (
+    "application/vnd.oci.image.layer.",
+    "application/vnd.docker.image.rootfs.",
+)
+
+
+def is_evidence_manifest(doc: dict[str, Any], artifact_type: str | None, subject: bool) -> bool:
+    """Whether a manifest is evidence about another one (a signature, an attestation, an
+    SBOM), which a repository's verification gate lets verifiers read ungated; ``subject``:
+    it names one (``subject``, or it is pulled by a cosign ``sha256-<hex>.sig`` style tag).
+
+    Both are the pusher's to choose, so neither suffices: every layer must be an evidence
+    layer (:func:`evidence_layers`), or the manifest's artifact type (or config media type)
+    must be a signature, attestation or SBOM type and no layer an image layer. A runnable
+    image is never evidence."""
+    if not subject or not isinstance(doc, dict) or "manifests" in doc:
+        return False  # an index is gated like the images it lists
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        return False
+    media_types = [str(x.get("mediaType", "")) if isinstance(x, dict) else "" for x in layers]
+    if any(m.startswith(IMAGE_LAYER_TYPES) for m in media_types):
+        return False
+    if layers and len(evidence_layers(doc, artifact_type)) == len(layers):
+        return True
+    config = doc.get("config")
+    config_type = str(config.get("mediaType", "")) if isinstance(config, dict) else ""
+    declared = artifact_type or doc.get("artifactType") or config_type
+    return isinstance(declared, str) and declared.startswith(EVIDENCE_ARTIFACT_TYPES)
+
+
 def cosign_payload_digest(payload: bytes) -> str:
     """The image digest a cosign simple-signing payload names (422 when malformed)."""
     try:

@@ -19,7 +19,7 @@ from ...auth.principal import Principal
 from ...auth.registry_token import Scope
 from ...errors import StoreError
 from ...metadata import Manifest, RegistryUpload
-from ...services.oci_evidence import legacy_subject
+from ...services.oci_evidence import is_evidence_manifest, legacy_subject
 from ...services.registry import (
     EMPTY_INDEX,
     MANIFEST_TYPES,
@@ -223,21 +223,32 @@ class ManifestHandler(OCIHandler):
             f"the manifest is {manifest.media_type}, which the Accept header does not list",
         )
 
-    async def _gate(self, name: str, reference: str, manifest: Manifest) -> None:
-        """The repository's verification gate. Signatures, attestations and other referrers
-        are evidence, not images: verifiers must be able to read them, so they pass."""
+    async def _gate(self, name: str, reference: str, manifest: Manifest) -> bytes | None:
+        """The repository's verification gate. Signatures, attestations and SBOMs are evidence,
+        not images: verifiers must be able to read them, so they pass; a manifest is evidence
+        only when it names a subject (or is pulled by cosign's ``sha256-<hex>.sig`` style tag)
+        and carries nothing but evidence (``is_evidence_manifest``), never because of its
+        subject or tag alone. The manifest's bytes, when they were read to decide."""
+        body = None
         if manifest.subject or legacy_subject(reference):
-            return
+            body = await self.registry.manifest_bytes(manifest)
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict) and is_evidence_manifest(doc, manifest.artifact_type, True):
+                return body
         outcome = await self.ctx.supplychain.repo_gate(name, manifest.digest)
         await self.apply_gate(outcome, f"{name}@{manifest.digest}", manifest.digest)
+        return body
 
     async def get(self, name: str, reference: str) -> None:
         await self.pull(name)
         manifest = await self.registry.resolve(name, reference)
         self._negotiate(manifest)
-        await self._gate(name, reference, manifest)
+        body = await self._gate(name, reference, manifest)
         self._describe(manifest)
-        self.finish(await self.registry.manifest_bytes(manifest))
+        self.finish(body if body is not None else await self.registry.manifest_bytes(manifest))
 
     async def head(self, name: str, reference: str) -> None:
         await self.pull(name)

@@ -745,6 +745,9 @@ class ObjectHandler(S3Handler, UploadHandler):
         await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        # CopyObject and UploadPartCopy read their source: its bucket's verification gate
+        # decides as for a GetObject (enforce: AccessDenied; audit: recorded).
+        await self.check_gate(source)
         _check_copy_conditions(self.request.headers, source)
         if self.has("uploadId"):
             upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")

@@ -14,7 +14,7 @@ from ...auth.policy import EvalContext, policy_json
 from ...auth.principal import ANONYMOUS, Principal, root_principal
 from ...auth.tokens import token_json, token_principal
 from ...errors import NotModified, StoreError
-from ...metadata import AuditQuery
+from ...metadata import AuditQuery, Evidence
 from ...services.artifacts import (
     Listing,
     PutOptions,
@@ -25,6 +25,7 @@ from ...services.artifacts import (
     validate_labels,
 )
 from ...services.events import build_summary
+from ...services.registry import NAME_RE as REPOSITORY_NAME
 from ...services.supplychain import (
     component_json,
     evidence_json,
@@ -42,14 +43,53 @@ _TRUE = {"1", "true", "yes", "on", ""}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def read_action(subject_ref: str) -> tuple[str, str]:
+def subject_resource(subject_ref: str, repository: str | None = None) -> str:
+    """The authorization resource of a subject as evidence names it: ``repo:<name>`` for an
+    image (``<name>@<digest>``, or evidence read from repository ``repository``),
+    ``digest:<d>`` for a bare digest, ``bucket/key`` for an object (whose key may hold ``@``:
+    only a valid repository name followed by ``@<digest>`` is an image)."""
+    if repository:
+        return f"repo:{repository}"
+    if is_digest(subject_ref):
+        return f"digest:{subject_ref}"
+    name, sep, digest = subject_ref.rpartition("@")
+    if sep and is_digest(digest) and REPOSITORY_NAME.fullmatch(name):
+        return f"repo:{name}"
+    return subject_ref
+
+
+def evidence_resource(evidence: Evidence) -> str:
+    """Where a piece of evidence lives for authorization: its subject's resource."""
+    ref = evidence.subject_ref or evidence.subject
+    return subject_resource(ref, evidence.details.get("repository"))
+
+
+def read_action(subject_ref: str, repository: str | None = None) -> tuple[str, str]:
     """The (action, resource) that reading a subject named ``subject_ref`` needs: an object
     (``bucket/key``), an image (``repo@digest``) or a bare digest."""
-    if "@" in subject_ref:
-        return "oci:pull", "repo:" + subject_ref.split("@", 1)[0]
-    if is_digest(subject_ref):
-        return "supplychain:read", f"digest:{subject_ref}"
-    return "s3:GetObject", subject_ref
+    resource = subject_resource(subject_ref, repository)
+    if resource.startswith("repo:"):
+        return "oci:pull", resource
+    if resource.startswith("digest:"):
+        return "supplychain:read", resource
+    return "s3:GetObject", resource
+
+
+def request_resource(subject: Any) -> str:
+    """The authorization resource of a ``/v1/verify`` or ``/v1/sign`` subject, from its name
+    alone: authorized before the subject is looked up, so that a caller who may not read it
+    cannot tell whether it exists."""
+    if isinstance(subject, dict):
+        if set(subject) == {"bucket", "key"}:
+            return f"{subject['bucket']}/{subject['key']}"
+        if set(subject) == {"repository", "digest"}:
+            return f"repo:{subject['repository']}"
+        if set(subject) == {"digest"}:
+            return f"digest:{subject['digest']}"
+    raise StoreError(
+        "InvalidArgument",
+        'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
+    )
 
 
 class V1Handler(BaseHandler):
@@ -58,12 +98,34 @@ class V1Handler(BaseHandler):
     async def prepare(self) -> None:
         await self.authenticate()
 
-    async def resolve_subject(self, subject: Any) -> tuple[str, str, str]:
-        """A supply-chain subject's (digest, name, authorization resource)."""
+    async def authorized_subject(self, subject: Any, action: str) -> tuple[str, str, str]:
+        """A supply-chain subject's (digest, name, authorization resource), once ``action`` on
+        it is allowed: a missing subject and a forbidden one answer alike (403)."""
+        resource = request_resource(subject)
+        await self.authorize(action, resource)
         digest, ref = await self.ctx.supplychain.resolve(subject)
-        if "bucket" in subject:
-            return digest, ref, f"{subject['bucket']}/{subject['key']}"
-        return digest, ref, f"digest:{digest}"
+        return digest, ref, resource
+
+    async def readable(self, items: list[Evidence]) -> list[Evidence]:
+        """The evidence whose subject the caller may read (``supplychain:read`` on it, and
+        reading the object or image itself), as ``GET /v1/evidence/{id}`` and the SBOM search
+        decide: a listing by digest must not reveal what other buckets and repositories
+        hold."""
+        decided: dict[tuple[str, str], bool] = {}
+
+        async def allowed(action: str, resource: str) -> bool:
+            if (action, resource) not in decided:
+                decision = await self.ctx.authorizer.decide(self.principal, action, resource)
+                decided[action, resource] = decision.allowed
+            return decided[action, resource]
+
+        out = []
+        for evidence in items:
+            ref = evidence.subject_ref or evidence.subject
+            action, resource = read_action(ref, evidence.details.get("repository"))
+            if await allowed("supplychain:read", resource) and await allowed(action, resource):
+                out.append(evidence)
+        return out
 
     def flag(self, name: str, default: bool = False) -> bool:
         raw = self.get_query_argument(name, None)
@@ -259,6 +321,8 @@ class ObjectHandler(V1Handler, UploadHandler):
         await self.authorize("s3:GetObject", source_resource)
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        # A copy reads its source: the source bucket's verification gate decides as for a GET.
+        await self.check_gate(source)
         await self.check_write_preconditions(bucket, key)
         replace = None
         headers = self.request.headers
@@ -583,19 +647,17 @@ class EvidenceHandler(V1Handler):
     current digest) and ``/v1/digests/{digest}/signatures``. POST attaches a Sigstore bundle
     (its JSON as the body); GET lists what is attached."""
 
-    async def subject(self, *args: str) -> tuple[str, str, str]:
-        """(digest, how it was named, authorization resource)."""
+    async def subject(self, action: str, *args: str) -> tuple[str, str, str]:
+        """(digest, how it was named, authorization resource), once ``action`` is allowed on
+        the object or digest (before it is looked up: missing and forbidden answer alike)."""
         if len(args) == 2:
             bucket, key = args
-            digest, ref = await self.ctx.supplychain.resolve({"bucket": bucket, "key": key})
-            return digest, ref, f"{bucket}/{key}"
-        digest, ref = await self.ctx.supplychain.resolve({"digest": args[0]})
-        return digest, ref, f"digest:{digest}"
+            return await self.authorized_subject({"bucket": bucket, "key": key}, action)
+        return await self.authorized_subject({"digest": args[0]}, action)
 
     async def post(self, *args: str) -> None:
         kind = args[-1]
-        digest, ref, resource = await self.subject(*args[:-1])
-        await self.authorize("supplychain:attach", resource)
+        digest, ref, resource = await self.subject("supplychain:attach", *args[:-1])
         media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
         attach = {
             "signatures": self.ctx.supplychain.attach_signature,
@@ -611,9 +673,9 @@ class EvidenceHandler(V1Handler):
 
     async def get(self, *args: str) -> None:
         kind = args[-1]
-        digest, _, resource = await self.subject(*args[:-1])
-        await self.authorize("supplychain:read", resource)
-        items = await self.ctx.supplychain.list(digest, kind[:-1])
+        digest, _, _ = await self.subject("supplychain:read", *args[:-1])
+        # The same bytes may be evidence-bearing elsewhere too: only what the caller may read.
+        items = await self.readable(await self.ctx.supplychain.list(digest, kind[:-1]))
         self.write_json({"subject_digest": digest, kind: [evidence_json(e) for e in items]})
 
 
@@ -753,8 +815,9 @@ class EvidenceDocumentHandler(V1Handler):
 
     async def get(self, evidence_id: str) -> None:
         evidence, body = await self.ctx.supplychain.evidence_bytes(evidence_id)
-        resource = evidence.subject_ref if "/" in evidence.subject_ref else ""
-        await self.authorize("supplychain:read", resource or f"digest:{evidence.subject}")
+        # Its real subject's resource: bucket/key, repo:<name> (as pulls are authorized) or
+        # digest:<d>, so a Deny on a bucket or repository covers its evidence too.
+        await self.authorize("supplychain:read", evidence_resource(evidence))
         self.set_header("Content-Type", evidence.media_type or "application/octet-stream")
         self.set_header("X-Evidence-Subject", evidence.subject)
         self.finish(body)
@@ -779,8 +842,7 @@ class SignHandler(V1Handler):
             raise StoreError(
                 "MalformedJSON", 'the request is {"subject", "predicate_type"?, "predicate"?}'
             )
-        digest, ref, resource = await self.resolve_subject(body["subject"])
-        await self.authorize("supplychain:sign", resource)
+        digest, ref, resource = await self.authorized_subject(body["subject"], "supplychain:sign")
         predicate_type = body.get("predicate_type")
         if predicate_type is not None and not isinstance(predicate_type, str):
             raise StoreError("MalformedJSON", "predicate_type must be a string")
@@ -809,8 +871,7 @@ class VerifyHandler(V1Handler):
             raise StoreError(
                 "MalformedJSON", 'the request is {"subject": …, "policy": …, "issue_vsa"?: bool}'
             )
-        digest, ref, resource = await self.resolve_subject(body["subject"])
-        await self.authorize("supplychain:verify", resource)
+        digest, ref, resource = await self.authorized_subject(body["subject"], "supplychain:verify")
         issue_vsa = body.get("issue_vsa", False)
         if not isinstance(issue_vsa, bool):
             raise StoreError("MalformedJSON", "issue_vsa must be true or false")
