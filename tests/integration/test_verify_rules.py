@@ -14,13 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from securesystemslib.dsse import Envelope
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
 from tests.fixtures.evidence import data, dsse, statement, trust
-from tests.fixtures.server import ServerProcess
+from tests.fixtures.server import ServerProcess, signing_config
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from tests.integration.test_signatures import BUNDLE_V3, GITHUB, client, server
 
@@ -139,19 +138,7 @@ def test_rsa_dsse_envelopes_verify_with_either_padding(client: httpx.Client) -> 
 def signing_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A store with server-side signing and authentication on."""
     base = tmp_path_factory.mktemp("sign-auth")
-    key = base / "signing.pem"
-    key.write_bytes(
-        ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key.chmod(0o600)
-    config = base / "config.yaml"
-    config.write_text(
-        json.dumps({"extensions": {"supplychain": {"signing": {"keyFile": str(key)}}}})
-    )
+    config = signing_config(base)
     proc = ServerProcess(
         base / "data", config=config,
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
