@@ -21,7 +21,7 @@ import tornado.web
 from .api import health
 from .api.base import NotFoundHandler
 from .api.oci import handlers as oci
-from .api.s3 import handlers as s3
+from .api.s3 import routes as s3
 from .api.v1 import handlers as v1
 from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
 from .auth.access_keys import AccessKeys, SecretBox

@@ -1,0 +1,260 @@
+"""What every S3 handler shares (the S3 API is path-style, at ``/`` and ``/s3``; DESIGN.md §3).
+
+Handlers parse S3's headers, query subresources and XML, call the same services as ``/v1``
+(an object put here is the artifact ``/v1`` shows, with its sha256), and render S3's XML.
+Errors come from the one catalogue, renamed to S3's codes where S3 has its own. One module a
+resource: ``service``, ``buckets``, ``objects`` (with multipart); ``routes`` wires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import tornado.httputil
+import tornado.ioloop
+import tornado.web
+
+from ...auth.sigv2 import verify_sigv2
+from ...auth.sigv4 import SigV4Context, SigV4Request
+from ...errors import CATALOGUE, StoreError
+from ...services.artifacts import PutOptions
+from ...services.checksums import BodyChecksums, parse_checksum_headers
+from ..base import BaseHandler
+from . import xml
+
+MAX_KEYS = 1000
+MAX_DELETE_KEYS = 1000
+# Our codes whose S3 name differs.
+_S3_CODES = {
+    "Unauthenticated": "AccessDenied",
+    "VerificationFailed": "AccessDenied",
+    "ReservedName": "InvalidBucketName",
+    "MalformedJSON": "MalformedXML",
+    "InvalidContinuationToken": "InvalidArgument",
+    "ChecksumMismatch": "BadDigest",
+    "NotFound": "NoSuchKey",
+    "TooManyRequests": "SlowDown",
+}
+# Stored and served as given (S3's "system metadata" a client may set).
+STORED_HEADERS = (
+    "Content-Encoding",
+    "Content-Disposition",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+)
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+CANNED_ACLS = {"private": False, "public-read": True}
+# Bucket subresources S3 tools may probe that this store does not implement.
+UNSUPPORTED_BUCKET_SUBRESOURCES = (
+    "lifecycle",
+    "cors",
+    "tagging",
+    "encryption",
+    "website",
+    "logging",
+    "replication",
+    "object-lock",
+    "ownershipControls",
+    "publicAccessBlock",
+    "notification",
+    "requestPayment",
+    "accelerate",
+)
+OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
+STORAGE_CLASS = "STANDARD"
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+def s3_code(error: StoreError, *, content_sha256: bool = False) -> tuple[str, int]:
+    """S3's code and status for one of our errors."""
+    code = error.code
+    if code == "ChecksumMismatch" and "expected" in error.detail:
+        code = "XAmzContentSHA256Mismatch" if content_sha256 else "BadDigest"
+    code = _S3_CODES.get(code, code)
+    if code == "InvalidKey":
+        code = "KeyTooLongError" if "bytes long" in error.message else "InvalidArgument"
+    return code, CATALOGUE[code].status if code in CATALOGUE else error.status
+
+
+# ---- base -------------------------------------------------------------------------------------
+class _S3ResponseHeaders(tornado.httputil.HTTPHeaders):
+    """S3 sends user metadata names in lower case (``x-amz-meta-build``) and clients keep the
+    case they receive; Tornado would send ``X-Amz-Meta-Build``."""
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        for name, value in super().get_all():
+            lower = name.lower()
+            yield (lower if lower.startswith("x-amz-") else name), value
+
+
+class S3Handler(BaseHandler):
+    def clear(self) -> None:
+        super().clear()
+        self._headers = _S3ResponseHeaders(self._headers)
+
+    def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
+        super().initialize(ctx, route)
+        self.set_header("x-amz-request-id", self.request_id)
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        rid = getattr(self, "request_id", None)
+        if rid:
+            self.set_header("x-amz-request-id", rid)
+
+    sigv4: SigV4Context | None = None
+
+    async def prepare(self) -> None:
+        self.sigv4 = None
+        auth = self.ctx.authentication
+        if auth.enabled:
+            self.check_lockout()
+            request = SigV4Request(
+                self.request.method or "GET",
+                self.request.path,
+                self.request.query,
+                list(self.request.headers.get_all()),
+            )
+            result = await auth.sigv4.verify(request)
+            if result is not None:
+                self.principal, self.sigv4 = result.principal, result.context
+                return
+            legacy = await verify_sigv2(
+                request.method,
+                self.request.path,
+                self.request.query,
+                self.request.headers.get_all(),
+                auth.s3_secret,
+            )
+            if legacy is not None:
+                self.principal = legacy
+                return
+        await self.authenticate()
+
+    def challenge_headers(self, error: StoreError) -> dict[str, str]:
+        return {}  # S3 answers 403 AccessDenied, never a Basic challenge
+
+    def render_error(self, error: StoreError) -> None:
+        code, status = s3_code(error, content_sha256=self._content_sha256_declared())
+        self.set_status(status)
+        self.set_header("Content-Type", "application/xml")
+        body = xml.render(
+            "Error",
+            {
+                "Code": code,
+                "Message": error.message,
+                "Resource": self.request.path,
+                "RequestId": self.request_id,
+            },
+            namespace=False,
+        )
+        self.finish(body)
+
+    def _content_sha256_declared(self) -> bool:
+        value = self.request.headers.get("x-amz-content-sha256", "")
+        return len(value) == 64
+
+    def write_xml(self, root: str, children: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/xml")
+        self.finish(xml.render(root, children))
+
+    def arg(self, name: str) -> str | None:
+        return self.get_query_argument(name, None)
+
+    def has(self, name: str) -> bool:
+        return name in self.request.query_arguments
+
+    def int_arg(self, name: str, default: int, low: int = 0, high: int = MAX_KEYS) -> int:
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise StoreError("InvalidArgument", f"{name} must be an integer") from None
+        if value < low:
+            raise StoreError("InvalidArgument", f"{name} must be at least {low}")
+        return min(value, high)
+
+    def canned_acl(self) -> bool | None:
+        """``x-amz-acl``: True for public-read, False for private, None when absent."""
+        acl = self.request.headers.get("x-amz-acl")
+        if acl is None:
+            return None
+        if acl not in CANNED_ACLS:
+            raise StoreError(
+                "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
+            )
+        return CANNED_ACLS[acl]
+
+    def put_options(self) -> PutOptions:
+        """Content type, user metadata and stored headers of a PutObject-like request."""
+        headers = self.request.headers
+        return PutOptions(
+            content_type=headers.get("Content-Type") or None,
+            user_metadata={
+                name.lower(): value
+                for name, value in headers.get_all()
+                if name.lower().startswith("x-amz-meta-")
+            },
+            headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+            if_absent=self.create_only(),
+        )
+
+    def acl_xml(self, public: bool) -> None:
+        grants: list[dict[str, Any]] = [
+            {
+                "Grantee": {**OWNER, "Type": "CanonicalUser"},
+                "Permission": "FULL_CONTROL",
+            }
+        ]
+        if public:
+            grants.append(
+                {
+                    "Grantee": {"URI": "http://acs.amazonaws.com/groups/global/AllUsers"},
+                    "Permission": "READ",
+                }
+            )
+        self.write_xml(
+            "AccessControlPolicy", {"Owner": OWNER, "AccessControlList": {"Grant": grants}}
+        )
+
+    def acl_from_request(self) -> bool:
+        """PutBucketAcl / PutObjectAcl: the canned ACL header, or an AccessControlPolicy body
+        granting READ to AllUsers (public) or nothing more (private)."""
+        canned = self.canned_acl()
+        if canned is not None:
+            return canned
+        body = self.request.body
+        if not body:
+            raise StoreError("MalformedXML", "send x-amz-acl or an AccessControlPolicy body")
+        policy = xml.parse(body, "AccessControlPolicy")
+        public = False
+        for acl in xml.children(policy, "AccessControlList"):
+            for grant in xml.children(acl, "Grant"):
+                uri = "".join(g.text or "" for g in grant.iter() if xml.local_name(g.tag) == "URI")
+                if uri.endswith("/AllUsers"):
+                    if xml.child_text(grant, "Permission") != "READ":
+                        raise StoreError("NotImplemented", "AllUsers may only be granted READ here")
+                    public = True
+        return public
+
+
+def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:
+    """Content-MD5, or an ``x-amz-checksum-*`` header (what boto3 ≥ 1.36 sends instead)."""
+    expectation = parse_checksum_headers(headers.get_all())
+    if required and expectation.content_md5 is None and expectation.algorithm is None:
+        raise StoreError("InvalidRequest", "Content-MD5 or an x-amz-checksum-* header is required")
+    checksums = BodyChecksums(expectation)
+    checksums.update(body)
+    checksums.verify()

@@ -1,0 +1,291 @@
+"""S3 bucket operations: create, head, delete, list (v1, v2, versions, uploads), location,
+ACL, versioning, policy and DeleteObjects."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...errors import StoreError
+from ...metadata import ObjectRecord
+from ...services.artifacts import Listing, decode_token
+from ..httputil import (
+    quote_etag,
+)
+from . import xml
+from .base import (
+    MAX_DELETE_KEYS,
+    MAX_KEYS,
+    OWNER,
+    STORAGE_CLASS,
+    UNSUPPORTED_BUCKET_SUBRESOURCES,
+    S3Handler,
+    s3_code,
+    verify_body_integrity,
+)
+
+
+# ---- buckets ----------------------------------------------------------------------------------
+class BucketHandler(S3Handler):
+    async def put(self, name: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:PutBucketAcl", name)
+            bucket = await self.ctx.artifacts.get_bucket(name)
+            bucket.public_read = self.acl_from_request()
+            await self.ctx.artifacts.metadata.update_bucket(bucket)
+            self.finish()
+            return
+        if self.has("policy"):
+            await self.authorize("s3:PutBucketPolicy", name)
+            await self.ctx.authorizer.policies.put_bucket_policy(name, self.policy_body())
+            self.audit("s3:PutBucketPolicy", name, True, "policy set")
+            self.set_status(204)
+            self.finish()
+            return
+        for sub in ("versioning", *UNSUPPORTED_BUCKET_SUBRESOURCES):
+            if self.has(sub):
+                raise StoreError("NotImplemented", f"PUT ?{sub} is not supported")
+        await self.authorize("s3:CreateBucket", name)
+        if self.request.body:
+            config = xml.parse(self.request.body, "CreateBucketConfiguration")
+            xml.child_text(config, "LocationConstraint")  # any region is this store
+        public = self.canned_acl()
+        await self.ctx.artifacts.create_bucket(name, self.principal.id, public_read=bool(public))
+        self.set_header("Location", f"/{name}")
+        self.finish()
+
+    async def head(self, name: str) -> None:
+        await self.authorize("s3:ListBucket", name)
+        await self.ctx.artifacts.get_bucket(name)
+        self.set_header("x-amz-bucket-region", "us-east-1")
+        self.finish()
+
+    def policy_body(self) -> Any:
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise StoreError("MalformedPolicy", "the policy is not valid JSON") from None
+
+    async def delete(self, name: str) -> None:
+        if self.has("policy"):
+            await self.authorize("s3:DeleteBucketPolicy", name)
+            await self.ctx.authorizer.policies.delete_bucket_policy(name)
+            self.audit("s3:DeleteBucketPolicy", name, True, "policy removed")
+            self.set_status(204)
+            self.finish()
+            return
+        for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
+            if self.has(sub):
+                raise StoreError("NotImplemented", f"DELETE ?{sub} is not supported")
+        await self.authorize("s3:DeleteBucket", name)
+        await self.ctx.artifacts.delete_bucket(name)
+        self.set_status(204)
+        self.finish()
+
+    async def get(self, name: str) -> None:
+        if self.has("location"):
+            await self.authorize("s3:GetBucketLocation", name)
+            await self.ctx.artifacts.get_bucket(name)
+            self.write_xml("LocationConstraint", {})  # empty: us-east-1
+        elif self.has("acl"):
+            await self.authorize("s3:GetBucketAcl", name)
+            bucket = await self.ctx.artifacts.get_bucket(name)
+            self.acl_xml(bucket.public_read)
+        elif self.has("versioning"):
+            await self.authorize("s3:GetBucketVersioning", name)
+            await self.ctx.artifacts.get_bucket(name)
+            self.write_xml("VersioningConfiguration", {})  # never enabled
+        elif self.has("policy"):
+            await self.authorize("s3:GetBucketPolicy", name)
+            doc = await self.ctx.authorizer.policies.get_bucket_policy(name)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(doc))
+        elif self.has("uploads"):
+            await self.authorize("s3:ListBucketMultipartUploads", name)
+            await self._list_uploads(name)
+        else:
+            for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
+                if self.has(sub):
+                    raise StoreError("NotImplemented", f"GET ?{sub} is not supported")
+            await self.authorize("s3:ListBucket", name)
+            if self.has("versions"):
+                await self._list(name, "versions")
+            elif self.arg("list-type") == "2":
+                await self._list(name, "v2")
+            else:
+                await self._list(name, "v1")
+
+    async def _list(self, name: str, style: str) -> None:
+        prefix = self.arg("prefix") or ""
+        delimiter = self.arg("delimiter") or ""
+        max_keys = self.int_arg("max-keys", MAX_KEYS)
+        encoding = self.arg("encoding-type")
+        if encoding not in (None, "", "url"):
+            raise StoreError("InvalidArgument", "encoding-type must be url")
+        enc = encoding == "url"
+        if style == "v2":
+            token = self.arg("continuation-token")
+            start_after = self.arg("start-after")
+            after = decode_token(token) if token else start_after
+        elif style == "versions":
+            after = self.arg("key-marker") or None
+        else:
+            after = self.arg("marker") or None
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        if max_keys == 0:
+            listing = Listing([], [], False)
+        else:
+            listing = await self.ctx.artifacts.list_objects(
+                name, prefix=prefix, delimiter=delimiter, start_after=after, limit=max_keys
+            )
+        fetch_owner = style != "v2" or self.arg("fetch-owner") == "true"
+
+        def entry(o: ObjectRecord) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "Key": xml.url_encode(o.key, enc),
+                "LastModified": xml.s3_time(o.updated_at),
+                "ETag": quote_etag(o.etag),
+                "Size": o.size,
+                "StorageClass": STORAGE_CLASS,
+            }
+            if fetch_owner:
+                out["Owner"] = OWNER
+            return out
+
+        common = [{"Prefix": xml.url_encode(p, enc)} for p in listing.common_prefixes]
+        base: dict[str, Any] = {
+            "Name": bucket.name,
+            "Prefix": xml.url_encode(prefix, enc),
+        }
+        if style == "v2":
+            self.write_xml(
+                "ListBucketResult",
+                {
+                    **base,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "MaxKeys": max_keys,
+                    "EncodingType": "url" if enc else None,
+                    "KeyCount": len(listing.objects) + len(listing.common_prefixes),
+                    "IsTruncated": listing.truncated,
+                    "ContinuationToken": self.arg("continuation-token") or None,
+                    "NextContinuationToken": listing.next_token,
+                    "StartAfter": xml.url_encode(self.arg("start-after"), enc) or None,
+                    "Contents": [entry(o) for o in listing.objects],
+                    "CommonPrefixes": common,
+                },
+            )
+        elif style == "versions":
+            versions = [
+                {
+                    "Key": xml.url_encode(o.key, enc),
+                    "VersionId": "null",
+                    "IsLatest": True,
+                    "LastModified": xml.s3_time(o.updated_at),
+                    "ETag": quote_etag(o.etag),
+                    "Size": o.size,
+                    "StorageClass": STORAGE_CLASS,
+                    "Owner": OWNER,
+                }
+                for o in listing.objects
+            ]
+            self.write_xml(
+                "ListVersionsResult",
+                {
+                    **base,
+                    "KeyMarker": xml.url_encode(self.arg("key-marker") or "", enc),
+                    "VersionIdMarker": self.arg("version-id-marker") or "",
+                    "NextKeyMarker": (
+                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
+                    ),
+                    "NextVersionIdMarker": "null" if listing.truncated else None,
+                    "MaxKeys": max_keys,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "EncodingType": "url" if enc else None,
+                    "IsTruncated": listing.truncated,
+                    "Version": versions,
+                    "CommonPrefixes": common,
+                },
+            )
+        else:
+            self.write_xml(
+                "ListBucketResult",
+                {
+                    **base,
+                    "Marker": xml.url_encode(self.arg("marker") or "", enc),
+                    "NextMarker": (
+                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
+                    ),
+                    "MaxKeys": max_keys,
+                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "EncodingType": "url" if enc else None,
+                    "IsTruncated": listing.truncated,
+                    "Contents": [entry(o) for o in listing.objects],
+                    "CommonPrefixes": common,
+                },
+            )
+
+    async def _list_uploads(self, name: str) -> None:
+        prefix = self.arg("prefix") or ""
+        key_marker = self.arg("key-marker") or None
+        upload_marker = self.arg("upload-id-marker") or None
+        limit = self.int_arg("max-uploads", MAX_KEYS, low=1)
+        await self.ctx.artifacts.get_bucket(name)
+        uploads, truncated = await self.ctx.metadata.list_multipart(
+            name, prefix, key_marker, upload_marker, limit
+        )
+        last = uploads[-1] if uploads else None
+        self.write_xml(
+            "ListMultipartUploadsResult",
+            {
+                "Bucket": name,
+                "KeyMarker": key_marker or "",
+                "UploadIdMarker": upload_marker or "",
+                "NextKeyMarker": last.key if truncated and last else None,
+                "NextUploadIdMarker": last.upload_id if truncated and last else None,
+                "Prefix": prefix,
+                "MaxUploads": limit,
+                "IsTruncated": truncated,
+                "Upload": [
+                    {
+                        "Key": u.key,
+                        "UploadId": u.upload_id,
+                        "Initiator": OWNER,
+                        "Owner": OWNER,
+                        "StorageClass": STORAGE_CLASS,
+                        "Initiated": xml.s3_time(u.initiated_at),
+                    }
+                    for u in uploads
+                ],
+            },
+        )
+
+    async def post(self, name: str) -> None:
+        if not self.has("delete"):
+            raise StoreError("NotImplemented", "unsupported POST on a bucket")
+        await self._delete_objects(name)
+
+    async def _delete_objects(self, name: str) -> None:
+        body = self.request.body
+        verify_body_integrity(self.request.headers, body, required=True)
+        request = xml.parse(body, "Delete")
+        quiet = (xml.child_text(request, "Quiet") or "").strip().lower() == "true"
+        keys = [xml.child_text(o, "Key") for o in xml.children(request, "Object")]
+        if len(keys) > MAX_DELETE_KEYS:
+            raise StoreError("MalformedXML", f"at most {MAX_DELETE_KEYS} keys per request")
+        if not keys:
+            raise StoreError("MalformedXML", "the request names no objects")
+        await self.ctx.artifacts.get_bucket(name)
+        deleted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for key in keys:
+            try:
+                if key is None:
+                    raise StoreError("InvalidArgument", "an <Object> has no <Key>")
+                await self.authorize("s3:DeleteObject", f"{name}/{key}")
+                await self.ctx.artifacts.delete_object(name, key)
+                if not quiet:
+                    deleted.append({"Key": key})
+            except StoreError as exc:
+                code, _ = s3_code(exc)
+                errors.append({"Key": key or "", "Code": code, "Message": exc.message})
+        self.write_xml("DeleteResult", {"Deleted": deleted, "Error": errors})

@@ -1,0 +1,437 @@
+"""S3 object operations: PutObject (streamed), CopyObject, GetObject, HeadObject,
+DeleteObject, object ACLs and multipart uploads."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import urllib.parse
+from typing import Any
+
+import tornado.httputil
+import tornado.ioloop
+import tornado.web
+
+from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from ...auth.sigv4 import PayloadMode, payload_mode
+from ...errors import NotModified, StoreError
+from ...metadata import MultipartUpload, ObjectRecord
+from ...services.artifacts import PutOptions, PutSession, validate_key
+from ...services.checksums import BodyChecksums, parse_checksum_headers
+from ...services.multipart import PartSession, check_part_number
+from ..base import UploadHandler
+from ..httputil import (
+    ByteRange,
+    check_preconditions,
+    http_date,
+    parse_copy_source,
+    parse_range,
+    quote_etag,
+)
+from . import xml
+from .base import (
+    MAX_KEYS,
+    OWNER,
+    RESPONSE_OVERRIDES,
+    STORAGE_CLASS,
+    S3Handler,
+)
+
+
+# ---- objects ----------------------------------------------------------------------------------
+@tornado.web.stream_request_body
+class ObjectHandler(S3Handler, UploadHandler):
+    """Objects, their ACLs and multipart uploads. PUT bodies stream into the blob store."""
+
+    missing_object_code = "NoSuchKey"
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.session = None
+        self.decoder: AwsChunkedDecoder | None = None
+        self.checksums: BodyChecksums | None = None
+        self.small_body = bytearray()
+        bucket, key = self.path_args
+        method = self.request.method
+        if method != "PUT" or self.has("acl") or "x-amz-copy-source" in self.request.headers:
+            return
+        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
+            self.ctx.config.http.maxObjectSize
+        )
+        options = self._streaming_options()
+        if self.has("uploadId"):
+            await self.authorize("s3:PutObject", f"{bucket}/{key}")
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            number = self._part_number()
+            self.session = await self.ctx.multipart.begin_part(upload, number, options)
+        else:
+            await self.authorize("s3:PutObject", f"{bucket}/{key}")
+            validate_key(key)
+            await self.check_write_preconditions(bucket, key)
+            self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
+
+    def _part_number(self) -> int:
+        try:
+            return check_part_number(int(self.arg("partNumber") or ""))
+        except ValueError:
+            raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+
+    def _streaming_options(self) -> PutOptions:
+        """PutOptions for a streamed body, and how to read it: ``self.decoder`` for
+        aws-chunked framing, ``self.checksums`` for the flexible checksum S3 promised."""
+        headers = self.request.headers
+        options = self.put_options()
+        options.md5_etag = True
+        mode = (
+            self.sigv4.payload_mode
+            if self.sigv4
+            else payload_mode(headers.get("x-amz-content-sha256"))
+        )
+        chunked = is_aws_chunked(headers.get("Content-Encoding")) or bool(
+            mode and mode.is_streaming
+        )
+        length = headers.get("Content-Length")
+        if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
+            raise StoreError("MissingContentLength", "PUT needs a Content-Length")
+        declared = headers.get("x-amz-decoded-content-length") if chunked else length
+        if declared is not None:
+            try:
+                options.expected_size = int(declared)
+            except ValueError:
+                raise StoreError("InvalidRequest", "the content length is not a number") from None
+            if options.expected_size > self.ctx.config.http.maxObjectSize:
+                raise StoreError(
+                    "EntityTooLarge",
+                    f"objects may be at most {self.ctx.config.http.maxObjectSize} bytes",
+                )
+        if chunked:
+            if mode is None or not mode.is_streaming:
+                raise StoreError(
+                    "InvalidRequest", "aws-chunked bodies need a STREAMING-* x-amz-content-sha256"
+                )
+            self.decoder = (
+                AwsChunkedDecoder.from_context(self.sigv4)
+                if self.sigv4
+                else AwsChunkedDecoder(
+                    mode,
+                    decoded_content_length=options.expected_size,
+                    expected_trailers=headers.get("x-amz-trailer", "").split(","),
+                )
+            )
+            encoding = stored_content_encoding(headers.get("Content-Encoding"))
+            options.headers.pop("Content-Encoding", None)
+            if encoding:
+                options.headers["Content-Encoding"] = encoding
+        content_sha256 = headers.get("x-amz-content-sha256", "").strip()
+        if mode is PayloadMode.SHA256:
+            try:
+                bytes.fromhex(content_sha256)
+            except ValueError:
+                raise StoreError("InvalidDigest", "x-amz-content-sha256 is not hex") from None
+            options.expected_sha256 = "sha256:" + content_sha256.lower()
+        expectation = parse_checksum_headers(headers.get_all())
+        if expectation.content_md5 is not None:
+            options.expected_md5 = expectation.content_md5.hex()  # the writer computes MD5
+            expectation = dataclasses.replace(expectation, content_md5=None)
+        if expectation.algorithm == "SHA256" and expectation.expected is not None:
+            # The blob's own digest checks it; no second SHA-256 pass.
+            declared_sha = "sha256:" + expectation.expected.hex()
+            if options.expected_sha256 not in (None, declared_sha):
+                raise StoreError(
+                    "BadDigest", "x-amz-checksum-sha256 and x-amz-content-sha256 differ"
+                )
+            options.expected_sha256 = declared_sha
+            options.checksums = {"sha256": base64.b64encode(expectation.expected).decode()}
+        elif expectation.algorithm is not None:
+            self.checksums = BodyChecksums(expectation)
+        public = self.canned_acl()
+        if public:
+            options.headers["x-amz-acl"] = "public-read"
+        return options
+
+    async def receive(self, chunk: bytes) -> None:
+        if self.session is not None:
+            pieces = self.decoder.feed(chunk) if self.decoder is not None else (chunk,)
+            for piece in pieces:
+                if self.checksums is not None:
+                    self.checksums.update(piece)
+                await self.session.write(piece)
+        else:
+            self.small_body += chunk
+            if len(self.small_body) > xml.MAX_XML_BODY:
+                raise StoreError("EntityTooLarge", "request body too large")
+
+    @property
+    def body(self) -> bytes:
+        return bytes(self.small_body)
+
+    # -- PUT: PutObject, UploadPart, CopyObject, UploadPartCopy, PutObjectAcl --
+    async def put(self, bucket: str, key: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
+            self.request.body = self.body
+            public = self.acl_from_request()
+            record = await self.ctx.artifacts.head_object(bucket, key)
+            record.public_read = public
+            await self.ctx.metadata.put_object(record)
+            self.finish()
+            return
+        if "x-amz-copy-source" in self.request.headers:
+            await self._copy(bucket, key)
+            return
+        if self._finished:  # the body was refused while it streamed in
+            return
+        session = self.session
+        assert session is not None
+        self.session = None
+        try:
+            self._verify_body(session)
+            if isinstance(session, PartSession):
+                part = await session.finish_part()
+                self.set_header("ETag", quote_etag(part.etag))
+                for algorithm, value in part.checksums.items():
+                    self.set_header(f"x-amz-checksum-{algorithm}", value)
+                self.finish()
+                return
+            public = session.options.headers.pop("x-amz-acl", None) == "public-read"
+            record, _ = await session.finish()
+            if public:
+                record.public_read = True
+                await self.ctx.metadata.put_object(record)
+        finally:
+            await session.abort()
+        self.set_header("ETag", quote_etag(record.etag))
+        for algorithm, value in record.checksums.items():
+            self.set_header(f"x-amz-checksum-{algorithm}", value)
+        self.finish()
+
+    def _verify_body(self, session: PutSession) -> None:
+        """The end of the framing and the flexible checksum, before anything is published
+        (the caller aborts the session when this raises)."""
+        trailers: dict[str, str] = {}
+        if self.decoder is not None:
+            self.decoder.finish()
+            trailers = self.decoder.trailers
+        if self.checksums is not None:
+            verified = self.checksums.verify(trailers)
+            session.options.checksums = {
+                name.lower(): value for name, value in verified.items() if name != "MD5"
+            }
+
+    async def _copy(self, bucket: str, key: str) -> None:
+        source_bucket, source_key = parse_copy_source(
+            self.request.headers["x-amz-copy-source"].split("?", 1)[0], "x-amz-copy-source"
+        )
+        await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        # CopyObject and UploadPartCopy read their source: its bucket's verification gate
+        # decides as for a GetObject (enforce: AccessDenied; audit: recorded).
+        await self.check_gate(source)
+        _check_copy_conditions(self.request.headers, source)
+        if self.has("uploadId"):
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            start, end = _copy_range(self.request.headers.get("x-amz-copy-source-range"), source)
+            part = await self.ctx.multipart.copy_part(
+                upload, self._part_number(), source, start, end
+            )
+            self.write_xml(
+                "CopyPartResult",
+                {"ETag": quote_etag(part.etag), "LastModified": xml.s3_time(part.last_modified)},
+            )
+            return
+        directive = self.request.headers.get("x-amz-metadata-directive", "COPY").upper()
+        if directive not in ("COPY", "REPLACE"):
+            raise StoreError("InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE")
+        if directive == "COPY" and (source_bucket, source_key) == (bucket, key):
+            raise StoreError(
+                "InvalidRequest",
+                "this copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata",
+            )
+        replace = self.put_options() if directive == "REPLACE" else None
+        if replace is not None:
+            replace.labels = source.labels
+        public = self.canned_acl()
+        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace)
+        if public:
+            record.public_read = True
+            await self.ctx.metadata.put_object(record)
+        self.write_xml(
+            "CopyObjectResult",
+            {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
+        )
+
+    # -- GET / HEAD --
+    async def get(self, bucket: str, key: str) -> None:
+        if self.has("acl"):
+            await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
+            record = await self.ctx.artifacts.head_object(bucket, key)
+            self.acl_xml(record.public_read)
+            return
+        if self.has("uploadId"):
+            await self._list_parts(bucket, key)
+            return
+        await self._read(bucket, key, send_body=True)
+
+    async def head(self, bucket: str, key: str) -> None:
+        await self._read(bucket, key, send_body=False)
+
+    async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
+        await self.authorize("s3:GetObject", f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        self.set_header("ETag", quote_etag(record.etag))
+        self.set_header("Last-Modified", http_date(record.updated_at))
+        try:
+            check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
+        except NotModified:
+            self.set_status(304)
+            self.finish()
+            return
+        self.set_header("Content-Type", record.content_type)
+        self.set_header("Accept-Ranges", "bytes")
+        for name, value in record.headers.items():
+            self.set_header(name, value)
+        for name, value in record.user_metadata.items():
+            self.set_header(name, value)
+        for arg, header in RESPONSE_OVERRIDES.items():
+            value = self.arg(arg)
+            if value is not None:
+                self.set_header(header, value)
+        part_number = self.arg("partNumber")
+        if part_number is not None:
+            rng = _part_range(record, part_number)
+            self.set_header("x-amz-mp-parts-count", str(max(1, len(record.parts))))
+        else:
+            rng = parse_range(self.request.headers.get("Range"), record.size)
+        if rng is None and self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            # Only for the whole object: a client checks them against the body it receives.
+            for algorithm, value in record.checksums.items():
+                self.set_header(f"x-amz-checksum-{algorithm}", value)
+        await self.send_object(record, rng, send_body=send_body)
+
+    async def _list_parts(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:ListMultipartUploadParts", f"{bucket}/{key}")
+        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+        marker = self.int_arg("part-number-marker", 0, high=10_000)
+        limit = self.int_arg("max-parts", MAX_KEYS, low=1)
+        parts, truncated = await self.ctx.metadata.list_parts(upload.upload_id, marker, limit)
+        self.write_xml(
+            "ListPartsResult",
+            {
+                "Bucket": bucket,
+                "Key": key,
+                "UploadId": upload.upload_id,
+                "Initiator": OWNER,
+                "Owner": OWNER,
+                "StorageClass": STORAGE_CLASS,
+                "PartNumberMarker": marker,
+                "NextPartNumberMarker": parts[-1].part_number if parts else marker,
+                "MaxParts": limit,
+                "IsTruncated": truncated,
+                "Part": [
+                    {
+                        "PartNumber": p.part_number,
+                        "LastModified": xml.s3_time(p.last_modified),
+                        "ETag": quote_etag(p.etag),
+                        "Size": p.size,
+                    }
+                    for p in parts
+                ],
+            },
+        )
+
+    # -- DELETE: DeleteObject, AbortMultipartUpload --
+    async def delete(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
+        if self.has("uploadId"):
+            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+            await self.ctx.multipart.abort(upload)
+        else:
+            await self.ctx.artifacts.delete_object(bucket, key)
+        self.set_status(204)
+        self.finish()
+
+    # -- POST: CreateMultipartUpload, CompleteMultipartUpload --
+    async def post(self, bucket: str, key: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        if self.has("uploads"):
+            public = self.canned_acl()
+            upload = await self.ctx.multipart.create(
+                bucket, key, self.principal.id, self.put_options(), public_read=bool(public)
+            )
+            self.write_xml(
+                "InitiateMultipartUploadResult",
+                {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id},
+            )
+            return
+        if not self.has("uploadId"):
+            raise StoreError("NotImplemented", "unsupported POST on an object")
+        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+        await self._complete(upload)
+
+    async def _complete(self, upload: MultipartUpload) -> None:
+        request = xml.parse(self.body, "CompleteMultipartUpload")
+        parts: list[tuple[int, str]] = []
+        for part in xml.children(request, "Part"):
+            number, etag = xml.child_text(part, "PartNumber"), xml.child_text(part, "ETag")
+            if number is None or etag is None:
+                raise StoreError("MalformedXML", "each <Part> needs <PartNumber> and <ETag>")
+            try:
+                parts.append((int(number), etag))
+            except ValueError:
+                raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
+        record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
+        self.write_xml(
+            "CompleteMultipartUploadResult",
+            {
+                "Location": f"{self.request.protocol}://{self.request.host}/{upload.bucket}/"
+                + urllib.parse.quote(upload.key),
+                "Bucket": upload.bucket,
+                "Key": upload.key,
+                "ETag": quote_etag(record.etag),
+            },
+        )
+
+
+def _check_copy_conditions(headers: Any, source: ObjectRecord) -> None:
+    mapped = {
+        "If-Match": headers.get("x-amz-copy-source-if-match"),
+        "If-None-Match": headers.get("x-amz-copy-source-if-none-match"),
+        "If-Modified-Since": headers.get("x-amz-copy-source-if-modified-since"),
+        "If-Unmodified-Since": headers.get("x-amz-copy-source-if-unmodified-since"),
+    }
+    present = {k: v for k, v in mapped.items() if v is not None}
+    if not present:
+        return
+    try:
+        check_preconditions(present, source.etag, source.updated_at, is_read=True)
+    except NotModified:
+        raise StoreError("PreconditionFailed", "a copy-source condition does not hold") from None
+
+
+def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
+    if not value:
+        return 0, source.size
+    rng = parse_range(value, source.size)
+    if rng is None:
+        raise StoreError("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
+    return rng.start, rng.end
+
+
+def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:
+    """The bytes of part ``raw`` of a multipart object (None: a one-part object, whole)."""
+    try:
+        number = int(raw)
+    except ValueError:
+        raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+    if not record.parts:
+        if number != 1:
+            raise StoreError("InvalidRange", "the object has one part")
+        return None
+    if not 1 <= number <= len(record.parts):
+        raise StoreError("InvalidRange", f"the object has {len(record.parts)} parts")
+    start = sum(int(p["size"]) for p in record.parts[: number - 1])
+    return ByteRange(start, start + int(record.parts[number - 1]["size"]))
