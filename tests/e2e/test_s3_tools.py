@@ -199,3 +199,63 @@ def test_rclone_copy_sync_check(s3_server: ServerProcess, home: Path, tmp_path: 
 @pytest.fixture(autouse=True)
 def _curl_present() -> None:
     tool("curl")
+
+
+def aws_refused(server: ServerProcess, home: Path, *args: str) -> str:
+    """Run awscli expecting it to fail; its stderr."""
+    cmd = [tool("aws"), "--endpoint-url", server.url, *args]
+    env = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **aws_env(home)}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, f"{' '.join(args)} succeeded:\n{result.stdout}"
+    return result.stderr
+
+
+def test_awscli_sub_resources_never_touch_the_artifact(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    """The issue's reproduction: tagging, legal hold and retention calls replaced the
+    object's bytes, DeleteObjectTagging deleted it, DeleteBucketAnalyticsConfiguration (and
+    metrics, inventory, intelligent-tiering) deleted the bucket. Each is now 501
+    NotImplemented naming the operation, and the object and the buckets are as they were."""
+    bucket, empty = f"sub-{uuid.uuid4().hex[:10]}", f"empty-{uuid.uuid4().hex[:10]}"
+    orig = tmp_path / "orig.txt"
+    orig.write_bytes(b"original-content\n")
+    aws(s3_server, home, "s3", "mb", f"s3://{bucket}")
+    aws(s3_server, home, "s3", "mb", f"s3://{empty}")
+    aws(s3_server, home, "s3", "cp", str(orig), f"s3://{bucket}/k.txt")
+    obj = ["--bucket", bucket, "--key", "k.txt"]
+    calls = {
+        "PutObjectTagging": ["put-object-tagging", *obj, "--tagging", "TagSet=[{Key=a,Value=b}]"],
+        "PutObjectLegalHold": ["put-object-legal-hold", *obj, "--legal-hold", "Status=ON"],
+        "PutObjectRetention": [
+            "put-object-retention",
+            *obj,
+            "--retention",
+            "Mode=GOVERNANCE,RetainUntilDate=2030-01-01T00:00:00Z",
+        ],
+        "DeleteObjectTagging": ["delete-object-tagging", *obj],
+        "GetObjectAttributes": ["get-object-attributes", *obj, "--object-attributes", "ETag"],
+        **{
+            f"DeleteBucket{kind}Configuration": [
+                f"delete-bucket-{cli}-configuration",
+                "--bucket",
+                empty,
+                "--id",
+                "x",
+            ]
+            for kind, cli in (
+                ("Analytics", "analytics"),
+                ("Metrics", "metrics"),
+                ("Inventory", "inventory"),
+                ("IntelligentTiering", "intelligent-tiering"),
+            )
+        },
+    }
+    for operation, args in calls.items():
+        stderr = aws_refused(s3_server, home, "s3api", *args)
+        assert "NotImplemented" in stderr and operation in stderr, stderr
+    out = tmp_path / "out.txt"
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/k.txt", str(out))
+    assert out.read_bytes() == b"original-content\n"
+    listing = aws(s3_server, home, "s3", "ls")
+    assert bucket in listing and empty in listing

@@ -193,9 +193,20 @@ class BaseHandler(tornado.web.RequestHandler):
         return StoreError("InternalError", "internal error; see the server log for the request id")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, StoreError) and value.status < 500:
+        """Expected refusals (NotImplemented, NoSuchKey, AccessDenied, ...) are the client's
+        answer, logged at info without a traceback; only real faults log as errors."""
+        if isinstance(value, StoreError) and value.code != "InternalError":
+            log.info(
+                "refused %s %s: %s %s: %s",
+                self.request.method,
+                self.route,
+                value.status,
+                value.code,
+                value.message,
+            )
             return
         if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            log.info("refused %s %s: %s", self.request.method, self.route, value)
             return
         log.error(
             "unhandled error serving %s %s",

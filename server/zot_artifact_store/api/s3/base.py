@@ -8,6 +8,7 @@ resource: ``service``, ``buckets``, ``objects`` (with multipart); ``routes`` wir
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +18,14 @@ import tornado.web
 
 from ...auth.sigv2 import verify_sigv2
 from ...auth.sigv4 import SigV4Context, SigV4Request
-from ...errors import CATALOGUE, StoreError
+from ...errors import CATALOGUE, NotModified, StoreError
+from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ..base import BaseHandler
+from ..httputil import check_preconditions, parse_copy_source
 from . import xml
+from .operations import Level, Operation, resolve
 
 MAX_KEYS = 1000
 MAX_DELETE_KEYS = 1000
@@ -53,22 +57,6 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 CANNED_ACLS = {"private": False, "public-read": True}
-# Bucket subresources S3 tools may probe that this store does not implement.
-UNSUPPORTED_BUCKET_SUBRESOURCES = (
-    "lifecycle",
-    "cors",
-    "tagging",
-    "encryption",
-    "website",
-    "logging",
-    "replication",
-    "object-lock",
-    "ownershipControls",
-    "publicAccessBlock",
-    "notification",
-    "requestPayment",
-    "accelerate",
-)
 OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
 STORAGE_CLASS = "STANDARD"
 
@@ -112,9 +100,25 @@ class S3Handler(BaseHandler):
             self.set_header("x-amz-request-id", rid)
 
     sigv4: SigV4Context | None = None
+    level: Level  # which resource the subclass serves: service, bucket or object
+    operation: Operation
 
     async def prepare(self) -> None:
+        """Authenticate, then identify the S3 operation (:func:`.operations.resolve`): one
+        this store does not implement is refused here, before any handler code runs."""
         self.sigv4 = None
+        await self._authenticate_s3()
+        self.operation = resolve(
+            self.request.method or "GET",
+            self.level,
+            {
+                name: values[0].decode("utf-8", "replace") if values else ""
+                for name, values in self.request.query_arguments.items()
+            },
+            self.request.headers.keys(),
+        )
+
+    async def _authenticate_s3(self) -> None:
         auth = self.ctx.authentication
         if auth.enabled:
             self.check_lockout()
@@ -139,6 +143,31 @@ class S3Handler(BaseHandler):
                 self.principal = legacy
                 return
         await self.authenticate()
+
+    async def run_operation(self, *args: str) -> None:
+        """Run the identified operation: ``op_<OperationName>`` of the subclass."""
+        await getattr(self, f"op_{self.operation.name}")(*args)
+
+    get = head = put = post = delete = run_operation
+
+    async def copy_source(self, bucket: str, key: str) -> ObjectRecord:
+        """The source of CopyObject / UploadPartCopy, authorized for reading it and writing
+        ``bucket/key``, its bucket's verification gate applied as for a GetObject (enforce:
+        AccessDenied; audit: recorded) and its ``x-amz-copy-source-if-*`` conditions held."""
+        raw = self.request.headers["x-amz-copy-source"]
+        path, _, query = raw.partition("?")
+        version = urllib.parse.parse_qs(query).get("versionId", ["null"])[0]
+        if version != "null":  # never the current object in place of a version asked for
+            raise StoreError(
+                "NotImplemented", "object versions are not implemented (x-amz-copy-source)"
+            )
+        source_bucket, source_key = parse_copy_source(path, "x-amz-copy-source")
+        await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        await self.check_gate(source)
+        _check_copy_conditions(self.request.headers, source)
+        return source
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:
         return {}  # S3 answers 403 AccessDenied, never a Basic challenge
@@ -170,6 +199,13 @@ class S3Handler(BaseHandler):
 
     def arg(self, name: str) -> str | None:
         return self.get_query_argument(name, None)
+
+    def url_encoding(self) -> bool:
+        """``encoding-type=url`` asked for (any other value is refused)."""
+        encoding = self.arg("encoding-type")
+        if encoding not in (None, "", "url"):
+            raise StoreError("InvalidArgument", "encoding-type must be url")
+        return encoding == "url"
 
     def has(self, name: str) -> bool:
         return name in self.request.query_arguments
@@ -258,3 +294,19 @@ def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:
     checksums = BodyChecksums(expectation)
     checksums.update(body)
     checksums.verify()
+
+
+def _check_copy_conditions(headers: Any, source: ObjectRecord) -> None:
+    mapped = {
+        "If-Match": headers.get("x-amz-copy-source-if-match"),
+        "If-None-Match": headers.get("x-amz-copy-source-if-none-match"),
+        "If-Modified-Since": headers.get("x-amz-copy-source-if-modified-since"),
+        "If-Unmodified-Since": headers.get("x-amz-copy-source-if-unmodified-since"),
+    }
+    present = {k: v for k, v in mapped.items() if v is not None}
+    if not present:
+        return
+    try:
+        check_preconditions(present, source.etag, source.updated_at, is_read=True)
+    except NotModified:
+        raise StoreError("PreconditionFailed", "a copy-source condition does not hold") from None

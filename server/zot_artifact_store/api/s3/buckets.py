@@ -18,7 +18,6 @@ from .base import (
     MAX_KEYS,
     OWNER,
     STORAGE_CLASS,
-    UNSUPPORTED_BUCKET_SUBRESOURCES,
     S3Handler,
     s3_code,
     verify_body_integrity,
@@ -27,24 +26,11 @@ from .base import (
 
 # ---- buckets ----------------------------------------------------------------------------------
 class BucketHandler(S3Handler):
-    async def put(self, name: str) -> None:
-        if self.has("acl"):
-            await self.authorize("s3:PutBucketAcl", name)
-            bucket = await self.ctx.artifacts.get_bucket(name)
-            bucket.public_read = self.acl_from_request()
-            await self.ctx.artifacts.metadata.update_bucket(bucket)
-            self.finish()
-            return
-        if self.has("policy"):
-            await self.authorize("s3:PutBucketPolicy", name)
-            await self.ctx.authorizer.policies.put_bucket_policy(name, self.policy_body())
-            self.audit("s3:PutBucketPolicy", name, True, "policy set")
-            self.set_status(204)
-            self.finish()
-            return
-        for sub in ("versioning", *UNSUPPORTED_BUCKET_SUBRESOURCES):
-            if self.has(sub):
-                raise StoreError("NotImplemented", f"PUT ?{sub} is not supported")
+    """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
+
+    level = "bucket"
+
+    async def op_CreateBucket(self, name: str) -> None:
         await self.authorize("s3:CreateBucket", name)
         if self.request.body:
             config = xml.parse(self.request.body, "CreateBucketConfiguration")
@@ -54,10 +40,58 @@ class BucketHandler(S3Handler):
         self.set_header("Location", f"/{name}")
         self.finish()
 
-    async def head(self, name: str) -> None:
+    async def op_HeadBucket(self, name: str) -> None:
         await self.authorize("s3:ListBucket", name)
         await self.ctx.artifacts.get_bucket(name)
         self.set_header("x-amz-bucket-region", "us-east-1")
+        self.finish()
+
+    async def op_DeleteBucket(self, name: str) -> None:
+        await self.authorize("s3:DeleteBucket", name)
+        await self.ctx.artifacts.delete_bucket(name)
+        self.set_status(204)
+        self.finish()
+
+    async def op_GetBucketLocation(self, name: str) -> None:
+        await self.authorize("s3:GetBucketLocation", name)
+        await self.ctx.artifacts.get_bucket(name)
+        self.write_xml("LocationConstraint", {})  # empty: us-east-1
+
+    async def op_GetBucketAcl(self, name: str) -> None:
+        await self.authorize("s3:GetBucketAcl", name)
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        self.acl_xml(bucket.public_read)
+
+    async def op_PutBucketAcl(self, name: str) -> None:
+        await self.authorize("s3:PutBucketAcl", name)
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        bucket.public_read = self.acl_from_request()
+        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        self.finish()
+
+    async def op_GetBucketVersioning(self, name: str) -> None:
+        await self.authorize("s3:GetBucketVersioning", name)
+        await self.ctx.artifacts.get_bucket(name)
+        self.write_xml("VersioningConfiguration", {})  # never enabled
+
+    async def op_GetBucketPolicy(self, name: str) -> None:
+        await self.authorize("s3:GetBucketPolicy", name)
+        doc = await self.ctx.authorizer.policies.get_bucket_policy(name)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(doc))
+
+    async def op_PutBucketPolicy(self, name: str) -> None:
+        await self.authorize("s3:PutBucketPolicy", name)
+        await self.ctx.authorizer.policies.put_bucket_policy(name, self.policy_body())
+        self.audit("s3:PutBucketPolicy", name, True, "policy set")
+        self.set_status(204)
+        self.finish()
+
+    async def op_DeleteBucketPolicy(self, name: str) -> None:
+        await self.authorize("s3:DeleteBucketPolicy", name)
+        await self.ctx.authorizer.policies.delete_bucket_policy(name)
+        self.audit("s3:DeleteBucketPolicy", name, True, "policy removed")
+        self.set_status(204)
         self.finish()
 
     def policy_body(self) -> Any:
@@ -66,63 +100,27 @@ class BucketHandler(S3Handler):
         except (ValueError, UnicodeDecodeError):
             raise StoreError("MalformedPolicy", "the policy is not valid JSON") from None
 
-    async def delete(self, name: str) -> None:
-        if self.has("policy"):
-            await self.authorize("s3:DeleteBucketPolicy", name)
-            await self.ctx.authorizer.policies.delete_bucket_policy(name)
-            self.audit("s3:DeleteBucketPolicy", name, True, "policy removed")
-            self.set_status(204)
-            self.finish()
-            return
-        for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
-            if self.has(sub):
-                raise StoreError("NotImplemented", f"DELETE ?{sub} is not supported")
-        await self.authorize("s3:DeleteBucket", name)
-        await self.ctx.artifacts.delete_bucket(name)
-        self.set_status(204)
-        self.finish()
+    async def op_ListObjects(self, name: str) -> None:
+        await self.authorize("s3:ListBucket", name)
+        await self._list(name, "v1")
 
-    async def get(self, name: str) -> None:
-        if self.has("location"):
-            await self.authorize("s3:GetBucketLocation", name)
-            await self.ctx.artifacts.get_bucket(name)
-            self.write_xml("LocationConstraint", {})  # empty: us-east-1
-        elif self.has("acl"):
-            await self.authorize("s3:GetBucketAcl", name)
-            bucket = await self.ctx.artifacts.get_bucket(name)
-            self.acl_xml(bucket.public_read)
-        elif self.has("versioning"):
-            await self.authorize("s3:GetBucketVersioning", name)
-            await self.ctx.artifacts.get_bucket(name)
-            self.write_xml("VersioningConfiguration", {})  # never enabled
-        elif self.has("policy"):
-            await self.authorize("s3:GetBucketPolicy", name)
-            doc = await self.ctx.authorizer.policies.get_bucket_policy(name)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(doc))
-        elif self.has("uploads"):
-            await self.authorize("s3:ListBucketMultipartUploads", name)
-            await self._list_uploads(name)
-        else:
-            for sub in UNSUPPORTED_BUCKET_SUBRESOURCES:
-                if self.has(sub):
-                    raise StoreError("NotImplemented", f"GET ?{sub} is not supported")
-            await self.authorize("s3:ListBucket", name)
-            if self.has("versions"):
-                await self._list(name, "versions")
-            elif self.arg("list-type") == "2":
-                await self._list(name, "v2")
-            else:
-                await self._list(name, "v1")
+    async def op_ListObjectsV2(self, name: str) -> None:
+        await self.authorize("s3:ListBucket", name)
+        await self._list(name, "v2")
+
+    async def op_ListObjectVersions(self, name: str) -> None:
+        await self.authorize("s3:ListBucket", name)
+        await self._list(name, "versions")
+
+    async def op_ListMultipartUploads(self, name: str) -> None:
+        await self.authorize("s3:ListBucketMultipartUploads", name)
+        await self._list_uploads(name)
 
     async def _list(self, name: str, style: str) -> None:
         prefix = self.arg("prefix") or ""
         delimiter = self.arg("delimiter") or ""
         max_keys = self.int_arg("max-keys", MAX_KEYS)
-        encoding = self.arg("encoding-type")
-        if encoding not in (None, "", "url"):
-            raise StoreError("InvalidArgument", "encoding-type must be url")
-        enc = encoding == "url"
+        enc = self.url_encoding()
         if style == "v2":
             token = self.arg("continuation-token")
             start_after = self.arg("start-after")
@@ -229,6 +227,7 @@ class BucketHandler(S3Handler):
         key_marker = self.arg("key-marker") or None
         upload_marker = self.arg("upload-id-marker") or None
         limit = self.int_arg("max-uploads", MAX_KEYS, low=1)
+        enc = self.url_encoding()
         await self.ctx.artifacts.get_bucket(name)
         uploads, truncated = await self.ctx.metadata.list_multipart(
             name, prefix, key_marker, upload_marker, limit
@@ -238,16 +237,17 @@ class BucketHandler(S3Handler):
             "ListMultipartUploadsResult",
             {
                 "Bucket": name,
-                "KeyMarker": key_marker or "",
+                "KeyMarker": xml.url_encode(key_marker or "", enc),
                 "UploadIdMarker": upload_marker or "",
-                "NextKeyMarker": last.key if truncated and last else None,
+                "NextKeyMarker": xml.url_encode(last.key, enc) if truncated and last else None,
                 "NextUploadIdMarker": last.upload_id if truncated and last else None,
-                "Prefix": prefix,
+                "Prefix": xml.url_encode(prefix, enc),
                 "MaxUploads": limit,
+                "EncodingType": "url" if enc else None,
                 "IsTruncated": truncated,
                 "Upload": [
                     {
-                        "Key": u.key,
+                        "Key": xml.url_encode(u.key, enc),
                         "UploadId": u.upload_id,
                         "Initiator": OWNER,
                         "Owner": OWNER,
@@ -259,17 +259,16 @@ class BucketHandler(S3Handler):
             },
         )
 
-    async def post(self, name: str) -> None:
-        if not self.has("delete"):
-            raise StoreError("NotImplemented", "unsupported POST on a bucket")
-        await self._delete_objects(name)
-
-    async def _delete_objects(self, name: str) -> None:
+    async def op_DeleteObjects(self, name: str) -> None:
         body = self.request.body
         verify_body_integrity(self.request.headers, body, required=True)
         request = xml.parse(body, "Delete")
         quiet = (xml.child_text(request, "Quiet") or "").strip().lower() == "true"
-        keys = [xml.child_text(o, "Key") for o in xml.children(request, "Object")]
+        objects = [
+            (xml.child_text(o, "Key"), xml.child_text(o, "VersionId"))
+            for o in xml.children(request, "Object")
+        ]
+        keys = [key for key, _ in objects]
         if len(keys) > MAX_DELETE_KEYS:
             raise StoreError("MalformedXML", f"at most {MAX_DELETE_KEYS} keys per request")
         if not keys:
@@ -277,10 +276,13 @@ class BucketHandler(S3Handler):
         await self.ctx.artifacts.get_bucket(name)
         deleted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
-        for key in keys:
+        for key, version in objects:
             try:
                 if key is None:
                     raise StoreError("InvalidArgument", "an <Object> has no <Key>")
+                if version not in (None, "null"):
+                    # Never the current object in place of a version that was asked for.
+                    raise StoreError("NotImplemented", "object versions are not implemented")
                 await self.authorize("s3:DeleteObject", f"{name}/{key}")
                 await self.ctx.artifacts.delete_object(name, key)
                 if not quiet:

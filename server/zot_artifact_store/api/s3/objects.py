@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import urllib.parse
-from typing import Any
 
 import tornado.httputil
 import tornado.ioloop
@@ -15,34 +13,32 @@ import tornado.web
 from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
 from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
-from ...metadata import MultipartUpload, ObjectRecord
+from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions, PutSession, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
-from ...services.multipart import PartSession, check_part_number
+from ...services.multipart import PartSession
 from ..base import UploadHandler
 from ..httputil import (
     ByteRange,
     check_preconditions,
     http_date,
-    parse_copy_source,
     parse_range,
     quote_etag,
 )
 from . import xml
 from .base import (
-    MAX_KEYS,
-    OWNER,
     RESPONSE_OVERRIDES,
-    STORAGE_CLASS,
-    S3Handler,
 )
+from .multipart import MultipartOperations
 
 
 # ---- objects ----------------------------------------------------------------------------------
 @tornado.web.stream_request_body
-class ObjectHandler(S3Handler, UploadHandler):
-    """Objects, their ACLs and multipart uploads. PUT bodies stream into the blob store."""
+class ObjectHandler(MultipartOperations, UploadHandler):
+    """``/{bucket}/{key}``: objects, their ACLs and multipart uploads (with
+    :class:`MultipartOperations`). PutObject and UploadPart bodies stream into the blob store."""
 
+    level = "object"
     missing_object_code = "NoSuchKey"
 
     async def prepare(self) -> None:
@@ -52,14 +48,13 @@ class ObjectHandler(S3Handler, UploadHandler):
         self.checksums: BodyChecksums | None = None
         self.small_body = bytearray()
         bucket, key = self.path_args
-        method = self.request.method
-        if method != "PUT" or self.has("acl") or "x-amz-copy-source" in self.request.headers:
-            return
+        if self.operation.name not in ("PutObject", "UploadPart"):
+            return  # any other body is small XML, read into self.small_body
         self.request.connection.set_max_body_size(  # type: ignore[union-attr]
             self.ctx.config.http.maxObjectSize
         )
         options = self._streaming_options()
-        if self.has("uploadId"):
+        if self.operation.name == "UploadPart":
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
             number = self._part_number()
@@ -69,12 +64,6 @@ class ObjectHandler(S3Handler, UploadHandler):
             validate_key(key)
             await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
-
-    def _part_number(self) -> int:
-        try:
-            return check_part_number(int(self.arg("partNumber") or ""))
-        except ValueError:
-            raise StoreError("InvalidArgument", "partNumber must be an integer") from None
 
     def _streaming_options(self) -> PutOptions:
         """PutOptions for a streamed body, and how to read it: ``self.decoder`` for
@@ -165,34 +154,46 @@ class ObjectHandler(S3Handler, UploadHandler):
     def body(self) -> bytes:
         return bytes(self.small_body)
 
-    # -- PUT: PutObject, UploadPart, CopyObject, UploadPartCopy, PutObjectAcl --
-    async def put(self, bucket: str, key: str) -> None:
-        if self.has("acl"):
-            await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
-            self.request.body = self.body
-            public = self.acl_from_request()
-            record = await self.ctx.artifacts.head_object(bucket, key)
-            record.public_read = public
-            await self.ctx.metadata.put_object(record)
-            self.finish()
-            return
-        if "x-amz-copy-source" in self.request.headers:
-            await self._copy(bucket, key)
-            return
-        if self._finished:  # the body was refused while it streamed in
-            return
-        session = self.session
+    # -- PUT: PutObject, UploadPart, CopyObject, PutObjectAcl --
+    async def op_PutObjectAcl(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
+        self.request.body = self.body
+        public = self.acl_from_request()
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        record.public_read = public
+        await self.ctx.metadata.put_object(record)
+        self.finish()
+
+    def _take_session(self) -> PutSession | None:
+        """The streamed body's session, now the body is in (None: it was refused while it
+        streamed in, and that answer is sent)."""
+        if self._finished:
+            return None
+        session, self.session = self.session, None
         assert session is not None
-        self.session = None
+        return session
+
+    async def op_UploadPart(self, bucket: str, key: str) -> None:
+        session = self._take_session()
+        if session is None:
+            return
         try:
             self._verify_body(session)
-            if isinstance(session, PartSession):
-                part = await session.finish_part()
-                self.set_header("ETag", quote_etag(part.etag))
-                for algorithm, value in part.checksums.items():
-                    self.set_header(f"x-amz-checksum-{algorithm}", value)
-                self.finish()
-                return
+            assert isinstance(session, PartSession)
+            part = await session.finish_part()
+        finally:
+            await session.abort()
+        self.set_header("ETag", quote_etag(part.etag))
+        for algorithm, value in part.checksums.items():
+            self.set_header(f"x-amz-checksum-{algorithm}", value)
+        self.finish()
+
+    async def op_PutObject(self, bucket: str, key: str) -> None:
+        session = self._take_session()
+        if session is None:
+            return
+        try:
+            self._verify_body(session)
             public = session.options.headers.pop("x-amz-acl", None) == "public-read"
             record, _ = await session.finish()
             if public:
@@ -218,32 +219,12 @@ class ObjectHandler(S3Handler, UploadHandler):
                 name.lower(): value for name, value in verified.items() if name != "MD5"
             }
 
-    async def _copy(self, bucket: str, key: str) -> None:
-        source_bucket, source_key = parse_copy_source(
-            self.request.headers["x-amz-copy-source"].split("?", 1)[0], "x-amz-copy-source"
-        )
-        await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
-        await self.authorize("s3:PutObject", f"{bucket}/{key}")
-        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
-        # CopyObject and UploadPartCopy read their source: its bucket's verification gate
-        # decides as for a GetObject (enforce: AccessDenied; audit: recorded).
-        await self.check_gate(source)
-        _check_copy_conditions(self.request.headers, source)
-        if self.has("uploadId"):
-            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
-            start, end = _copy_range(self.request.headers.get("x-amz-copy-source-range"), source)
-            part = await self.ctx.multipart.copy_part(
-                upload, self._part_number(), source, start, end
-            )
-            self.write_xml(
-                "CopyPartResult",
-                {"ETag": quote_etag(part.etag), "LastModified": xml.s3_time(part.last_modified)},
-            )
-            return
+    async def op_CopyObject(self, bucket: str, key: str) -> None:
+        source = await self.copy_source(bucket, key)
         directive = self.request.headers.get("x-amz-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise StoreError("InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE")
-        if directive == "COPY" and (source_bucket, source_key) == (bucket, key):
+        if directive == "COPY" and (source.bucket, source.key) == (bucket, key):
             raise StoreError(
                 "InvalidRequest",
                 "this copy request is illegal because it is trying to copy an object to itself "
@@ -263,18 +244,15 @@ class ObjectHandler(S3Handler, UploadHandler):
         )
 
     # -- GET / HEAD --
-    async def get(self, bucket: str, key: str) -> None:
-        if self.has("acl"):
-            await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
-            record = await self.ctx.artifacts.head_object(bucket, key)
-            self.acl_xml(record.public_read)
-            return
-        if self.has("uploadId"):
-            await self._list_parts(bucket, key)
-            return
+    async def op_GetObjectAcl(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        self.acl_xml(record.public_read)
+
+    async def op_GetObject(self, bucket: str, key: str) -> None:
         await self._read(bucket, key, send_body=True)
 
-    async def head(self, bucket: str, key: str) -> None:
+    async def op_HeadObject(self, bucket: str, key: str) -> None:
         await self._read(bucket, key, send_body=False)
 
     async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
@@ -310,115 +288,12 @@ class ObjectHandler(S3Handler, UploadHandler):
                 self.set_header(f"x-amz-checksum-{algorithm}", value)
         await self.send_object(record, rng, send_body=send_body)
 
-    async def _list_parts(self, bucket: str, key: str) -> None:
-        await self.authorize("s3:ListMultipartUploadParts", f"{bucket}/{key}")
-        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
-        marker = self.int_arg("part-number-marker", 0, high=10_000)
-        limit = self.int_arg("max-parts", MAX_KEYS, low=1)
-        parts, truncated = await self.ctx.metadata.list_parts(upload.upload_id, marker, limit)
-        self.write_xml(
-            "ListPartsResult",
-            {
-                "Bucket": bucket,
-                "Key": key,
-                "UploadId": upload.upload_id,
-                "Initiator": OWNER,
-                "Owner": OWNER,
-                "StorageClass": STORAGE_CLASS,
-                "PartNumberMarker": marker,
-                "NextPartNumberMarker": parts[-1].part_number if parts else marker,
-                "MaxParts": limit,
-                "IsTruncated": truncated,
-                "Part": [
-                    {
-                        "PartNumber": p.part_number,
-                        "LastModified": xml.s3_time(p.last_modified),
-                        "ETag": quote_etag(p.etag),
-                        "Size": p.size,
-                    }
-                    for p in parts
-                ],
-            },
-        )
-
-    # -- DELETE: DeleteObject, AbortMultipartUpload --
-    async def delete(self, bucket: str, key: str) -> None:
+    # -- DELETE --
+    async def op_DeleteObject(self, bucket: str, key: str) -> None:
         await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
-        if self.has("uploadId"):
-            upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
-            await self.ctx.multipart.abort(upload)
-        else:
-            await self.ctx.artifacts.delete_object(bucket, key)
+        await self.ctx.artifacts.delete_object(bucket, key)
         self.set_status(204)
         self.finish()
-
-    # -- POST: CreateMultipartUpload, CompleteMultipartUpload --
-    async def post(self, bucket: str, key: str) -> None:
-        if self._finished:  # the body was refused while it streamed in
-            return
-        await self.authorize("s3:PutObject", f"{bucket}/{key}")
-        if self.has("uploads"):
-            public = self.canned_acl()
-            upload = await self.ctx.multipart.create(
-                bucket, key, self.principal.id, self.put_options(), public_read=bool(public)
-            )
-            self.write_xml(
-                "InitiateMultipartUploadResult",
-                {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id},
-            )
-            return
-        if not self.has("uploadId"):
-            raise StoreError("NotImplemented", "unsupported POST on an object")
-        upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
-        await self._complete(upload)
-
-    async def _complete(self, upload: MultipartUpload) -> None:
-        request = xml.parse(self.body, "CompleteMultipartUpload")
-        parts: list[tuple[int, str]] = []
-        for part in xml.children(request, "Part"):
-            number, etag = xml.child_text(part, "PartNumber"), xml.child_text(part, "ETag")
-            if number is None or etag is None:
-                raise StoreError("MalformedXML", "each <Part> needs <PartNumber> and <ETag>")
-            try:
-                parts.append((int(number), etag))
-            except ValueError:
-                raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
-        record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
-        self.write_xml(
-            "CompleteMultipartUploadResult",
-            {
-                "Location": f"{self.request.protocol}://{self.request.host}/{upload.bucket}/"
-                + urllib.parse.quote(upload.key),
-                "Bucket": upload.bucket,
-                "Key": upload.key,
-                "ETag": quote_etag(record.etag),
-            },
-        )
-
-
-def _check_copy_conditions(headers: Any, source: ObjectRecord) -> None:
-    mapped = {
-        "If-Match": headers.get("x-amz-copy-source-if-match"),
-        "If-None-Match": headers.get("x-amz-copy-source-if-none-match"),
-        "If-Modified-Since": headers.get("x-amz-copy-source-if-modified-since"),
-        "If-Unmodified-Since": headers.get("x-amz-copy-source-if-unmodified-since"),
-    }
-    present = {k: v for k, v in mapped.items() if v is not None}
-    if not present:
-        return
-    try:
-        check_preconditions(present, source.etag, source.updated_at, is_read=True)
-    except NotModified:
-        raise StoreError("PreconditionFailed", "a copy-source condition does not hold") from None
-
-
-def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
-    if not value:
-        return 0, source.size
-    rng = parse_range(value, source.size)
-    if rng is None:
-        raise StoreError("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
-    return rng.start, rng.end
 
 
 def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:

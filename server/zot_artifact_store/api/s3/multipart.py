@@ -1,0 +1,126 @@
+"""S3 multipart uploads on an object: create, copy a part, list parts, abort, complete.
+(UploadPart streams its body, so it lives with PutObject in :mod:`.objects`.)"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from ...errors import StoreError
+from ...metadata import MultipartUpload, ObjectRecord
+from ...services.multipart import check_part_number
+from ..httputil import parse_range, quote_etag
+from . import xml
+from .base import MAX_KEYS, OWNER, STORAGE_CLASS, S3Handler
+
+
+class MultipartOperations(S3Handler):
+    """The multipart operations of :class:`.objects.ObjectHandler`."""
+
+    def _part_number(self) -> int:
+        try:
+            return check_part_number(int(self.arg("partNumber") or ""))
+        except ValueError:
+            raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+
+    async def _upload(self, bucket: str, key: str) -> MultipartUpload:
+        return await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
+
+    async def op_CreateMultipartUpload(self, bucket: str, key: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        public = self.canned_acl()
+        upload = await self.ctx.multipart.create(
+            bucket, key, self.principal.id, self.put_options(), public_read=bool(public)
+        )
+        self.write_xml(
+            "InitiateMultipartUploadResult",
+            {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id},
+        )
+
+    async def op_UploadPartCopy(self, bucket: str, key: str) -> None:
+        source = await self.copy_source(bucket, key)
+        upload = await self._upload(bucket, key)
+        start, end = _copy_range(self.request.headers.get("x-amz-copy-source-range"), source)
+        part = await self.ctx.multipart.copy_part(upload, self._part_number(), source, start, end)
+        self.write_xml(
+            "CopyPartResult",
+            {"ETag": quote_etag(part.etag), "LastModified": xml.s3_time(part.last_modified)},
+        )
+
+    async def op_ListParts(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:ListMultipartUploadParts", f"{bucket}/{key}")
+        upload = await self._upload(bucket, key)
+        marker = self.int_arg("part-number-marker", 0, high=10_000)
+        limit = self.int_arg("max-parts", MAX_KEYS, low=1)
+        parts, truncated = await self.ctx.metadata.list_parts(upload.upload_id, marker, limit)
+        self.write_xml(
+            "ListPartsResult",
+            {
+                "Bucket": bucket,
+                "Key": key,
+                "UploadId": upload.upload_id,
+                "Initiator": OWNER,
+                "Owner": OWNER,
+                "StorageClass": STORAGE_CLASS,
+                "PartNumberMarker": marker,
+                "NextPartNumberMarker": parts[-1].part_number if parts else marker,
+                "MaxParts": limit,
+                "IsTruncated": truncated,
+                "Part": [
+                    {
+                        "PartNumber": p.part_number,
+                        "LastModified": xml.s3_time(p.last_modified),
+                        "ETag": quote_etag(p.etag),
+                        "Size": p.size,
+                    }
+                    for p in parts
+                ],
+            },
+        )
+
+    async def op_AbortMultipartUpload(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
+        await self.ctx.multipart.abort(await self._upload(bucket, key))
+        self.set_status(204)
+        self.finish()
+
+    async def op_CompleteMultipartUpload(self, bucket: str, key: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
+        await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        upload = await self._upload(bucket, key)
+        request = xml.parse(self.body, "CompleteMultipartUpload")
+        parts: list[tuple[int, str]] = []
+        for part in xml.children(request, "Part"):
+            number, etag = xml.child_text(part, "PartNumber"), xml.child_text(part, "ETag")
+            if number is None or etag is None:
+                raise StoreError("MalformedXML", "each <Part> needs <PartNumber> and <ETag>")
+            try:
+                parts.append((int(number), etag))
+            except ValueError:
+                raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
+        record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
+        self.write_xml(
+            "CompleteMultipartUploadResult",
+            {
+                "Location": f"{self.request.protocol}://{self.request.host}/{upload.bucket}/"
+                + urllib.parse.quote(upload.key),
+                "Bucket": upload.bucket,
+                "Key": upload.key,
+                "ETag": quote_etag(record.etag),
+            },
+        )
+
+    @property
+    def body(self) -> bytes:
+        raise NotImplementedError  # the small XML body (ObjectHandler)
+
+
+def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
+    if not value:
+        return 0, source.size
+    rng = parse_range(value, source.size)
+    if rng is None:
+        raise StoreError("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
+    return rng.start, rng.end
