@@ -8,9 +8,13 @@
                  100,000 objects, with and without a delimiter. The keys are loaded straight
                  into the metadata store before the server starts (all pointing at one small
                  blob), so the measurement is the listing, not the loading.
+* ``small``      per-request cost: sequential PutObject (1 KiB), HeadObject and GetObject over
+                 one keep-alive plain-HTTP connection (no client signing or parsing), requests/s
+                 and p50/p99 for each; what the S3 dispatch (api/s3/operations.py) adds shows
+                 here if anywhere.
 
-    .venv/bin/python benchmarks/s3.py [--size-gib 1] [--objects 100000] [--only multipart,list]
-        [--workers 1] [--json OUT]
+    .venv/bin/python benchmarks/s3.py [--size-gib 1] [--objects 100000] [--workers 1]
+        [--only multipart,list,small] [--small-requests 2000] [--json OUT]
 """
 
 from __future__ import annotations
@@ -235,11 +239,46 @@ def bench_list(url: str, count: int) -> dict[str, Any]:
     return out
 
 
+def bench_small(url: str, count: int) -> dict[str, Any]:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    body = os.urandom(1024)
+    out: dict[str, Any] = {"requests": count}
+    try:
+        conn.request("PUT", "/bench-small")
+        conn.getresponse().read()
+        for method in ("PUT", "HEAD", "GET"):
+            latencies: list[float] = []
+            start = time.perf_counter()
+            for i in range(count):
+                t = time.perf_counter()
+                conn.request(method, f"/bench-small/obj-{i}", body if method == "PUT" else None)
+                response = conn.getresponse()
+                response.read()
+                latencies.append(time.perf_counter() - t)
+                assert response.status == 200, (method, response.status)
+            elapsed = time.perf_counter() - start
+            latencies.sort()
+            out[method] = {
+                "per_s": count / elapsed,
+                "p50_ms": percentile(latencies, 0.5) * 1000,
+                "p99_ms": percentile(latencies, 0.99) * 1000,
+            }
+            log(
+                f"{method} 1 KiB x{count}: {out[method]['per_s']:.0f}/s, p50 "
+                f"{out[method]['p50_ms']:.2f} ms, p99 {out[method]['p99_ms']:.2f} ms"
+            )
+    finally:
+        conn.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size-gib", type=float, default=1.0)
     p.add_argument("--objects", type=int, default=100_000)
-    p.add_argument("--only", default="multipart,list")
+    p.add_argument("--only", default="multipart,list,small")
+    p.add_argument("--small-requests", type=int, default=2000)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
@@ -262,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                 results["multipart"] = bench_multipart(server.url, server.proc.pid, work, size)
             if "list" in phases:
                 results["list"] = bench_list(server.url, args.objects)
+            if "small" in phases:
+                results["small"] = bench_small(server.url, args.small_requests)
         finally:
             server.stop()
     finally:

@@ -207,6 +207,14 @@ def model_operations() -> tuple[Operation, ...]:
 
 
 @functools.cache
+def _by_method_level() -> dict[tuple[str, str], tuple[Operation, ...]]:
+    index: dict[tuple[str, str], list[Operation]] = {}
+    for op in model_operations():
+        index.setdefault((op.method, op.level), []).append(op)
+    return {key: tuple(ops) for key, ops in index.items()}
+
+
+@functools.cache
 def sub_resources() -> frozenset[str]:
     """Query names that select an S3 sub-resource: every marker in the model, and the
     sub-resources S3 signs (botocore's SigV2 list), which include some the model does not
@@ -229,9 +237,7 @@ def resolve(
     header_names = {h.lower() for h in headers}
     copy_source = "x-amz-copy-source" in header_names
     candidates = [
-        op
-        for op in model_operations()
-        if op.method == method and op.level == level and op.matches(query, copy_source)
+        op for op in _by_method_level().get((method, level), ()) if op.matches(query, copy_source)
     ]
     if not candidates:
         refused = sorted(k for k in query if k in sub_resources())
