@@ -33,6 +33,9 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("InvalidRequest", 400, "The request is malformed"),
         ErrorSpec("MalformedJSON", 400, "The request body is not valid JSON of the expected shape"),
         ErrorSpec("InvalidArgument", 400, "A parameter has an invalid value"),
+        ErrorSpec(
+            "UnexpectedQueryParameter", 400, "The request has a query parameter it does not take"
+        ),
         ErrorSpec("InvalidBucketName", 400, "The bucket name is not valid"),
         ErrorSpec("InvalidKey", 400, "The object key is not valid"),
         ErrorSpec("InvalidDigest", 400, "The declared digest is not well-formed"),

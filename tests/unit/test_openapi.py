@@ -12,6 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from zot_artifact_store.api import health
+from zot_artifact_store.api.query import QueryCheckedHandler
 from zot_artifact_store.api.v1 import handlers
 from zot_artifact_store.errors import CATALOGUE
 
@@ -76,3 +77,30 @@ def test_error_codes_exist_in_the_catalogue(spec: dict[str, Any]) -> None:
         mentioned |= {c.strip() for c in match.group(1).split(",")}
     assert mentioned, "the document names no error codes"
     assert mentioned <= set(CATALOGUE), mentioned - set(CATALOGUE)
+
+
+def _query_parameters(spec: dict[str, Any], path: str, method: str) -> set[str]:
+    item = spec["paths"][path]
+    out = set()
+    for p in [*item.get("parameters", []), *item[method].get("parameters", [])]:
+        if "$ref" in p:
+            p = spec["components"]["parameters"][p["$ref"].rsplit("/", 1)[1]]
+        if p["in"] == "query":
+            out.add(p["name"])
+    return out
+
+
+def test_query_parameters_are_those_the_handlers_take(spec: dict[str, Any]) -> None:
+    """Each /v1 handler declares the query parameters each method takes (and refuses the
+    rest): the document lists exactly those."""
+    checked = 0
+    for _pattern, handler, kwargs in handlers.routes(None):
+        if handler is handlers.NotFoundHandler:
+            continue
+        assert issubclass(handler, QueryCheckedHandler), handler
+        template = kwargs["route"]
+        for method in _documented_routes()[template]:
+            declared = handler.query_parameters.get(method.upper(), frozenset())
+            assert _query_parameters(spec, template, method) == declared, (method, template)
+            checked += 1
+    assert checked >= 50

@@ -29,6 +29,7 @@ from ...services.registry import (
 )
 from ..base import BaseHandler, Route, route
 from ..httputil import parse_range
+from ..query import QueryCheckedHandler, takes
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 MAX_PAGE = 1000
@@ -51,13 +52,14 @@ _OCI_CODES = {
     "NotImplemented": "UNSUPPORTED",
     "NotFound": "UNSUPPORTED",
     "InvalidArgument": "UNSUPPORTED",
+    "UnexpectedQueryParameter": "UNSUPPORTED",
     "EntityTooLarge": "SIZE_INVALID",
     "InvalidRange": "BLOB_UPLOAD_INVALID",
     "IncompleteBody": "SIZE_INVALID",
 }
 
 
-class OCIHandler(BaseHandler):
+class OCIHandler(QueryCheckedHandler):
     registry: RegistryService
 
     # The token scope a 401 challenge names (the access this request needs).
@@ -86,6 +88,7 @@ class OCIHandler(BaseHandler):
         self.set_header(*API_VERSION)
 
     async def prepare(self) -> None:
+        await super().prepare()  # query parameters the method does not take: 400 at once
         await self.authenticate()
 
     def render_error(self, error: StoreError) -> None:
@@ -158,7 +161,11 @@ class BaseV2Handler(OCIHandler):
 
 class TokenHandler(OCIHandler):
     """``GET /v2/token?service=…&scope=…``: HTTP Basic (or nothing, for anonymous pulls) in,
-    a short-lived registry token out, granting what the caller may do of what it asked."""
+    a short-lived registry token out, granting what the caller may do of what it asked.
+    ``account``, ``client_id`` and ``offline_token`` (docker, podman send them) are taken and
+    ignored: the credentials say who asks."""
+
+    query_parameters = takes(GET=("service", "scope", "account", "client_id", "offline_token"))
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:
         return BaseHandler.challenge_headers(self, error)
@@ -179,6 +186,8 @@ class TokenHandler(OCIHandler):
 
 
 class CatalogHandler(OCIHandler):
+    query_parameters = takes(GET=("n", "last"))
+
     async def get(self) -> None:
         self.scope = "registry:catalog:*"
         await self.authorize("oci:catalog", "")
@@ -190,6 +199,8 @@ class CatalogHandler(OCIHandler):
 
 
 class TagsHandler(OCIHandler):
+    query_parameters = takes(GET=("n", "last"))
+
     async def get(self, name: str) -> None:
         await self.pull(name)
         last, n = self.page_args()
@@ -325,6 +336,9 @@ class BlobHandler(OCIHandler):
 class BlobUploadHandler(OCIHandler):
     """POST …/blobs/uploads/ and PATCH/PUT/GET/DELETE …/blobs/uploads/<id>: the body streams
     into the upload's blob-store session through a queue."""
+
+    # POST: monolithic (?digest=) or cross-repository mount (?mount=&from=); PUT: ?digest=.
+    query_parameters = takes(POST=("digest", "mount", "from"), PUT=("digest",))
 
     upload: RegistryUpload | None = None
 
@@ -463,6 +477,8 @@ class BlobUploadHandler(OCIHandler):
 
 
 class ReferrersHandler(OCIHandler):
+    query_parameters = takes(GET=("artifactType",))
+
     async def get(self, name: str, digest: str) -> None:
         await self.pull(name)
         artifact_type = self.get_query_argument("artifactType", None)

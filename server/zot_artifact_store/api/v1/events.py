@@ -23,6 +23,7 @@ from ...services.events import (
     source_json,
 )
 from ..base import UploadHandler
+from ..query import takes
 from .handlers import MAX_LIST_LIMIT, V1Handler
 
 
@@ -35,6 +36,8 @@ def source_principal(source: EventSource) -> Principal:
 class EventsHandler(V1Handler, UploadHandler):
     """``POST /v1/events``: a Tekton CloudEvent (binary mode) or a GitHub webhook delivery.
     The body (at most 1 MiB) is read whole before anything is checked against it."""
+
+    query_parameters = takes(POST=("source", "token"))
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -135,6 +138,8 @@ class EventSourceHandler(V1Handler):
 
 class BuildsHandler(V1Handler):
     """``GET /v1/builds?digest=…&source=…``: builds newest first, paginated by cursor."""
+
+    query_parameters = takes(GET=("digest", "source", "cursor", "limit"))
 
     async def get(self) -> None:
         await self.authorize("events:Read", "events:builds")

@@ -37,6 +37,7 @@ from ...storage import is_digest
 from ...timefmt import parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_copy_source, parse_range, quote_etag
+from ..query import QueryCheckedHandler, takes
 
 MAX_LIST_LIMIT = 1000
 _TRUE = {"1", "true", "yes", "on", ""}
@@ -92,10 +93,12 @@ def request_resource(subject: Any) -> str:
     )
 
 
-class V1Handler(BaseHandler):
-    """Authenticates every ``/v1`` request before anything else happens."""
+class V1Handler(QueryCheckedHandler):
+    """Refuses query parameters the method does not take (``query_parameters``), then
+    authenticates, before anything else happens."""
 
     async def prepare(self) -> None:
+        await super().prepare()
         await self.authenticate()
 
     async def authorized_subject(self, subject: Any, action: str) -> tuple[str, str, str]:
@@ -184,6 +187,8 @@ class BucketsHandler(V1Handler):
 
 
 class BucketHandler(V1Handler):
+    query_parameters = takes(DELETE=("recursive",))
+
     async def put(self, name: str) -> None:
         await self.authorize("s3:CreateBucket", name)
         body = self.json_body()
@@ -226,6 +231,10 @@ class BucketHandler(V1Handler):
 
 
 class ObjectListHandler(V1Handler):
+    query_parameters = takes(
+        GET=("prefix", "delimiter", "limit", "continuation_token", "start_after")
+    )
+
     async def get(self, bucket: str) -> None:
         await self.authorize("s3:ListBucket", bucket)
         prefix = self.get_query_argument("prefix", "")
@@ -271,6 +280,8 @@ def parse_labels_header(value: str | None) -> dict[str, str]:
 @tornado.web.stream_request_body
 class ObjectHandler(V1Handler, UploadHandler):
     """An object's bytes. PUT streams the body straight into the blob store."""
+
+    query_parameters = takes(GET=("metadata",), PUT=("sha256",))
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -396,7 +407,7 @@ class ObjectHandler(V1Handler, UploadHandler):
         self.finish()
 
 
-class OpenAPIHandler(BaseHandler):
+class OpenAPIHandler(QueryCheckedHandler):
     """The OpenAPI 3.1 document of ``/v1`` (readable without authentication)."""
 
     _document: bytes | None = None
@@ -506,6 +517,10 @@ class TokenHandler(V1Handler):
 
 class AuditHandler(V1Handler):
     """``GET /v1/audit``: the audit trail, newest first, filtered and paginated."""
+
+    query_parameters = takes(
+        GET=("principal", "action", "resource", "decision", "since", "until", "cursor", "limit")
+    )
 
     async def get(self) -> None:
         await self.authorize("admin:ReadAudit", "admin:audit")
@@ -749,6 +764,8 @@ class RepositoryGateHandler(V1Handler):
 class SbomSearchHandler(V1Handler):
     """``GET /v1/sboms/search?purl=…|name=…``: every subject whose SBOM lists the component
     (a purl with a version matches exactly; without, every version)."""
+
+    query_parameters = takes(GET=("purl", "name", "limit"))
 
     async def get(self) -> None:
         await self.authorize("supplychain:read", "")

@@ -26,6 +26,7 @@ from ...services.artifacts import (
 from ...services.multipart import PartSession, check_part_number
 from ...timefmt import iso_time
 from ..base import UploadHandler
+from ..query import takes
 from .handlers import MAX_LIST_LIMIT, V1Handler
 
 
@@ -62,6 +63,8 @@ def json_object(handler: V1Handler, fields: set[str], shape: str) -> dict[str, A
 
 class UploadsHandler(V1Handler):
     """``/v1/buckets/{bucket}/uploads``: start an upload; list those in progress."""
+
+    query_parameters = takes(GET=("prefix", "limit"))
 
     async def post(self, bucket: str) -> None:
         body = json_object(
@@ -112,7 +115,10 @@ class MultipartUploadHandler(V1Handler):
 @tornado.web.stream_request_body
 class PartHandler(V1Handler, UploadHandler):
     """``PUT /v1/buckets/{bucket}/uploads/{upload_id}/parts/{n}``: one part, streamed into
-    its own blob; ``X-Checksum-Sha256`` is checked before the part is recorded."""
+    its own blob; ``X-Checksum-Sha256`` (or ``?sha256=``) is checked before the part is
+    recorded."""
+
+    query_parameters = takes(PUT=("sha256",))
 
     async def prepare(self) -> None:
         await super().prepare()
