@@ -552,3 +552,20 @@ def test_unknown_v2_paths_and_methods(client: httpx.Client) -> None:
     r = client.post(f"/v2/{repo_name()}/manifests/v1")
     assert r.status_code == 405
     assert r.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+
+def test_upload_routes_refuse_the_other_methods(client: httpx.Client) -> None:
+    """``…/blobs/uploads/`` only starts sessions (POST); ``…/blobs/uploads/<id>`` only acts on
+    one. The wrong method is 405 with Allow, not a 500 from a handler missing its argument."""
+    name = repo_name()
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        r = client.request(method, f"/v2/{name}/blobs/uploads/")
+        assert r.status_code == 405, (method, r.text)
+        assert r.json()["errors"][0]["code"] == "UNSUPPORTED"
+        assert r.headers["Allow"] == "POST"
+    session = client.post(f"/v2/{name}/blobs/uploads/")
+    assert session.status_code == 202
+    r = client.post(session.headers["Location"])
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, PATCH, PUT, DELETE"
+    # The session is still there and usable.
+    assert client.get(session.headers["Location"]).status_code == 204

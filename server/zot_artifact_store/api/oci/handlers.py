@@ -348,6 +348,14 @@ class BlobUploadHandler(OCIHandler):
         self._append: asyncio.Task[int] | None = None
         name = self.path_args[0]
         method = self.request.method
+        session = len(self.path_args) > 1 and self.path_args[1] is not None
+        if (method == "POST") == session:  # POST starts a session; the rest act on one
+            allowed = "GET, PATCH, PUT, DELETE" if session else "POST"
+            raise StoreError(
+                "MethodNotAllowed",
+                f"{method} is not allowed on {self.route}; it takes {allowed}",
+                headers={"Allow": allowed},
+            )
         self.request.connection.set_max_body_size(  # type: ignore[union-attr]
             self.ctx.config.http.maxObjectSize
         )
