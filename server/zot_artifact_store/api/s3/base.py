@@ -116,6 +116,7 @@ class S3Handler(BaseHandler):
                 for name, values in self.request.query_arguments.items()
             },
             self.request.headers.keys(),
+            self.path_args[0] if self.path_args else None,
         )
 
     async def _authenticate_s3(self) -> None:

@@ -128,12 +128,15 @@ class Operation:
     query: frozenset[str]  # the wire names of its querystring members
     required: frozenset[str]  # the required ones among them
     copy_source: bool | None  # x-amz-copy-source: required (True), absent (False), any (None)
+    literal: str | None = None  # a fixed first path segment (POST /WriteGetObjectResponse)
 
     @property
     def implemented(self) -> bool:
         return self.name in IMPLEMENTED
 
-    def matches(self, query: Mapping[str, str], copy_source: bool) -> bool:
+    def matches(self, query: Mapping[str, str], copy_source: bool, bucket: str | None) -> bool:
+        if self.literal is not None and self.literal != bucket:
+            return False
         for name, value in self.markers:
             if name not in query or (value is not None and query[name] != value):
                 return False
@@ -146,18 +149,24 @@ class Operation:
             name if value is None else f"{name}={value}" for name, value in self.markers
         )
         where = {"service": "the service", "bucket": "a bucket", "object": "an object"}[self.level]
+        if self.literal is not None:
+            where = f"/{self.literal}"
         return f"{self.method}{' ?' + marks if marks else ''} on {where}"
 
 
-def _level(path: str) -> Level | None:
+def _level(path: str) -> tuple[Level, str | None] | None:
+    """The level of a requestUri's path, and its fixed first segment if it has one."""
     path = path.split("?", 1)[0]
     if path == "/":
-        return "service"
+        return "service", None
     if path == "/{Bucket}":
-        return "bucket"
+        return "bucket", None
     if path == "/{Bucket}/{Key+}":
-        return "object"
-    return None  # e.g. /WriteGetObjectResponse, sent to its own host
+        return "object", None
+    segments = path.strip("/").split("/")
+    if len(segments) == 1 and "{" not in path:
+        return "bucket", segments[0]  # /WriteGetObjectResponse (sent to its own host)
+    return None
 
 
 def _markers(uri: str) -> tuple[tuple[str, str | None], ...]:
@@ -178,9 +187,10 @@ def model_operations() -> tuple[Operation, ...]:
     ops: list[Operation] = []
     for name in model.operation_names:
         op = model.operation_model(name)
-        level = _level(op.http["requestUri"])
-        if level is None:
+        where = _level(op.http["requestUri"])
+        if where is None:
             continue
+        level, literal = where
         shape = op.input_shape
         members = shape.members if shape is not None else {}
         query = {
@@ -201,6 +211,7 @@ def model_operations() -> tuple[Operation, ...]:
                 query=frozenset(query.values()),
                 required=frozenset(wire for m, wire in query.items() if m in required),
                 copy_source=copy_source,
+                literal=literal,
             )
         )
     return tuple(ops)
@@ -229,15 +240,22 @@ def model_query_names() -> frozenset[str]:
 
 
 def resolve(
-    method: str, level: Level, query: Mapping[str, str], headers: Iterable[str]
+    method: str,
+    level: Level,
+    query: Mapping[str, str],
+    headers: Iterable[str],
+    bucket: str | None = None,
 ) -> Operation:
     """The implemented operation this request is, or a StoreError: ``NotImplemented`` for an
     operation (or a sub-resource, parameter or header) this store does not implement,
-    ``InvalidArgument`` for a parameter that belongs to another operation."""
+    ``InvalidArgument`` for a parameter that belongs to another operation. ``bucket`` is the
+    first path segment (it can name an operation: ``POST /WriteGetObjectResponse``)."""
     header_names = {h.lower() for h in headers}
     copy_source = "x-amz-copy-source" in header_names
     candidates = [
-        op for op in _by_method_level().get((method, level), ()) if op.matches(query, copy_source)
+        op
+        for op in _by_method_level().get((method, level), ())
+        if op.matches(query, copy_source, bucket)
     ]
     if not candidates:
         refused = sorted(k for k in query if k in sub_resources())
@@ -248,9 +266,10 @@ def resolve(
             "an S3 operation this store implements",
         )
 
-    def rank(op: Operation) -> tuple[int, int, int, int, bool, bool]:
+    def rank(op: Operation) -> tuple[bool, int, int, int, bool, bool, int]:
         known = sum(1 for k in query if k in op.query)
         return (
+            op.literal is not None,
             len(op.markers),
             len(op.required),
             known,
