@@ -19,15 +19,14 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fixtures import s3client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from tests.integration.test_identity import eventually, make_token, problem
@@ -219,14 +218,7 @@ def s3_client(server: ServerProcess, c: httpx.Client) -> BaseClient:
     r = c.post("/v1/access-keys", json={"name": "copier", "roles": ["writer"]})
     assert r.status_code == 201, r.text
     key = r.json()
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        aws_access_key_id=key["access_key_id"],
-        aws_secret_access_key=key["secret_access_key"],
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    return s3client.s3_client(server.url, key["access_key_id"], key["secret_access_key"])
 
 
 def s3_error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, int]:

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 
@@ -216,19 +217,10 @@ def test_audit_records_decisions_and_failed_logins(auth_server: ServerProcess) -
 
 
 def test_s3_access_keys(auth_server: ServerProcess) -> None:
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import ClientError
 
     def s3(key: str, secret: str) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=auth_server.url,
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
+        return s3_client(auth_server.url, key, secret)
 
     bucket = f"keys-{uuid.uuid4().hex[:10]}"
     with auth_server.client() as c:

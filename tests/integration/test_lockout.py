@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 
@@ -65,14 +64,7 @@ def test_identity_then_address_lockout_and_release(server: ServerProcess) -> Non
 
 
 def test_s3_signatures_count_too(server: ServerProcess) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        aws_access_key_id=ROOT_USER,
-        aws_secret_access_key="not-the-secret",
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    s3 = s3_client(server.url, ROOT_USER, "not-the-secret")
     time.sleep(WINDOW_S + 0.5)  # a fresh window for this address
     codes = []
     for _ in range(4):

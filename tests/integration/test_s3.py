@@ -16,9 +16,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
 MiB = 1 << 20
@@ -26,14 +26,7 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def s3(server: ServerProcess) -> BaseClient:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        aws_access_key_id="anything",
-        aws_secret_access_key="anything-secret",
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    return s3_client(server.url)
 
 
 @pytest.fixture

@@ -28,10 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 from unittest.mock import ANY
 
-import boto3
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 
 from tests.fixtures.s3_walk import (
     KEY,
@@ -52,6 +50,7 @@ from tests.fixtures.s3_walk import (
     snapshot,
     v1_ok,
 )
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
 # The operations the server implements. Every other operation of the model must answer 501
@@ -392,28 +391,18 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 # ---- fixtures -----------------------------------------------------------------------------
-def client_config(**overrides: Any) -> Config:
-    return Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, **overrides)
-
-
 @pytest.fixture(scope="module")
 def clients(server: ServerProcess) -> dict[str, tuple[BaseClient, Wire]]:
     """The clients under test, one per prefix (no client-side validation, no host prefix),
     each with a record of what it sent and received."""
     out: dict[str, tuple[BaseClient, Wire]] = {}
     for name, prefix in PREFIXES.items():
-        client = boto3.client(
-            "s3",
-            endpoint_url=server.url + prefix,
-            aws_access_key_id="anything",
-            aws_secret_access_key="anything-secret",
-            region_name="us-east-1",
-            config=client_config(
-                parameter_validation=False,
-                inject_host_prefix=False,
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
+        client = s3_client(
+            server.url + prefix,
+            parameter_validation=False,
+            inject_host_prefix=False,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         wire = Wire()
         wire.attach(client)
@@ -424,14 +413,7 @@ def clients(server: ServerProcess) -> dict[str, tuple[BaseClient, Wire]]:
 @pytest.fixture(scope="module")
 def checker(server: ServerProcess) -> BaseClient:
     """A default boto3 client (validation, checksums) that reads back what a case left."""
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url,
-        aws_access_key_id="anything",
-        aws_secret_access_key="anything-secret",
-        region_name="us-east-1",
-        config=client_config(),
-    )
+    return s3_client(server.url)
 
 
 @pytest.fixture

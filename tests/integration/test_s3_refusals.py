@@ -11,13 +11,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import httpx
 import pytest
 from botocore.client import BaseClient
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
 BODY = b"original-content\n"
@@ -25,14 +24,7 @@ BODY = b"original-content\n"
 
 @pytest.fixture(scope="module", params=["", "/s3"], ids=["root", "s3-prefix"])
 def s3(server: ServerProcess, request: pytest.FixtureRequest) -> BaseClient:
-    return boto3.client(
-        "s3",
-        endpoint_url=server.url + request.param,
-        aws_access_key_id="anything",
-        aws_secret_access_key="anything-secret",
-        region_name="us-east-1",
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
+    return s3_client(server.url + request.param)
 
 
 @pytest.fixture
