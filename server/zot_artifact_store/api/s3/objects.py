@@ -173,6 +173,13 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         assert session is not None
         return session
 
+    def _stored(self, etag: str, checksums: dict[str, str]) -> None:
+        """The answer to a stored body: its ETag and the checksums S3 computed."""
+        self.set_header("ETag", quote_etag(etag))
+        for algorithm, value in checksums.items():
+            self.set_header(f"x-amz-checksum-{algorithm}", value)
+        self.finish()
+
     async def op_UploadPart(self, bucket: str, key: str) -> None:
         session = self._take_session()
         if session is None:
@@ -183,10 +190,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
             part = await session.finish_part()
         finally:
             await session.abort()
-        self.set_header("ETag", quote_etag(part.etag))
-        for algorithm, value in part.checksums.items():
-            self.set_header(f"x-amz-checksum-{algorithm}", value)
-        self.finish()
+        self._stored(part.etag, part.checksums)
 
     async def op_PutObject(self, bucket: str, key: str) -> None:
         session = self._take_session()
@@ -201,10 +205,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                 await self.ctx.metadata.put_object(record)
         finally:
             await session.abort()
-        self.set_header("ETag", quote_etag(record.etag))
-        for algorithm, value in record.checksums.items():
-            self.set_header(f"x-amz-checksum-{algorithm}", value)
-        self.finish()
+        self._stored(record.etag, record.checksums)
 
     def _verify_body(self, session: PutSession) -> None:
         """The end of the framing and the flexible checksum, before anything is published
