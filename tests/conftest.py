@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.mongo import MongoServer, external_uri
+from tests.fixtures.objectstores import S3Endpoint, start_moto, start_zas
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +20,25 @@ def mongodb_base_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = MongoServer(tmp_path_factory.mktemp("mongodb")).start()
     try:
         yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """moto's S3 server mode on loopback, with bucket ``zas-blobs``."""
+    server, endpoint = start_moto(tmp_path_factory.mktemp("moto"))
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def zas_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """A second Zot Artifact Store (filesystem backend) as an S3 server, bucket ``zas-blobs``."""
+    server, endpoint = start_zas(tmp_path_factory.mktemp("zas-s3"))
+    try:
+        yield endpoint
     finally:
         server.stop()

@@ -118,8 +118,59 @@ class HTTPConfig(_Section):
         return parse_duration(v)
 
 
+S3_STORAGE_CLASSES = (
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER_IR",
+)
+
+
+class StorageDriverConfig(_Section):
+    """``storage.storageDriver`` in Zot's shape: blobs in an object store instead of
+    ``rootDirectory`` (which keeps the sqlite metadata and keys). Unset ``name``: filesystem."""
+
+    name: Literal["s3"] | None = None
+    bucket: str | None = None
+    region: str = "us-east-1"
+    # Any S3-compatible endpoint (MinIO, Ceph RGW): a URL, or host[:port] (scheme by ``secure``).
+    regionendpoint: str | None = None
+    rootdirectory: str = ""  # key prefix inside the bucket
+    # Unset: the default AWS credential chain (environment, web identity/IRSA, profile, IMDS).
+    accesskey: str | None = None
+    accesskeyFile: str | None = None
+    secretkey: str | None = Field(None, repr=False)
+    secretkeyFile: str | None = None
+    forcepathstyle: bool = False
+    secure: bool = True
+    skipverify: bool = False
+    storageclass: str | None = None
+    # Multipart part size (bytes, ≥ 5 MiB, S3's minimum).
+    chunksize: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
+
+    @model_validator(mode="after")
+    def _check(self) -> StorageDriverConfig:
+        for name in ("accesskey", "secretkey"):
+            path = getattr(self, name + "File")
+            if path and not getattr(self, name):
+                try:
+                    setattr(self, name, Path(path).read_text().strip())
+                except OSError as exc:
+                    raise ValueError(f"{name}File: cannot read {path!r}: {exc.strerror}") from None
+        if self.name == "s3" and not self.bucket:
+            raise ValueError("bucket is required when name is s3")
+        if bool(self.accesskey) != bool(self.secretkey):
+            raise ValueError("set both accesskey and secretkey, or neither (default chain)")
+        if self.storageclass is not None and self.storageclass not in S3_STORAGE_CLASSES:
+            raise ValueError(f"storageclass must be one of {', '.join(S3_STORAGE_CLASSES)}")
+        return self
+
+
 class StorageConfig(_Section):
     rootDirectory: str = "./data"
+    storageDriver: StorageDriverConfig = Field(default_factory=StorageDriverConfig)
     gc: bool = True
     gcDelay: float = 3600.0
     gcInterval: float = 86400.0

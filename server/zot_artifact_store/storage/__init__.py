@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import (
     DIGEST_RE,
@@ -14,11 +15,15 @@ from .base import (
     BlobStore,
     BlobWriter,
     DigestMismatchError,
+    StorageUnavailableError,
     UploadNotFoundError,
     is_digest,
     split_digest,
 )
 from .filesystem import FilesystemBlobStore
+
+if TYPE_CHECKING:
+    from ..config import StorageDriverConfig
 
 __all__ = [
     "DIGEST_RE",
@@ -31,6 +36,7 @@ __all__ = [
     "BlobWriter",
     "DigestMismatchError",
     "FilesystemBlobStore",
+    "StorageUnavailableError",
     "UploadNotFoundError",
     "create_blob_store",
     "is_digest",
@@ -38,10 +44,29 @@ __all__ = [
 ]
 
 
-def create_blob_store(root: str | Path, *, fsync: bool = True) -> BlobStore:
-    """The configured blob store (not yet opened: call ``await store.open()``).
+def create_blob_store(
+    root: str | Path, *, fsync: bool = True, driver: StorageDriverConfig | None = None
+) -> BlobStore:
+    """The configured blob store (not yet opened: call ``await store.open()``): the filesystem
+    under ``root``, or the object store ``driver`` names (``storage.storageDriver``)."""
+    if driver is not None and driver.name == "s3":
+        from .s3 import S3BlobStore, S3Options  # botocore loads only when configured
 
-    Only the filesystem backend exists today; object-store backends (S3, Azure, GCS) will be
-    chosen here from the storage configuration.
-    """
+        assert driver.bucket is not None  # the config requires it for s3
+        prefix = driver.rootdirectory.strip("/")
+        return S3BlobStore(
+            S3Options(
+                bucket=driver.bucket,
+                region=driver.region,
+                endpoint=driver.regionendpoint,
+                prefix=prefix + "/" if prefix else "",
+                access_key=driver.accesskey,
+                secret_key=driver.secretkey,
+                force_path_style=driver.forcepathstyle,
+                secure=driver.secure,
+                skip_verify=driver.skipverify,
+                storage_class=driver.storageclass,
+                part_size=driver.chunksize,
+            )
+        )
     return FilesystemBlobStore(root, fsync=fsync)

@@ -16,6 +16,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+HEX_RE = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "sha512": re.compile(r"^[0-9a-f]{128}$")}
+# Upload session ids the stores issue: 32 lowercase hex characters; nothing else is accepted.
+UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 SUPPORTED_ALGORITHMS = ("sha256", "sha512")
 # Extra hashes a writer can compute on the way (S3 ETag needs md5).
 EXTRA_HASHES = ("md5", "sha1", "sha512")
@@ -46,6 +49,11 @@ class BlobNotFoundError(Exception):
     def __init__(self, digest: str) -> None:
         self.digest = digest
         super().__init__(f"blob not found: {digest}")
+
+
+class StorageUnavailableError(Exception):
+    """The configured storage cannot be used (bucket missing, credentials refused, endpoint
+    unreachable); the message says which, for the operator."""
 
 
 class UploadNotFoundError(Exception):
@@ -191,3 +199,7 @@ class BlobStore(abc.ABC):
     @abc.abstractmethod
     async def check_writable(self) -> None:
         """Raise when the store cannot accept writes (readiness probe)."""
+
+    def describe(self) -> dict[str, str]:
+        """Which backend and where, for readiness and logs (never a secret)."""
+        return {"backend": type(self).__name__}

@@ -46,6 +46,8 @@ from typing import Any, TypeVar, cast
 
 from .base import (
     EXTRA_HASHES,
+    HEX_RE,
+    UPLOAD_ID_RE,
     BlobInfo,
     BlobNotFoundError,
     BlobStat,
@@ -64,10 +66,7 @@ T = TypeVar("T")
 WRITE_BUFFER = 1 << 20
 # Blocks read per pread when (re-)hashing a file from disk.
 HASH_READ_BLOCK = 1 << 20
-# Upload ids we issue: 32 lowercase hex characters; nothing else is ever turned into a path.
-UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 INSTANCE_RE = re.compile(r"^[0-9a-f]{16}$")
-HEX_RE = {"sha256": re.compile(r"^[0-9a-f]{64}$"), "sha512": re.compile(r"^[0-9a-f]{128}$")}
 # Upper bound of cached session hash states (abandoned sessions must not grow memory forever).
 MAX_CACHED_SESSIONS = 4096
 # How often an append waiting for another process's session lock retries.
@@ -265,6 +264,9 @@ class FilesystemBlobStore(BlobStore):
                 os.close(fd)
 
         await asyncio.to_thread(_close)
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "filesystem", "location": str(self.root)}
 
     async def check_writable(self) -> None:
         probe = self.tmp_dir / f"probe-{secrets.token_hex(8)}"
