@@ -49,7 +49,7 @@ from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import LocalKeyProvider
 from .services.supplychain import SupplyChainService, trusted_root
-from .storage import BlobStore, create_blob_store
+from .storage import BlobStore, StorageUnavailableError, create_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,16 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     """Open the stores and build the services. Call :meth:`AppContext.close` when done."""
     uri = config.metadata_uri
     metadata = create_metadata_store(uri)
-    blobs = create_blob_store(config.storage.rootDirectory, fsync=config.storage.fsync)
-    await blobs.open()
+    blobs = create_blob_store(
+        config.storage.rootDirectory,
+        fsync=config.storage.fsync,
+        driver=config.storage.storageDriver,
+    )
+    try:
+        await blobs.open()
+    except StorageUnavailableError as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(f"zot-artifact-store: cannot start: {exc}") from None
     try:
         await metadata.open()
     except BaseException:

@@ -59,6 +59,7 @@ async def run_checks(handler: BaseHandler) -> dict[str, dict[str, Any]]:
         except Exception as exc:
             results[name] = {"status": "fail", "error": f"{type(exc).__name__}: {exc}"[:500]}
         results[name]["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+    results["storage"].update(ctx.blobs.describe())  # which backend, and where
     return results
 
 

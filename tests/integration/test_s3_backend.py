@@ -1,0 +1,133 @@
+"""The server on the S3 blob backend (``storage.storageDriver``), end to end, against a real S3
+server on loopback: a second Zot Artifact Store with authentication on (so wrong credentials
+are refused as on AWS). What the backend itself must do is the blob-store contract
+(tests/contract/test_blobstore.py); here: configuration, start-up refusal, readiness, and an
+OCI chunked upload that outlives the replica that started it."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.fixtures.objectstores import BUCKET
+from tests.fixtures.s3client import s3_client
+from tests.fixtures.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+USER, PASSWORD = "backend-admin", "backend-secret-123"
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(
+        tmp_path_factory.mktemp("s3-backend") / "data",
+        env={"ZAS_ROOT_USER": USER, "ZAS_ROOT_PASSWORD": PASSWORD, "ZAS_STORAGE_FSYNC": "false"},
+    ).start()
+    s3_client(server.url, USER, PASSWORD).create_bucket(Bucket=BUCKET)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def driver_env(backend: ServerProcess, tmp_path: Path, **over: str) -> dict[str, str]:
+    secret = tmp_path / "s3-secret"
+    secret.write_text(over.pop("secret", PASSWORD) + "\n")
+    env = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "s3",
+        "ZAS_STORAGE_STORAGEDRIVER_BUCKET": BUCKET,
+        "ZAS_STORAGE_STORAGEDRIVER_REGIONENDPOINT": backend.url.removeprefix("http://"),
+        "ZAS_STORAGE_STORAGEDRIVER_SECURE": "false",
+        "ZAS_STORAGE_STORAGEDRIVER_FORCEPATHSTYLE": "true",
+        "ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY": f"/replicas-{uuid.uuid4().hex[:8]}",
+        "ZAS_STORAGE_STORAGEDRIVER_ACCESSKEY": USER,
+        "ZAS_STORAGE_STORAGEDRIVER_SECRETKEY_FILE": str(secret),
+    }
+    env.update({f"ZAS_STORAGE_STORAGEDRIVER_{k.upper()}": v for k, v in over.items()})
+    return env
+
+
+@pytest.mark.parametrize(
+    ("over", "says"),
+    [
+        ({"bucket": "no-such-bucket"}, "bucket 'no-such-bucket' does not exist"),
+        ({"secret": "not-the-secret"}, f"access key '{USER}' cannot list bucket '{BUCKET}'"),
+    ],
+    ids=["missing-bucket", "wrong-credentials"],
+)
+def test_refuses_to_start_and_says_why(
+    backend: ServerProcess, tmp_path: Path, over: dict[str, str], says: str
+) -> None:
+    server = ServerProcess(tmp_path / "data", env=driver_env(backend, tmp_path, **over))
+    with pytest.raises(RuntimeError, match="server exited with") as exc:
+        server.start()
+    assert says in str(exc.value)
+    assert "not-the-secret" not in server.log_path.read_text()  # no secret in the log
+
+
+def test_objects_and_a_chunked_upload_across_a_restart(
+    backend: ServerProcess, tmp_path: Path
+) -> None:
+    env = driver_env(backend, tmp_path)
+    prefix = env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
+    raw = s3_client(backend.url, USER, PASSWORD)
+    server = ServerProcess(tmp_path / "data", env=env).start()
+    try:
+        with server.client() as c:
+            ready = c.get("/health/ready").json()["checks"]["storage"]
+            assert ready["status"] == "ok" and ready["backend"] == "s3"
+            assert ready["location"].startswith(f"s3://{BUCKET}/{prefix} at http://127.0.0.1:")
+            assert PASSWORD not in str(ready)
+            body = bytes(range(256)) * 4096  # 1 MiB
+            assert c.put("/v1/buckets/builds").status_code in (200, 201)
+            assert c.put("/v1/buckets/builds/objects/a/b.bin", content=body).status_code in (
+                200,
+                201,
+            )
+            assert c.get("/v1/buckets/builds/objects/a/b.bin").content == body
+            digest = hashlib.sha256(body).hexdigest()
+            stored = raw.get_object(Bucket=BUCKET, Key=f"{prefix}blobs/sha256/{digest}")
+            assert stored["Body"].read() == body  # the bytes are in the object store
+            # An OCI chunked upload: the first chunk through this replica ...
+            first, second = b"a" * (6 * MiB), b"b" * (3 * MiB + 7)
+            location = c.post("/v2/team/app/blobs/uploads/").headers["location"]
+            r = c.patch(location, content=first, headers={"Content-Range": f"0-{len(first) - 1}"})
+            assert r.status_code == 202
+            location = r.headers["location"]
+        server.stop()
+        # ... the rest through a new one (no state in the old process survives).
+        server = ServerProcess(tmp_path / "data", env=env).start()
+        with server.client() as c:
+            path = urlsplit(location)
+            location = path.path + (f"?{path.query}" if path.query else "")
+            assert c.get(location).headers["range"] == f"0-{len(first) - 1}"
+            end = len(first) + len(second) - 1
+            r = c.patch(location, content=second, headers={"Content-Range": f"{len(first)}-{end}"})
+            assert r.status_code == 202
+            blob = "sha256:" + hashlib.sha256(first + second).hexdigest()
+            sep = "&" if "?" in r.headers["location"] else "?"
+            r = c.put(f"{r.headers['location']}{sep}digest={blob}")
+            assert r.status_code == 201, r.text
+            got = c.get(f"/v2/team/app/blobs/{blob}")
+            assert got.status_code == 200 and got.content == first + second
+        keys = raw.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}uploads/").get("KeyCount")
+        assert keys == 0  # the finished session left nothing behind
+    finally:
+        server.stop()
+
+
+def test_filesystem_stays_the_default(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        ready = httpx.get(f"{server.url}/health/ready").json()["checks"]["storage"]
+        assert ready["backend"] == "filesystem"
+    finally:
+        server.stop()
