@@ -1,5 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup serve test lint format bench clean
+.PHONY: setup serve test lint format bench clean image
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,12 @@ lint: setup
 format: setup
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+# The container image (Containerfile), with buildah. IMAGE names it; BASE replaces the base image.
+IMAGE ?= localhost/zot-artifact-store:dev
+BASE ?=
+image: setup
+	IMAGE=$(IMAGE) BASE=$(BASE) bash scripts/build-image.sh
 
 bench: setup
 	.venv/bin/python benchmarks/run.py $(ARGS)

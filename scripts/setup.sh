@@ -7,7 +7,9 @@ PYTHON=${PYTHON:-python3}
 # Debian packages: venv support, and the real S3 clients the end-to-end tests drive.
 debs=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || debs+=(python3-venv)
-for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl:openssl; do
+# buildah and mmdebstrap build and run the container image in tests/image.
+for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl:openssl \
+  buildah:buildah mmdebstrap:mmdebstrap; do
   [ -x "/usr/bin/${pair%%:*}" ] || debs+=("${pair#*:}")
 done
 # Node runs the OpenID provider the identity tests start.

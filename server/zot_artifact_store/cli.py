@@ -1,9 +1,13 @@
 """``zot-artifact-store``: run and administer the server.
 
-zot-artifact-store serve [--config FILE] [--host H] [--port P] [--data-dir D]
+zot-artifact-store serve [--container] [--config FILE] [--host H] [--port P] [--data-dir D]
 zot-artifact-store config check FILE
-zot-artifact-store gc [--config FILE] [--data-dir D] [--dry-run]
+zot-artifact-store gc [--container] [--config FILE] [--data-dir D] [--dry-run]
 zot-artifact-store version
+
+``--container`` is the container image's entrypoint: listen on all addresses with data in
+``/var/lib/zas`` unless the config says otherwise, and read ``/etc/zas/config.yaml`` when it
+exists and no ``--config`` is given. ``ZAS_*`` variables and flags still win.
 """
 
 from __future__ import annotations
@@ -23,9 +27,18 @@ from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config
+from .filemodes import share_with_group
 from .observability.logging import configure_logging
 
 log = logging.getLogger("zot_artifact_store")
+
+
+# The container image (Containerfile): where it reads its config and keeps its data.
+CONTAINER_CONFIG = "/etc/zas/config.yaml"
+CONTAINER_DEFAULTS: dict[str, Any] = {
+    "http.address": "0.0.0.0",
+    "storage.rootDirectory": "/var/lib/zas",
+}
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -34,7 +47,13 @@ def _load(args: argparse.Namespace) -> Config:
         "http.port": getattr(args, "port", None),
         "storage.rootDirectory": getattr(args, "data_dir", None),
     }
-    return load_config(args.config, overrides=overrides)
+    path, defaults = args.config, None
+    if args.container:
+        share_with_group()
+        defaults = CONTAINER_DEFAULTS
+        if path is None and os.path.exists(CONTAINER_CONFIG):
+            path = CONTAINER_CONFIG
+    return load_config(path, overrides=overrides, defaults=defaults)
 
 
 def _write_ready_file(ready_file: str, port: int, scheme: str, address: str) -> None:
@@ -181,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server (embedded defaults need no config)")
+    data_dir = CONTAINER_DEFAULTS["storage.rootDirectory"]
+    container_help = (
+        f"container defaults: listen on 0.0.0.0, data in {data_dir}, "
+        f"config {CONTAINER_CONFIG} when present"
+    )
+    serve.add_argument("--container", action="store_true", help=container_help)
     serve.add_argument("--config", "-c", help="YAML config file (Zot's shape)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", "-p", type=int, help="port to listen on (default 8080; 0 = any)")
@@ -197,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="remove blobs nothing references (older than storage.gcDelay) and, with "
         "storage.untaggedRetention, untagged manifests nothing refers to",
     )
+    gc.add_argument("--container", action="store_true", help=container_help)
     gc.add_argument("--config", "-c")
     gc.add_argument("--data-dir")
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")

@@ -582,12 +582,19 @@ def load_config(
     path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Config:
     """Load YAML (when ``path`` is given), apply env then explicit ``overrides`` (dotted paths,
-    e.g. from command-line flags), validate. Raises :class:`ConfigError` with every problem."""
+    e.g. from command-line flags), validate. ``defaults`` (dotted paths) replace the built-in
+    defaults: the file, the environment and the overrides all win over them (the container
+    image's listen address and data directory). Raises :class:`ConfigError` with every
+    problem."""
     environ = os.environ if environ is None else environ
     problems: list[str] = []
     data: dict[str, Any] = {}
+    base: dict[str, Any] = {}
+    for dotted, value in (defaults or {}).items():
+        _set_path(base, dotted, value)
     if path is not None:
         try:
             text = Path(path).read_text()
@@ -603,7 +610,7 @@ def load_config(
             raise ConfigError([f"{path}: the top level must be a mapping of sections"])
         data = loaded
     env_data, sources = _env_overrides(environ, problems)
-    data = _merge(data, env_data)
+    data = _merge(_merge(base, data), env_data)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_path(data, dotted, value)

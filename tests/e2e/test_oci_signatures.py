@@ -23,8 +23,6 @@ from typing import Any
 
 import cbor2
 import httpx
-import oras.client
-import oras.oci
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -35,7 +33,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.e2e.conftest import run, tool
 from tests.fixtures.evidence import dsse, statement, trust
-from tests.fixtures.oci_layout import OCI_MANIFEST, Layout
+from tests.fixtures.oci_layout import OCI_MANIFEST, Layout, oras_push_referrer
 from tests.fixtures.server import ServerProcess
 from tests.integration.test_identity import eventually
 
@@ -338,42 +336,6 @@ def notation_cose_signature(digest: str, size: int, private: rsa.RSAPrivateKey) 
     return cbor2.dumps(cbor2.CBORTag(18, [protected, unprotected, payload, signature]))
 
 
-def oras_push_referrer(
-    registry: ServerProcess,
-    tmp_path: Path,
-    repo: str,
-    subject: dict[str, Any],
-    files: dict[str, tuple[bytes, str]],
-    artifact_type: str,
-    annotations: dict[str, dict[str, str]] | None = None,
-) -> None:
-    """Push a referrer of ``subject`` with the oras client: one layer per file, annotated
-    per file through oras' annotation file."""
-    client = oras.client.OrasClient(hostname=host(registry), insecure=True, auth_backend="token")
-    client.auth.set_basic_auth(USER, PASSWORD)
-    cwd = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        paths = []
-        for name, (body, media_type) in files.items():
-            Path(name).write_bytes(body)
-            paths.append(f"{name}:{media_type}")
-        Path("config.json").write_text("{}")
-        Path("annotations.json").write_text(json.dumps(annotations or {}))
-        client.push(
-            annotation_file="annotations.json",
-            target=f"{host(registry)}/{repo}:ref-{os.urandom(4).hex()}",
-            files=paths,
-            manifest_config=f"config.json:{artifact_type}",
-            quiet=True,
-            subject=oras.oci.Subject(
-                mediaType=subject["mediaType"], digest=subject["digest"], size=subject["size"]
-            ),
-        )
-    finally:
-        os.chdir(cwd)
-
-
 def test_notation_and_cosign_referrers_pushed_by_oras(
     registry: ServerProcess, api: httpx.Client, tmp_path: Path, home: Path
 ) -> None:
@@ -387,13 +349,13 @@ def test_notation_and_cosign_referrers_pushed_by_oras(
 
     signer = ec.generate_private_key(ec.SECP256R1())
     jws, cert = notation_signature(digest, image["size"], signer)
-    oras_push_referrer(registry, tmp_path, repo, subject,
+    oras_push_referrer(host(registry), (USER, PASSWORD), tmp_path, repo, subject,
                        {"sig.jws": (jws, "application/jose+json")},
                        "application/vnd.cncf.notary.signature")  # fmt: skip
     cosign_key = ec.generate_private_key(ec.SECP256R1())
     payload = cosign_payload(f"{host(registry)}/{repo}", digest)
     # cosign's OCI 1.1 referrers mode: the same simple-signing layer, as a referrer.
-    oras_push_referrer(registry, tmp_path, repo, subject,
+    oras_push_referrer(host(registry), (USER, PASSWORD), tmp_path, repo, subject,
                        {"payload.json": (payload, SIMPLESIGNING)},
                        "application/vnd.dev.cosign.artifact.sig.v1+json",
                        {"payload.json": {"dev.cosignproject.cosign/signature":
@@ -434,8 +396,9 @@ def test_notation_and_cosign_referrers_pushed_by_oras(
     def push_cose(body: bytes) -> None:
         layer = {"sig.cose": (body, "application/cose")}
         oras_push_referrer(
-            registry, tmp_path, repo, subject, layer, "application/vnd.cncf.notary.signature"
-        )
+            host(registry), (USER, PASSWORD), tmp_path, repo, subject, layer,
+            "application/vnd.cncf.notary.signature",
+        )  # fmt: skip
 
     def cose_records() -> list[dict[str, Any]]:
         return [

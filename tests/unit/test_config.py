@@ -73,6 +73,20 @@ def test_command_line_beats_env() -> None:
     assert config.http.port == 7000
 
 
+def test_defaults_lose_to_the_file_the_env_and_the_command_line(tmp_path: Path) -> None:
+    # The container image's defaults (cli.CONTAINER_DEFAULTS) replace only the built-in ones.
+    defaults = {"http.address": "0.0.0.0", "storage.rootDirectory": "/var/lib/zas"}
+    config = load_config(None, environ={}, defaults=defaults)
+    assert (config.http.address, config.storage.rootDirectory) == ("0.0.0.0", "/var/lib/zas")
+    path = tmp_path / "c.yaml"
+    path.write_text("http:\n  address: 10.0.0.1\n  port: 9000\n")
+    config = load_config(path, environ={"ZAS_STORAGE_ROOTDIRECTORY": "/env"}, defaults=defaults)
+    assert (config.http.address, config.http.port) == ("10.0.0.1", 9000)
+    assert config.storage.rootDirectory == "/env"
+    config = load_config(path, environ={}, overrides={"http.address": "::"}, defaults=defaults)
+    assert (config.http.address, config.storage.rootDirectory) == ("::", "/var/lib/zas")
+
+
 def test_root_credentials_and_secret_file(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("hunter2-long-enough\n")

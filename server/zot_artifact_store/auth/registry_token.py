@@ -26,6 +26,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from ..errors import StoreError
+from ..filemodes import private_file_mode
 from .authn import AuthRequest
 from .principal import Principal
 
@@ -36,10 +37,10 @@ ACTIONS = {"pull": "oci:pull", "push": "oci:push", "delete": "oci:delete"}
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The signing key in ``path``; created (0600, atomically, once) when missing."""
+    """The signing key in ``path``; created (a private file; atomically, once) if missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private_file_mode())
     except FileExistsError:
         pass
     else:

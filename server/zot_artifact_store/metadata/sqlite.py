@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..filemodes import data_file_mode, private_file_mode
 from .base import (
     SCHEMA_VERSION,
     AccessKey,
@@ -261,9 +262,14 @@ class SqliteMetadataStore(MetadataStore):
             return self._connect_locked()
         # Switching a new file to WAL takes an exclusive lock that sqlite's busy timeout does
         # not wait for, so processes opening the same file (worker processes) take turns.
-        fd = os.open(self.path + ".open-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(
+            self.path + ".open-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, private_file_mode()
+        )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # SQLite creates the file 0644 whatever is asked, and its -wal/-shm files take the
+            # database file's mode: create it ourselves, with the data file mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, data_file_mode()))
             return self._connect_locked()
         finally:
             os.close(fd)

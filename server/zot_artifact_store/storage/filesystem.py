@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from ..filemodes import data_file_mode, private_file_mode
 from .base import (
     EXTRA_HASHES,
     HEX_RE,
@@ -71,7 +72,6 @@ INSTANCE_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_CACHED_SESSIONS = 4096
 # How often an append waiting for another process's session lock retries.
 LOCK_POLL_SECONDS = 0.02
-FILE_MODE = 0o644
 
 Hasher = Any  # hashlib's hash objects have no public type
 
@@ -182,7 +182,7 @@ class FilesystemBlobStore(BlobStore):
 
     def _claim_lock(self, instance: str) -> int | None:
         lock_path = self.tmp_root / f"{instance}.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, private_file_mode())
         # A sweeper may have unlinked the file between our open and flock: check it is ours.
         if _flock_nb(fd) and self._same_file(fd, lock_path):
             return fd
@@ -237,7 +237,7 @@ class FilesystemBlobStore(BlobStore):
     def _sweep_instance(self, instance: str) -> None:
         lock_path = self.tmp_root / f"{instance}.lock"
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, private_file_mode())
         except OSError:
             return
         try:
@@ -273,7 +273,9 @@ class FilesystemBlobStore(BlobStore):
 
         def _probe() -> None:
             self._ensure_instance_sync()
-            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, private_file_mode()
+            )
             try:
                 _write_all(fd, b"probe")
                 os.fsync(fd)
@@ -413,7 +415,9 @@ class FilesystemBlobStore(BlobStore):
         path = self._upload_path(upload_id)
 
         def _create() -> None:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+            fd = os.open(
+                path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, data_file_mode()
+            )
             os.close(fd)
             if self.fsync:
                 _fsync_dir(self.uploads_dir)
@@ -704,10 +708,10 @@ class _FilesystemWriter(BlobWriter):
             path = self._tmp_dir / secrets.token_hex(16)
             flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
             try:
-                self._fd = os.open(path, flags, FILE_MODE)
+                self._fd = os.open(path, flags, data_file_mode())
             except FileNotFoundError:  # temp directory removed under us (operator, cleanup)
                 self._store._ensure_instance_sync()
-                self._fd = os.open(path, flags, FILE_MODE)
+                self._fd = os.open(path, flags, data_file_mode())
             self._path = path
         _write_block(self._fd, block, 0, first and self._store.fsync)
         for h in self._hashers.values():
