@@ -12,6 +12,8 @@ for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl
   buildah:buildah mmdebstrap:mmdebstrap; do
   [ -x "/usr/bin/${pair%%:*}" ] || debs+=("${pair#*:}")
 done
+# mmdebstrap makes the image tests' Debian base; elsewhere than Debian it needs Debian's keyring.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || debs+=(debian-archive-keyring)
 # Node runs the OpenID provider the identity tests start.
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 if [ ${#debs[@]} -gt 0 ]; then

@@ -13,8 +13,12 @@ the workflow commands on a step's output (``::add-mask::``, ``::error::`` and fr
 Tekton (:class:`TaskRunner`): params (defaults, then the run's) reach the steps' ``env:``
 through ``$(params.x)``; workspaces are directories (``$(workspaces.w.path)``,
 ``$(workspaces.w.bound)``); ``$(results.R.path)`` are files read back as the TaskRun's
-results; each step's ``script`` runs with its env (stepTemplate first), as a non-root UID when
-the tests run as root."""
+results; each step's ``script`` runs with its env (stepTemplate first). With a
+:class:`~tests.fixtures.image.Container` (the step image, built by ``make image``) the steps run
+inside it as Tekton on OpenShift runs them: an arbitrary UID in group 0, the image's PATH,
+workspaces at ``/workspace/<name>``, volumes at their ``mountPath``, results in
+``/tekton/results``, scripts in ``/tekton/scripts``. Without one they run on this machine, as a
+non-root UID when the tests run as root."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.fixtures.image import ARBITRARY_UID, Container
 
 REPO = Path(__file__).resolve().parents[2]
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -321,10 +327,23 @@ class TaskRunner:
     """Runs a Tekton Task's steps locally, as written (images are not pulled: the steps run
     on this machine with ``path_prefix`` first on PATH, where the CLI is)."""
 
-    def __init__(self, path_prefix: str, volumes: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self,
+        path_prefix: str = "",
+        volumes: dict[str, Path] | None = None,
+        container: Container | None = None,
+    ) -> None:
         self.path_prefix = path_prefix
         self.volumes = volumes or {}  # volume name -> local directory
+        self.container = container  # the step image; None: run on this machine
         self.non_root = os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+    def _mount(self, local: Path, inside: str) -> str:
+        """Where a step sees ``local``: bound at ``inside`` in the step image, else itself."""
+        if self.container is None:
+            return str(local)
+        self.container.bind(local, inside)
+        return inside
 
     def run(
         self,
@@ -348,8 +367,36 @@ class TaskRunner:
             raise ValueError(f"unknown params: {sorted(unknown)}")
         results_dir = Path(tempfile.mkdtemp(prefix="tekton-results-"))
         scratch = Path(tempfile.mkdtemp(prefix="tekton-home-"))
-        for d in (results_dir, scratch):
+        scripts = Path(tempfile.mkdtemp(prefix="tekton-scripts-"))
+        for d in (results_dir, scratch, scripts):
             d.chmod(0o777)
+        try:
+            return self._run(task, values, workspaces, name, results_dir, scratch, scripts)
+        finally:
+            if self.container is not None:
+                self.container.unbind()
+            for d in (results_dir, scratch, scripts):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def _run(
+        self,
+        task: dict[str, Any],
+        values: dict[str, Any],
+        workspaces: dict[str, Path],
+        name: str,
+        results_dir: Path,
+        scratch: Path,
+        scripts: Path,
+    ) -> TaskRunResult:
+        spec = task["spec"]
+        results_at = self._mount(results_dir, "/tekton/results")
+        home = self._mount(scratch, "/tekton/home")
+        scripts_at = self._mount(scripts, "/tekton/scripts")
+        volumes: dict[str, str] = {}
+        for step in spec["steps"]:
+            for m in step.get("volumeMounts", []):
+                if m["name"] not in volumes:
+                    volumes[m["name"]] = self._mount(self.volumes[m["name"]], m["mountPath"])
         variables: dict[str, str] = {
             "context.taskRun.name": f"{task['metadata']['name']}-{name}",
             "context.taskRun.namespace": "ci",
@@ -363,10 +410,10 @@ class TaskRunner:
                 raise ValueError(f"workspace {ws['name']} is required")
             variables[f"workspaces.{ws['name']}.bound"] = "true" if bound else "false"
             variables[f"workspaces.{ws['name']}.path"] = (
-                str(workspaces[ws["name"]]) if bound else ""
+                self._mount(workspaces[ws["name"]], f"/workspace/{ws['name']}") if bound else ""
             )
         for result in spec.get("results", []):
-            variables[f"results.{result['name']}.path"] = str(results_dir / result["name"])
+            variables[f"results.{result['name']}.path"] = f"{results_at}/{result['name']}"
 
         def sub(text: str) -> str:
             return VAR.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
@@ -375,36 +422,42 @@ class TaskRunner:
         log: list[str] = []
         failed: str | None = None
         for step in spec["steps"]:
-            env = {
-                "PATH": f"{self.path_prefix}{os.pathsep}/usr/local/bin:/usr/bin:/bin",
-                "HOME": str(scratch),
-                "LANG": "C.UTF-8",
-            }
-            mounts = {m["mountPath"]: self.volumes[m["name"]] for m in step.get("volumeMounts", [])}
+            env = {"HOME": home, "LANG": "C.UTF-8"}
+            if self.container is None:
+                env["PATH"] = f"{self.path_prefix}{os.pathsep}/usr/local/bin:/usr/bin:/bin"
+            mounts = {m["mountPath"]: volumes[m["name"]] for m in step.get("volumeMounts", [])}
             for item in [*template.get("env", []), *step.get("env", [])]:
                 value = sub(str(item.get("value", "")))
                 for mount, local in mounts.items():
                     if value.startswith(mount):
                         value = str(local) + value[len(mount) :]
                 env[item["name"]] = value
+            image = sub(step.get("image", ""))
+            if self.container is not None and "/zot-artifact-store" not in image:
+                raise ValueError(f"step {step['name']} runs {image!r}, not this repository's image")
             script = sub(step["script"])
-            script_file = scratch / f"{step['name']}.sh"
-            script_file.write_text(script)
-            script_file.chmod(0o755)
-            cmd = [str(script_file)] if script.startswith("#!") else ["sh", str(script_file)]
-            if self.non_root:
-                uid = str(NON_ROOT_UID)
-                cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
-            proc = subprocess.run(
-                cmd,
-                cwd=(step.get("workingDir") and sub(step["workingDir"])) or str(scratch),
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-            log.append(f"[{step['name']}]\n{proc.stdout}{proc.stderr}")
+            (scripts / f"{step['name']}.sh").write_text(script)
+            (scripts / f"{step['name']}.sh").chmod(0o755)
+            script_file = f"{scripts_at}/{step['name']}.sh"
+            cmd = [script_file] if script.startswith("#!") else ["sh", script_file]
+            cwd = (step.get("workingDir") and sub(step["workingDir"])) or home
+            if self.container is not None:
+                proc = self.container.run(cmd, env=env, uid=ARBITRARY_UID, cwd=cwd, timeout=300)
+                log.append(f"[{step['name']} in {self.container.image}]\n{proc.stdout}")
+            else:
+                if self.non_root:
+                    uid = str(NON_ROOT_UID)
+                    cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
+                proc = subprocess.run(
+                    cmd,
+                    cwd=cwd,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=False,
+                )
+                log.append(f"[{step['name']}]\n{proc.stdout}{proc.stderr}")
             if proc.returncode != 0:
                 failed = step["name"]
                 break
@@ -417,6 +470,4 @@ class TaskRunner:
             text = path.read_text()
             size += len(result["name"]) + len(text) + 40  # the termination message's JSON
             results[result["name"]] = json.loads(text) if result.get("type") == "object" else text
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(results_dir, ignore_errors=True)
         return TaskRunResult(failed is None, results, size, "\n".join(log), failed)

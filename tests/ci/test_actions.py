@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.ci.issuer import REPOSITORY, TestIssuer, github_claims
 from tests.ci.runner import REPO, ActionRunner, TaskRunner
+from tests.fixtures.image import Container, build_image
 from tests.fixtures.server import ServerProcess
 
 AUDIENCE = "zot-artifact-store"
@@ -72,6 +73,14 @@ def action_python() -> Iterator[str]:
     finally:
         os.environ.pop("ZAS_ACTION_VENV_ROOT", None)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def step_image() -> Iterator[Container]:
+    """The Tasks' step image: this repository's image, built by ``make image`` (the steps run
+    in it as an arbitrary UID in group 0, see tests/fixtures/image.py)."""
+    with Container(build_image().image) as container:
+        yield container
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +275,11 @@ def test_upload_sign_sbom_provenance_verify_in_one_run(
 
 
 def test_tekton_upload_then_verify_with_the_service_account_token(
-    store: ServerProcess, issuer: TestIssuer, admin: httpx.Client, bucket: str, action_python: str
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    bucket: str,
+    step_image: Container,
 ) -> None:
     source = Path(tempfile.mkdtemp(prefix="tekton-src-"))
     volume = Path(tempfile.mkdtemp(prefix="tekton-sa-"))
@@ -279,7 +292,7 @@ def test_tekton_upload_then_verify_with_the_service_account_token(
     )
     (volume / "token").write_text(sa_token)
     (volume / "token").chmod(0o644)
-    runner = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": volume})
+    runner = TaskRunner(volumes={"sa-token": volume}, container=step_image)
     task = REPO / "tekton/task/zot-artifact-upload/zot-artifact-upload.yaml"
     run = runner.run(
         task,
@@ -355,6 +368,7 @@ def test_download_by_key_prefix_takes_a_folder_and_never_overwrites_a_file(
     workspace: Path,
     bucket: str,
     action_python: str,
+    step_image: Container,
 ) -> None:
     first = put(admin, bucket, "release/2/a.txt", b"release 2 a\n")
     put(admin, bucket, "release/2/sub/b.txt", b"release 2 b\n")
@@ -393,7 +407,7 @@ def test_download_by_key_prefix_takes_a_folder_and_never_overwrites_a_file(
     (creds / "token").write_text(token)
     (creds / "token").chmod(0o644)
     task = REPO / "tekton/task/zot-artifact-download/zot-artifact-download.yaml"
-    run = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": creds}).run(
+    run = TaskRunner(volumes={"sa-token": creds}, container=step_image).run(
         task,
         {"url": store.url, "bucket": bucket, "key-prefix": "release/2"},
         {"output": out, "credentials": creds},
@@ -499,7 +513,7 @@ def test_uploads_name_their_workflow_run_so_its_webhook_links_them(
 
 
 def test_tekton_upload_never_replaces_an_object_unless_asked(
-    store: ServerProcess, admin: httpx.Client, bucket: str, action_python: str
+    store: ServerProcess, admin: httpx.Client, bucket: str, step_image: Container
 ) -> None:
     """overwrite "false" holds even for a token that may write but not list (the listing's
     403 is not "no objects"): the store refuses the replacement and the task names it."""
@@ -516,7 +530,7 @@ def test_tekton_upload_never_replaces_an_object_unless_asked(
     creds.chmod(0o755)
     (creds / "token").write_text(r.json()["token"])
     (creds / "token").chmod(0o644)
-    runner = TaskRunner(str(Path(action_python).parent), volumes={"sa-token": creds})
+    runner = TaskRunner(volumes={"sa-token": creds}, container=step_image)
     task = REPO / "tekton/task/zot-artifact-upload/zot-artifact-upload.yaml"
 
     def upload(name: str, data: bytes, **params: str) -> Any:

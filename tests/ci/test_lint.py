@@ -157,6 +157,22 @@ def test_tasks_follow_the_catalog_and_run_restricted() -> None:
         assert creds and creds[0]["optional"] is True
 
 
+def test_every_step_runs_the_image_the_release_publishes() -> None:
+    """The Tasks' step image is this repository's image (tests/image builds it; the Task tests
+    run their steps in it), by the name and version the release workflow pushes."""
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    release = (REPO / ".github/workflows/release.yml").read_text()
+    assert 'image="ghcr.io/${OWNER,,}/zot-artifact-store"' in release
+    for path in TASKS:
+        spec = yaml.safe_load(path.read_text())["spec"]
+        [param] = [p for p in spec["params"] if p["name"] == "cli-image"]
+        assert param["default"] == f"ghcr.io/zot-artifact-store/zot-artifact-store:{version}", path
+        for step in spec["steps"]:
+            assert step["image"] == "$(params.cli-image)", (path, step["name"])
+
+
 def test_docs_show_the_workflow_and_pipeline_the_tests_run() -> None:
     doc = (REPO / "docs" / "ci.md").read_text()
     blocks = doc.split("```yaml\n")[1:]

@@ -113,6 +113,13 @@ def test_both_commands_are_in_the_image(container: Container) -> None:
         out = container.run([command, "--version"])
         assert out.returncode == 0, out.stdout
         assert out.stdout.split() == [command, VERSION]
+    # Maintenance from the same entrypoint's defaults (data in /var/lib/zas).
+    gc = container.run(
+        ["zot-artifact-store", "gc", "--container", "--dry-run"], stderr=subprocess.PIPE
+    )
+    assert gc.returncode == 0, gc.stderr
+    report = json.loads(gc.stdout)
+    assert report["blobs_deleted"] == 0 and "blobs_seen" in report
 
 
 def s3(server: ContainerServer, home: Path, *args: str) -> str:
