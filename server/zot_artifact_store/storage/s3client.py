@@ -329,6 +329,7 @@ class PartUploader:
         self._inflight: list[asyncio.Future[dict[str, Any]]] = []
         self._parts: list[dict[str, Any]] = []
         self._hashing: asyncio.Future[Any] | None = None
+        self._creating: asyncio.Future[dict[str, Any]] | None = None
 
     @property
     def multipart(self) -> bool:
@@ -362,9 +363,14 @@ class PartUploader:
     async def _send(self, part: bytes) -> None:
         await self._hash(part)
         if self._upload_id is None:
-            r = await self.client.call(
-                "create_multipart_upload", Key=self.key, **self.client.write_args()
+            # Shielded and remembered: a writer cancelled here must still find the upload to
+            # abort it, or it stays in the bucket, invisible and billed.
+            self._creating = asyncio.ensure_future(
+                self.client.call(
+                    "create_multipart_upload", Key=self.key, **self.client.write_args()
+                )
             )
+            r = await asyncio.shield(self._creating)
             self._upload_id = r["UploadId"]
         while len(self._inflight) >= self.client.options.concurrency:
             await self._reap(asyncio.FIRST_COMPLETED)
@@ -431,6 +437,11 @@ class PartUploader:
         if self._hashing is not None:
             await asyncio.wait([self._hashing])
             self._hashing = None
+        creating, self._creating = self._creating, None
+        if creating is not None and self._upload_id is None:
+            await asyncio.wait([creating])
+            if not creating.cancelled() and creating.exception() is None:
+                self._upload_id = creating.result()["UploadId"]
         if self._upload_id is not None:
             uid, self._upload_id = self._upload_id, None
             await self.client._abort(self.key, uid)
