@@ -6,6 +6,7 @@ OCI chunked upload that outlives the replica that started it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ import pytest
 from tests.fixtures.objectstores import BUCKET
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
+from tests.fixtures.tcpswitch import TcpSwitch
+from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
+from zot_artifact_store.storage.s3client import ObjectStoreError
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +135,66 @@ def test_filesystem_stays_the_default(tmp_path: Path) -> None:
         assert ready["backend"] == "filesystem"
     finally:
         server.stop()
+
+
+def test_a_dead_backend_is_a_retryable_503(backend: ServerProcess, tmp_path: Path) -> None:
+    parts = urlsplit(backend.url)
+    with TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)) as switch:
+        env = driver_env(backend, tmp_path, regionendpoint=switch.url)
+        env["AWS_MAX_ATTEMPTS"] = "1"  # botocore's own setting: fail without backing off
+        server = ServerProcess(tmp_path / "data", env=env).start()
+        try:
+            with server.client() as c:
+                assert c.put("/v1/buckets/dead-backend").status_code in (200, 201)
+                assert c.put("/v1/buckets/dead-backend/objects/k", content=b"kept").status_code in (
+                    200,
+                    201,
+                )
+                switch.off()
+                r = c.get("/v1/buckets/dead-backend/objects/k")
+                assert r.status_code == 503, r.text
+                assert r.json()["code"] == "ServiceUnavailable" and r.json()["retryable"] is True
+                assert r.headers["retry-after"] == "1"
+                ready = c.get("/health/ready")
+                assert ready.status_code == 503 and "storage check failed" in ready.text
+                switch.on()
+                assert c.get("/v1/buckets/dead-backend/objects/k").content == b"kept"
+                assert c.get("/health/ready").status_code == 200
+        finally:
+            server.stop()
+
+
+async def test_circuit_breaker_fails_fast_then_probes(backend: ServerProcess) -> None:
+    parts = urlsplit(backend.url)
+    with TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)) as switch:
+        store = S3BlobStore(
+            S3Options(
+                bucket=BUCKET,
+                endpoint=switch.url,
+                prefix=f"breaker-{uuid.uuid4().hex[:8]}/",
+                access_key=USER,
+                secret_key=PASSWORD,
+                force_path_style=True,
+                max_attempts=1,
+                breaker_threshold=2,
+                breaker_cooldown=0.5,
+            )
+        )
+        await store.open()
+        try:
+            info = await store.put_bytes(b"still here")
+            switch.off()
+            for _ in range(2):
+                with pytest.raises(ObjectStoreError) as exc:
+                    await store.stat(info.digest)
+                assert exc.value.retryable and exc.value.code != "CircuitOpen"
+            tried = switch.accepted
+            with pytest.raises(ObjectStoreError) as exc:
+                await store.stat(info.digest)
+            assert exc.value.code == "CircuitOpen" and exc.value.retryable
+            assert switch.accepted == tried  # the backend was not even asked
+            switch.on()
+            await asyncio.sleep(0.6)  # the cooldown: one call may probe, and it succeeds
+            assert await store.read_all(info.digest) == b"still here"
+        finally:
+            await store.close()

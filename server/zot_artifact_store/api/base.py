@@ -26,6 +26,7 @@ from ..auth.ratelimit import claimed_identity, has_credentials
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
+from ..storage import StorageBackendError
 from .httputil import ByteRange, check_preconditions
 
 if TYPE_CHECKING:
@@ -190,6 +191,12 @@ class BaseHandler(tornado.web.RequestHandler):
             return StoreError(code, exc.log_message or None)
         if status_code == 405:
             return StoreError("MethodNotAllowed", f"{self.request.method} is not allowed here")
+        if isinstance(exc, StorageBackendError) and exc.retryable:
+            return StoreError(
+                "ServiceUnavailable",
+                "the blob storage backend is unavailable; try again shortly",
+                headers={"Retry-After": "1"},
+            )
         return StoreError("InternalError", "internal error; see the server log for the request id")
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
@@ -203,6 +210,11 @@ class BaseHandler(tornado.web.RequestHandler):
                 value.status,
                 value.code,
                 value.message,
+            )
+            return
+        if isinstance(value, StorageBackendError) and value.retryable:
+            log.warning(
+                "storage unavailable serving %s %s: %s", self.request.method, self.route, value
             )
             return
         if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:

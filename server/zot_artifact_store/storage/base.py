@@ -56,6 +56,13 @@ class StorageUnavailableError(Exception):
     unreachable); the message says which, for the operator."""
 
 
+class StorageBackendError(OSError):
+    """The storage backend failed a request. ``retryable`` when the same request may succeed
+    later (backend unreachable, 5xx, throttled, circuit open): the APIs answer 503."""
+
+    retryable: bool = False
+
+
 class UploadNotFoundError(Exception):
     def __init__(self, upload_id: str) -> None:
         self.upload_id = upload_id

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, TypeVar
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+
+from .base import StorageBackendError
 
 T = TypeVar("T")
 
@@ -31,12 +34,51 @@ MAX_PARTS = 10_000
 PARTS_PER_SIZE = 1000
 
 
-class ObjectStoreError(OSError):
+RETRYABLE_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "CircuitOpen"}
+)
+
+
+class ObjectStoreError(StorageBackendError):
     """The object store failed or refused a request (after the client's retries)."""
 
     def __init__(self, operation: str, code: str, status: int, message: str) -> None:
         self.operation, self.code, self.status = operation, code, status
+        # status 0: no answer (connection refused or cut, timeout)
+        self.retryable = status == 0 or status >= 500 or status == 429 or code in RETRYABLE_CODES
         super().__init__(f"object store {operation}: {code or 'error'} ({status}): {message}")
+
+
+class CircuitBreaker:
+    """After ``threshold`` consecutive retryable failures the backend counts as down for
+    ``cooldown`` seconds: calls fail at once (503 to clients) instead of each waiting out
+    timeouts and retries. Then one call is let through; its success closes the circuit."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold, self.cooldown = threshold, cooldown
+        self.failures = 0
+        self.open_until = 0.0
+
+    def check(self, operation: str) -> None:
+        now = time.monotonic()
+        if self.failures >= self.threshold and now < self.open_until:
+            raise ObjectStoreError(
+                operation,
+                "CircuitOpen",
+                503,
+                f"backend failed {self.failures} times in a row; not tried again for "
+                f"{self.open_until - now:.1f} s",
+            )
+        if self.failures >= self.threshold:  # half-open: this call probes, the next wait
+            self.open_until = now + self.cooldown
+
+    def record(self, error: BaseException | None) -> None:
+        if error is None or not getattr(error, "retryable", False):
+            self.failures = 0  # an answer, even a refusal, means the backend is up
+            return
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown
 
 
 @dataclass(frozen=True)
@@ -53,9 +95,13 @@ class S3Options:
     storage_class: str | None = None
     part_size: int = 8 * MiB
     concurrency: int = 4  # parts in flight per upload
-    max_attempts: int = 5  # botocore "standard" retries: jittered backoff on 5xx/throttling
+    # Attempts per request, botocore's "standard" retries (jittered exponential backoff on
+    # 5xx, throttling and connection errors). None: AWS_MAX_ATTEMPTS, else botocore's 3.
+    max_attempts: int | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    breaker_threshold: int = 5  # consecutive failed calls that open the circuit
+    breaker_cooldown: float = 10.0  # seconds before one call may probe again
     # A dedupe hit re-dates (copies onto itself) a blob only when it is older than this: far
     # inside any GC grace period (storage.gcDelay), and no copy storm for hot content.
     touch_after: float = 60.0
@@ -89,7 +135,8 @@ class S3Client:
             config=BotoConfig(
                 s3={"addressing_style": "path" if options.force_path_style else "auto"},
                 max_pool_connections=workers,
-                retries={"mode": "standard", "max_attempts": options.max_attempts},
+                retries={"mode": "standard"}
+                | ({"max_attempts": options.max_attempts} if options.max_attempts else {}),
                 connect_timeout=options.connect_timeout,
                 read_timeout=options.read_timeout,
                 # Integrity is ours (sha256 of every blob); no extra CRC pass per request.
@@ -100,6 +147,7 @@ class S3Client:
         # Bytes of parts in flight, store-wide: bounded memory under many uploads.
         self.part_slots = asyncio.Semaphore(2 * options.concurrency)
         self._closed = threading.Event()
+        self.breaker = CircuitBreaker(options.breaker_threshold, options.breaker_cooldown)
 
     def key(self, name: str) -> str:
         return self.options.prefix + name
@@ -113,7 +161,14 @@ class S3Client:
         """One S3 operation (botocore's snake_case name); Bucket is filled in."""
         fn = getattr(self._client, operation)
         params.setdefault("Bucket", self.options.bucket)
-        return await self.run(functools.partial(_call, fn, operation), params)
+        self.breaker.check(operation)
+        try:
+            result = await self.run(functools.partial(_call, fn, operation), params)
+        except ObjectStoreError as exc:
+            self.breaker.record(exc)
+            raise
+        self.breaker.record(None)
+        return result
 
     async def close(self) -> None:
         self._closed.set()
