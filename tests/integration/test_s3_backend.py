@@ -20,6 +20,8 @@ from tests.fixtures.objectstores import BUCKET
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.fixtures.tcpswitch import TcpSwitch
+from zot_artifact_store.metadata import create_metadata_store
+from zot_artifact_store.services.gc import GarbageCollector
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
 from zot_artifact_store.storage.s3client import ObjectStoreError
 
@@ -198,3 +200,57 @@ async def test_circuit_breaker_fails_fast_then_probes(backend: ServerProcess) ->
             assert await store.read_all(info.digest) == b"still here"
         finally:
             await store.close()
+
+
+async def test_gc_removes_what_crashed_writers_left(backend: ServerProcess, tmp_path: Path) -> None:
+    prefix = f"gc-{uuid.uuid4().hex[:8]}/"
+    raw = s3_client(backend.url, USER, PASSWORD)
+
+    def store() -> S3BlobStore:
+        return S3BlobStore(
+            S3Options(
+                bucket=BUCKET,
+                endpoint=backend.url,
+                prefix=prefix,
+                access_key=USER,
+                secret_key=PASSWORD,
+                force_path_style=True,
+                part_size=5 * MiB,
+                orphan_copy_age=0.0,
+            )
+        )
+
+    def leftovers() -> list[str]:
+        listed = raw.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads", [])
+        objects = raw.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}tmp/").get("Contents", [])
+        return sorted([u["Key"] for u in listed] + [o["Key"] for o in objects])
+
+    survivor, crashed = store(), store()
+    await survivor.open()
+    await crashed.open()
+    try:
+        # A writer of `crashed` in flight, then the process dies (its lease stays, stale later).
+        w = await crashed.writer()
+        await w.write(b"x" * (6 * MiB))
+        raw.delete_object(Bucket=BUCKET, Key=f"{prefix}tmp/{crashed.instance}.lease")
+        # A commit's copy cut short under blobs/.
+        raw.create_multipart_upload(Bucket=BUCKET, Key=f"{prefix}blobs/sha256/{'0' * 64}")
+        # A live writer of `survivor`: must be kept.
+        live = await survivor.writer()
+        await live.write(b"y" * (6 * MiB))
+        mine = [f"{prefix}tmp/{survivor.instance}.lease", f"{prefix}tmp/{survivor.instance}/"]
+        assert len(leftovers()) == 4  # the two writers' uploads, the blobs/ upload, one lease
+        metadata = create_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
+        await metadata.open()
+        try:
+            report = await GarbageCollector(metadata, survivor, delay=0.0).run()
+        finally:
+            await metadata.close()
+        assert report.leftovers_removed == 2
+        assert [k for k in leftovers() if not k.startswith(tuple(mine))] == []
+        assert len(leftovers()) == 2  # the survivor's lease and its writer's upload
+        info = await live.commit()
+        assert await survivor.read_all(info.digest) == b"y" * (6 * MiB)
+    finally:
+        await survivor.close()
+        await crashed.client.close()

@@ -35,6 +35,7 @@ class GCReport:
     blobs_too_young: int = 0
     uploads_deleted: int = 0
     manifests_deleted: int = 0
+    leftovers_removed: int = 0  # backend temporaries crashed writers left (object stores)
 
 
 class GarbageCollector:
@@ -89,6 +90,8 @@ class GarbageCollector:
         async for upload_id, mtime in self.blobs.iter_uploads():
             if mtime <= cutoff and (dry_run or await self.blobs.upload_abort(upload_id)):
                 report.uploads_deleted += 1
+        if not dry_run:
+            report.leftovers_removed = await self.blobs.collect_leftovers(cutoff)
         log.info("garbage collection finished", extra={"report": vars(report), "dry_run": dry_run})
         return report
 

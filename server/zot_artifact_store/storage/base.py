@@ -207,6 +207,12 @@ class BlobStore(abc.ABC):
     async def check_writable(self) -> None:
         """Raise when the store cannot accept writes (readiness probe)."""
 
+    async def collect_leftovers(self, cutoff: float) -> int:
+        """Remove what crashed writers left that :meth:`open` does not (backend temporaries
+        begun before ``cutoff``, seconds since the epoch); returns how many. Garbage
+        collection calls it. The filesystem has none: its temporaries go at open."""
+        return 0
+
     def describe(self) -> dict[str, str]:
         """Which backend and where, for readiness and logs (never a secret)."""
         return {"backend": type(self).__name__}

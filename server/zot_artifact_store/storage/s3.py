@@ -140,28 +140,47 @@ class S3BlobStore(BlobStore):
             with contextlib.suppress(OSError):
                 await self._write_lease()
 
-    async def _sweep_tmp(self) -> None:
-        """Remove what dead instances (no fresh lease) left under ``tmp/``."""
+    async def _sweep_tmp(self) -> int:
+        """Remove what dead instances (no fresh lease) left under ``tmp/``. An instance writes
+        its lease before anything else, and a lease is checked again just before its owner's
+        leftovers go, so an instance starting meanwhile keeps its writes."""
         tmp = self.client.key("tmp/")
-        now = time.time()
-        live: set[str] = set()
-        doomed: list[str] = []
-        objects = await self.client.list(tmp)
-        for o in objects:
-            name = o["Key"][len(tmp) :]
-            if name.endswith(".lease") and INSTANCE_RE.fullmatch(name[: -len(".lease")]):
-                if now - o["LastModified"].timestamp() < LEASE_TTL:
-                    live.add(name[: -len(".lease")])
-        for o in objects:
-            name = o["Key"][len(tmp) :]
-            owner = name.split("/", 1)[0].removesuffix(".lease")
-            if owner not in live:
-                doomed.append(o["Key"])
+        verdicts: dict[str, bool] = {}  # owner → alive
+
+        async def alive(owner: str) -> bool:
+            if owner not in verdicts:
+                head = None
+                if INSTANCE_RE.fullmatch(owner):
+                    head = await self.client.head(self._lease_key(owner))
+                verdicts[owner] = head is not None and (
+                    time.time() - head["LastModified"].timestamp() < LEASE_TTL
+                )
+            return verdicts[owner]
+
+        doomed = [
+            o["Key"]
+            for o in await self.client.list(tmp)
+            if not await alive(o["Key"][len(tmp) :].split("/", 1)[0].removesuffix(".lease"))
+        ]
         await asyncio.gather(*(self.client.delete(k) for k in doomed))
         for up in await self.client.multipart_uploads(tmp):
-            owner = up["Key"][len(tmp) :].split("/", 1)[0]
-            if owner not in live:
+            verdicts.pop(owner := up["Key"][len(tmp) :].split("/", 1)[0], None)
+            if not await alive(owner):
                 await self.client._abort(up["Key"], up["UploadId"])
+                doomed.append(up["Key"])
+        return len(doomed)
+
+    async def collect_leftovers(self, cutoff: float) -> int:
+        """Temporaries of instances that died since this one opened, and multipart uploads
+        under ``blobs/`` (a crash in the middle of a commit's copy) begun before ``cutoff`` and
+        at least a day ago — a copy of a very large blob may take hours."""
+        removed = await self._sweep_tmp()
+        cutoff = min(cutoff, time.time() - self.options.orphan_copy_age)
+        for up in await self.client.multipart_uploads(self.client.key("blobs/")):
+            if up["Initiated"].timestamp() < cutoff:
+                await self.client._abort(up["Key"], up["UploadId"])
+                removed += 1
+        return removed
 
     async def close(self) -> None:
         if self._instance is None:

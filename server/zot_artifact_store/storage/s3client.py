@@ -105,6 +105,8 @@ class S3Options:
     # A dedupe hit re-dates (copies onto itself) a blob only when it is older than this: far
     # inside any GC grace period (storage.gcDelay), and no copy storm for hot content.
     touch_after: float = 60.0
+    # An unfinished multipart upload under blobs/ (a commit's copy) this old is orphaned.
+    orphan_copy_age: float = 86_400.0
 
     @property
     def endpoint_url(self) -> str | None:
