@@ -194,6 +194,8 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         await supplychain.enable_signing(
             LocalKeyProvider(config.extensions.supplychain.signing.key)
         )
+    metrics = Metrics()
+    blobs.set_observer(metrics.storage_operation)
     return AppContext(
         config=config,
         metadata=metadata,
@@ -216,7 +218,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             config.auth.lockout.window,
             config.auth.lockout.addressAttempts,
         ),
-        metrics=Metrics(),
+        metrics=metrics,
         metadata_backend=uri.split(":", 1)[0],
     )
 

@@ -102,6 +102,17 @@ def test_objects_and_a_chunked_upload_across_a_restart(
             digest = hashlib.sha256(body).hexdigest()
             stored = raw.get_object(Bucket=BUCKET, Key=f"{prefix}blobs/sha256/{digest}")
             assert stored["Body"].read() == body  # the bytes are in the object store
+            metrics = c.get("/metrics").text
+            for line in (
+                'zas_storage_operations_total{backend="s3",operation="put_object",outcome="ok"}',
+                'zas_storage_operation_duration_seconds_count{backend="s3",operation="get_object"}',
+                'zas_storage_bytes_total{backend="s3",direction="sent"}',
+                'zas_storage_bytes_total{backend="s3",direction="received"}',
+            ):
+                assert any(
+                    m.startswith(line + " ") and float(m.split()[-1]) > 0
+                    for m in metrics.splitlines()
+                ), line
             # An OCI chunked upload: the first chunk through this replica ...
             first, second = b"a" * (6 * MiB), b"b" * (3 * MiB + 7)
             location = c.post("/v2/team/app/blobs/uploads/").headers["location"]

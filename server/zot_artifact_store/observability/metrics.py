@@ -55,6 +55,26 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.storage_ops = Counter(
+            "zas_storage_operations",
+            "Requests to the blob storage backend (object stores), by operation and outcome "
+            "(ok, or the backend's error code).",
+            ["backend", "operation", "outcome"],
+            registry=self.registry,
+        )
+        self.storage_latency = Histogram(
+            "zas_storage_operation_duration_seconds",
+            "Time of each blob storage backend request, retries included.",
+            ["backend", "operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.storage_bytes = Counter(
+            "zas_storage_bytes",
+            "Body bytes exchanged with the blob storage backend, by direction (sent, received).",
+            ["backend", "direction"],
+            registry=self.registry,
+        )
         build = Gauge(
             "zas_build_info",
             "Build information (always 1).",
@@ -73,6 +93,16 @@ class Metrics:
             self.bytes_in.labels(route, method).inc(bytes_in)
         if bytes_out:
             self.bytes_out.labels(route, method).inc(bytes_out)
+
+    def storage_operation(
+        self, backend: str, operation: str, outcome: str, seconds: float, sent: int, got: int
+    ) -> None:
+        self.storage_ops.labels(backend, operation, outcome).inc()
+        self.storage_latency.labels(backend, operation).observe(seconds)
+        if sent:
+            self.storage_bytes.labels(backend, "sent").inc(sent)
+        if got:
+            self.storage_bytes.labels(backend, "received").inc(got)
 
     def render(self) -> bytes:
         if self.multiprocess_dir is None:

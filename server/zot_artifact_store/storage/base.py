@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
@@ -34,6 +34,11 @@ def split_digest(digest: str) -> tuple[str, str]:
         raise ValueError(f"malformed digest {digest!r}")
     algo, _, hexpart = digest.partition(":")
     return algo, hexpart
+
+
+# Called after each backend request: (backend, operation, outcome "ok" or an error code,
+# seconds, bytes sent, bytes received).
+StorageObserver = Callable[[str, str, str, float, int, int], None]
 
 
 class DigestMismatchError(Exception):
@@ -212,6 +217,11 @@ class BlobStore(abc.ABC):
         begun before ``cutoff``, seconds since the epoch); returns how many. Garbage
         collection calls it. The filesystem has none: its temporaries go at open."""
         return 0
+
+    def set_observer(self, observer: StorageObserver) -> None:
+        """Report each backend request to ``observer`` (metrics). Stores that make no remote
+        requests ignore it."""
+        return None
 
     def describe(self) -> dict[str, str]:
         """Which backend and where, for readiness and logs (never a secret)."""

@@ -54,6 +54,7 @@ from .base import (
     BlobStore,
     BlobWriter,
     DigestMismatchError,
+    StorageObserver,
     StorageUnavailableError,
     UploadNotFoundError,
     split_digest,
@@ -87,6 +88,9 @@ class S3BlobStore(BlobStore):
 
     def describe(self) -> dict[str, str]:
         return {"backend": "s3", "location": self.options.describe()}
+
+    def set_observer(self, observer: StorageObserver) -> None:
+        self.client.observer = observer
 
     # ---- lifecycle ------------------------------------------------------------------------
     @property
@@ -278,7 +282,7 @@ class S3BlobStore(BlobStore):
             raise
         body = got["Body"]
         try:
-            while chunk := await self.client.run(body.read, chunk_size):
+            while chunk := await self.client.read_body(body, chunk_size):
                 yield chunk
         finally:
             body.close()
@@ -336,7 +340,7 @@ class S3BlobStore(BlobStore):
 
         async def fetch(seq: int) -> None:
             got = await self.client.call("get_object", Key=self._log_key(upload_id, seq))
-            self._remember(upload_id, seq, json.loads(await self.client.run(got["Body"].read)))
+            self._remember(upload_id, seq, json.loads(await self.client.read_body(got["Body"])))
 
         try:
             await asyncio.gather(*(fetch(s) for s in missing))
@@ -445,7 +449,7 @@ class S3BlobStore(BlobStore):
         got = await self.client.call("get_object", Key=key)
         body = got["Body"]
         try:
-            while chunk := await self.client.run(body.read, 1 << 20):
+            while chunk := await self.client.read_body(body, 1 << 20):
                 for h in hashers:
                     await self.client.run(h.update, chunk)
         finally:

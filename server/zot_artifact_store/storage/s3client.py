@@ -21,7 +21,7 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .base import StorageBackendError
+from .base import StorageBackendError, StorageObserver
 
 T = TypeVar("T")
 
@@ -150,6 +150,8 @@ class S3Client:
         self.part_slots = asyncio.Semaphore(2 * options.concurrency)
         self._closed = threading.Event()
         self.breaker = CircuitBreaker(options.breaker_threshold, options.breaker_cooldown)
+        # (backend, operation, outcome, seconds, bytes sent, bytes received) → metrics
+        self.observer: StorageObserver | None = None
 
     def key(self, name: str) -> str:
         return self.options.prefix + name
@@ -163,14 +165,34 @@ class S3Client:
         """One S3 operation (botocore's snake_case name); Bucket is filled in."""
         fn = getattr(self._client, operation)
         params.setdefault("Bucket", self.options.bucket)
-        self.breaker.check(operation)
+        body = params.get("Body")
+        sent = len(body) if isinstance(body, bytes | bytearray) else 0
+        started = time.monotonic()
         try:
+            self.breaker.check(operation)
             result = await self.run(functools.partial(_call, fn, operation), params)
         except ObjectStoreError as exc:
             self.breaker.record(exc)
+            self._observe(operation, exc.code or "error", time.monotonic() - started, sent, 0)
             raise
         self.breaker.record(None)
+        self._observe(operation, "ok", time.monotonic() - started, sent, 0)
         return result
+
+    def _observe(self, operation: str, outcome: str, seconds: float, sent: int, got: int) -> None:
+        if self.observer is not None:
+            self.observer("s3", operation, outcome, seconds, sent, got)
+
+    async def read_body(self, body: Any, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when -1) of a GetObject body, read on the pool."""
+        started = time.monotonic()
+        try:
+            data: bytes = await self.run(body.read, *([size] if size >= 0 else []))
+        except (OSError, BotoCoreError) as exc:
+            self._observe("get_object_body", "error", time.monotonic() - started, 0, 0)
+            raise ObjectStoreError("get_object", type(exc).__name__, 0, str(exc)) from None
+        self._observe("get_object_body", "ok", time.monotonic() - started, 0, len(data))
+        return data
 
     async def close(self) -> None:
         self._closed.set()
@@ -312,7 +334,7 @@ class S3Client:
                 # enough (at most MIN_PART bytes held).
                 take = min(left, MIN_PART - len(buf))
                 got = await self.call("get_object", Key=key, Range=f"bytes={pos}-{pos + take - 1}")
-                buf += await self.run(got["Body"].read)
+                buf += await self.read_body(got["Body"])
                 pos += take
                 if len(buf) >= MIN_PART:
                     number += 1
