@@ -147,6 +147,10 @@ class StorageDriverConfig(_Section):
     secure: bool = True
     skipverify: bool = False
     storageclass: str | None = None
+    # Server-side encryption of every object written: AES256 (SSE-S3) or aws:kms (SSE-KMS,
+    # with ``ssekmskeyid`` or the bucket's default key).
+    sse: Literal["AES256", "aws:kms"] | None = None
+    ssekmskeyid: str | None = None
     # Multipart part size (bytes, ≥ 5 MiB, S3's minimum).
     chunksize: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
 
@@ -163,6 +167,8 @@ class StorageDriverConfig(_Section):
             raise ValueError("bucket is required when name is s3")
         if bool(self.accesskey) != bool(self.secretkey):
             raise ValueError("set both accesskey and secretkey, or neither (default chain)")
+        if self.ssekmskeyid and self.sse != "aws:kms":
+            raise ValueError("ssekmskeyid needs sse: aws:kms")
         if self.storageclass is not None and self.storageclass not in S3_STORAGE_CLASSES:
             raise ValueError(f"storageclass must be one of {', '.join(S3_STORAGE_CLASSES)}")
         return self

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.fixtures.objectstores import BUCKET
+from tests.fixtures.objectstores import BUCKET, S3Endpoint
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.fixtures.tcpswitch import TcpSwitch
@@ -265,3 +265,40 @@ async def test_gc_removes_what_crashed_writers_left(backend: ServerProcess, tmp_
     finally:
         await survivor.close()
         await crashed.client.close()
+
+
+async def test_storage_class_and_encryption_apply_to_every_blob(moto_s3: S3Endpoint) -> None:
+    prefix = f"sse-{uuid.uuid4().hex[:8]}/"
+    store = S3BlobStore(
+        S3Options(
+            bucket=moto_s3.bucket,
+            endpoint=moto_s3.url,
+            prefix=prefix,
+            access_key=moto_s3.access_key,
+            secret_key=moto_s3.secret_key,
+            force_path_style=True,
+            part_size=5 * MiB,
+            storage_class="STANDARD_IA",
+            sse="AES256",
+        )
+    )
+    await store.open()
+    try:
+        small = await store.put_bytes(b"one request")
+        big = await store.put_bytes(bytes(range(256)) * (24 * 1024))  # 6 MiB: parts, then a copy
+        uid = await store.upload_create()
+        await store.upload_append(uid, agen([b"s" * (5 * MiB), b"tail"]))
+        session = await store.upload_finalize(uid)
+        raw = s3_client(moto_s3.url, moto_s3.access_key, moto_s3.secret_key)
+        for info in (small, big, session):
+            algo, hexpart = info.digest.split(":")
+            head = raw.head_object(Bucket=moto_s3.bucket, Key=f"{prefix}blobs/{algo}/{hexpart}")
+            assert head["ServerSideEncryption"] == "AES256", info
+            assert head["StorageClass"] == "STANDARD_IA", info
+    finally:
+        await store.close()
+
+
+async def agen(chunks: list[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk

@@ -165,3 +165,60 @@ def test_durations(value: object, seconds: float) -> None:
 def test_bad_durations(value: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_s3_storage_driver_in_zot_shape_with_env_and_secret_files(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3cr3t-from-a-file\n")
+    path = write(
+        tmp_path,
+        "storage:\n  rootDirectory: /var/lib/zas\n  storageDriver:\n    name: s3\n"
+        "    bucket: artifacts\n    region: eu-west-1\n    rootdirectory: /zas\n"
+        "    accesskey: AKIAEXAMPLE\n    forcepathstyle: true\n",
+    )
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_SECRETKEY_FILE": str(secret),
+        "ZAS_STORAGE_STORAGEDRIVER_REGIONENDPOINT": "minio.local:9000",
+        "ZAS_STORAGE_STORAGEDRIVER_SECURE": "false",
+        "ZAS_STORAGE_STORAGEDRIVER_SSE": "AES256",
+    }
+    driver = load_config(path, environ=environ).storage.storageDriver
+    assert (driver.name, driver.bucket, driver.region) == ("s3", "artifacts", "eu-west-1")
+    assert (driver.regionendpoint, driver.secure, driver.forcepathstyle) == (
+        "minio.local:9000",
+        False,
+        True,
+    )
+    assert (driver.accesskey, driver.secretkey, driver.sse) == (
+        "AKIAEXAMPLE",
+        "s3cr3t-from-a-file",
+        "AES256",
+    )
+    assert "s3cr3t" not in repr(driver)
+    # secretkeyFile in the file works the same way
+    path = write(
+        tmp_path,
+        "storage:\n  storageDriver:\n    {name: s3, bucket: b, accesskey: k, "
+        f"secretkeyFile: {secret}}}\n",
+    )
+    assert load_config(path, environ={}).storage.storageDriver.secretkey == "s3cr3t-from-a-file"
+    assert load_config(None, environ={}).storage.storageDriver.name is None  # filesystem
+
+
+@pytest.mark.parametrize(
+    ("driver", "says"),
+    [
+        ({"NAME": "s3"}, "bucket is required when name is s3"),
+        ({"NAME": "gcs", "BUCKET": "b"}, "storage.storageDriver.name"),
+        ({"NAME": "s3", "BUCKET": "b", "ACCESSKEY": "k"}, "set both accesskey and secretkey"),
+        ({"NAME": "s3", "BUCKET": "b", "STORAGECLASS": "COLD"}, "storageclass must be one of"),
+        ({"NAME": "s3", "BUCKET": "b", "CHUNKSIZE": "1048576"}, "storage.storageDriver.chunksize"),
+        ({"NAME": "s3", "BUCKET": "b", "SSEKMSKEYID": "alias/x"}, "ssekmskeyid needs sse"),
+        ({"NAME": "s3", "BUCKET": "b", "SECRETKEY_FILE": "/nonexistent"}, "cannot read"),
+    ],
+)
+def test_s3_storage_driver_problems(driver: dict[str, str], says: str) -> None:
+    environ = {f"ZAS_STORAGE_STORAGEDRIVER_{k}": v for k, v in driver.items()}
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, environ=environ)
+    assert says in str(exc.value)

@@ -68,6 +68,8 @@ def create_blob_store(
                 secure=driver.secure,
                 skip_verify=driver.skipverify,
                 storage_class=driver.storageclass,
+                sse=driver.sse,
+                sse_kms_key_id=driver.ssekmskeyid,
                 part_size=driver.chunksize,
             )
         )

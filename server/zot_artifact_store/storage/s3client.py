@@ -93,6 +93,8 @@ class S3Options:
     secure: bool = True
     skip_verify: bool = False
     storage_class: str | None = None
+    sse: str | None = None  # "AES256" or "aws:kms"
+    sse_kms_key_id: str | None = None
     part_size: int = 8 * MiB
     concurrency: int = 4  # parts in flight per upload
     # Attempts per request, botocore's "standard" retries (jittered exponential backoff on
@@ -223,8 +225,15 @@ class S3Client:
         await self.call("delete_object", Key=key)
 
     def write_args(self) -> dict[str, Any]:
-        sc = self.options.storage_class
-        return {"StorageClass": sc} if sc else {}
+        """Settings of every object this store creates (PutObject, CreateMultipartUpload,
+        CopyObject): storage class and server-side encryption."""
+        o = self.options
+        args: dict[str, Any] = {"StorageClass": o.storage_class} if o.storage_class else {}
+        if o.sse:
+            args["ServerSideEncryption"] = o.sse
+        if o.sse_kms_key_id:
+            args["SSEKMSKeyId"] = o.sse_kms_key_id
+        return args
 
     async def list(self, prefix: str) -> list[dict[str, Any]]:
         """Every object under ``prefix`` (full keys), all pages."""
