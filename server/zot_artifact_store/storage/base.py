@@ -11,7 +11,9 @@ Every backend (filesystem now; S3, Azure, GCS later) must pass ``tests/contract/
 from __future__ import annotations
 
 import abc
+import asyncio
 import re
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -39,6 +41,29 @@ def split_digest(digest: str) -> tuple[str, str]:
 # Called after each backend request: (backend, operation, outcome "ok" or an error code,
 # seconds, bytes sent, bytes received).
 StorageObserver = Callable[[str, str, str, float, int, int], None]
+
+
+def check_read_args(start: int, end: int | None, chunk_size: int) -> None:
+    """What every :meth:`BlobStore.read` refuses before touching storage."""
+    if start < 0 or (end is not None and end < 0):
+        raise ValueError("negative range bound")
+    if chunk_size <= 0:
+        raise ValueError("chunk_size must be positive")
+
+
+class SessionLocks:
+    """One asyncio lock per upload session id, serialising a process's operations on it;
+    forgotten when no one holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[upload_id] = lock
+        return lock
 
 
 class DigestMismatchError(Exception):

@@ -39,7 +39,6 @@ import secrets
 import shutil
 import stat as stat_mod
 import threading
-import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -55,7 +54,9 @@ from .base import (
     BlobStore,
     BlobWriter,
     DigestMismatchError,
+    SessionLocks,
     UploadNotFoundError,
+    check_read_args,
     split_digest,
 )
 
@@ -147,9 +148,7 @@ class FilesystemBlobStore(BlobStore):
         self._lock_fd: int | None = None
         self._instance_guard = threading.Lock()
         self._session_hashes: dict[str, _SessionHash] = {}
-        self._session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._session_lock = SessionLocks()
 
     # ---- lifecycle ------------------------------------------------------------------------
     @property
@@ -356,10 +355,7 @@ class FilesystemBlobStore(BlobStore):
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
         path = self.blob_path(digest)
-        if start < 0 or (end is not None and end < 0):
-            raise ValueError("negative range bound")
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
+        check_read_args(start, end, chunk_size)
 
         def _open() -> tuple[int, int]:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -433,13 +429,6 @@ class FilesystemBlobStore(BlobStore):
         except FileNotFoundError:
             raise UploadNotFoundError(upload_id) from None
         return st.st_size
-
-    def _session_lock(self, upload_id: str) -> asyncio.Lock:
-        lock = self._session_locks.get(upload_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._session_locks[upload_id] = lock
-        return lock
 
     def _cache_put(self, upload_id: str, state: _SessionHash) -> None:
         self._session_hashes.pop(upload_id, None)

@@ -40,7 +40,6 @@ import json
 import re
 import secrets
 import time
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,9 +53,11 @@ from .base import (
     BlobStore,
     BlobWriter,
     DigestMismatchError,
+    SessionLocks,
     StorageObserver,
     StorageUnavailableError,
     UploadNotFoundError,
+    check_read_args,
     split_digest,
 )
 from .s3client import ObjectStoreError, PartUploader, S3Client, S3Options
@@ -82,9 +83,7 @@ class S3BlobStore(BlobStore):
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
         # upload id → (sha256 of its first `offset` bytes, the log sequence it covers, offset)
         self._session_hashes: dict[str, tuple[Hasher, int, int]] = {}
-        self._session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._session_lock = SessionLocks()
 
     def describe(self) -> dict[str, str]:
         return {"backend": "s3", "location": self.options.describe()}
@@ -261,10 +260,7 @@ class S3BlobStore(BlobStore):
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
     ) -> AsyncIterator[bytes]:
         key = self.blob_key(digest)
-        if start < 0 or (end is not None and end < 0):
-            raise ValueError("negative range bound")
-        if chunk_size <= 0:
-            raise ValueError("chunk_size must be positive")
+        check_read_args(start, end, chunk_size)
         if end is not None and end <= start:
             if await self.stat(digest) is None:
                 raise BlobNotFoundError(digest)
@@ -357,13 +353,6 @@ class S3BlobStore(BlobStore):
         if not re.fullmatch(r"[0-9a-f]{32}", name):
             raise ValueError(f"malformed segment name in session {upload_id}")
         return f"{self._session_prefix(upload_id)}data/{name}"
-
-    def _session_lock(self, upload_id: str) -> asyncio.Lock:
-        lock = self._session_locks.get(upload_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._session_locks[upload_id] = lock
-        return lock
 
     async def upload_create(self) -> str:
         upload_id = secrets.token_hex(16)
