@@ -71,6 +71,7 @@ SEQ_WIDTH = 8
 # Entries of session logs kept in memory (they never change once written).
 MAX_CACHED_ENTRIES = 65_536
 APPEND_COMMIT_TRIES = 100
+READ_RESUMES = 3  # a GET body cut short is asked for again from where it stopped, this often
 Hasher = Any
 
 
@@ -265,23 +266,32 @@ class S3BlobStore(BlobStore):
             if await self.stat(digest) is None:
                 raise BlobNotFoundError(digest)
             return
-        extra: dict[str, Any] = {}
-        if start or end is not None:
-            extra["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
-        try:
-            got = await self.client.call("get_object", Key=key, **extra)
-        except ObjectStoreError as exc:
-            if exc.status == 404:
-                raise BlobNotFoundError(digest) from None
-            if exc.status == 416:  # starts at or past the end
+        pos, resumes = start, 0
+        while True:
+            extra: dict[str, Any] = {}
+            if pos or end is not None:
+                extra["Range"] = f"bytes={pos}-{'' if end is None else end - 1}"
+            try:
+                got = await self.client.call("get_object", Key=key, **extra)
+            except ObjectStoreError as exc:
+                if exc.status == 404 and pos == start:
+                    raise BlobNotFoundError(digest) from None
+                if exc.status == 416:  # starts at or past the end
+                    return
+                raise
+            body = got["Body"]
+            try:
+                while chunk := await self.client.read_body(body, chunk_size):
+                    pos += len(chunk)
+                    yield chunk
                 return
-            raise
-        body = got["Body"]
-        try:
-            while chunk := await self.client.read_body(body, chunk_size):
-                yield chunk
-        finally:
-            body.close()
+            except ObjectStoreError as exc:
+                # A body cut short: ask again from the byte reached (the blob cannot change).
+                if not exc.retryable or resumes >= READ_RESUMES:
+                    raise
+                resumes += 1
+            finally:
+                body.close()
 
     async def delete(self, digest: str) -> bool:
         key = self.blob_key(digest)
