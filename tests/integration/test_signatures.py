@@ -1,5 +1,5 @@
 """Sigstore signatures over HTTP against the running server, on both metadata backends, with
-real bundles and trusted roots (``../shared/testdata/sigstore``): attach to an object or a
+real bundles and trusted roots (``tests/fixtures/data/sigstore``): attach to an object or a
 digest, list, fetch back, verify offline against an identity policy; the failures each with
 sigstore's own reason, and nothing stored when an attachment is refused."""
 
