@@ -1,10 +1,14 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup serve test lint format bench clean image
+.PHONY: setup setup-serve serve test lint format bench clean image
 
 setup:
 	@bash scripts/setup.sh
 
-serve: setup
+# Serving installs the server only (Python and make); testing installs everything else.
+setup-serve:
+	@bash scripts/setup.sh serve
+
+serve: setup-serve
 	.venv/bin/zot-artifact-store serve $(ARGS)
 
 test: setup

@@ -1,8 +1,30 @@
 #!/usr/bin/env bash
-# Create .venv and install the server, CLI, Python SDK and test tools (idempotent).
+# Create .venv and install (idempotent):
+#   scripts/setup.sh          the server, CLI, Python SDK and every test tool (make test)
+#   scripts/setup.sh serve    the server only (make serve): Python, nothing else
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+MODE=${1:-test}
+
+if [ "$MODE" = serve ]; then
+  if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+    echo "setup: Python >= 3.11 is required (found $("$PYTHON" --version 2>&1))" >&2
+    exit 1
+  fi
+  if ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
+    echo "setup: Python's venv module is missing (Debian/Ubuntu: apt-get install python3-venv)" >&2
+    exit 1
+  fi
+  [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+  # .zas-serve: the server is installed for this pyproject.toml (the full set-up writes it too).
+  want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+  if [ "$(cat .venv/.zas-serve 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+    echo "$want" > .venv/.zas-serve
+  fi
+  exit 0
+fi
 
 # Debian packages: venv support, and the real S3 clients the end-to-end tests drive.
 debs=()
@@ -40,6 +62,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   .venv/bin/python -m pip install --quiet -e sdk/python -e cli
   echo "$want" > "$stamp"
+  sha256sum pyproject.toml | cut -d' ' -f1 > .venv/.zas-serve
 fi
 
 # Node packages, each pinned by its lock file: the OpenID provider the identity tests start
