@@ -37,7 +37,7 @@ def request(method: str, path: str, body: bytes | None = None, auth: bool = True
         req.add_header("Authorization", f"Basic {token}")
     if body is not None:
         req.add_header("Content-Type", "application/octet-stream")
-    context = ssl._create_unverified_context() if INSECURE else None  # noqa: S323
+    context = ssl._create_unverified_context() if INSECURE else None
     with urllib.request.urlopen(req, timeout=30, context=context) as resp:
         return resp.read()
 
