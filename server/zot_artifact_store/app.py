@@ -36,22 +36,31 @@ from .auth.registry_token import (
     KEY_FILENAME,
     RegistryTokenAuthenticator,
     RegistryTokens,
-    load_or_create_key,
 )
 from .auth.tokens import ApiTokenAuthenticator, ApiTokens
 from .auth.workload import WorkloadExchange
 from .config import Config
+from .errors import StoreError
+from .filemodes import load_or_create_private
 from .metadata import MetadataStore, create_metadata_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.events import EventService
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
-from .services.signing import LocalKeyProvider
+from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
 from .services.supplychain import SupplyChainService, trusted_root
 from .storage import BlobStore, StorageUnavailableError, create_blob_store
 
 log = logging.getLogger(__name__)
+
+
+def _secret_key(path: Path) -> bytes:
+    """A secret key file of the server (made on first start): at least 32 bytes."""
+    key = load_or_create_private(path).strip()
+    if len(key) < 32:
+        raise StoreError("InternalError", f"the key in {path} is shorter than 32 bytes")
+    return key
 
 
 @dataclass
@@ -143,7 +152,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     secrets_key = config.auth.secretsKeyFile or str(
         Path(config.storage.rootDirectory) / SECRETS_KEY_FILENAME
     )
-    secrets_material = load_or_create_key(Path(secrets_key))
+    secrets_material = _secret_key(Path(secrets_key))
     access_keys = AccessKeys(metadata, SecretBox(secrets_material), roles)
     presigner = Presigner(secrets_material)
     events = EventService(metadata, access_keys.box)
@@ -151,7 +160,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     oidc = OIDCAuthenticator(config.auth.oidc, roles)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
     registry_tokens = RegistryTokens(
-        load_or_create_key(Path(token_key)),
+        _secret_key(Path(token_key)),
         service=config.auth.token.service,
         expiry=config.auth.token.expiry,
     )
@@ -190,10 +199,23 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         registry,
         trusted_root(config.extensions.supplychain.trustedRoot),
     )
-    if config.extensions.supplychain.signing.key:
-        await supplychain.enable_signing(
-            LocalKeyProvider(config.extensions.supplychain.signing.key)
-        )
+    signing = config.extensions.supplychain.signing
+    signing_pem, generated = signing.key, None
+    if not signing_pem and signing.generate:
+        # The embedded default signs out of the box: a key made on first start and kept in the
+        # data directory. Production configures its own (keyFile / key).
+        generated = Path(config.storage.rootDirectory) / SIGNING_KEY_FILENAME
+        signing_pem = load_or_create_private(generated, new_signing_key).decode()
+    if signing_pem:
+        server_key = await supplychain.enable_signing(LocalKeyProvider(signing_pem))
+        if serving:
+            log.info(
+                "server-side signing enabled",
+                extra={
+                    "key_id": server_key.key_id,
+                    "key_source": str(generated) if generated else "configuration",
+                },
+            )
     metrics = Metrics()
     blobs.set_observer(metrics.storage_operation)
     return AppContext(

@@ -411,9 +411,12 @@ class TracingExtension(_Section):
 class SigningConfig(_Section):
     # The store's own signing key (PEM private key: ECDSA P-256/P-384, Ed25519 or RSA), from a
     # file (a mounted Kubernetes secret) or the value itself (ZAS_..._SIGNING_KEY or its
-    # _FILE form). Unset: server-side signing is off.
+    # _FILE form). Unset: with ``generate`` (the default) the server makes a P-256 key on first
+    # start in the data directory (signing-key.pem) and uses it; ``generate: false`` turns
+    # server-side signing off. Replicas that do not share a data directory need a configured key.
     keyFile: str | None = None
     key: str | None = Field(None, repr=False)
+    generate: bool = True
 
     @model_validator(mode="after")
     def _load(self) -> SigningConfig:

@@ -9,7 +9,6 @@ import json
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -111,9 +110,56 @@ def test_the_store_signs_and_its_signature_verifies(signing_server: ServerProces
         )
 
 
-def test_signing_is_off_without_a_key(client: httpx.Client) -> None:
-    r = client.post("/v1/sign", json={"subject": {"digest": "sha256:" + "0" * 64}})
-    assert r.status_code == 501 and r.json()["code"] == "NotImplemented"
+def test_the_embedded_default_signs_with_a_key_it_made_and_keeps(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """docs/cli.md's `zot-artifacts sign` works on a fresh default server: a P-256 key is made
+    on first start in the data directory (private), logged by key id, and kept across restarts
+    (signatures made before a restart still verify with the same trusted key)."""
+    data = tmp_path_factory.mktemp("default-signing") / "data"
+    subject = {"digest": "sha256:" + "1" * 64}
+    proc = ServerProcess(data).start()
+    try:
+        with proc.client() as c:
+            r = c.post("/v1/sign", json={"subject": subject})
+            assert r.status_code == 201, r.text
+            [key] = [
+                k for k in c.get("/v1/keys").json()["keys"] if k["name"] == "server signing key"
+            ]
+    finally:
+        proc.stop()
+    pem = data / "signing-key.pem"
+    assert pem.stat().st_mode & 0o077 == 0
+    assert b"PRIVATE KEY" in pem.read_bytes()
+    [line] = [x for x in proc.log_lines() if x["message"] == "server-side signing enabled"]
+    assert line["key_id"] == key["id"] and line["key_source"].endswith("signing-key.pem")
+    proc = ServerProcess(data).start()
+    try:
+        with proc.client() as c:
+            keys = [
+                k for k in c.get("/v1/keys").json()["keys"] if k["name"] == "server signing key"
+            ]
+            assert [k["id"] for k in keys] == [key["id"]]
+            policy = {"signatures": [{"key": key["id"]}]}
+            out = c.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
+            assert out["verified"] is True, out
+    finally:
+        proc.stop()
+
+
+def test_signing_is_off_when_generation_is_turned_off(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    data = tmp_path_factory.mktemp("no-signing") / "data"
+    env = {"ZAS_EXTENSIONS_SUPPLYCHAIN_SIGNING_GENERATE": "false"}
+    proc = ServerProcess(data, env=env).start()
+    try:
+        with proc.client() as c:
+            r = c.post("/v1/sign", json={"subject": {"digest": "sha256:" + "0" * 64}})
+            assert r.status_code == 501 and r.json()["code"] == "NotImplemented"
+    finally:
+        proc.stop()
+    assert not (data / "signing-key.pem").exists()
 
 
 def test_a_passing_verification_issues_a_signed_vsa(signing_server: ServerProcess) -> None:

@@ -12,13 +12,10 @@ under ``storage.rootDirectory`` generated on first start, or ``auth.token.keyFil
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
@@ -26,7 +23,6 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from ..errors import StoreError
-from ..filemodes import private_file_mode
 from .authn import AuthRequest
 from .principal import Principal
 
@@ -34,32 +30,6 @@ ISSUER = "zot-artifact-store"
 KEY_FILENAME = "registry-token.key"
 # Registry scope actions → the Authorizer's actions.
 ACTIONS = {"pull": "oci:pull", "push": "oci:push", "delete": "oci:delete"}
-
-
-def load_or_create_key(path: Path) -> bytes:
-    """The signing key in ``path``; created (a private file; atomically, once) if missing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private_file_mode())
-    except FileExistsError:
-        pass
-    else:
-        key = secrets.token_hex(32).encode()
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-            f.flush()
-            os.fsync(f.fileno())
-        return key
-    # Another worker may be writing it right now: wait for the 64 hex characters.
-    deadline = time.monotonic() + 5.0
-    while True:
-        key = path.read_bytes().strip()
-        if len(key) >= 32 or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
-    if len(key) < 32:
-        raise ValueError(f"registry token key {path} is shorter than 32 bytes")
-    return key
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,21 @@ class SigningProvider(Protocol):
         ...
 
 
+# The key the embedded default makes on first start, in the data directory.
+SIGNING_KEY_FILENAME = "signing-key.pem"
+
+
+def new_signing_key() -> bytes:
+    """A new ECDSA P-256 private key, PEM (PKCS#8)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
 class LocalKeyProvider:
     """A PEM private key from configuration (a file, a mounted secret, an env variable)."""
 
@@ -51,4 +66,10 @@ class LocalKeyProvider:
         return self._signer
 
 
-__all__ = ["LocalKeyProvider", "Signature", "SigningProvider"]
+__all__ = [
+    "SIGNING_KEY_FILENAME",
+    "LocalKeyProvider",
+    "Signature",
+    "SigningProvider",
+    "new_signing_key",
+]
