@@ -1,5 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup setup-serve serve test lint format bench clean image
+.PHONY: setup setup-serve serve test lint format bench clean image manifests
 
 setup:
 	@bash scripts/setup.sh
@@ -35,3 +35,7 @@ bench: setup
 
 clean:
 	rm -rf .venv data .pytest_cache .ruff_cache
+
+# The Kustomize manifests (deploy/kubernetes), generated from the Helm chart.
+manifests: setup
+	.venv/bin/python deploy/kubernetes/generate.py

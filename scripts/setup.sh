@@ -36,6 +36,10 @@ for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl
 done
 # mmdebstrap makes the image tests' Debian base; elsewhere than Debian it needs Debian's keyring.
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || debs+=(debian-archive-keyring)
+# tests/deploy render the Kustomize manifests with `kubectl kustomize` (kubectl >= 1.27; Debian
+# bookworm's kubernetes-client is 1.20, too old for them): not installed here, only named.
+command -v kubectl >/dev/null 2>&1 ||
+  echo "setup: kubectl (>= 1.27) is missing: tests/deploy/test_kustomize.py needs it" >&2
 # Node runs the OpenID provider the identity tests start.
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 if [ ${#debs[@]} -gt 0 ]; then

@@ -5,15 +5,16 @@ security profiles (Kubernetes' restricted Pod Security Standard, OpenShift's res
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import yaml
@@ -34,17 +35,22 @@ def load_objects(text: str) -> list[Obj]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+@cache
+def generator() -> ModuleType:
+    """deploy/kubernetes/generate.py: it renders the chart for the Kustomize manifests too."""
+    spec = importlib.util.spec_from_file_location(
+        "zas_generate_manifests", KUSTOMIZE / "generate.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def render(values: Mapping[str, Any] | None = None, *, hooks: bool = True) -> list[Obj]:
     """The chart's objects for ``values`` (release ``zas`` in namespace ``store``), as an install
     renders them; ``hooks=False`` leaves out the ``helm test`` objects."""
-    with helm.Chart.load(CHART) as chart:
-        files = chart.render(values=dict(values or {}), name=RELEASE, namespace=NAMESPACE)
-    objects = [
-        o
-        for name, text in sorted(files.items())
-        if name.endswith(".yaml")
-        for o in load_objects(text)
-    ]
+    objects: list[Obj] = generator().render(values, release=RELEASE, namespace=NAMESPACE)
     if not hooks:
         objects = [o for o in objects if "helm.sh/hook" not in o["metadata"].get("annotations", {})]
     return objects
