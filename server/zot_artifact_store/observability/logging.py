@@ -50,17 +50,65 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             entry["request_id"] = rid
-        for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRS and key != "request_id" and not key.startswith("_"):
-                entry[key] = _scrub(key, value)
+        entry.update(_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    """What a caller passed in ``extra`` (scrubbed), without the standard attributes."""
+    return {
+        key: _scrub(key, value)
+        for key, value in vars(record).items()
+        if key not in _STANDARD_ATTRS and key != "request_id" and not key.startswith("_")
+    }
+
+
+def _text_value(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return json.dumps(text) if (not text or any(c in text for c in ' "=\n')) else text
+
+
+def _flat(fields: dict[str, Any], prefix: str = "") -> list[tuple[str, object]]:
+    """Nested mappings as dotted keys: ``audit.action=s3:PutObject``."""
+    out: list[tuple[str, object]] = []
+    for key, value in fields.items():
+        if isinstance(value, dict) and value:
+            out.extend(_flat(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", _scrub(key, value)))
+    return out
+
+
+# The access log's fields, in the order a person reads them (the rest follow as key=value).
+_ACCESS = ("method", "path", "status", "duration_ms", "bytes_in", "bytes_out", "principal")
+
+
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+    """One line for people: time, level, logger, [request id], message, then every field the
+    JSON line has, as key=value; access lines read ``GET /b/k 200 1.9ms in=0 out=252 …``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        rid = getattr(record, "request_id", None) or "-"
+        fields = _fields(record)
+        line = f"{when}.{int(record.msecs):03d}Z {record.levelname} {record.name} [{rid}] "
+        if record.name.endswith(".access") and {"method", "path", "status"} <= fields.keys():
+            method, path, status = (fields.pop(k) for k in ("method", "path", "status"))
+            line += f"{method} {_text_value(path)} {status}"
+            if "duration_ms" in fields:
+                line += f" {fields.pop('duration_ms')}ms"
+            for key in _ACCESS[4:]:
+                if key in fields:
+                    line += f" {key.removeprefix('bytes_')}={_text_value(fields.pop(key))}"
+        else:
+            line += record.getMessage()
+        for key, value in _flat(fields):
+            line += f" {key}={_text_value(value)}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def configure_logging(level: str = "info", fmt: str = "json", output: str | None = None) -> None:
