@@ -4,6 +4,7 @@ zot-artifact-store serve [--container] [--config FILE] [--host H] [--port P] [--
 zot-artifact-store config check FILE
 zot-artifact-store gc [--container] [--config FILE] [--data-dir D] [--dry-run]
 zot-artifact-store version
+zot-artifact-store completion bash|zsh|tcsh
 
 ``--container`` is the container image's entrypoint: listen on all addresses with data in
 ``/var/lib/zas`` unless the config says otherwise, and read ``/etc/zas/config.yaml`` when it
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import logging
 import os
@@ -191,6 +193,25 @@ async def _gc(config: Config, dry_run: bool) -> int:
     return 0
 
 
+SERVE_EPILOG = """\
+environment (every config field a.b.c is ZAS_A_B_C; <VAR>_FILE reads the value from a file):
+  ZAS_ROOT_USER, ZAS_ROOT_PASSWORD   the root user: turns authentication on
+  ZAS_HTTP_ADDRESS, ZAS_HTTP_PORT    where to listen (flags --host/--port win)
+  ZAS_HTTP_WORKERS                   worker processes (0 = one per CPU)
+  ZAS_STORAGE_ROOTDIRECTORY          the data directory (flag --data-dir wins)
+  ZAS_METADATA_URI                   mongodb://… for many replicas (default: SQLite in the data dir)
+  ZAS_LOG_LEVEL, ZAS_LOG_FORMAT      debug|info|warn|error; json|text
+  precedence: flags > ZAS_* > config file > defaults (--container: the image's defaults)
+
+examples:
+  zot-artifact-store serve
+  ZAS_ROOT_USER=admin ZAS_ROOT_PASSWORD=change-me-now zot-artifact-store serve --port 9000
+  zot-artifact-store serve --config /etc/zas/config.yaml
+  ZAS_METADATA_URI='mongodb://mongo:27017/zas?replicaSet=rs0' zot-artifact-store serve
+
+docs: docs/configuration.md (every setting), docs/deploy.md (containers)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zot-artifact-store",
@@ -199,7 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"zot-artifact-store {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the server (embedded defaults need no config)")
+    serve = sub.add_parser(
+        "serve",
+        help="run the server (embedded defaults need no config)",
+        description="Run the server. With no config it runs on its embedded default: "
+        "127.0.0.1:8080, SQLite metadata and blobs in ./data, authentication off.",
+        epilog=SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     data_dir = CONTAINER_DEFAULTS["storage.rootDirectory"]
     container_help = (
         f"container defaults: listen on 0.0.0.0, data in {data_dir}, "
@@ -228,11 +256,40 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
 
     sub.add_parser("version", help="print the version")
+
+    completion = sub.add_parser(
+        "completion",
+        help="print the shell completion script",
+        epilog="Example: zot-artifact-store completion bash > "
+        "/etc/bash_completion.d/zot-artifact-store",
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    for name, subparser in sub.choices.items():
+        subparser.set_defaults(subparser=subparser, subcommand=name)
     return parser
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; an unknown option is reported by the subcommand it was given to, with its usage
+    and the closest option it has (``serve --prot`` → did you mean --port?)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        subparser: argparse.ArgumentParser = getattr(args, "subparser", parser)
+        options = [o for a in subparser._actions for o in a.option_strings]
+        close = difflib.get_close_matches(extra[0].split("=", 1)[0], options, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        subparser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = _parse(parser, argv)
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(parser, shell=args.shell))
+        return 0
     if args.command == "version":
         print(f"zot-artifact-store {__version__}")
         return 0

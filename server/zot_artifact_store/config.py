@@ -12,9 +12,11 @@ every problem with the field, the offending value and what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import os
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -569,13 +571,32 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _fields_at(loc: list[str]) -> list[str]:
+    """The field names the config model allows at ``loc`` (a section path), for "did you mean"."""
+    model: Any = Config
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return []
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
 def _describe(err: Mapping[str, Any], data: Mapping[str, Any], sources: Mapping[str, str]) -> str:
     loc = [str(p) for p in err.get("loc", ()) if p != "__root__"]
     path = ".".join(loc)
     msg = str(err.get("msg", "invalid"))
     msg = msg.removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
-        return f"{path}: unknown field (check spelling; see docs/configuration.md)"
+        known = _fields_at(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6) if loc else []
+        hint = f"did you mean {'.'.join([*loc[:-1], close[0]])}?" if close else "check spelling"
+        return f"{path}: unknown field; {hint} (see docs/configuration.md)"
     if not path:
         return msg
     value = _get_path(data, path)

@@ -166,6 +166,34 @@ def test_request_id(client: httpx.Client, server: ServerProcess, bucket: str) ->
 # ---- configuration ------------------------------------------------------------------------
 
 
+def test_the_command_line_helps_and_names_the_subcommand_it_refuses() -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SERVER_BIN, *args], capture_output=True, text=True, timeout=30)
+
+    typo = cli("serve", "--prot", "9000")
+    assert typo.returncode == 2
+    assert typo.stderr.startswith("usage: zot-artifact-store serve")
+    assert "unrecognized arguments: --prot 9000 (did you mean --port?)" in typo.stderr
+    gc = cli("gc", "--dryrun")
+    assert gc.returncode == 2 and "(did you mean --dry-run?)" in gc.stderr
+    assert "zot-artifact-store gc: error" in gc.stderr
+    helped = cli("serve", "--help")
+    assert helped.returncode == 0
+    for text in ("ZAS_ROOT_USER", "ZAS_ROOT_PASSWORD", "_FILE", "ZAS_METADATA_URI", "examples:"):
+        assert text in helped.stdout, text
+    script = cli("completion", "bash")
+    assert script.returncode == 0
+    registered = subprocess.run(
+        ["bash", "-c", "source /dev/stdin; complete -p zot-artifact-store"],
+        input=script.stdout,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert registered.returncode == 0 and "zot-artifact-store" in registered.stdout, registered
+    assert cli("completion", "fish").returncode == 2
+
+
 def test_invalid_config_fails_at_start(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("http:\n  port: 99999\n  adress: x\nlog:\n  level: loud\n")
@@ -177,7 +205,7 @@ def test_invalid_config_fails_at_start(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "http.port: value 99999 is not allowed" in result.stderr
-    assert "http.adress: unknown field" in result.stderr
+    assert "http.adress: unknown field; did you mean http.address?" in result.stderr
     assert "log.level: value 'loud'" in result.stderr
 
     check = subprocess.run(

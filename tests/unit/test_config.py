@@ -117,7 +117,7 @@ log: {format: xml}
         "http.port: value -1 is not allowed",
         "http.tls",
         "storage.gcDelay: value 'soon' is not allowed",
-        "storage.colour: unknown field",
+        "storage.colour: unknown field; check spelling",
         "metadata.uri: value 'postgres://x' is not allowed: must start with sqlite:///",
         "log.format: value 'xml' is not allowed",
         "auth.root: set both",
