@@ -36,6 +36,8 @@ bench: setup
 clean:
 	rm -rf .venv data .pytest_cache .ruff_cache
 
-# The Kustomize manifests (deploy/kubernetes), generated from the Helm chart.
+# The Kustomize manifests (deploy/kubernetes) and the values reference in docs/deploy.md,
+# generated from the Helm chart.
 manifests: setup
 	.venv/bin/python deploy/kubernetes/generate.py
+	.venv/bin/python deploy/helm/values_reference.py
