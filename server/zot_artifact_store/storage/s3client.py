@@ -481,8 +481,10 @@ class PartUploader:
     async def _reap(self, when: str = asyncio.ALL_COMPLETED) -> None:
         done, pending = await asyncio.wait(self._inflight, return_when=when)
         self._inflight = list(pending)
-        for f in done:
-            self._parts.append(f.result())
+        errors = [exc for f in done if (exc := f.exception()) is not None]  # all retrieved
+        self._parts += [f.result() for f in done if f.exception() is None]
+        if errors:
+            raise errors[0]
 
     async def hashed(self) -> None:
         """Wait until ``on_part`` has seen every byte written (the tail is hashed here)."""
