@@ -69,6 +69,9 @@ def test_pods_run_under_the_restricted_profiles(rendered: Any) -> None:
         m["mountPath"] for m in server["containers"][0]["volumeMounts"]
     }
     assert {"name": "HOME", "value": "/var/lib/zas"} in server["containers"][0]["env"]
+    # No service-link variables: ZAS_<SERVICE>_PORT from a Service named zas-… would be an
+    # unknown ZAS_ setting, which stops the server.
+    assert server["enableServiceLinks"] is False
     assert ("fsGroup" in server["securityContext"]) is not case.openshift
 
 
