@@ -468,27 +468,51 @@ def test_values_are_not_mutated_by_rendering() -> None:
     assert values == before
 
 
-def test_validation_catches_what_kubernetes_refuses() -> None:
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value", "message"),
+    [
+        (
+            "Deployment",
+            ("spec", "template", "spec", "containers", 0, "readinesProbe"),
+            {},
+            r"Deployment/zas-zot-artifact-store \(Kubernetes 1.27.0\)",
+        ),
+        ("Service", ("spec", "ports", 0, "port"), "http", r"spec\.ports\.0\.port"),
+        (
+            "Route",
+            ("spec", "tls"),
+            {"termination": "passthrough", "certificate": "PEM"},
+            r"Route/zas-zot-artifact-store: spec\.tls",
+        ),
+        (
+            "ServiceMonitor",
+            ("spec", "endpoints", 0, "interval"),
+            "half a minute",
+            r"spec\.endpoints\.0\.interval",
+        ),
+        (
+            "PrometheusRule",
+            ("spec", "groups", 0, "rules", 0, "expr"),
+            DELETE,
+            "'expr' is a required property",
+        ),
+    ],
+)
+def test_validation_catches_what_kubernetes_refuses(
+    kind: str, path: tuple[str | int, ...], value: Any, message: str
+) -> None:
     objects = render({"route": {"enabled": True}, "monitoring": {"enabled": True}})
-    deployment = copy.deepcopy(find(objects, "Deployment"))
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
-    with pytest.raises(
-        AssertionError, match=r"Deployment/zas-zot-artifact-store \(Kubernetes 1.27.0\)"
-    ):
-        validate(deployment)
-    service = copy.deepcopy(find(objects, "Service"))
-    service["spec"]["ports"][0]["port"] = "http"
-    with pytest.raises(AssertionError, match=r"spec\.ports\.0\.port"):
-        validate(service)
-    route = copy.deepcopy(find(objects, "Route"))
-    route["spec"]["tls"] = {"termination": "passthrough", "certificate": "PEM"}
-    with pytest.raises(AssertionError, match=r"Route/zas-zot-artifact-store: spec\.tls"):
-        validate(route)
-    monitor = copy.deepcopy(find(objects, "ServiceMonitor"))
-    monitor["spec"]["endpoints"][0]["interval"] = "half a minute"
-    with pytest.raises(AssertionError, match=r"spec\.endpoints\.0\.interval"):
-        validate(monitor)
-    rule = copy.deepcopy(find(objects, "PrometheusRule"))
-    del rule["spec"]["groups"][0]["rules"][0]["expr"]
-    with pytest.raises(AssertionError, match="'expr' is a required property"):
-        validate(rule)
+    obj = copy.deepcopy(find(objects, kind))
+    validate(obj)
+    node: Any = obj
+    for step in path[:-1]:
+        node = node[step]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    with pytest.raises(AssertionError, match=message):
+        validate(obj)
