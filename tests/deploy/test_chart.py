@@ -516,3 +516,18 @@ def test_validation_catches_what_kubernetes_refuses(
         node[path[-1]] = value
     with pytest.raises(AssertionError, match=message):
         validate(obj)
+
+
+def test_chart_runs_the_image_of_this_version() -> None:
+    import tomllib
+
+    version = tomllib.loads((CHART.parents[2] / "pyproject.toml").read_text())["project"]["version"]
+    metadata = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert (metadata["version"], metadata["appVersion"]) == (version, version)
+    container = find(render({}), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/zot-artifact-store/zot-artifact-store:{version}"
+    digest = "sha256:" + "a" * 64
+    pinned = find(render({"image": {"digest": digest}}), "Deployment")
+    assert pinned["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+        f":{version}@{digest}"
+    )
