@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import pty
-import re
 import select
 import stat
 import subprocess
@@ -603,93 +602,7 @@ def test_sign_attach_verify_and_policy(
     assert r.exit_code == 2 and "one of them" in r.stderr
 
 
-# ---- docs/cli.md never lies -----------------------------------------------------------------
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
-FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)
-DOC_URL = "http://localhost:8080"
-EXIT = re.compile(r"\s+# exit (\d+)$")
-
-
-def doc_steps() -> list[tuple[str, str, str]]:
-    """("file", name, text) for a fence ``lang file=NAME``; ("run", command, expected output)
-    for each ``$ command`` line of a ``console`` fence (``console skip`` is not run)."""
-    steps: list[tuple[str, str, str]] = []
-    for match in FENCE.finditer(DOC.read_text()):
-        info, body = match.group(1).split(), match.group(2)
-        named = [w.split("=", 1)[1] for w in info if w.startswith("file=")]
-        if named:
-            steps.append(("file", named[0], body))
-        elif info == ["console"]:
-            for chunk in re.split(r"^\$ ", body, flags=re.M)[1:]:
-                command, _, expected = chunk.partition("\n")
-                steps.append(("run", command, expected))
-    return steps
-
-
-def squeeze(text: str) -> str:
-    return " ".join(text.split())
-
-
-def test_docs_examples_run_in_order(signing_store: ServerProcess, tmp_path: Path) -> None:
-    steps = doc_steps()
-    commands = [s for s in steps if s[0] == "run"]
-    assert len(commands) >= 25, "docs/cli.md lost its examples"
-    lines = [f" {c} " for _, c, _ in commands if "zot-artifacts" in c]
-    for name in (
-        "login",
-        "logout",
-        "bucket",
-        "upload",
-        "download",
-        "ls",
-        "head",
-        "rm",
-        "cp",
-        "presign",
-        "sign",
-        "attach",
-        "verify",
-        "policy",
-        "token",
-        "audit",
-        "completion",
-        "evidence",
-        "key",
-        "sbom",
-    ):
-        assert any(f" {name} " in line for line in lines), f"no example of {name}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOT_ARTIFACTS_")}
-    env.update(
-        PATH=f"{Path(CLI_BIN).parent}{os.pathsep}{env.get('PATH', '')}",
-        ZOT_ARTIFACTS_CONFIG=str(tmp_path / "home" / "config.yaml"),
-        ADMIN_PASSWORD=ROOT_PASSWORD,
-        COLUMNS="200",
-    )
-    work = tmp_path / "work"
-    work.mkdir()
-    for kind, what, expected in steps:
-        if kind == "file":
-            (work / what).write_text(expected)
-            continue
-        code = EXIT.search(what)
-        command = EXIT.sub("", what).replace(DOC_URL, signing_store.url)
-        proc = subprocess.run(
-            ["bash", "-c", command],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        where = f"docs/cli.md: $ {what}\n--- stdout\n{proc.stdout}--- stderr\n{proc.stderr}"
-        assert proc.returncode == (int(code.group(1)) if code else 0), where
-        actual = squeeze(proc.stdout.replace(signing_store.url, DOC_URL))
-        for line in expected.splitlines():
-            # "…" stands for what changes from run to run (ids, digests, times).
-            pattern = ".*?".join(re.escape(part) for part in squeeze(line).split("…"))
-            if line.strip():
-                assert re.search(pattern, actual), f"{where}\n--- documented line\n{line}"
+# docs/cli.md runs, in order, in tests/integration/test_docs.py.
 
 
 # ---- login with OAuth 2 client credentials --------------------------------------------------
