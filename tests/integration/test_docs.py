@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.docs import ROOT, Block, DocRunner, read_blocks
+from tests.fixtures.oci_layout import Layout
 from tests.integration.conftest import ROOT_PASSWORD
 
 DOC_ROOT = {"ZAS_ROOT_USER": "admin", "ZAS_ROOT_PASSWORD": "change-me-now"}
@@ -50,6 +51,22 @@ def run_doc(runner: DocRunner, name: str, at_least: int) -> list[Block]:
 
 def test_readme(runner: DocRunner) -> None:
     run_doc(runner, "README.md", at_least=5)
+
+
+USER_GUIDE_FILES = {
+    "app.tar.gz": app_tarball(),
+    "os.iso": os.urandom(6 * 1024 * 1024),  # one multipart part: a 64 MiB split of it
+    "dist/app.py": 'print("hello")\n',
+    "dist/docs/README.md": "# app\n",
+    "requirements.txt": "requests==2.31.0\n",
+}
+
+
+@pytest.mark.parametrize("runner", [{"server_env": {}, "files": USER_GUIDE_FILES}], indirect=True)
+def test_user_guide(runner: DocRunner) -> None:
+    layout = Layout(runner.work / "multi")  # what `skopeo copy --all oci:./multi:1.0` pushes
+    layout.tag(layout.multi_arch(), "1.0")
+    run_doc(runner, "docs/user-guide.md", at_least=20)
 
 
 @pytest.mark.parametrize(
