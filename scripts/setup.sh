@@ -29,8 +29,9 @@ fi
 # Debian packages: venv support, and the real S3 clients the end-to-end tests drive.
 debs=()
 python3 -c 'import ensurepip, venv' 2>/dev/null || debs+=(python3-venv)
-# buildah and mmdebstrap build and run the container image in tests/image.
-for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl:openssl \
+# buildah and mmdebstrap build and run the container image in tests/image; jq is in the docs'
+# examples (tests/integration/test_docs.py).
+for pair in aws:awscli s3cmd:s3cmd rclone:rclone curl:curl skopeo:skopeo openssl:openssl jq:jq \
   buildah:buildah mmdebstrap:mmdebstrap; do
   [ -x "/usr/bin/${pair%%:*}" ] || debs+=("${pair#*:}")
 done

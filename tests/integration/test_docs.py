@@ -121,3 +121,38 @@ def test_ci_doc(runner: DocRunner) -> None:
     if any(b.runs for b in blocks):
         runner.serve({})
     print(f"docs/ci.md: {runner.run(blocks).summary()}")
+
+
+@pytest.mark.parametrize("runner", [{"server_env": {}}], indirect=True)
+def test_the_harness_fails_what_a_reader_would_see_fail(runner: DocRunner, tmp_path: Path) -> None:
+    def doc(text: str) -> list[Block]:
+        path = tmp_path / "doc.md"
+        path.write_text(text)
+        return read_blocks(path)
+
+    ok = doc(
+        "<!-- not run: needs a cluster -->\n```sh\nkubectl get pods\n```\n\n"
+        "```json file=body.json\n{}\n```\n\n"
+        "```sh\ncurl -X PUT localhost:8080/v1/buckets/docs-ok\n"
+        "curl localhost:8080/v1/buckets/docs-ok/objects/nope   # 404 NoSuchKey\n```\n\n"
+        "```console\n$ curl -s localhost:8080/v1/buckets/docs-ok\n"
+        '{"name": "docs-ok", "created_at": "…"\n$ false  # exit 1\n```\n'
+    )
+    report = runner.run(ok)
+    assert (len(report.ran), [b.not_run for b in report.not_run]) == (2, ["needs a cluster"])
+    assert (runner.work / "body.json").read_text() == "{}\n"
+    failing = {
+        "an HTTP error the block does not show": "```sh\ncurl localhost:8080/v1/buckets/none\n```",
+        "a failing command": "```sh\nfalse\necho never\n```",
+        "output the doc shows but the command does not print": (
+            "```console\n$ echo hello\nhello world\n```"
+        ),
+        "an exit code other than the one shown": "```console\n$ true  # exit 1\n```",
+        "a server started otherwise than make serve": (
+            "```sh\n.venv/bin/zot-artifact-store serve --port 9000\n```"
+        ),
+    }
+    for what, text in failing.items():
+        with pytest.raises(AssertionError):
+            runner.run(doc(text))
+            pytest.fail(f"the harness let {what} pass")
