@@ -43,6 +43,7 @@ from .config import Config
 from .errors import StoreError
 from .filemodes import load_or_create_private
 from .metadata import MetadataStore, create_metadata_store
+from .observability.instrument import instrument_auth, instrument_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.events import EventService
@@ -122,11 +123,18 @@ class AppContext:
 async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     """Open the stores and build the services. Call :meth:`AppContext.close` when done."""
     uri = config.metadata_uri
-    metadata = create_metadata_store(uri)
-    blobs = create_blob_store(
+    metrics = Metrics()
+    metadata_backend = uri.split(":", 1)[0]
+    metadata: MetadataStore = instrument_store(
+        create_metadata_store(uri), "metadata", metadata_backend, metrics
+    )
+    raw_blobs = create_blob_store(
         config.storage.rootDirectory,
         fsync=config.storage.fsync,
         driver=config.storage.storageDriver,
+    )
+    blobs: BlobStore = instrument_store(
+        raw_blobs, "storage", raw_blobs.describe()["backend"], metrics
     )
     try:
         await blobs.open()
@@ -216,8 +224,10 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
                     "key_source": str(generated) if generated else "configuration",
                 },
             )
-    metrics = Metrics()
     blobs.set_observer(metrics.storage_operation)
+    instrument_auth(authentication, authorizer, metrics)
+    for service in (supplychain, events):
+        service.metrics = metrics
     return AppContext(
         config=config,
         metadata=metadata,
@@ -241,7 +251,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             config.auth.lockout.addressAttempts,
         ),
         metrics=metrics,
-        metadata_backend=uri.split(":", 1)[0],
+        metadata_backend=metadata_backend,
     )
 
 

@@ -144,7 +144,9 @@ async def _serve_worker(
     ready()
     gc_task = None
     if run_gc and config.storage.gc:
-        collector = GarbageCollector.for_config(ctx.metadata, ctx.blobs, config.storage)
+        collector = GarbageCollector.for_config(
+            ctx.metadata, ctx.blobs, config.storage, ctx.metrics
+        )
         gc_task = asyncio.create_task(collector.run_periodically(config.storage.gcInterval))
     audit_task = None
     if run_gc and config.auth.audit.enable:

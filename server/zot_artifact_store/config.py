@@ -186,6 +186,10 @@ class StorageConfig(_Section):
     # (0 = keep untagged manifests forever).
     untaggedRetention: float = 0.0
     fsync: bool = True
+    # Readiness: /health/ready fails while the filesystem holding the blobs has less free space
+    # than the larger of these (0 and 0: no reserve). Object stores have no such limit.
+    minFreeBytes: int = Field(100 << 20, ge=0)
+    minFreePercent: float = Field(0.0, ge=0.0, le=100.0)
 
     @field_validator("gcDelay", "gcInterval", "untaggedRetention", mode="before")
     @classmethod

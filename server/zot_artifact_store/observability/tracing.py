@@ -2,12 +2,18 @@
 
 The instrumentation records request URLs; presigned S3 URLs carry ``X-Amz-Signature`` and
 credentials in the query, so a request hook redacts them before export (DESIGN.md §10).
+
+Inside a request, :func:`span` opens child spans (storage, metadata, authentication,
+verification, signing). Outside one (background garbage collection, the audit writer) and with
+tracing off it costs one flag test and opens nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from ..config import TracingExtension
@@ -33,6 +39,44 @@ def _request_hook(span: Any, handler: Any) -> None:
         value = attributes.get(name)
         if isinstance(value, str):
             span.set_attribute(name, redact_url(value))
+
+
+# Span attribute names (OpenTelemetry's own where one exists). Values are names and digests,
+# never credentials.
+ATTRIBUTES = {
+    "bucket": "zas.bucket",
+    "key": "zas.key",
+    "repo": "zas.repository",
+    "repository": "zas.repository",
+    "digest": "zas.digest",
+    "subject": "zas.subject_digest",
+}
+
+
+@contextlib.contextmanager
+def span(name: str, attributes: dict[str, Any] | None = None) -> Iterator[Any]:
+    """A child span of the current request's span; yields it (None when nothing records).
+    An exception marks the span failed and propagates."""
+    if not _instrumented:
+        yield None
+        return
+    from opentelemetry import trace
+
+    if not trace.get_current_span().is_recording():
+        yield None
+        return
+    tracer = trace.get_tracer("zot_artifact_store")
+    with tracer.start_as_current_span(name, attributes=attributes or None) as current:
+        yield current
+
+
+def tracing_active() -> bool:
+    """True inside a request whose span records (so attributes are worth computing)."""
+    if not _instrumented:
+        return False
+    from opentelemetry import trace
+
+    return bool(trace.get_current_span().is_recording())
 
 
 def setup_tracing(config: TracingExtension) -> bool:

@@ -35,6 +35,7 @@ from ..metadata import (
     MetadataStore,
     ObjectRecord,
 )
+from ..observability.metrics import Metrics
 from ..timefmt import iso_time, parse_time
 from .artifacts import normalize_sha256
 
@@ -133,6 +134,19 @@ class EventService:
     def __init__(self, metadata: MetadataStore, box: SecretBox) -> None:
         self.metadata = metadata
         self.box = box
+        self.metrics: Metrics | None = None  # set by app.py
+
+    async def _counted(self, source: str, delivery: Awaitable[Outcome]) -> Outcome:
+        """A delivery's outcome, counted in ``zas_events_received`` (accepted, duplicate,
+        refused)."""
+        result = "refused"
+        try:
+            outcome = await delivery
+            result = "duplicate" if outcome.duplicate else "accepted"
+            return outcome
+        finally:
+            if self.metrics is not None:
+                self.metrics.events.labels(source, result).inc()
 
     # ---- sources --------------------------------------------------------------------------
     async def create_source(
@@ -209,6 +223,15 @@ class EventService:
         body: bytes,
         may_read: ReadCheck | None = None,
     ) -> Outcome:
+        return await self._counted("tekton", self._tekton(source_id, headers, body, may_read))
+
+    async def _tekton(
+        self,
+        source_id: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        may_read: ReadCheck | None = None,
+    ) -> Outcome:
         """A Tekton CloudEvent in binary content mode. A result naming a store object without
         its digest is resolved only when ``may_read`` says the poster may read that object:
         otherwise the event would tell anyone who may post whether a private object exists and
@@ -273,6 +296,9 @@ class EventService:
         return await self._record(source_id, event_id, event_type, build)
 
     async def github(self, source_id: str, headers: Mapping[str, str], body: bytes) -> Outcome:
+        return await self._counted("github", self._github(source_id, headers, body))
+
+    async def _github(self, source_id: str, headers: Mapping[str, str], body: bytes) -> Outcome:
         """A GitHub webhook delivery whose signature :meth:`verify_github` checked."""
         event = headers.get("X-GitHub-Event", "").strip()
         delivery = headers.get("X-GitHub-Delivery", "").strip()

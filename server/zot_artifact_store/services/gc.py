@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..config import StorageConfig
 from ..metadata import MetadataStore
+from ..observability.metrics import Metrics
 from ..storage import BlobStore
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ class GarbageCollector:
         blobs: BlobStore,
         delay: float,
         untagged_retention: float = 0.0,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.metadata = metadata
         self.blobs = blobs
         self.delay = delay
@@ -60,14 +63,37 @@ class GarbageCollector:
 
     @classmethod
     def for_config(
-        cls, metadata: MetadataStore, blobs: BlobStore, storage: StorageConfig
+        cls,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        storage: StorageConfig,
+        metrics: Metrics | None = None,
     ) -> GarbageCollector:
-        return cls(metadata, blobs, storage.gcDelay, storage.untaggedRetention)
+        return cls(metadata, blobs, storage.gcDelay, storage.untaggedRetention, metrics)
 
     def add_source(self, source: ReferenceSource) -> None:
         self.sources.append(source)
 
     async def run(self, *, dry_run: bool = False) -> GCReport:
+        """One collection, counted in ``zas_gc_*`` (runs, removed blobs, bytes reclaimed)."""
+        started = time.monotonic()
+        try:
+            report = await self._collect(dry_run)
+        except BaseException:
+            if self.metrics is not None:
+                self.metrics.gc_runs.labels("error").inc()
+            raise
+        if self.metrics is not None:
+            m = self.metrics
+            m.gc_runs.labels("dry_run" if dry_run else "ok").inc()
+            m.gc_latency.observe(time.monotonic() - started)
+            if not dry_run:
+                m.gc_removed_blobs.inc(report.blobs_deleted)
+                m.gc_reclaimed_bytes.inc(report.bytes_freed)
+                m.gc_last_success.set(time.time())
+        return report
+
+    async def _collect(self, dry_run: bool) -> GCReport:
         report = GCReport()
         if self.untagged_retention > 0:
             report.manifests_deleted = await self._untagged_manifests(dry_run)

@@ -48,6 +48,8 @@ from ..metadata import (
     TrustedKey,
     VerificationGate,
 )
+from ..observability.metrics import Metrics
+from ..observability.tracing import span
 from ..storage import BlobStore, is_digest
 from ..timefmt import iso_time
 from .artifacts import ArtifactService
@@ -212,6 +214,7 @@ class SupplyChainService:
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self.metrics: Metrics | None = None  # set by app.py
 
     # ---- subjects -------------------------------------------------------------------------
     async def resolve(self, subject: Any) -> tuple[str, str]:
@@ -277,6 +280,30 @@ class SupplyChainService:
         return await self._sign(digest, ref, predicate_type, predicate, principal_id)
 
     async def _sign(
+        self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
+    ) -> tuple[Evidence, bytes]:
+        """Sign, traced (``supplychain.sign``) and counted (``zas_signing_operations``)."""
+        kind = (
+            "vsa"
+            if predicate_type == self.VSA_PREDICATE
+            else "attestation"
+            if predicate_type
+            else "signature"
+        )
+        started = time.monotonic()
+        result = "error"
+        try:
+            with span("supplychain.sign", {"zas.subject_digest": digest, "zas.sign.kind": kind}):
+                signed = await self._sign_now(digest, ref, predicate_type, predicate, principal_id)
+            result = "ok"
+            return signed
+        finally:
+            if self.metrics is not None:
+                self.metrics.signatures.labels(kind, result).inc()
+                if result == "ok":
+                    self.metrics.signing_latency.labels(kind).observe(time.monotonic() - started)
+
+    async def _sign_now(
         self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
     ) -> tuple[Evidence, bytes]:
         if self.signing is None:
@@ -348,7 +375,7 @@ class SupplyChainService:
             raise StoreError("InvalidArgument", "mode is audit or enforce")
         if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
             raise StoreError("InvalidArgument", "name is 1-128 of A-Z a-z 0-9 . _ -")
-        await self.verify("sha256:" + "0" * 64, rules)  # the rules must be well formed
+        await self._verify("sha256:" + "0" * 64, rules)  # the rules must be well formed
 
     async def set_bucket_gate(
         self, bucket: str, name: str, mode: str, rules: Any
@@ -453,6 +480,10 @@ class SupplyChainService:
             if len(self._results) > 10_000:
                 self._results.clear()
             cached = self._results[key] = (now + self.GATE_TTL, passed, reasons)
+        if self.metrics is not None:
+            target = "repository" if scope.startswith("repo:") else "bucket"
+            decision = "pass" if cached[1] else "fail"
+            self.metrics.gate_decisions.labels(target, str(gate["mode"]), decision).inc()
         return gate, cached[1], cached[2]
 
     # ---- trusted keys ---------------------------------------------------------------------
@@ -927,6 +958,32 @@ class SupplyChainService:
     async def verify(
         self, digest: str, rules: Any, scope: str = ""
     ) -> tuple[bool, list[RuleResult]]:
+        """:meth:`_verify`, traced (``supplychain.verify``) and counted
+        (``zas_verifications``, ``zas_verification_rules`` by rule kind)."""
+        started = time.monotonic()
+        result = "error"
+        try:
+            with span(
+                "supplychain.verify", {"zas.subject_digest": digest, "zas.scope": scope}
+            ) as current:
+                passed, results = await self._verify(digest, rules, scope)
+                if current is not None:
+                    current.set_attribute("zas.verify.passed", passed)
+            result = "passed" if passed else "failed"
+            if self.metrics is not None:
+                for kind, rule in zip(rule_kinds(rules), results, strict=False):
+                    self.metrics.verification_rules.labels(
+                        kind, "passed" if rule.passed else "failed"
+                    ).inc()
+            return passed, results
+        finally:
+            if self.metrics is not None:
+                self.metrics.verifications.labels(result).inc()
+                self.metrics.verification_latency.observe(time.monotonic() - started)
+
+    async def _verify(
+        self, digest: str, rules: Any, scope: str = ""
+    ) -> tuple[bool, list[RuleResult]]:
         """Whether the subject ``digest``, living in ``scope`` (``bucket:<name>``,
         ``repo:<name>``, "" for a bare digest: what scoped keys are checked against), meets
         the policy ``rules``; each rule's outcome."""
@@ -1094,6 +1151,20 @@ def public_key_bundle(envelope: dict[str, Any], key_id: str) -> dict[str, Any]:
     # The protobuf-specs model checks the shape (sigstore's Bundle would also demand a log).
     ModelBundle.model_validate_json(json.dumps(doc))
     return doc
+
+
+def rule_kinds(rules: dict[str, Any]) -> list[str]:
+    """The kind of each result :meth:`SupplyChainService.verify` returns for ``rules``, in
+    its order: the signer rules (key, identity) and their threshold, then sbom, attestation."""
+    wanted = rules.get("signatures") or []
+    kinds = [
+        "key" if isinstance(spec, dict) and set(spec) == {"key"} else "identity" for spec in wanted
+    ]
+    if wanted:
+        kinds.append("threshold")
+    if rules.get("sbom") is True:
+        kinds.append("sbom")
+    return kinds + ["attestation"] * len(rules.get("attestations") or [])
 
 
 def subject_scope(subject: Any) -> str:

@@ -267,6 +267,12 @@ class FilesystemBlobStore(BlobStore):
     def describe(self) -> dict[str, str]:
         return {"backend": "filesystem", "location": str(self.root)}
 
+    async def disk_usage(self) -> tuple[int, int]:
+        """(free bytes an unprivileged writer may use, total bytes) of the blobs' filesystem,
+        for readiness (``storage.minFreeBytes``) and metrics."""
+        usage = await asyncio.to_thread(shutil.disk_usage, self.root)
+        return usage.free, usage.total
+
     async def check_writable(self) -> None:
         probe = self.tmp_dir / f"probe-{secrets.token_hex(8)}"
 
