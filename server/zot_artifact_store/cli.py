@@ -3,6 +3,7 @@
 zot-artifact-store serve [--container] [--config FILE] [--host H] [--port P] [--data-dir D]
 zot-artifact-store config check FILE
 zot-artifact-store gc [--container] [--config FILE] [--data-dir D] [--dry-run]
+zot-artifact-store fsck [--container] [--config FILE] [--data-dir D] [--repair] [--quick]
 zot-artifact-store version
 zot-artifact-store completion bash|zsh|tcsh
 
@@ -195,6 +196,20 @@ async def _gc(config: Config, dry_run: bool) -> int:
     return 0
 
 
+async def _fsck(config: Config, repair: bool, quick: bool) -> int:
+    from .app import create_context
+    from .services.fsck import Fsck
+
+    ctx = await create_context(config, serving=False)
+    try:
+        fsck = Fsck(ctx.metadata, ctx.blobs, config.storage.rootDirectory, quick=quick)
+        report = await fsck.run(repair=repair)
+    finally:
+        await ctx.close()
+    print(json.dumps(report.as_json(), indent=2))
+    return 1 if report.errors else 0
+
+
 SERVE_EPILOG = """\
 environment (every config field a.b.c is ZAS_A_B_C; <VAR>_FILE reads the value from a file):
   ZAS_ROOT_USER, ZAS_ROOT_PASSWORD   the root user: turns authentication on
@@ -256,6 +271,20 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--config", "-c")
     gc.add_argument("--data-dir")
     gc.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+
+    fsck = sub.add_parser(
+        "fsck",
+        help="check that every metadata record's blobs exist with the right digest and every "
+        "evidence subject resolves; exit 1 when errors were found",
+        epilog="--repair moves corrupt blobs to <rootDirectory>/quarantine/<time>/ and the "
+        "records that need a missing or corrupt blob to its records.jsonl (removing them "
+        "from the metadata). docs/operations.md explains the report.",
+    )
+    fsck.add_argument("--container", action="store_true", help=container_help)
+    fsck.add_argument("--config", "-c")
+    fsck.add_argument("--data-dir")
+    fsck.add_argument("--repair", action="store_true", help="quarantine what is broken")
+    fsck.add_argument("--quick", action="store_true", help="existence and size only, no hashing")
 
     sub.add_parser("version", help="print the version")
 
@@ -320,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(config, args.ready_file)
         if args.command == "gc":
             return asyncio.run(_gc(config, args.dry_run))
+        if args.command == "fsck":
+            return asyncio.run(_fsck(config, args.repair, args.quick))
     except KeyboardInterrupt:
         return 130
     return 2

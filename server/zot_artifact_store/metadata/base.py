@@ -578,6 +578,10 @@ class MetadataStore(abc.ABC):
         """Components matching every given field, by subject then name."""
 
     @abc.abstractmethod
+    async def all_evidence(self) -> list[Evidence]:
+        """Every evidence record, oldest first (``zot-artifact-store fsck``)."""
+
+    @abc.abstractmethod
     async def evidence_digests(self) -> set[str]:
         """Every blob digest evidence is stored in, for GC."""
 

@@ -578,6 +578,11 @@ class MongoMetadataStore(MetadataStore):
         cursor = self._c("sbom_components").find(where).sort(order).limit(limit)
         return [c for c in [_decode(SbomComponent, d) async for d in cursor] if c is not None]
 
+    async def all_evidence(self) -> list[Evidence]:
+        order = [("created_at", ASCENDING), ("_id", ASCENDING)]
+        cursor = self._c("evidence").find({}).sort(order)
+        return [e for e in [_decode(Evidence, d) async for d in cursor] if e is not None]
+
     async def evidence_digests(self) -> set[str]:
         return {str(d) for d in await self._c("evidence").distinct("digest")}
 

@@ -731,6 +731,10 @@ class SqliteMetadataStore(MetadataStore):
         sql += " ORDER BY subject, name, evidence_id LIMIT ?"
         return await self._all(SbomComponent, sql, (*params, limit))
 
+    async def all_evidence(self) -> list[Evidence]:
+        sql = "SELECT doc FROM evidence ORDER BY created_at, evidence_id"
+        return await self._all(Evidence, sql, ())
+
     async def evidence_digests(self) -> set[str]:
         return await self._digests("SELECT DISTINCT digest FROM evidence")
 
