@@ -32,7 +32,7 @@ def _attributes(target: Any, name: str, args: tuple[Any, ...], kwargs: dict[str,
     """Span attributes from a call's arguments: parameters named bucket, key, repo, digest…,
     or records (ObjectRecord, Manifest, Evidence) carrying such fields."""
     try:
-        bound = _signature(type(target), name).bind(*args, **kwargs)
+        bound = _signature(type(target), name).bind(target, *args, **kwargs)
     except (TypeError, ValueError):
         return {}
     found: dict[str, Any] = {}
