@@ -44,8 +44,8 @@ def routes() -> list[tuple[str, str, type[tornado.web.RequestHandler]]]:
 
 
 def implemented(handler: type[tornado.web.RequestHandler]) -> list[str]:
-    base = tornado.web.RequestHandler
-    return [m for m in METHODS if getattr(handler, m.lower()) is not getattr(base, m.lower())]
+    """What the route answers (HEAD wherever GET is: api/base.py)."""
+    return handler.allowed_methods()  # type: ignore[attr-defined, no-any-return]
 
 
 def obj_url(bucket: str, key: str) -> str:
@@ -292,6 +292,52 @@ def test_every_route_and_method_refuses_what_it_does_not_take(
     assert len([t for a, t, _ in table if a == "v1"]) >= 35
     assert ("PUT", "/v2/{name}/manifests/{reference}") in walked
     assert ("DELETE", "/v1/buckets/{bucket}/objects/{key}") in walked
+    assert_unchanged(client, known)
+
+
+DIALECT = {
+    "v1": "application/problem+json",
+    "v2": "application/json",
+    "s3": "application/xml",
+    "health": "application/problem+json",
+}
+
+
+def test_no_route_answers_with_an_html_page(client: httpx.Client, known: Known) -> None:
+    """Every route (and paths no route claims), every method — implemented or not, OPTIONS
+    and HEAD too: the answer is in its API's dialect, never Tornado's HTML error page, and a
+    method the route does not have is 405 naming the ones it has."""
+    targets = [(api, fill(api, t, known), handler) for api, t, handler in routes()]
+    targets += [
+        ("s3", f"/{known.bucket}/{known.key}", None),
+        ("s3", f"/{known.bucket}", None),
+        ("health", "/health/ready", None),
+        ("v1", "/v1/nowhere", None),
+        ("v2", "/v2/_nowhere/x", None),
+    ]
+    seen = 0
+    for api, path, handler in targets:
+        # Methods the route lacks (all of them), and only the reads of those it has: the walk
+        # must not change what assert_unchanged checks.
+        has = implemented(handler) if handler is not None else ["PUT", "POST", "DELETE"]
+        for method in (*METHODS, "OPTIONS"):
+            if method in has and method not in ("GET", "HEAD"):
+                continue
+            r = client.request(method, path)
+            kind = r.headers.get("content-type", "").split(";")[0]
+            if r.status_code < 400:
+                assert kind != "text/html", (method, path, r.status_code)
+                continue
+            seen += 1
+            assert kind == DIALECT[api], (method, path, r.status_code, kind, r.text[:200])
+            if method != "HEAD":
+                assert r.content and not r.text.lstrip().startswith("<html"), (method, path)
+            if r.status_code == 405 and handler is not None:
+                allowed = set(r.headers.get("allow", "").replace(" ", "").split(","))
+                # What the route answers (a handler serving two routes names the route's own).
+                assert method not in allowed and allowed <= set(implemented(handler)), allowed
+                assert "GET" not in allowed or "HEAD" in allowed, (path, allowed)
+    assert seen > 100
     assert_unchanged(client, known)
 
 

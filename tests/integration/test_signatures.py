@@ -124,6 +124,44 @@ def test_attach_list_fetch_and_verify(client: httpx.Client) -> None:
     assert "no Sigstore signature" in after["rules"][0]["reason"]
 
 
+GENERIC_TYPES = (
+    "application/x-www-form-urlencoded",  # curl -d / --data-binary
+    "application/json",
+    "application/octet-stream",
+    None,
+)
+
+
+def test_evidence_sent_with_a_generic_content_type_gets_its_real_media_type(
+    client: httpx.Client, cyclonedx: dict[str, bytes]
+) -> None:
+    """curl -d sends application/x-www-form-urlencoded: the store detects the document's format
+    and stores (and serves back) its real media type; HEAD answers the document's headers."""
+    bucket, key = upload(client, data("bundle_v3.txt"))
+    subject = f"/v1/buckets/{bucket}/objects/{key}"
+    for declared in GENERIC_TYPES:
+        headers = {"Content-Type": declared} if declared else {}
+        r = client.post(f"{subject}/signatures", content=data("bundle_v3.txt.sigstore"),
+                        headers=headers)  # fmt: skip
+        assert r.status_code == 201, (declared, r.text)
+        assert r.json()["media_type"] == BUNDLE_V3, declared
+        sbom = client.post(f"{subject}/sboms", content=cyclonedx["JSON"], headers=headers)
+        assert sbom.status_code == 201, (declared, sbom.text)
+        assert sbom.json()["media_type"] == "application/vnd.cyclonedx+json", declared
+    evidence = r.json()["id"]
+    head = client.head(f"/v1/evidence/{evidence}")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == BUNDLE_V3
+    assert int(head.headers["content-length"]) == len(data("bundle_v3.txt.sigstore"))
+    missing = client.head("/v1/evidence/0123456789abcdef0123456789abcdef")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    # A specific type that names another format: the document's real format is what is stored.
+    other = client.post(f"{subject}/sboms", content=cyclonedx["JSON"],
+                        headers={"Content-Type": "application/spdx+json"})  # fmt: skip
+    assert other.json()["media_type"] == "application/vnd.cyclonedx+json", other.text
+
+
 def test_refused_attachments_store_nothing(client: httpx.Client) -> None:
     bucket, key = upload(client, data("bundle_v3.txt"))
     sigs = f"/v1/buckets/{bucket}/objects/{key}/signatures"

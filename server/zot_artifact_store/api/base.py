@@ -45,6 +45,26 @@ class BaseHandler(tornado.web.RequestHandler):
     ctx: AppContext
     route: str
 
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this handler answers (HEAD wherever GET is)."""
+        base = tornado.web.RequestHandler
+        methods = [
+            m for m in ("GET", "PUT", "POST", "PATCH", "DELETE")
+            if getattr(cls, m.lower()) is not getattr(base, m.lower())
+        ]  # fmt: skip
+        if "GET" in methods or cls.head is not BaseHandler.head:
+            methods.insert(1 if "GET" in methods else 0, "HEAD")
+        return methods
+
+    async def head(self, *args: str, **kwargs: str) -> None:
+        """HEAD answers what GET would, without the body (Tornado drops it)."""
+        if type(self).get is tornado.web.RequestHandler.get:
+            raise tornado.web.HTTPError(405)
+        result = self.get(*args, **kwargs)
+        if result is not None:
+            await result
+
     def initialize(self, ctx: AppContext, route: str) -> None:  # type: ignore[override]
         self.ctx = ctx
         self.route = route
@@ -164,14 +184,15 @@ class BaseHandler(tornado.web.RequestHandler):
             if keys is not None:
                 self.ctx.lockout.failed(*keys)
         self.set_status(error.status)
+        if error.status == 405 and "Allow" not in error.headers:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         for name, value in error.headers.items():
             self.set_header(name, value)
         if error.status == 401:
             for name, value in self.challenge_headers(error).items():
                 self.set_header(name, value)
-        if self.request.method == "HEAD":
-            self.finish()
-            return
+        # HEAD too: the error's headers (its dialect's Content-Type, Content-Length) as GET
+        # would answer; Tornado sends no body for HEAD.
         self.render_error(error)
 
     def _as_store_error(self, status_code: int, exc: BaseException | None) -> StoreError:

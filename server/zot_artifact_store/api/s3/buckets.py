@@ -44,6 +44,7 @@ class BucketHandler(S3Handler):
         await self.authorize("s3:ListBucket", name)
         await self.ctx.artifacts.get_bucket(name)
         self.set_header("x-amz-bucket-region", "us-east-1")
+        self.set_header("Content-Type", "application/xml")  # as AWS answers
         self.finish()
 
     async def op_DeleteBucket(self, name: str) -> None:

@@ -218,6 +218,7 @@ class BucketHandler(V1Handler):
     async def head(self, name: str) -> None:
         await self.authorize("s3:HeadBucket", name)
         await self.ctx.artifacts.get_bucket(name)
+        self.set_header("Content-Type", "application/json")  # what GET answers
         self.finish()
 
     async def delete(self, name: str) -> None:
@@ -657,6 +658,20 @@ class AuthorizeHandler(V1Handler):
         raise StoreError("InvalidArgument", f"unknown principal {who!r}")
 
 
+# Content types that say nothing about an evidence document (curl -d, a default JSON client):
+# the format is detected from the document and its real media type stored.
+GENERIC_MEDIA_TYPES = frozenset(
+    {
+        "",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "application/octet-stream",
+        "application/json",
+        "text/json",
+    }
+)
+
+
 class EvidenceHandler(V1Handler):
     """Signatures of a subject: ``/v1/buckets/{b}/objects/{key}/signatures`` (the object's
     current digest) and ``/v1/digests/{digest}/signatures``. POST attaches a Sigstore bundle
@@ -673,7 +688,9 @@ class EvidenceHandler(V1Handler):
     async def post(self, *args: str) -> None:
         kind = args[-1]
         digest, ref, resource = await self.subject("supplychain:attach", *args[:-1])
-        media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip()
+        media_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if media_type in GENERIC_MEDIA_TYPES:
+            media_type = ""  # detected from the document: curl -d sends a form type
         attach = {
             "signatures": self.ctx.supplychain.attach_signature,
             "sboms": self.ctx.supplychain.attach_sbom,
@@ -828,7 +845,7 @@ class KeyHandler(V1Handler):
 
 
 class EvidenceDocumentHandler(V1Handler):
-    """``GET /v1/evidence/{id}``: the document exactly as attached."""
+    """``GET /v1/evidence/{id}``: the document exactly as attached (HEAD: its headers)."""
 
     async def get(self, evidence_id: str) -> None:
         evidence, body = await self.ctx.supplychain.evidence_bytes(evidence_id)
