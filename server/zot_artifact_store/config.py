@@ -25,6 +25,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "ZAS_"
+# What Kubernetes injects for a Service named zas-… (service links, on by default): never ours.
+K8S_SERVICE_LINK = re.compile(
+    r"ZAS_[A-Z0-9_]*_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)?)"
+)
 # Shorthand environment names → config path.
 ENV_ALIASES: dict[str, str] = {
     "ZAS_ROOT_USER": "auth.root.user",
@@ -560,7 +564,12 @@ def _env_overrides(
             sources[path] = candidate
     known = set(names) | {n + "_FILE" for n in names}
     for var in environ:
-        if var.startswith(ENV_PREFIX) and var not in known and not var.startswith("ZAS_TEST_"):
+        if (
+            var.startswith(ENV_PREFIX)
+            and var not in known
+            and not var.startswith("ZAS_TEST_")
+            and not K8S_SERVICE_LINK.fullmatch(var)
+        ):
             problems.append(f"{var}: unknown setting (no config field is named by it)")
     return overrides, sources
 

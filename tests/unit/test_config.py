@@ -222,3 +222,21 @@ def test_s3_storage_driver_problems(driver: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(None, environ=environ)
     assert says in str(exc.value)
+
+
+def test_kubernetes_service_links_are_not_settings() -> None:
+    """A Service named zas-store makes Kubernetes inject ZAS_STORE_SERVICE_HOST and friends
+    into every pod of the namespace: they must not stop the server; real typos still do."""
+    links = {
+        "ZAS_STORE_SERVICE_HOST": "10.0.0.7",
+        "ZAS_STORE_SERVICE_PORT": "8080",
+        "ZAS_STORE_SERVICE_PORT_HTTP": "8080",
+        "ZAS_STORE_PORT": "tcp://10.0.0.7:8080",
+        "ZAS_STORE_PORT_8080_TCP": "tcp://10.0.0.7:8080",
+        "ZAS_STORE_PORT_8080_TCP_PROTO": "tcp",
+        "ZAS_STORE_PORT_8080_TCP_PORT": "8080",
+        "ZAS_STORE_PORT_8080_TCP_ADDR": "10.0.0.7",
+    }
+    assert load_config(None, environ=links).http.port == 8080
+    with pytest.raises(ConfigError, match="ZAS_HTTP_PROT: unknown setting"):
+        load_config(None, environ={**links, "ZAS_HTTP_PROT": "9000"})
