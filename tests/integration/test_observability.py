@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -118,14 +119,19 @@ def test_operational_metrics_count_the_workload(operated: dict[str, float]) -> N
         assert "observed" not in series and "sha256" not in series and USER not in series
 
 
-def test_ready_fails_below_the_free_space_reserve(tmp_path: Path) -> None:
-    proc = ServerProcess(tmp_path / "data", env={"ZAS_STORAGE_MINFREEPERCENT": "100"}).start()
+def probes(proc: ServerProcess) -> tuple[httpx.Response, dict[str, Any]]:
+    """``/health/ready`` and ``/health``'s body of a server started for them (then stopped)."""
+    proc.start()
     try:
         with proc.client() as c:
-            ready = c.get("/health/ready")
-            health = c.get("/health").json()
+            return c.get("/health/ready"), c.get("/health").json()
     finally:
         assert proc.stop() == 0
+
+
+def test_ready_fails_below_the_free_space_reserve(tmp_path: Path) -> None:
+    env = {"ZAS_STORAGE_MINFREEPERCENT": "100"}
+    ready, health = probes(ServerProcess(tmp_path / "data", env=env))
     assert ready.status_code == 503
     problem = ready.json()
     assert "storage check failed" in problem["message"] and "reserve" in problem["message"]
@@ -139,13 +145,7 @@ def test_ready_fails_below_the_free_space_reserve(tmp_path: Path) -> None:
 def test_unreachable_oidc_issuer_degrades_but_stays_ready(tmp_path: Path) -> None:
     issuer = "http://127.0.0.1:9/realms/gone"  # the discard port: nothing listens
     config = {"auth": {"oidc": [{"issuer": issuer, "audience": "zas"}]}}
-    proc = ServerProcess(tmp_path / "data", config=config).start()
-    try:
-        with proc.client() as c:
-            ready = c.get("/health/ready")
-            health = c.get("/health").json()
-    finally:
-        assert proc.stop() == 0
+    ready, health = probes(ServerProcess(tmp_path / "data", config=config))
     assert ready.status_code == 200
     body = ready.json()
     assert (body["status"], body["failing"]) == ("degraded", [f"oidc:{issuer}"])
