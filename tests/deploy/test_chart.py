@@ -155,6 +155,8 @@ def test_the_rendered_config_loads_in_the_server(rendered: Any, tmp_path: Path) 
 
         assert config.extensions.supplychain.signing.key
         LocalKeyProvider(config.extensions.supplychain.signing.key)  # the key parses
+    # Never a key each pod makes for itself (replicas would sign with different keys).
+    assert config.extensions.supplychain.signing.generate is False
     if values.get("tls", {}).get("enabled"):
         assert config.http.tls.cert and config.http.tls.key
 

@@ -192,7 +192,8 @@ what to set instead.
 {{- with $v.auth.roles }}{{ $_ := set $auth "roles" . }}{{ end -}}
 {{- $tracing := dict "enable" $v.tracing.enabled "serviceName" $v.tracing.serviceName "sampleRatio" $v.tracing.sampleRatio -}}
 {{- with $v.tracing.endpoint }}{{ $_ := set $tracing "endpoint" . }}{{ end -}}
-{{- $extensions := dict "metrics" (dict "enable" $v.metrics.enabled "protected" $v.metrics.protected) "tracing" $tracing "supplychain" (dict "trustedRoot" $v.supplyChain.trustedRoot) -}}
+{{- $extensions := dict "metrics" (dict "enable" $v.metrics.enabled "protected" $v.metrics.protected) "tracing" $tracing "supplychain" (dict "trustedRoot" $v.supplyChain.trustedRoot "signing" (dict "generate" false)) -}}
+{{- /* Never a key made per pod: signing uses the key from a Secret (supplyChain.signing) or is off. */ -}}
 {{- $config := dict "http" $http "storage" $storage "auth" $auth "extensions" $extensions "log" (dict "level" $v.log.level "format" $v.log.format) -}}
 {{- $config = mergeOverwrite $config (deepCopy $v.extraConfig) -}}
 {{- toYaml $config -}}
