@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, config_schema, load_config
 from .filemodes import share_with_group
 from .observability.logging import configure_logging
 
@@ -261,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     check = cfg_sub.add_parser("check", help="validate a config file and print every problem")
     check.add_argument("file")
+    cfg_sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the config file (for editors, CI, the Helm chart)",
+        epilog="Example: zot-artifact-store config schema > config.schema.json",
+    )
 
     gc = sub.add_parser(
         "gc",
@@ -323,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "version":
         print(f"zot-artifact-store {__version__}")
+        return 0
+    if args.command == "config" and args.config_command == "schema":
+        print(json.dumps(config_schema(), indent=2))
         return 0
     if args.command == "config":
         try:

@@ -38,6 +38,36 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s|d)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
+def _duration_schema(schema: dict[str, Any]) -> None:
+    """A duration in the config file: a number of seconds or ``"1h30m"``-style text."""
+    default = schema.get("default")
+    schema.clear()
+    schema["anyOf"] = [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?(ms|s|m|h|d))+)\s*$"},
+    ]
+    schema["description"] = "seconds, or a duration such as '90s', '30m', '1h30m', '2d'"
+    if default is not None:
+        schema["default"] = default
+
+
+DURATION: Any = _duration_schema
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (``zot-artifact-store config schema``), generated from
+    the model the loader validates with, so the two cannot drift."""
+    schema = Config.model_json_schema(mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://zot-artifact-store.dev/schemas/config.schema.json",
+        "title": "Zot Artifact Store configuration",
+        "description": "The YAML config file (Zot's shape); every field can also be set by "
+        "ZAS_<PATH> environment variables, see docs/configuration.md.",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
 def parse_duration(value: object) -> float:
     """``"1h30m"``, ``"90s"``, ``"500ms"``, ``"2d"`` or a number of seconds → seconds."""
     if isinstance(value, bool):
@@ -111,7 +141,7 @@ class HTTPConfig(_Section):
     # Largest non-streaming body (JSON, XML, manifests) (bytes).
     maxRequestBodySize: int = Field(8 * 1024**2, gt=0)
     # How long in-flight requests may finish after SIGTERM before they are aborted (seconds).
-    shutdownTimeout: float = 30.0
+    shutdownTimeout: float = Field(30.0, json_schema_extra=DURATION)
     # Worker processes sharing the listening socket (0 = one per CPU). One Python process
     # serves about one core; more workers use more cores. A supervisor restarts a worker
     # that dies.
@@ -184,11 +214,11 @@ class StorageConfig(_Section):
     rootDirectory: str = "./data"
     storageDriver: StorageDriverConfig = Field(default_factory=StorageDriverConfig)
     gc: bool = True
-    gcDelay: float = 3600.0
-    gcInterval: float = 86400.0
+    gcDelay: float = Field(3600.0, json_schema_extra=DURATION)
+    gcInterval: float = Field(86400.0, json_schema_extra=DURATION)
     # GC also removes untagged OCI manifests older than this that nothing refers to
     # (0 = keep untagged manifests forever).
-    untaggedRetention: float = 0.0
+    untaggedRetention: float = Field(0.0, json_schema_extra=DURATION)
     fsync: bool = True
     # Readiness: /health/ready fails while the filesystem holding the blobs has less free space
     # than the larger of these (0 and 0: no reserve). Object stores have no such limit.
@@ -251,7 +281,7 @@ class RegistryTokenConfig(_Section):
     # (registry-token.key) on first start when unset.
     keyFile: str | None = None
     # Lifetime of an issued token.
-    expiry: float = 300.0
+    expiry: float = Field(300.0, json_schema_extra=DURATION)
     # The service name in challenges and tokens (the audience).
     service: str = "zot-artifact-store"
 
@@ -267,7 +297,7 @@ class RegistryTokenConfig(_Section):
 class AuditConfig(_Section):
     enable: bool = True
     # Audit records older than this are deleted (checked hourly).
-    retention: float = 90 * 86400.0
+    retention: float = Field(90 * 86400.0, json_schema_extra=DURATION)
 
     @field_validator("retention", mode="before")
     @classmethod
@@ -284,7 +314,7 @@ class LockoutConfig(_Section):
     attempts: int = Field(10, ge=0, le=100_000)
     # ... and after this many from one source address (often shared: NAT, CI runner pools).
     addressAttempts: int = Field(100, ge=0, le=1_000_000)
-    window: float = 60.0
+    window: float = Field(60.0, json_schema_extra=DURATION)
 
     @field_validator("window", mode="before")
     @classmethod
@@ -308,12 +338,12 @@ class OIDCIssuerConfig(_Section):
     roleMap: dict[str, StoreRole] = Field(default_factory=dict)
     # Group ("/ci" as Keycloak writes it) → store role.
     groupMap: dict[str, StoreRole] = Field(default_factory=dict)
-    leeway: float = 30.0
+    leeway: float = Field(30.0, json_schema_extra=DURATION)
     # An unknown "kid" refetches the JWKS at most this often ...
-    jwksMinRefresh: float = 30.0
+    jwksMinRefresh: float = Field(30.0, json_schema_extra=DURATION)
     # ... and the JWKS is refetched when older than this (so a key the issuer dropped stops
     # being trusted).
-    jwksMaxAge: float = 600.0
+    jwksMaxAge: float = Field(600.0, json_schema_extra=DURATION)
 
     @field_validator("issuer")
     @classmethod
@@ -347,8 +377,8 @@ class TrustRule(_Section):
     # "ref": "refs/heads/main"} or {"kubernetes.io/serviceaccount/namespace": "ci"}.
     claims: dict[str, str] = Field(min_length=1)
     roles: list[StoreRole] = Field(min_length=1)
-    expiry: float = 900.0
-    leeway: float = 30.0
+    expiry: float = Field(900.0, json_schema_extra=DURATION)
+    leeway: float = Field(30.0, json_schema_extra=DURATION)
 
     @field_validator("expiry", "leeway", mode="before")
     @classmethod
