@@ -28,6 +28,7 @@ from zot_artifacts import (
     BasicAuth,
     Client,
     OIDCClientCredentials,
+    PreconditionFailedError,
     Subject,
     TokenAuth,
     UploadProgress,
@@ -434,19 +435,20 @@ def bucket_table(buckets: list[Any]) -> Any:
     return table(["NAME", "CREATED", "PUBLIC", "OWNER"], rows)
 
 
-@bucket.command("create", epilog="\b\nExamples:\n  zot-artifacts bucket create builds --exist-ok")
+@bucket.command("create", epilog="\b\nExamples:\n  zot-artifacts bucket create builds")
 @click.argument("name")
-@click.option("--exist-ok", is_flag=True, help="Succeed when it exists already.")
+@click.option("--exist-ok", is_flag=True, hidden=True, help="Accepted; the default.")
 @click.option("--public-read", is_flag=True, default=None, help="Anyone may read it.")
 @labels_option
 def bucket_create(
     name: str, exist_ok: bool, public_read: bool | None, labels: tuple[str, ...]
 ) -> None:
-    """Create the bucket NAME."""
+    """Create the bucket NAME; yours already: it stays (with the settings given), as
+    PUT /v1/buckets/NAME does. Another owner's: BucketAlreadyExists."""
     created = (
         state()
         .client()
-        .create_bucket(name, exist_ok, public_read=public_read, labels=parse_labels(labels))
+        .create_bucket(name, True, public_read=public_read, labels=parse_labels(labels))
     )
     out(plain(created), f"Bucket {created.name} ready")
 
@@ -501,6 +503,8 @@ Examples:
   zot-artifacts upload 'dist/**/*.whl' builds/wheels     # the CLI expands the glob
   zot-artifacts upload dist/*.whl builds --key-prefix wheels/1.0
   zot-artifacts upload report.html builds --key reports/latest.html
+  zot-artifacts upload app.tar.gz builds/app/1.0/app.tar.gz  # one file: its exact key
+  zot-artifacts upload app.tar.gz builds/app/1.0/            # into a folder: app/1.0/app.tar.gz
 """
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
@@ -533,11 +537,23 @@ def upload(
 ) -> None:
     """Upload files, directories and globs.
 
-    Directories go recursively (keys relative to the directory) and globs are expanded here,
-    into BUCKET, under PREFIX when given. A file keeps its name; dotfiles inside directories
-    and globs are skipped unless --include-hidden. Large files go up in parallel parts and
-    an interrupted upload resumes. Prints each key with its size and sha256."""
+    One file to BUCKET/NAME is stored as the key NAME, as aws s3 cp does; BUCKET/DIR/ (with
+    the slash) or BUCKET keeps the file's name under DIR/. Directories go recursively (keys
+    relative to the directory) and globs are expanded here, under PREFIX when given; dotfiles
+    inside directories and globs are skipped unless --include-hidden. Large files go up in
+    parallel parts and an interrupted upload resumes. Prints each key with its size and
+    sha256."""
     bucket_name, _, prefix = dest.partition("/")
+    if (
+        key is None
+        and key_prefix is None
+        and len(paths) == 1
+        and prefix
+        and not prefix.endswith("/")
+        and Path(paths[0]).is_file()
+    ):
+        key = prefix  # one file, a destination without a trailing slash: its key
+        prefix = ""
     if key_prefix is not None:
         if prefix:
             raise click.UsageError("give the prefix once: BUCKET/PREFIX or --key-prefix")
@@ -559,16 +575,24 @@ def upload(
 
         def send(path: Path, object_key: str) -> None:
             kind = content_type or mimetypes.guess_type(path.name)[0]
-            info = client.upload(
-                bucket_name,
-                object_key,
-                path,
-                content_type=kind,
-                labels=labels_map,
-                parallel=parallel,
-                progress=track(object_key, path.stat().st_size),
-                overwrite=not no_overwrite,
-            )
+            try:
+                info = client.upload(
+                    bucket_name,
+                    object_key,
+                    path,
+                    content_type=kind,
+                    labels=labels_map,
+                    parallel=parallel,
+                    progress=track(object_key, path.stat().st_size),
+                    overwrite=not no_overwrite,
+                )
+            except PreconditionFailedError as exc:
+                if not no_overwrite:
+                    raise
+                raise Failure(
+                    f"{bucket_name}/{object_key} exists already; --no-overwrite leaves it as it "
+                    f"is ({exc.code})"
+                ) from None
             results[object_key] = {**plain(info), "path": str(path)}
 
         futures = [pool.submit(send, path, object_key) for path, object_key in keys]

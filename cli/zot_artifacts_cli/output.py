@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -42,6 +43,10 @@ def plain(value: Any) -> Any:
     return value
 
 
+# Spaces at the end of a line, before any closing style codes (kept).
+TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$")
+
+
 def stdout_console() -> Console:
     # Not a terminal (a pipe, a file): wide enough that digests and keys are never cut.
     return Console(width=None if sys.stdout.isatty() else 400, highlight=False)
@@ -59,12 +64,19 @@ def emit(fmt: str, data: Any, table: Any = None) -> None:
     elif isinstance(table, str):
         sys.stdout.write(table if table.endswith("\n") else table + "\n")
     else:
-        stdout_console().print(table)
+        console = stdout_console()
+        with console.capture() as captured:
+            console.print(table)
+        # rich pads every cell to its column's width: no line ends in spaces.
+        lines = (TRAILING.sub(r"\1", line) for line in captured.get().splitlines())
+        sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> Table:
-    out = Table(*columns, title=title, box=None, header_style="bold", pad_edge=False)
+    out = Table(
+        *columns, title=title, title_justify="left", box=None, header_style="bold", pad_edge=False
+    )
     for row in rows:
         out.add_row(*("" if cell is None else str(cell) for cell in row))
     return out

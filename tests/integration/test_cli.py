@@ -120,13 +120,14 @@ def test_buckets_and_objects_answer_json_and_exit_codes(
     created = z.json("bucket", "create", name)
     assert created["name"] == name and created["public_read"] is False
     assert z.json("bucket", "create", name, "--exist-ok")["name"] == name
-    z.fails("bucket", "create", name, code="BucketAlreadyExists")
+    # Yours already: it stays and the command succeeds, as PUT /v1/buckets/NAME does.
+    assert z.json("bucket", "create", name)["name"] == name
     assert name in [b["name"] for b in z.json("bucket", "list")["buckets"]]
     assert name in [b["name"] for b in z.json("ls")["buckets"]]
 
     monkeypatch.chdir(tmp_path)
     Path("app.bin").write_bytes(b"x" * 3000)
-    up = z.json("upload", "app.bin", f"{name}/rel/1.0", "--label", "team=web")
+    up = z.json("upload", "app.bin", f"{name}/rel/1.0/", "--label", "team=web")
     assert up["bucket"] == name
     [obj] = up["objects"]
     assert obj["key"] == "rel/1.0/app.bin" and obj["size"] == 3000
@@ -210,8 +211,9 @@ def test_upload_directories_globs_and_dotfiles(
     # --no-overwrite: the store refuses to replace (412), the object stays as it was.
     before = z.json("head", f"{name}/kp/1.0/app.whl")["sha256"]
     Path("other.whl").write_text("other")
-    z.fails("upload", "other.whl", name, "--key", "kp/1.0/app.whl", "--no-overwrite",
-            code="PreconditionFailed")  # fmt: skip
+    refused = z.fails("upload", "other.whl", name, "--key", "kp/1.0/app.whl", "--no-overwrite",
+                      code="PreconditionFailed")  # fmt: skip
+    assert f"{name}/kp/1.0/app.whl exists already" in refused
     assert z.json("head", f"{name}/kp/1.0/app.whl")["sha256"] == before
 
     stored = keys_of(z.json("ls", name, "--recursive"))
@@ -226,6 +228,12 @@ def test_upload_directories_globs_and_dotfiles(
     r = z("upload", "dist/app.whl", f"{name}/p", "--key-prefix", "q")
     assert r.exit_code == 2 and "give the prefix once" in r.stderr
     assert keys_of(z.json("ls", name, "--recursive")) == stored  # nothing more stored
+
+    # One file, as aws s3 cp / mc cp / gsutil cp take it: BUCKET/NAME is its key, BUCKET/DIR/
+    # a folder it keeps its name in; a directory keeps folder semantics without the slash.
+    assert keys_of(z.json("upload", "dist/app.whl", f"{name}/one/exact.whl")) == ["one/exact.whl"]
+    assert keys_of(z.json("upload", "dist/app.whl", f"{name}/one/dir/")) == ["one/dir/app.whl"]
+    assert "one/exact.whl/app.whl" not in keys_of(z.json("ls", name, "--recursive"))
 
 
 @sqlite_only
@@ -278,10 +286,13 @@ def test_entry_point_exit_codes_and_no_progress_bar_without_a_tty(
     up = run("upload", "f.bin", name)
     assert up.returncode == 0 and up.stderr == ""  # stderr is a pipe: no progress bar
     assert "f.bin" in up.stdout and sha((tmp_path / "f.bin").read_bytes()) in up.stdout
+    listing = run("ls", name, "--recursive").stdout
+    for text in (up.stdout, listing):  # tables: no line padded with trailing spaces
+        assert text.splitlines() and all(line == line.rstrip() for line in text.splitlines())
     # On a terminal the same upload draws a bar (on stderr; stdout keeps the summary).
     primary, secondary = pty.openpty()
     with_tty = subprocess.run(
-        [CLI_BIN, "upload", "f.bin", f"{name}/tty"],
+        [CLI_BIN, "upload", "f.bin", f"{name}/tty/"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
