@@ -1,0 +1,52 @@
+"""The service's shared state, and how a subject resolves to a digest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sigstore.verify import Verifier
+
+from ...errors import StoreError
+from ...metadata import MetadataStore
+from ...observability.metrics import Metrics
+from ...storage import BlobStore, is_digest
+from ..artifacts import ArtifactService
+from ..registry import RegistryService
+from ..signing import SigningProvider
+
+
+class SupplyChainBase:
+    """The state every part of the service shares (set by :class:`SupplyChainService`)."""
+
+    metadata: MetadataStore
+    blobs: BlobStore
+    artifacts: ArtifactService
+    registry: RegistryService
+    verifier: Verifier
+    signing: SigningProvider | None
+    signing_key_id: str
+    _gates: dict[str, tuple[float, dict[str, Any] | None]]
+    _results: dict[tuple[str, str], tuple[float, bool, str]]
+    _repo_gates: tuple[float, dict[str, dict[str, Any]]] | None
+    metrics: Metrics | None
+
+    # ---- subjects -------------------------------------------------------------------------
+    async def resolve(self, subject: Any) -> tuple[str, str]:
+        """(digest, how it was named) of a subject: ``{"bucket", "key"}`` (the object's
+        current sha256), ``{"repository", "digest"}`` or ``{"digest"}``."""
+        if not isinstance(subject, dict):
+            raise StoreError("InvalidArgument", "subject must be an object")
+        if set(subject) == {"bucket", "key"}:
+            record = await self.artifacts.head_object(str(subject["bucket"]), str(subject["key"]))
+            return record.digest, f"{record.bucket}/{record.key}"
+        if set(subject) == {"repository", "digest"}:
+            manifest = await self.registry.resolve(
+                str(subject["repository"]), str(subject["digest"])
+            )
+            return manifest.digest, f"{manifest.repo}@{manifest.digest}"
+        if set(subject) == {"digest"} and is_digest(str(subject["digest"])):
+            return str(subject["digest"]), str(subject["digest"])
+        raise StoreError(
+            "InvalidArgument",
+            'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
+        )

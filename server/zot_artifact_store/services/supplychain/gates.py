@@ -1,0 +1,136 @@
+"""Verification gates: policies checked on downloads (buckets) and pulls (repositories)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import time
+from typing import Any
+
+from ...errors import StoreError
+from ...metadata import VerificationGate
+from .base import SupplyChainBase
+
+
+class GatesMixin(SupplyChainBase):
+    """Verification gates: policies checked on downloads (buckets) and pulls (repositories)."""
+
+    # ---- verification policies on buckets (audit / enforce on download) -------------------
+    GATE_TTL = 10.0
+
+    # Repository gates: by exact name or glob ("prod/*"); the most specific one applies.
+    REPO_PATTERN = re.compile(r"[a-z0-9*?]+(?:(?:[._/-]|__|-+)[a-z0-9*?]+)*")
+
+    async def _check_gate(self, name: Any, mode: Any, rules: Any) -> None:
+        if mode not in ("audit", "enforce"):
+            raise StoreError("InvalidArgument", "mode is audit or enforce")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,128}", name):
+            raise StoreError("InvalidArgument", "name is 1-128 of A-Z a-z 0-9 . _ -")
+        await self._verify("sha256:" + "0" * 64, rules)  # the rules must be well formed
+
+    async def set_bucket_gate(
+        self, bucket: str, name: str, mode: str, rules: Any
+    ) -> dict[str, Any]:
+        await self._check_gate(name, mode, rules)
+        record = await self.metadata.get_bucket(bucket)
+        if record is None:
+            raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
+        gate = {"name": name, "mode": mode, "policy": rules}
+        record.settings["verification"] = gate
+        await self.metadata.update_bucket(record)
+        self._gates.pop(bucket, None)
+        self._results.clear()
+        return gate
+
+    async def get_bucket_gate(self, bucket: str) -> dict[str, Any] | None:
+        now = time.monotonic()
+        cached = self._gates.get(bucket)
+        if cached is None or cached[0] < now:
+            record = await self.metadata.get_bucket(bucket)
+            gate = record.settings.get("verification") if record else None
+            if len(self._gates) > 10_000:
+                self._gates.clear()
+            cached = self._gates[bucket] = (now + self.GATE_TTL, gate)
+        return cached[1]
+
+    async def delete_bucket_gate(self, bucket: str) -> None:
+        record = await self.metadata.get_bucket(bucket)
+        if record is None:
+            raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
+        record.settings.pop("verification", None)
+        await self.metadata.update_bucket(record)
+        self._gates.pop(bucket, None)
+
+    async def gate(self, bucket: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
+        """For a download: (the bucket's gate, passed, reasons), or None without a gate."""
+        gate = await self.get_bucket_gate(bucket)
+        return await self._evaluate(gate, digest, f"bucket:{bucket}") if gate else None
+
+    async def set_repo_gate(self, pattern: str, name: str, mode: str, rules: Any) -> dict[str, Any]:
+        if not self.REPO_PATTERN.fullmatch(pattern) or len(pattern) > 255:
+            raise StoreError("InvalidArgument", f"{pattern!r} is not a repository name or glob")
+        await self._check_gate(name, mode, rules)
+        await self.metadata.put_gate(
+            VerificationGate(f"repo:{pattern}", name, mode, json.dumps(rules), time.time())
+        )
+        self._repo_gates = None
+        self._results.clear()
+        return {"name": name, "mode": mode, "policy": rules, "repositories": pattern}
+
+    async def repo_gates(self) -> dict[str, dict[str, Any]]:
+        """Every repository gate by pattern (kept ``GATE_TTL`` seconds)."""
+        now = time.monotonic()
+        if self._repo_gates is None or self._repo_gates[0] < now:
+            gates = {
+                g.scope.removeprefix("repo:"): {
+                    "name": g.name,
+                    "mode": g.mode,
+                    "policy": json.loads(g.document),
+                    "repositories": g.scope.removeprefix("repo:"),
+                }
+                for g in await self.metadata.list_gates()
+                if g.scope.startswith("repo:")
+            }
+            self._repo_gates = (now + self.GATE_TTL, gates)
+        return self._repo_gates[1]
+
+    async def delete_repo_gate(self, pattern: str) -> None:
+        if not await self.metadata.delete_gate(f"repo:{pattern}"):
+            raise StoreError(
+                "NoSuchVerificationPolicy", f"no verification policy for repositories {pattern!r}"
+            )
+        self._repo_gates = None
+
+    async def repo_gate(self, repo: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
+        """For a pull of ``repo@digest``: the most specific matching gate's outcome."""
+        gates = await self.repo_gates()
+        if not gates:
+            return None
+        gate = gates.get(repo)
+        if gate is None:
+            matching = [p for p in gates if fnmatch.fnmatchcase(repo, p)]
+            if not matching:
+                return None
+            gate = gates[max(matching, key=len)]
+        return await self._evaluate(gate, digest, f"repo:{repo}")
+
+    async def _evaluate(
+        self, gate: dict[str, Any], digest: str, scope: str
+    ) -> tuple[dict[str, Any], bool, str]:
+        """(gate, passed, reasons) for a subject in ``scope``; results are kept for
+        ``GATE_TTL`` seconds (attaching evidence clears them)."""
+        key = (digest, scope, json.dumps(gate["policy"], sort_keys=True))
+        now = time.monotonic()
+        cached = self._results.get(key)
+        if cached is None or cached[0] < now:
+            passed, rules = await self.verify(digest, gate["policy"], scope)
+            reasons = "; ".join(f"{r.rule}: {r.reason}" for r in rules if not r.passed)
+            if len(self._results) > 10_000:
+                self._results.clear()
+            cached = self._results[key] = (now + self.GATE_TTL, passed, reasons)
+        if self.metrics is not None:
+            target = "repository" if scope.startswith("repo:") else "bucket"
+            decision = "pass" if cached[1] else "fail"
+            self.metrics.gate_decisions.labels(target, str(gate["mode"]), decision).inc()
+        return gate, cached[1], cached[2]

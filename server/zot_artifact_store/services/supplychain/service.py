@@ -1,0 +1,48 @@
+"""The supply-chain service: its parts put together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sigstore.models import TrustedRoot
+from sigstore.verify import Verifier
+
+from ...metadata import MetadataStore
+from ...observability.metrics import Metrics
+from ...storage import BlobStore
+from ..artifacts import ArtifactService
+from ..registry import RegistryService
+from ..signing import SigningProvider
+from .base import SupplyChainBase
+from .evidence import EvidenceMixin
+from .gates import GatesMixin
+from .keys import KeysMixin
+from .server_signing import SigningMixin
+from .verification import VerificationMixin
+
+
+class SupplyChainService(
+    SigningMixin, GatesMixin, KeysMixin, EvidenceMixin, VerificationMixin, SupplyChainBase
+):
+    """Supply-chain evidence and verification (DESIGN.md §4): evidence binds to a subject's
+    digest. Its parts live beside it by concern."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        artifacts: ArtifactService,
+        registry: RegistryService,
+        root: TrustedRoot,
+    ) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+        self.artifacts = artifacts
+        self.registry = registry
+        self.verifier = Verifier(trusted_root=root)
+        self.signing: SigningProvider | None = None
+        self.signing_key_id = ""
+        self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
+        self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self.metrics: Metrics | None = None  # set by app.py
