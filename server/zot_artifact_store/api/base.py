@@ -21,7 +21,7 @@ from tornado.iostream import StreamClosedError
 from ..auth.authn import AuthRequest
 from ..auth.authz import denial
 from ..auth.policy import EvalContext
-from ..auth.principal import ANONYMOUS, Principal, RequestContext
+from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_principal
 from ..auth.ratelimit import claimed_identity, has_credentials
 from ..errors import StoreError
 from ..observability.logging import request_id_var
@@ -103,6 +103,7 @@ class BaseHandler(tornado.web.RequestHandler):
     async def authenticate(self) -> Principal:
         self.check_lockout()
         self.principal = await self.ctx.authentication.authenticate(self.auth_request())
+        current_principal.set(self.principal)  # this request's task only
         return self.principal
 
     def _credential_keys(self) -> tuple[str, ...] | None:

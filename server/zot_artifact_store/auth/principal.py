@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +20,27 @@ class Principal:
     scopes: frozenset[str] | None = None
     # Statements attached to the credential itself (compiled auth.policy.Statement objects).
     statements: tuple[Any, ...] = ()
+    # A CI workload (auth.workload): the platform token's verified claims the store vouches
+    # for in provenance (repository, workflow, run, namespace …), as sorted (name, value) pairs.
+    claims: tuple[tuple[str, str], ...] = ()
+    # The session token's id (jti) for a workload session: what it wrote is bound to it.
+    session: str = ""
 
     @property
     def is_anonymous(self) -> bool:
         return self.source == "anonymous"
 
+    @property
+    def workload_claims(self) -> dict[str, str]:
+        return dict(self.claims)
+
 
 ANONYMOUS = Principal(id="anonymous", name="anonymous", source="anonymous")
+# Who the request being served authenticated as (set by the API layer once it knows): the
+# services stamp what it writes with it (ObjectRecord.writer).
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "current_principal", default=None
+)
 # Everyone is this principal when authentication is off (no root credentials configured).
 OPEN_ACCESS = Principal(
     id="anonymous",

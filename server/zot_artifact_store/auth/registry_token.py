@@ -120,6 +120,8 @@ class RegistryTokens:
             "exp": now + int(ttl),
             "jti": uuid.uuid4().hex,
         }
+        if principal.claims:  # the platform's verified claims, carried for provenance
+            claims["wl"] = dict(principal.claims)
         token = jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, self._key)
         return {
             "token": token,
@@ -152,12 +154,15 @@ class RegistryTokens:
         except JoseError:
             raise StoreError("Unauthenticated", "the token has expired") from None
         if claims.get("kind") == "session":
+            workload = claims.get("wl") if isinstance(claims.get("wl"), dict) else {}
             return Principal(
                 id=str(claims.get("sub")),
                 name=str(claims.get("name")),
                 roles=frozenset(str(r) for r in claims.get("roles") or ()),
                 groups=frozenset(str(g) for g in claims.get("groups") or ()),
                 source=str(claims.get("src") or "session"),
+                claims=tuple(sorted((str(k), str(v)) for k, v in workload.items())),
+                session=str(claims.get("jti") or ""),
             )
         grants: set[str] = set()
         for entry in claims.get("access") or []:

@@ -29,6 +29,41 @@ def claim(claims: dict[str, Any], path: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# The platform claims provenance is built from (services/supplychain/provenance.py): GitHub
+# Actions' OIDC token, and a Kubernetes service-account token's (paths into its nested claims).
+PROVENANCE_CLAIMS = (
+    "iss",
+    "sub",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "repository_owner_id",
+    "ref",
+    "ref_type",
+    "sha",
+    "workflow_ref",
+    "workflow_sha",
+    "job_workflow_ref",
+    "job_workflow_sha",
+    "run_id",
+    "run_attempt",
+    "event_name",
+    "runner_environment",
+    "actor",
+    "kubernetes.io/namespace",
+    "kubernetes.io/serviceaccount/name",
+    "kubernetes.io/serviceaccount/uid",
+    "kubernetes.io/pod/name",
+    "kubernetes.io/pod/uid",
+)
+
+
+def provenance_claims(claims: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The verified claims a principal carries for provenance (strings only, sorted)."""
+    found = ((name, claim(claims, name)) for name in PROVENANCE_CLAIMS)
+    return tuple(sorted((name, value) for name, value in found if value is not None))
+
+
 class WorkloadExchange:
     def __init__(self, rules: list[TrustRule]) -> None:
         self.rules = rules
@@ -71,6 +106,7 @@ class WorkloadExchange:
                     name=sub,
                     roles=frozenset(rule.roles),
                     source="workload",
+                    claims=provenance_claims(claims),
                 )
                 return principal, rule
         errors = [v for v in verified.values() if isinstance(v, StoreError)]

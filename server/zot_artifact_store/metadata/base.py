@@ -64,6 +64,10 @@ class ObjectRecord:
     parts: list[dict[str, Any]] = field(default_factory=list)
     # Canned ACL public-read on the object itself (S3 x-amz-acl).
     public_read: bool = False
+    # Who wrote this version (principal id) and, for a CI workload session, the session's id:
+    # server-built provenance covers only what the asking identity wrote (never served).
+    writer: str = ""
+    writer_session: str = ""
 
 
 @dataclass

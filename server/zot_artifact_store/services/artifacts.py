@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..auth.principal import current_principal
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
@@ -358,6 +359,9 @@ class ArtifactService:
         key at this moment (412 PreconditionFailed otherwise; the blob is left to GC)."""
         # The bucket may have been deleted while the body streamed in.
         await self.get_bucket(record.bucket)
+        writer = current_principal.get()  # a copy is the copier's, not its source's
+        record.writer = writer.id if writer is not None else ""
+        record.writer_session = writer.session if writer is not None else ""
         try:
             previous = await self.metadata.put_object(record, if_absent=if_absent)
         except AlreadyExistsError:

@@ -16,6 +16,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
+from ...auth.principal import current_principal
 from ...auth.sigv2 import verify_sigv2
 from ...auth.sigv4 import SigV4Context, SigV4Request
 from ...errors import CATALOGUE, NotModified, StoreError
@@ -142,6 +143,7 @@ class S3Handler(BaseHandler):
             )
             if legacy is not None:
                 self.principal = legacy
+                current_principal.set(legacy)
                 return
         await self.authenticate()
 

@@ -892,6 +892,63 @@ class SignHandler(V1Handler):
         self.write_json({**evidence_json(evidence), "envelope": dsse, "bundle": bundle}, 201)
 
 
+class ProvenanceHandler(V1Handler):
+    """``POST /v1/provenance {"subjects": [{"bucket", "key"}, …]}``: the store builds SLSA v1
+    provenance for objects the caller's identity wrote — from the CI platform token's verified
+    claims for a workload session (``/v1/auth/exchange``), else naming the uploader — signs it
+    with its own key and attaches it to each. The caller supplies no predicate fields."""
+
+    async def post(self) -> None:
+        body = self.json_body(required=True)
+        subjects = body.get("subjects") if isinstance(body, dict) else None
+        if (
+            not isinstance(body, dict)
+            or set(body) != {"subjects"}
+            or not isinstance(subjects, list)
+        ):
+            raise StoreError(
+                "MalformedJSON",
+                'the request is {"subjects": [{"bucket", "key"}, …]}: the store writes the '
+                "predicate itself (a predicate of your own is POST /v1/sign, for signing:Attest)",
+            )
+        if not 1 <= len(subjects) <= MAX_PROVENANCE_SUBJECTS:
+            raise StoreError("InvalidArgument", f"give 1 to {MAX_PROVENANCE_SUBJECTS} subjects")
+        resolved: list[tuple[str, str, str]] = []
+        for subject in subjects:
+            if not isinstance(subject, dict) or set(subject) != {"bucket", "key"}:
+                raise StoreError("InvalidArgument", 'each subject is {"bucket", "key"}')
+            bucket, key = str(subject["bucket"]), str(subject["key"])
+            await self.authorize("supplychain:attach", f"{bucket}/{key}")
+            record = await self.ctx.artifacts.head_object(bucket, key)
+            # Only what this identity wrote: in a workload session, in this very session.
+            wrote = (
+                record.writer_session == self.principal.session
+                if self.principal.session
+                else record.writer == self.principal.id
+            )
+            if not wrote or not record.writer:
+                raise StoreError(
+                    "AccessDenied",
+                    f"{bucket}/{key} was not written by this "
+                    f"{'session' if self.principal.session else 'identity'}: provenance covers "
+                    "only what the asking identity uploaded",
+                    resource=f"{bucket}/{key}",
+                )
+            resolved.append((record.digest, key, f"{bucket}/{key}"))
+        evidence, statement = await self.ctx.supplychain.build_provenance(resolved, self.principal)
+        for item in evidence:
+            self.audit(
+                "supplychain:attach", item.subject_ref, True, f"provenance {item.evidence_id}"
+            )
+        self.write_json(
+            {"statement": statement, "evidence": [evidence_json(e) for e in evidence]}, 201
+        )
+
+
+# At most this many files in one provenance statement (POST /v1/provenance).
+MAX_PROVENANCE_SUBJECTS = 1000
+
+
 class VerifyHandler(V1Handler):
     """``POST /v1/verify``: does a subject satisfy a policy, rule by rule."""
 
@@ -1030,6 +1087,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/policies/([^/]+)", PolicyHandler, "/v1/policies/{name}"),
         r(r"/v1/authorize", AuthorizeHandler, "/v1/authorize"),
         r(r"/v1/auth/exchange", ExchangeHandler, "/v1/auth/exchange"),
+        r(r"/v1/provenance", ProvenanceHandler, "/v1/provenance"),
         r(r"/v1/access-keys/?", AccessKeysHandler, "/v1/access-keys"),
         r(r"/v1/access-keys/([^/]+)", AccessKeyHandler, "/v1/access-keys/{id}"),
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),

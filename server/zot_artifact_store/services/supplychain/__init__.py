@@ -36,6 +36,7 @@ from .formats import (
     verify_dsse,
     verify_raw,
 )
+from .provenance import SLSA_PROVENANCE_V1, provenance_predicate
 from .service import SupplyChainService
 from .verification import RuleResult, distinct_signers, rule_kinds, subject_scope
 from .views import component_json, evidence_json, key_json
@@ -49,6 +50,7 @@ __all__ = [
     "OIDC_ISSUER_V2",
     "SAN_OTHERNAME",
     "SIGSTORE_BUNDLE_TYPES",
+    "SLSA_PROVENANCE_V1",
     "IdentityRegex",
     "RuleResult",
     "SupplyChainService",
@@ -65,6 +67,7 @@ __all__ = [
     "key_json",
     "lookup",
     "parse_dsse_statement",
+    "provenance_predicate",
     "public_key_bundle",
     "raw_signature",
     "rule_kinds",

@@ -17,12 +17,19 @@ from .base import SupplyChainBase
 from .evidence import EvidenceMixin
 from .gates import GatesMixin
 from .keys import KeysMixin
+from .provenance import ProvenanceMixin
 from .server_signing import SigningMixin
 from .verification import VerificationMixin
 
 
 class SupplyChainService(
-    SigningMixin, GatesMixin, KeysMixin, EvidenceMixin, VerificationMixin, SupplyChainBase
+    SigningMixin,
+    ProvenanceMixin,
+    GatesMixin,
+    KeysMixin,
+    EvidenceMixin,
+    VerificationMixin,
+    SupplyChainBase,
 ):
     """Supply-chain evidence and verification (DESIGN.md §4): evidence binds to a subject's
     digest. Its parts live beside it by concern."""
