@@ -1,5 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup setup-serve serve test lint format bench clean image manifests
+.PHONY: setup setup-serve serve test lint format bench clean image image-operator manifests
 
 setup:
 	@bash scripts/setup.sh
@@ -30,14 +30,21 @@ BASE ?=
 image: setup
 	IMAGE=$(IMAGE) BASE=$(BASE) bash scripts/build-image.sh
 
+# The operator's image: the Containerfile's `operator` target (deploy/operator).
+OPERATOR_IMAGE ?= localhost/zot-artifact-store-operator:dev
+image-operator: setup
+	IMAGE=$(OPERATOR_IMAGE) BASE=$(BASE) TARGET=operator bash scripts/build-image.sh
+
 bench: setup
 	.venv/bin/python benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf .venv data .pytest_cache .ruff_cache
 
-# The Kustomize manifests (deploy/kubernetes) and the values reference in docs/deploy.md,
+# The Kustomize manifests (deploy/kubernetes), the operator's manifests and OLM bundle
+# (deploy/operator) and the values and CRD references in docs/deploy.md,
 # generated from the Helm chart.
 manifests: setup
 	.venv/bin/python deploy/kubernetes/generate.py
 	.venv/bin/python deploy/helm/values_reference.py
+	.venv/bin/python deploy/operator/generate.py

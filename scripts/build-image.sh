@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-localhost/zot-artifact-store:dev}
 BASE=${BASE:-}
+# TARGET=operator builds the operator image (the Containerfile's `operator` stage).
+TARGET=${TARGET:-}
 WHEELHOUSE=${WHEELHOUSE:-1}
 PYTHON=${PYTHON:-.venv/bin/python}
 BUILDAH=${BUILDAH:-buildah}
@@ -25,12 +27,17 @@ fi
 args=(--build-arg "VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')")
 args+=(--build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)")
 [ -n "$BASE" ] && args+=(--build-arg "BASE=$BASE")
+project=.
+if [ -n "$TARGET" ]; then
+  args+=(--target "$TARGET")
+  [ "$TARGET" = operator ] && project=".[operator]"
+fi
 
 if [ "$WHEELHOUSE" = 1 ] && "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
   rm -rf build/wheelhouse
   mkdir -p build/wheelhouse
   "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --wheel-dir build/wheelhouse \
-    . ./sdk/python ./cli setuptools wheel 2> >(grep -v "is ignored: it is neither a file" >&2)
+    "$project" ./sdk/python ./cli setuptools wheel 2> >(grep -v "is ignored: it is neither a file" >&2)
   # Our own three are built inside the image from the sources; only dependencies come from here.
   rm -f build/wheelhouse/zot_artifact_store-* build/wheelhouse/zot_artifacts-* \
     build/wheelhouse/zot_artifacts_cli-*
