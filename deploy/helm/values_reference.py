@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,29 @@ def rows(schema: dict[str, Any], defaults: Any, path: str = "") -> list[tuple[st
     return out
 
 
+def table(columns: tuple[str, ...], body: Iterable[tuple[str, ...]]) -> list[str]:
+    """A markdown table's lines (the operator's CRD reference uses it too)."""
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(row) + " |" for row in body),
+    ]
+
+
+def splice(doc: str, start: str, end: str, text: str) -> str:
+    """``doc`` with what lies from the marker ``start`` to the marker ``end`` replaced by
+    ``text`` (which carries the markers)."""
+    first, last = doc.index(start), doc.index(end) + len(end)
+    return doc[:first] + text + doc[last:]
+
+
 def reference() -> str:
     schema = json.loads((CHART / "values.schema.json").read_text())
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     lines = [
         START,
         "",
-        "| value | type | default | what |",
-        "|---|---|---|---|",
-        *(f"| {n} | {t} | {d} | {w} |" for n, t, d, w in rows(schema, defaults)),
+        *table(("value", "type", "default", "what"), rows(schema, defaults)),
         "",
         END,
     ]
@@ -72,8 +87,7 @@ def reference() -> str:
 
 
 def updated(doc: str) -> str:
-    start, end = doc.index(START), doc.index(END) + len(END)
-    return doc[:start] + reference() + doc[end:]
+    return splice(doc, START, END, reference())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,10 +152,15 @@ def manifests() -> dict[str, str]:
 
 def check(directory: Path = HERE) -> list[str]:
     """What differs between the files under ``directory`` and what the chart renders now."""
-    wanted = manifests()
-    problems = [
-        f"{rel}: not generated (remove it)" for rel in sorted(_present(directory) - set(wanted))
-    ]
+    return compare(manifests(), directory, _present(directory), "chart")
+
+
+def compare(
+    wanted: Mapping[str, str], directory: Path, present: set[str], source: str
+) -> list[str]:
+    """What differs between the generated files ``wanted`` (relative path → content) and those
+    under ``directory`` (``present``: the files there); deploy/operator/generate.py uses it too."""
+    problems = [f"{rel}: not generated (remove it)" for rel in sorted(present - set(wanted))]
     for rel, text in wanted.items():
         path = directory / rel
         current = path.read_text() if path.exists() else ""
@@ -164,7 +169,7 @@ def check(directory: Path = HERE) -> list[str]:
                 current.splitlines(),
                 text.splitlines(),
                 f"{rel} (committed)",
-                f"{rel} (chart)",
+                f"{rel} ({source})",
                 lineterm="",
             )
             problems.append("\n".join(diff) if current else f"{rel}: missing")

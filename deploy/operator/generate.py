@@ -9,7 +9,6 @@ Needs the dev extras: ``.venv/bin/python deploy/operator/generate.py``."""
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib.util
 import json
 import sys
@@ -48,14 +47,22 @@ LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "zot-arti
 Obj = dict[str, Any]
 
 
-def _values_reference() -> ModuleType:
-    """deploy/helm/values_reference.py: the chart's reference, whose cell formats this shares."""
-    path = HERE.parent / "helm" / "values_reference.py"
-    spec = importlib.util.spec_from_file_location("zas_values_reference", path)
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _values_reference() -> ModuleType:
+    """deploy/helm/values_reference.py: the chart's reference (cells, tables, splicing)."""
+    return _load(HERE.parent / "helm" / "values_reference.py", "zas_values_reference")
+
+
+def _kustomize_generator() -> ModuleType:
+    """deploy/kubernetes/generate.py: its comparison of generated and committed files."""
+    return _load(HERE.parent / "kubernetes" / "generate.py", "zas_generate_manifests")
 
 
 # ---- RBAC: what the operator's ServiceAccount may do ------------------------------------------
@@ -391,21 +398,21 @@ def _rules(sub: Obj, path: str) -> list[tuple[str, str]]:
 
 
 def reference() -> str:
+    ref = _values_reference()
     spec = schema()["properties"]["spec"]
     lines = [
         START,
         "",
         f"`{KIND}` (`{API_VERSION}`, namespaced, plural `{PLURAL}`, short name `zas`): `spec`",
         "",
-        "| field | type | default | what |",
-        "|---|---|---|---|",
-        *(f"| {n} | {t} | {d} | {w} |" for n, t, d, w in _rows(spec)),
+        *ref.table(("field", "type", "default", "what"), _rows(spec)),
         "",
         "Rules the API server checks (CEL) and the operator checks again:",
         "",
-        "| where | rule |",
-        "|---|---|",
-        *(f"| `{w}` | {m.replace('|', chr(92) + '|')} |" for w, m in _rules(schema(), "")),
+        *ref.table(
+            ("where", "rule"),
+            ((f"`{w}`", m.replace("|", "\\|")) for w, m in _rules(schema(), "")),
+        ),
         "",
         END,
     ]
@@ -413,8 +420,7 @@ def reference() -> str:
 
 
 def updated_doc(doc: str) -> str:
-    start, end = doc.index(START), doc.index(END) + len(END)
-    return doc[:start] + reference() + doc[end:]
+    return _values_reference().splice(doc, START, END, reference())
 
 
 # ---- the files --------------------------------------------------------------------------------
@@ -458,27 +464,17 @@ def manifests() -> dict[str, str]:
 
 
 def check(directory: Path = HERE, doc: Path = DOC) -> list[str]:
-    problems = []
-    wanted = manifests()
+    """What differs between the committed files under ``directory`` (and the reference in
+    ``doc``) and what their sources generate now."""
     present = {
         p.relative_to(directory).as_posix()
         for sub in ("config", "bundle")
         for p in (directory / sub).rglob("*")
         if p.is_file()
     }
-    problems += [f"{rel}: not generated (remove it)" for rel in sorted(present - set(wanted))]
-    for rel, text in wanted.items():
-        path = directory / rel
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            diff = difflib.unified_diff(
-                current.splitlines(),
-                text.splitlines(),
-                f"{rel} (committed)",
-                f"{rel} (generated)",
-                lineterm="",
-            )
-            problems.append("\n".join(diff) if current else f"{rel}: missing")
+    problems: list[str] = _kustomize_generator().compare(
+        manifests(), directory, present, "generated"
+    )
     text = doc.read_text()
     if updated_doc(text) != text:
         problems.append(f"{doc.name}: the CRD reference is stale")

@@ -29,6 +29,7 @@ from tests.deploy.cases import materialize
 from tests.deploy.k8s import (
     CHART,
     K8S_VERSIONS,
+    RESTRICTED_VOLUMES,
     ROOT,
     Obj,
     find,
@@ -557,6 +558,7 @@ def test_scc_only_when_asked_and_then_pinned() -> None:
     assert scc["metadata"]["name"] == "zot-artifact-store-store-store"
     assert "namespace" not in scc["metadata"] and "ownerReferences" not in scc["metadata"]
     assert scc["users"] == ["system:serviceaccount:store:store"]
+    assert set(scc["volumes"]) == RESTRICTED_VOLUMES  # restricted-v2's, no more
     assert find(objects, "ServiceAccount")["metadata"]["name"] == "store"
     template = find(objects, "Deployment")["spec"]["template"]
     assert (
