@@ -2,8 +2,10 @@
 
 Each error has a stable ``code``, an HTTP ``status``, a human ``message`` and ``retryable``.
 Services raise :class:`StoreError`; each API renders it in its own dialect (S3 XML, OCI JSON,
-problem JSON for ``/v1``). ``docs/errors.md`` is the catalogue; ``tests/unit/test_errors.py``
-checks that every code defined here is documented there.
+problem JSON for ``/v1``). ``docs/errors.md`` is the catalogue: a section per code with its
+likely causes and the fix, which the problem JSON's ``type`` links to
+(:data:`PROBLEM_TYPE_BASE` + code); ``tests/unit/test_errors.py`` checks that every code
+defined here has its section there.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-PROBLEM_TYPE_BASE = "https://zot-artifact-store.dev/errors/"
+# The problem JSON's ``type``: the code's section of docs/errors.md (likely causes, the fix),
+# in the repository the image's org.opencontainers.image.source label names.
+PROBLEM_TYPE_BASE = (
+    "https://github.com/zot-artifact-store/zot-artifact-store/blob/main/docs/errors.md#"
+)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def refused(r: httpx.Response, api: str, *names: str) -> str:
         assert r.headers["content-type"].startswith("application/problem+json"), r.headers
         body = r.json()
         assert body["code"] == "UnexpectedQueryParameter" and body["status"] == 400, body
-        assert body["type"].endswith("/UnexpectedQueryParameter")
+        assert body["type"].endswith("errors.md#UnexpectedQueryParameter")
         assert body["errors"]["unexpected"] == sorted(names), body
         message = body["message"]
     else:
