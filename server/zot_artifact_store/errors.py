@@ -39,6 +39,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("InvalidRequest", 400, "The request is malformed"),
         ErrorSpec("MalformedJSON", 400, "The request body is not valid JSON of the expected shape"),
         ErrorSpec("InvalidArgument", 400, "A parameter has an invalid value"),
+        ErrorSpec("InvalidTag", 400, "The object tags break S3's limits"),
         ErrorSpec(
             "UnexpectedQueryParameter", 400, "The request has a query parameter it does not take"
         ),

@@ -216,7 +216,9 @@ def test_awscli_sub_resources_never_touch_the_artifact(
     """The issue's reproduction: tagging, legal hold and retention calls replaced the
     object's bytes, DeleteObjectTagging deleted it, DeleteBucketAnalyticsConfiguration (and
     metrics, inventory, intelligent-tiering) deleted the bucket. Each is now 501
-    NotImplemented naming the operation, and the object and the buckets are as they were."""
+    NotImplemented naming the operation — or, for the ones implemented since (object tagging,
+    GetObjectAttributes), answers as AWS does — and the object and the buckets are as they
+    were."""
     bucket, empty = f"sub-{uuid.uuid4().hex[:10]}", f"empty-{uuid.uuid4().hex[:10]}"
     orig = tmp_path / "orig.txt"
     orig.write_bytes(b"original-content\n")
@@ -225,7 +227,6 @@ def test_awscli_sub_resources_never_touch_the_artifact(
     aws(s3_server, home, "s3", "cp", str(orig), f"s3://{bucket}/k.txt")
     obj = ["--bucket", bucket, "--key", "k.txt"]
     calls = {
-        "PutObjectTagging": ["put-object-tagging", *obj, "--tagging", "TagSet=[{Key=a,Value=b}]"],
         "PutObjectLegalHold": ["put-object-legal-hold", *obj, "--legal-hold", "Status=ON"],
         "PutObjectRetention": [
             "put-object-retention",
@@ -233,8 +234,6 @@ def test_awscli_sub_resources_never_touch_the_artifact(
             "--retention",
             "Mode=GOVERNANCE,RetainUntilDate=2030-01-01T00:00:00Z",
         ],
-        "DeleteObjectTagging": ["delete-object-tagging", *obj],
-        "GetObjectAttributes": ["get-object-attributes", *obj, "--object-attributes", "ETag"],
         **{
             f"DeleteBucket{kind}Configuration": [
                 f"delete-bucket-{cli}-configuration",
@@ -254,6 +253,18 @@ def test_awscli_sub_resources_never_touch_the_artifact(
     for operation, args in calls.items():
         stderr = aws_refused(s3_server, home, "s3api", *args)
         assert "NotImplemented" in stderr and operation in stderr, stderr
+    # Implemented since: tags are set, read and removed; attributes answer; the bytes stay.
+    aws(s3_server, home, "s3api", "put-object-tagging", *obj, "--tagging",
+        "TagSet=[{Key=a,Value=b}]")  # fmt: skip
+    tags = json.loads(aws(s3_server, home, "s3api", "get-object-tagging", *obj))
+    assert tags["TagSet"] == [{"Key": "a", "Value": "b"}]
+    head = json.loads(aws(s3_server, home, "s3api", "head-object", *obj))
+    attributes = json.loads(aws(s3_server, home, "s3api", "get-object-attributes", *obj,
+                                "--object-attributes", "ETag", "ObjectSize"))  # fmt: skip
+    assert attributes["ObjectSize"] == len(b"original-content\n")
+    assert attributes["ETag"] == head["ETag"].strip('"')
+    aws(s3_server, home, "s3api", "delete-object-tagging", *obj)
+    assert json.loads(aws(s3_server, home, "s3api", "get-object-tagging", *obj))["TagSet"] == []
     out = tmp_path / "out.txt"
     aws(s3_server, home, "s3", "cp", f"s3://{bucket}/k.txt", str(out))
     assert out.read_bytes() == b"original-content\n"

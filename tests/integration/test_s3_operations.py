@@ -81,6 +81,10 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "DeleteObject",
         "GetObjectAcl",
         "PutObjectAcl",
+        "GetObjectTagging",
+        "PutObjectTagging",
+        "DeleteObjectTagging",
+        "GetObjectAttributes",
         "CreateMultipartUpload",
         "UploadPart",
         "UploadPartCopy",
@@ -224,6 +228,13 @@ def _new_bucket(world: World, state: State, response: dict[str, Any]) -> None:
     }
 
 
+def _tagged(tags: dict[str, str]) -> Check:
+    def apply(world: World, state: State, response: dict[str, Any]) -> None:
+        state["objects"][KEY]["meta"]["tags"] = tags
+
+    return apply
+
+
 def _new_upload(world: World, state: State, response: dict[str, Any]) -> None:
     state["uploads"][response["UploadId"]] = {"key": KEY, "parts": []}
 
@@ -358,6 +369,32 @@ SCENARIOS: dict[str, Scenario] = {
         )
     ),
     "PutObjectAcl": Scenario(params=lambda w: {"ACL": "public-read"}, check=_check_put_object_acl),
+    "GetObjectTagging": Scenario(
+        check=_expect(lambda w, s, r: r["TagSet"] == [], "k.txt has no tags yet")
+    ),
+    "PutObjectTagging": Scenario(
+        params=lambda w: {"Tagging": {"TagSet": [{"Key": "team", "Value": "build"}]}},
+        check=_expect(
+            lambda w, s, r: (
+                w.checker.get_object_tagging(Bucket=w.bucket, Key=KEY)["TagSet"]
+                == [{"Key": "team", "Value": "build"}]
+            ),
+            "the tag is set",
+        ),
+        change=_tagged({"team": "build"}),
+    ),
+    "DeleteObjectTagging": Scenario(),  # no tags to remove: nothing changes, bytes stay
+    "GetObjectAttributes": Scenario(
+        params=lambda w: {"ObjectAttributes": ["ETag", "ObjectSize", "StorageClass"]},
+        check=_expect(
+            lambda w, s, r: (
+                r["ObjectSize"] == len(KNOWN)
+                and f'"{r["ETag"]}"' == w.etag(s, KEY)
+                and r["StorageClass"] == "STANDARD"
+            ),
+            "k.txt's size, ETag and storage class",
+        ),
+    ),
     "CreateMultipartUpload": Scenario(
         check=_expect(
             lambda w, s, r: r["Key"] == KEY and r["Bucket"] == w.bucket and r["UploadId"],

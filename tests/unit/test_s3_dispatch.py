@@ -75,6 +75,10 @@ def test_the_model_is_walked_whole() -> None:
         ("DELETE", "object", {"uploadId": "u"}, (), "AbortMultipartUpload"),
         ("POST", "object", {"uploads": ""}, (), "CreateMultipartUpload"),
         ("POST", "object", {"uploadId": "u"}, (), "CompleteMultipartUpload"),
+        ("PUT", "object", {"tagging": ""}, (), "PutObjectTagging"),
+        ("GET", "object", {"tagging": ""}, (), "GetObjectTagging"),
+        ("DELETE", "object", {"tagging": ""}, (), "DeleteObjectTagging"),
+        ("GET", "object", {"attributes": ""}, (), "GetObjectAttributes"),
     ],
 )
 def test_implemented_operations_are_identified(
@@ -86,11 +90,9 @@ def test_implemented_operations_are_identified(
 @pytest.mark.parametrize(
     ("method", "level", "query", "named"),
     [
-        ("PUT", "object", {"tagging": ""}, "PutObjectTagging"),
-        ("DELETE", "object", {"tagging": ""}, "DeleteObjectTagging"),
         ("PUT", "object", {"legal-hold": ""}, "PutObjectLegalHold"),
+        ("GET", "object", {"legal-hold": ""}, "GetObjectLegalHold"),
         ("PUT", "object", {"retention": ""}, "PutObjectRetention"),
-        ("GET", "object", {"attributes": ""}, "GetObjectAttributes"),
         ("POST", "object", {"restore": ""}, "RestoreObject"),
         ("POST", "object", {"select": "", "select-type": "2"}, "SelectObjectContent"),
         ("PUT", "object", {"renameObject": ""}, "RenameObject"),
@@ -128,7 +130,7 @@ def test_unimplemented_operations_are_refused_by_name(
         ("POST", "bucket", {}, (), "NotImplemented", "POST"),
         ("PUT", "service", {}, (), "NotImplemented", "PUT"),
         # A sub-resource beside an implemented operation's own markers.
-        ("PUT", "object", {"acl": "", "tagging": ""}, (), "NotImplemented", "tagging"),
+        ("PUT", "object", {"acl": "", "retention": ""}, (), "NotImplemented", "retention"),
         ("GET", "object", {"uploadId": "u", "torrent": ""}, (), "NotImplemented", "torrent"),
         # A parameter of another operation.
         ("PUT", "object", {"uploadId": "u"}, (), "InvalidArgument", "uploadId"),

@@ -64,6 +64,8 @@ class ObjectRecord:
     parts: list[dict[str, Any]] = field(default_factory=list)
     # Canned ACL public-read on the object itself (S3 x-amz-acl).
     public_read: bool = False
+    # S3 object tags (PutObjectTagging): at most 10, kept by a copy, reset by an overwrite.
+    tags: dict[str, str] = field(default_factory=dict)
     # Who wrote this version (principal id) and, for a CI workload session, the session's id:
     # server-built provenance covers only what the asking identity wrote (never served).
     writer: str = ""

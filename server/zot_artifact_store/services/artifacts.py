@@ -518,4 +518,5 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "created_at": iso_time(record.created_at),
         "updated_at": iso_time(record.updated_at),
         "labels": record.labels,
+        "tags": record.tags,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from typing import Any
 
 import tornado.httputil
 import tornado.ioloop
@@ -164,6 +165,66 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self.ctx.metadata.put_object(record)
         self.finish()
 
+    # -- tags (S3 object tagging) --
+    async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:GetObjectTagging", f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        tags = [{"Key": k, "Value": v} for k, v in sorted(record.tags.items())]
+        self.write_xml("Tagging", {"TagSet": {"Tag": tags}})
+
+    async def op_PutObjectTagging(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:PutObjectTagging", f"{bucket}/{key}")
+        tags = parse_tagging(self.body)
+        await self._set_tags(bucket, key, tags)
+        self.finish()
+
+    async def op_DeleteObjectTagging(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:DeleteObjectTagging", f"{bucket}/{key}")
+        await self._set_tags(bucket, key, {})
+        self.set_status(204)
+        self.finish()
+
+    async def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        """Replace the tags of the current version; its bytes, ETag and metadata stay."""
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        record.tags = tags
+        await self.ctx.metadata.put_object(record)
+
+    # -- attributes --
+    async def op_GetObjectAttributes(self, bucket: str, key: str) -> None:
+        await self.authorize("s3:GetObject", f"{bucket}/{key}")
+        wanted = {
+            a.strip()
+            for h in self.request.headers.get_list("x-amz-object-attributes")
+            for a in h.split(",")
+            if a.strip()
+        }
+        unknown = wanted - OBJECT_ATTRIBUTES
+        if not wanted or unknown:
+            raise StoreError(
+                "InvalidArgument",
+                "x-amz-object-attributes must name some of "
+                f"{', '.join(sorted(OBJECT_ATTRIBUTES))}"
+                + (f" (not {', '.join(sorted(unknown))})" if unknown else ""),
+            )
+        record = await self.ctx.artifacts.head_object(bucket, key)
+        self.set_header("Last-Modified", http_date(record.updated_at))
+        answer: dict[str, Any] = {}
+        if "ETag" in wanted:
+            answer["ETag"] = record.etag
+        if "Checksum" in wanted and record.checksums:
+            answer["Checksum"] = {
+                f"Checksum{algorithm.upper()}": value
+                for algorithm, value in sorted(record.checksums.items())
+            }
+        if "ObjectParts" in wanted and record.parts:
+            answer["ObjectParts"] = {"TotalPartsCount": len(record.parts)}
+        if "StorageClass" in wanted:
+            answer["StorageClass"] = "STANDARD"
+        if "ObjectSize" in wanted:
+            answer["ObjectSize"] = record.size
+        self.write_xml("GetObjectAttributesResponse", answer)
+
     def _take_session(self) -> PutSession | None:
         """The streamed body's session, now the body is in (None: it was refused while it
         streamed in, and that answer is sent)."""
@@ -273,6 +334,8 @@ class ObjectHandler(MultipartOperations, UploadHandler):
             self.set_header(name, value)
         for name, value in record.user_metadata.items():
             self.set_header(name, value)
+        if record.tags:
+            self.set_header("x-amz-tagging-count", str(len(record.tags)))
         for arg, header in RESPONSE_OVERRIDES.items():
             value = self.arg(arg)
             if value is not None:
@@ -295,6 +358,34 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self.ctx.artifacts.delete_object(bucket, key)
         self.set_status(204)
         self.finish()
+
+
+# What GetObjectAttributes can answer (x-amz-object-attributes).
+OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
+# S3's limits on object tags.
+MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 10, 128, 256
+
+
+def parse_tagging(body: bytes) -> dict[str, str]:
+    """A ``<Tagging><TagSet><Tag><Key/><Value/></Tag>…`` body, within S3's limits."""
+    root = xml.parse(body, "Tagging")
+    tags: dict[str, str] = {}
+    for tag_set in xml.children(root, "TagSet"):
+        for tag in xml.children(tag_set, "Tag"):
+            key, value = xml.child_text(tag, "Key"), xml.child_text(tag, "Value")
+            if key is None or value is None:
+                raise StoreError("MalformedXML", "each Tag needs a Key and a Value")
+            if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+                raise StoreError(
+                    "InvalidTag",
+                    f"tag keys are 1 to {MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}",
+                )
+            if key in tags:
+                raise StoreError("InvalidTag", f"the tag key {key!r} is given twice")
+            tags[key] = value
+    if len(tags) > MAX_TAGS:
+        raise StoreError("InvalidTag", f"an object has at most {MAX_TAGS} tags")
+    return tags
 
 
 def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:
