@@ -754,17 +754,11 @@ class Run:
                 _, answer = self.store.run("attach", "attestation", self.ref(obj["key"]), str(path))
                 self.record(obj["key"], "attestation", answer)
         elif mode == "server":
-            path.write_text(json.dumps(statement["predicate"]))
-            for obj in targets:
-                _, answer = self.store.run(
-                    "sign",
-                    self.ref(obj["key"]),
-                    "--predicate-type",
-                    SLSA_PROVENANCE_V1,
-                    "--predicate",
-                    str(path),
-                )
-                self.record(obj["key"], "attestation", answer)
+            # The store builds the provenance from the claims it verified at the token
+            # exchange (never from this job's environment), signs it, one statement for all.
+            _, answer = self.store.run("provenance", *(self.ref(o["key"]) for o in targets))
+            for obj, evidence in zip(targets, (answer or {}).get("evidence", [])):
+                self.record(obj["key"], "attestation", evidence)
         else:
             path.write_text(json.dumps(statement["predicate"]))
             sigstore = venv_tool("sigstore")

@@ -807,6 +807,30 @@ def sign(
     evidence_out(state().client().sign(subject, predicate_type=predicate_type, predicate=body))
 
 
+@cli.command(
+    epilog="""\b
+Examples:
+  zot-artifacts provenance builds/app/1.0/app.tar.gz builds/app/1.0/app.sbom.json
+"""
+)
+@click.argument("refs", nargs=-1, required=True, metavar="BUCKET/KEY...")
+def provenance(refs: tuple[str, ...]) -> None:
+    """Have the store build, sign and attach SLSA provenance for what you uploaded.
+
+    The store writes the provenance itself from what it verified — in a CI job that exchanged
+    its OIDC token (GitHub Actions, a Kubernetes service account), the token's repository,
+    workflow, commit and run — and signs it with its own key: one statement names every file.
+    Only files this identity uploaded (in a CI job: in this job) are accepted."""
+    evidence = state().client().provenance([split_ref(ref) for ref in refs])
+    out(
+        {"evidence": [plain(e) for e in evidence]},
+        "\n".join(
+            f"{e.kind} {e.id} (SLSA provenance v1) attached to {e.subject or e.subject_digest}"
+            for e in evidence
+        ),
+    )
+
+
 @cli.group(cls=Group)
 def attach() -> None:
     """Attach an SBOM, an attestation or a signature to a subject."""

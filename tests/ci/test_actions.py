@@ -4,6 +4,7 @@ with its own key."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -272,6 +273,52 @@ def test_upload_sign_sbom_provenance_verify_in_one_run(
     )
     assert not missing.success
     assert f"{bucket}/app/9.9/none.txt does not exist" in missing.errors()[0]
+
+
+def test_the_readme_one_liner_gets_provenance_the_store_vouches_for(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    """Issue 18's finding: with sign and provenance on and the default (server) signing, a
+    GitHub OIDC identity with the writer role failed with "may not signing:Attest". Now the
+    store builds the provenance from the claims it verified at the exchange: a step that sets
+    GITHUB_REPOSITORY=evil/repo changes nothing, and a policy naming the repository passes."""
+    (workspace / "dist").mkdir()
+    (workspace / "dist" / "app.tar.gz").write_bytes(os.urandom(2048))
+    (workspace / "dist" / "app.txt").write_text("notes\n")
+    runner = job(workspace, issuer)
+    runner.env["GITHUB_REPOSITORY"] = "evil/repo"  # set by some earlier step: not believed
+    key = next(k["id"] for k in admin.get("/v1/keys").json()["keys"]
+               if k["name"] == "server signing key")  # fmt: skip
+    policy = workspace / "policy.json"
+    repository = "buildDefinition.externalParameters.workflow.repository"
+    policy.write_text(json.dumps({"attestations": [{
+        "predicate_type": "https://slsa.dev/provenance/v1", "signer": {"key": key},
+        "constraints": {repository: f"https://github.com/{REPOSITORY}"}}]}))  # fmt: skip
+    inputs = {"url": store.url, "bucket": bucket, "key-prefix": "one", "path": "dist/",
+              "sign": "true", "provenance": "true", "policy": str(policy)}  # fmt: skip
+    result = runner.run(".", inputs)
+    assert result.success, result.log
+    assert result.outputs["verified"] == "true"
+    listed = admin.get(f"/v1/buckets/{bucket}/objects/one/app.tar.gz/attestations").json()
+    [attestation] = listed["attestations"]
+    assert attestation["details"]["built_by_server"] == "true"
+    envelope = admin.get(f"/v1/evidence/{attestation['id']}").json()
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert sorted(s["name"] for s in statement["subject"]) == ["one/app.tar.gz", "one/app.txt"]
+    workflow = statement["predicate"]["buildDefinition"]["externalParameters"]["workflow"]
+    assert workflow["repository"] == f"https://github.com/{REPOSITORY}"  # the token's, not env's
+    # A policy naming another repository fails for the same files.
+    policy.write_text(json.dumps({"attestations": [{
+        "predicate_type": "https://slsa.dev/provenance/v1",
+        "constraints": {repository: "https://github.com/evil/repo"}}]}))  # fmt: skip
+    verify = {"url": store.url, "bucket": bucket, "keys": "one/app.tar.gz", "policy": str(policy)}
+    other = runner.run("actions/verify", verify)
+    assert not other.success and other.outputs["verified"] == "false"
 
 
 def test_tekton_upload_then_verify_with_the_service_account_token(

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 from urllib.parse import quote
@@ -753,6 +753,11 @@ class Operations:
             body["predicate"] = predicate
         data = yield from self.json_call("POST", "/v1/sign", json=body, idempotent=False)
         return Evidence.from_json(data)
+
+    def provenance(self, objects: Sequence[tuple[str, str]]) -> Op[list[Evidence]]:
+        body = {"subjects": [{"bucket": bucket, "key": key} for bucket, key in objects]}
+        data = yield from self.json_call("POST", "/v1/provenance", json=body, idempotent=False)
+        return [Evidence.from_json(e) for e in data["evidence"]]
 
     def attach(
         self, subject: Subject, kind: str, data: Document, content_type: str | None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, BinaryIO, Union
 
@@ -271,6 +271,9 @@ class AsyncClient(ClientConfig):
         self, subject: Subject, *, predicate_type: str | None = None, predicate: Any = None
     ) -> Evidence:
         return await self._run(self.ops.sign(subject, predicate_type, predicate))
+
+    async def provenance(self, objects: Sequence[tuple[str, str]]) -> list[Evidence]:
+        return await self._run(self.ops.provenance(objects))
 
     async def attach_signature(
         self, subject: Subject, data: Document, content_type: str | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from types import TracebackType
 from typing import Any, BinaryIO, Union
@@ -290,6 +290,12 @@ class Client(ClientConfig):
         """Have the store sign ``subject`` with its own key (a DSSE envelope; with a
         predicate, an attestation of ``predicate_type``)."""
         return self._run(self.ops.sign(subject, predicate_type, predicate))
+
+    def provenance(self, objects: Sequence[tuple[str, str]]) -> list[Evidence]:
+        """Have the store build SLSA v1 provenance for ``objects`` ((bucket, key) pairs you
+        uploaded with this client's identity), from what it verified itself (a CI job's
+        exchanged OIDC claims), sign it and attach it to each: one statement names them all."""
+        return self._run(self.ops.provenance(objects))
 
     def attach_signature(
         self, subject: Subject, data: Document, content_type: str | None = None
