@@ -85,6 +85,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchPolicy", 404, "The policy does not exist"),
         ErrorSpec("NoSuchAccessKey", 404, "The access key does not exist"),
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
+        ErrorSpec("NoSuchTagSet", 404, "The bucket has no tags"),
         ErrorSpec("MalformedPolicy", 400, "The policy document is malformed"),
         ErrorSpec("NoSuchEvidence", 404, "The evidence does not exist"),
         ErrorSpec("VerificationFailed", 403, "The subject fails its verification policy"),

@@ -72,6 +72,9 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetBucketPolicy",
         "PutBucketPolicy",
         "DeleteBucketPolicy",
+        "GetBucketTagging",
+        "PutBucketTagging",
+        "DeleteBucketTagging",
         "ListMultipartUploads",
         "DeleteObjects",
         "PutObject",
@@ -223,6 +226,7 @@ def _new_bucket(world: World, state: State, response: dict[str, Any]) -> None:
         "name": world.new_bucket,
         "public_read": False,
         "labels": {},
+        "tags": {},
         "owner": ANY,
         "created_at": ANY,
     }
@@ -231,6 +235,21 @@ def _new_bucket(world: World, state: State, response: dict[str, Any]) -> None:
 def _tagged(tags: dict[str, str]) -> Check:
     def apply(world: World, state: State, response: dict[str, Any]) -> None:
         state["objects"][KEY]["meta"]["tags"] = tags
+
+    return apply
+
+
+BUCKET_TAGS = {"cost-center": "ci", "app.kubernetes.io/name": "walk"}
+
+
+def _put_bucket_tags(world: World) -> None:
+    tag_set = [{"Key": k, "Value": v} for k, v in BUCKET_TAGS.items()]
+    world.checker.put_bucket_tagging(Bucket=world.bucket, Tagging={"TagSet": tag_set})
+
+
+def _bucket_tagged(tags: dict[str, str]) -> Check:
+    def apply(world: World, state: State, response: dict[str, Any]) -> None:
+        state["buckets"][world.bucket]["tags"] = tags
 
     return apply
 
@@ -327,6 +346,25 @@ SCENARIOS: dict[str, Scenario] = {
         change=_policy_set,
     ),
     "DeleteBucketPolicy": Scenario(setup=_put_policy, change=_policy_removed),
+    "GetBucketTagging": Scenario(
+        setup=_put_bucket_tags,
+        check=_expect(
+            lambda w, s, r: {t["Key"]: t["Value"] for t in r["TagSet"]} == BUCKET_TAGS,
+            "the bucket's tags",
+        ),
+    ),
+    "PutBucketTagging": Scenario(
+        params=lambda w: {"Tagging": {"TagSet": [{"Key": "team", "Value": "build"}]}},
+        check=_expect(
+            lambda w, s, r: (
+                w.checker.get_bucket_tagging(Bucket=w.bucket)["TagSet"]
+                == [{"Key": "team", "Value": "build"}]
+            ),
+            "the tag is set",
+        ),
+        change=_bucket_tagged({"team": "build"}),
+    ),
+    "DeleteBucketTagging": Scenario(setup=_put_bucket_tags, change=_bucket_tagged({})),
     "ListMultipartUploads": Scenario(
         check=_expect(
             lambda w, s, r: (

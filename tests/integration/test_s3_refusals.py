@@ -1,5 +1,5 @@
 """What the S3 API does not implement is refused, never mistaken for what it does: object
-versions, tags, object lock, grants and encryption asked for in parameters, headers or bodies
+versions, object lock, grants and encryption asked for in parameters, headers or bodies
 are 501 NotImplemented and change nothing; misplaced parameters are 400. Also the ListBuckets
 and ListMultipartUploads parameters that were ignored before. Through boto3, at ``/`` and
 ``/s3``, on both metadata backends."""
@@ -87,14 +87,13 @@ def test_delete_objects_with_a_version_id_keeps_the_object(s3: BaseClient, bucke
 @pytest.mark.parametrize(
     "extra",
     [
-        {"Tagging": "team=build"},
         {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": datetime(2030, 1, 1)},
         {"ObjectLockLegalHoldStatus": "ON"},
         {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
         {"ServerSideEncryption": "AES256"},
         {"WebsiteRedirectLocation": "/elsewhere"},
     ],
-    ids=["tagging", "retention", "legal-hold", "grant", "sse", "website-redirect"],
+    ids=["retention", "legal-hold", "grant", "sse", "website-redirect"],
 )
 def test_write_headers_for_missing_features_store_nothing(
     s3: BaseClient, bucket: str, extra: dict[str, object]

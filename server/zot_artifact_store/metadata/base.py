@@ -91,6 +91,8 @@ class MultipartUpload:
     headers: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     checksum_algorithm: str | None = None
+    # S3 object tags given at create (``x-amz-tagging``), the object's at complete.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

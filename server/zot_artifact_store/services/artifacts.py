@@ -152,6 +152,8 @@ class PutOptions:
     labels: dict[str, str] = field(default_factory=dict)
     user_metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # S3 object tags (``x-amz-tagging``), already within S3's limits.
+    tags: dict[str, str] = field(default_factory=dict)
     expected_sha256: str | None = None  # "sha256:<hex>"
     expected_md5: str | None = None  # hex
     expected_size: int | None = None
@@ -219,6 +221,7 @@ class PutSession:
             user_metadata=opts.user_metadata,
             headers=opts.headers,
             checksums=opts.checksums,
+            tags=opts.tags,
         )
         return await self._service.publish(record, if_absent=opts.if_absent)
 
@@ -420,9 +423,11 @@ class ArtifactService:
         replace: PutOptions | None,
         *,
         if_absent: bool = False,
+        tags: dict[str, str] | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
-        ``replace``, its content type, metadata, headers and labels replace the source's."""
+        ``replace``, its content type, metadata, headers and labels replace the source's; with
+        ``tags``, its S3 tags (else the copy keeps the source's)."""
         validate_key(key)
         now = time.time()
         record = dataclasses.replace(
@@ -433,6 +438,8 @@ class ArtifactService:
             record.user_metadata = replace.user_metadata
             record.headers = replace.headers
             record.labels = replace.labels
+        if tags is not None:
+            record.tags = tags
         return await self.publish(record, if_absent=if_absent)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
@@ -503,7 +510,23 @@ def bucket_json(bucket: Bucket) -> dict[str, Any]:
         "owner": bucket.owner,
         "public_read": bucket.public_read,
         "labels": bucket.labels,
+        "tags": bucket_tags(bucket),
     }
+
+
+def bucket_tags(bucket: Bucket) -> dict[str, str]:
+    """A bucket's S3 tags (PutBucketTagging), kept in its settings as ``[{"key", "value"}]``
+    pairs (tag keys may hold ``.`` or start with ``$``, which document stores handle badly as
+    field names)."""
+    return {pair["key"]: pair["value"] for pair in bucket.settings.get("tags", [])}
+
+
+def set_bucket_tags(bucket: Bucket, tags: dict[str, str]) -> None:
+    """Replace a bucket's S3 tags (none: remove them)."""
+    if tags:
+        bucket.settings["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    else:
+        bucket.settings.pop("tags", None)
 
 
 def object_json(record: ObjectRecord) -> dict[str, Any]:

@@ -86,6 +86,7 @@ class MultipartService:
             user_metadata=options.user_metadata,
             headers={**options.headers, **({"x-amz-acl": "public-read"} if public_read else {})},
             labels=options.labels,
+            tags=options.tags,
         )
         await self.metadata.create_multipart(upload)
         return upload
@@ -197,6 +198,7 @@ class MultipartService:
             headers=headers,
             parts=[{"digest": p.digest, "size": p.size} for p in chosen],
             public_read=public,
+            tags=upload.tags,
         )
         result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)

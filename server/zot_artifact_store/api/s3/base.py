@@ -27,6 +27,7 @@ from ..base import BaseHandler
 from ..httputil import check_preconditions, parse_copy_source
 from . import xml
 from .operations import Level, Operation, resolve
+from .tagging import parse_tagging_header
 
 MAX_KEYS = 1000
 MAX_DELETE_KEYS = 1000
@@ -235,6 +236,16 @@ class S3Handler(BaseHandler):
                 "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
             )
         return CANNED_ACLS[acl]
+
+    async def header_tags(self, bucket: str, key: str) -> dict[str, str] | None:
+        """The tags of a write's ``x-amz-tagging`` header (None: no header). As on AWS, a
+        write that sets tags needs ``s3:PutObjectTagging`` besides ``s3:PutObject``; tags
+        beyond S3's limits are ``InvalidTag`` before anything is stored."""
+        value = self.request.headers.get("x-amz-tagging")
+        if value is None:
+            return None
+        await self.authorize("s3:PutObjectTagging", f"{bucket}/{key}")
+        return parse_tagging_header(value)
 
     def put_options(self) -> PutOptions:
         """Content type, user metadata and stored headers of a PutObject-like request."""

@@ -1,5 +1,5 @@
 """S3 bucket operations: create, head, delete, list (v1, v2, versions, uploads), location,
-ACL, versioning, policy and DeleteObjects."""
+ACL, versioning, policy, tags and DeleteObjects."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ...metadata import ObjectRecord
-from ...services.artifacts import Listing, decode_token
+from ...services.artifacts import Listing, bucket_tags, decode_token, set_bucket_tags
 from ..httputil import (
     quote_etag,
 )
@@ -22,6 +22,7 @@ from .base import (
     s3_code,
     verify_body_integrity,
 )
+from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
 
 
 # ---- buckets ----------------------------------------------------------------------------------
@@ -92,6 +93,32 @@ class BucketHandler(S3Handler):
         await self.authorize("s3:DeleteBucketPolicy", name)
         await self.ctx.authorizer.policies.delete_bucket_policy(name)
         self.audit("s3:DeleteBucketPolicy", name, True, "policy removed")
+        self.set_status(204)
+        self.finish()
+
+    # -- tags (S3 bucket tagging) --
+    async def op_GetBucketTagging(self, name: str) -> None:
+        await self.authorize("s3:GetBucketTagging", name)
+        tags = bucket_tags(await self.ctx.artifacts.get_bucket(name))
+        if not tags:
+            raise StoreError("NoSuchTagSet", f"bucket {name!r} has no tags", resource=name)
+        self.write_xml("Tagging", tagging_xml(tags))
+
+    async def op_PutBucketTagging(self, name: str) -> None:
+        await self.authorize("s3:PutBucketTagging", name)
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        verify_body_integrity(self.request.headers, self.request.body, required=False)
+        tags = parse_tagging(self.request.body, MAX_BUCKET_TAGS, "a bucket")
+        set_bucket_tags(bucket, tags)
+        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        self.set_status(204)
+        self.finish()
+
+    async def op_DeleteBucketTagging(self, name: str) -> None:
+        await self.authorize("s3:PutBucketTagging", name)  # AWS's action for deleting them too
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        set_bucket_tags(bucket, {})
+        await self.ctx.artifacts.metadata.update_bucket(bucket)
         self.set_status(204)
         self.finish()
 

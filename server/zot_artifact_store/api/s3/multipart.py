@@ -29,9 +29,11 @@ class MultipartOperations(S3Handler):
         if self._finished:  # the body was refused while it streamed in
             return
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
+        options = self.put_options()
+        options.tags = await self.header_tags(bucket, key) or {}  # the object's, at complete
         public = self.canned_acl()
         upload = await self.ctx.multipart.create(
-            bucket, key, self.principal.id, self.put_options(), public_read=bool(public)
+            bucket, key, self.principal.id, options, public_read=bool(public)
         )
         self.write_xml(
             "InitiateMultipartUploadResult",

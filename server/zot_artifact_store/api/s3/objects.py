@@ -31,6 +31,7 @@ from .base import (
     RESPONSE_OVERRIDES,
 )
 from .multipart import MultipartOperations
+from .tagging import parse_tagging, tagging_xml
 
 
 # ---- objects ----------------------------------------------------------------------------------
@@ -62,6 +63,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
             self.session = await self.ctx.multipart.begin_part(upload, number, options)
         else:
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
+            options.tags = await self.header_tags(bucket, key) or {}
             validate_key(key)
             await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
@@ -169,8 +171,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
     async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectTagging", f"{bucket}/{key}")
         record = await self.ctx.artifacts.head_object(bucket, key)
-        tags = [{"Key": k, "Value": v} for k, v in sorted(record.tags.items())]
-        self.write_xml("Tagging", {"TagSet": {"Tag": tags}})
+        self.write_xml("Tagging", tagging_xml(record.tags))
 
     async def op_PutObjectTagging(self, bucket: str, key: str) -> None:
         await self.authorize("s3:PutObjectTagging", f"{bucket}/{key}")
@@ -295,8 +296,14 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         replace = self.put_options() if directive == "REPLACE" else None
         if replace is not None:
             replace.labels = source.labels
+        tagging = self.request.headers.get("x-amz-tagging-directive", "COPY").upper()
+        if tagging not in ("COPY", "REPLACE"):
+            raise StoreError("InvalidArgument", "x-amz-tagging-directive must be COPY or REPLACE")
+        # COPY keeps the source's tags (an x-amz-tagging header is then ignored, as on AWS);
+        # REPLACE sets the header's, or none without one.
+        tags = (await self.header_tags(bucket, key) or {}) if tagging == "REPLACE" else None
         public = self.canned_acl()
-        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace)
+        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace, tags=tags)
         if public:
             record.public_read = True
             await self.ctx.metadata.put_object(record)
@@ -362,30 +369,6 @@ class ObjectHandler(MultipartOperations, UploadHandler):
 
 # What GetObjectAttributes can answer (x-amz-object-attributes).
 OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"})
-# S3's limits on object tags.
-MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE = 10, 128, 256
-
-
-def parse_tagging(body: bytes) -> dict[str, str]:
-    """A ``<Tagging><TagSet><Tag><Key/><Value/></Tag>…`` body, within S3's limits."""
-    root = xml.parse(body, "Tagging")
-    tags: dict[str, str] = {}
-    for tag_set in xml.children(root, "TagSet"):
-        for tag in xml.children(tag_set, "Tag"):
-            key, value = xml.child_text(tag, "Key"), xml.child_text(tag, "Value")
-            if key is None or value is None:
-                raise StoreError("MalformedXML", "each Tag needs a Key and a Value")
-            if not 1 <= len(key) <= MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
-                raise StoreError(
-                    "InvalidTag",
-                    f"tag keys are 1 to {MAX_TAG_KEY} characters, values at most {MAX_TAG_VALUE}",
-                )
-            if key in tags:
-                raise StoreError("InvalidTag", f"the tag key {key!r} is given twice")
-            tags[key] = value
-    if len(tags) > MAX_TAGS:
-        raise StoreError("InvalidTag", f"an object has at most {MAX_TAGS} tags")
-    return tags
 
 
 def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:

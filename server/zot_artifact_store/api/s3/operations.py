@@ -12,7 +12,7 @@ never mistaken for a supported one.
 
 Within an implemented operation, a query member of the model that the store does not honour
 (``versionId`` other than ``null``, a ListMultipartUploads ``delimiter``) is refused too, and
-headers that ask for a feature the store does not have (tags, object lock, grants,
+headers that ask for a feature the store does not have (object lock, grants,
 server-side encryption) are refused instead of silently ignored.
 """
 
@@ -62,6 +62,9 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetBucketPolicy": frozenset(),
     "PutBucketPolicy": frozenset(),
     "DeleteBucketPolicy": frozenset(),
+    "GetBucketTagging": frozenset(),
+    "PutBucketTagging": frozenset(),
+    "DeleteBucketTagging": frozenset(),
     "ListMultipartUploads": frozenset(
         {"encoding-type", "key-marker", "max-uploads", "prefix", "upload-id-marker"}
     ),
@@ -97,8 +100,6 @@ _TRANSPORT = frozenset(
 # sets a retention period must not believe the object is protected).
 _OBJECT_WRITE_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _UNSUPPORTED_HEADERS: tuple[tuple[str, frozenset[str] | None, str], ...] = (
-    ("x-amz-tagging", _OBJECT_WRITE_OPS, "object tags"),
-    ("x-amz-tagging-directive", frozenset({"CopyObject"}), "object tags"),
     ("x-amz-object-lock-mode", _OBJECT_WRITE_OPS, "object lock"),
     ("x-amz-object-lock-retain-until-date", _OBJECT_WRITE_OPS, "object lock"),
     ("x-amz-object-lock-legal-hold", _OBJECT_WRITE_OPS, "object lock (legal hold)"),
