@@ -36,6 +36,7 @@ DSSE_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 BUILD_TYPE = "https://actions.github.io/buildtypes/workflow/v1"
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub refuses step summaries over 1 MiB
 DEFAULT_AUDIENCE = "zot-artifact-store"
+FOLD_RULES = 10  # a verification table with more rule results than this is folded
 
 
 class ActionError(Exception):
@@ -495,6 +496,78 @@ def run_labels() -> list[str]:
     return ["--label", f"github.repository={repository}", "--label", f"github.run_id={run_id}"]
 
 
+# ---- named artifacts (the names of actions/upload-artifact@v4) ------------------------------
+
+# actions/upload-artifact@v4 refuses these in a name; "/" would also make it two folders.
+_BAD_NAME_CHARS = set('"\\:<>|*?/\r\n')
+
+
+def artifact_name() -> str:
+    name = inp("name")
+    if name and (name in (".", "..") or _BAD_NAME_CHARS & set(name)):
+        raise ActionError(
+            f"name {name!r} is not an artifact name: no /, \\, :, <, >, |, *, ?, quotes or "
+            "line breaks, and not . or .."
+        )
+    return name
+
+
+def artifact_folder(prefix: str, name: str, what: str) -> str:
+    """The folder of a named artifact: ``<key-prefix>/<name>``, or ``<run id>/<name>`` without
+    a key-prefix (``run-id`` or ``GITHUB_RUN_ID``); without a name, the key-prefix alone."""
+    if not name:
+        return prefix
+    if prefix:
+        return f"{prefix}/{name}"
+    run_id = current_run_id()
+    if not run_id:
+        raise ActionError(
+            f"name {name} lives under the workflow run's id, and this job has none "
+            f"(GITHUB_RUN_ID is empty): set key-prefix to {what} it elsewhere"
+        )
+    return f"{run_id}/{name}"
+
+
+def current_run_id() -> str:
+    run_id = inp("run-id") or os.environ.get("GITHUB_RUN_ID", "").strip()
+    if run_id and not run_id.isdigit():
+        raise ActionError(f"run-id must be a workflow run's id (digits), not {run_id!r}")
+    return run_id
+
+
+def check_retention_days() -> None:
+    """``retention-days`` is accepted (as in actions/upload-artifact@v4) and validated, but
+    this store has no object expiry yet: a value > 0 fails rather than being ignored."""
+    value = inp("retention-days")
+    if not value:
+        return
+    if not value.isdigit() or int(value) > 90:
+        raise ActionError(f"retention-days must be a whole number from 0 to 90, not {value!r}")
+    if int(value) > 0:
+        raise ActionError(
+            f"retention-days: {value} asks for an expiry, and retention is not supported by "
+            "this store yet (objects stay until they are deleted): remove retention-days or "
+            "set it to 0",
+            title="retention not supported",
+        )
+
+
+def download_path() -> str:
+    """``path`` (actions/download-artifact@v4's name) or its alias ``download-path``."""
+    path, alias = inp("path"), inp("download-path")
+    if path and alias and path != alias:
+        raise ActionError(f"path ({path}) and download-path ({alias}) differ: give one")
+    return path or alias or "."
+
+
+def artifact_digest(files: list[tuple[str, str]]) -> str:
+    """``sha256:`` of the artifact's listing in ``sha256sum`` format (``<hex>  <path>``, paths
+    relative to its folder, in byte order): reproducible from a download with
+    ``find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum``."""
+    listing = "".join(f"{digest}  {path}\n" for path, digest in sorted(files))
+    return "sha256:" + hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
 # ---- the steps ------------------------------------------------------------------------------
 
 
@@ -509,6 +582,7 @@ class Run:
         self.objects: list[dict[str, Any]] = []  # {key, size, sha256, uri}
         self.evidence: list[dict[str, str]] = []  # {key, kind, id}
         self.verified: bool | None = None
+        self.artifact: dict[str, str] = {}  # artifact-id, artifact-url, artifact-digest
         self.tmp = Path(tempfile.mkdtemp(prefix="zas-", dir=os.environ.get("RUNNER_TEMP")))
 
     def ref(self, key: str) -> str:
@@ -542,8 +616,9 @@ class Run:
         return out
 
     def upload(self) -> None:
+        check_retention_days()
         patterns = lines(required("path"))
-        prefix = inp("key-prefix").strip("/")
+        prefix = artifact_folder(inp("key-prefix").strip("/"), artifact_name(), "upload")
         files = collect(patterns, flag("include-hidden-files"))
         if not files:
             mode = inp("if-no-files-found", "warn")
@@ -610,10 +685,24 @@ class Run:
             f"| `{_cell(o['key'])}` | {human(o['size'])} | `sha256:{o['sha256'][:16]}…` |"
             for o in self.objects
         )
+        self.artifact = {
+            "artifact-id": self.ref(prefix) if prefix else self.bucket,
+            "artifact-url": f"{self.url.rstrip('/')}/v1/buckets/{self.bucket}/objects?"
+            + urllib.parse.urlencode({"prefix": prefix + "/" if prefix else ""}),
+            "artifact-digest": artifact_digest(
+                [(key[len(prefix) + 1 :] if prefix else key, d) for key, d in self.digests()]
+            ),
+        }
         self.summary.add(
             f"### Uploaded {len(self.objects)} file(s) to `{_cell(self.bucket)}`\n\n"
+            f"Artifact `{_cell(self.artifact['artifact-id'])}` "
+            f"([list]({self.artifact['artifact-url']})), "
+            f"`{self.artifact['artifact-digest']}`\n\n"
             f"| key | size | digest |\n|---|---|---|\n{rows}\n"
         )
+
+    def digests(self) -> list[tuple[str, str]]:
+        return [(o["key"], o["sha256"]) for o in self.objects]
 
     def listing(self, prefix: str) -> list[dict[str, Any]]:
         """``zot-artifacts ls bucket/prefix --recursive``; empty when the bucket is missing."""
@@ -809,7 +898,11 @@ class Run:
                     title="verification failed",
                 )
             for path, _ in collect(local, True):
-                subjects.append((str(path), ["--digest", "sha256:" + sha256_file(path)]))
+                digest = sha256_file(path)
+                subjects.append((str(path), ["--digest", "sha256:" + digest]))
+                # The outputs name what was verified: the local files and their digests.
+                self.objects.append({"key": str(path), "size": path.stat().st_size,
+                                     "sha256": digest, "uri": "", "path": str(path)})  # fmt: skip
         else:
             subjects = [(self.ref(o["key"]), [self.ref(o["key"])]) for o in self.targets()]
         if not subjects:
@@ -838,12 +931,15 @@ class Run:
         self.verified = not failures
         set_output("verification", json.dumps(results, sort_keys=True))
         verdict = "passed" if self.verified else "failed"
-        table = "\n".join(details)
-        self.summary.add(
-            f"### Verification {verdict}\n\n<details><summary>{len(details)} rule result(s)"
-            f"</summary>\n\n| subject | | rule | reason |\n|---|---|---|---|\n{table}\n\n"
-            "</details>\n"
-        )
+        table = "| subject | | rule | reason |\n|---|---|---|---|\n" + "\n".join(details)
+        failed = len(details) - sum(1 for d in details if "| ✅ |" in d)
+        if len(details) > FOLD_RULES:
+            # A long list is folded: the headline counts, the rules are one click away.
+            table = (
+                f"<details><summary>{len(details)} rule result(s), {failed} failed</summary>"
+                f"\n\n{table}\n\n</details>"
+            )
+        self.summary.add(f"### Verification {verdict}\n\n{table}\n")
         if failures and flag("fail-on-unverified", True):
             for failure in failures[:10]:
                 annotate("error", failure, title="verification failed")
@@ -853,23 +949,81 @@ class Run:
             )
 
     def download(self) -> None:
-        dest = Path(inp("path", "."))
+        dest = Path(download_path())
         dest.mkdir(parents=True, exist_ok=True)
         keys = lines(inp("keys")) or lines(inp("key"))
-        prefix = inp("key-prefix").strip("/")
+        prefix = self.download_folder(bool(keys))
+        name = artifact_name()
         if not keys:
-            # key-prefix is a folder: release/2 takes release/2/..., never release/2b/...
-            folder = prefix + "/" if prefix else ""
+            # The folder: release/2 takes release/2/..., never release/2b/...
+            folder = prefix + "/"
             keys = sorted(k for k in self.existing(folder) if k.startswith(folder))
+            pattern = inp("pattern")
+            if pattern and not name:
+                # As download-artifact@v4's pattern: a glob on the artifacts' names (the first
+                # folder below the run's, or key-prefix's, folder).
+                regex = _pattern_regex(pattern)
+                keys = [k for k in keys if regex.match(k[len(folder) :].split("/")[0])]
             if not keys:
                 raise ActionError(
-                    f"no objects under {self.ref(folder) if prefix else self.bucket}"
-                    + (" (key-prefix names a folder; name one object with keys)" if prefix else "")
+                    f"no objects under {self.ref(folder)}"
+                    + (f" whose artifact name matches {pattern}" if pattern and not name else "")
+                    + (
+                        " (key-prefix names a folder; name one object with keys)"
+                        if inp("key-prefix") and not name
+                        else ""
+                    )
                 )
+        self.check_repository(keys)
+        merge = flag("merge-multiple") and not name and not lines(inp("keys"))
+        self.download_to(dest, keys, prefix, merge)
+        set_output("download-path", str(dest.resolve()))
+
+    def download_folder(self, has_keys: bool) -> str:
+        """What download takes (without keys) and writes relative to: ``<key-prefix>/<name>``,
+        ``<run id>/<name>``, ``<key-prefix>``, else this run's (or ``run-id``'s) artifacts,
+        ``<run id>``; never the whole bucket."""
+        prefix = inp("key-prefix").strip("/")
+        name = artifact_name()
+        if prefix and inp("run-id"):
+            raise ActionError("give key-prefix or run-id, not both: key-prefix replaces the run id")
+        if has_keys and not name:
+            return prefix
+        if name or prefix:
+            return artifact_folder(prefix, name, "download")
+        run_id = current_run_id()
+        if not run_id:
+            raise ActionError(
+                "name keys, key-prefix or name: without them download takes this workflow run's "
+                "artifacts (<run id>/...), and this job has no run id (GITHUB_RUN_ID is empty); "
+                "it never downloads a whole bucket"
+            )
+        return run_id
+
+    def check_repository(self, keys: list[str]) -> None:
+        """``repository``: every object must carry the ``github.repository`` label the action
+        gives uploads from that repository's runs, or nothing is downloaded."""
+        repository = inp("repository")
+        if not repository:
+            return
+        for key in keys:
+            _, info = self.store.run("head", self.ref(key))
+            labels = (info or {}).get("labels") or {}
+            found = str(labels.get("github.repository", ""))
+            if found.lower() != repository.lower():
+                raise ActionError(
+                    f"{self.ref(key)} was not uploaded by a workflow run of {repository} (its "
+                    f"github.repository label is {found or 'missing'}): nothing was downloaded",
+                    title="wrong repository",
+                )
+
+    def download_to(self, dest: Path, keys: list[str], prefix: str, merge: bool) -> None:
         root = dest.resolve()
         targets: dict[Path, str] = {}
         for key in keys:
             rel = key[len(prefix) + 1 :] if prefix and key.startswith(prefix + "/") else key
+            if merge and "/" in rel:
+                rel = rel.split("/", 1)[1]  # merge-multiple: the artifacts' files side by side
             target = (dest / rel).resolve()
             if root not in target.parents:
                 raise ActionError(f"refusing to write {key} outside {dest}")
@@ -893,17 +1047,37 @@ class Run:
             )
         self.summary.add(f"Downloaded {len(self.objects)} object(s) to `{_cell(str(dest))}`.")
 
+    def evidence_summary(self) -> None:
+        """Each piece of evidence attached, its id linked to ``/v1/evidence/<id>``."""
+        rows = [
+            f"| `{_cell(e['key'])}` | {_cell(e['kind'])} | "
+            f"[`{_cell(e['id'])}`]({self.url}/v1/evidence/{urllib.parse.quote(e['id'])}) |"
+            for e in self.evidence
+            if e["id"]
+        ]
+        if rows:
+            table = "| subject | kind | evidence |\n|---|---|---|\n" + "\n".join(rows)
+            if len(rows) > FOLD_RULES:
+                summary = f"<summary>{len(rows)} evidence id(s)</summary>"
+                table = f"<details>{summary}\n\n{table}\n\n</details>"
+            self.summary.add(f"### Evidence\n\n{table}\n")
+
     def finish(self) -> None:
+        uris = [o["uri"] for o in self.objects if o["uri"]]
         set_output("keys", "\n".join(o["key"] for o in self.objects))
-        set_output("uris", json.dumps([o["uri"] for o in self.objects]))
+        set_output("uris", json.dumps(uris))
         set_output("digests", json.dumps({o["key"]: "sha256:" + o["sha256"] for o in self.objects}))
         set_output("paths", json.dumps([o.get("path", "") for o in self.objects]))
+        if uris:
+            set_output("uri", uris[0])
         if self.objects:
-            set_output("uri", self.objects[0]["uri"])
             set_output("digest", "sha256:" + self.objects[0]["sha256"])
         set_output("evidence-ids", json.dumps([e["id"] for e in self.evidence if e["id"]]))
         if self.verified is not None:
             set_output("verified", "true" if self.verified else "false")
+        for name, value in self.artifact.items():
+            set_output(name, value)
+        self.evidence_summary()
         self.summary.write()
         shutil.rmtree(self.tmp, ignore_errors=True)
 

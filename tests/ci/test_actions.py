@@ -551,3 +551,215 @@ def test_tekton_upload_never_replaces_an_object_unless_asked(
     allowed = upload("app.bin", b"NEW BYTES\n", overwrite="true")
     assert allowed.success, allowed.log
     assert admin.get(f"/v1/buckets/{bucket}/objects/release/app.bin").content == b"NEW BYTES\n"
+
+
+# ---- issue 18, items 2 and 6: the names of actions/upload-artifact@v4 / download-artifact@v4,
+# ---- summaries and outputs as documented
+
+
+def test_a_v4_workflow_works_with_only_uses_changed(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    """The `with:` of an upload-artifact@v4 / download-artifact@v4 workflow, unchanged (only
+    url and bucket added): named artifacts land under <run id>/<name>, download by name writes
+    them into path, without a name every artifact of the run goes to path/<name>/ (or side by
+    side with merge-multiple), pattern picks artifacts by name."""
+    run_id = GITHUB["GITHUB_RUN_ID"]
+    (workspace / "dist").mkdir()
+    (workspace / "dist" / "app.tar.gz").write_bytes(os.urandom(512))
+    (workspace / "dist" / "sub").mkdir()
+    (workspace / "dist" / "sub" / "notes.txt").write_text("notes\n")
+    (workspace / "dist" / ".env").write_text("SECRET=1\n")
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "junit.xml").write_text("<testsuite/>\n")
+    runner = job(workspace, issuer)
+    where = {"url": store.url, "bucket": bucket}
+    up = runner.run(
+        "actions/upload-artifact",
+        {**where, "name": "dist", "path": "dist/", "if-no-files-found": "error",
+         "retention-days": "0", "overwrite": "false", "include-hidden-files": "false"},
+    )  # fmt: skip
+    assert up.success, up.log
+    assert up.outputs["keys"].splitlines() == [f"{run_id}/dist/app.tar.gz",
+                                               f"{run_id}/dist/sub/notes.txt"]  # fmt: skip
+    assert up.outputs["artifact-id"] == f"{bucket}/{run_id}/dist"
+    listing = admin.get(up.outputs["artifact-url"].removeprefix(store.url)).json()
+    assert sorted(o["key"] for o in listing["objects"]) == up.outputs["keys"].splitlines()
+    up2 = runner.run("actions/upload-artifact", {**where, "name": "reports", "path": "reports/"})
+    assert up2.success, up2.log
+
+    # By name: the artifact's files directly into path, its digest recomputable from them.
+    by_name = runner.run("actions/download-artifact", {**where, "name": "dist", "path": "got"})
+    assert by_name.success, by_name.log
+    got = files_under(workspace / "got")
+    assert sorted(got) == ["app.tar.gz", "sub/notes.txt"]
+    assert by_name.outputs["download-path"] == str((workspace / "got").resolve())
+    listing_text = "".join(f"{hashlib.sha256(got[p]).hexdigest()}  {p}\n" for p in sorted(got))
+    assert up.outputs["artifact-digest"] == (
+        "sha256:" + hashlib.sha256(listing_text.encode()).hexdigest()
+    )
+
+    # No name: every artifact of this run, each in its own folder; never the whole bucket.
+    put(admin, bucket, "elsewhere/other.txt", b"not this run's\n")
+    everything = runner.run("actions/download-artifact", {**where, "path": "all"})
+    assert everything.success, everything.log
+    assert sorted(files_under(workspace / "all")) == [
+        "dist/app.tar.gz", "dist/sub/notes.txt", "reports/junit.xml"]  # fmt: skip
+    merged = runner.run(
+        "actions/download-artifact",
+        {**where, "path": "merged", "pattern": "rep*", "merge-multiple": "true"},
+    )
+    assert merged.success, merged.log
+    assert sorted(files_under(workspace / "merged")) == ["junit.xml"]
+
+    # Another run's artifacts by run-id, checked against the repository that uploaded them.
+    other = ActionRunner(workspace, github={**GITHUB, "GITHUB_RUN_ID": "777"}, issuer=issuer)
+    from_run = other.run(
+        "actions/download-artifact",
+        {**where, "name": "reports", "path": "old", "run-id": run_id,
+         "repository": REPOSITORY},
+    )  # fmt: skip
+    assert from_run.success, from_run.log
+    assert sorted(files_under(workspace / "old")) == ["junit.xml"]
+    wrong = other.run(
+        "actions/download-artifact",
+        {**where, "name": "reports", "path": "wrong", "run-id": run_id,
+         "repository": "evil/repo"},
+    )  # fmt: skip
+    assert not wrong.success
+    assert "was not uploaded by a workflow run of evil/repo" in wrong.errors()[0]
+    assert not (workspace / "wrong" / "junit.xml").exists()
+    # This run (777) has none: an error, not the bucket.
+    none = other.run("actions/download-artifact", {**where, "path": "none"})
+    assert not none.success
+    assert f"no objects under {bucket}/777/" in none.errors()[0]
+    assert files_under(workspace / "none") == {}
+
+
+def test_download_path_keeps_its_old_name_and_needs_a_run_or_a_folder(
+    store: ServerProcess, admin: httpx.Client, workspace: Path, bucket: str, action_python: str
+) -> None:
+    put(admin, bucket, "release/1/a.txt", b"a\n")
+    runner = ActionRunner(workspace, github={k: v for k, v in GITHUB.items()
+                                             if k != "GITHUB_RUN_ID"})  # fmt: skip
+    token = admin.post("/v1/tokens", json={"name": "dl", "roles": ["reader"]}).json()["token"]
+    where = {"url": store.url, "bucket": bucket, "token": token}
+    old = runner.run("actions/download-artifact",
+                     {**where, "key-prefix": "release/1", "download-path": "old"})  # fmt: skip
+    assert old.success, old.log
+    assert files_under(workspace / "old") == {"a.txt": b"a\n"}
+    both = runner.run(
+        "actions/download-artifact",
+        {**where, "key-prefix": "release/1", "download-path": "x", "path": "y"},
+    )
+    assert not both.success and "path (y) and download-path (x) differ" in both.errors()[0]
+    # No keys, no key-prefix, no name, and no run id: refused, never the whole bucket.
+    bare = runner.run("actions/download-artifact", {**where, "path": "bare"})
+    assert not bare.success
+    assert "never downloads a whole bucket" in bare.errors()[0]
+    assert files_under(workspace / "bare") == {}
+
+
+def test_retention_days_is_refused_until_the_store_expires_objects(
+    store: ServerProcess, issuer: TestIssuer, workspace: Path, bucket: str, action_python: str
+) -> None:
+    (workspace / "a.txt").write_text("a\n")
+    runner = job(workspace, issuer)
+    where = {"url": store.url, "bucket": bucket, "path": "a.txt", "name": "a"}
+    for action in ("actions/upload-artifact", "."):
+        refused = runner.run(action, {**where, "retention-days": "5"})
+        assert not refused.success
+        [error] = refused.errors()
+        assert "retention is not supported by this store yet" in error, error
+        assert refused.outputs["keys"] == ""  # nothing was uploaded
+    bad = runner.run("actions/upload-artifact", {**where, "retention-days": "soon"})
+    assert not bad.success and "whole number from 0 to 90" in bad.errors()[0]
+    bad_name = runner.run("actions/upload-artifact", {**where, "name": "a/b"})
+    assert not bad_name.success and "is not an artifact name" in bad_name.errors()[0]
+    with_prefix = runner.run(
+        "actions/upload-artifact", {**where, "key-prefix": "rel/1", "retention-days": "0"}
+    )
+    assert with_prefix.success, with_prefix.log
+    assert with_prefix.outputs["keys"] == "rel/1/a/a.txt"
+    assert with_prefix.outputs["artifact-id"] == f"{bucket}/rel/1/a"
+
+
+def test_the_summary_links_evidence_and_folds_long_rule_lists(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
+) -> None:
+    (workspace / "dist").mkdir()
+    for i in range(6):
+        (workspace / "dist" / f"f{i}.txt").write_text(f"file {i}\n")
+    key = next(k["id"] for k in admin.get("/v1/keys").json()["keys"]
+               if k["name"] == "server signing key")  # fmt: skip
+    policy = workspace / "policy.json"
+    policy.write_text(json.dumps({"signatures": [{"key": key}], "sbom": True}))
+    sbom = workspace / "sbom.cdx.json"
+    sbom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1}))
+    runner = job(workspace, issuer)
+    result = runner.run(
+        ".",
+        {"url": store.url, "bucket": bucket, "name": "many", "path": "dist/", "sign": "true",
+         "sbom": str(sbom), "policy": str(policy)},
+    )  # fmt: skip
+    assert result.success, result.log
+    ids = json.loads(result.outputs["evidence-ids"])
+    assert len(ids) == 12
+    assert "### Evidence" in result.summary
+    for evidence_id in ids:
+        link = f"{store.url}/v1/evidence/{evidence_id}"
+        assert f"[`{evidence_id}`]({link})" in result.summary
+    assert admin.get(f"/v1/evidence/{ids[0]}").status_code == 200
+    # More than 10 rule results (several per file): folded, with the counts in the headline.
+    verification = result.summary.split("### Verification passed")[1].lstrip()
+    rules = verification.count("| ✅ |")
+    assert rules > 10
+    assert verification.startswith(f"<details><summary>{rules} rule result(s), 0 failed")
+    assert result.outputs["artifact-id"] == f"{bucket}/{GITHUB['GITHUB_RUN_ID']}/many"
+
+    # A short list is a plain table; verify-path fills keys, digests and paths.
+    where = {"url": store.url, "bucket": bucket}
+    got = runner.run("actions/download-artifact", {**where, "name": "many", "path": "got"})
+    assert got.success, got.log
+    checked = runner.run(
+        "actions/verify",
+        {"url": store.url, "bucket": bucket, "verify-path": "got/f1.txt", "policy": str(policy)},
+    )
+    assert checked.success, checked.log
+    assert checked.outputs["verified"] == "true"
+    assert checked.outputs["keys"] == "got/f1.txt"
+    digest = "sha256:" + hashlib.sha256(b"file 1\n").hexdigest()
+    assert json.loads(checked.outputs["digests"]) == {"got/f1.txt": digest}
+    assert json.loads(checked.outputs["paths"]) == ["got/f1.txt"]
+    assert "<details>" not in checked.summary
+    assert "| `got/f1.txt` | ✅ |" in checked.summary
+
+
+def test_docs_name_every_output_the_actions_set() -> None:
+    """docs/ci.md names every output of every action.yml, and every output the driver sets
+    is declared by some action."""
+    import yaml
+
+    doc = (REPO / "docs" / "ci.md").read_text()
+    declared: set[str] = set()
+    for path in [REPO / "action.yml", *sorted(REPO.glob("actions/*/action.yml"))]:
+        outputs = yaml.safe_load(path.read_text()).get("outputs") or {}
+        for name in outputs:
+            declared.add(name)
+            assert f"`{name}`" in doc, f"docs/ci.md does not name {path.parent.name}'s {name}"
+    driver = (REPO / "actions/_shared/zas_action.py").read_text()
+    import re
+
+    set_by_driver = set(re.findall(r'set_output\("([a-z-]+)"', driver))
+    set_by_driver |= {"artifact-id", "artifact-url", "artifact-digest"}
+    assert set_by_driver <= declared, set_by_driver - declared
