@@ -687,7 +687,7 @@ class Run:
         )
         self.artifact = {
             "artifact-id": self.ref(prefix) if prefix else self.bucket,
-            "artifact-url": f"{self.url.rstrip('/')}/v1/buckets/{self.bucket}/objects?"
+            "artifact-url": f"{self.store.url}/v1/buckets/{self.bucket}/objects?"
             + urllib.parse.urlencode({"prefix": prefix + "/" if prefix else ""}),
             "artifact-digest": artifact_digest(
                 [(key[len(prefix) + 1 :] if prefix else key, d) for key, d in self.digests()]
@@ -1051,7 +1051,7 @@ class Run:
         """Each piece of evidence attached, its id linked to ``/v1/evidence/<id>``."""
         rows = [
             f"| `{_cell(e['key'])}` | {_cell(e['kind'])} | "
-            f"[`{_cell(e['id'])}`]({self.url}/v1/evidence/{urllib.parse.quote(e['id'])}) |"
+            f"[`{_cell(e['id'])}`]({self.store.url}/v1/evidence/{urllib.parse.quote(e['id'])}) |"
             for e in self.evidence
             if e["id"]
         ]
