@@ -41,6 +41,7 @@ def test_the_suite_has_every_action_and_task() -> None:
     }
     assert {p.stem for p in TASKS} == {
         "zot-artifact-upload",
+        "zot-artifact-publish",
         "zot-artifact-verify",
         "zot-artifact-download",
     }
