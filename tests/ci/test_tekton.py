@@ -9,7 +9,10 @@ import base64
 import hashlib
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,7 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.ci.conftest import AUDIENCE
+from tests.ci.conftest import AUDIENCE, ROOT_PASSWORD, ROOT_USER
 from tests.ci.issuer import TestIssuer
 from tests.ci.runner import REPO, TaskRunner
 from tests.fixtures.image import Container
@@ -259,3 +262,77 @@ def test_upload_reports_every_file_to_chains(
         }
     assert run.results["ARTIFACT_DIGEST"] == outputs["UPLOAD_ARTIFACT_OUTPUTS"]["digest"]
     assert run.results_size < 4096
+
+
+# ---- the catalog tests (tekton/task/*/tests/run.yaml), as the catalog's harness runs them ----
+
+CATALOG_STORE = REPO / "tekton" / "tests" / "catalog-store.sh"
+VAR = re.compile(r"\$\((params\.[^)]+|context\.pipelineRun\.name)\)")
+
+
+def seed_like_the_hook(url: str) -> str:
+    """Run the store-side part of tekton/tests/catalog-store.sh (the Python it runs in the
+    store's pod) against ``url``: the bucket, hello.txt, and a writer token (returned)."""
+    script = CATALOG_STORE.read_text()
+    code = script.split("python3 -c '", 1)[1].split("\n')\"", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "ZAS_URL": url, "ZAS_ROOT_USER": ROOT_USER,
+             "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def run_catalog_test(run_yaml: Path, url: str, creds: Path, runner: TaskRunner) -> list[Any]:
+    """tests/run.yaml as written (a TaskRun, or a PipelineRun whose tasks run in order), with
+    the store's Service URL replaced by ``url`` and the Secret by ``creds``."""
+    doc = yaml.safe_load(run_yaml.read_text())
+    spec = doc["spec"]
+    context = {f"params.{p['name']}": p["value"] for p in spec.get("params", [])}
+    context["context.pipelineRun.name"] = f"catalog-{uuid.uuid4().hex[:8]}"
+    context["params.url"] = url
+    volumes: dict[str, Path] = {}
+    for binding in spec.get("workspaces", []):
+        volumes[binding["name"]] = creds if "secret" in binding else directory("tekton-ws-", 0o777)
+
+    def values(params: list[dict[str, Any]]) -> dict[str, str]:
+        out = {p["name"]: VAR.sub(lambda m: context[m.group(1)], p["value"]) for p in params}
+        return {**out, "url": url} if "url" in out else out  # the Service, here the server
+
+    if doc["kind"] == "TaskRun":
+        name = spec["taskRef"]["name"]
+        return [runner.run(TASKS / name / f"{name}.yaml", values(spec["params"]), volumes)]
+    runs = []
+    for task in spec["pipelineSpec"]["tasks"]:
+        if "taskSpec" in task:
+            path = directory("tekton-inline-") / "task.yaml"
+            path.write_text(yaml.safe_dump({"apiVersion": "tekton.dev/v1", "kind": "Task",
+                                            "metadata": {"name": task["name"]},
+                                            "spec": task["taskSpec"]}))  # fmt: skip
+        else:
+            path = TASKS / task["taskRef"]["name"] / f"{task['taskRef']['name']}.yaml"
+        workspaces = {w["name"]: volumes[w["workspace"]] for w in task.get("workspaces", [])}
+        runs.append(runner.run(path, values(task.get("params", [])), workspaces))
+        if not runs[-1].success:
+            break
+    return runs
+
+
+def test_the_catalog_tests_pass_as_written(
+    store: ServerProcess, issuer: TestIssuer, step_image: Container
+) -> None:
+    """Each Task's tests/run.yaml, after its pre-apply hook's setup (twice: it is idempotent),
+    creates its own inputs and passes with the Secret the hook makes."""
+    token = seed_like_the_hook(store.url)
+    assert seed_like_the_hook(store.url)
+    creds = directory("tekton-creds-")
+    (creds / "token").write_text(token)
+    (creds / "token").chmod(0o644)
+    runner = TaskRunner(volumes={"sa-token": sa_volume(sa_token(issuer))}, container=step_image)
+    for run_yaml in sorted(TASKS.glob("*/tests/run.yaml")):
+        hook = run_yaml.with_name("pre-apply-task-hook.sh")
+        assert "tests/catalog-store.sh" in hook.read_text(), hook
+        runs = run_catalog_test(run_yaml, store.url, creds, runner)
+        assert runs and all(r.success for r in runs), (run_yaml, [r.log for r in runs])
