@@ -9,11 +9,12 @@
 set -euo pipefail
 
 image="${ZAS_TEST_IMAGE:-ghcr.io/zot-artifact-store/zot-artifact-store:0.1.0}"
-password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
-
-kubectl create secret generic zot-artifact-store-root \
-  --from-literal=user=catalog-admin --from-literal=password="$password" \
-  --dry-run=client -o yaml | kubectl apply -f -
+# The root password is made once: a second run keeps the running store (and its data).
+if ! kubectl get secret zot-artifact-store-root >/dev/null 2>&1; then
+  password="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  kubectl create secret generic zot-artifact-store-root \
+    --from-literal=user=catalog-admin --from-literal=password="$password"
+fi
 
 kubectl apply -f - <<YAML
 apiVersion: apps/v1
@@ -55,8 +56,6 @@ spec:
   selector: {app.kubernetes.io/name: zot-artifact-store}
   ports: [{port: 8080, targetPort: 8080}]
 YAML
-# The root password changed: restart so the pod reads it.
-kubectl rollout restart deployment/zot-artifact-store
 kubectl rollout status deployment/zot-artifact-store --timeout=300s
 
 # Inside the store's pod (it has python3): the bucket, the download/verify input, a writer token.
