@@ -10,8 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 IMAGE=${IMAGE:-localhost/zot-artifact-store:dev}
 BASE=${BASE:-}
-# TARGET=operator builds the operator image (the Containerfile's `operator` stage).
-TARGET=${TARGET:-}
+# TARGET=operator builds the operator image (the Containerfile's `operator` stage). The server
+# image is named as its stage too: buildah 1.28 leaves a mounted working container behind when
+# it builds the Containerfile's last stage, which is a bare `FROM server`.
+TARGET=${TARGET:-server}
 WHEELHOUSE=${WHEELHOUSE:-1}
 PYTHON=${PYTHON:-.venv/bin/python}
 BUILDAH=${BUILDAH:-buildah}

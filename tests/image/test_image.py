@@ -74,6 +74,9 @@ def test_the_image_config_is_what_orchestrators_expect(built: Build) -> None:
     assert subprocess.run(ancestor, cwd=REPO, check=False).returncode == 0, revision
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
     assert labels["org.opencontainers.image.source"].startswith("https://")
+    # The build leaves nothing behind: no working container (each keeps an overlay mounted).
+    left = sh("buildah", "containers", "--format", "{{.ContainerName}}").split()
+    assert [name for name in left if not name.startswith("zas-test-")] == [], left
     size = sh("buildah", "images", "--format", "{{.Size}}", built.image).strip()
     print(f"\nimage: {size} uncompressed (on the test base)")
 
