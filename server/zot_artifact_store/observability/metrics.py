@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
@@ -60,6 +61,7 @@ def result_of(status: int) -> str:
 
 class Metrics:
     def __init__(self) -> None:
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess_dir = os.environ.get(MULTIPROC_ENV) or None
         self.requests = Counter(
@@ -278,38 +280,48 @@ class Metrics:
     def observe(
         self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
     ) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        child = self._child
+        child(self.requests, route, method, str(status)).inc()
+        child(self.latency, route, method).observe(seconds)
         if bytes_in:
-            self.bytes_in.labels(route, method).inc(bytes_in)
+            child(self.bytes_in, route, method).inc(bytes_in)
         if bytes_out:
-            self.bytes_out.labels(route, method).inc(bytes_out)
+            child(self.bytes_out, route, method).inc(bytes_out)
         transfer = TRANSFERS.get((route, method))
         if transfer is not None:
             api, direction = transfer
             result = result_of(status)
-            self.transfers[direction].labels(api, result).inc()
+            child(self.transfers[direction], api, result).inc()
             size = bytes_in if direction == "upload" else bytes_out
             if size and result == "ok":  # content, not an error document
-                self.transfer_bytes[direction].labels(api).inc(size)
+                child(self.transfer_bytes[direction], api).inc(size)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: these run around every store call, and
+        prometheus-client validates and locks on each ``labels()`` (the label sets are few)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def metadata_operation(
         self, backend: str, operation: str, outcome: str, seconds: float
     ) -> None:
-        self.metadata_ops.labels(backend, operation, outcome).inc()
-        self.metadata_latency.labels(backend, operation).observe(seconds)
+        self._child(self.metadata_ops, backend, operation, outcome).inc()
+        self._child(self.metadata_latency, backend, operation).observe(seconds)
         if operation == "add_audit_records" and outcome != "ok":
             self.audit_write_failures.inc()
 
     def storage_operation(
         self, backend: str, operation: str, outcome: str, seconds: float, sent: int, got: int
     ) -> None:
-        self.storage_ops.labels(backend, operation, outcome).inc()
-        self.storage_latency.labels(backend, operation).observe(seconds)
+        self._child(self.storage_ops, backend, operation, outcome).inc()
+        self._child(self.storage_latency, backend, operation).observe(seconds)
         if sent:
-            self.storage_bytes.labels(backend, "sent").inc(sent)
+            self._child(self.storage_bytes, backend, "sent").inc(sent)
         if got:
-            self.storage_bytes.labels(backend, "received").inc(got)
+            self._child(self.storage_bytes, backend, "received").inc(got)
 
     def render(self, extra: Iterable[Metric] = ()) -> bytes:
         """The exposition text: this process's metrics (or every worker's), and ``extra``

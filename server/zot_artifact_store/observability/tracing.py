@@ -53,13 +53,23 @@ ATTRIBUTES = {
 }
 
 
-@contextlib.contextmanager
-def span(name: str, attributes: dict[str, Any] | None = None) -> Iterator[Any]:
+# What span() gives when nothing records: one shared, reusable no-op context.
+_NO_SPAN = contextlib.nullcontext()
+
+
+def span(
+    name: str, attributes: dict[str, Any] | None = None
+) -> contextlib.AbstractContextManager[Any]:
     """A child span of the current request's span; yields it (None when nothing records).
-    An exception marks the span failed and propagates."""
+    An exception marks the span failed and propagates. With tracing off this costs one check
+    (it runs around every store call)."""
     if not _instrumented:
-        yield None
-        return
+        return _NO_SPAN
+    return _recording_span(name, attributes)
+
+
+@contextlib.contextmanager
+def _recording_span(name: str, attributes: dict[str, Any] | None) -> Iterator[Any]:
     from opentelemetry import trace
 
     if not trace.get_current_span().is_recording():
