@@ -1,5 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup setup-serve serve test lint format bench clean image image-operator manifests
+.PHONY: setup setup-serve serve test lint format bench clean image image-operator manifests actions
 
 setup:
 	@bash scripts/setup.sh
@@ -48,3 +48,7 @@ manifests: setup
 	.venv/bin/python deploy/kubernetes/generate.py
 	.venv/bin/python deploy/helm/values_reference.py
 	.venv/bin/python deploy/operator/generate.py
+
+# The root action.yml, from actions/upload-artifact/action.yml (one action, two addresses).
+actions:
+	python3 actions/generate.py

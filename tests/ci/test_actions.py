@@ -217,47 +217,72 @@ def test_upload_sign_sbom_provenance_verify_in_one_run(
     assert f"{bucket}/app/9.9/none.txt does not exist" in missing.errors()[0]
 
 
-def test_the_readme_one_liner_gets_provenance_the_store_vouches_for(
+@pytest.mark.parametrize("identity", ["github-oidc", "writer-token"])
+def test_the_one_step_upload_action_signs_attaches_proves_and_verifies(
     store: ServerProcess,
     issuer: TestIssuer,
     admin: httpx.Client,
     workspace: Path,
     bucket: str,
     action_python: str,
+    identity: str,
 ) -> None:
-    """Issue 18's finding: with sign and provenance on and the default (server) signing, a
-    GitHub OIDC identity with the writer role failed with "may not signing:Attest". Now the
-    store builds the provenance from the claims it verified at the exchange: a step that sets
-    GITHUB_REPOSITORY=evil/repo changes nothing, and a policy naming the repository passes."""
+    """`uses: ./actions/upload-artifact` with sign, sbom, provenance and policy, the README's
+    one-liner, as a GitHub OIDC job and with a writer token. Issue 18's finding: a writer
+    identity failed with "may not signing:Attest". Now the store builds the provenance from
+    what it verified — the OIDC token's claims (a step that sets GITHUB_REPOSITORY=evil/repo
+    changes nothing), or for a token only who uploaded — and a policy naming the repository
+    passes for the OIDC job, one naming another repository fails."""
     (workspace / "dist").mkdir()
     (workspace / "dist" / "app.tar.gz").write_bytes(os.urandom(2048))
     (workspace / "dist" / "app.txt").write_text("notes\n")
-    runner = job(workspace, issuer)
-    runner.env["GITHUB_REPOSITORY"] = "evil/repo"  # set by some earlier step: not believed
+    (workspace / "sbom.cdx.json").write_text(
+        json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []})
+    )
+    inputs = {"url": store.url, "bucket": bucket, "key-prefix": "one", "path": "dist/",
+              "sign": "true", "sbom": "sbom.cdx.json", "provenance": "true"}  # fmt: skip
+    if identity == "github-oidc":
+        runner = job(workspace, issuer)
+        runner.env["GITHUB_REPOSITORY"] = "evil/repo"  # set by some earlier step: not believed
+        source: dict[str, str] = {"repository": REPOSITORY, "ref": "refs/heads/*"}
+    else:
+        runner = job(workspace, None)
+        made = admin.post("/v1/tokens", json={"name": "ci", "roles": ["writer"]})
+        assert made.status_code == 201, made.text
+        inputs["token"] = made.json()["token"]
+        source = {}
     key = next(k["id"] for k in admin.get("/v1/keys").json()["keys"]
                if k["name"] == "server signing key")  # fmt: skip
-    policy = workspace / "policy.json"
-    repository = "buildDefinition.externalParameters.workflow.repository"
-    policy.write_text(json.dumps({"attestations": [{
+    attestation: dict[str, Any] = {
         "predicate_type": "https://slsa.dev/provenance/v1", "signer": {"key": key},
-        "constraints": {repository: f"https://github.com/{REPOSITORY}"}}]}))  # fmt: skip
-    inputs = {"url": store.url, "bucket": bucket, "key-prefix": "one", "path": "dist/",
-              "sign": "true", "provenance": "true", "policy": str(policy)}  # fmt: skip
-    result = runner.run(".", inputs)
+        **({"source": source} if source else {})}  # fmt: skip
+    policy = workspace / "policy.json"
+    policy.write_text(json.dumps({"signatures": [{"key": key}], "sbom": True,
+                                  "attestations": [attestation]}))  # fmt: skip
+    result = runner.run("actions/upload-artifact", {**inputs, "policy": str(policy)})
     assert result.success, result.log
     assert result.outputs["verified"] == "true"
+    # Signature, SBOM and attestation ids, for both files, in the outputs and the summary.
+    evidence = json.loads(result.outputs["evidence-ids"])
+    assert len(evidence) == 6, evidence
+    assert all(e in result.summary for e in evidence)
     listed = admin.get(f"/v1/buckets/{bucket}/objects/one/app.tar.gz/attestations").json()
-    [attestation] = listed["attestations"]
-    assert attestation["details"]["built_by_server"] == "true"
-    envelope = admin.get(f"/v1/evidence/{attestation['id']}").json()
+    [attestation_listed] = listed["attestations"]
+    assert attestation_listed["details"]["built_by_server"] == "true"
+    envelope = admin.get(f"/v1/evidence/{attestation_listed['id']}").json()
     statement = json.loads(base64.b64decode(envelope["payload"]))
+    # One statement for the run, naming every file relative to the bucket.
     assert sorted(s["name"] for s in statement["subject"]) == ["one/app.tar.gz", "one/app.txt"]
-    workflow = statement["predicate"]["buildDefinition"]["externalParameters"]["workflow"]
+    build = statement["predicate"]["buildDefinition"]
+    if identity == "writer-token":
+        assert build["externalParameters"]["uploader"].startswith("token:"), build
+        return
+    workflow = build["externalParameters"]["workflow"]
     assert workflow["repository"] == f"https://github.com/{REPOSITORY}"  # the token's, not env's
     # A policy naming another repository fails for the same files.
     policy.write_text(json.dumps({"attestations": [{
         "predicate_type": "https://slsa.dev/provenance/v1",
-        "constraints": {repository: "https://github.com/evil/repo"}}]}))  # fmt: skip
+        "source": {"repository": "evil/repo"}}]}))  # fmt: skip
     verify = {"url": store.url, "bucket": bucket, "keys": "one/app.tar.gz", "policy": str(policy)}
     other = runner.run("actions/verify", verify)
     assert not other.success and other.outputs["verified"] == "false"

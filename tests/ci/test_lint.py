@@ -7,6 +7,7 @@ steps that run as any non-root UID."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,19 @@ def test_the_suite_has_every_action_and_task() -> None:
     assert WORKFLOWS
 
 
+def test_the_root_action_is_the_one_step_upload_action() -> None:
+    """One action, two addresses: the root action.yml is generated from
+    actions/upload-artifact/action.yml (actions/generate.py) and runs the same driver."""
+    out = run(sys.executable, "actions/generate.py", "--check")
+    assert out.returncode == 0, out.stdout + out.stderr
+    root = yaml.safe_load((REPO / "action.yml").read_text())
+    upload = yaml.safe_load((REPO / "actions" / "upload-artifact" / "action.yml").read_text())
+    assert root["inputs"] == upload["inputs"] and root["outputs"] == upload["outputs"]
+    for name in ("sign", "signing-method", "sbom", "sbom-generate", "provenance", "policy"):
+        assert name in upload["inputs"], name
+    assert upload["runs"]["steps"][-1]["run"].endswith('zas_action.py" all')
+
+
 def test_actions_and_workflows_match_githubs_schemas() -> None:
     out = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-actions", *ACTIONS)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -61,6 +75,26 @@ def test_actionlint_and_zizmor_are_clean() -> None:
     out = run(
         BIN / "zizmor", "--offline", "--no-progress", ".github/workflows", "action.yml", "actions"
     )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_docs_workflows_are_lint_clean(tmp_path: Path) -> None:
+    """docs/ci.md's complete workflows (YAML blocks with ``jobs:``), as a user copies them:
+    GitHub's schema, actionlint and zizmor (pinned uses, no credential persistence)."""
+    doc = (REPO / "docs" / "ci.md").read_text()
+    blocks = [b for b in re.findall(r"^```yaml\n(.*?)^```", doc, re.S | re.M) if "\njobs:" in b]
+    assert len(blocks) >= 2
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    for i, block in enumerate(blocks):
+        (workflows / f"doc{i}.yml").write_text(block)
+    files = sorted(workflows.iterdir())
+    out = run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = run(BIN / "actionlint", "-no-color", *files)
+    assert out.returncode == 0, out.stdout + out.stderr
+    config = REPO / ".github" / "zizmor.yml"
+    out = run(BIN / "zizmor", "--offline", "--no-progress", "--config", config, workflows)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

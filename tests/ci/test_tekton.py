@@ -101,8 +101,7 @@ def test_publish_uploads_signs_attests_and_verifies_with_the_service_account_tok
         "attestations": [{
             "predicate_type": "https://slsa.dev/provenance/v1",
             "signer": {"key": server_key(admin)},
-            "constraints": {"buildDefinition.externalParameters.namespace": "ci",
-                            "buildDefinition.externalParameters.serviceAccount": "builder"},
+            "source": {"namespace": "ci", "service_account": "builder"},
         }],
     }  # fmt: skip
     runner = TaskRunner(volumes={"sa-token": sa_volume(sa_token(issuer))}, container=step_image)
@@ -144,7 +143,7 @@ def test_publish_uploads_signs_attests_and_verifies_with_the_service_account_tok
     # A policy naming another namespace does not accept this evidence for the same bytes.
     other = dict(policy, attestations=[{
         "predicate_type": "https://slsa.dev/provenance/v1",
-        "constraints": {"buildDefinition.externalParameters.namespace": "other"}}])  # fmt: skip
+        "source": {"namespace": "other"}}])  # fmt: skip
     bad = runner.run(
         VERIFY,
         {"url": store.url, "bucket": bucket, "key": "rel/1/app.bin", "policy": json.dumps(other)},

@@ -155,6 +155,46 @@ def test_github_provenance_is_built_from_the_verified_claims(
                                      "https://github.com/evil/app"}}  # fmt: skip
     assert verify(admin, bucket, "app/1.0/app.tar.gz", other)["verified"] is False
 
+    # The shorthand for the same: source (repository, ref, commit) and builder (the workflow).
+    short = {
+        "predicate_type": SLSA,
+        "signer": {"key": server_key(admin)},
+        "source": {"repository": "Acme/App", "ref": "refs/heads/*", "commit": "ab" * 20},
+        "builder": {"id": "https://github.com/acme/app/.github/workflows/release.yml@*"},
+    }
+    assert verify(admin, bucket, "app/1.0/app.tar.gz", short)["verified"] is True
+    for wrong, reason in [
+        ({"source": {"repository": "evil/app"}}, "repository is 'acme/app', not 'evil/app'"),
+        ({"source": {"ref": "refs/tags/*"}}, "ref is 'refs/heads/main', not 'refs/tags/*'"),
+        ({"source": {"namespace": "ci"}}, "namespace is None"),
+        ({"builder": {"id": "https://github.com/acme/app/.github/workflows/other.yml@*"}},
+         "builder is 'https://github.com/acme/app/.github/workflows/release.yml@"),
+    ]:  # fmt: skip
+        result = verify(admin, bucket, "app/1.0/app.tar.gz", {**short, **wrong})
+        assert result["verified"] is False and reason in json.dumps(result), result
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"predicate_type": SLSA, "source": {"repo": "acme/app"}},
+        {"predicate_type": SLSA, "source": {"repository": ""}},
+        {"predicate_type": SLSA, "source": {}},
+        {"predicate_type": SLSA, "source": "acme/app"},
+        {"predicate_type": SLSA, "builder": "https://github.com/acme/*"},
+        {"predicate_type": SLSA, "builder": {"id": "x", "name": "y"}},
+        {"predicate_type": "https://in-toto.io/attestation/test-result/v0.1",
+         "source": {"repository": "acme/app"}},
+    ],
+)  # fmt: skip
+def test_a_source_or_builder_rule_that_names_nothing_known_is_refused(
+    admin: httpx.Client, bucket: str, rule: dict[str, Any]
+) -> None:
+    admin.put(f"/v1/buckets/{bucket}/objects/x.bin", content=b"x")
+    subject = {"bucket": bucket, "key": "x.bin"}
+    r = admin.post("/v1/verify", json={"subject": subject, "policy": {"attestations": [rule]}})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidArgument", r.text
+
 
 def test_identical_bytes_from_another_repository_cannot_borrow_provenance(
     store: ServerProcess, issuer: TestIssuer, admin: httpx.Client, bucket: str

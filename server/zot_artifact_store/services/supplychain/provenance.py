@@ -6,6 +6,7 @@ key, attached to each as an attestation (as ``actions/attest-build-provenance`` 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from ...metadata import Evidence
 from ...observability.tracing import span
 from ...timefmt import iso_time
 from .base import SupplyChainBase
-from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE
+from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE, lookup
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 # The build types, as actions/attest-build-provenance writes GitHub's; ours for the others.
@@ -99,6 +100,59 @@ def provenance_predicate(principal: Principal, server_url: str = GITHUB_SERVER) 
         },
         "runDetails": {"builder": {"id": f"zot-artifact-store:{principal.id}"}, "metadata": {}},
     }
+
+
+# What a policy's ``source`` shorthand names, and where each is in a SLSA v1 predicate.
+SOURCE_FACTS = ("repository", "ref", "commit", "workflow", "namespace", "service_account")
+
+
+def provenance_facts(predicate: Any) -> dict[str, str]:
+    """Who built it, read from a SLSA v1 provenance predicate (the store's own, or GitHub's
+    ``actions/attest-build-provenance``, which share the GitHub build type): ``repository``
+    (``owner/name``), ``ref``, ``commit``, ``workflow`` (its path), ``namespace`` and
+    ``service_account`` (Kubernetes) and ``builder`` (``runDetails.builder.id``). Absent facts
+    are left out, so a rule naming one fails."""
+    if not isinstance(predicate, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    definition = predicate.get("buildDefinition") or {}
+    external = definition.get("externalParameters") if isinstance(definition, dict) else None
+    external = external if isinstance(external, dict) else {}
+    workflow = external.get("workflow")
+    if isinstance(workflow, dict):
+        repository = workflow.get("repository")
+        if isinstance(repository, str) and "://" in repository:
+            # https://github.com/acme/widget -> acme/widget (any GitHub server)
+            facts["repository"] = repository.split("://", 1)[1].split("/", 1)[-1]
+        facts["ref"] = workflow.get("ref")
+        facts["workflow"] = workflow.get("path")
+        dependencies = definition.get("resolvedDependencies") or []
+        if dependencies and isinstance(dependencies[0], dict):
+            digest = dependencies[0].get("digest")
+            if isinstance(digest, dict):
+                facts["commit"] = digest.get("gitCommit")
+    facts["namespace"] = external.get("namespace")
+    facts["service_account"] = external.get("serviceAccount")
+    facts["builder"] = lookup(predicate, "runDetails.builder.id")
+    return {k: v for k, v in facts.items() if isinstance(v, str) and v}
+
+
+def match_provenance(predicate: Any, source: dict[str, str], builder: str | None) -> list[str]:
+    """Why ``predicate`` does not come from ``source`` (facts -> globs) and ``builder`` (a
+    glob of the builder id): empty when it does. Repositories compare case-insensitively,
+    as GitHub names them."""
+    facts = provenance_facts(predicate)
+    wanted = dict(source)
+    if builder is not None:
+        wanted["builder"] = builder
+    failed = []
+    for name, pattern in wanted.items():
+        value = facts.get(name)
+        if name == "repository" and value is not None:
+            value, pattern = value.lower(), pattern.lower()
+        if value is None or not fnmatch.fnmatchcase(value, pattern):
+            failed.append(f"{name} is {value!r}, not {pattern!r}")
+    return failed
 
 
 class ProvenanceMixin(SupplyChainBase):

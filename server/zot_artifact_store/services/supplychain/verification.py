@@ -36,6 +36,7 @@ from .formats import (
     verify_dsse,
     verify_raw,
 )
+from .provenance import SLSA_PROVENANCE_V1, SOURCE_FACTS, match_provenance
 
 
 @dataclass
@@ -68,6 +69,41 @@ def rule_kinds(rules: dict[str, Any]) -> list[str]:
     if rules.get("sbom") is True:
         kinds.append("sbom")
     return kinds + ["attestation"] * len(rules.get("attestations") or [])
+
+
+def provenance_rule(spec: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """An attestation rule's shorthand for who built the subject: ``"source": {"repository":
+    "acme/widget", "ref": "refs/tags/*", …}`` and ``"builder": {"id": "<glob>"}``, checked
+    against the SLSA v1 provenance predicate (``gh attestation verify --repo`` /
+    ``--signer-workflow`` in one rule)."""
+    source = spec.get("source", {})
+    builder = spec.get("builder")
+    if "source" not in spec and builder is None:
+        return {}, None
+    if spec["predicate_type"] != SLSA_PROVENANCE_V1:
+        raise StoreError(
+            "InvalidArgument", f"source and builder apply to {SLSA_PROVENANCE_V1} attestations"
+        )
+    if (
+        not isinstance(source, dict)
+        or set(source) - set(SOURCE_FACTS)
+        or not all(isinstance(v, str) and v for v in source.values())
+    ):
+        raise StoreError(
+            "InvalidArgument", f"source maps {', '.join(SOURCE_FACTS)} to globs (non-empty)"
+        )
+    if builder is not None and (
+        not isinstance(builder, dict)
+        or set(builder) != {"id"}
+        or not isinstance(builder["id"], str)
+        or not builder["id"]
+    ):
+        raise StoreError("InvalidArgument", 'builder is {"id": "<glob of the builder id>"}')
+    if not source and builder is None:
+        raise StoreError(
+            "InvalidArgument", "source names at least one of " + ", ".join(SOURCE_FACTS)
+        )
+    return source, builder["id"] if builder is not None else None
 
 
 def subject_scope(subject: Any) -> str:
@@ -281,17 +317,19 @@ class VerificationMixin(SupplyChainBase):
         if (
             not isinstance(spec, dict)
             or not isinstance(spec.get("predicate_type"), str)
-            or set(spec) - {"predicate_type", "constraints", "signer"}
+            or set(spec) - {"predicate_type", "constraints", "signer", "source", "builder"}
         ):
             raise StoreError(
                 "InvalidArgument",
-                'an attestation rule is {"predicate_type", "constraints"?, "signer"?}',
+                'an attestation rule is {"predicate_type", "constraints"?, "signer"?, '
+                '"source"?, "builder"?}',
             )
         constraints = spec.get("constraints") or {}
         if not isinstance(constraints, dict) or not all(
             isinstance(v, str) for v in constraints.values()
         ):
             raise StoreError("InvalidArgument", "constraints map predicate paths to globs")
+        source, builder = provenance_rule(spec)
         signer_spec = spec.get("signer")
         sigstore_check = None
         if signer_spec is not None:
@@ -301,8 +339,9 @@ class VerificationMixin(SupplyChainBase):
             else:
                 signer_label, sigstore_check = identity_check(signer_spec)
         wanted = spec["predicate_type"]
+        named = {**constraints, **source, **({"builder": builder} if builder else {})}
         name = f"attestation {wanted}" + (
-            " with " + ", ".join(f"{k}={v}" for k, v in constraints.items()) if constraints else ""
+            " with " + ", ".join(f"{k}={v}" for k, v in named.items()) if named else ""
         )
         candidates = [
             e
@@ -348,6 +387,8 @@ class VerificationMixin(SupplyChainBase):
                 if not isinstance(value := lookup(predicate, path), str)
                 or not fnmatch.fnmatchcase(value, pattern)
             ]
+            if source or builder is not None:
+                failed += match_provenance(predicate, source, builder)
             if failed:
                 reasons.append(f"{evidence.evidence_id}: " + "; ".join(failed))
                 continue
