@@ -335,3 +335,52 @@ def test_the_catalog_tests_pass_as_written(
         assert "tests/catalog-store.sh" in hook.read_text(), hook
         runs = run_catalog_test(run_yaml, store.url, creds, runner)
         assert runs and all(r.success for r in runs), (run_yaml, [r.log for r in runs])
+
+
+def test_the_docs_pipelinerun_publishes_without_a_secret(
+    store: ServerProcess, issuer: TestIssuer, admin: httpx.Client, step_image: Container
+) -> None:
+    """docs/ci.md's PipelineRun (tekton/pipeline/samples/pipelinerun.yaml, shown verbatim) runs
+    the sample Pipeline as written — only the Service URL is the test server's — with no
+    credentials workspace: each step exchanges the pod's service-account token, the store
+    builds the provenance from it, and the run's own policy (naming the namespace and the
+    service account) passes."""
+    sample = REPO / "tekton" / "pipeline" / "samples" / "pipelinerun.yaml"
+    assert f"```yaml\n{sample.read_text()}```" in (REPO / "docs" / "ci.md").read_text()
+    run_doc = yaml.safe_load(sample.read_text())
+    spec = run_doc["spec"]
+    name = spec["pipelineRef"]["name"]
+    pipeline = yaml.safe_load((REPO / "tekton" / "pipeline" / f"{name}.yaml").read_text())
+    assert "credentials" not in {w["name"] for w in spec["workspaces"]}
+    params = {p["name"]: p.get("default", "") for p in pipeline["spec"]["params"]}
+    params |= {p["name"]: p["value"] for p in spec["params"]}
+    params["url"] = store.url  # the Service, here the server
+    assert admin.put(f"/v1/buckets/{params['bucket']}").status_code in (201, 409)
+    files = {"dist/app.bin": os.urandom(1500), "dist/README.txt": b"read me\n"}
+    source = source_with({**files, "sbom.cdx.json": json.dumps(
+        {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1, "components": []}
+    ).encode()})  # fmt: skip
+    token = sa_token(
+        issuer, run_doc["metadata"]["namespace"], spec["taskRunTemplate"]["serviceAccountName"]
+    )
+    runner = TaskRunner(volumes={"sa-token": sa_volume(token)}, container=step_image)
+    results = {}
+    for task in pipeline["spec"]["tasks"]:
+        values = {
+            p["name"]: VAR.sub(lambda m: params[m.group(1).removeprefix("params.")], p["value"])
+            for p in task["params"]
+        }
+        workspaces = {w["name"]: source for w in task["workspaces"] if w["workspace"] == "source"}
+        path = TASKS / task["taskRef"]["name"] / f"{task['taskRef']['name']}.yaml"
+        result = runner.run(path, values, workspaces)
+        assert result.success, result.log
+        results[task["name"]] = result.results
+    published = results["publish"]
+    assert published["UPLOADED"] == "2" and published["VERIFIED"] == "true"
+    found = statement(admin, published["PROVENANCE"])
+    assert sorted(s["name"] for s in found["subject"]) == [
+        f"{params['key-prefix']}/README.txt",
+        f"{params['key-prefix']}/app.bin",
+    ]
+    build = found["predicate"]["buildDefinition"]
+    assert build["externalParameters"] == {"namespace": "ci", "serviceAccount": "builder"}
