@@ -42,6 +42,8 @@ from zot_artifact_store.metadata import (
     Tag,
     TrustedKey,
     VerificationGate,
+    WebhookDelivery,
+    WebhookSubscription,
     create_metadata_store,
 )
 from zot_artifact_store.metadata.base import prefix_upper_bound
@@ -759,3 +761,71 @@ async def test_objects_found_by_labels(store: MetadataStore) -> None:
     assert found[1].labels["app.kubernetes.io/name"] == "x"
     assert [o.key for o in await store.find_objects_by_labels(run, limit=1)] == ["a"]
     assert await store.find_objects_by_labels({"github.run_id": "44"}) == []
+
+
+# ---- outbound webhooks ----------------------------------------------------------------------
+
+
+def _webhook(webhook_id: str, created_at: float = 1.0) -> WebhookSubscription:
+    return WebhookSubscription(
+        webhook_id=webhook_id,
+        url="https://ci.example/hook",
+        events=["object.*", "image.pushed"],
+        format="standard-webhooks",
+        created_at=created_at,
+        created_by="user:root",
+        secrets=[{"sealed": "s1", "expires_at": None}],
+        filter={"buckets": ["rel*"], "key_prefix": "app/"},
+    )
+
+
+async def test_webhooks_roundtrip_update_and_delete_with_deliveries(store: MetadataStore) -> None:
+    await store.create_webhook(_webhook("w2", 2.0))
+    await store.create_webhook(_webhook("w1", 1.0))
+    with pytest.raises(AlreadyExistsError):
+        await store.create_webhook(_webhook("w1"))
+    assert [w.webhook_id for w in await store.list_webhooks()] == ["w1", "w2"]
+    got = await store.get_webhook("w1")
+    assert got == _webhook("w1", 1.0)
+    got.active, got.disabled_reason = False, "410 Gone"
+    assert await store.update_webhook(got)
+    assert (await store.get_webhook("w1")) == got
+    assert not await store.update_webhook(_webhook("nope"))
+    await store.add_deliveries(
+        [
+            WebhookDelivery(f"d{i}", "w1", f"e{i}", "object.created", "{}", float(i))
+            for i in range(3)
+        ]
+    )
+    assert await store.delete_webhook("w1")
+    assert await store.get_webhook("w1") is None
+    assert await store.get_delivery("d1") is None
+    assert not await store.delete_webhook("w1")
+
+
+async def test_deliveries_are_due_in_order_paged_newest_first_and_expire(
+    store: MetadataStore,
+) -> None:
+    await store.create_webhook(_webhook("w"))
+    rows = [
+        WebhookDelivery(f"d{i}", "w", f"e{i}", "object.created", f'{{"n":{i}}}', 100.0 + i,
+                        next_attempt_at=100.0 + (5 - i))
+        for i in range(5)
+    ]  # fmt: skip
+    await store.add_deliveries(rows)
+    due = await store.due_deliveries(103.0, 10)
+    assert [d.delivery_id for d in due] == ["d4", "d3", "d2"]  # earliest next_attempt_at first
+    assert [d.delivery_id for d in await store.due_deliveries(200.0, 2)] == ["d4", "d3"]
+    done = await store.get_delivery("d4")
+    assert done is not None and done.payload == '{"n":4}'
+    done.status = "delivered"
+    done.attempts.append({"at": 105.0, "status_code": 200, "latency_ms": 3, "error": ""})
+    await store.update_delivery(done)
+    assert await store.get_delivery("d4") == done
+    assert "d4" not in [d.delivery_id for d in await store.due_deliveries(200.0, 10)]
+    page, more = await store.list_deliveries("w", limit=2)
+    assert [d.delivery_id for d in page] == ["d4", "d3"] and more
+    page, more = await store.list_deliveries("w", before=(page[-1].created_at, "d3"), limit=10)
+    assert [d.delivery_id for d in page] == ["d2", "d1", "d0"] and not more
+    assert await store.expire_deliveries(1000.0) == 1  # only the delivered one
+    assert await store.get_delivery("d4") is None and await store.get_delivery("d3") is not None

@@ -30,6 +30,8 @@ from .base import (
     Tag,
     TrustedKey,
     VerificationGate,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 __all__ = [
@@ -60,6 +62,8 @@ __all__ = [
     "Tag",
     "TrustedKey",
     "VerificationGate",
+    "WebhookDelivery",
+    "WebhookSubscription",
     "create_metadata_store",
 ]
 

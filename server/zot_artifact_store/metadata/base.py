@@ -305,6 +305,45 @@ class InboundEvent:
 
 
 @dataclass
+class WebhookSubscription:
+    """An outbound webhook: where events matching ``events`` (globs of event types) and
+    ``filter`` go, in ``format``. ``secrets`` are sealed with the server's secrets key, newest
+    first, each ``{"sealed": …, "expires_at": float | None}`` (a rotated-out secret signs
+    alongside the new one until it expires)."""
+
+    webhook_id: str
+    url: str
+    events: list[str]
+    format: str  # "standard-webhooks" | "cloudevents"
+    created_at: float
+    created_by: str
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    filter: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    active: bool = True
+    disabled_reason: str = ""
+    failing_since: float | None = None
+
+
+@dataclass
+class WebhookDelivery:
+    """One event for one subscription: the outbox row, and its delivery log (``attempts``:
+    ``{"at", "status_code", "latency_ms", "error"}`` each). ``status``: ``pending`` (due at
+    ``next_attempt_at``), ``delivered``, ``failed`` (retries exhausted, or the subscription
+    was disabled)."""
+
+    delivery_id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    payload: str  # the JSON body, exactly as signed and sent
+    created_at: float
+    status: str = "pending"
+    next_attempt_at: float = 0.0
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class BuildRecord:
     """A CI run (Tekton TaskRun/PipelineRun, GitHub workflow run) as its events told it, and
     the artifact digests it produced (``digests``: the links digest → build)."""
@@ -681,6 +720,51 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def expire_audit(self, older_than: float) -> int:
         """Delete records with ``time`` < ``older_than``; how many went."""
+
+    # ---- outbound webhooks ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_webhook(self, webhook: WebhookSubscription) -> None:
+        """Raises AlreadyExistsError when ``webhook_id`` is taken."""
+
+    @abc.abstractmethod
+    async def get_webhook(self, webhook_id: str) -> WebhookSubscription | None: ...
+
+    @abc.abstractmethod
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        """Oldest first."""
+
+    @abc.abstractmethod
+    async def update_webhook(self, webhook: WebhookSubscription) -> bool:
+        """Replace by ``webhook_id``; False when it is gone."""
+
+    @abc.abstractmethod
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Delete a subscription and its deliveries."""
+
+    @abc.abstractmethod
+    async def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        """Write outbox rows (in one transaction where the backend has them)."""
+
+    @abc.abstractmethod
+    async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    @abc.abstractmethod
+    async def update_delivery(self, delivery: WebhookDelivery) -> None: ...
+
+    @abc.abstractmethod
+    async def list_deliveries(
+        self, webhook_id: str, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[WebhookDelivery], bool]:
+        """A subscription's deliveries newest first (created_at, delivery_id), strictly
+        before the cursor; (page, more)."""
+
+    @abc.abstractmethod
+    async def due_deliveries(self, now: float, limit: int) -> list[WebhookDelivery]:
+        """Pending deliveries with ``next_attempt_at <= now``, earliest first."""
+
+    @abc.abstractmethod
+    async def expire_deliveries(self, older_than: float) -> int:
+        """Delete delivered and failed rows created before ``older_than``; how many went."""
 
     @abc.abstractmethod
     async def get_registry_upload(self, upload_id: str) -> RegistryUpload | None: ...

@@ -51,6 +51,8 @@ from .base import (
     Tag,
     TrustedKey,
     VerificationGate,
+    WebhookDelivery,
+    WebhookSubscription,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -86,6 +88,8 @@ _MAPS = {
         EventSource,
         InboundEvent,
         BuildRecord,
+        WebhookSubscription,
+        WebhookDelivery,
     )
 }
 
@@ -197,6 +201,17 @@ class MongoMetadataStore(MetadataStore):
             )
             await db["builds"].create_index([("run_key", ASCENDING)], name="run_key")
             await db["builds"].create_index([("digests", ASCENDING)], name="digests")
+            await db["webhook_deliveries"].create_index(
+                [("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"
+            )
+            await db["webhook_deliveries"].create_index(
+                [
+                    ("webhook_id", ASCENDING),
+                    ("created_at", DESCENDING),
+                    ("delivery_id", DESCENDING),
+                ],
+                name="webhook_time",
+            )
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -696,6 +711,58 @@ class MongoMetadataStore(MetadataStore):
             .limit(limit)
         )
         return [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
+
+    # ---- outbound webhooks ----------------------------------------------------------------
+    async def create_webhook(self, webhook: WebhookSubscription) -> None:
+        await self._create_doc("webhooks", webhook.webhook_id, webhook, "webhook")
+
+    async def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
+        return _decode(WebhookSubscription, await self._c("webhooks").find_one({"_id": webhook_id}))
+
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        return await self._list_docs("webhooks", WebhookSubscription)
+
+    async def update_webhook(self, webhook: WebhookSubscription) -> bool:
+        doc = _encode(webhook, _id=webhook.webhook_id)
+        result = await self._c("webhooks").replace_one({"_id": webhook.webhook_id}, doc)
+        return result.matched_count > 0
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        await self._c("webhook_deliveries").delete_many({"webhook_id": webhook_id})
+        return (await self._c("webhooks").delete_one({"_id": webhook_id})).deleted_count > 0
+
+    async def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        if deliveries:
+            docs = [_encode(d, _id=d.delivery_id) for d in deliveries]
+            await self._c("webhook_deliveries").insert_many(docs)
+
+    async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        doc = await self._c("webhook_deliveries").find_one({"_id": delivery_id})
+        return _decode(WebhookDelivery, doc)
+
+    async def update_delivery(self, delivery: WebhookDelivery) -> None:
+        doc = _encode(delivery, _id=delivery.delivery_id)
+        await self._c("webhook_deliveries").replace_one({"_id": delivery.delivery_id}, doc)
+
+    async def list_deliveries(
+        self, webhook_id: str, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[WebhookDelivery], bool]:
+        page = ("webhook_deliveries", "created_at", "delivery_id")
+        where: dict[str, Any] = {"webhook_id": webhook_id}
+        return await self._newest_first(WebhookDelivery, page, where, before, limit)
+
+    async def due_deliveries(self, now: float, limit: int) -> list[WebhookDelivery]:
+        cursor = (
+            self._c("webhook_deliveries")
+            .find({"status": "pending", "next_attempt_at": {"$lte": now}})
+            .sort("next_attempt_at", ASCENDING)
+            .limit(limit)
+        )
+        return [d for d in [_decode(WebhookDelivery, x) async for x in cursor] if d is not None]
+
+    async def expire_deliveries(self, older_than: float) -> int:
+        where = {"status": {"$ne": "pending"}, "created_at": {"$lt": older_than}}
+        return (await self._c("webhook_deliveries").delete_many(where)).deleted_count
 
     # ---- audit ------------------------------------------------------------------------------
     async def add_audit_records(self, records: list[AuditRecord]) -> None:

@@ -52,6 +52,8 @@ from .base import (
     Tag,
     TrustedKey,
     VerificationGate,
+    WebhookDelivery,
+    WebhookSubscription,
     blob_digests,
     from_doc,
     prefix_upper_bound,
@@ -173,6 +175,18 @@ CREATE TABLE IF NOT EXISTS build_links (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS objects_by_github_run
     ON objects (json_extract(doc, '$.labels."github.run_id"'));
+CREATE TABLE IF NOT EXISTS webhooks (webhook_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    webhook_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    created_at REAL NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_by_webhook
+    ON webhook_deliveries (webhook_id, created_at, delivery_id);
 """
 
 
@@ -794,6 +808,81 @@ class SqliteMetadataStore(MetadataStore):
     async def delete_inbound_event(self, source_id: str, event_id: str) -> bool:
         sql = "DELETE FROM inbound_events WHERE source_id = ? AND event_id = ?"
         return await self._write(sql, source_id, event_id) > 0
+
+    # ---- outbound webhooks ----------------------------------------------------------------
+    async def create_webhook(self, webhook: WebhookSubscription) -> None:
+        await self._create_doc("webhooks", webhook.webhook_id, webhook, "webhook")
+
+    async def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
+        sql = "SELECT doc FROM webhooks WHERE webhook_id = ?"
+        return await self._one(WebhookSubscription, sql, webhook_id)
+
+    async def list_webhooks(self) -> list[WebhookSubscription]:
+        found = await self._all(WebhookSubscription, "SELECT doc FROM webhooks", ())
+        return sorted(found, key=lambda w: (w.created_at, w.webhook_id))
+
+    async def update_webhook(self, webhook: WebhookSubscription) -> bool:
+        sql = "UPDATE webhooks SET doc = ? WHERE webhook_id = ?"
+        return await self._write(sql, _dumps(webhook), webhook.webhook_id) > 0
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            with _transaction(conn):
+                conn.execute("DELETE FROM webhook_deliveries WHERE webhook_id = ?", (webhook_id,))
+                sql = "DELETE FROM webhooks WHERE webhook_id = ?"
+                return conn.execute(sql, (webhook_id,)).rowcount > 0
+
+        return await self._run(run)
+
+    @staticmethod
+    def _delivery_row(d: WebhookDelivery) -> tuple[Any, ...]:
+        return (d.delivery_id, d.webhook_id, d.status, d.next_attempt_at, d.created_at, _dumps(d))
+
+    async def add_deliveries(self, deliveries: list[WebhookDelivery]) -> None:
+        rows = [self._delivery_row(d) for d in deliveries]
+
+        def run(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany("INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+        if rows:
+            await self._run(run)
+
+    async def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        sql = "SELECT doc FROM webhook_deliveries WHERE delivery_id = ?"
+        return await self._one(WebhookDelivery, sql, delivery_id)
+
+    async def update_delivery(self, delivery: WebhookDelivery) -> None:
+        sql = (
+            "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, doc = ? "
+            "WHERE delivery_id = ?"
+        )
+        await self._write(
+            sql, delivery.status, delivery.next_attempt_at, _dumps(delivery), delivery.delivery_id
+        )
+
+    async def list_deliveries(
+        self, webhook_id: str, before: tuple[float, str] | None = None, limit: int = 100
+    ) -> tuple[list[WebhookDelivery], bool]:
+        sql = "SELECT doc FROM webhook_deliveries WHERE webhook_id = ?"
+        params: list[Any] = [webhook_id]
+        if before is not None:
+            sql += " AND (created_at < ? OR (created_at = ? AND delivery_id < ?))"
+            params += [before[0], before[0], before[1]]
+        sql += " ORDER BY created_at DESC, delivery_id DESC LIMIT ?"
+        found = await self._all(WebhookDelivery, sql, [*params, limit + 1])
+        return found[:limit], len(found) > limit
+
+    async def due_deliveries(self, now: float, limit: int) -> list[WebhookDelivery]:
+        sql = (
+            "SELECT doc FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at LIMIT ?"
+        )
+        return await self._all(WebhookDelivery, sql, (now, limit))
+
+    async def expire_deliveries(self, older_than: float) -> int:
+        sql = "DELETE FROM webhook_deliveries WHERE status != 'pending' AND created_at < ?"
+        return await self._write(sql, older_than)
 
     @staticmethod
     def _store_build(
