@@ -23,6 +23,7 @@ from .api.base import NotFoundHandler
 from .api.oci import handlers as oci
 from .api.s3 import routes as s3
 from .api.v1 import handlers as v1
+from .api.v1 import webhooks as v1_webhooks
 from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
 from .auth.access_keys import AccessKeys, SecretBox
 from .auth.audit import AuditLog
@@ -51,6 +52,7 @@ from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
 from .services.supplychain import SupplyChainService, trusted_root
+from .services.webhooks import WebhookService
 from .storage import BlobStore, StorageUnavailableError, create_blob_store
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class AppContext:
     registry: RegistryService
     supplychain: SupplyChainService
     events: EventService
+    webhooks: WebhookService
     registry_tokens: RegistryTokens
     workload: WorkloadExchange
     api_tokens: ApiTokens
@@ -115,6 +118,7 @@ class AppContext:
             return False
 
     async def close(self) -> None:
+        await self.webhooks.stop()
         await self.audit.close()
         await self.metadata.close()
         await self.blobs.close()
@@ -228,6 +232,17 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     instrument_auth(authentication, authorizer, metrics)
     for service in (supplychain, events):
         service.metrics = metrics
+    http = config.http
+    webhooks = WebhookService(
+        metadata,
+        access_keys.box,
+        config.extensions.webhooks,
+        http.externalUrl or f"http://{http.address}:{http.port}",
+    )
+    for emitter in (artifacts, registry, supplychain, api_tokens):
+        emitter.notify = webhooks
+    if serving:
+        webhooks.start()
     return AppContext(
         config=config,
         metadata=metadata,
@@ -239,6 +254,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         registry=registry,
         supplychain=supplychain,
         events=events,
+        webhooks=webhooks,
         registry_tokens=registry_tokens,
         workload=WorkloadExchange(config.auth.trust),
         api_tokens=api_tokens,
@@ -258,6 +274,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
 def make_application(ctx: AppContext) -> tornado.web.Application:
     routes: list[Any] = []
     routes += health.routes(ctx)
+    routes += v1_webhooks.routes(ctx)  # before v1's: it ends with a catch-all for /v1
     routes += v1.routes(ctx)
     routes += oci.routes(ctx)
     routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path

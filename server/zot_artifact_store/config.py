@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 import os
 import re
 import typing
@@ -482,6 +483,41 @@ class SupplyChainExtension(_Section):
         return v
 
 
+class WebhooksExtension(_Section):
+    # Outbound webhooks (docs/webhooks.md). Targets that resolve to loopback, link-local
+    # (169.254.169.254: cloud metadata), private or otherwise non-public addresses are refused,
+    # unless ``allowPrivate`` or an ``allowNetworks`` CIDR covers them (a CI system on the
+    # cluster network: allowNetworks: [10.0.0.0/8]).
+    enable: bool = True
+    allowPrivate: bool = False
+    allowNetworks: list[str] = Field(default_factory=list)
+    # Seconds for one delivery attempt (connect + answer).
+    timeout: float = Field(10.0, gt=0, json_schema_extra=DURATION)
+    # Deliveries in flight at once, per subscription and in all.
+    concurrencyPerEndpoint: int = Field(4, ge=1, le=64)
+    concurrency: int = Field(32, ge=1, le=1024)
+    # A subscription whose deliveries have failed for this long (every attempt since) is
+    # disabled, with a webhook.disabled event and a log line.
+    disableAfter: float = Field(5 * 86400.0, gt=0, json_schema_extra=DURATION)
+    # Delivered and failed deliveries are kept this long in the delivery log.
+    retention: float = Field(14 * 86400.0, gt=0, json_schema_extra=DURATION)
+
+    @field_validator("timeout", "disableAfter", "retention", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("allowNetworks")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for net in v:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"{net!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
+        return v
+
+
 class ExtensionsConfig(BaseModel):
     # Other Zot extensions (search, sync, scrub, ui ...) are accepted and kept, so a Zot
     # config file loads; features claim their section as they arrive.
@@ -490,6 +526,7 @@ class ExtensionsConfig(BaseModel):
     metrics: MetricsExtension = Field(default_factory=MetricsExtension)
     tracing: TracingExtension = Field(default_factory=TracingExtension)
     supplychain: SupplyChainExtension = Field(default_factory=SupplyChainExtension)
+    webhooks: WebhooksExtension = Field(default_factory=WebhooksExtension)
 
 
 class LogConfig(_Section):

@@ -21,6 +21,7 @@ from typing import Any
 from ..config import BUILTIN_ROLES
 from ..errors import StoreError
 from ..metadata import ApiToken, MetadataStore
+from ..services.notify import NULL_NOTIFIER, Notifier
 from ..timefmt import iso_time
 from .authn import AuthRequest
 from .policy import parse_statements
@@ -116,6 +117,8 @@ class ApiTokens:
         self.metadata = metadata
         self.roles = roles
         self._uses = UseRecorder()
+        # Outbound webhooks (services/webhooks.py): token.created, token.revoked.
+        self.notify: Notifier = NULL_NOTIFIER
 
     async def create(
         self,
@@ -144,18 +147,25 @@ class ApiTokens:
             statements=statements or [],
         )
         await self.metadata.create_api_token(token)
+        await self.notify.emit(
+            "token.created",
+            {"token_id": token_id},
+            {"name": name, "roles": roles, "expires_at": expires_at},
+        )
         return token, f"{PREFIX}{token_id}_{secret}"
 
     async def list(self) -> list[ApiToken]:
         return await self.metadata.list_api_tokens()
 
     async def revoke(self, token_id: str) -> ApiToken:
-        return await revoke_record(
+        token = await revoke_record(
             token_id,
             self.metadata.get_api_token,
             self.metadata.update_api_token,
             StoreError("NoSuchToken", f"no API token {token_id!r}"),
         )
+        await self.notify.emit("token.revoked", {"token_id": token_id}, {"name": token.name})
+        return token
 
     async def usable(self, token_id: str) -> bool:
         """Whether the token exists, is not revoked and has not expired."""

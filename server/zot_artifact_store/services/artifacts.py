@@ -25,6 +25,7 @@ from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
+from .notify import NULL_NOTIFIER, Notifier
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,8 @@ class ArtifactService:
         # Called with each object record once it is published (e.g. inbound CI events link
         # labelled uploads to their build); a failing hook is logged, never the upload's error.
         self.on_publish: list[Callable[[ObjectRecord], Awaitable[None]]] = []
+        # Outbound webhooks (services/webhooks.py): object.* and bucket.* events.
+        self.notify: Notifier = NULL_NOTIFIER
 
     # ---- buckets ------------------------------------------------------------------------
     async def create_bucket(
@@ -288,7 +291,6 @@ class ArtifactService:
         )
         try:
             await self.metadata.create_bucket(bucket)
-            return bucket, True
         except AlreadyExistsError:
             existing = await self.metadata.get_bucket(name)
             if existing is None:  # deleted in between; let the client retry
@@ -307,6 +309,8 @@ class ArtifactService:
                 existing.labels = labels
             await self.metadata.update_bucket(existing)
             return existing, False
+        await self.notify.emit("bucket.created", {"bucket": name}, {"owner": owner})
+        return bucket, True
 
     async def get_bucket(self, name: str) -> Bucket:
         validate_bucket_name(name)
@@ -331,6 +335,7 @@ class ArtifactService:
                 resource=name,
             )
         await self.metadata.delete_bucket(name)
+        await self.notify.emit("bucket.deleted", {"bucket": name}, {"objects_removed": removed})
         return removed
 
     async def is_public(self, resource: str) -> bool:
@@ -381,6 +386,11 @@ class ArtifactService:
                 await hook(record)
             except Exception:
                 log.exception("after publishing %s/%s", record.bucket, record.key)
+        await self.notify.emit(
+            "object.created",
+            {"bucket": record.bucket, "key": record.key, "digest": record.digest},
+            {"size": record.size, "content_type": record.content_type, "replaced": bool(previous)},
+        )
         return record, previous
 
     async def head_object(self, bucket: str, key: str) -> ObjectRecord:
@@ -445,7 +455,11 @@ class ArtifactService:
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         validate_key(key)
         await self.get_bucket(bucket)
-        return await self.metadata.delete_object(bucket, key)
+        removed = await self.metadata.delete_object(bucket, key)
+        if removed is not None:
+            subject = {"bucket": bucket, "key": key, "digest": removed.digest}
+            await self.notify.emit("object.deleted", subject, {"size": removed.size})
+        return removed
 
     async def list_objects(
         self,

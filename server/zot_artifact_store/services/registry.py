@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import StoreError
 from ..metadata import Manifest, MetadataStore, RegistryUpload, Tag
 from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
+from .notify import NULL_NOTIFIER, Notifier
 
 NAME_RE = re.compile(
     r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
@@ -76,6 +77,8 @@ class RegistryService:
         self.blobs = blobs
         self._manifest_cache: OrderedDict[str, bytes] = OrderedDict()
         self._manifest_cache_bytes = 0
+        # Outbound webhooks (services/webhooks.py): image.pushed, image.deleted.
+        self.notify: Notifier = NULL_NOTIFIER
 
     # ---- blobs --------------------------------------------------------------------------
     async def blob_size(self, name: str, digest: str) -> int:
@@ -223,6 +226,15 @@ class RegistryService:
         await self.metadata.put_manifest(manifest)
         if not by_digest:
             await self.metadata.put_tag(Tag(name, reference, info.digest, time.time()))
+        subject = {"repository": name, "digest": info.digest}
+        if not by_digest:
+            subject["tag"] = reference
+        await self.notify.emit(
+            "image.pushed",
+            subject,
+            {"media_type": media_type, "size": len(body), "artifact_type": artifact_type or None,
+             "subject_digest": subject_digest or None},
+        )  # fmt: skip
         return manifest
 
     async def resolve(self, name: str, reference: str) -> Manifest:
@@ -268,10 +280,13 @@ class RegistryService:
                     if tag.digest == reference:
                         await self.metadata.delete_tag(name, tag.name)
                 if not more or not tags:
-                    return
+                    break
                 after = tags[-1].name
+            await self.notify.emit("image.deleted", {"repository": name, "digest": reference})
+            return
         if not is_tag(reference) or not await self.metadata.delete_tag(name, reference):
             raise StoreError("ManifestUnknown", f"no tag {reference!r} in {name}")
+        await self.notify.emit("image.deleted", {"repository": name, "tag": reference})
 
     # ---- discovery ----------------------------------------------------------------------
     async def tags(self, name: str, last: str | None, n: int) -> tuple[list[str], bool]:

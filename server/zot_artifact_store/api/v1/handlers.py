@@ -968,8 +968,8 @@ class VerifyHandler(V1Handler):
             raise StoreError("MalformedJSON", "issue_vsa must be true or false")
         if issue_vsa:
             await self.authorize("supplychain:sign", resource)
-        verified, rules = await self.ctx.supplychain.verify(
-            digest, body["policy"], subject_scope(body["subject"])
+        verified, rules = await self.ctx.supplychain.verify_request(
+            digest, ref, body["policy"], subject_scope(body["subject"])
         )
         self.audit(
             "supplychain:verify", resource, True, "passed" if verified else "failed",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sigstore.verify import Verifier
@@ -11,8 +12,26 @@ from ...metadata import MetadataStore
 from ...observability.metrics import Metrics
 from ...storage import BlobStore, is_digest
 from ..artifacts import ArtifactService
+from ..notify import Notifier
 from ..registry import RegistryService
 from ..signing import SigningProvider
+
+# A subject named as an image (repository@digest), as :meth:`SupplyChainBase.resolve` names it.
+_IMAGE_REF = re.compile(r"^([a-z0-9]+(?:(?:[._]|__|-+|/)[a-z0-9]+)*)@(sha256:[0-9a-f]{64})$")
+# Evidence details that an evidence.attached event repeats.
+EVENT_DETAILS = ("predicate_type", "signer_identity", "signer_issuer", "verified_by_key")
+
+
+def subject_fields(ref: str) -> dict[str, str]:
+    """An event's subject fields from how a subject was named: ``bucket``/``key`` for an
+    object, ``repository`` for an image, nothing for a bare digest."""
+    image = _IMAGE_REF.match(ref)
+    if image:
+        return {"repository": image.group(1)}
+    if ref.startswith("sha256:") or "/" not in ref:
+        return {}
+    bucket, _, key = ref.partition("/")
+    return {"bucket": bucket, "key": key}
 
 
 class SupplyChainBase:
@@ -29,6 +48,7 @@ class SupplyChainBase:
     _results: dict[tuple[str, str], tuple[float, bool, str]]
     _repo_gates: tuple[float, dict[str, dict[str, Any]]] | None
     metrics: Metrics | None
+    notify: Notifier
 
     # ---- subjects -------------------------------------------------------------------------
     async def resolve(self, subject: Any) -> tuple[str, str]:

@@ -27,7 +27,7 @@ from ..oci_evidence import (
     parse_notation,
 )
 from ..sbom import parse_sbom_async, purl_base
-from .base import SupplyChainBase
+from .base import EVENT_DETAILS, SupplyChainBase, subject_fields
 from .formats import (
     DSSE_TYPE,
     MAX_EVIDENCE_BYTES,
@@ -120,6 +120,12 @@ class EvidenceMixin(SupplyChainBase):
             details=details,
         )
         await self.metadata.add_evidence(evidence)
+        await self.notify.emit(
+            "evidence.attached",
+            {**subject_fields(ref), "digest": digest},
+            {"evidence_id": evidence.evidence_id, "kind": kind, "format": fmt,
+             "media_type": media_type, **{k: details[k] for k in EVENT_DETAILS if k in details}},
+        )  # fmt: skip
         return evidence
 
     # ---- attestations ---------------------------------------------------------------------

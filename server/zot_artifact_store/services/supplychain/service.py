@@ -11,6 +11,7 @@ from ...metadata import MetadataStore
 from ...observability.metrics import Metrics
 from ...storage import BlobStore
 from ..artifacts import ArtifactService
+from ..notify import NULL_NOTIFIER, Notifier
 from ..registry import RegistryService
 from ..signing import SigningProvider
 from .base import SupplyChainBase
@@ -53,3 +54,4 @@ class SupplyChainService(
         self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
         self.metrics: Metrics | None = None  # set by app.py
+        self.notify: Notifier = NULL_NOTIFIER  # set by app.py

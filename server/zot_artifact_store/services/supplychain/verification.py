@@ -25,7 +25,7 @@ from ..oci_evidence import (
     verify_cosign,
     verify_notation,
 )
-from .base import SupplyChainBase
+from .base import SupplyChainBase, subject_fields
 from .formats import (
     IN_TOTO_TYPE,
     bundle_statement,
@@ -139,6 +139,21 @@ class VerificationMixin(SupplyChainBase):
     """Verification: a subject's evidence checked against a policy's rules."""
 
     # ---- verification ---------------------------------------------------------------------
+    async def verify_request(
+        self, digest: str, ref: str, rules: Any, scope: str = ""
+    ) -> tuple[bool, list[RuleResult]]:
+        """A verification someone asked for (``POST /v1/verify``): :meth:`verify`, announced
+        as ``verification.passed`` or ``verification.failed`` (download gates, which verify
+        on every read, are not announced here)."""
+        verified, results = await self.verify(digest, rules, scope)
+        failed = [r.as_json() for r in results if not r.passed]
+        await self.notify.emit(
+            "verification.passed" if verified else "verification.failed",
+            {**subject_fields(ref), "digest": digest},
+            {"rules": len(results), "failed_rules": failed[:20]},
+        )
+        return verified, results
+
     async def verify(
         self, digest: str, rules: Any, scope: str = ""
     ) -> tuple[bool, list[RuleResult]]:
