@@ -146,9 +146,14 @@ async def _serve_worker(
     gc_task = None
     if run_gc and config.storage.gc:
         collector = GarbageCollector.for_config(
-            ctx.metadata, ctx.blobs, config.storage, ctx.metrics
+            ctx.metadata, ctx.blobs, config.storage, ctx.metrics, ctx.lifecycle
         )
         gc_task = asyncio.create_task(collector.run_periodically(config.storage.gcInterval))
+    lifecycle_task = None
+    if run_gc and config.storage.lifecycleInterval > 0:
+        lifecycle_task = asyncio.create_task(
+            ctx.lifecycle.run_periodically(config.storage.lifecycleInterval)
+        )
     audit_task = None
     if run_gc and config.auth.audit.enable:
         audit_task = asyncio.create_task(ctx.audit.expire_periodically(config.auth.audit.retention))
@@ -164,7 +169,7 @@ async def _serve_worker(
         extra={"in_flight": ctx.in_flight, "timeout_s": config.http.shutdownTimeout},
     )
     ctx.shutting_down = True
-    for task in (gc_task, audit_task):
+    for task in (gc_task, audit_task, lifecycle_task):
         if task is not None:
             task.cancel()
     server.stop()
@@ -187,9 +192,10 @@ async def _gc(config: Config, dry_run: bool) -> int:
 
     ctx = await create_context(config, serving=False)
     try:
-        report = await GarbageCollector.for_config(ctx.metadata, ctx.blobs, config.storage).run(
-            dry_run=dry_run
+        collector = GarbageCollector.for_config(
+            ctx.metadata, ctx.blobs, config.storage, lifecycle=ctx.lifecycle
         )
+        report = await collector.run(dry_run=dry_run)
     finally:
         await ctx.close()
     print(json.dumps(vars(report), indent=2))
