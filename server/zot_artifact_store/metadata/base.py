@@ -95,6 +95,8 @@ class MultipartUpload:
     checksum_algorithm: str | None = None
     # S3 object tags given at create (``x-amz-tagging``), the object's at complete.
     tags: dict[str, str] = field(default_factory=dict)
+    # The object's expiry given at create (``X-Expires-At`` / ``expires_in``), set at complete.
+    expires_at: float | None = None
 
 
 @dataclass
