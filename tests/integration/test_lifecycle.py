@@ -299,3 +299,115 @@ def test_server_cli_runs_the_lifecycle_as_of_a_time(tmp_path: Path) -> None:
     )
     assert later.returncode == 0, later.stderr
     assert json.loads(later.stdout)["expired"] == ["offline/old"]
+
+
+# ---- S3 bucket lifecycle configuration ------------------------------------------------------
+
+RULES: list[dict[str, Any]] = [
+    {"ID": "prs", "Status": "Enabled", "Filter": {"Prefix": "pr-"}, "Expiration": {"Days": 14}},
+    {
+        "ID": "scratch",
+        "Status": "Enabled",
+        "Filter": {
+            "And": {"Prefix": "tmp/", "Tags": [{"Key": "keep", "Value": "no"}]},
+        },
+        "Expiration": {"Days": 1},
+    },
+    {
+        "ID": "big",
+        "Status": "Disabled",
+        "Filter": {"ObjectSizeGreaterThan": 10},
+        "Expiration": {"Days": 1},
+    },
+    {
+        "ID": "uploads",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "incoming/"},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+    },
+]
+
+
+def midnight_after(ts: float) -> float:
+    return (int(ts // 86400) + 1) * 86400
+
+
+def test_lifecycle_configuration_round_trips_and_is_enforced(server: ServerProcess) -> None:
+    bucket = f"rules-{uuid.uuid4().hex[:12]}"
+    s3 = s3_client(server.url)
+    s3.create_bucket(Bucket=bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert exc.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": RULES})
+    got = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert [r["ID"] for r in got] == ["prs", "scratch", "big", "uploads"]
+    assert got[0]["Filter"] == {"Prefix": "pr-"} and got[0]["Expiration"] == {"Days": 14}
+    assert got[1]["Filter"]["And"] == {"Prefix": "tmp/", "Tags": [{"Key": "keep", "Value": "no"}]}
+    assert got[2]["Status"] == "Disabled"
+    assert got[3]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 2}
+
+    written = time.time()
+    s3.put_object(Bucket=bucket, Key="pr-7/report.html", Body=b"report")
+    s3.put_object(Bucket=bucket, Key="tmp/a", Body=b"scratch", Tagging="keep=no")
+    s3.put_object(Bucket=bucket, Key="tmp/b", Body=b"kept scratch", Tagging="keep=yes")
+    s3.put_object(Bucket=bucket, Key="release/app.tar", Body=b"a big release " * 10)
+    # HEAD names the rule that removes the object first, and when (rounded up to midnight UTC).
+    head = s3.head_object(Bucket=bucket, Key="pr-7/report.html")
+    when = time.strftime(
+        "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(midnight_after(written + 14 * 86400))
+    )
+    assert head["Expiration"] == f'expiry-date="{when}", rule-id="prs"'
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="release/app.tar")
+    incoming = s3.create_multipart_upload(Bucket=bucket, Key="incoming/x")["UploadId"]
+    other = s3.create_multipart_upload(Bucket=bucket, Key="outgoing/y")["UploadId"]
+
+    with server.client() as c:
+        report = run_lifecycle(c, time.time() + 3 * 86400)
+        assert report["expired"] == [f"{bucket}/tmp/a"]
+        assert report["uploads_aborted"] >= 1
+        uploads = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]}
+        assert incoming not in uploads and other in uploads  # the default 7 days still hold
+        report = run_lifecycle(c, time.time() + 16 * 86400)
+        assert report["expired"] == [f"{bucket}/pr-7/report.html"]
+        assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["release/app.tar", "tmp/b"]
+
+    s3.delete_bucket_lifecycle(Bucket=bucket)
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert exc.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+
+
+@pytest.mark.parametrize(
+    ("rule", "code"),
+    [
+        ({"Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}, "NotImplemented"),
+        ({"NoncurrentVersionExpiration": {"NoncurrentDays": 3}}, "NotImplemented"),
+        ({"Expiration": {"ExpiredObjectDeleteMarker": True}}, "InvalidRequest"),
+        ({}, "InvalidRequest"),  # no action
+        ({"Expiration": {"Days": 0}}, "InvalidArgument"),
+        ({"Expiration": {"Date": "2030-01-01T12:00:00Z"}}, "InvalidArgument"),
+        (
+            {
+                "Filter": {"Tag": {"Key": "a", "Value": "b"}},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            },
+            "InvalidRequest",
+        ),
+    ],
+)
+def test_lifecycle_rules_that_cannot_be_honoured_are_refused(
+    server: ServerProcess, rule: dict[str, Any], code: str
+) -> None:
+    bucket = f"badrules-{uuid.uuid4().hex[:10]}"
+    s3 = s3_client(server.url)
+    s3.create_bucket(Bucket=bucket)
+    config = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {}, **rule}]}
+    with pytest.raises(ClientError) as exc:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=config)
+    assert exc.value.response["Error"]["Code"] == code, exc.value.response["Error"]
+    with pytest.raises(ClientError) as exc:  # nothing was stored
+        s3.get_bucket_lifecycle_configuration(Bucket=bucket)
+    assert exc.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
