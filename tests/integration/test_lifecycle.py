@@ -411,3 +411,46 @@ def test_lifecycle_rules_that_cannot_be_honoured_are_refused(
     with pytest.raises(ClientError) as exc:  # nothing was stored
         s3.get_bucket_lifecycle_configuration(Bucket=bucket)
     assert exc.value.response["Error"]["Code"] == "NoSuchLifecycleConfiguration"
+
+
+def test_expiry_through_multipart_and_copies(server: ServerProcess) -> None:
+    bucket = f"expiry-mp-{uuid.uuid4().hex[:10]}"
+    at = time.time() + 86400
+    s3 = s3_client(server.url)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="source", Body=b"source bytes")
+    # CreateMultipartUpload carries the expiry; the object gets it at completion.
+    with_header(s3, "CreateMultipartUpload", "X-Expires-At", iso(at))
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"p")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert 'rule-id="X-Expires-At"' in done["Expiration"]
+    got = s3.get_object(Bucket=bucket, Key="mp")
+    assert got["Expiration"] == done["Expiration"] and got["Body"].read() == b"p"
+    # A copy does not inherit the expiry; a REPLACE copy may set one.
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/mp")
+    assert "Expiration" not in s3.head_object(Bucket=bucket, Key="copy")
+    with_header(s3, "CopyObject", "X-Expires-At", iso(at))
+    s3.copy_object(
+        Bucket=bucket, Key="copy2", CopySource=f"{bucket}/source", MetadataDirective="REPLACE"
+    )
+    assert "Expiration" in s3.head_object(Bucket=bucket, Key="copy2")
+    with server.client() as c:
+        r = c.put(
+            f"/v1/buckets/{bucket}/objects/v1-copy",
+            headers={"X-Copy-Source": f"{bucket}/source"},
+            params={"expires_in": "3600"},
+        )
+        assert r.status_code == 201, r.text
+        assert abs(parse_time(r.json()["expires_at"]) - (time.time() + 3600)) < 60
+        r = c.post(f"/v1/buckets/{bucket}/uploads", json={"key": "v1-mp", "expires_at": iso(at)})
+        assert r.status_code == 201 and r.json()["expires_at"].startswith(iso(at)[:19])
+        report = run_lifecycle(c, at + 1)
+    assert sorted(report["expired"]) == [f"{bucket}/{k}" for k in ("copy2", "mp", "v1-copy")]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert keys == ["copy", "source"]
