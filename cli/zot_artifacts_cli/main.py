@@ -507,7 +507,7 @@ class Duration(click.ParamType):
         text = str(value).strip().lower()
         unit = self.UNITS.get(text[-1:], 0)
         number = text[:-1] if unit else text
-        if not number.isdigit() or int(number) < 1:
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
             self.fail(f"{value!r} is not a duration such as 3600, 90m, 12h or 7d", param, ctx)
         return int(number) * (unit or 1)
 

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import math
 import os
+import re
 import socket
 import time
 import uuid
@@ -85,7 +86,7 @@ def parse_expires_in(value: object, now: float | None = None) -> float:
     seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip()):
         seconds = int(value.strip())
     if seconds is None or not 1 <= seconds <= MAX_EXPIRES_IN:
         raise StoreError(

@@ -10,6 +10,7 @@ markers (there are no versions).
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -52,7 +53,7 @@ def _int(element: Element, name: str, rule_id: str) -> int | None:
     if child is None:
         return None
     text = (child.text or "").strip()
-    if not text.lstrip("-").isdigit():
+    if not re.fullmatch(r"-?[0-9]{1,12}", text):
         raise StoreError("InvalidArgument", f"rule {rule_id!r}: <{name}> must be an integer")
     return int(text)
 
