@@ -203,6 +203,7 @@ def test_bad_expiry_is_refused_and_nothing_is_stored(server: ServerProcess) -> N
         for params, headers in (
             ({"expires_in": "0"}, {}),
             ({"expires_in": "soon"}, {}),
+            ({"expires_in": "²"}, {}),
             ({}, {"X-Expires-At": "next tuesday"}),
             ({"expires_in": "60"}, {"X-Expires-At": iso(time.time() + 60)}),
         ):
