@@ -495,6 +495,23 @@ def object_rows(objects: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     ]
 
 
+class Duration(click.ParamType):
+    """Seconds, or a number with a unit: ``90s``, ``30m``, ``12h``, ``7d``."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        unit = self.UNITS.get(text[-1:], 0)
+        number = text[:-1] if unit else text
+        if not (number.isascii() and number.isdigit()) or int(number) < 1:
+            self.fail(f"{value!r} is not a duration such as 3600, 90m, 12h or 7d", param, ctx)
+        return int(number) * (unit or 1)
+
+
 @cli.command(
     epilog="""\b
 Examples:
@@ -505,6 +522,7 @@ Examples:
   zot-artifacts upload report.html builds --key reports/latest.html
   zot-artifacts upload app.tar.gz builds/app/1.0/app.tar.gz  # one file: its exact key
   zot-artifacts upload app.tar.gz builds/app/1.0/            # into a folder: app/1.0/app.tar.gz
+  zot-artifacts upload --expires-in 7d report.html builds/pr-42  # removed in 7 days
 """
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
@@ -523,6 +541,11 @@ Examples:
 @click.option(
     "--no-overwrite", is_flag=True, help="Never replace an existing object (412 if one exists)."
 )
+@click.option(
+    "--expires-in",
+    type=Duration(),
+    help="The store removes the objects this long after the upload (3600, 90m, 12h, 7d).",
+)
 @labels_option
 def upload(
     paths: tuple[str, ...],
@@ -533,6 +556,7 @@ def upload(
     parallel: int,
     content_type: str | None,
     no_overwrite: bool,
+    expires_in: int | None,
     labels: tuple[str, ...],
 ) -> None:
     """Upload files, directories and globs.
@@ -585,6 +609,7 @@ def upload(
                     parallel=parallel,
                     progress=track(object_key, path.stat().st_size),
                     overwrite=not no_overwrite,
+                    expires_in=expires_in,
                 )
             except PreconditionFailedError as exc:
                 if not no_overwrite:

@@ -48,6 +48,7 @@ from .observability.instrument import instrument_auth, instrument_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
 from .services.events import EventService
+from .services.lifecycle import Lifecycle
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
@@ -87,6 +88,7 @@ class AppContext:
     access_keys: AccessKeys
     presigner: Presigner
     audit: AuditLog
+    lifecycle: Lifecycle
     lockout: FailureLimiter
     metrics: Metrics
     metadata_backend: str
@@ -261,6 +263,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         access_keys=access_keys,
         presigner=presigner,
         audit=audit,
+        lifecycle=Lifecycle(metadata, blobs, audit, config.storage.uploadRetention),
         lockout=FailureLimiter(
             config.auth.lockout.attempts,
             config.auth.lockout.window,

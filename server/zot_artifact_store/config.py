@@ -220,16 +220,36 @@ class StorageConfig(_Section):
     # GC also removes untagged OCI manifests older than this that nothing refers to
     # (0 = keep untagged manifests forever).
     untaggedRetention: float = Field(0.0, json_schema_extra=DURATION)
+    # Multipart (S3, /v1) and OCI uploads not finished this long after they started are
+    # aborted and their parts collected (a bucket's AbortIncompleteMultipartUpload rule wins).
+    uploadRetention: float = Field(7 * 86400.0, json_schema_extra=DURATION)
+    # How often expired objects (X-Expires-At, bucket lifecycle rules) and abandoned uploads
+    # are removed; one replica at a time does it (0: never in the server).
+    lifecycleInterval: float = Field(3600.0, json_schema_extra=DURATION)
     fsync: bool = True
     # Readiness: /health/ready fails while the filesystem holding the blobs has less free space
     # than the larger of these (0 and 0: no reserve). Object stores have no such limit.
     minFreeBytes: int = Field(100 << 20, ge=0)
     minFreePercent: float = Field(0.0, ge=0.0, le=100.0)
 
-    @field_validator("gcDelay", "gcInterval", "untaggedRetention", mode="before")
+    @field_validator(
+        "gcDelay",
+        "gcInterval",
+        "untaggedRetention",
+        "uploadRetention",
+        "lifecycleInterval",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
+
+    @field_validator("uploadRetention")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be longer than 0s (an upload needs time to finish)")
+        return v
 
 
 class MetadataConfig(_Section):

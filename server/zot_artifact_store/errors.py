@@ -86,6 +86,10 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchAccessKey", 404, "The access key does not exist"),
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
         ErrorSpec("NoSuchTagSet", 404, "The bucket has no tags"),
+        ErrorSpec("NoSuchLifecycleConfiguration", 404, "The bucket has no lifecycle rules"),
+        ErrorSpec(
+            "OperationAborted", 409, "A conflicting operation is in progress", retryable=True
+        ),
         ErrorSpec("MalformedPolicy", 400, "The policy document is malformed"),
         ErrorSpec("NoSuchEvidence", 404, "The evidence does not exist"),
         ErrorSpec("VerificationFailed", 403, "The subject fails its verification policy"),

@@ -829,3 +829,72 @@ async def test_deliveries_are_due_in_order_paged_newest_first_and_expire(
     assert [d.delivery_id for d in page] == ["d2", "d1", "d0"] and not more
     assert await store.expire_deliveries(1000.0) == 1  # only the delivered one
     assert await store.get_delivery("d4") is None and await store.get_delivery("d3") is not None
+
+
+# ---- lifecycle: expiring objects, abandoned uploads, the one-runner lease ---------------------
+
+
+async def test_expired_objects_soonest_first_and_only_those_due(store: MetadataStore) -> None:
+    await store.create_bucket(Bucket("life", 1.0))
+    await store.put_object(obj("life", "later", expires_at=2000.0))
+    await store.put_object(obj("life", "soon", expires_at=1000.0))
+    await store.put_object(obj("life", "forever"))
+    await store.put_object(obj("life", "due-now", expires_at=1500.0))
+    assert [o.key for o in await store.expired_objects(999.0)] == []
+    due = await store.expired_objects(1500.0)
+    assert [o.key for o in due] == ["soon", "due-now"]
+    assert due[0].expires_at == 1000.0
+    assert [o.key for o in await store.expired_objects(5000.0, limit=2)] == ["soon", "due-now"]
+    # An overwrite without an expiry keeps the object forever.
+    await store.put_object(obj("life", "soon"))
+    assert [o.key for o in await store.expired_objects(5000.0)] == ["due-now", "later"]
+
+
+async def test_stale_uploads_across_buckets_oldest_first(store: MetadataStore) -> None:
+    for name in ("b1", "b2"):
+        await store.create_bucket(Bucket(name, 1.0))
+    await store.create_multipart(MultipartUpload("u-new", "b1", "k", 300.0))
+    await store.create_multipart(MultipartUpload("u-old", "b2", "k", 100.0))
+    await store.create_multipart(MultipartUpload("u-mid", "b1", "z", 200.0))
+    assert [u.upload_id for u in await store.stale_multipart(250.0)] == ["u-old", "u-mid"]
+    assert [u.upload_id for u in await store.stale_multipart(1000.0, limit=1)] == ["u-old"]
+    assert await store.stale_multipart(100.0) == []
+    await store.create_registry_upload(RegistryUpload("r-new", "repo", "s1", 300.0))
+    await store.create_registry_upload(RegistryUpload("r-old", "repo", "s2", 100.0))
+    stale = await store.stale_registry_uploads(250.0)
+    assert [(u.upload_id, u.session_id) for u in stale] == [("r-old", "s2")]
+
+
+async def test_a_lease_has_one_holder_until_it_expires(store: MetadataStore) -> None:
+    assert await store.acquire_lease("lifecycle", "replica-a", now=1000.0, ttl=60.0)
+    assert not await store.acquire_lease("lifecycle", "replica-b", now=1030.0, ttl=60.0)
+    # The holder renews; another name is another lease.
+    assert await store.acquire_lease("lifecycle", "replica-a", now=1050.0, ttl=60.0)
+    assert await store.acquire_lease("other", "replica-b", now=1050.0, ttl=60.0)
+    assert not await store.acquire_lease("lifecycle", "replica-b", now=1100.0, ttl=60.0)
+    # Expired (renewed until 1110): anyone may take it.
+    assert await store.acquire_lease("lifecycle", "replica-b", now=1110.0, ttl=60.0)
+    assert not await store.release_lease("lifecycle", "replica-a")
+    assert await store.release_lease("lifecycle", "replica-b")
+    assert await store.acquire_lease("lifecycle", "replica-a", now=1111.0, ttl=60.0)
+
+
+async def test_a_lease_taken_concurrently_has_one_winner(store: MetadataStore) -> None:
+    results = await asyncio.gather(
+        *(store.acquire_lease("race", f"replica-{i}", now=1000.0, ttl=60.0) for i in range(8))
+    )
+    assert results.count(True) == 1
+
+
+async def test_expire_object_removes_only_the_version_that_expired(store: MetadataStore) -> None:
+    await store.create_bucket(Bucket("life", 1.0))
+    first = obj("life", "k", updated_at=100.0, expires_at=150.0)
+    await store.put_object(first)
+    # Overwritten before the expiry ran: the new version stays.
+    await store.put_object(obj("life", "k", "sha256:" + "b" * 64, updated_at=200.0))
+    assert await store.expire_object("life", "k", first.digest, 100.0) is None
+    assert (await store.get_object("life", "k")) is not None
+    gone = await store.expire_object("life", "k", "sha256:" + "b" * 64, 200.0)
+    assert gone is not None and gone.key == "k"
+    assert await store.get_object("life", "k") is None
+    assert "sha256:" + "b" * 64 not in await store.object_digests()

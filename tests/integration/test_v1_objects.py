@@ -142,7 +142,12 @@ def test_put_get_head_delete(client: httpx.Client, bucket: str) -> None:
 
     r = client.get(obj_url(bucket, "dir/file.bin"), params={"metadata": "true"})
     # The metadata is the object's JSON and the builds that produced it (none here).
-    assert r.json() == {**meta, "updated_at": r.json()["updated_at"], "builds": []}
+    assert r.json() == {
+        **meta,
+        "updated_at": r.json()["updated_at"],
+        "builds": [],
+        "expiration": None,
+    }
 
     assert client.delete(obj_url(bucket, "dir/file.bin")).status_code == 204
     problem(client.get(obj_url(bucket, "dir/file.bin")), 404, "NoSuchKey")

@@ -85,7 +85,7 @@ def test_parts_out_of_order_then_complete(client: httpx.Client, bucket: str) -> 
     assert obj["content_type"] == "application/x-tar"
     assert obj["labels"] == {"ci": "42"}
     metadata = client.get(obj_url(bucket, "dist/app.tar") + "?metadata=true").json()
-    assert set(obj) | {"builds"} == set(metadata)
+    assert set(obj) | {"builds", "expiration"} == set(metadata)
     got = client.get(obj_url(bucket, "dist/app.tar"))
     assert got.status_code == 200
     assert got.content == whole

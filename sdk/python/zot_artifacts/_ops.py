@@ -495,6 +495,7 @@ class Operations:
         progress: ProgressCallback | None,
         resume: bool,
         overwrite: bool = True,
+        expires_in: int | None = None,
     ) -> Op[ObjectInfo]:
         src = Source.of(source)
         tracker = Progress(progress, src.size, key)
@@ -503,7 +504,9 @@ class Operations:
         condition = {} if overwrite else {"If-None-Match": "*"}
         if src.size is None or src.size < multipart_threshold:
             return (
-                yield from self._put(bucket, key, src, content_type, labels, tracker, condition)
+                yield from self._put(
+                    bucket, key, src, content_type, labels, tracker, condition, expires_in
+                )
             )
         if not overwrite and (yield from self.exists(bucket, key)):
             raise PreconditionFailedError(  # before sending any part
@@ -514,7 +517,7 @@ class Operations:
         return (
             yield from self._multipart(
                 bucket, key, src, content_type, labels, part_size, parallel, tracker, resume,
-                condition,
+                condition, expires_in,
             )
         )  # fmt: skip
 
@@ -527,8 +530,11 @@ class Operations:
         labels: Mapping[str, str] | None,
         tracker: Progress,
         condition: Mapping[str, str],
+        expires_in: int | None = None,
     ) -> Op[ObjectInfo]:
         headers = {**_object_headers(content_type, labels), **condition}
+        # Relative, so the store's clock decides when (no client clock skew).
+        params = {"expires_in": str(expires_in)} if expires_in is not None else None
         hasher: Any = None
         if src.replayable:
             headers["X-Checksum-Sha256"] = yield Blocking(lambda: src.sha256_range(0, None))
@@ -542,7 +548,7 @@ class Operations:
 
         body = Body(src, 0, src.size, on_chunk=on_chunk, on_start=lambda: tracker.start(0))
         reply = yield from self.send(
-            Call("PUT", object_url(bucket, key), headers=headers, body=body)
+            Call("PUT", object_url(bucket, key), params=params, headers=headers, body=body)
         )
         info = ObjectInfo.from_json(reply.json())
         if hasher is not None and info.sha256 != hasher.hexdigest():
@@ -565,6 +571,7 @@ class Operations:
         tracker: Progress,
         resume: bool,
         condition: Mapping[str, str],
+        expires_in: int | None = None,
     ) -> Op[ObjectInfo]:
         size = src.size or 0
         plan = plan_parts(size, part_size)
@@ -579,6 +586,7 @@ class Operations:
         if upload is not None and (
             upload.content_type != (content_type or "application/octet-stream")
             or upload.labels != dict(labels or {})
+            or (expires_in is None) != (upload.expires_at is None)
         ):
             upload = None
         if upload is None:
@@ -587,6 +595,8 @@ class Operations:
                 body["content_type"] = content_type
             if labels:
                 body["labels"] = dict(labels)
+            if expires_in is not None:
+                body["expires_in"] = expires_in
             created = yield from self.json_call(
                 "POST", f"/v1/buckets/{q(bucket)}/uploads", json=body, idempotent=False
             )

@@ -184,12 +184,13 @@ class AsyncClient(ClientConfig):
         progress: ProgressCallback | None = None,
         resume: bool = True,
         overwrite: bool = True,
+        expires_in: int | None = None,
     ) -> ObjectInfo:
         return await self._run(
             self.ops.upload(
                 bucket, key, source, content_type=content_type, labels=labels,
                 part_size=part_size, parallel=parallel, multipart_threshold=multipart_threshold,
-                progress=progress, resume=resume, overwrite=overwrite,
+                progress=progress, resume=resume, overwrite=overwrite, expires_in=expires_in,
             )
         )  # fmt: skip
 

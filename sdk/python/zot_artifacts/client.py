@@ -177,6 +177,7 @@ class Client(ClientConfig):
         progress: ProgressCallback | None = None,
         resume: bool = True,
         overwrite: bool = True,
+        expires_in: int | None = None,
     ) -> ObjectInfo:
         """Upload a path, bytes or a binary file object (read in chunks).
 
@@ -189,12 +190,13 @@ class Client(ClientConfig):
         sent again. ``progress(UploadProgress)`` is called as bytes go out. With
         ``overwrite=False`` an existing object is never replaced: the store refuses the write
         when it would be published (:class:`PreconditionFailedError`), and a large upload
-        checks first, before sending any part."""
+        checks first, before sending any part. With ``expires_in`` (seconds) the store
+        removes the object that long after it receives it (``ObjectInfo.expires_at``)."""
         return self._run(
             self.ops.upload(
                 bucket, key, source, content_type=content_type, labels=labels,
                 part_size=part_size, parallel=parallel, multipart_threshold=multipart_threshold,
-                progress=progress, resume=resume, overwrite=overwrite,
+                progress=progress, resume=resume, overwrite=overwrite, expires_in=expires_in,
             )
         )  # fmt: skip
 

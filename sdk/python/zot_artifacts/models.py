@@ -101,6 +101,8 @@ class ObjectInfo:
     created_at: str | None = None
     updated_at: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # When the store removes the object (RFC 3339; None: it does not expire by itself).
+    expires_at: str | None = None
 
     @property
     def digest(self) -> str:
@@ -119,6 +121,7 @@ class ObjectInfo:
             created_at=_opt(data, "created_at"),
             updated_at=_opt(data, "updated_at"),
             labels=dict(data.get("labels") or {}),
+            expires_at=_opt(data, "expires_at"),
         )
 
 
@@ -159,6 +162,7 @@ class Upload:
     parts: list[UploadPart] = field(default_factory=list)
     content_type: str = "application/octet-stream"
     labels: dict[str, str] = field(default_factory=dict)
+    expires_at: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Upload:
@@ -170,6 +174,7 @@ class Upload:
             parts=[UploadPart.from_json(p) for p in data.get("parts") or []],
             content_type=str(data.get("content_type") or "application/octet-stream"),
             labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            expires_at=_opt(data, "expires_at"),
         )
 
 

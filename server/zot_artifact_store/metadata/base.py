@@ -70,6 +70,8 @@ class ObjectRecord:
     # server-built provenance covers only what the asking identity wrote (never served).
     writer: str = ""
     writer_session: str = ""
+    # When the object expires (seconds since the epoch; None: never): lifecycle removes it.
+    expires_at: float | None = None
 
 
 @dataclass
@@ -93,6 +95,8 @@ class MultipartUpload:
     checksum_algorithm: str | None = None
     # S3 object tags given at create (``x-amz-tagging``), the object's at complete.
     tags: dict[str, str] = field(default_factory=dict)
+    # The object's expiry given at create (``X-Expires-At`` / ``expires_in``), set at complete.
+    expires_at: float | None = None
 
 
 @dataclass
@@ -771,6 +775,41 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_registry_upload(self, upload_id: str) -> bool: ...
+
+    # ---- lifecycle: expiring objects, abandoned uploads, the one-runner lease ---------------
+    @abc.abstractmethod
+    async def expired_objects(self, now: float, limit: int = 1000) -> list[ObjectRecord]:
+        """Objects whose ``expires_at`` is at or before ``now``, soonest first (indexed)."""
+
+    @abc.abstractmethod
+    async def expire_object(
+        self, bucket: str, key: str, digest: str, updated_at: float
+    ) -> ObjectRecord | None:
+        """Delete ``bucket/key`` only if it is still the version with ``digest`` written at
+        ``updated_at`` (an overwrite in the meantime is kept); the removed record or None."""
+
+    @abc.abstractmethod
+    async def stale_multipart(
+        self, initiated_before: float, limit: int = 1000
+    ) -> list[MultipartUpload]:
+        """Open multipart uploads of every bucket started before ``initiated_before``, oldest
+        first (indexed)."""
+
+    @abc.abstractmethod
+    async def stale_registry_uploads(
+        self, created_before: float, limit: int = 1000
+    ) -> list[RegistryUpload]:
+        """OCI upload sessions started before ``created_before``, oldest first."""
+
+    @abc.abstractmethod
+    async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        """Take (or renew) the lease ``name`` for ``holder`` until ``now + ttl``. True when
+        ``holder`` has it: it was free, expired (its ``expires_at`` <= ``now``) or already
+        ``holder``'s. Atomic: of two replicas asking at once, at most one gets True."""
+
+    @abc.abstractmethod
+    async def release_lease(self, name: str, holder: str) -> bool:
+        """Give the lease up if ``holder`` has it; True when it did."""
 
 
 # ---- helpers shared by the backends ---------------------------------------------------------

@@ -212,6 +212,16 @@ class MongoMetadataStore(MetadataStore):
                 ],
                 name="webhook_time",
             )
+            # Lifecycle: expiring objects, abandoned uploads (services/lifecycle.py).
+            await db["objects"].create_index(
+                [("expires_at", ASCENDING)],
+                name="expires_at",
+                partialFilterExpression={"expires_at": {"$type": "number"}},
+            )
+            await db["multipart_uploads"].create_index(
+                [("initiated_at", ASCENDING), ("upload_id", ASCENDING)], name="initiated"
+            )
+            await db["registry_uploads"].create_index([("created_at", ASCENDING)], name="created")
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -817,3 +827,60 @@ class MongoMetadataStore(MetadataStore):
     async def expire_audit(self, older_than: float) -> int:
         result = await self._c("audit").delete_many({"time": {"$lt": older_than}})
         return result.deleted_count
+
+    # ---- lifecycle: expiring objects, abandoned uploads, the one-runner lease ---------------
+    async def _oldest(
+        self, collection: str, cls: type[R], where: dict[str, Any], order: list[str], limit: int
+    ) -> list[R]:
+        cursor = self._c(collection).find(where).sort([(f, ASCENDING) for f in order]).limit(limit)
+        return [r for r in [_decode(cls, d) async for d in cursor] if r is not None]
+
+    async def expired_objects(self, now: float, limit: int = 1000) -> list[ObjectRecord]:
+        where = {"expires_at": {"$type": "number", "$lte": now}}
+        order = ["expires_at", "bucket", "key"]
+        return await self._oldest("objects", ObjectRecord, where, order, limit)
+
+    async def expire_object(
+        self, bucket: str, key: str, digest: str, updated_at: float
+    ) -> ObjectRecord | None:
+        doc = await self._c("objects").find_one_and_delete(
+            {"bucket": bucket, "key": key, "digest": digest, "updated_at": updated_at}
+        )
+        return _decode(ObjectRecord, doc)
+
+    async def stale_multipart(
+        self, initiated_before: float, limit: int = 1000
+    ) -> list[MultipartUpload]:
+        where = {"initiated_at": {"$lt": initiated_before}}
+        order = ["initiated_at", "upload_id"]
+        return await self._oldest("multipart_uploads", MultipartUpload, where, order, limit)
+
+    async def stale_registry_uploads(
+        self, created_before: float, limit: int = 1000
+    ) -> list[RegistryUpload]:
+        where = {"created_at": {"$lt": created_before}}
+        return await self._oldest("registry_uploads", RegistryUpload, where, ["created_at"], limit)
+
+    async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        # A new lease is an insert (the unique _id lets one replica win); an existing one is
+        # taken over only by a conditional update that matches while it is free to take.
+        try:
+            await self._c("leases").insert_one(
+                {"_id": name, "holder": holder, "expires_at": now + ttl}
+            )
+            return True
+        except DuplicateKeyError:
+            pass
+        # Renew our own, or take over an expired one: each one atomic conditional update.
+        for condition in ({"holder": holder}, {"expires_at": {"$lte": now}}):
+            taken = await self._c("leases").find_one_and_update(
+                {"_id": name, **condition},
+                {"$set": {"holder": holder, "expires_at": now + ttl}},
+            )
+            if taken is not None:
+                return True
+        return False
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        result = await self._c("leases").delete_one({"_id": name, "holder": holder})
+        return result.deleted_count > 0

@@ -187,6 +187,16 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_webhook
     ON webhook_deliveries (webhook_id, created_at, delivery_id);
+CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects (json_extract(doc, '$.expires_at'))
+    WHERE json_extract(doc, '$.expires_at') IS NOT NULL;
+CREATE INDEX IF NOT EXISTS multipart_by_time ON multipart_uploads (initiated_at, upload_id);
+CREATE INDEX IF NOT EXISTS registry_uploads_by_time
+    ON registry_uploads (json_extract(doc, '$.created_at'));
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
 """
 
 
@@ -1010,3 +1020,60 @@ class SqliteMetadataStore(MetadataStore):
 
     async def expire_audit(self, older_than: float) -> int:
         return await self._write("DELETE FROM audit WHERE time < ?", older_than)
+
+    # ---- lifecycle: expiring objects, abandoned uploads, the one-runner lease ---------------
+    async def expired_objects(self, now: float, limit: int = 1000) -> list[ObjectRecord]:
+        expiry = "json_extract(doc, '$.expires_at')"
+        sql = (
+            f"SELECT doc FROM objects WHERE {expiry} IS NOT NULL AND {expiry} <= ? "
+            f"ORDER BY {expiry}, bucket, key LIMIT ?"
+        )
+        return await self._all(ObjectRecord, sql, (now, limit))
+
+    @staticmethod
+    def _expire_object(
+        conn: sqlite3.Connection, bucket: str, key: str, digest: str, updated_at: float
+    ) -> ObjectRecord | None:
+        with _transaction(conn):
+            row = conn.execute(
+                "SELECT doc FROM objects WHERE bucket = ? AND key = ?", (bucket, key)
+            ).fetchone()
+            current = _load(ObjectRecord, row)
+            if current is None or (current.digest, current.updated_at) != (digest, updated_at):
+                return None
+            conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", (bucket, key))
+            conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (bucket, key))
+        return current
+
+    async def expire_object(
+        self, bucket: str, key: str, digest: str, updated_at: float
+    ) -> ObjectRecord | None:
+        return await self._run(self._expire_object, bucket, key, digest, updated_at)
+
+    async def stale_multipart(
+        self, initiated_before: float, limit: int = 1000
+    ) -> list[MultipartUpload]:
+        sql = (
+            "SELECT doc FROM multipart_uploads WHERE initiated_at < ? "
+            "ORDER BY initiated_at, upload_id LIMIT ?"
+        )
+        return await self._all(MultipartUpload, sql, (initiated_before, limit))
+
+    async def stale_registry_uploads(
+        self, created_before: float, limit: int = 1000
+    ) -> list[RegistryUpload]:
+        created = "json_extract(doc, '$.created_at')"
+        sql = f"SELECT doc FROM registry_uploads WHERE {created} < ? ORDER BY {created} LIMIT ?"
+        return await self._all(RegistryUpload, sql, (created_before, limit))
+
+    async def acquire_lease(self, name: str, holder: str, now: float, ttl: float) -> bool:
+        sql = (
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at = excluded.expires_at WHERE leases.expires_at <= ? OR leases.holder = ?"
+        )
+        return await self._write(sql, name, holder, now + ttl, now, holder) > 0
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        sql = "DELETE FROM leases WHERE name = ? AND holder = ?"
+        return await self._write(sql, name, holder) > 0

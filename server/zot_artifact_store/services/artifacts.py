@@ -25,6 +25,7 @@ from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
+from .lifecycle import Expiration, bucket_rules, expiration_of
 from .notify import NULL_NOTIFIER, Notifier
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,8 @@ class PutOptions:
     checksums: dict[str, str] = field(default_factory=dict)
     # Create-only (``If-None-Match: *``): publishing fails if the key exists by then.
     if_absent: bool = False
+    # When the object expires (``X-Expires-At`` / ``expires_in``; services/lifecycle.py).
+    expires_at: float | None = None
 
 
 class PutSession:
@@ -223,6 +226,7 @@ class PutSession:
             headers=opts.headers,
             checksums=opts.checksums,
             tags=opts.tags,
+            expires_at=opts.expires_at,
         )
         return await self._service.publish(record, if_absent=opts.if_absent)
 
@@ -437,11 +441,18 @@ class ArtifactService:
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
         ``replace``, its content type, metadata, headers and labels replace the source's; with
-        ``tags``, its S3 tags (else the copy keeps the source's)."""
+        ``tags``, its S3 tags (else the copy keeps the source's). A copy is a new object: it
+        expires only when ``replace`` gives it an expiry, never by the source's."""
         validate_key(key)
         now = time.time()
         record = dataclasses.replace(
-            source, bucket=bucket, key=key, created_at=now, updated_at=now, public_read=False
+            source,
+            bucket=bucket,
+            key=key,
+            created_at=now,
+            updated_at=now,
+            public_read=False,
+            expires_at=replace.expires_at if replace is not None else None,
         )
         if replace is not None:
             record.content_type = replace.content_type or DEFAULT_CONTENT_TYPE
@@ -451,6 +462,12 @@ class ArtifactService:
         if tags is not None:
             record.tags = tags
         return await self.publish(record, if_absent=if_absent)
+
+    async def expiration(self, record: ObjectRecord) -> Expiration | None:
+        """When ``record`` expires: its own expiry or the first of its bucket's lifecycle
+        rules that selects it (None: never)."""
+        bucket = await self.metadata.get_bucket(record.bucket)
+        return expiration_of(record, bucket_rules(bucket) if bucket is not None else [])
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         validate_key(key)
@@ -556,4 +573,5 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "updated_at": iso_time(record.updated_at),
         "labels": record.labels,
         "tags": record.tags,
+        "expires_at": iso_time(record.expires_at) if record.expires_at is not None else None,
     }

@@ -3,9 +3,12 @@
 Mark: every digest the metadata references. Sweep: every blob not marked whose last write
 (or dedupe touch) is older than ``storage.gcDelay``, so a blob written by an upload still in
 flight — not yet referenced — is never collected. Abandoned upload sessions older than the
-delay go too. OCI manifests (and every blob they reference) are marked too; later issues add their
-references (attachments) the same way. With ``storage.untaggedRetention`` set, untagged
-manifests nothing refers to are removed first, so their blobs can go in the same run.
+delay go too, and first the multipart uploads and OCI uploads past ``storage.uploadRetention``
+(or their bucket's AbortIncompleteMultipartUpload rule; services/lifecycle.py), so their part
+blobs are collected in the same run. OCI manifests (and every blob they reference) are marked
+too; later issues add their references (attachments) the same way. With
+``storage.untaggedRetention`` set, untagged manifests nothing refers to are removed first, so
+their blobs can go in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from ..config import StorageConfig
 from ..metadata import MetadataStore
 from ..observability.metrics import Metrics
 from ..storage import BlobStore
+from .lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ class GCReport:
     blobs_too_young: int = 0
     uploads_deleted: int = 0
     manifests_deleted: int = 0
+    multipart_uploads_aborted: int = 0  # past storage.uploadRetention (or a bucket's rule)
+    registry_uploads_aborted: int = 0
     leftovers_removed: int = 0  # backend temporaries crashed writers left (object stores)
 
 
@@ -47,8 +53,11 @@ class GarbageCollector:
         delay: float,
         untagged_retention: float = 0.0,
         metrics: Metrics | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.metrics = metrics
+        # Aborts abandoned uploads before marking (None: they are left alone).
+        self.lifecycle = lifecycle
         self.metadata = metadata
         self.blobs = blobs
         self.delay = delay
@@ -68,8 +77,11 @@ class GarbageCollector:
         blobs: BlobStore,
         storage: StorageConfig,
         metrics: Metrics | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> GarbageCollector:
-        return cls(metadata, blobs, storage.gcDelay, storage.untaggedRetention, metrics)
+        if lifecycle is None:
+            lifecycle = Lifecycle(metadata, blobs, None, storage.uploadRetention)
+        return cls(metadata, blobs, storage.gcDelay, storage.untaggedRetention, metrics, lifecycle)
 
     def add_source(self, source: ReferenceSource) -> None:
         self.sources.append(source)
@@ -95,6 +107,12 @@ class GarbageCollector:
 
     async def _collect(self, dry_run: bool) -> GCReport:
         report = GCReport()
+        if self.lifecycle is not None and not dry_run:
+            now = time.time()
+            report.multipart_uploads_aborted = await self.lifecycle.abort_abandoned_uploads(now)
+            report.registry_uploads_aborted = await self.lifecycle.abort_abandoned_registry_uploads(
+                now
+            )
         if self.untagged_retention > 0:
             report.manifests_deleted = await self._untagged_manifests(dry_run)
         # Take the cut-off before marking: anything written after it is young by definition.

@@ -87,6 +87,7 @@ class MultipartService:
             headers={**options.headers, **({"x-amz-acl": "public-read"} if public_read else {})},
             labels=options.labels,
             tags=options.tags,
+            expires_at=options.expires_at,
         )
         await self.metadata.create_multipart(upload)
         return upload
@@ -199,6 +200,7 @@ class MultipartService:
             parts=[{"digest": p.digest, "size": p.size} for p in chosen],
             public_read=public,
             tags=upload.tags,
+            expires_at=upload.expires_at,
         )
         result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)

@@ -475,7 +475,7 @@ class WebhookService(Notifier):
                 pass
             self._task = None
             try:
-                await self.metadata.release_lease(LEASE, self.holder)  # type: ignore[attr-defined]
+                await self.metadata.release_lease(LEASE, self.holder)
             except Exception:  # pragma: no cover - shutting down
                 pass
 
@@ -496,9 +496,7 @@ class WebhookService(Notifier):
     async def run_once(self, now: float | None = None) -> int:
         """Hold the lease, then start every due delivery not already in flight; how many."""
         now = time.time() if now is None else now
-        lease = await self.metadata.acquire_lease(  # type: ignore[attr-defined]
-            LEASE, self.holder, now, LEASE_TTL
-        )
+        lease = await self.metadata.acquire_lease(LEASE, self.holder, now, LEASE_TTL)
         if not lease:
             return 0
         if now - self._last_expiry > 3600:

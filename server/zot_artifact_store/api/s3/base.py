@@ -23,6 +23,7 @@ from ...errors import CATALOGUE, NotModified, StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions
 from ...services.checksums import BodyChecksums, parse_checksum_headers
+from ...services.lifecycle import EXPIRES_HEADER, parse_expires_at
 from ..base import BaseHandler
 from ..httputil import check_preconditions, parse_copy_source
 from . import xml
@@ -259,7 +260,16 @@ class S3Handler(BaseHandler):
             },
             headers={name: headers[name] for name in STORED_HEADERS if name in headers},
             if_absent=self.create_only(),
+            expires_at=(
+                parse_expires_at(headers[EXPIRES_HEADER]) if EXPIRES_HEADER in headers else None
+            ),
         )
+
+    async def set_expiration_header(self, record: ObjectRecord) -> None:
+        """``x-amz-expiration`` when the object expires (its own expiry or a bucket rule)."""
+        expiration = await self.ctx.artifacts.expiration(record)
+        if expiration is not None:
+            self.set_header("x-amz-expiration", expiration.s3_header())
 
     def acl_xml(self, public: bool) -> None:
         grants: list[dict[str, Any]] = [

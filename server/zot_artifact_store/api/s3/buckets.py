@@ -9,6 +9,7 @@ from typing import Any
 from ...errors import StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import Listing, bucket_tags, decode_token, set_bucket_tags
+from ...services.lifecycle import bucket_rules, set_bucket_rules
 from ..httputil import (
     quote_etag,
 )
@@ -22,6 +23,7 @@ from .base import (
     s3_code,
     verify_body_integrity,
 )
+from .lifecycle import lifecycle_xml, parse_lifecycle
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
 
 
@@ -119,6 +121,37 @@ class BucketHandler(S3Handler):
         bucket = await self.ctx.artifacts.get_bucket(name)
         set_bucket_tags(bucket, {})
         await self.ctx.artifacts.metadata.update_bucket(bucket)
+        self.set_status(204)
+        self.finish()
+
+    # -- lifecycle (S3 bucket lifecycle configuration; services/lifecycle.py enforces it) --
+    async def op_GetBucketLifecycleConfiguration(self, name: str) -> None:
+        await self.authorize("s3:GetLifecycleConfiguration", name)
+        rules = bucket_rules(await self.ctx.artifacts.get_bucket(name))
+        if not rules:
+            raise StoreError(
+                "NoSuchLifecycleConfiguration",
+                f"bucket {name!r} has no lifecycle configuration",
+                resource=name,
+            )
+        self.write_xml("LifecycleConfiguration", lifecycle_xml(rules))
+
+    async def op_PutBucketLifecycleConfiguration(self, name: str) -> None:
+        await self.authorize("s3:PutLifecycleConfiguration", name)
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        verify_body_integrity(self.request.headers, self.request.body, required=False)
+        rules = parse_lifecycle(self.request.body)
+        set_bucket_rules(bucket, rules)
+        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        self.audit("s3:PutLifecycleConfiguration", name, True, f"{len(rules)} rule(s) set")
+        self.finish()
+
+    async def op_DeleteBucketLifecycle(self, name: str) -> None:
+        await self.authorize("s3:PutLifecycleConfiguration", name)  # AWS's action for it
+        bucket = await self.ctx.artifacts.get_bucket(name)
+        set_bucket_rules(bucket, None)
+        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        self.audit("s3:PutLifecycleConfiguration", name, True, "lifecycle configuration removed")
         self.set_status(204)
         self.finish()
 

@@ -103,6 +103,7 @@ class MultipartOperations(S3Handler):
             except ValueError:
                 raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
         record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
+        await self.set_expiration_header(record)
         self.write_xml(
             "CompleteMultipartUploadResult",
             {

@@ -267,6 +267,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                 await self.ctx.metadata.put_object(record)
         finally:
             await session.abort()
+        await self.set_expiration_header(record)
         self._stored(record.etag, record.checksums)
 
     def _verify_body(self, session: PutSession) -> None:
@@ -307,6 +308,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         if public:
             record.public_read = True
             await self.ctx.metadata.put_object(record)
+        await self.set_expiration_header(record)
         self.write_xml(
             "CopyObjectResult",
             {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
@@ -329,6 +331,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         record = await self.ctx.artifacts.head_object(bucket, key)
         self.set_header("ETag", quote_etag(record.etag))
         self.set_header("Last-Modified", http_date(record.updated_at))
+        await self.set_expiration_header(record)
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
         except NotModified:

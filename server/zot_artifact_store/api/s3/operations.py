@@ -65,6 +65,9 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetBucketTagging": frozenset(),
     "PutBucketTagging": frozenset(),
     "DeleteBucketTagging": frozenset(),
+    "GetBucketLifecycleConfiguration": frozenset(),
+    "PutBucketLifecycleConfiguration": frozenset(),
+    "DeleteBucketLifecycle": frozenset(),
     "ListMultipartUploads": frozenset(
         {"encoding-type", "key-marker", "max-uploads", "prefix", "upload-id-marker"}
     ),

@@ -25,6 +25,7 @@ from ...services.artifacts import (
     validate_labels,
 )
 from ...services.events import build_summary
+from ...services.lifecycle import EXPIRES_HEADER, parse_expires_at, parse_expires_in
 from ...services.registry import NAME_RE as REPOSITORY_NAME
 from ...services.supplychain import (
     component_json,
@@ -34,7 +35,7 @@ from ...services.supplychain import (
     subject_scope,
 )
 from ...storage import is_digest
-from ...timefmt import parse_time
+from ...timefmt import iso_time, parse_time
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_copy_source, parse_range, quote_etag
 from ..query import QueryCheckedHandler, takes
@@ -166,6 +167,16 @@ class V1Handler(QueryCheckedHandler):
             if_absent=self.create_only(),
         )
 
+    def requested_expiry(self) -> float | None:
+        """An object's expiry: ``X-Expires-At`` (RFC 3339) or ``?expires_in=`` (seconds)."""
+        header = self.request.headers.get(EXPIRES_HEADER)
+        seconds = self.get_query_argument("expires_in", None)
+        if header is not None and seconds is not None:
+            raise StoreError("InvalidArgument", f"give {EXPIRES_HEADER} or expires_in, not both")
+        if header is not None:
+            return parse_expires_at(header)
+        return parse_expires_in(seconds) if seconds is not None else None
+
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, None)
         if raw is None:
@@ -282,7 +293,7 @@ def parse_labels_header(value: str | None) -> dict[str, str]:
 class ObjectHandler(V1Handler, UploadHandler):
     """An object's bytes. PUT streams the body straight into the blob store."""
 
-    query_parameters = takes(GET=("metadata",), PUT=("sha256",))
+    query_parameters = takes(GET=("metadata",), PUT=("sha256", "expires_in"))
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -296,6 +307,7 @@ class ObjectHandler(V1Handler, UploadHandler):
         bucket, key = self.path_args
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         options = self.stream_options()
+        options.expires_at = self.requested_expiry()
         # Conditional create/replace: evaluated against the current object before the body.
         await self.check_write_preconditions(bucket, key)
         self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
@@ -338,7 +350,8 @@ class ObjectHandler(V1Handler, UploadHandler):
         await self.check_write_preconditions(bucket, key)
         replace = None
         headers = self.request.headers
-        if "Content-Type" in headers or "X-Artifact-Labels" in headers:
+        expires_at = self.requested_expiry()
+        if "Content-Type" in headers or "X-Artifact-Labels" in headers or expires_at is not None:
             replace = PutOptions(
                 content_type=headers.get("Content-Type") or source.content_type,
                 labels=(
@@ -348,6 +361,7 @@ class ObjectHandler(V1Handler, UploadHandler):
                 ),
                 user_metadata=source.user_metadata,
                 headers=source.headers,
+                expires_at=expires_at,
             )
         record, previous = await self.ctx.artifacts.copy_object(
             source, bucket, key, replace, if_absent=self.create_only()
@@ -376,7 +390,18 @@ class ObjectHandler(V1Handler, UploadHandler):
         self._object_headers(record)
         if send_body and self.flag("metadata"):
             builds = [build_summary(b) for b in await self.ctx.events.builds_of(record.digest)]
-            self.write_json({**object_json(record), "builds": builds})
+            expiration = await self.ctx.artifacts.expiration(record)
+            self.write_json(
+                {
+                    **object_json(record),
+                    "builds": builds,
+                    "expiration": (
+                        {"at": iso_time(expiration.at), "rule_id": expiration.rule_id}
+                        if expiration is not None
+                        else None
+                    ),
+                }
+            )
             return
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
@@ -1027,7 +1052,7 @@ class ExchangeHandler(V1Handler):
 
 
 def routes(ctx: Any) -> list[Route]:
-    from . import events, uploads  # they build on this module's handlers
+    from . import admin, events, uploads  # they build on this module's handlers
 
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
@@ -1093,6 +1118,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/tokens/?", TokensHandler, "/v1/tokens"),
         r(r"/v1/tokens/([^/]+)", TokenHandler, "/v1/tokens/{id}"),
         r(r"/v1/audit/?", AuditHandler, "/v1/audit"),
+        r(r"/v1/admin/lifecycle/run", admin.LifecycleRunHandler, "/v1/admin/lifecycle/run"),
         r(r"/v1/events/?", events.EventsHandler, "/v1/events"),
         r(r"/v1/event-sources/?", events.EventSourcesHandler, "/v1/event-sources"),
         r(r"/v1/event-sources/([^/]+)", events.EventSourceHandler, "/v1/event-sources/{id}"),

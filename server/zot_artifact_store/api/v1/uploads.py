@@ -23,6 +23,7 @@ from ...services.artifacts import (
     validate_key,
     validate_labels,
 )
+from ...services.lifecycle import parse_expires_at, parse_expires_in
 from ...services.multipart import PartSession, check_part_number
 from ...timefmt import iso_time
 from ..base import UploadHandler
@@ -38,6 +39,7 @@ def upload_json(upload: MultipartUpload) -> dict[str, Any]:
         "created_at": iso_time(upload.initiated_at),
         "content_type": upload.content_type,
         "labels": upload.labels,
+        "expires_at": iso_time(upload.expires_at) if upload.expires_at is not None else None,
     }
 
 
@@ -68,7 +70,9 @@ class UploadsHandler(V1Handler):
 
     async def post(self, bucket: str) -> None:
         body = json_object(
-            self, {"key", "content_type", "labels"}, '{"key", "content_type"?, "labels"?}'
+            self,
+            {"key", "content_type", "labels", "expires_in", "expires_at"},
+            '{"key", "content_type"?, "labels"?, "expires_in"? | "expires_at"?}',
         )
         key, content_type = body.get("key"), body.get("content_type")
         if not isinstance(key, str):
@@ -78,6 +82,14 @@ class UploadsHandler(V1Handler):
         validate_key(key)
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         options = PutOptions(content_type=content_type, labels=validate_labels(body.get("labels")))
+        if "expires_in" in body and "expires_at" in body:
+            raise StoreError("InvalidArgument", "give expires_in or expires_at, not both")
+        if body.get("expires_in") is not None:
+            options.expires_at = parse_expires_in(body["expires_in"])
+        elif body.get("expires_at") is not None:
+            if not isinstance(body["expires_at"], str):
+                raise StoreError("MalformedJSON", "expires_at must be an RFC 3339 string")
+            options.expires_at = parse_expires_at(body["expires_at"])
         upload = await self.ctx.multipart.create(bucket, key, self.principal.id, options)
         self.audit("s3:PutObject", f"{bucket}/{key}", True, f"upload {upload.upload_id} started")
         self.set_header("Location", f"/v1/buckets/{bucket}/uploads/{upload.upload_id}")

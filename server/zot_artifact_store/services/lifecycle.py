@@ -1,0 +1,408 @@
+"""Object expiry, bucket lifecycle rules and abandoned uploads.
+
+Three things end on a clock:
+
+- an **object's expiry** (``X-Expires-At`` / ``expires_in`` at upload): ``expires_at`` on its
+  record, found through an index;
+- a bucket's **lifecycle rules** (S3 ``PutBucketLifecycleConfiguration``): Expiration after
+  ``Days`` (counted from the object's last write, rounded up to the next midnight UTC, as S3
+  does) or on a ``Date``, for the keys a rule's filter (prefix, tags, size) selects, and
+  ``AbortIncompleteMultipartUpload`` after ``DaysAfterInitiation``;
+- **abandoned uploads**: a multipart upload (S3 or ``/v1``) or an OCI upload session not
+  finished ``storage.uploadRetention`` after it started (a bucket's AbortIncompleteMultipartUpload
+  rule decides instead for the keys it covers).
+
+:meth:`Lifecycle.run` removes what is due, once across all replicas at a time: it holds the
+``lifecycle`` lease in the metadata store while it works. Each removal is audited as the
+principal ``system:lifecycle``. What an expired object leaves — its blobs, the evidence about
+its digest — follows the garbage-collection rules like any deleted object's. ``now`` may be
+given (``POST /v1/admin/lifecycle/run``, ``zot-artifact-store lifecycle run --now``) to apply
+the rules as of another time; the server's own runs use the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..auth.audit import AuditLog
+from ..errors import StoreError
+from ..metadata import Bucket, MetadataStore, MultipartUpload, ObjectRecord
+from ..storage import BlobStore
+from ..timefmt import iso_time, parse_time
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+PRINCIPAL = "system:lifecycle"
+LEASE = "lifecycle"
+# A run that crashes holds the lease this long at most; a live run renews it per batch.
+LEASE_TTL = 300.0
+BATCH = 500
+# The most rules S3 allows in one configuration.
+MAX_RULES = 1000
+# The header a per-object expiry is given with; also the rule id x-amz-expiration names for it.
+EXPIRES_HEADER = "X-Expires-At"
+MAX_EXPIRES_IN = 100 * 365 * 86400
+
+
+def next_midnight(ts: float) -> float:
+    """The first midnight UTC at or after ``ts`` (S3 rounds lifecycle times up to one)."""
+    return math.ceil(ts / DAY) * DAY
+
+
+# ---- per-object expiry ----------------------------------------------------------------------
+
+
+def parse_expires_at(value: str, now: float | None = None) -> float:
+    """``X-Expires-At``: an RFC 3339 time (or Unix seconds) in the future."""
+    try:
+        when = parse_time(value.strip())
+    except (ValueError, OverflowError):
+        raise StoreError(
+            "InvalidArgument",
+            f"{EXPIRES_HEADER} must be an RFC 3339 time such as 2030-01-31T00:00:00Z",
+        ) from None
+    current = time.time() if now is None else now
+    if not math.isfinite(when) or when <= current:
+        raise StoreError(
+            "InvalidArgument", f"{EXPIRES_HEADER} {value.strip()!r} is not in the future"
+        )
+    if when > current + MAX_EXPIRES_IN:
+        raise StoreError("InvalidArgument", f"{EXPIRES_HEADER} is more than 100 years away")
+    return when
+
+
+def parse_expires_in(value: object, now: float | None = None) -> float:
+    """``expires_in``: whole seconds from now (1 to 100 years), given as a number or a string."""
+    seconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip()):
+        seconds = int(value.strip())
+    if seconds is None or not 1 <= seconds <= MAX_EXPIRES_IN:
+        raise StoreError(
+            "InvalidArgument", f"expires_in must be whole seconds from 1 to {MAX_EXPIRES_IN}"
+        )
+    return (time.time() if now is None else now) + seconds
+
+
+# ---- bucket lifecycle rules -----------------------------------------------------------------
+
+
+@dataclass
+class LifecycleRule:
+    """One rule of a bucket's lifecycle configuration (JSON in the bucket's settings)."""
+
+    id: str
+    enabled: bool = True
+    prefix: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    size_greater_than: int | None = None
+    size_less_than: int | None = None
+    expiration_days: int | None = None
+    expiration_date: float | None = None  # a midnight UTC
+    abort_days: int | None = None  # AbortIncompleteMultipartUpload DaysAfterInitiation
+
+    def selects(self, key: str, tags: dict[str, str], size: int) -> bool:
+        if not key.startswith(self.prefix):
+            return False
+        if any(tags.get(k) != v for k, v in self.tags.items()):
+            return False
+        if self.size_greater_than is not None and not size > self.size_greater_than:
+            return False
+        return self.size_less_than is None or size < self.size_less_than
+
+    def expiry_of(self, obj: ObjectRecord) -> float | None:
+        """When this rule expires ``obj`` (None: it does not)."""
+        if not self.enabled or not self.selects(obj.key, obj.tags, obj.size):
+            return None
+        if self.expiration_days is not None:
+            return next_midnight(obj.updated_at + self.expiration_days * DAY)
+        return self.expiration_date
+
+    def abort_time_of(self, upload: MultipartUpload) -> float | None:
+        if not self.enabled or self.abort_days is None or not upload.key.startswith(self.prefix):
+            return None
+        return next_midnight(upload.initiated_at + self.abort_days * DAY)
+
+
+def check_rules(rules: list[LifecycleRule]) -> list[LifecycleRule]:
+    """What S3 refuses in a configuration, whatever dialect it came in."""
+    if not rules:
+        raise StoreError("MalformedXML", "a lifecycle configuration needs at least one Rule")
+    if len(rules) > MAX_RULES:
+        raise StoreError("MalformedXML", f"a lifecycle configuration has at most {MAX_RULES} rules")
+    seen: set[str] = set()
+    for rule in rules:
+        if len(rule.id) > 255:
+            raise StoreError("InvalidArgument", "a rule ID is at most 255 characters")
+        if rule.id in seen:
+            raise StoreError("InvalidArgument", f"rule ID {rule.id!r} is used twice")
+        seen.add(rule.id)
+        if (
+            rule.expiration_days is None
+            and rule.expiration_date is None
+            and rule.abort_days is None
+        ):
+            raise StoreError(
+                "InvalidRequest",
+                f"rule {rule.id!r} has no action: give Expiration or "
+                "AbortIncompleteMultipartUpload",
+            )
+        for what, days in (
+            ("Expiration Days", rule.expiration_days),
+            ("DaysAfterInitiation", rule.abort_days),
+        ):
+            if days is not None and days < 1:
+                raise StoreError(
+                    "InvalidArgument", f"rule {rule.id!r}: {what} must be a positive integer"
+                )
+        if rule.abort_days is not None and (
+            rule.tags or rule.size_greater_than is not None or rule.size_less_than is not None
+        ):
+            raise StoreError(
+                "InvalidRequest",
+                f"rule {rule.id!r}: AbortIncompleteMultipartUpload cannot be combined with a "
+                "tag or object size filter",
+            )
+        low, high = rule.size_greater_than, rule.size_less_than
+        if low is not None and high is not None and high <= low:
+            raise StoreError(
+                "InvalidArgument",
+                f"rule {rule.id!r}: ObjectSizeLessThan must be greater than ObjectSizeGreaterThan",
+            )
+    return rules
+
+
+def new_rule_id() -> str:
+    """S3 gives a rule without an ID a generated one."""
+    return uuid.uuid4().hex
+
+
+def bucket_rules(bucket: Bucket) -> list[LifecycleRule]:
+    return [LifecycleRule(**r) for r in bucket.settings.get("lifecycle", [])]
+
+
+def set_bucket_rules(bucket: Bucket, rules: list[LifecycleRule] | None) -> None:
+    """Replace a bucket's lifecycle rules (None: delete the configuration)."""
+    if rules:
+        bucket.settings["lifecycle"] = [asdict(r) for r in rules]
+    else:
+        bucket.settings.pop("lifecycle", None)
+
+
+@dataclass
+class Expiration:
+    """When an object expires and why: its own expiry (``rule_id`` is ``X-Expires-At``) or the
+    bucket rule that expires it first."""
+
+    at: float
+    rule_id: str
+
+    def s3_header(self) -> str:
+        """``x-amz-expiration`` as S3 sends it."""
+        date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(self.at))
+        rule = self.rule_id.replace("\\", "\\\\").replace('"', '\\"')
+        return f'expiry-date="{date}", rule-id="{rule}"'
+
+
+def expiration_of(obj: ObjectRecord, rules: list[LifecycleRule]) -> Expiration | None:
+    """The earliest of the object's own expiry and its bucket's expiration rules."""
+    found: Expiration | None = None
+    if obj.expires_at is not None:
+        found = Expiration(obj.expires_at, EXPIRES_HEADER)
+    for rule in rules:
+        at = rule.expiry_of(obj)
+        if at is not None and (found is None or at < found.at):
+            found = Expiration(at, rule.id)
+    return found
+
+
+# ---- enforcement ----------------------------------------------------------------------------
+
+
+@dataclass
+class LifecycleReport:
+    now: str = ""
+    ran: bool = True  # False: another replica held the lease
+    objects_expired: int = 0
+    uploads_aborted: int = 0
+    registry_uploads_aborted: int = 0
+    expired: list[str] = field(default_factory=list)  # bucket/key of each expired object
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        blobs: BlobStore,
+        audit: AuditLog | None,
+        upload_retention: float,
+    ) -> None:
+        self.metadata = metadata
+        self.blobs = blobs
+        self.audit = audit
+        self.upload_retention = upload_retention
+        # Who holds the lease: this process, recognisably (host, pid) and uniquely.
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def _audit(self, action: str, resource: str, reason: str, **detail: str) -> None:
+        log.info("lifecycle: %s", reason, extra={"resource": resource})
+        if self.audit is not None:
+            self.audit.record(PRINCIPAL, action, resource, "allow", reason=reason, detail=detail)
+
+    async def run(self, now: float | None = None) -> LifecycleReport:
+        """Remove everything due at ``now`` (default: the wall clock), unless another replica
+        is doing it (``ran`` False)."""
+        when = time.time() if now is None else now
+        report = LifecycleReport(now=iso_time(when))
+        if not await self._renew():
+            report.ran = False
+            return report
+        try:
+            buckets = {b.name: b for b in await self.metadata.list_buckets()}
+            rules = {name: bucket_rules(b) for name, b in buckets.items()}
+            await self._expire_objects(when, rules, report)
+            report.uploads_aborted = await self.abort_abandoned_uploads(when, rules)
+            report.registry_uploads_aborted = await self.abort_abandoned_registry_uploads(when)
+        finally:
+            await self.metadata.release_lease(LEASE, self.holder)
+        log.info("lifecycle run finished", extra={"report": asdict(report)})
+        return report
+
+    async def _renew(self) -> bool:
+        # The lease runs on the wall clock whatever ``now`` the rules are applied at.
+        return await self.metadata.acquire_lease(LEASE, self.holder, time.time(), LEASE_TTL)
+
+    async def _expire(self, obj: ObjectRecord, why: str, report: LifecycleReport) -> None:
+        removed = await self.metadata.expire_object(obj.bucket, obj.key, obj.digest, obj.updated_at)
+        if removed is None:  # overwritten or deleted meanwhile
+            return
+        report.objects_expired += 1
+        report.expired.append(f"{obj.bucket}/{obj.key}")
+        self._audit(
+            "s3:DeleteObject",
+            f"{obj.bucket}/{obj.key}",
+            f"expired by lifecycle ({why})",
+            subject_digest=obj.digest,
+        )
+
+    async def _expire_objects(
+        self, now: float, rules: dict[str, list[LifecycleRule]], report: LifecycleReport
+    ) -> None:
+        # Objects with their own expiry, through the index.
+        while True:
+            due = await self.metadata.expired_objects(now, BATCH)
+            before = report.objects_expired
+            for obj in due:
+                expiry = obj.expires_at or now
+                await self._expire(obj, f"{EXPIRES_HEADER} {iso_time(expiry)}", report)
+            if len(due) < BATCH or report.objects_expired == before:
+                break
+            await self._renew()
+        # Bucket rules: walk the keys each expiration rule selects.
+        for bucket, bucket_rule_list in rules.items():
+            for rule in bucket_rule_list:
+                if not rule.enabled or (
+                    rule.expiration_days is None and rule.expiration_date is None
+                ):
+                    continue
+                if rule.expiration_date is not None and rule.expiration_date > now:
+                    continue
+                after: str | None = None
+                while True:
+                    page = await self.metadata.list_objects(bucket, rule.prefix, after, BATCH)
+                    for obj in page.objects:
+                        at = rule.expiry_of(obj)
+                        if at is not None and at <= now:
+                            await self._expire(obj, f"rule {rule.id!r}", report)
+                    if not page.truncated or not page.objects:
+                        break
+                    after = page.objects[-1].key
+                    await self._renew()
+
+    async def abort_abandoned_uploads(
+        self, now: float, rules: dict[str, list[LifecycleRule]] | None = None
+    ) -> int:
+        """Abort multipart uploads (S3 and ``/v1``) past their bucket's
+        AbortIncompleteMultipartUpload rule or ``storage.uploadRetention``; their part
+        records go with them and garbage collection removes the part blobs."""
+        if rules is None:
+            rules = {b.name: bucket_rules(b) for b in await self.metadata.list_buckets()}
+        shortest = min(
+            [self.upload_retention]
+            + [
+                r.abort_days * DAY
+                for rs in rules.values()
+                for r in rs
+                if r.abort_days and r.enabled
+            ]
+        )
+        aborted = 0
+        while True:
+            page = await self.metadata.stale_multipart(now - shortest, BATCH)
+            progress = 0
+            for upload in page:
+                due, why = self._abort_time(upload, rules.get(upload.bucket, []))
+                if due > now:
+                    continue
+                if await self.metadata.delete_multipart(upload.upload_id):
+                    progress += 1
+                    self._audit(
+                        "s3:AbortMultipartUpload",
+                        f"{upload.bucket}/{upload.key}",
+                        f"upload {upload.upload_id} started {iso_time(upload.initiated_at)} "
+                        f"aborted by lifecycle ({why})",
+                    )
+            aborted += progress
+            if len(page) < BATCH or not progress:
+                return aborted
+
+    def _abort_time(self, upload: MultipartUpload, rules: list[LifecycleRule]) -> tuple[float, str]:
+        times = [
+            (at, f"rule {r.id!r}") for r in rules if (at := r.abort_time_of(upload)) is not None
+        ]
+        if times:
+            return min(times)
+        return upload.initiated_at + self.upload_retention, "storage.uploadRetention"
+
+    async def abort_abandoned_registry_uploads(self, now: float) -> int:
+        """Cancel OCI upload sessions started more than ``storage.uploadRetention`` ago."""
+        aborted = 0
+        while True:
+            page = await self.metadata.stale_registry_uploads(now - self.upload_retention, BATCH)
+            for upload in page:
+                await self.blobs.upload_abort(upload.session_id)
+                if await self.metadata.delete_registry_upload(upload.upload_id):
+                    aborted += 1
+                    self._audit(
+                        "oci:push",
+                        f"repo:{upload.repo}",
+                        f"upload {upload.upload_id} started {iso_time(upload.created_at)} "
+                        "aborted by lifecycle (storage.uploadRetention)",
+                    )
+            if len(page) < BATCH:
+                return aborted
+
+    async def run_periodically(self, interval: float) -> None:
+        """Run every ``interval`` seconds until cancelled; every replica tries, the lease lets
+        one at a time work."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run()
+            except Exception:
+                log.exception("lifecycle run failed; next try in %ss", interval)
+
+
+def report_json(report: LifecycleReport) -> dict[str, Any]:
+    return asdict(report)
