@@ -133,6 +133,8 @@ async def _serve_worker(
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     scheme = "https" if ssl_ctx else "http"
+    if not config.http.externalUrl:  # links in webhook events: where this server listens
+        ctx.webhooks.base_url = f"{scheme}://{config.http.address}:{port}"
     log.info(
         "listening",
         extra={

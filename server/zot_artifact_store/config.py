@@ -521,11 +521,25 @@ class WebhooksExtension(_Section):
     disableAfter: float = Field(5 * 86400.0, gt=0, json_schema_extra=DURATION)
     # Delivered and failed deliveries are kept this long in the delivery log.
     retention: float = Field(14 * 86400.0, gt=0, json_schema_extra=DURATION)
+    # Seconds to wait after the 1st, 2nd … failed attempt of a delivery (each ±10 %), then
+    # give up: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 h) by default.
+    retrySchedule: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=0,
+        max_length=20,
+    )
 
     @field_validator("timeout", "disableAfter", "retention", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
+
+    @field_validator("retrySchedule")
+    @classmethod
+    def _schedule(cls, v: list[float]) -> list[float]:
+        if any(x < 0 for x in v):
+            raise ValueError("waits are seconds, not negative")
+        return v
 
     @field_validator("allowNetworks")
     @classmethod

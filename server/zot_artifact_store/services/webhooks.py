@@ -71,10 +71,8 @@ FORMATS = ("standard-webhooks", "cloudevents")
 FILTER_FIELDS = {"buckets": list, "repositories": list, "key_prefix": str}
 PAYLOAD_VERSION = "1"
 CLOUDEVENTS_TYPE = "dev.zot-artifact-store.{type}.v1"
-# Seconds to wait after the 1st, 2nd … failed attempt (about 28 h in all), then give up.
-RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 LEASE = "webhooks"
-LEASE_TTL = 30.0
+LEASE_TTL = 10.0  # a replica that died holding it delays deliveries this long
 POLL_SECONDS = 0.5
 RESPONSE_KEEP = 1024  # bytes of an endpoint's answer kept in the delivery log
 MAX_WEBHOOKS = 100
@@ -607,10 +605,11 @@ class WebhookService(Notifier):
                 await self.metadata.update_webhook(sub)
             return
         n = len(delivery.attempts)
-        if status == 410 or n > len(RETRY_SCHEDULE):
+        schedule = self.settings.retrySchedule
+        if status == 410 or n > len(schedule):
             delivery.status = "failed"
         else:
-            wait = RETRY_SCHEDULE[n - 1]
+            wait = schedule[n - 1]
             delivery.next_attempt_at = now + wait * random.uniform(0.9, 1.1)
         await self.metadata.update_delivery(delivery)
         if status == 410:

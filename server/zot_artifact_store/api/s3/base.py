@@ -135,6 +135,7 @@ class S3Handler(BaseHandler):
             result = await auth.sigv4.verify(request)
             if result is not None:
                 self.principal, self.sigv4 = result.principal, result.context
+                current_principal.set(self.principal)  # who wrote it, who did it (events)
                 return
             legacy = await verify_sigv2(
                 request.method,
