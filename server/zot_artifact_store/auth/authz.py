@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ..errors import StoreError
 from .policy import EvalContext, Policies, evaluate
 from .principal import Principal
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Actions a public bucket grants to anyone.
 READ_ACTIONS = frozenset(
@@ -126,6 +128,15 @@ class Authorizer:
         if action in READ_ACTIONS and resource and await self._is_public(resource):
             return Decision(True, "public resource")
         return Decision(False, "no role, statement or public access grants this action")
+
+    async def allowed_only(
+        self, principal: Principal, action: str, items: Iterable[T], resource: Callable[[T], str]
+    ) -> list[T]:
+        """The items whose ``resource(item)`` ``principal`` may ``action``, in order: what a
+        listing may show (a bucket the caller is denied must not appear in ListBuckets)."""
+        return [
+            item for item in items if (await self.decide(principal, action, resource(item))).allowed
+        ]
 
     async def require(self, principal: Principal, action: str, resource: str) -> None:
         """Raise 401 (anonymous) or 403 (authenticated) unless the action is allowed."""

@@ -70,6 +70,9 @@ class ObjectRecord:
     # server-built provenance covers only what the asking identity wrote (never served).
     writer: str = ""
     writer_session: str = ""
+    # The multipart upload this version was completed from: a CompleteMultipartUpload
+    # retried after its answer was lost gets the same answer (S3 clients retry it).
+    upload_id: str = ""
 
 
 @dataclass
@@ -104,6 +107,9 @@ class Part:
     etag: str
     last_modified: float
     checksums: dict[str, str] = field(default_factory=dict)
+    # When its upload began: of two uploads of one part number in flight together, the one
+    # begun later is kept whichever finishes last (a client's retry replaces its first try).
+    started_at: float = 0.0
 
 
 @dataclass
