@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from botocore.auth import S3SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.client import BaseClient
 from botocore.credentials import Credentials
@@ -115,6 +115,10 @@ def test_listings_echo_parameters_exactly(
     r = httpx.get(url, params={"versions": "", "prefix": " lead/", "delimiter": " "})
     got = fields(r)
     assert (got["Prefix"], got["Delimiter"]) == (" lead/", " ")
+    # ListBuckets too: a prefix no bucket name can match is still echoed as sent.
+    r = httpx.get(f"{server.url}/", params={"prefix": f" {bucket}"})
+    assert fields(r)["Prefix"] == f" {bucket}"
+    assert bucket not in r.text.replace(f"<Prefix> {bucket}</Prefix>", "")
 
 
 # ---- user metadata --------------------------------------------------------------------------
@@ -450,6 +454,29 @@ def test_an_expired_presigned_url_is_access_denied(people: dict[str, BaseClient]
     url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "k"}, ExpiresIn=1)
     time.sleep(2.1)
     assert s3_error(httpx.get(url)) == (403, "AccessDenied", "Request has expired")
+
+
+def test_a_signed_put_with_aws_chunked_and_a_sha256_payload(
+    people: dict[str, BaseClient], auth_server: ServerProcess
+) -> None:
+    """SigV4-signed by botocore with the payload's sha256 and ``Content-Encoding:
+    aws-chunked, gzip``: stored as sent, with ``gzip`` only."""
+    s3 = people["root"]
+    name = f"enc-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    body = b"\x1f\x8b not really gzip, but bytes all the same"
+    request = AWSRequest(
+        method="PUT",
+        url=f"{auth_server.url}/{name}/k",
+        data=body,
+        headers={"Content-Encoding": "aws-chunked, gzip"},
+    )
+    S3SigV4Auth(Credentials(*ROOT), "s3", "us-east-1").add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == hashlib.sha256(body).hexdigest()
+    r = httpx.put(request.url, content=body, headers=dict(request.headers.items()))
+    assert r.status_code == 200, r.text
+    got = s3.get_object(Bucket=name, Key="k")
+    assert got["Body"].read() == body and got["ContentEncoding"] == "gzip"
 
 
 def test_listings_leave_out_buckets_the_caller_is_denied(

@@ -52,6 +52,6 @@ class ServiceHandler(S3Handler):
                     ]
                 },
                 "ContinuationToken": encode_token(page[-1].name) if more else None,
-                "Prefix": prefix or None,
+                "Prefix": self.arg("prefix"),  # as sent, when sent
             },
         )
