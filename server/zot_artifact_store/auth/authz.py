@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .policy import EvalContext, Policies, evaluate
 from .principal import Principal
 
+if TYPE_CHECKING:
+    from ..metadata import Bucket
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Actions a public bucket grants to anyone.
 READ_ACTIONS = frozenset(
@@ -129,13 +131,15 @@ class Authorizer:
             return Decision(True, "public resource")
         return Decision(False, "no role, statement or public access grants this action")
 
-    async def allowed_only(
-        self, principal: Principal, action: str, items: Iterable[T], resource: Callable[[T], str]
-    ) -> list[T]:
-        """The items whose ``resource(item)`` ``principal`` may ``action``, in order: what a
-        listing may show (a bucket the caller is denied must not appear in ListBuckets)."""
+    async def visible_buckets(
+        self, principal: Principal, buckets: Sequence[Bucket]
+    ) -> list[Bucket]:
+        """The buckets ``principal`` may list (``s3:ListBucket``), in order: what ListBuckets
+        and ``GET /v1/buckets`` show (a bucket the caller is denied must not appear)."""
+        if self.policies is not None:
+            self.policies.prime(buckets)  # their policies are on the records already read
         return [
-            item for item in items if (await self.decide(principal, action, resource(item))).allowed
+            b for b in buckets if (await self.decide(principal, "s3:ListBucket", b.name)).allowed
         ]
 
     async def require(self, principal: Principal, action: str, resource: str) -> None:

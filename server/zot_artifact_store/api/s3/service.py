@@ -22,11 +22,8 @@ class ServiceHandler(S3Handler):
         region = self.arg("bucket-region")
         here = store_region(self.ctx.config)
         # Only the buckets the caller may list (an explicit Deny hides one), as /v1 does.
-        buckets = await self.ctx.authorizer.allowed_only(
-            self.principal,
-            "s3:ListBucket",
-            sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name),
-            lambda b: b.name,
+        buckets = await self.ctx.authorizer.visible_buckets(
+            self.principal, sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
         )
         chosen = [
             b
