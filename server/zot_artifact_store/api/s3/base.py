@@ -35,7 +35,8 @@ from .operations import Level, Operation, resolve
 from .tagging import parse_tagging_header
 
 MAX_KEYS = 1000
-_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?([bBqQ])\?([^?\s]*)\?=")
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 MAX_DELETE_KEYS = 1000
 # Our codes whose S3 name differs.
 _S3_CODES = {
@@ -332,7 +333,10 @@ def decode_metadata_value(raw: str) -> str:
     """A user metadata value as S3 stores it: RFC 2047 encoded-words (``=?UTF-8?B?…?=``, how
     SDKs send non-ASCII) decoded. A raw non-ASCII value (Tornado reads header bytes as
     ISO-8859-1) is taken as UTF-8 when its bytes are UTF-8, else as ISO-8859-1."""
-    if _ENCODED_WORD_RE.search(raw):
+    words = _ENCODED_WORD_RE.findall(raw)
+    if words:
+        if any(kind in "bB" and not _BASE64_RE.fullmatch(text) for kind, text in words):
+            return raw  # not an encoded-word after all (Python would decode it to nothing)
         try:
             return str(email.header.make_header(email.header.decode_header(raw)))
         except (email.errors.HeaderParseError, LookupError, UnicodeDecodeError):

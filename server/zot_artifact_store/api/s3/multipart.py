@@ -139,7 +139,7 @@ class MultipartOperations(S3Handler):
 def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
     """``x-amz-copy-source-range``: ``bytes=first-last`` only (no suffix or open range, as on
     AWS), within the source; anything else is ``InvalidArgument`` before a byte is copied."""
-    if value is None:
+    if not value:
         return 0, source.size
     match = _COPY_RANGE_RE.fullmatch(value.strip())
     if match is None or int(match[1]) > int(match[2]):
