@@ -35,8 +35,6 @@ from .operations import Level, Operation, resolve
 from .tagging import parse_tagging_header
 
 MAX_KEYS = 1000
-_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?([bBqQ])\?([^?\s]*)\?=")
-_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 MAX_DELETE_KEYS = 1000
 # Our codes whose S3 name differs.
 _S3_CODES = {
@@ -69,6 +67,9 @@ CANNED_ACLS = {"private": False, "public-read": True}
 DEFAULT_REGION = "us-east-1"
 OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
 STORAGE_CLASS = "STANDARD"
+# An RFC 2047 encoded-word (=?charset?B|Q?text?=) in a user metadata value; its base64 text.
+_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?([bBqQ])\?([^?\s]*)\?=")
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 # ---- helpers ----------------------------------------------------------------------------------
