@@ -61,6 +61,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("PreconditionFailed", 412, "A precondition does not hold"),
         ErrorSpec("EntityTooLarge", 413, "The body exceeds the allowed size"),
         ErrorSpec("InvalidRange", 416, "The requested range is not satisfiable"),
+        ErrorSpec("InvalidPartNumber", 416, "The requested part number is not satisfiable"),
         ErrorSpec("ChecksumMismatch", 422, "The body does not match the declared checksum"),
         ErrorSpec("IncompleteBody", 400, "The body is shorter than Content-Length"),
         ErrorSpec(
@@ -111,6 +112,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("ManifestBlobUnknown", 400, "A blob the manifest references is unknown"),
         ErrorSpec("ManifestInvalid", 400, "The manifest is invalid"),
         ErrorSpec("ManifestUnknown", 404, "The manifest is unknown"),
+        ErrorSpec("TagInvalid", 400, "The manifest tag is not valid"),
         ErrorSpec("NameInvalid", 400, "The repository name is invalid"),
         ErrorSpec("NameUnknown", 404, "The repository is unknown"),
         ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),

@@ -392,9 +392,23 @@ def test_manifest_bad_inputs_store_nothing(client: httpx.Client) -> None:
     r = put_manifest(client, repo, "big", big)
     assert r.status_code in (400, 413), r.text
     assert r.json()["errors"][0]["code"] in ("MANIFEST_INVALID", "SIZE_INVALID")
-    # An invalid tag.
-    oci_error(put_manifest(client, repo, "-bad-tag", good), 400, "MANIFEST_INVALID")
+    # An invalid tag: a PUT under it is TAG_INVALID, and nothing is tagged.
+    for bad in ("-bad-tag", "Bad_Tag!", "x" * 129, ".dot"):
+        oci_error(put_manifest(client, repo, bad, good), 400, "TAG_INVALID")
     assert client.get(f"/v2/{repo}/tags/list").json()["tags"] == ["keep"]
+
+
+@pytest.mark.parametrize("reference", ["-bad-tag", "Bad_Tag!", "x" * 129, "sha256:nothex"])
+def test_a_reference_no_tag_can_have_is_an_unknown_manifest(
+    client: httpx.Client, reference: str
+) -> None:
+    """GET/HEAD of a syntactically invalid tag answer 404 MANIFEST_UNKNOWN, as for any tag
+    the repository does not have (clients probing for a tag expect 404, not 400)."""
+    repo = repo_name()
+    assert put_manifest(client, repo, "keep", image(client, repo)).status_code == 201
+    for method in ("GET", "HEAD"):
+        r = client.request(method, f"/v2/{repo}/manifests/{reference}")
+        oci_error(r, 404, "MANIFEST_UNKNOWN")
 
 
 def test_index_needs_its_child_manifests(client: httpx.Client) -> None:

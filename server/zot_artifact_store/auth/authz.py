@@ -11,10 +11,14 @@ import fnmatch
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .policy import EvalContext, Policies, evaluate
 from .principal import Principal
+
+if TYPE_CHECKING:
+    from ..metadata import Bucket
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,17 @@ class Authorizer:
         if action in READ_ACTIONS and resource and await self._is_public(resource):
             return Decision(True, "public resource")
         return Decision(False, "no role, statement or public access grants this action")
+
+    async def visible_buckets(
+        self, principal: Principal, buckets: Sequence[Bucket]
+    ) -> list[Bucket]:
+        """The buckets ``principal`` may list (``s3:ListBucket``), in order: what ListBuckets
+        and ``GET /v1/buckets`` show (a bucket the caller is denied must not appear)."""
+        if self.policies is not None:
+            self.policies.prime(buckets)  # their policies are on the records already read
+        return [
+            b for b in buckets if (await self.decide(principal, "s3:ListBucket", b.name)).allowed
+        ]
 
     async def require(self, principal: Principal, action: str, resource: str) -> None:
         """Raise 401 (anonymous) or 403 (authenticated) unless the action is allowed."""

@@ -245,13 +245,26 @@ class Policies:
         cached = self._buckets.get(bucket)
         if cached is None or cached[0] < now:
             record = await self.metadata.get_bucket(bucket)
-            doc = record.settings.get("policy") if record else None
-            source = f"bucket policy of {bucket}"
-            compiled = parse_statements(doc, source, bucket=bucket) if doc else []
-            if len(self._buckets) > 10_000:
-                self._buckets.clear()
-            cached = self._buckets[bucket] = (now + self.TTL, compiled)
+            cached = self._cache_bucket(bucket, record, now)
         return statements + cached[1]
+
+    def prime(self, buckets: Iterable[Bucket]) -> None:
+        """Cache the bucket policies of records already read (a listing decides on each
+        bucket it shows: one metadata lookup a bucket would make it slow)."""
+        now = time.monotonic()
+        for record in buckets:
+            self._cache_bucket(record.name, record, now)
+
+    def _cache_bucket(
+        self, bucket: str, record: Bucket | None, now: float
+    ) -> tuple[float, list[Statement]]:
+        doc = record.settings.get("policy") if record else None
+        source = f"bucket policy of {bucket}"
+        compiled = parse_statements(doc, source, bucket=bucket) if doc else []
+        if len(self._buckets) > 10_000:
+            self._buckets.clear()
+        cached = self._buckets[bucket] = (now + self.TTL, compiled)
+        return cached
 
     def invalidate(self, bucket: str | None = None) -> None:
         if bucket is None:

@@ -8,7 +8,7 @@ received rather than re-serialising a request the way a client SDK would.
   with ``x-amz-date`` (or ``Date``) within :data:`MAX_CLOCK_SKEW` of the server's clock and a
   required ``x-amz-content-sha256``.
 * Presigned URLs: ``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
-  ``X-Amz-Expires`` (0..604800, honoured), ``X-Amz-SignedHeaders``, ``X-Amz-Signature``; the
+  ``X-Amz-Expires`` (1..604800, honoured), ``X-Amz-SignedHeaders``, ``X-Amz-Signature``; the
   payload is ``UNSIGNED-PAYLOAD`` unless an ``x-amz-content-sha256`` header (or query
   parameter) says otherwise.
 
@@ -582,6 +582,8 @@ def _parse_query_auth(params: dict[str, list[str]]) -> _Parsed:
     if not expires_text.isdigit() or not expires_text.isascii():
         raise StoreError(code, "X-Amz-Expires should be a non-negative number")
     expires = int(expires_text)
+    if expires == 0:  # a URL that expires as it is made
+        raise StoreError(code, "X-Amz-Expires must be at least 1 (seconds)")
     if expires > MAX_PRESIGN_EXPIRES:
         raise StoreError(
             code,

@@ -72,6 +72,9 @@ class ObjectRecord:
     writer_session: str = ""
     # When the object expires (seconds since the epoch; None: never): lifecycle removes it.
     expires_at: float | None = None
+    # The multipart upload this version was completed from: a CompleteMultipartUpload
+    # retried after its answer was lost gets the same answer (S3 clients retry it).
+    upload_id: str = ""
 
 
 @dataclass
@@ -108,6 +111,9 @@ class Part:
     etag: str
     last_modified: float
     checksums: dict[str, str] = field(default_factory=dict)
+    # When its upload began: of two uploads of one part number in flight together, the one
+    # begun later is kept whichever finishes last (a client's retry replaces its first try).
+    started_at: float = 0.0
 
 
 @dataclass

@@ -49,6 +49,7 @@ class PartSession(PutSession):
         super().__init__(service, upload.bucket, upload.key, writer, options)
         self.upload = upload
         self.number = number
+        self.started_at = time.time()
 
     async def finish_part(self) -> Part:
         info = await self.commit_blob()
@@ -60,8 +61,13 @@ class PartSession(PutSession):
             etag=info.hashes["md5"],
             last_modified=time.time(),
             checksums=self.options.checksums,
+            started_at=self.started_at,
         )
-        await self._service.metadata.put_part(part)
+        metadata = self._service.metadata
+        replaced = await metadata.put_part(part)
+        if replaced is not None and replaced.started_at > part.started_at:
+            # A later upload of this part number (a client's retry) finished first: it stays.
+            await metadata.put_part(replaced)
         return part
 
 
@@ -197,14 +203,29 @@ class MultipartService:
             labels=upload.labels,
             user_metadata=upload.user_metadata,
             headers=headers,
-            parts=[{"digest": p.digest, "size": p.size} for p in chosen],
+            parts=[{"digest": p.digest, "size": p.size, "etag": p.etag} for p in chosen],
             public_read=public,
             tags=upload.tags,
             expires_at=upload.expires_at,
+            upload_id=upload.upload_id,
         )
         result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)
         return result
+
+    async def completed(
+        self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]
+    ) -> ObjectRecord | None:
+        """The object a CompleteMultipartUpload of ``upload_id`` with these parts already
+        made, while it is still the current version of ``bucket/key`` (None otherwise): a
+        retried completion whose first answer was lost gets the same answer."""
+        record = await self.metadata.get_object(bucket, key)
+        if record is None or not upload_id or record.upload_id != upload_id:
+            return None
+        etags = [str(p.get("etag", "")) for p in record.parts]
+        if etags != [etag.strip().strip('"') for _, etag in requested]:
+            return None
+        return record
 
     async def _sha256_of(self, digests: list[str]) -> str:
         h = hashlib.sha256()

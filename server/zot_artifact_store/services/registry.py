@@ -164,7 +164,7 @@ class RegistryService:
         validate_name(name)
         by_digest = is_digest(reference)
         if not by_digest and not is_tag(reference):
-            raise StoreError("ManifestInvalid", f"{reference!r} is neither a tag nor a digest")
+            raise StoreError("TagInvalid", f"{reference!r} is neither a valid tag nor a digest")
         if len(body) > MAX_MANIFEST_BYTES:
             raise StoreError("ManifestInvalid", "manifests may be at most 4 MiB")
         try:
@@ -242,7 +242,9 @@ class RegistryService:
         digest = reference
         if not is_digest(reference):
             if not is_tag(reference):
-                raise StoreError("ManifestInvalid", f"{reference!r} is neither a tag nor a digest")
+                # No manifest can have a name no tag may have: unknown, as the spec's GET/HEAD
+                # answer (a PUT under such a name is TagInvalid).
+                raise StoreError("ManifestUnknown", f"{reference!r} is not a valid tag or digest")
             tag = await self.metadata.get_tag(name, reference)
             if tag is None:
                 raise StoreError("ManifestUnknown", f"no tag {reference!r} in {name}")

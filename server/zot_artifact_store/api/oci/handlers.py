@@ -42,6 +42,7 @@ _OCI_CODES = {
     "ManifestBlobUnknown": "MANIFEST_BLOB_UNKNOWN",
     "ManifestInvalid": "MANIFEST_INVALID",
     "ManifestUnknown": "MANIFEST_UNKNOWN",
+    "TagInvalid": "TAG_INVALID",
     "NameInvalid": "NAME_INVALID",
     "NameUnknown": "NAME_UNKNOWN",
     "Unauthenticated": "UNAUTHORIZED",

@@ -8,6 +8,10 @@ resource: ``service``, ``buckets``, ``objects`` (with multipart); ``routes`` wir
 
 from __future__ import annotations
 
+import base64
+import email.errors
+import email.header
+import re
 import urllib.parse
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +20,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
+from ...auth.awschunked import stored_content_encoding
 from ...auth.principal import current_principal
 from ...auth.sigv2 import verify_sigv2
 from ...auth.sigv4 import SigV4Context, SigV4Request
@@ -60,11 +65,22 @@ RESPONSE_OVERRIDES = {
     "response-content-encoding": "Content-Encoding",
 }
 CANNED_ACLS = {"private": False, "public-read": True}
+DEFAULT_REGION = "us-east-1"
 OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
 STORAGE_CLASS = "STANDARD"
+# An RFC 2047 encoded-word (=?charset?B|Q?text?=) in a user metadata value; its base64 text.
+_ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?([bBqQ])\?([^?\s]*)\?=")
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 # ---- helpers ----------------------------------------------------------------------------------
+def store_region(config: Any) -> str:
+    """The region this store answers as (GetBucketLocation, HeadBucket, ListBuckets,
+    CreateBucket's answer for a bucket you own): ``s3.region`` when the config has it, else
+    us-east-1."""
+    return getattr(getattr(config, "s3", None), "region", None) or DEFAULT_REGION
+
+
 def s3_code(error: StoreError, *, content_sha256: bool = False) -> tuple[str, int]:
     """S3's code and status for one of our errors."""
     code = error.code
@@ -204,7 +220,16 @@ class S3Handler(BaseHandler):
         self.finish(xml.render(root, children))
 
     def arg(self, name: str) -> str | None:
-        return self.get_query_argument(name, None)
+        """A query parameter exactly as sent (the last if repeated): S3 echoes ``prefix``,
+        ``delimiter`` and markers byte for byte, so no stripping of whitespace or control
+        characters (Tornado's ``get_query_argument`` does both)."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise StoreError("InvalidArgument", f"{name} is not valid UTF-8") from None
 
     def url_encoding(self) -> bool:
         """``encoding-type=url`` asked for (any other value is refused)."""
@@ -252,14 +277,19 @@ class S3Handler(BaseHandler):
     def put_options(self) -> PutOptions:
         """Content type, user metadata and stored headers of a PutObject-like request."""
         headers = self.request.headers
+        stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
+        # aws-chunked is how the body travelled, never how it is stored (S3 drops it).
+        encoding = stored_content_encoding(stored.pop("Content-Encoding", None))
+        if encoding:
+            stored["Content-Encoding"] = encoding
         return PutOptions(
             content_type=headers.get("Content-Type") or None,
             user_metadata={
-                name.lower(): value
+                name.lower(): decode_metadata_value(value)
                 for name, value in headers.get_all()
                 if name.lower().startswith("x-amz-meta-")
             },
-            headers={name: headers[name] for name in STORED_HEADERS if name in headers},
+            headers=stored,
             if_absent=self.create_only(),
             expires_at=(
                 parse_expires_at(headers[EXPIRES_HEADER]) if EXPIRES_HEADER in headers else None
@@ -309,6 +339,34 @@ class S3Handler(BaseHandler):
                         raise StoreError("NotImplemented", "AllUsers may only be granted READ here")
                     public = True
         return public
+
+
+def decode_metadata_value(raw: str) -> str:
+    """A user metadata value as S3 stores it: RFC 2047 encoded-words (``=?UTF-8?B?…?=``, how
+    SDKs send non-ASCII) decoded. A raw non-ASCII value (Tornado reads header bytes as
+    ISO-8859-1) is taken as UTF-8 when its bytes are UTF-8, else as ISO-8859-1."""
+    words = _ENCODED_WORD_RE.findall(raw)
+    if words:
+        if any(kind in "bB" and not _BASE64_RE.fullmatch(text) for kind, text in words):
+            return raw  # not an encoded-word after all (Python would decode it to nothing)
+        try:
+            return str(email.header.make_header(email.header.decode_header(raw)))
+        except (email.errors.HeaderParseError, LookupError, UnicodeDecodeError):
+            return raw  # not decodable after all: kept as sent
+    if not raw.isascii():
+        try:
+            return raw.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return raw
+    return raw
+
+
+def encode_metadata_value(value: str) -> str:
+    """A stored user metadata value as S3 returns it: unchanged when printable US-ASCII, else
+    one RFC 2047 encoded-word over its UTF-8 (mail-safe; what AWS answers)."""
+    if all(c == "\t" or " " <= c <= "~" for c in value):
+        return value
+    return "=?UTF-8?B?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
 
 def verify_body_integrity(headers: Any, body: bytes, *, required: bool) -> None:

@@ -15,12 +15,14 @@ from ..httputil import (
 )
 from . import xml
 from .base import (
+    DEFAULT_REGION,
     MAX_DELETE_KEYS,
     MAX_KEYS,
     OWNER,
     STORAGE_CLASS,
     S3Handler,
     s3_code,
+    store_region,
     verify_body_integrity,
 )
 from .lifecycle import lifecycle_xml, parse_lifecycle
@@ -39,14 +41,19 @@ class BucketHandler(S3Handler):
             config = xml.parse(self.request.body, "CreateBucketConfiguration")
             xml.child_text(config, "LocationConstraint")  # any region is this store
         public = self.canned_acl()
-        await self.ctx.artifacts.create_bucket(name, self.principal.id, public_read=bool(public))
+        # As AWS: re-creating a bucket you own is BucketAlreadyOwnedByYou (409), except in
+        # us-east-1, where for legacy compatibility it is 200 OK and resets the bucket's ACL.
+        legacy = store_region(self.ctx.config) == DEFAULT_REGION
+        await self.ctx.artifacts.create_bucket(
+            name, self.principal.id, public_read=bool(public), exist_ok=legacy
+        )
         self.set_header("Location", f"/{name}")
         self.finish()
 
     async def op_HeadBucket(self, name: str) -> None:
         await self.authorize("s3:ListBucket", name)
         await self.ctx.artifacts.get_bucket(name)
-        self.set_header("x-amz-bucket-region", "us-east-1")
+        self.set_header("x-amz-bucket-region", store_region(self.ctx.config))
         self.set_header("Content-Type", "application/xml")  # as AWS answers
         self.finish()
 
@@ -59,7 +66,12 @@ class BucketHandler(S3Handler):
     async def op_GetBucketLocation(self, name: str) -> None:
         await self.authorize("s3:GetBucketLocation", name)
         await self.ctx.artifacts.get_bucket(name)
-        self.write_xml("LocationConstraint", {})  # empty: us-east-1
+        region = store_region(self.ctx.config)
+        self.set_header("Content-Type", "application/xml")
+        # us-east-1 is the empty constraint (S3's legacy default region).
+        self.finish(
+            xml.render_text("LocationConstraint", "" if region == DEFAULT_REGION else region)
+        )
 
     async def op_GetBucketAcl(self, name: str) -> None:
         await self.authorize("s3:GetBucketAcl", name)
@@ -178,8 +190,10 @@ class BucketHandler(S3Handler):
         await self._list_uploads(name)
 
     async def _list(self, name: str, style: str) -> None:
+        # Echoed exactly as sent (whitespace, newlines and all); absent ones are left out.
+        sent_delimiter = self.arg("delimiter")
         prefix = self.arg("prefix") or ""
-        delimiter = self.arg("delimiter") or ""
+        delimiter = sent_delimiter or ""
         max_keys = self.int_arg("max-keys", MAX_KEYS)
         enc = self.url_encoding()
         if style == "v2":
@@ -221,14 +235,14 @@ class BucketHandler(S3Handler):
                 "ListBucketResult",
                 {
                     **base,
-                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "Delimiter": xml.url_encode(sent_delimiter, enc),
                     "MaxKeys": max_keys,
                     "EncodingType": "url" if enc else None,
                     "KeyCount": len(listing.objects) + len(listing.common_prefixes),
                     "IsTruncated": listing.truncated,
-                    "ContinuationToken": self.arg("continuation-token") or None,
+                    "ContinuationToken": self.arg("continuation-token"),
                     "NextContinuationToken": listing.next_token,
-                    "StartAfter": xml.url_encode(self.arg("start-after"), enc) or None,
+                    "StartAfter": xml.url_encode(self.arg("start-after"), enc),
                     "Contents": [entry(o) for o in listing.objects],
                     "CommonPrefixes": common,
                 },
@@ -258,7 +272,7 @@ class BucketHandler(S3Handler):
                     ),
                     "NextVersionIdMarker": "null" if listing.truncated else None,
                     "MaxKeys": max_keys,
-                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "Delimiter": xml.url_encode(sent_delimiter, enc),
                     "EncodingType": "url" if enc else None,
                     "IsTruncated": listing.truncated,
                     "Version": versions,
@@ -275,7 +289,7 @@ class BucketHandler(S3Handler):
                         xml.url_encode(listing.next_marker, enc) if listing.truncated else None
                     ),
                     "MaxKeys": max_keys,
-                    "Delimiter": xml.url_encode(delimiter, enc) or None,
+                    "Delimiter": xml.url_encode(sent_delimiter, enc),
                     "EncodingType": "url" if enc else None,
                     "IsTruncated": listing.truncated,
                     "Contents": [entry(o) for o in listing.objects],

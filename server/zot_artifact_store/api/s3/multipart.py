@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from ...errors import StoreError
 from ...metadata import MultipartUpload, ObjectRecord
 from ...services.multipart import check_part_number
-from ..httputil import parse_range, quote_etag
+from ..httputil import quote_etag
 from . import xml
 from .base import MAX_KEYS, OWNER, STORAGE_CLASS, S3Handler
+
+_COPY_RANGE_RE = re.compile(r"bytes=(\d{1,19})-(\d{1,19})")
 
 
 class MultipartOperations(S3Handler):
@@ -91,7 +94,6 @@ class MultipartOperations(S3Handler):
         if self._finished:  # the body was refused while it streamed in
             return
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
-        upload = await self._upload(bucket, key)
         request = xml.parse(self.body, "CompleteMultipartUpload")
         parts: list[tuple[int, str]] = []
         for part in xml.children(request, "Part"):
@@ -102,15 +104,30 @@ class MultipartOperations(S3Handler):
                 parts.append((int(number), etag))
             except ValueError:
                 raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
-        record, _ = await self.ctx.multipart.complete(upload, parts, if_absent=self.create_only())
+        try:
+            upload = await self._upload(bucket, key)
+        except StoreError as exc:
+            if exc.code != "NoSuchUpload":
+                raise
+            # Completed already? A retry (its first answer lost) gets the same answer.
+            done = await self.ctx.multipart.completed(
+                bucket, key, self.arg("uploadId") or "", parts
+            )
+            if done is None:
+                raise
+            record = done
+        else:
+            record, _ = await self.ctx.multipart.complete(
+                upload, parts, if_absent=self.create_only()
+            )
         await self.set_expiration_header(record)
         self.write_xml(
             "CompleteMultipartUploadResult",
             {
-                "Location": f"{self.request.protocol}://{self.request.host}/{upload.bucket}/"
-                + urllib.parse.quote(upload.key),
-                "Bucket": upload.bucket,
-                "Key": upload.key,
+                "Location": f"{self.request.protocol}://{self.request.host}/{bucket}/"
+                + urllib.parse.quote(key),
+                "Bucket": bucket,
+                "Key": key,
                 "ETag": quote_etag(record.etag),
             },
         )
@@ -121,9 +138,21 @@ class MultipartOperations(S3Handler):
 
 
 def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
+    """``x-amz-copy-source-range``: ``bytes=first-last`` only (no suffix or open range, as on
+    AWS), within the source; anything else is ``InvalidArgument`` before a byte is copied."""
     if not value:
         return 0, source.size
-    rng = parse_range(value, source.size)
-    if rng is None:
-        raise StoreError("InvalidArgument", "x-amz-copy-source-range must be bytes=first-last")
-    return rng.start, rng.end
+    match = _COPY_RANGE_RE.fullmatch(value.strip())
+    if match is None or int(match[1]) > int(match[2]):
+        raise StoreError(
+            "InvalidArgument",
+            "the x-amz-copy-source-range value must be of the form bytes=first-last where "
+            "first and last are the zero-based offsets of the first and last bytes to copy",
+        )
+    first, last = int(match[1]), int(match[2])
+    if last >= source.size:
+        raise StoreError(
+            "InvalidArgument",
+            f"range specified is not valid for source object of size: {source.size}",
+        )
+    return first, last + 1

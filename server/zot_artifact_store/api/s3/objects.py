@@ -11,13 +11,13 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
-from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked
 from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions, PutSession, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
-from ...services.multipart import PartSession
+from ...services.multipart import PartSession, check_part_number
 from ..base import UploadHandler
 from ..httputil import (
     ByteRange,
@@ -29,6 +29,7 @@ from ..httputil import (
 from . import xml
 from .base import (
     RESPONSE_OVERRIDES,
+    encode_metadata_value,
 )
 from .multipart import MultipartOperations
 from .tagging import parse_tagging, tagging_xml
@@ -79,13 +80,24 @@ class ObjectHandler(MultipartOperations, UploadHandler):
             if self.sigv4
             else payload_mode(headers.get("x-amz-content-sha256"))
         )
-        chunked = is_aws_chunked(headers.get("Content-Encoding")) or bool(
-            mode and mode.is_streaming
-        )
+        # The body is aws-chunked framing when the payload mode is STREAMING-*. As on AWS,
+        # ``Content-Encoding: aws-chunked`` beside a plain payload (a sha256 or
+        # UNSIGNED-PAYLOAD) is accepted and the body read as it is, unless a decoded length
+        # that differs from the body's says it is framed after all.
+        chunked = bool(mode and mode.is_streaming)
         length = headers.get("Content-Length")
         if length is None and "chunked" not in headers.get("Transfer-Encoding", "").lower():
             raise StoreError("MissingContentLength", "PUT needs a Content-Length")
-        declared = headers.get("x-amz-decoded-content-length") if chunked else length
+        decoded_length = headers.get("x-amz-decoded-content-length")
+        if (
+            not chunked
+            and is_aws_chunked(headers.get("Content-Encoding"))
+            and decoded_length not in (None, length)
+        ):
+            raise StoreError(
+                "InvalidRequest", "aws-chunked bodies need a STREAMING-* x-amz-content-sha256"
+            )
+        declared = decoded_length if chunked else length
         if declared is not None:
             try:
                 options.expected_size = int(declared)
@@ -97,10 +109,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                     f"objects may be at most {self.ctx.config.http.maxObjectSize} bytes",
                 )
         if chunked:
-            if mode is None or not mode.is_streaming:
-                raise StoreError(
-                    "InvalidRequest", "aws-chunked bodies need a STREAMING-* x-amz-content-sha256"
-                )
+            assert mode is not None
             self.decoder = (
                 AwsChunkedDecoder.from_context(self.sigv4)
                 if self.sigv4
@@ -110,10 +119,6 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                     expected_trailers=headers.get("x-amz-trailer", "").split(","),
                 )
             )
-            encoding = stored_content_encoding(headers.get("Content-Encoding"))
-            options.headers.pop("Content-Encoding", None)
-            if encoding:
-                options.headers["Content-Encoding"] = encoding
         content_sha256 = headers.get("x-amz-content-sha256", "").strip()
         if mode is PayloadMode.SHA256:
             try:
@@ -343,7 +348,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         for name, value in record.headers.items():
             self.set_header(name, value)
         for name, value in record.user_metadata.items():
-            self.set_header(name, value)
+            self.set_header(name, encode_metadata_value(value))
         if record.tags:
             self.set_header("x-amz-tagging-count", str(len(record.tags)))
         for arg, header in RESPONSE_OVERRIDES.items():
@@ -352,6 +357,11 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                 self.set_header(header, value)
         part_number = self.arg("partNumber")
         if part_number is not None:
+            if "Range" in self.request.headers:
+                raise StoreError(
+                    "InvalidRequest",
+                    "cannot specify both Range header and partNumber query parameter",
+                )
             rng = _part_range(record, part_number)
             self.set_header("x-amz-mp-parts-count", str(max(1, len(record.parts))))
         else:
@@ -375,16 +385,21 @@ OBJECT_ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass"
 
 
 def _part_range(record: ObjectRecord, raw: str) -> ByteRange | None:
-    """The bytes of part ``raw`` of a multipart object (None: a one-part object, whole)."""
+    """The bytes of part ``raw`` of a multipart object (None: a one-part object, whole).
+    As on AWS: a number outside 1..10000 is ``InvalidArgument``, one beyond the object's
+    parts ``InvalidPartNumber``."""
     try:
-        number = int(raw)
+        number = check_part_number(int(raw))
     except ValueError:
         raise StoreError("InvalidArgument", "partNumber must be an integer") from None
+    count = max(1, len(record.parts))
+    if number > count:
+        raise StoreError(
+            "InvalidPartNumber",
+            f"the requested partnumber is not satisfiable: the object has {count} "
+            + ("part" if count == 1 else "parts"),
+        )
     if not record.parts:
-        if number != 1:
-            raise StoreError("InvalidRange", "the object has one part")
         return None
-    if not 1 <= number <= len(record.parts):
-        raise StoreError("InvalidRange", f"the object has {len(record.parts)} parts")
     start = sum(int(p["size"]) for p in record.parts[: number - 1])
     return ByteRange(start, start + int(record.parts[number - 1]["size"]))

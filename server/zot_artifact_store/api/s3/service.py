@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from ...services.artifacts import decode_token, encode_token
 from . import xml
-from .base import OWNER, S3Handler
-
-REGION = "us-east-1"
+from .base import OWNER, S3Handler, store_region
 
 
 class ServiceHandler(S3Handler):
@@ -22,13 +20,17 @@ class ServiceHandler(S3Handler):
         paged = self.arg("max-buckets") is not None
         limit = self.int_arg("max-buckets", 10_000, low=1, high=10_000)
         region = self.arg("bucket-region")
-        buckets = sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
+        here = store_region(self.ctx.config)
+        # Only the buckets the caller may list (an explicit Deny hides one), as /v1 does.
+        buckets = await self.ctx.authorizer.visible_buckets(
+            self.principal, sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
+        )
         chosen = [
             b
             for b in buckets
             if b.name.startswith(prefix)
             and (after is None or b.name > after)
-            and region in (None, "", REGION)
+            and region in (None, "", here)
         ]
         page = chosen[:limit]
         more = len(chosen) > limit
@@ -41,12 +43,12 @@ class ServiceHandler(S3Handler):
                         {
                             "Name": b.name,
                             "CreationDate": xml.s3_time(b.created_at),
-                            "BucketRegion": REGION if paged or region else None,
+                            "BucketRegion": here if paged or region else None,
                         }
                         for b in page
                     ]
                 },
                 "ContinuationToken": encode_token(page[-1].name) if more else None,
-                "Prefix": prefix or None,
+                "Prefix": self.arg("prefix"),  # as sent, when sent
             },
         )

@@ -20,6 +20,9 @@ XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_XML_BODY = 2 * 1024 * 1024
 
 Value = str | int | bool | None | list[Any] | Mapping[str, Any]
+# A parser turns a literal CR (and CR LF) into LF; as a character reference it survives, so a
+# prefix or key echoed with one reads back exactly.
+_ENTITIES = {"\r": "&#13;"}
 
 
 def s3_time(ts: float) -> str:
@@ -48,7 +51,7 @@ def _emit(out: list[str], children: Mapping[str, Value]) -> None:
             elif item is None:
                 out.append(f"<{name}/>")
             else:
-                out.append(f"<{name}>{escape(_text(item))}</{name}>")
+                out.append(f"<{name}>{escape(_text(item), _ENTITIES)}</{name}>")
 
 
 def render(root: str, children: Mapping[str, Value], *, namespace: bool = True) -> bytes:
@@ -56,6 +59,12 @@ def render(root: str, children: Mapping[str, Value], *, namespace: bool = True) 
     _emit(out, children)
     out.append(f"</{root}>")
     return XML_DECL + "".join(out).encode("utf-8")
+
+
+def render_text(root: str, text: str) -> bytes:
+    """An element holding only text (``<LocationConstraint>eu-west-1</LocationConstraint>``)."""
+    body = f'<{root} xmlns="{S3_NS}">{escape(text, _ENTITIES)}</{root}>'
+    return XML_DECL + body.encode("utf-8")
 
 
 def url_encode(value: str | None, enabled: bool) -> str | None:

@@ -193,7 +193,9 @@ class V1Handler(QueryCheckedHandler):
 class BucketsHandler(V1Handler):
     async def get(self) -> None:
         await self.authorize("s3:ListAllMyBuckets", "")
-        buckets = await self.ctx.artifacts.list_buckets()
+        buckets = await self.ctx.authorizer.visible_buckets(
+            self.principal, await self.ctx.artifacts.list_buckets()
+        )
         self.write_json({"buckets": [bucket_json(b) for b in buckets]})
 
 
