@@ -18,6 +18,7 @@ import tornado.ioloop
 import tornado.web
 from tornado.iostream import StreamClosedError
 
+from .. import jsonbody
 from ..auth.authn import AuthRequest
 from ..auth.authz import denial
 from ..auth.policy import EvalContext
@@ -257,7 +258,7 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise StoreError("MalformedJSON", "a JSON request body is required")
             return None
         try:
-            return json.loads(body)
+            return jsonbody.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError("MalformedJSON", f"request body is not valid JSON: {exc}") from None
 

@@ -28,6 +28,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from .. import jsonbody
 from ..config import BUILTIN_ROLES, OIDCIssuerConfig
 from ..errors import StoreError
 from .authn import AuthRequest
@@ -45,7 +46,7 @@ def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | Non
         return None
     try:
         header, claims = (
-            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
+            jsonbody.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
         )
     except (ValueError, UnicodeDecodeError):
         return None

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import jsonbody
 from ..auth.principal import current_principal
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
@@ -122,7 +123,7 @@ def encode_token(last_key: str) -> str:
 def decode_token(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = jsonbody.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         after = data["after"]
         if data.get("v") != 1 or not isinstance(after, str):
             raise ValueError

@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from ... import jsonbody
 from ...auth.access_keys import access_key_json
 from ...auth.audit import audit_json, decode_audit_cursor, encode_audit_cursor
 from ...auth.policy import EvalContext, policy_json
@@ -266,7 +267,7 @@ def parse_labels_header(value: str | None) -> dict[str, str]:
     value = value.strip()
     if value.startswith("{"):
         try:
-            return validate_labels(json.loads(value))
+            return validate_labels(jsonbody.loads(value))
         except ValueError:
             raise StoreError("InvalidArgument", "X-Artifact-Labels is not valid JSON") from None
     labels: dict[str, str] = {}
