@@ -12,6 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked, stored_content_encoding
+from ...auth.ratelimit import has_credentials
 from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
 from ...metadata import ObjectRecord
@@ -325,6 +326,13 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self._read(bucket, key, send_body=False)
 
     async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
+        if not has_credentials(self.request.headers, self.auth_request().query) and any(
+            self.has(arg) for arg in RESPONSE_OVERRIDES
+        ):  # as on AWS: an anonymous link cannot make the store serve bytes as, say, HTML
+            raise StoreError(
+                "InvalidRequest",
+                "Request specific response headers cannot be used for anonymous GET requests.",
+            )
         await self.authorize("s3:GetObject", f"{bucket}/{key}")
         record = await self.ctx.artifacts.head_object(bucket, key)
         self.set_header("ETag", quote_etag(record.etag))

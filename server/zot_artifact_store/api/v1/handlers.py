@@ -197,15 +197,18 @@ class BucketHandler(V1Handler):
             body = {}
         if not isinstance(body, dict):
             raise StoreError("MalformedJSON", "the bucket configuration must be a JSON object")
-        unknown = set(body) - {"public_read", "labels"}
+        unknown = set(body) - {"public_read", "labels", "web"}
         if unknown:
             raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
         public = body.get("public_read")  # absent: a new bucket is private, one kept as is
         if public is not None and not isinstance(public, bool):
             raise StoreError("MalformedJSON", "public_read must be true or false")
+        web = body.get("web")  # absent: off for a new bucket, kept as is for an existing one
+        if web is not None and not isinstance(web, bool):
+            raise StoreError("MalformedJSON", "web must be true or false")
         labels = validate_labels(body.get("labels")) if "labels" in body else None
         bucket, created = await self.ctx.artifacts.create_bucket(
-            name, self.principal.id, public_read=public, labels=labels, exist_ok=True
+            name, self.principal.id, public_read=public, labels=labels, exist_ok=True, web=web
         )
         if created:
             self.set_header("Location", f"/v1/buckets/{name}")
