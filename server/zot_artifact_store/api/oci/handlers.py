@@ -54,6 +54,7 @@ _OCI_CODES = {
     "InvalidArgument": "UNSUPPORTED",
     "UnexpectedQueryParameter": "UNSUPPORTED",
     "EntityTooLarge": "SIZE_INVALID",
+    "RequestHeaderSectionTooLarge": "UNSUPPORTED",
     "InvalidRange": "BLOB_UPLOAD_INVALID",
     "IncompleteBody": "SIZE_INVALID",
 }
