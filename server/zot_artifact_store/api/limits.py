@@ -18,7 +18,9 @@ JSON, problem JSON), with ``Connection: close``:
   of the two.
 
 Nothing is buffered beyond the limit: a refused body is discarded as it arrives until the
-response is written and the connection closes.
+response is written and the connection closes. Left to Tornado: a streaming upload sent with
+``Transfer-Encoding: chunked`` (no length declared) that grows past ``http.maxObjectSize``
+is cut off mid-stream with its bare 400 (the upload is aborted, nothing is stored).
 """
 
 from __future__ import annotations
