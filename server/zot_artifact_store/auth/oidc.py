@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from collections.abc import Collection
@@ -69,7 +68,7 @@ class Issuer:
     async def _get_json(self, url: str) -> Any:
         client = tornado.httpclient.AsyncHTTPClient()
         response = await client.fetch(url, request_timeout=10, connect_timeout=5)
-        return json.loads(response.body)
+        return jsonbody.loads(response.body)
 
     async def keys(self, kid: str | None) -> KeySet:
         """The issuer's keys, refetched when ``kid`` is unknown (rate limited)."""
