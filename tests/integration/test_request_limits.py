@@ -201,3 +201,46 @@ def test_s3_key_over_1024_bytes(server: ServerProcess, bucket: str, method: str)
     assert status == 400 and headers["content-type"] == "application/xml"
     assert b"<Code>KeyTooLongError</Code>" in body
     assert s3_client(server.url).list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+# ---- streaming uploads sent chunked (no length declared) past http.maxObjectSize ----------
+SMALL_OBJECTS = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("small-limits") / "data",
+        env={"ZAS_HTTP_MAXOBJECTSIZE": str(SMALL_OBJECTS)},
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def two_mib() -> Iterator[bytes]:
+    for _ in range(32):
+        yield b"z" * (64 * 1024)
+
+
+def test_chunked_uploads_past_max_object_size(small_server: ServerProcess) -> None:
+    limit = f"at most {SMALL_OBJECTS} bytes (http.maxObjectSize)"
+    with small_server.client() as c:
+        assert c.put("/v1/buckets/chunky").status_code == 201
+        r = c.put("/v1/buckets/chunky/objects/v1.bin", content=two_mib())
+        assert limit in problem(r, 413, "EntityTooLarge")["message"]
+        r = c.put("/chunky/s3.bin", content=two_mib())
+        assert r.status_code == 413 and "<Code>EntityTooLarge</Code>" in r.text, r.text
+        assert limit in r.text
+        assert c.get("/v1/buckets/chunky/objects").json()["objects"] == []
+        # OCI: a chunk of a blob upload.
+        r = c.post("/v2/chunky/repo/blobs/uploads/")
+        assert r.status_code == 202, r.text
+        r = c.patch(r.headers["location"], content=two_mib())
+        assert r.status_code == 413, r.text
+        error = r.json()["errors"][0]
+        assert error["code"] == "SIZE_INVALID" and limit in error["message"]
+        # Within the limit, chunked uploads work.
+        one = b"w" * (SMALL_OBJECTS // 2)
+        assert c.put("/chunky/ok.bin", content=iter([one])).status_code == 200
+        assert c.get("/chunky/ok.bin").content == one

@@ -266,6 +266,12 @@ class BaseHandler(tornado.web.RequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError("MalformedJSON", f"request body is not valid JSON: {exc}") from None
 
+    async def refuse_body(self, error: StoreError) -> None:
+        """The body breaks a limit while it streams in (api/limits.py, :meth:`UploadHandler.
+        receive`): answer ``error`` now; the connection closes after the answer."""
+        if not self._finished:
+            self.send_error(error.status, exc_info=(type(error), error, error.__traceback__))
+
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -465,7 +471,11 @@ class UploadHandler(BaseHandler):
         try:
             await self.receive(chunk)
         except StoreError as exc:
-            if self.session is not None:
-                session, self.session = self.session, None
-                await session.abort()
-            self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
+            await self.refuse_body(exc)
+
+    async def refuse_body(self, error: StoreError) -> None:
+        """Abort the upload, then answer (nothing of it is stored)."""
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.abort()
+        await super().refuse_body(error)

@@ -13,14 +13,13 @@ JSON, problem JSON), with ``Connection: close``:
   :data:`REQUEST_LINE_ALLOWANCE` more than the limit is still cut off by Tornado unread.
 - a ``Content-Length`` over what the route accepts, or a chunked body that grows past it:
   413 ``EntityTooLarge``, naming the limit. A handler that reads its body whole accepts
-  ``http.maxRequestBodySize``; a streaming handler (objects, parts, blob uploads) sets and
-  checks its own (``http.maxObjectSize``), and nothing anywhere accepts more than the larger
-  of the two.
+  ``http.maxRequestBodySize``; a streaming handler (objects, parts, blob uploads) accepts
+  ``http.maxObjectSize``, and checks its own smaller limits for other bodies (CI events, S3
+  XML bodies). A streaming handler already running is told through
+  ``refuse_body`` (:class:`..base.BaseHandler`), which aborts its upload and answers.
 
 Nothing is buffered beyond the limit: a refused body is discarded as it arrives until the
-response is written and the connection closes. Left to Tornado: a streaming upload sent with
-``Transfer-Encoding: chunked`` (no length declared) that grows past ``http.maxObjectSize``
-is cut off mid-stream with its bare 400 (the upload is aborted, nothing is stored).
+response is written and the connection closes.
 """
 
 from __future__ import annotations
@@ -44,12 +43,15 @@ REQUEST_LINE_ALLOWANCE = 1024 * 1024
 _HEADER_OVERHEAD = 4  # ": " and CRLF of each field
 
 
+# Tornado's body limit: none (this module enforces them; Tornado's would answer first).
+UNLIMITED = 1 << 62
+
+
 def server_limits(http: HTTPConfig) -> dict[str, int]:
     """Tornado's HTTPServer limits: above every limit this module enforces."""
-    largest_body = max(http.maxObjectSize, http.maxRequestBodySize)
     return {
         "max_header_size": http.maxHeaderSize + REQUEST_LINE_ALLOWANCE,
-        "max_body_size": largest_body,
+        "max_body_size": UNLIMITED,
         # The read buffer: a whole header block, or a chunk of body (bodies are delivered in
         # pieces of the server's chunk_size, never buffered whole by the stream).
         "max_buffer_size": max(http.maxRequestBodySize, http.maxHeaderSize)
@@ -89,13 +91,11 @@ class _Limited(tornado.httputil.HTTPMessageDelegate):
         self.request = request
         self.routed = routed
         self.refusal: tornado.httputil.HTTPMessageDelegate | None = None
+        self.discarding = False  # a streaming handler refused the body: the rest is dropped
         self.received = 0
         limits = app.http_limits
-        self.body_limit = (
-            max(limits.maxObjectSize, limits.maxRequestBodySize)
-            if routed.stream_request_body
-            else limits.maxRequestBodySize
-        )
+        self.streaming: bool = routed.stream_request_body
+        self.body_limit = limits.maxObjectSize if self.streaming else limits.maxRequestBodySize
         self.start_line: tornado.httputil.RequestStartLine | None = None
         self.headers: tornado.httputil.HTTPHeaders | None = None
 
@@ -122,11 +122,7 @@ class _Limited(tornado.httputil.HTTPMessageDelegate):
         return self.routed.headers_received(start_line, headers)  # type: ignore[no-any-return]
 
     def too_large(self, what: str) -> StoreError:
-        setting = (
-            "http.maxRequestBodySize"
-            if self.body_limit == self.app.http_limits.maxRequestBodySize
-            else "http.maxObjectSize"
-        )
+        setting = "http.maxObjectSize" if self.streaming else "http.maxRequestBodySize"
         return StoreError(
             "EntityTooLarge",
             f"{what}; this endpoint accepts at most {self.body_limit} bytes ({setting})",
@@ -135,9 +131,12 @@ class _Limited(tornado.httputil.HTTPMessageDelegate):
 
     def refuse(self, error: StoreError) -> Awaitable[None] | None:
         """Answer ``error`` in the routed handler's dialect; discard the rest of the body."""
-        # The body is not read but discarded until the answer is out and the connection
-        # closes: Tornado must not refuse it again with a bare 400 of its own.
-        self.request.connection.set_max_body_size(1 << 62)  # type: ignore[union-attr]
+        assert self.start_line is not None and self.headers is not None
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > UNLIMITED:
+            # Discarded as it arrives until the answer is out and the connection closes:
+            # Tornado must not refuse it again with a bare 400 of its own.
+            self.request.connection.set_max_body_size(int(length))  # type: ignore[union-attr]
         refusing = self.app.get_handler_delegate(
             self.request,
             _refusing(self.routed.handler_class),
@@ -146,15 +145,18 @@ class _Limited(tornado.httputil.HTTPMessageDelegate):
             self.routed.path_kwargs,
         )
         self.refusal = refusing
-        assert self.start_line is not None and self.headers is not None
         return refusing.headers_received(self.start_line, self.headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if self.refusal is not None:
+        if self.refusal is not None or self.discarding:
             return None
         self.received += len(chunk)
-        if self.received > self.body_limit and not self.routed.stream_request_body:
-            return self.refuse(self.too_large("the body is longer"))
+        if self.received > self.body_limit:
+            error = self.too_large("the body is longer")
+            if not self.streaming:
+                return self.refuse(error)  # no handler has run yet
+            self.discarding = True
+            return self.routed.handler.refuse_body(error)  # type: ignore[no-any-return]
         return self.routed.data_received(chunk)  # type: ignore[no-any-return]
 
     def finish(self) -> None:

@@ -53,9 +53,6 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         bucket, key = self.path_args
         if self.operation.name not in ("PutObject", "UploadPart"):
             return  # any other body is small XML, read into self.small_body
-        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
-            self.ctx.config.http.maxObjectSize
-        )
         options = self._streaming_options()
         if self.operation.name == "UploadPart":
             await self.authorize("s3:PutObject", f"{bucket}/{key}")

@@ -155,7 +155,6 @@ class V1Handler(QueryCheckedHandler):
                 raise StoreError("InvalidRequest", "Content-Length is not a number") from None
             if expected_size > max_size:
                 raise StoreError("EntityTooLarge", f"objects may be at most {max_size} bytes")
-        self.request.connection.set_max_body_size(max_size)  # type: ignore[union-attr]
         declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
             "sha256", None
         )
