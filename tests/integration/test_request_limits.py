@@ -110,6 +110,24 @@ def test_unauthenticated_endpoint_with_a_huge_content_length(server: ServerProce
     assert b'"code": "EntityTooLarge"' in body and b"1000000000000000000" in body
 
 
+def test_oci_blob_upload_refused_from_its_headers(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    location = client.post("/v2/limits/blobs/blobs/uploads/").headers["location"]
+    cases = [
+        (431, b"X-Big: " + b"a" * 70_000 + b"\r\nContent-Length: 5000000"),
+        (413, b"Content-Length: 99999999999999999999"),
+    ]
+    for status_wanted, extra in cases:
+        status, headers, body = raw_exchange(
+            server,
+            b"PATCH " + location.encode() + b" HTTP/1.1\r\nHost: x\r\n" + extra + b"\r\n\r\n",
+            b"x" * 100_000,
+        )
+        assert status == status_wanted and headers["content-type"] == "application/json", body
+    assert "Traceback" not in server.log_path.read_text()
+
+
 def test_oci_manifest_over_the_limit(client: httpx.Client) -> None:
     r = client.put(
         "/v2/limits/repo/manifests/big",

@@ -32,6 +32,7 @@ import tornado.httputil
 import tornado.web
 
 from ..errors import StoreError
+from .base import BaseHandler
 
 if TYPE_CHECKING:
     from ..config import HTTPConfig
@@ -178,10 +179,18 @@ def _refusing(handler_class: type[tornado.web.RequestHandler]) -> type[Any]:
     async def prepare(self: Any) -> None:
         raise self.refusal
 
+    def on_connection_close(self: Any) -> None:
+        # Only the bookkeeping: the routed handler's own cleanup is of what its prepare set up.
+        BaseHandler.on_connection_close(self)
+
     return tornado.web.stream_request_body(
         type(
             f"Refusing{handler_class.__name__}",
             (handler_class,),
-            {"initialize": initialize, "prepare": prepare},
+            {
+                "initialize": initialize,
+                "prepare": prepare,
+                "on_connection_close": on_connection_close,
+            },
         )
     )
