@@ -439,16 +439,21 @@ def bucket_table(buckets: list[Any]) -> Any:
 @click.argument("name")
 @click.option("--exist-ok", is_flag=True, hidden=True, help="Accepted; the default.")
 @click.option("--public-read", is_flag=True, default=None, help="Anyone may read it.")
+@click.option(
+    "--web/--no-web",
+    default=None,
+    help="Serve HTML, SVG, scripts… inline as a static site (default: as attachments).",
+)
 @labels_option
 def bucket_create(
-    name: str, exist_ok: bool, public_read: bool | None, labels: tuple[str, ...]
+    name: str, exist_ok: bool, public_read: bool | None, web: bool | None, labels: tuple[str, ...]
 ) -> None:
     """Create the bucket NAME; yours already: it stays (with the settings given), as
     PUT /v1/buckets/NAME does. Another owner's: BucketAlreadyExists."""
     created = (
         state()
         .client()
-        .create_bucket(name, True, public_read=public_read, labels=parse_labels(labels))
+        .create_bucket(name, True, public_read=public_read, labels=parse_labels(labels), web=web)
     )
     out(plain(created), f"Bucket {created.name} ready")
 

@@ -20,6 +20,7 @@ import tornado.web
 
 from .api import health
 from .api.base import NotFoundHandler
+from .api.limits import Application
 from .api.oci import handlers as oci
 from .api.s3 import routes as s3
 from .api.v1 import handlers as v1
@@ -274,14 +275,15 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     )
 
 
-def make_application(ctx: AppContext) -> tornado.web.Application:
+def make_application(ctx: AppContext) -> Application:
     routes: list[Any] = []
     routes += health.routes(ctx)
     routes += v1_webhooks.routes(ctx)  # before v1's: it ends with a catch-all for /v1
     routes += v1.routes(ctx)
     routes += oci.routes(ctx)
     routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path
-    return tornado.web.Application(
+    return Application(
+        ctx.config.http,
         routes,
         default_handler_class=NotFoundHandler,
         default_handler_args={"ctx": ctx, "route": "unmatched"},

@@ -110,6 +110,7 @@ def _serve(config: Config, ready_file: str | None) -> int:
 async def _serve_worker(
     config: Config, sockets: list[socket.socket], ready: Callable[[], None], *, run_gc: bool
 ) -> int:
+    from .api.limits import server_limits
     from .app import IDLE_CONNECTION_TIMEOUT_S, HTTPServer, create_context, make_application
     from .observability.tracing import setup_tracing, shutdown_tracing
     from .services.gc import GarbageCollector
@@ -124,8 +125,7 @@ async def _serve_worker(
     server = HTTPServer(
         app,
         ssl_options=ssl_ctx,
-        max_body_size=config.http.maxRequestBodySize,
-        max_buffer_size=config.http.maxRequestBodySize,
+        **server_limits(config.http),
         idle_connection_timeout=IDLE_CONNECTION_TIMEOUT_S,
         chunk_size=1 << 20,
         decompress_request=False,

@@ -139,8 +139,11 @@ class HTTPConfig(_Section):
     externalUrl: str | None = None
     # Largest object body accepted by streaming endpoints (bytes).
     maxObjectSize: int = Field(5 * 1024**4, gt=0)
-    # Largest non-streaming body (JSON, XML, manifests) (bytes).
+    # Largest non-streaming body (JSON, XML, manifests) (bytes); larger: 413 EntityTooLarge.
     maxRequestBodySize: int = Field(8 * 1024**2, gt=0)
+    # Largest total of a request's header fields, names and values (bytes; the request line
+    # is not counted); larger: 431 RequestHeaderSectionTooLarge.
+    maxHeaderSize: int = Field(64 * 1024, ge=8 * 1024)
     # How long in-flight requests may finish after SIGTERM before they are aborted (seconds).
     shutdownTimeout: float = Field(30.0, json_schema_extra=DURATION)
     # Worker processes sharing the listening socket (0 = one per CPU). One Python process

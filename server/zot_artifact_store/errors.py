@@ -60,6 +60,9 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("ReservedName", 400, "The name is reserved"),
         ErrorSpec("PreconditionFailed", 412, "A precondition does not hold"),
         ErrorSpec("EntityTooLarge", 413, "The body exceeds the allowed size"),
+        ErrorSpec(
+            "RequestHeaderSectionTooLarge", 431, "The request's header fields exceed the limit"
+        ),
         ErrorSpec("InvalidRange", 416, "The requested range is not satisfiable"),
         ErrorSpec("InvalidPartNumber", 416, "The requested part number is not satisfiable"),
         ErrorSpec("ChecksumMismatch", 422, "The body does not match the declared checksum"),

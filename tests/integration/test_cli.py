@@ -119,7 +119,12 @@ def test_buckets_and_objects_answer_json_and_exit_codes(
     name = f"cli-{uuid.uuid4().hex[:10]}"
     created = z.json("bucket", "create", name)
     assert created["name"] == name and created["public_read"] is False
+    assert created["web"] is False
     assert z.json("bucket", "create", name, "--exist-ok")["name"] == name
+    # --web / --no-web: the bucket serves HTML and other active types inline, or not.
+    assert z.json("bucket", "create", name, "--web")["web"] is True
+    assert z.json("bucket", "create", name)["web"] is True  # kept when not given
+    assert z.json("bucket", "create", name, "--no-web")["web"] is False
     # Yours already: it stays and the command succeeds, as PUT /v1/buckets/NAME does.
     assert z.json("bucket", "create", name)["name"] == name
     assert name in [b["name"] for b in z.json("bucket", "list")["buckets"]]

@@ -238,6 +238,7 @@ def _new_bucket(world: World, state: State, response: dict[str, Any]) -> None:
         "public_read": False,
         "labels": {},
         "tags": {},
+        "web": False,
         "owner": ANY,
         "created_at": ANY,
     }

@@ -391,6 +391,7 @@ class Operations:
         exist_ok: bool,
         public_read: bool | None,
         labels: Mapping[str, str] | None,
+        web: bool | None = None,
     ) -> Op[Bucket]:
         url = f"/v1/buckets/{q(name)}"
         if not exist_ok:
@@ -405,6 +406,8 @@ class Operations:
             body["public_read"] = public_read
         if labels is not None:
             body["labels"] = dict(labels)
+        if web is not None:
+            body["web"] = web
         reply = yield from self.send(Call("PUT", url, json=body))
         return Bucket.from_json(reply.json())
 

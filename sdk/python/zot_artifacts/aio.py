@@ -156,8 +156,9 @@ class AsyncClient(ClientConfig):
         *,
         public_read: bool | None = None,
         labels: Mapping[str, str] | None = None,
+        web: bool | None = None,
     ) -> Bucket:
-        return await self._run(self.ops.create_bucket(name, exist_ok, public_read, labels))
+        return await self._run(self.ops.create_bucket(name, exist_ok, public_read, labels, web))
 
     async def get_bucket(self, name: str) -> Bucket:
         return await self._run(self.ops.get_bucket(name))

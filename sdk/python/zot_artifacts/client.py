@@ -145,11 +145,13 @@ class Client(ClientConfig):
         *,
         public_read: bool | None = None,
         labels: Mapping[str, str] | None = None,
+        web: bool | None = None,
     ) -> Bucket:
-        """Create a bucket (``public_read``: anyone may read it). When it exists: with
+        """Create a bucket (``public_read``: anyone may read it; ``web``: HTML, SVG, scripts…
+        are served inline, as a static site needs, not as attachments). When it exists: with
         ``exist_ok`` apply the given settings and return it, else raise
         :class:`ConflictError` (code ``BucketAlreadyExists``) and change nothing."""
-        return self._run(self.ops.create_bucket(name, exist_ok, public_read, labels))
+        return self._run(self.ops.create_bucket(name, exist_ok, public_read, labels, web))
 
     def get_bucket(self, name: str) -> Bucket:
         return self._run(self.ops.get_bucket(name))

@@ -76,6 +76,8 @@ class Bucket:
     public_read: bool = False
     owner: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # Serves HTML, SVG, scripts… inline (a static site); off: they download as attachments.
+    web: bool = False
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Bucket:
@@ -85,6 +87,7 @@ class Bucket:
             public_read=bool(data.get("public_read", False)),
             owner=_opt(data, "owner"),
             labels=dict(data.get("labels") or {}),
+            web=bool(data.get("web", False)),
         )
 
 

@@ -18,6 +18,7 @@ import tornado.ioloop
 import tornado.web
 from tornado.iostream import StreamClosedError
 
+from .. import jsonbody
 from ..auth.authn import AuthRequest
 from ..auth.authz import denial
 from ..auth.policy import EvalContext
@@ -26,7 +27,9 @@ from ..auth.ratelimit import claimed_identity, has_credentials
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
+from ..services.artifacts import bucket_is_web
 from ..storage import StorageBackendError
+from .content_safety import DOWNLOAD_CSP, WEB_CSP, attachment, is_active
 from .httputil import ByteRange, check_preconditions
 
 if TYPE_CHECKING:
@@ -82,6 +85,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("Server", "zot-artifact-store")
+        # No browser guesses an active type (HTML, script) for what is declared otherwise.
+        self.set_header("X-Content-Type-Options", "nosniff")
         rid = getattr(self, "request_id", None)
         if rid:
             self.set_header("X-Request-Id", rid)
@@ -257,9 +262,15 @@ class BaseHandler(tornado.web.RequestHandler):
                 raise StoreError("MalformedJSON", "a JSON request body is required")
             return None
         try:
-            return json.loads(body)
+            return jsonbody.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError("MalformedJSON", f"request body is not valid JSON: {exc}") from None
+
+    async def refuse_body(self, error: StoreError) -> None:
+        """The body breaks a limit while it streams in (api/limits.py, :meth:`UploadHandler.
+        receive`): answer ``error`` now; the connection closes after the answer."""
+        if not self._finished:
+            self.send_error(error.status, exc_info=(type(error), error, error.__traceback__))
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -280,6 +291,7 @@ class BaseHandler(tornado.web.RequestHandler):
         for HEAD only the headers. A bucket's verification gate runs first: in audit mode the
         result is a header, in enforce mode a failing object is refused (403)."""
         await self.check_gate(record)
+        await self.protect_download(record)
         start, end = (rng.start, rng.end) if rng is not None else (0, record.size)
         if rng is not None:
             self.set_status(206)
@@ -291,6 +303,20 @@ class BaseHandler(tornado.web.RequestHandler):
         await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
         if not self._finished:
             self.finish()
+
+    async def protect_download(self, record: ObjectRecord) -> None:
+        """A browser never runs an object as a page of the store's origin (content_safety.py):
+        a sandbox always; an active type as an attachment unless its bucket is ``web``."""
+        content_type = self._headers.get("Content-Type", "")
+        policy = DOWNLOAD_CSP
+        if is_active(content_type):
+            bucket = await self.ctx.artifacts.get_bucket(record.bucket)
+            if bucket_is_web(bucket):
+                policy = WEB_CSP
+            else:
+                disposition = self._headers.get("Content-Disposition")
+                self.set_header("Content-Disposition", attachment(disposition))
+        self.set_header("Content-Security-Policy", policy)
 
     async def check_gate(self, record: ObjectRecord) -> None:
         outcome = await self.ctx.supplychain.gate(record.bucket, record.digest)
@@ -445,7 +471,11 @@ class UploadHandler(BaseHandler):
         try:
             await self.receive(chunk)
         except StoreError as exc:
-            if self.session is not None:
-                session, self.session = self.session, None
-                await session.abort()
-            self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
+            await self.refuse_body(exc)
+
+    async def refuse_body(self, error: StoreError) -> None:
+        """Abort the upload, then answer (nothing of it is stored)."""
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.abort()
+        await super().refuse_body(error)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import logging
 import time
 from collections.abc import Collection
@@ -28,6 +27,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from .. import jsonbody
 from ..config import BUILTIN_ROLES, OIDCIssuerConfig
 from ..errors import StoreError
 from .authn import AuthRequest
@@ -45,7 +45,7 @@ def unverified_claims(token: str) -> tuple[dict[str, Any], dict[str, Any]] | Non
         return None
     try:
         header, claims = (
-            json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
+            jsonbody.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4))) for p in parts[:2]
         )
     except (ValueError, UnicodeDecodeError):
         return None
@@ -68,7 +68,7 @@ class Issuer:
     async def _get_json(self, url: str) -> Any:
         client = tornado.httpclient.AsyncHTTPClient()
         response = await client.fetch(url, request_timeout=10, connect_timeout=5)
-        return json.loads(response.body)
+        return jsonbody.loads(response.body)
 
     async def keys(self, kid: str | None) -> KeySet:
         """The issuer's keys, refetched when ``kid`` is unknown (rate limited)."""

@@ -24,6 +24,7 @@ from joserfc.jwk import OctKey
 
 from ..errors import StoreError
 from .authn import AuthRequest
+from .oidc import unverified_claims
 from .principal import Principal
 
 ISSUER = "zot-artifact-store"
@@ -138,6 +139,8 @@ class RegistryTokens:
 
     def verify(self, token: str) -> Principal | None:
         """The principal a token stands for; None when it is not one of ours."""
+        if unverified_claims(token) is None:  # not a JWT, or JSON nested too deep to parse
+            return None
         try:
             decoded = jwt.decode(token, self._key, algorithms=["HS256"])
         except (JoseError, ValueError):

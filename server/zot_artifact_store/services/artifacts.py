@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import jsonbody
 from ..auth.principal import current_principal
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
@@ -124,7 +125,7 @@ def encode_token(last_key: str) -> str:
 def decode_token(token: str) -> str:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        data = jsonbody.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         after = data["after"]
         if data.get("v") != 1 or not isinstance(after, str):
             raise ValueError
@@ -281,10 +282,12 @@ class ArtifactService:
         public_read: bool | None = None,
         labels: dict[str, str] | None = None,
         exist_ok: bool = False,
+        web: bool | None = None,
     ) -> tuple[Bucket, bool]:
         """Create a bucket; returns (bucket, created). An existing bucket of the same owner is
         updated when ``exist_ok`` with the settings given (None keeps what it has); of another
-        owner it is ``BucketAlreadyExists``."""
+        owner it is ``BucketAlreadyExists``. ``web``: serve HTML, SVG, scripts… inline
+        (api/content_safety.py)."""
         validate_bucket_name(name)
         bucket = Bucket(
             name=name,
@@ -292,6 +295,7 @@ class ArtifactService:
             owner=owner,
             public_read=bool(public_read),
             labels=labels or {},
+            settings={"web": True} if web else {},
         )
         try:
             await self.metadata.create_bucket(bucket)
@@ -311,6 +315,8 @@ class ArtifactService:
                 existing.public_read = public_read
             if labels is not None:
                 existing.labels = labels
+            if web is not None:
+                set_bucket_web(existing, web)
             await self.metadata.update_bucket(existing)
             return existing, False
         await self.notify.emit("bucket.created", {"bucket": name}, {"owner": owner})
@@ -542,7 +548,20 @@ def bucket_json(bucket: Bucket) -> dict[str, Any]:
         "public_read": bucket.public_read,
         "labels": bucket.labels,
         "tags": bucket_tags(bucket),
+        "web": bucket_is_web(bucket),
     }
+
+
+def bucket_is_web(bucket: Bucket) -> bool:
+    """Does the bucket serve active content (HTML, SVG, scripts) inline? Off by default."""
+    return bool(bucket.settings.get("web", False))
+
+
+def set_bucket_web(bucket: Bucket, web: bool) -> None:
+    if web:
+        bucket.settings["web"] = True
+    else:
+        bucket.settings.pop("web", None)
 
 
 def bucket_tags(bucket: Bucket) -> dict[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import secrets
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .. import jsonbody
 from ..auth.access_keys import SecretBox
 from ..errors import StoreError
 from ..metadata import (
@@ -486,7 +486,7 @@ def _merge(previous: BuildRecord, new: BuildRecord) -> BuildRecord:
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = jsonbody.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise StoreError("MalformedJSON", f"the event body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from .. import jsonbody
 from ..errors import StoreError
 
 COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -136,7 +136,7 @@ def is_evidence_manifest(doc: dict[str, Any], artifact_type: str | None, subject
 def cosign_payload_digest(payload: bytes) -> str:
     """The image digest a cosign simple-signing payload names (422 when malformed)."""
     try:
-        doc = json.loads(payload)
+        doc = jsonbody.loads(payload)
         claimed = doc["critical"]["image"]["docker-manifest-digest"]
         kind = doc["critical"]["type"]
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
@@ -226,14 +226,14 @@ def parse_notation(body: bytes, media_type: str) -> NotationEnvelope:
 
 
 def _parse_notation_jws(body: bytes) -> NotationEnvelope:
-    doc = json.loads(body)
+    doc = jsonbody.loads(body)
     protected = str(doc["protected"])
     payload_b64 = str(doc["payload"])
-    header = json.loads(_b64url(protected))
+    header = jsonbody.loads(_b64url(protected))
     chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in doc["header"]["x5c"]]
     return NotationEnvelope(
         str(header["alg"]),
-        json.loads(_b64url(payload_b64)),
+        jsonbody.loads(_b64url(payload_b64)),
         f"{protected}.{payload_b64}".encode(),
         _b64url(str(doc["signature"])),
         chain,
@@ -258,7 +258,7 @@ def _parse_notation_cose(body: bytes) -> NotationEnvelope:
     signed = cbor2.dumps(["Signature1", protected, b"", payload])
     return NotationEnvelope(
         alg,
-        json.loads(payload),
+        jsonbody.loads(payload),
         signed,
         bytes(signature),
         [x509.load_der_x509_certificate(c) for c in certs],

@@ -10,7 +10,6 @@ any replica can continue an upload another one started.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -18,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import jsonbody
 from ..errors import StoreError
 from ..metadata import Manifest, MetadataStore, RegistryUpload, Tag
 from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
@@ -168,7 +168,7 @@ class RegistryService:
         if len(body) > MAX_MANIFEST_BYTES:
             raise StoreError("ManifestInvalid", "manifests may be at most 4 MiB")
         try:
-            doc = json.loads(body)
+            doc = jsonbody.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise StoreError("ManifestInvalid", "the manifest is not valid JSON") from None
         if not isinstance(doc, dict):

@@ -10,7 +10,6 @@ validators with their quadratic lookups replaced) and is CPU work: from the even
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 
+from .. import jsonbody
 from ..errors import StoreError
 from .sbom_validation import cyclonedx_json_errors, spdx_messages
 
@@ -101,7 +101,9 @@ def _parse_sbom(body: bytes, media_type: str) -> ParsedSbom:
     ):
         return _cyclonedx_xml(text)
     try:
-        doc = json.loads(text)
+        doc = jsonbody.loads(text)
+    except jsonbody.JSONTooDeep as exc:
+        raise invalid([f"the document is nested too deeply: {exc}"]) from None
     except ValueError as exc:
         raise invalid([f"not JSON: {exc}"]) from None
     if not isinstance(doc, dict):

@@ -55,6 +55,7 @@ _OCI_CODES = {
     "InvalidArgument": "UNSUPPORTED",
     "UnexpectedQueryParameter": "UNSUPPORTED",
     "EntityTooLarge": "SIZE_INVALID",
+    "RequestHeaderSectionTooLarge": "UNSUPPORTED",
     "InvalidRange": "BLOB_UPLOAD_INVALID",
     "IncompleteBody": "SIZE_INVALID",
 }
@@ -357,9 +358,6 @@ class BlobUploadHandler(OCIHandler):
                 f"{method} is not allowed on {self.route}; it takes {allowed}",
                 headers={"Allow": allowed},
             )
-        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
-            self.ctx.config.http.maxObjectSize
-        )
         if method in ("PATCH", "PUT", "POST"):
             await self.push(name)
         else:
@@ -415,6 +413,12 @@ class BlobUploadHandler(OCIHandler):
     async def data_received(self, chunk: bytes) -> None:
         if not self._finished:
             await self.receive(chunk)
+
+    async def refuse_body(self, error: StoreError) -> None:
+        if self._queue is not None:  # what arrived so far stays in the session, as on a drop
+            queue, self._queue = self._queue, None
+            await queue.put(None)
+        await super().refuse_body(error)
 
     async def _body_done(self) -> int | None:
         if self._queue is None or self._append is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ... import jsonbody
 from ...errors import StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import Listing, bucket_tags, decode_token, set_bucket_tags
@@ -169,7 +170,7 @@ class BucketHandler(S3Handler):
 
     def policy_body(self) -> Any:
         try:
-            return json.loads(self.request.body)
+            return jsonbody.loads(self.request.body)
         except (ValueError, UnicodeDecodeError):
             raise StoreError("MalformedPolicy", "the policy is not valid JSON") from None
 

@@ -12,6 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked
+from ...auth.ratelimit import has_credentials
 from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
 from ...metadata import ObjectRecord
@@ -53,9 +54,6 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         bucket, key = self.path_args
         if self.operation.name not in ("PutObject", "UploadPart"):
             return  # any other body is small XML, read into self.small_body
-        self.request.connection.set_max_body_size(  # type: ignore[union-attr]
-            self.ctx.config.http.maxObjectSize
-        )
         options = self._streaming_options()
         if self.operation.name == "UploadPart":
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
@@ -332,6 +330,13 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self._read(bucket, key, send_body=False)
 
     async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
+        if not has_credentials(self.request.headers, self.auth_request().query) and any(
+            self.has(arg) for arg in RESPONSE_OVERRIDES
+        ):  # as on AWS: an anonymous link cannot make the store serve bytes as, say, HTML
+            raise StoreError(
+                "InvalidRequest",
+                "Request specific response headers cannot be used for anonymous GET requests.",
+            )
         await self.authorize("s3:GetObject", f"{bucket}/{key}")
         record = await self.ctx.artifacts.head_object(bucket, key)
         self.set_header("ETag", quote_etag(record.etag))

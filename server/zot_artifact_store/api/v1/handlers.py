@@ -8,6 +8,7 @@ from typing import Any
 
 import tornado.web
 
+from ... import jsonbody
 from ...auth.access_keys import access_key_json
 from ...auth.audit import audit_json, decode_audit_cursor, encode_audit_cursor
 from ...auth.policy import EvalContext, policy_json
@@ -155,7 +156,6 @@ class V1Handler(QueryCheckedHandler):
                 raise StoreError("InvalidRequest", "Content-Length is not a number") from None
             if expected_size > max_size:
                 raise StoreError("EntityTooLarge", f"objects may be at most {max_size} bytes")
-        self.request.connection.set_max_body_size(max_size)  # type: ignore[union-attr]
         declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
             "sha256", None
         )
@@ -209,15 +209,18 @@ class BucketHandler(V1Handler):
             body = {}
         if not isinstance(body, dict):
             raise StoreError("MalformedJSON", "the bucket configuration must be a JSON object")
-        unknown = set(body) - {"public_read", "labels"}
+        unknown = set(body) - {"public_read", "labels", "web"}
         if unknown:
             raise StoreError("MalformedJSON", f"unknown field(s): {', '.join(sorted(unknown))}")
         public = body.get("public_read")  # absent: a new bucket is private, one kept as is
         if public is not None and not isinstance(public, bool):
             raise StoreError("MalformedJSON", "public_read must be true or false")
+        web = body.get("web")  # absent: off for a new bucket, kept as is for an existing one
+        if web is not None and not isinstance(web, bool):
+            raise StoreError("MalformedJSON", "web must be true or false")
         labels = validate_labels(body.get("labels")) if "labels" in body else None
         bucket, created = await self.ctx.artifacts.create_bucket(
-            name, self.principal.id, public_read=public, labels=labels, exist_ok=True
+            name, self.principal.id, public_read=public, labels=labels, exist_ok=True, web=web
         )
         if created:
             self.set_header("Location", f"/v1/buckets/{name}")
@@ -279,7 +282,7 @@ def parse_labels_header(value: str | None) -> dict[str, str]:
     value = value.strip()
     if value.startswith("{"):
         try:
-            return validate_labels(json.loads(value))
+            return validate_labels(jsonbody.loads(value))
         except ValueError:
             raise StoreError("InvalidArgument", "X-Artifact-Labels is not valid JSON") from None
     labels: dict[str, str] = {}

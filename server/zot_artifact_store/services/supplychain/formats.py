@@ -21,6 +21,7 @@ from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import policy
 from sigstore_models.bundle.v1 import Bundle as ModelBundle
 
+from ... import jsonbody
 from ...errors import StoreError
 from ..oci_evidence import verify_prehashed
 
@@ -144,7 +145,7 @@ def signature_format(body: bytes, media_type: str) -> str:
     if media_type == DSSE_TYPE:
         return "dsse"
     try:
-        doc = json.loads(body)
+        doc = jsonbody.loads(body)
     except (ValueError, UnicodeDecodeError):
         return "raw"
     if isinstance(doc, dict) and "payloadType" in doc and "signatures" in doc:
@@ -177,7 +178,7 @@ def bundle_details(bundle: Bundle, body: bytes) -> dict[str, str]:
     return {
         "identity": ", ".join(sorted(certificate_identities(cert))),
         "issuer": certificate_issuer(cert),
-        "bundle_media_type": json.loads(body).get("mediaType", ""),
+        "bundle_media_type": jsonbody.loads(body).get("mediaType", ""),
     }
 
 
@@ -232,9 +233,9 @@ def check_statement(statement: dict[str, Any]) -> tuple[str, str]:
 def bundle_statement(body: bytes, digest: str) -> dict[str, Any]:
     """The in-toto statement in a Sigstore bundle's DSSE envelope, naming ``digest``."""
     try:
-        envelope = json.loads(body)["dsseEnvelope"]
+        envelope = jsonbody.loads(body)["dsseEnvelope"]
         payload_type = envelope["payloadType"]
-        statement = json.loads(base64.b64decode(envelope["payload"]))
+        statement = jsonbody.loads(base64.b64decode(envelope["payload"]))
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise StoreError(
             "InvalidEvidence", "the Sigstore bundle carries no DSSE envelope with a statement"
@@ -248,8 +249,8 @@ def bundle_statement(body: bytes, digest: str) -> dict[str, Any]:
 def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, Any]]:
     """A DSSE envelope whose payload is an in-toto Statement naming ``digest``."""
     try:
-        envelope = Envelope.from_dict(json.loads(body))
-        statement = json.loads(envelope.payload)
+        envelope = Envelope.from_dict(jsonbody.loads(body))
+        statement = jsonbody.loads(envelope.payload)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise StoreError("InvalidEvidence", f"not a DSSE envelope: {exc}") from None
     if envelope.payload_type != IN_TOTO_TYPE or not isinstance(statement, dict):
@@ -263,7 +264,7 @@ def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, 
 def verify_dsse(body: bytes, public: Any) -> None:
     """Some signature of the envelope verifies with ``public`` (the envelope's key ids are
     hints, not trusted)."""
-    envelope = Envelope.from_dict(json.loads(body))
+    envelope = Envelope.from_dict(jsonbody.loads(body))
     pae = envelope.pae()
     keys = [SSlibKey.from_crypto(public)]
     if isinstance(public, rsa.RSAPublicKey):

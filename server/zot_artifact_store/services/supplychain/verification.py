@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from sigstore.models import Bundle
 from sigstore.verify import policy
 from sigstore_models.common.v1 import HashAlgorithm
 
+from ... import jsonbody
 from ...errors import StoreError
 from ...metadata import Evidence
 from ...observability.tracing import span
@@ -290,7 +290,7 @@ class VerificationMixin(SupplyChainBase):
         payload_type, payload = self.verifier.verify_dsse(bundle, check)
         if payload_type != IN_TOTO_TYPE:
             raise ValueError(f"the envelope's payload is {payload_type}, not in-toto")
-        statement_subject_names(json.loads(payload), digest)
+        statement_subject_names(jsonbody.loads(payload), digest)
 
     async def _key_rule(
         self, digest: str, key_id: Any, signatures: list[tuple[Evidence, bytes]], scope: str
@@ -393,7 +393,7 @@ class VerificationMixin(SupplyChainBase):
                         f"{evidence.evidence_id}: {await self._why_untrusted(body, only, scope)}"
                     )
                     continue
-                statement = json.loads(Envelope.from_dict(json.loads(body)).payload)
+                statement = jsonbody.loads(Envelope.from_dict(jsonbody.loads(body)).payload)
                 how = f"signed by trusted key {signer[:16]}"
             predicate = statement.get("predicate")
             failed = [
