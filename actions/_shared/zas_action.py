@@ -535,21 +535,16 @@ def current_run_id() -> str:
     return run_id
 
 
-def check_retention_days() -> None:
-    """``retention-days`` is accepted (as in actions/upload-artifact@v4) and validated, but
-    this store has no object expiry yet: a value > 0 fails rather than being ignored."""
+def retention_days() -> list[str]:
+    """``retention-days`` (as in actions/upload-artifact@v4: 1 to 90; 0 or empty: the store's
+    default, no expiry) as the CLI's ``--expires-in``: the store removes the objects that many
+    days after the upload (its lifecycle run enforces it)."""
     value = inp("retention-days")
-    if not value:
-        return
-    if not value.isdigit() or int(value) > 90:
+    if not value or value == "0":
+        return []
+    if not (value.isascii() and value.isdigit()) or int(value) > 90:
         raise ActionError(f"retention-days must be a whole number from 0 to 90, not {value!r}")
-    if int(value) > 0:
-        raise ActionError(
-            f"retention-days: {value} asks for an expiry, and retention is not supported by "
-            "this store yet (objects stay until they are deleted): remove retention-days or "
-            "set it to 0",
-            title="retention not supported",
-        )
+    return ["--expires-in", f"{int(value)}d"]
 
 
 def download_path() -> str:
@@ -616,7 +611,7 @@ class Run:
         return out
 
     def upload(self) -> None:
-        check_retention_days()
+        retention = retention_days()
         patterns = lines(required("path"))
         prefix = artifact_folder(inp("key-prefix").strip("/"), artifact_name(), "upload")
         files = collect(patterns, flag("include-hidden-files"))
@@ -661,7 +656,7 @@ class Run:
             create_only = [] if flag("overwrite") else ["--no-overwrite"]
             try:
                 _, answer = self.store.run("upload", str(path), self.bucket, "--key", key,
-                                           *create_only, *labels)  # fmt: skip
+                                           *create_only, *retention, *labels)  # fmt: skip
             except ActionError as err:
                 if err.code == "PreconditionFailed":
                     raise ActionError(

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -690,24 +691,43 @@ def test_download_path_keeps_its_old_name_and_needs_a_run_or_a_folder(
     assert files_under(workspace / "bare") == {}
 
 
-def test_retention_days_is_refused_until_the_store_expires_objects(
-    store: ServerProcess, issuer: TestIssuer, workspace: Path, bucket: str, action_python: str
+def test_retention_days_expire_the_objects_at_the_lifecycle_run(
+    store: ServerProcess,
+    issuer: TestIssuer,
+    admin: httpx.Client,
+    workspace: Path,
+    bucket: str,
+    action_python: str,
 ) -> None:
+    """retention-days (actions/upload-artifact@v4's name) gives the objects an expiry the store
+    enforces: after a lifecycle run at a time the test picks (a day and a minute later), the
+    retention-days: 1 objects are gone and the others stay."""
     (workspace / "a.txt").write_text("a\n")
     runner = job(workspace, issuer)
-    where = {"url": store.url, "bucket": bucket, "path": "a.txt", "name": "a"}
-    for action in ("actions/upload-artifact", "."):
-        refused = runner.run(action, {**where, "retention-days": "5"})
-        assert not refused.success
-        [error] = refused.errors()
-        assert "retention is not supported by this store yet" in error, error
-        assert refused.outputs["keys"] == ""  # nothing was uploaded
-    bad = runner.run("actions/upload-artifact", {**where, "retention-days": "soon"})
+    where = {"url": store.url, "bucket": bucket, "path": "a.txt"}
+    for action, name in (("actions/upload-artifact", "short"), (".", "root-short")):
+        kept = runner.run(action, {**where, "name": name, "retention-days": "1"})
+        assert kept.success, kept.log
+    keep = runner.run("actions/upload-artifact", {**where, "name": "keep", "retention-days": "0"})
+    assert keep.success, keep.log
+    run_id = GITHUB["GITHUB_RUN_ID"]
+    info = admin.get(f"/v1/buckets/{bucket}/objects/{run_id}/short/a.txt",
+                     params={"metadata": "1"}).json()  # fmt: skip
+    assert info["expires_at"], info
+    tomorrow = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 86400 + 60))
+    ran = admin.post("/v1/admin/lifecycle/run", json={"now": tomorrow})
+    assert ran.status_code == 200 and ran.json()["ran"], ran.text
+    for name, status in (("short", 404), ("root-short", 404), ("keep", 200)):
+        r = admin.get(f"/v1/buckets/{bucket}/objects/{run_id}/{name}/a.txt")
+        assert r.status_code == status, (name, r.status_code)
+    bad = runner.run("actions/upload-artifact", {**where, "name": "a", "retention-days": "soon"})
     assert not bad.success and "whole number from 0 to 90" in bad.errors()[0]
+    too_long = runner.run("actions/upload-artifact", {**where, "name": "a", "retention-days": "91"})
+    assert not too_long.success and too_long.outputs["keys"] == ""
     bad_name = runner.run("actions/upload-artifact", {**where, "name": "a/b"})
     assert not bad_name.success and "is not an artifact name" in bad_name.errors()[0]
     with_prefix = runner.run(
-        "actions/upload-artifact", {**where, "key-prefix": "rel/1", "retention-days": "0"}
+        "actions/upload-artifact", {**where, "name": "a", "key-prefix": "rel/1"}
     )
     assert with_prefix.success, with_prefix.log
     assert with_prefix.outputs["keys"] == "rel/1/a/a.txt"
