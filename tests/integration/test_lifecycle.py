@@ -455,3 +455,39 @@ def test_expiry_through_multipart_and_copies(server: ServerProcess) -> None:
     assert sorted(report["expired"]) == [f"{bucket}/{k}" for k in ("copy2", "mp", "v1-copy")]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["copy", "source"]
+
+
+@pytest.mark.slow
+def test_replicas_sharing_mongodb_expire_each_object_once(
+    tmp_path: Path, metadata_uri_for: Callable[[str, Path], str]
+) -> None:
+    """Two replicas (one storage root, one MongoDB) both run the lifecycle every second; the
+    lease lets one at a time work, and each expired object is removed and audited once."""
+    shared = tmp_path / "shared"
+    env = {
+        "ZAS_STORAGE_ROOTDIRECTORY": str(shared),
+        "ZAS_METADATA_URI": metadata_uri_for("mongodb", shared),
+        "ZAS_STORAGE_LIFECYCLEINTERVAL": "1s",
+    }
+    a = ServerProcess(tmp_path / "a", env=env, data_dir_flag=False).start()
+    b = ServerProcess(tmp_path / "b", env=env, data_dir_flag=False).start()
+    try:
+        with Client(a.url) as sdk_a, Client(b.url) as sdk_b, b.client() as cb:
+            sdk_a.create_bucket("shared")
+            keys = [f"k{i}" for i in range(6)]
+            for key in keys:
+                sdk_a.upload("shared", key, key.encode(), expires_in=1)
+            sdk_a.upload("shared", "kept", b"kept")
+
+            def all_gone() -> bool:
+                return [o.key for o in sdk_b.list("shared")] == ["kept"]
+
+            assert wait_for(all_gone, 20), "the replicas never expired the objects"
+            time.sleep(2)  # a few more runs on both replicas
+            r = cb.get(
+                "/v1/audit", params={"principal": "system:lifecycle", "action": "s3:DeleteObject"}
+            )
+            expired = [rec["resource"] for rec in r.json()["records"]]
+            assert sorted(expired) == [f"shared/{k}" for k in keys]
+    finally:
+        assert a.stop() == 0 and b.stop() == 0
