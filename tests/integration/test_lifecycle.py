@@ -133,6 +133,11 @@ def run_lifecycle(c: httpx.Client, now: float | None = None) -> dict[str, Any]:
     return r.json()
 
 
+def expired_in(bucket: str, report: dict[str, Any]) -> list[str]:
+    """The keys of ``bucket`` a run expired, sorted (other tests share the server)."""
+    return sorted(e.split("/", 1)[1] for e in report["expired"] if e.startswith(bucket + "/"))
+
+
 def test_objects_expire_when_their_expiry_passes(server: ServerProcess) -> None:
     bucket = f"expiry-{uuid.uuid4().hex[:12]}"
     in_an_hour = time.time() + 3600
@@ -167,12 +172,10 @@ def test_objects_expire_when_their_expiry_passes(server: ServerProcess) -> None:
 
         # Nothing is due yet.
         report = run_lifecycle(c)
-        assert report["ran"] is True and report["objects_expired"] == 0
+        assert report["ran"] is True and expired_in(bucket, report) == []
         # As of two hours from now: the three expiring objects go, the others stay.
         report = run_lifecycle(c, time.time() + 3 * 3600)
-        assert sorted(report["expired"]) == [
-            f"{bucket}/s3/report.html", f"{bucket}/v1/multipart.bin", f"{bucket}/v1/small.txt"
-        ]  # fmt: skip
+        assert expired_in(bucket, report) == ["s3/report.html", "v1/multipart.bin", "v1/small.txt"]
         with pytest.raises(NotFoundError):
             sdk.head(bucket, "v1/small.txt")
         with pytest.raises(ClientError) as exc:
@@ -365,12 +368,12 @@ def test_lifecycle_configuration_round_trips_and_is_enforced(server: ServerProce
 
     with server.client() as c:
         report = run_lifecycle(c, time.time() + 3 * 86400)
-        assert report["expired"] == [f"{bucket}/tmp/a"]
+        assert expired_in(bucket, report) == ["tmp/a"]
         assert report["uploads_aborted"] >= 1
         uploads = {u["UploadId"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]}
         assert incoming not in uploads and other in uploads  # the default 7 days still hold
         report = run_lifecycle(c, time.time() + 16 * 86400)
-        assert report["expired"] == [f"{bucket}/pr-7/report.html"]
+        assert expired_in(bucket, report) == ["pr-7/report.html"]
         assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["release/app.tar", "tmp/b"]
@@ -452,7 +455,7 @@ def test_expiry_through_multipart_and_copies(server: ServerProcess) -> None:
         r = c.post(f"/v1/buckets/{bucket}/uploads", json={"key": "v1-mp", "expires_at": iso(at)})
         assert r.status_code == 201 and r.json()["expires_at"].startswith(iso(at)[:19])
         report = run_lifecycle(c, at + 1)
-    assert sorted(report["expired"]) == [f"{bucket}/{k}" for k in ("copy2", "mp", "v1-copy")]
+    assert expired_in(bucket, report) == ["copy2", "mp", "v1-copy"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == ["copy", "source"]
 
