@@ -295,6 +295,8 @@ def test_server_cli_runs_the_lifecycle_as_of_a_time(tmp_path: Path) -> None:
     cmd = [SERVER_BIN, "lifecycle", "run", "--data-dir", str(data)]
     bad = subprocess.run([*cmd, "--now", "tomorrow"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "not an RFC 3339 time" in bad.stderr
+    typo = subprocess.run([*cmd, "--nwo", "x"], capture_output=True, text=True, timeout=60)
+    assert typo.returncode == 2 and "(did you mean --now?)" in typo.stderr
     now = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert now.returncode == 0, now.stderr
     assert json.loads(now.stdout)["objects_expired"] == 0
