@@ -356,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
     for name, subparser in sub.choices.items():
         subparser.set_defaults(subparser=subparser, subcommand=name)
+    run.set_defaults(subparser=run)  # a nested command reports its own options
     return parser
 
 

@@ -26,7 +26,7 @@ from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
-from .lifecycle import Expiration, bucket_rules, expiration_of
+from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
 from .notify import NULL_NOTIFIER, Notifier
 
 log = logging.getLogger(__name__)
@@ -263,10 +263,17 @@ class PutSession:
         return info
 
 
+# How long a bucket's lifecycle rules are cached for x-amz-expiration (read on every S3 GET
+# and HEAD): a change made on another replica or worker shows within this time, as a bucket
+# policy's does; one made here at once. Enforcement always reads them afresh.
+RULES_TTL = 2.0
+
+
 class ArtifactService:
     def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        self._rules: dict[str, tuple[float, list[LifecycleRule]]] = {}
         # Called with each object record once it is published (e.g. inbound CI events link
         # labelled uploads to their build); a failing hook is logged, never the upload's error.
         self.on_publish: list[Callable[[ObjectRecord], Awaitable[None]]] = []
@@ -472,8 +479,22 @@ class ArtifactService:
     async def expiration(self, record: ObjectRecord) -> Expiration | None:
         """When ``record`` expires: its own expiry or the first of its bucket's lifecycle
         rules that selects it (None: never)."""
-        bucket = await self.metadata.get_bucket(record.bucket)
-        return expiration_of(record, bucket_rules(bucket) if bucket is not None else [])
+        now = time.monotonic()
+        cached = self._rules.get(record.bucket)
+        if cached is None or cached[0] < now:
+            bucket = await self.metadata.get_bucket(record.bucket)
+            if len(self._rules) > 10_000:
+                self._rules.clear()
+            rules = bucket_rules(bucket) if bucket is not None else []
+            cached = self._rules[record.bucket] = (now + RULES_TTL, rules)
+        return expiration_of(record, cached[1])
+
+    async def set_lifecycle(self, name: str, rules: list[LifecycleRule] | None) -> None:
+        """Replace the bucket's lifecycle rules (None: remove them)."""
+        bucket = await self.get_bucket(name)
+        set_bucket_rules(bucket, rules)
+        await self.metadata.update_bucket(bucket)
+        self._rules.pop(name, None)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         validate_key(key)

@@ -10,7 +10,7 @@ from ... import jsonbody
 from ...errors import StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import Listing, bucket_tags, decode_token, set_bucket_tags
-from ...services.lifecycle import bucket_rules, set_bucket_rules
+from ...services.lifecycle import bucket_rules
 from ..httputil import (
     quote_etag,
 )
@@ -151,19 +151,16 @@ class BucketHandler(S3Handler):
 
     async def op_PutBucketLifecycleConfiguration(self, name: str) -> None:
         await self.authorize("s3:PutLifecycleConfiguration", name)
-        bucket = await self.ctx.artifacts.get_bucket(name)
+        await self.ctx.artifacts.get_bucket(name)  # NoSuchBucket before the body's errors
         verify_body_integrity(self.request.headers, self.request.body, required=False)
         rules = parse_lifecycle(self.request.body)
-        set_bucket_rules(bucket, rules)
-        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        await self.ctx.artifacts.set_lifecycle(name, rules)
         self.audit("s3:PutLifecycleConfiguration", name, True, f"{len(rules)} rule(s) set")
         self.finish()
 
     async def op_DeleteBucketLifecycle(self, name: str) -> None:
         await self.authorize("s3:PutLifecycleConfiguration", name)  # AWS's action for it
-        bucket = await self.ctx.artifacts.get_bucket(name)
-        set_bucket_rules(bucket, None)
-        await self.ctx.artifacts.metadata.update_bucket(bucket)
+        await self.ctx.artifacts.set_lifecycle(name, None)
         self.audit("s3:PutLifecycleConfiguration", name, True, "lifecycle configuration removed")
         self.set_status(204)
         self.finish()
