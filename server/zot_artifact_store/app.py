@@ -177,6 +177,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         [api_tokens.verify, oidc.verify, registry_tokens.verify_password],
         access_keys.secret,
         access_keys.verify_pair,
+        s3_region=config.s3.region,
     )
     authentication.add(oidc)
     authentication.add(ApiTokenAuthenticator(api_tokens))
@@ -245,11 +246,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         access_keys=access_keys,
         presigner=presigner,
         audit=audit,
-        lockout=FailureLimiter(
-            config.auth.lockout.attempts,
-            config.auth.lockout.window,
-            config.auth.lockout.addressAttempts,
-        ),
+        lockout=FailureLimiter(metadata, config.auth.lockout),
         metrics=metrics,
         metadata_backend=metadata_backend,
     )

@@ -309,17 +309,35 @@ class AuditConfig(_Section):
 
 
 class LockoutConfig(_Section):
-    # After this many failed authentications against one user name, access key or token
-    # within the window, further attempts with it get 429 (0 = never) ...
+    # Failed authentications (docs/operations.md#failed-logins). After this many failures
+    # from one source address against one user name, access key or token within the window,
+    # that source's further attempts with it get 429 (0 = never); others are not affected ...
     attempts: int = Field(10, ge=0, le=100_000)
-    # ... and after this many from one source address (often shared: NAT, CI runner pools).
+    # ... after this many from one source address, its attempts with any credentials get 429
+    # (an address is often shared: NAT, CI runner pools) ...
     addressAttempts: int = Field(100, ge=0, le=1_000_000)
+    # ... and after this many against one identity from all sources together, every attempt
+    # with it waits identityDelay before its secret is checked: slowed, never refused, so its
+    # owner still gets in (0 = never).
+    identityAttempts: int = Field(100, ge=0, le=1_000_000)
+    identityDelay: float = Field(1.0, json_schema_extra=DURATION)
     window: float = Field(60.0, json_schema_extra=DURATION)
 
     @field_validator("window", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
-        return parse_duration(v)
+        seconds = parse_duration(v)
+        if not 1 <= seconds <= 86400:
+            raise ValueError("must be between 1s and 24h")
+        return seconds
+
+    @field_validator("identityDelay", mode="before")
+    @classmethod
+    def _delay(cls, v: object) -> float:
+        seconds = parse_duration(v)
+        if not 0 <= seconds <= 30:
+            raise ValueError("must be between 0s and 30s")
+        return seconds
 
 
 # A role name: admin, writer, reader, events-publisher, or one defined under auth.roles.
@@ -492,6 +510,13 @@ class ExtensionsConfig(BaseModel):
     supplychain: SupplyChainExtension = Field(default_factory=SupplyChainExtension)
 
 
+class S3Config(_Section):
+    # The region this store is: SigV4 credential scopes must name it (others are refused with
+    # AuthorizationHeaderMalformed naming it, as AWS does), and GetBucketLocation, HeadBucket
+    # and ListBuckets report it.
+    region: str = Field("us-east-1", pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warn", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -512,6 +537,7 @@ class Config(_Section):
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     extensions: ExtensionsConfig = Field(default_factory=ExtensionsConfig)
+    s3: S3Config = Field(default_factory=S3Config)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @property

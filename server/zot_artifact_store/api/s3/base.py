@@ -124,29 +124,40 @@ class S3Handler(BaseHandler):
     async def _authenticate_s3(self) -> None:
         auth = self.ctx.authentication
         if auth.enabled:
-            self.check_lockout()
-            request = SigV4Request(
-                self.request.method or "GET",
-                self.request.path,
-                self.request.query,
-                list(self.request.headers.get_all()),
-            )
-            result = await auth.sigv4.verify(request)
-            if result is not None:
-                self.principal, self.sigv4 = result.principal, result.context
-                return
-            legacy = await verify_sigv2(
-                request.method,
-                self.request.path,
-                self.request.query,
-                self.request.headers.get_all(),
-                auth.s3_secret,
-            )
-            if legacy is not None:
-                self.principal = legacy
-                current_principal.set(legacy)
-                return
+            await self.screen_credentials()
+            try:
+                if await self._verify_signature():
+                    return
+            except StoreError as exc:
+                await self.credentials_failed(exc)
+                raise
         await self.authenticate()
+
+    async def _verify_signature(self) -> bool:
+        """A SigV4 or SigV2 signature (header or presigned): True when one was verified."""
+        auth = self.ctx.authentication
+        request = SigV4Request(
+            self.request.method or "GET",
+            self.request.path,
+            self.request.query,
+            list(self.request.headers.get_all()),
+        )
+        result = await auth.sigv4.verify(request)
+        if result is not None:
+            self.principal, self.sigv4 = result.principal, result.context
+            return True
+        legacy = await verify_sigv2(
+            request.method,
+            self.request.path,
+            self.request.query,
+            self.request.headers.get_all(),
+            auth.s3_secret,
+        )
+        if legacy is not None:
+            self.principal = legacy
+            current_principal.set(legacy)
+            return True
+        return False
 
     async def run_operation(self, *args: str) -> None:
         """Run the identified operation: ``op_<OperationName>`` of the subclass."""
@@ -187,6 +198,12 @@ class S3Handler(BaseHandler):
                 "Message": error.message,
                 "Resource": self.request.path,
                 "RequestId": self.request_id,
+                # AWS's extra elements (Region, HeadersNotSigned, ...): detail named as S3 does.
+                **{
+                    name: value
+                    for name, value in error.detail.items()
+                    if name[:1].isupper() and isinstance(value, str | int)
+                },
             },
             namespace=False,
         )

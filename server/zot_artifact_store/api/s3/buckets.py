@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from xml.sax.saxutils import escape
 
 from ...errors import StoreError
 from ...metadata import ObjectRecord
@@ -44,7 +45,7 @@ class BucketHandler(S3Handler):
     async def op_HeadBucket(self, name: str) -> None:
         await self.authorize("s3:ListBucket", name)
         await self.ctx.artifacts.get_bucket(name)
-        self.set_header("x-amz-bucket-region", "us-east-1")
+        self.set_header("x-amz-bucket-region", self.ctx.config.s3.region)
         self.set_header("Content-Type", "application/xml")  # as AWS answers
         self.finish()
 
@@ -57,7 +58,14 @@ class BucketHandler(S3Handler):
     async def op_GetBucketLocation(self, name: str) -> None:
         await self.authorize("s3:GetBucketLocation", name)
         await self.ctx.artifacts.get_bucket(name)
-        self.write_xml("LocationConstraint", {})  # empty: us-east-1
+        # s3.region; us-east-1 is an empty constraint, as AWS answers.
+        region = self.ctx.config.s3.region
+        text = "" if region == "us-east-1" else escape(region)
+        self.set_header("Content-Type", "application/xml")
+        self.finish(
+            xml.XML_DECL
+            + f'<LocationConstraint xmlns="{xml.S3_NS}">{text}</LocationConstraint>'.encode()
+        )
 
     async def op_GetBucketAcl(self, name: str) -> None:
         await self.authorize("s3:GetBucketAcl", name)

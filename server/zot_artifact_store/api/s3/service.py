@@ -6,8 +6,6 @@ from ...services.artifacts import decode_token, encode_token
 from . import xml
 from .base import OWNER, S3Handler
 
-REGION = "us-east-1"
-
 
 class ServiceHandler(S3Handler):
     level = "service"
@@ -22,13 +20,14 @@ class ServiceHandler(S3Handler):
         paged = self.arg("max-buckets") is not None
         limit = self.int_arg("max-buckets", 10_000, low=1, high=10_000)
         region = self.arg("bucket-region")
+        here = self.ctx.config.s3.region
         buckets = sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
         chosen = [
             b
             for b in buckets
             if b.name.startswith(prefix)
             and (after is None or b.name > after)
-            and region in (None, "", REGION)
+            and region in (None, "", here)
         ]
         page = chosen[:limit]
         more = len(chosen) > limit
@@ -41,7 +40,7 @@ class ServiceHandler(S3Handler):
                         {
                             "Name": b.name,
                             "CreationDate": xml.s3_time(b.created_at),
-                            "BucketRegion": REGION if paged or region else None,
+                            "BucketRegion": here if paged or region else None,
                         }
                         for b in page
                     ]
