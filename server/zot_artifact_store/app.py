@@ -201,6 +201,13 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             "delete everything. Set ZAS_ROOT_USER and ZAS_ROOT_PASSWORD (or auth.root) to "
             "enforce authentication."
         )
+    if serving and authentication.enabled and not config.http.externalUrl:
+        log.warning(
+            "http.externalUrl is unset: presigned URLs and the registry's token realm are "
+            "built from each request's Host header (or a trusted proxy's X-Forwarded-Host), "
+            "which the client chooses. Set http.externalUrl to this server's public URL.",
+            extra={"trusted_proxies": config.http.trustedProxies},
+        )
     supplychain = SupplyChainService(
         metadata,
         blobs,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import ipaddress
 import os
 import re
 import typing
@@ -133,9 +134,13 @@ class HTTPConfig(_Section):
     address: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tls: TLSConfig = Field(default_factory=TLSConfig)
-    # Public base URL (scheme://host[:port]) used in Location headers and auth challenges
-    # when the server sits behind a proxy; derived from the request when unset.
+    # Public base URL (scheme://host[:port]) used in presigned URLs, Location headers and the
+    # registry's token realm; unset, each request's Host (or a trusted proxy's
+    # X-Forwarded-Host) is used, which a client chooses: set it whenever auth is on.
     externalUrl: str | None = None
+    # Proxies (CIDRs, e.g. "10.0.0.0/8") whose X-Forwarded-For, -Proto and -Host are
+    # believed; from any other peer those headers are ignored (docs/operations.md).
+    trustedProxies: list[str] = Field(default_factory=list)
     # Largest object body accepted by streaming endpoints (bytes).
     maxObjectSize: int = Field(5 * 1024**4, gt=0)
     # Largest non-streaming body (JSON, XML, manifests) (bytes).
@@ -152,6 +157,20 @@ class HTTPConfig(_Section):
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
+
+    @field_validator("trustedProxies", mode="before")
+    @classmethod
+    def _cidrs(cls, v: object) -> object:
+        if isinstance(v, str):  # ZAS_HTTP_TRUSTEDPROXIES="10.0.0.0/8,192.168.0.0/16"
+            v = [c for c in v.split(",") if c.strip()]
+        if isinstance(v, list):
+            for cidr in v:
+                try:
+                    ipaddress.ip_network(str(cidr).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{cidr!r} is not an IP address or CIDR network") from None
+            return [str(c).strip() for c in v]
+        return v
 
 
 S3_STORAGE_CLASSES = (

@@ -28,6 +28,7 @@ from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
 from ..storage import StorageBackendError
+from .forwarded import apply_trusted_proxies
 from .httputil import ByteRange, check_preconditions
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, ctx: AppContext, route: str) -> None:  # type: ignore[override]
         self.ctx = ctx
         self.route = route
+        apply_trusted_proxies(self.request, ctx.config.http.trustedProxies)
         self.principal: Principal = ANONYMOUS
         self.bytes_in = 0
         self.bytes_out = 0
