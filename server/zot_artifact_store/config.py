@@ -139,7 +139,7 @@ class HTTPConfig(_Section):
     # X-Forwarded-Host) is used, which a client chooses: set it whenever auth is on.
     externalUrl: str | None = None
     # Proxies (CIDRs, e.g. "10.0.0.0/8") whose X-Forwarded-For, -Proto and -Host are
-    # believed; from any other peer those headers are ignored (docs/operations.md).
+    # believed; from any other peer those headers are ignored (docs/user-guide.md).
     trustedProxies: list[str] = Field(default_factory=list)
     # Largest object body accepted by streaming endpoints (bytes).
     maxObjectSize: int = Field(5 * 1024**4, gt=0)
@@ -328,7 +328,7 @@ class AuditConfig(_Section):
 
 
 class LockoutConfig(_Section):
-    # Failed authentications (docs/operations.md#failed-logins). After this many failures
+    # Failed authentications (docs/user-guide.md#failed-logins). After this many failures
     # from one source address against one user name, access key or token within the window,
     # that source's further attempts with it get 429 (0 = never); others are not affected ...
     attempts: int = Field(10, ge=0, le=100_000)

@@ -1,4 +1,4 @@
-"""Abuse resistance for failed authentications (issue 19; docs/operations.md#failed-logins).
+"""Abuse resistance for failed authentications (issue 19; docs/user-guide.md#failed-logins).
 
 A credential id is public in practice (a presigned S3 URL carries its access key id, a ``/v1``
 presigned URL its principal), so failures against an identity must never lock its owner out.
