@@ -226,3 +226,29 @@ def test_replicas_share_the_counts(replicas: tuple[ServerProcess, ServerProcess]
         for c in (ca, cb):
             r = c.get("/v1/buckets", auth=("mallory", "guess"))
             assert r.status_code == 429, r.text
+
+
+def test_event_source_secrets_count_as_guesses(server: ServerProcess) -> None:
+    """A CI event source's URL token is a secret too: guessing it is throttled like a password,
+    and only from where the guesses came."""
+    with httpx.Client(base_url=server.url) as c:
+        r = c.post(
+            "/v1/event-sources",
+            json={"name": "ci", "type": "tekton"},
+            auth=(ROOT_USER, ROOT_PASSWORD),
+            headers=ADMIN,
+        )
+        assert r.status_code == 201, r.text
+        made = r.json()
+        wrong = f"/v1/events?source={made['id']}&token={'z' * 43}"
+        guesser = source("198.51.100.90")
+        for _ in range(3):
+            r = c.post(wrong, content=b"{}", headers=guesser)
+            assert r.status_code == 401 and r.json()["code"] == "Unauthenticated"
+        r = c.post(wrong, content=b"{}", headers=guesser)
+        assert r.status_code == 429 and r.json()["code"] == "TooManyRequests"
+        right = f"/v1/events?source={made['id']}&token={made['secret']}"
+        assert c.post(right, content=b"{}", headers=guesser).status_code == 429
+        # From elsewhere the right token is checked (and the empty event then refused).
+        r = c.post(right, content=b"{}", headers=source("192.0.2.90"))
+        assert r.status_code == 400, r.text

@@ -13,7 +13,8 @@ import logging
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.ioloop
 import tornado.web
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zot_artifact_store.api")
 access_log = logging.getLogger("zot_artifact_store.access")
+T = TypeVar("T")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -134,6 +136,9 @@ class BaseHandler(tornado.web.RequestHandler):
                 "Only one auth mechanism allowed: a signed URL's query parameters or the "
                 "Authorization header, not both",
             )
+        await self._throttle(presented)
+
+    async def _throttle(self, presented: Presented) -> None:
         verdict = await self.ctx.lockout.check(presented, self.request.remote_ip or "")
         if verdict.retry_after:
             self._audited = True  # not a new failure: the attempt was not even made
@@ -145,6 +150,19 @@ class BaseHandler(tornado.web.RequestHandler):
             )
         if verdict.delay:
             await asyncio.sleep(verdict.delay)
+
+    async def check_secret(self, identity: str, verify: Callable[[], Awaitable[T]]) -> T:
+        """Run ``verify`` for a secret checked outside the authenticator chain (an event
+        source's URL token or webhook signature) under the same throttling: 429 or a delay
+        first, and a refusal (401/403) counted as a failed attempt against ``identity``."""
+        presented = Presented(None, identity)
+        await self._throttle(presented)
+        try:
+            return await verify()
+        except StoreError as exc:
+            if exc.status in (401, 403):
+                await self.ctx.lockout.failed(presented, self.request.remote_ip or "")
+            raise
 
     async def credentials_failed(self, error: StoreError) -> None:
         """Count a refusal of the presented credentials (401/403) as a failed attempt."""
