@@ -167,12 +167,12 @@ class FailureLimiter:
         self._purged_at = 0.0
 
     def _keys(self, presented: Presented, source: str) -> dict[str, tuple[str, int]]:
-        """Rate-limit keys → (kind, limit): kind "refuse" or "delay"."""
+        """Rate-limit keys (as stored) → (kind, limit): kind "refuse" or "delay"."""
         cfg = self.config
-        keys = {f"src:{source}": ("refuse", cfg.addressAttempts)}
+        keys = {_stored(f"src:{source}"): ("refuse", cfg.addressAttempts)}
         for identity in presented.identities:
-            keys[f"pair:{identity}\0{source}"] = ("refuse", cfg.attempts)
-            keys[f"id:{identity}"] = ("delay", cfg.identityAttempts)
+            keys[_stored(f"pair:{identity}\0{source}")] = ("refuse", cfg.attempts)
+            keys[_stored(f"id:{identity}")] = ("delay", cfg.identityAttempts)
         return keys
 
     def _slot(self, now: float) -> int:
@@ -189,9 +189,9 @@ class FailureLimiter:
                 stale.append(key)
         if stale:
             since = self._slot(now) - SLOTS_PER_WINDOW + 1
-            read = await self._store.auth_failures([_stored(k) for k in stale], since)
+            read = await self._store.auth_failures(stale, since)
             for key in stale:
-                counts = read.get(_stored(key), {})
+                counts = read.get(key, {})
                 fresh[key] = counts
                 self._cache[key] = (now, counts)
                 self._cache.move_to_end(key)
@@ -238,7 +238,7 @@ class FailureLimiter:
         keys = list(self._keys(presented, source_of(address)))
         slot = self._slot(now)
         expires_at = (slot + SLOTS_PER_WINDOW + 1) * self._slot_s
-        await self._store.add_auth_failure([_stored(k) for k in keys], slot, expires_at)
+        await self._store.add_auth_failure(keys, slot, expires_at)
         for key in keys:  # read again on the next attempt: this process counts exactly
             self._cache.pop(key, None)
         if now - self._purged_at >= PURGE_EVERY_S:
