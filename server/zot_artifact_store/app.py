@@ -184,6 +184,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         [api_tokens.verify, oidc.verify, registry_tokens.verify_password],
         access_keys.secret,
         access_keys.verify_pair,
+        s3_region=config.s3.region,
     )
     authentication.add(oidc)
     authentication.add(ApiTokenAuthenticator(api_tokens))
@@ -206,6 +207,13 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "
             "delete everything. Set ZAS_ROOT_USER and ZAS_ROOT_PASSWORD (or auth.root) to "
             "enforce authentication."
+        )
+    if serving and authentication.enabled and not config.http.externalUrl:
+        log.warning(
+            "http.externalUrl is unset: presigned URLs and the registry's token realm are "
+            "built from each request's Host header (or a trusted proxy's X-Forwarded-Host), "
+            "which the client chooses. Set http.externalUrl to this server's public URL.",
+            extra={"trusted_proxies": config.http.trustedProxies},
         )
     supplychain = SupplyChainService(
         metadata,
@@ -265,11 +273,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         presigner=presigner,
         audit=audit,
         lifecycle=Lifecycle(metadata, blobs, audit, config.storage.uploadRetention),
-        lockout=FailureLimiter(
-            config.auth.lockout.attempts,
-            config.auth.lockout.window,
-            config.auth.lockout.addressAttempts,
-        ),
+        lockout=FailureLimiter(metadata, config.auth.lockout),
         metrics=metrics,
         metadata_backend=metadata_backend,
     )

@@ -134,9 +134,13 @@ class HTTPConfig(_Section):
     address: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tls: TLSConfig = Field(default_factory=TLSConfig)
-    # Public base URL (scheme://host[:port]) used in Location headers and auth challenges
-    # when the server sits behind a proxy; derived from the request when unset.
+    # Public base URL (scheme://host[:port]) used in presigned URLs, Location headers and the
+    # registry's token realm; unset, each request's Host (or a trusted proxy's
+    # X-Forwarded-Host) is used, which a client chooses: set it whenever auth is on.
     externalUrl: str | None = None
+    # Proxies (CIDRs, e.g. "10.0.0.0/8") whose X-Forwarded-For, -Proto and -Host are
+    # believed; from any other peer those headers are ignored (docs/user-guide.md).
+    trustedProxies: list[str] = Field(default_factory=list)
     # Largest object body accepted by streaming endpoints (bytes).
     maxObjectSize: int = Field(5 * 1024**4, gt=0)
     # Largest non-streaming body (JSON, XML, manifests) (bytes); larger: 413 EntityTooLarge.
@@ -156,6 +160,20 @@ class HTTPConfig(_Section):
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
+
+    @field_validator("trustedProxies", mode="before")
+    @classmethod
+    def _cidrs(cls, v: object) -> object:
+        if isinstance(v, str):  # ZAS_HTTP_TRUSTEDPROXIES="10.0.0.0/8,192.168.0.0/16"
+            v = [c for c in v.split(",") if c.strip()]
+        if isinstance(v, list):
+            for cidr in v:
+                try:
+                    ipaddress.ip_network(str(cidr).strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{cidr!r} is not an IP address or CIDR network") from None
+            return [str(c).strip() for c in v]
+        return v
 
 
 S3_STORAGE_CLASSES = (
@@ -333,17 +351,35 @@ class AuditConfig(_Section):
 
 
 class LockoutConfig(_Section):
-    # After this many failed authentications against one user name, access key or token
-    # within the window, further attempts with it get 429 (0 = never) ...
+    # Failed authentications (docs/user-guide.md#failed-logins). After this many failures
+    # from one source address against one user name, access key or token within the window,
+    # that source's further attempts with it get 429 (0 = never); others are not affected ...
     attempts: int = Field(10, ge=0, le=100_000)
-    # ... and after this many from one source address (often shared: NAT, CI runner pools).
+    # ... after this many from one source address, its attempts with any credentials get 429
+    # (an address is often shared: NAT, CI runner pools) ...
     addressAttempts: int = Field(100, ge=0, le=1_000_000)
+    # ... and after this many against one identity from all sources together, every attempt
+    # with it waits identityDelay before its secret is checked: slowed, never refused, so its
+    # owner still gets in (0 = never).
+    identityAttempts: int = Field(100, ge=0, le=1_000_000)
+    identityDelay: float = Field(1.0, json_schema_extra=DURATION)
     window: float = Field(60.0, json_schema_extra=DURATION)
 
     @field_validator("window", mode="before")
     @classmethod
     def _duration(cls, v: object) -> float:
-        return parse_duration(v)
+        seconds = parse_duration(v)
+        if not 1 <= seconds <= 86400:
+            raise ValueError("must be between 1s and 24h")
+        return seconds
+
+    @field_validator("identityDelay", mode="before")
+    @classmethod
+    def _delay(cls, v: object) -> float:
+        seconds = parse_duration(v)
+        if not 0 <= seconds <= 30:
+            raise ValueError("must be between 0s and 30s")
+        return seconds
 
 
 # A role name: admin, writer, reader, events-publisher, or one defined under auth.roles.
@@ -566,6 +602,13 @@ class ExtensionsConfig(BaseModel):
     webhooks: WebhooksExtension = Field(default_factory=WebhooksExtension)
 
 
+class S3Config(_Section):
+    # The region this store is: SigV4 credential scopes must name it (others are refused with
+    # AuthorizationHeaderMalformed naming it, as AWS does), and GetBucketLocation, HeadBucket
+    # and ListBuckets report it.
+    region: str = Field("us-east-1", pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)
+
+
 class LogConfig(_Section):
     level: Literal["debug", "info", "warn", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -586,6 +629,7 @@ class Config(_Section):
     metadata: MetadataConfig = Field(default_factory=MetadataConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     extensions: ExtensionsConfig = Field(default_factory=ExtensionsConfig)
+    s3: S3Config = Field(default_factory=S3Config)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @property

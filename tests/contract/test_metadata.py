@@ -898,3 +898,32 @@ async def test_expire_object_removes_only_the_version_that_expired(store: Metada
     assert gone is not None and gone.key == "k"
     assert await store.get_object("life", "k") is None
     assert "sha256:" + "b" * 64 not in await store.object_digests()
+
+
+# ---- failed authentications (issue 19) ---------------------------------------------------------
+async def test_auth_failures_count_per_key_and_slot(store: MetadataStore) -> None:
+    assert await store.auth_failures(["a", "b"], 0) == {}
+    await store.add_auth_failure(["a", "b"], 100, expires_at=1000.0)
+    await store.add_auth_failure(["a"], 100, expires_at=1000.0)
+    await store.add_auth_failure(["a", "a"], 101, expires_at=1010.0)  # a key counts once
+    assert await store.auth_failures(["a", "b", "c"], 100) == {"a": {100: 2, 101: 1}, "b": {100: 1}}
+    assert await store.auth_failures(["a", "b"], 101) == {"a": {101: 1}}
+    assert await store.auth_failures([], 0) == {}
+    # Counters whose expiry passed go; the others stay.
+    assert await store.expire_auth_failures(1005.0) == 2
+    assert await store.auth_failures(["a", "b"], 0) == {"a": {101: 1}}
+
+
+async def test_concurrent_auth_failures_are_all_counted(store_uri: str) -> None:
+    """Two stores on one database (two workers or replicas): no failure is lost."""
+    stores = [create_metadata_store(store_uri) for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        await asyncio.gather(
+            *(stores[i % 2].add_auth_failure(["k", "src"], 7, 99.0) for i in range(40))
+        )
+        assert await stores[0].auth_failures(["k", "src"], 7) == {"k": {7: 40}, "src": {7: 40}}
+    finally:
+        for s in stores:
+            await s.close()

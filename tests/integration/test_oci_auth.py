@@ -143,3 +143,20 @@ def test_tls_handshake_on_the_plain_port_is_answered_at_once(registry: ServerPro
     assert reply.startswith(b"HTTP/1.1 400 Bad Request")
     # Ordinary requests on the same port are unaffected.
     assert httpx.get(f"{registry.url}/v2/").status_code == 401
+
+
+@pytest.mark.parametrize("name", ["alpha/../beta/app", "alpha/*", "Alpha/app", "alpha//app"])
+def test_token_refuses_invalid_repository_names(registry: ServerProcess, name: str) -> None:
+    """A scope naming no valid repository is refused as the registry refuses the name, not
+    granted (a token for ``alpha/*`` or a path with ``..`` in it is never issued)."""
+    with httpx.Client(base_url=registry.url) as c:
+        r = c.get(
+            "/v2/token",
+            params={"scope": f"repository:{name}:pull,push", "service": "zot-artifact-store"},
+            auth=(ROOT_USER, ROOT_PASSWORD),
+        )
+        assert r.status_code == 400, r.text
+        error = r.json()["errors"][0]
+        assert error["code"] == "NAME_INVALID" and name in error["message"]
+        # A valid name beside it still gets its token.
+        assert token(c, "repository:alpha/app:pull", (ROOT_USER, ROOT_PASSWORD))

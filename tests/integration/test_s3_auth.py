@@ -32,7 +32,7 @@ def make_client(url: str, key: str = KEY_ID, secret: str = SECRET, **kw: object)
         endpoint_url=url,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        region_name="eu-west-1",  # any region signs fine
+        region_name="us-east-1",  # s3.region (the default); others are refused
         config=Config(
             signature_version="s3v4",  # boto3 presigns with SigV2 unless told
             s3={"addressing_style": "path"},

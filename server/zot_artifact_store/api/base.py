@@ -7,12 +7,14 @@ and overrides :meth:`BaseHandler.render_error` with its own dialect.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import tornado.ioloop
 import tornado.web
@@ -23,13 +25,14 @@ from ..auth.authn import AuthRequest
 from ..auth.authz import denial
 from ..auth.policy import EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_principal
-from ..auth.ratelimit import claimed_identity, has_credentials
+from ..auth.ratelimit import Presented
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
 from ..services.artifacts import bucket_is_web
 from ..storage import StorageBackendError
 from .content_safety import DOWNLOAD_CSP, WEB_CSP, attachment, is_active
+from .forwarded import apply_trusted_proxies
 from .httputil import ByteRange, check_preconditions
 
 if TYPE_CHECKING:
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("zot_artifact_store.api")
 access_log = logging.getLogger("zot_artifact_store.access")
+T = TypeVar("T")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -71,6 +75,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, ctx: AppContext, route: str) -> None:  # type: ignore[override]
         self.ctx = ctx
         self.route = route
+        apply_trusted_proxies(self.request, ctx.config.http.trustedProxies)
         self.principal: Principal = ANONYMOUS
         self.bytes_in = 0
         self.bytes_out = 0
@@ -106,33 +111,72 @@ class BaseHandler(tornado.web.RequestHandler):
         )
 
     async def authenticate(self) -> Principal:
-        self.check_lockout()
-        self.principal = await self.ctx.authentication.authenticate(self.auth_request())
+        await self.screen_credentials()
+        try:
+            self.principal = await self.ctx.authentication.authenticate(self.auth_request())
+        except StoreError as exc:
+            await self.credentials_failed(exc)
+            raise
         current_principal.set(self.principal)  # this request's task only
         return self.principal
 
-    def _credential_keys(self) -> tuple[str, ...] | None:
-        """Rate-limit keys of a request that carries credentials (its source address and the
-        identity it claims); None for a request without credentials."""
-        headers, query = self.request.headers, self.auth_request().query
-        if not has_credentials(headers, query):
-            return None
-        return (f"ip:{self.request.remote_ip}", claimed_identity(headers, query))
+    @property
+    def presented(self) -> Presented:
+        """The credentials this request presents (header, query or both)."""
+        return Presented.of(self.request.headers, self.auth_request().query)
 
-    def check_lockout(self) -> None:
-        """429 while too many authentications failed from here or against this identity."""
-        keys = self._credential_keys()
-        if keys is None:
+    async def screen_credentials(self) -> None:
+        """Before any secret is checked (once a request): one credential per request; 429 while
+        this source failed too often (with this identity, or at all); a delay while the
+        identity is under attack from everywhere (auth/ratelimit.py)."""
+        if getattr(self, "_screened", False) or not self.ctx.authentication.enabled:
             return
-        wait = self.ctx.lockout.retry_after(*keys)
-        if wait:
+        self._screened = True
+        presented = self.presented
+        if not presented.any:
+            return
+        if presented.both:
+            raise StoreError(
+                "InvalidArgument",
+                "Only one auth mechanism allowed: a signed URL's query parameters or the "
+                "Authorization header, not both",
+            )
+        await self._throttle(presented)
+
+    async def _throttle(self, presented: Presented) -> None:
+        verdict = await self.ctx.lockout.check(presented, self.request.remote_ip or "")
+        if verdict.retry_after:
             self._audited = True  # not a new failure: the attempt was not even made
             self.audit("authenticate", "", False, "too many failed authentications")
             raise StoreError(
                 "TooManyRequests",
-                f"too many failed authentications; retry in {wait} s",
-                headers={"Retry-After": str(wait)},
+                f"too many failed authentications from here; retry in {verdict.retry_after} s",
+                headers={"Retry-After": str(verdict.retry_after)},
             )
+        if verdict.delay:
+            await asyncio.sleep(verdict.delay)
+
+    async def check_secret(self, identity: str, verify: Callable[[], Awaitable[T]]) -> T:
+        """Run ``verify`` for a secret checked outside the authenticator chain (an event
+        source's URL token or webhook signature) under the same throttling: 429 or a delay
+        first, and a refusal (401/403) counted as a failed attempt against ``identity``."""
+        presented = Presented(None, identity)
+        await self._throttle(presented)
+        try:
+            return await verify()
+        except StoreError as exc:
+            if exc.status in (401, 403):
+                await self.ctx.lockout.failed(presented, self.request.remote_ip or "")
+            raise
+
+    async def credentials_failed(self, error: StoreError) -> None:
+        """Count a refusal of the presented credentials (401/403) as a failed attempt."""
+        if error.status not in (401, 403) or getattr(self, "_failure_counted", False):
+            return
+        presented = self.presented
+        if presented.any and self.ctx.authentication.enabled:
+            self._failure_counted = True
+            await self.ctx.lockout.failed(presented, self.request.remote_ip or "")
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
@@ -186,9 +230,6 @@ class BaseHandler(tornado.web.RequestHandler):
         if error.status in (401, 403) and not getattr(self, "_audited", False):
             # Refused before any authorization decision: the credentials themselves failed.
             self.audit("authenticate", "", False, f"{error.code}: {error.message}")
-            keys = self._credential_keys()
-            if keys is not None:
-                self.ctx.lockout.failed(*keys)
         self.set_status(error.status)
         if error.status == 405 and "Allow" not in error.headers:
             self.set_header("Allow", ", ".join(self.allowed_methods()))

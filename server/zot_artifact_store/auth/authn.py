@@ -116,6 +116,8 @@ class Authentication:
         tokens: Sequence[PasswordVerifier] = (),
         access_keys: SecretLookup | None = None,
         key_pairs: PairVerifier | None = None,
+        *,
+        s3_region: str | None = None,
     ) -> None:
         self.enabled = config.enabled
         self.realm = config.realm
@@ -125,7 +127,7 @@ class Authentication:
             BasicAuthenticator(config.root.user, config.root.password, tokens, key_pairs)
         ]
         # S3 signatures (SigV4): the S3 API calls it directly, for the body-checking context.
-        self.sigv4 = SigV4Authenticator(self.s3_secret)
+        self.sigv4 = SigV4Authenticator(self.s3_secret, region=s3_region)
         self._chain.append(self.sigv4)
 
     async def s3_secret(self, access_key_id: str) -> tuple[str, Principal] | None:

@@ -355,7 +355,7 @@ class AwsChunkedDecoder:
                 s.amz_date, s.scope, self._previous, trailer_digest(self.trailers)
             ),
         )
-        if not hmac.compare_digest(expected.encode(), provided.lower().encode("latin-1")):
+        if not hmac.compare_digest(expected.encode(), provided.encode("latin-1")):
             raise StoreError(
                 "SignatureDoesNotMatch",
                 "The trailer signature we calculated does not match the signature you provided.",

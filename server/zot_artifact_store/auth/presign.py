@@ -81,6 +81,16 @@ class Presigner:
                 "AccessDenied",
                 f"a presigned URL carries exactly one {EXPIRES}, {PRINCIPAL} and {SIGNATURE}",
             )
+        unsigned = sorted(set(request.query) - {EXPIRES, PRINCIPAL, SIGNATURE})
+        if unsigned:
+            # Nothing but the signed fields: "&metadata=true" must not turn a download into
+            # another operation.
+            raise StoreError(
+                "SignatureDoesNotMatch",
+                "the presigned URL does not sign the query parameter(s) "
+                + ", ".join(repr(n) for n in unsigned)
+                + "; use the URL exactly as it was issued",
+            )
         raw_expires, principal, signature = (values[n][0] for n in (EXPIRES, PRINCIPAL, SIGNATURE))
         match = _OBJECT_PATH.match(request.path)
         if match is None or not raw_expires.isdigit():
@@ -93,7 +103,7 @@ class Presigner:
 
         def signed_for(m: str) -> bool:
             expected = self._signature(m, bucket, key, expires, principal)
-            return hmac.compare_digest(expected.encode(), signature.lower().encode())
+            return hmac.compare_digest(expected.encode(), signature.encode())
 
         allowed = ("GET", "HEAD") if method == "HEAD" else (method,)
         if not any(signed_for(m) for m in allowed):

@@ -334,10 +334,9 @@ def sign(signing_key: bytes, message: str) -> str:
 
 
 def signatures_equal(expected: str, provided: str) -> bool:
-    """Constant-time comparison of two hex signatures (case-insensitive on ``provided``)."""
-    return hmac.compare_digest(
-        expected.encode("ascii"), provided.strip().lower().encode("utf-8", "replace")
-    )
+    """Constant-time comparison of two hex signatures: ``provided`` must be exactly the
+    lower-case hex a signer produces (no other spelling of the same bytes is accepted)."""
+    return hmac.compare_digest(expected.encode("ascii"), provided.encode("utf-8", "replace"))
 
 
 # --------------------------------------------------------------------------- outputs
@@ -714,6 +713,7 @@ async def verify_request(
     *,
     now: dt.datetime | None = None,
     max_skew: dt.timedelta = MAX_CLOCK_SKEW,
+    region: str | None = None,
 ) -> SigV4Result | None:
     """Verify a request's SigV4 signature (header or presigned).
 
@@ -723,7 +723,9 @@ async def verify_request(
     ``AccessDenied`` (no valid date, presigned URL expired or not yet valid, unsigned
     ``x-amz-*`` headers), ``RequestTimeTooSkewed``, ``InvalidAccessKeyId``,
     ``SignatureDoesNotMatch``, ``InvalidRequest`` / ``InvalidArgument`` (missing or bad
-    ``x-amz-content-sha256``, both header and query auth).
+    ``x-amz-content-sha256``, both header and query auth). With ``region``, a credential
+    scope naming another region is refused (``AuthorizationHeaderMalformed`` /
+    ``AuthorizationQueryParametersError`` with the expected ``Region``, as AWS answers).
     """
     header = request.header("authorization")
     params = _decoded_params(request.raw_query)
@@ -738,6 +740,18 @@ async def verify_request(
             "Authorization header should be specified",
         )
     parsed = _parse_header_auth(request, header or "") if by_header else _parse_query_auth(params)
+    if region is not None and parsed.credential.region != region:
+        wrong = parsed.credential.region
+        where = (
+            "The authorization header is malformed"
+            if by_header
+            else "Error parsing the X-Amz-Credential parameter"
+        )
+        raise StoreError(
+            parsed.error_code,
+            f"{where}; the region '{wrong}' is wrong; expecting '{region}'",
+            detail={"Region": region},
+        )
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     expires_at = _check_time(parsed, now, max_skew)
     content_sha256 = _payload(request, parsed, params)
@@ -800,7 +814,7 @@ async def verify_request(
         scope=credential.scope,
         amz_date=parsed.amz_date,
         signing_key=signing_key,
-        seed_signature=parsed.signature.strip().lower(),
+        seed_signature=parsed.signature,
         content_sha256=content_sha256,
         payload_mode=_MODES.get(content_sha256, PayloadMode.SHA256),
         presigned=parsed.presigned,
@@ -823,10 +837,15 @@ class SigV4Authenticator:
     """
 
     def __init__(
-        self, lookup: KeyLookup, *, clock: Callable[[], dt.datetime] | None = None
+        self,
+        lookup: KeyLookup,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        region: str | None = None,
     ) -> None:
         self._lookup = lookup
         self._clock = clock
+        self.region = region
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
         result = await self.verify(SigV4Request.from_auth_request(request))
@@ -834,7 +853,7 @@ class SigV4Authenticator:
 
     async def verify(self, request: SigV4Request) -> SigV4Result | None:
         now = self._clock() if self._clock is not None else None
-        return await verify_request(request, self._lookup, now=now)
+        return await verify_request(request, self._lookup, now=now, region=self.region)
 
 
 def redact_presigned_query(raw_query: str) -> str:

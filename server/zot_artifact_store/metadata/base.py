@@ -12,7 +12,7 @@ Times are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -816,6 +816,24 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def release_lease(self, name: str, holder: str) -> bool:
         """Give the lease up if ``holder`` has it; True when it did."""
+
+    # ---- failed authentications (issue 19) ---------------------------------------------------
+    # Counters of failed authentications, shared by every worker and replica
+    # (auth/ratelimit.py): per key (an opaque string) and time slot (an integer).
+    @abc.abstractmethod
+    async def add_auth_failure(self, keys: Sequence[str], slot: int, expires_at: float) -> None:
+        """Count one failure under each of ``keys`` in ``slot`` (atomic per key: concurrent
+        callers never lose a count); the counter may be deleted once ``expires_at`` passed."""
+
+    @abc.abstractmethod
+    async def auth_failures(
+        self, keys: Sequence[str], since_slot: int
+    ) -> dict[str, dict[int, int]]:
+        """For each of ``keys`` with failures in slots >= ``since_slot``: {slot: count}."""
+
+    @abc.abstractmethod
+    async def expire_auth_failures(self, now: float) -> int:
+        """Delete the counters whose ``expires_at`` < ``now``; how many went."""
 
 
 # ---- helpers shared by the backends ---------------------------------------------------------

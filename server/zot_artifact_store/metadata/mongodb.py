@@ -16,6 +16,7 @@ The client is created in :meth:`MongoMetadataStore.open`, i.e. after any fork (D
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
@@ -222,6 +223,10 @@ class MongoMetadataStore(MetadataStore):
                 [("initiated_at", ASCENDING), ("upload_id", ASCENDING)], name="initiated"
             )
             await db["registry_uploads"].create_index([("created_at", ASCENDING)], name="created")
+            await db["auth_failures"].create_index(
+                [("key", ASCENDING), ("slot", ASCENDING)], name="key_slot"
+            )
+            await db["auth_failures"].create_index([("expires_at", ASCENDING)], name="expiry")
             meta = await db["meta"].find_one({"_id": "schema"})
             version = int(meta["version"]) if meta else 0
             if version > SCHEMA_VERSION:
@@ -884,3 +889,35 @@ class MongoMetadataStore(MetadataStore):
     async def release_lease(self, name: str, holder: str) -> bool:
         result = await self._c("leases").delete_one({"_id": name, "holder": holder})
         return result.deleted_count > 0
+
+    # ---- failed authentications (issue 19) ---------------------------------------------------
+    async def add_auth_failure(self, keys: Sequence[str], slot: int, expires_at: float) -> None:
+        failures = self._c("auth_failures")
+        for key in dict.fromkeys(keys):
+            update = {
+                "$inc": {"count": 1},
+                "$max": {"expires_at": expires_at},
+                "$setOnInsert": {"key": key, "slot": slot},
+            }
+            try:
+                await failures.update_one({"_id": f"{slot}/{key}"}, update, upsert=True)
+            except DuplicateKeyError:  # a concurrent first failure inserted it: count again
+                await failures.update_one({"_id": f"{slot}/{key}"}, update)
+
+    async def auth_failures(
+        self, keys: Sequence[str], since_slot: int
+    ) -> dict[str, dict[int, int]]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        out: dict[str, dict[int, int]] = {}
+        cursor = self._c("auth_failures").find(
+            {"key": {"$in": wanted}, "slot": {"$gte": since_slot}}
+        )
+        async for doc in cursor:
+            out.setdefault(doc["key"], {})[int(doc["slot"])] = int(doc["count"])
+        return out
+
+    async def expire_auth_failures(self, now: float) -> int:
+        result = await self._c("auth_failures").delete_many({"expires_at": {"$lt": now}})
+        return result.deleted_count

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -200,6 +200,19 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 
+# Failed authentications (issue 19), apart from the main schema.
+_AUTH_FAILURES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS auth_failures (
+    key TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS auth_failures_by_expiry ON auth_failures (expires_at);
+"""
+
+
 def _dumps(record: Any) -> str:
     return json.dumps(to_doc(record), separators=(",", ":"), ensure_ascii=False)
 
@@ -310,7 +323,7 @@ class SqliteMetadataStore(MetadataStore):
             # last transactions but never corrupts the file (blobs are fsynced before this).
             conn.execute("PRAGMA synchronous=NORMAL")
             with _transaction(conn):  # one process creates or migrates; others wait
-                for statement in _SCHEMA.split(";"):
+                for statement in (_SCHEMA + _AUTH_FAILURES_SCHEMA).split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 version = self._schema_version(conn)
@@ -1077,3 +1090,38 @@ class SqliteMetadataStore(MetadataStore):
     async def release_lease(self, name: str, holder: str) -> bool:
         sql = "DELETE FROM leases WHERE name = ? AND holder = ?"
         return await self._write(sql, name, holder) > 0
+
+    # ---- failed authentications (issue 19) ---------------------------------------------------
+    async def add_auth_failure(self, keys: Sequence[str], slot: int, expires_at: float) -> None:
+        rows = [(key, slot, expires_at) for key in dict.fromkeys(keys)]
+
+        def add(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.executemany(
+                    "INSERT INTO auth_failures VALUES (?, ?, 1, ?) ON CONFLICT (key, slot) "
+                    "DO UPDATE SET count = count + 1, "
+                    "expires_at = max(expires_at, excluded.expires_at)",
+                    rows,
+                )
+
+        await self._run(add)
+
+    async def auth_failures(
+        self, keys: Sequence[str], since_slot: int
+    ) -> dict[str, dict[int, int]]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        sql = f"SELECT key, slot, count FROM auth_failures WHERE key IN ({marks}) AND slot >= ?"
+
+        def read(conn: sqlite3.Connection) -> dict[str, dict[int, int]]:
+            out: dict[str, dict[int, int]] = {}
+            for key, slot, count in conn.execute(sql, (*wanted, since_slot)):
+                out.setdefault(key, {})[slot] = count
+            return out
+
+        return await self._run(read)
+
+    async def expire_auth_failures(self, now: float) -> int:
+        return await self._write("DELETE FROM auth_failures WHERE expires_at < ?", now)

@@ -26,6 +26,7 @@ from ...services.registry import (
     MAX_MANIFEST_BYTES,
     RegistryService,
     is_tag,
+    validate_name,
 )
 from ..base import BaseHandler, Route, route
 from ..httputil import parse_range
@@ -179,6 +180,9 @@ class TokenHandler(OCIHandler):
             for text in raw.split(" ")
             if text
         ]
+        for scope in scopes:
+            if scope.type == "repository":
+                validate_name(scope.name)  # NAME_INVALID: never a token for "a/*" or "a/../b"
 
         async def decide(principal: Principal, action: str, resource: str) -> bool:
             return (await self.ctx.authorizer.decide(principal, action, resource)).allowed

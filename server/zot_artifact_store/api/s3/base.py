@@ -76,9 +76,8 @@ _BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+
 # ---- helpers ----------------------------------------------------------------------------------
 def store_region(config: Any) -> str:
     """The region this store answers as (GetBucketLocation, HeadBucket, ListBuckets,
-    CreateBucket's answer for a bucket you own): ``s3.region`` when the config has it, else
-    us-east-1."""
-    return getattr(getattr(config, "s3", None), "region", None) or DEFAULT_REGION
+    CreateBucket's answer for a bucket you own): ``s3.region`` (default us-east-1)."""
+    return str(config.s3.region)
 
 
 def s3_code(error: StoreError, *, content_sha256: bool = False) -> tuple[str, int]:
@@ -141,30 +140,41 @@ class S3Handler(BaseHandler):
     async def _authenticate_s3(self) -> None:
         auth = self.ctx.authentication
         if auth.enabled:
-            self.check_lockout()
-            request = SigV4Request(
-                self.request.method or "GET",
-                self.request.path,
-                self.request.query,
-                list(self.request.headers.get_all()),
-            )
-            result = await auth.sigv4.verify(request)
-            if result is not None:
-                self.principal, self.sigv4 = result.principal, result.context
-                current_principal.set(self.principal)  # who wrote it, who did it (events)
-                return
-            legacy = await verify_sigv2(
-                request.method,
-                self.request.path,
-                self.request.query,
-                self.request.headers.get_all(),
-                auth.s3_secret,
-            )
-            if legacy is not None:
-                self.principal = legacy
-                current_principal.set(legacy)
-                return
+            await self.screen_credentials()
+            try:
+                if await self._verify_signature():
+                    return
+            except StoreError as exc:
+                await self.credentials_failed(exc)
+                raise
         await self.authenticate()
+
+    async def _verify_signature(self) -> bool:
+        """A SigV4 or SigV2 signature (header or presigned): True when one was verified."""
+        auth = self.ctx.authentication
+        request = SigV4Request(
+            self.request.method or "GET",
+            self.request.path,
+            self.request.query,
+            list(self.request.headers.get_all()),
+        )
+        result = await auth.sigv4.verify(request)
+        if result is not None:
+            self.principal, self.sigv4 = result.principal, result.context
+            current_principal.set(self.principal)  # who wrote it, who did it (events)
+            return True
+        legacy = await verify_sigv2(
+            request.method,
+            self.request.path,
+            self.request.query,
+            self.request.headers.get_all(),
+            auth.s3_secret,
+        )
+        if legacy is not None:
+            self.principal = legacy
+            current_principal.set(legacy)
+            return True
+        return False
 
     async def run_operation(self, *args: str) -> None:
         """Run the identified operation: ``op_<OperationName>`` of the subclass."""
@@ -205,6 +215,12 @@ class S3Handler(BaseHandler):
                 "Message": error.message,
                 "Resource": self.request.path,
                 "RequestId": self.request_id,
+                # AWS's extra elements (Region, HeadersNotSigned, ...): detail named as S3 does.
+                **{
+                    name: value
+                    for name, value in error.detail.items()
+                    if name[:1].isupper() and isinstance(value, str | int)
+                },
             },
             namespace=False,
         )

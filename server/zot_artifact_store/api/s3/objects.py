@@ -12,7 +12,7 @@ import tornado.ioloop
 import tornado.web
 
 from ...auth.awschunked import AwsChunkedDecoder, is_aws_chunked
-from ...auth.ratelimit import has_credentials
+from ...auth.ratelimit import Presented
 from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
 from ...metadata import ObjectRecord
@@ -330,7 +330,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self._read(bucket, key, send_body=False)
 
     async def _read(self, bucket: str, key: str, *, send_body: bool) -> None:
-        if not has_credentials(self.request.headers, self.auth_request().query) and any(
+        if not Presented.of(self.request.headers, self.auth_request().query).any and any(
             self.has(arg) for arg in RESPONSE_OVERRIDES
         ):  # as on AWS: an anonymous link cannot make the store serve bytes as, say, HTML
             raise StoreError(

@@ -61,12 +61,18 @@ class EventsHandler(V1Handler, UploadHandler):
         if "X-GitHub-Event" in headers:
             if not source_id:
                 raise StoreError("Unauthenticated", "a GitHub webhook URL names its ?source=")
-            await events.verify_github(source_id, body, headers.get("X-Hub-Signature-256"))
+            await self.check_secret(
+                f"events:{source_id or ''}",
+                lambda: events.verify_github(source_id, body, headers.get("X-Hub-Signature-256")),
+            )
             self.principal = source_principal(await events.get_source(source_id))
             outcome = await events.github(source_id, headers, body)
         else:
             if token is not None:
-                source = await events.source_by_token(source_id or "", token)
+                ident, secret = source_id or "", token
+                source = await self.check_secret(
+                    f"events:{ident}", lambda: events.source_by_token(ident, secret)
+                )
                 self.principal = source_principal(source)
             else:
                 await self.authorize("events:Publish", f"events:{source_id or DEFAULT_SOURCE}")
