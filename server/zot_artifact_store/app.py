@@ -50,6 +50,7 @@ from .services.events import EventService
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
+from .services.space import StorageSpace
 from .services.supplychain import SupplyChainService, trusted_root
 from .storage import BlobStore, StorageUnavailableError, create_blob_store
 
@@ -76,6 +77,7 @@ class AppContext:
     authentication: Authentication
     authorizer: Authorizer
     registry: RegistryService
+    space: StorageSpace
     supplychain: SupplyChainService
     events: EventService
     registry_tokens: RegistryTokens
@@ -146,8 +148,9 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     except BaseException:
         await blobs.close()
         raise
-    artifacts = ArtifactService(metadata, blobs)
-    registry = RegistryService(metadata, blobs)
+    space = StorageSpace(blobs, config.storage)
+    artifacts = ArtifactService(metadata, blobs, space)
+    registry = RegistryService(metadata, blobs, space)
     access = config.http.accessControl
 
     async def is_public(resource: str) -> bool:
@@ -237,6 +240,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authentication=authentication,
         authorizer=authorizer,
         registry=registry,
+        space=space,
         supplychain=supplychain,
         events=events,
         registry_tokens=registry_tokens,

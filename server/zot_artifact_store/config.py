@@ -220,7 +220,8 @@ class StorageConfig(_Section):
     # (0 = keep untagged manifests forever).
     untaggedRetention: float = Field(0.0, json_schema_extra=DURATION)
     fsync: bool = True
-    # Readiness: /health/ready fails while the filesystem holding the blobs has less free space
+    # Readiness: /health/ready fails, and blob writes that would leave less are refused
+    # (InsufficientStorage), while the filesystem holding the blobs has less free space
     # than the larger of these (0 and 0: no reserve). Object stores have no such limit.
     minFreeBytes: int = Field(100 << 20, ge=0)
     minFreePercent: float = Field(0.0, ge=0.0, le=100.0)

@@ -108,6 +108,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),
         ErrorSpec("InternalError", 500, "Internal error", retryable=True),
         ErrorSpec("ServiceUnavailable", 503, "The service is unavailable", retryable=True),
+        ErrorSpec("InsufficientStorage", 507, "The storage is full", retryable=True),
     )
 }
 

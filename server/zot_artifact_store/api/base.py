@@ -26,6 +26,7 @@ from ..auth.ratelimit import claimed_identity, has_credentials
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
+from ..services.space import insufficient_storage, out_of_space
 from ..storage import StorageBackendError
 from .httputil import ByteRange, check_preconditions
 
@@ -213,6 +214,8 @@ class BaseHandler(tornado.web.RequestHandler):
             return StoreError(code, exc.log_message or None)
         if status_code == 405:
             return StoreError("MethodNotAllowed", f"{self.request.method} is not allowed here")
+        if out_of_space(exc):
+            return insufficient_storage("the storage ran out of space while writing")
         if isinstance(exc, StorageBackendError) and exc.retryable:
             return StoreError(
                 "ServiceUnavailable",
@@ -232,6 +235,14 @@ class BaseHandler(tornado.web.RequestHandler):
                 value.status,
                 value.code,
                 value.message,
+            )
+            return
+        if out_of_space(value):
+            log.warning(
+                "storage full serving %s %s: %s (answered InsufficientStorage)",
+                self.request.method,
+                self.route,
+                value,
             )
             return
         if isinstance(value, StorageBackendError) and value.retryable:
@@ -363,6 +374,17 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Connection", "close")
         return super().finish(chunk)
 
+    async def refuse_body(self, exc: Exception) -> None:
+        """Answer an error raised while a streamed body comes in (a refusal, or the disk
+        filling up) at once, in the API's dialect; the connection then closes (Tornado would
+        otherwise drop it without a response). Anything else is re-raised."""
+        if not isinstance(exc, StoreError) and not out_of_space(exc):
+            raise exc
+        if not isinstance(exc, StoreError):
+            self.log_exception(type(exc), exc, exc.__traceback__)
+        status = exc.status if isinstance(exc, StoreError) else 507
+        self.send_error(status, exc_info=(type(exc), exc, exc.__traceback__))
+
     # ---- bookkeeping ----------------------------------------------------------------------
     def on_finish(self) -> None:
         self._done()
@@ -436,16 +458,20 @@ class UploadHandler(BaseHandler):
         raise NotImplementedError
 
     async def data_received(self, chunk: bytes) -> None:
-        """Feed :meth:`receive`; an error in the body (a bad chunk signature, too many bytes)
-        aborts the upload and is answered at once, in the API's dialect, and the connection
-        closes (Tornado would otherwise drop it without a response)."""
+        """Feed :meth:`receive`; an error in the body (a bad chunk signature, too many bytes,
+        a full disk) aborts the upload and is answered at once (:meth:`refuse_body`)."""
         if self._finished:
             return
         self.bytes_in += len(chunk)
         try:
             await self.receive(chunk)
-        except StoreError as exc:
-            if self.session is not None:
-                session, self.session = self.session, None
-                await session.abort()
-            self.send_error(exc.status, exc_info=(type(exc), exc, exc.__traceback__))
+        except Exception as exc:
+            await self.refuse_body(exc)
+
+    async def refuse_body(self, exc: Exception) -> None:
+        if not isinstance(exc, StoreError) and not out_of_space(exc):
+            raise exc
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.abort()
+        await super().refuse_body(exc)

@@ -41,6 +41,8 @@ _S3_CODES = {
     "ChecksumMismatch": "BadDigest",
     "NotFound": "NoSuchKey",
     "TooManyRequests": "SlowDown",
+    # 507 is no S3 status: a full disk is S3's 503 ServiceUnavailable (docs/errors.md).
+    "InsufficientStorage": "ServiceUnavailable",
 }
 # Stored and served as given (S3's "system metadata" a client may set).
 STORED_HEADERS = (
