@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.iostream
 import tornado.web
 
@@ -40,6 +41,7 @@ from .auth.registry_token import (
 from .auth.tokens import ApiTokenAuthenticator, ApiTokens
 from .auth.workload import WorkloadExchange
 from .config import Config
+from .connections import ConnectionGuard, ConnectionLimits
 from .errors import StoreError
 from .filemodes import load_or_create_private
 from .metadata import MetadataStore, create_metadata_store
@@ -276,7 +278,6 @@ def make_application(ctx: AppContext) -> tornado.web.Application:
     )
 
 
-IDLE_CONNECTION_TIMEOUT_S = 120.0
 _PLAIN_HTTP_REPLY = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
     b"Content-Length: 43\r\n\r\nThis port speaks plain HTTP, not HTTPS/TLS.\n"
@@ -284,27 +285,57 @@ _PLAIN_HTTP_REPLY = (
 
 
 class HTTPServer(tornado.httpserver.HTTPServer):
-    """Tornado's HTTP server, plus: a TLS handshake on a plain-HTTP port gets an immediate
-    plain-HTTP answer instead of hanging until the header timeout. Clients told to skip TLS
-    verification (skopeo/podman ``--tls-verify=false``, containerd) try HTTPS first and fall
-    back to HTTP only when that attempt fails; without this, every call would wait out Go's
-    10-second TLS handshake timeout."""
+    """Tornado's HTTP server, plus:
+
+    - a TLS handshake on a plain-HTTP port gets an immediate plain-HTTP answer instead of
+      hanging until the header timeout. Clients told to skip TLS verification (skopeo/podman
+      ``--tls-verify=false``, containerd) try HTTPS first and fall back to HTTP only when that
+      attempt fails; without this, every call would wait out Go's 10-second TLS handshake
+      timeout;
+    - ``limits`` (:mod:`.connections`): idle, request-head and body-rate timeouts and a cap on
+      connections per source address."""
+
+    def initialize(  # type: ignore[override]
+        self, *args: Any, limits: ConnectionLimits | None = None, **kwargs: Any
+    ) -> None:
+        limits = limits or ConnectionLimits()
+        kwargs["idle_connection_timeout"] = limits.tornado_header_timeout
+        super().initialize(*args, **kwargs)
+        self.guard = ConnectionGuard(limits)
 
     async def handle_stream(  # type: ignore[override]
         self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]
     ) -> None:
-        if self.ssl_options is None and await _starts_with_tls(stream):
+        if self.guard.admit(stream, str(address[0]) if address else "local") is None:
+            return
+        if self.ssl_options is None and await _starts_with_tls(
+            stream, self.guard.limits.idle_timeout or None
+        ):
             try:
                 await stream.write(_PLAIN_HTTP_REPLY)
             except tornado.iostream.StreamClosedError:
                 pass
             stream.close()
+        if stream.closed():
+            self.guard.release(stream)
             return
-        if not stream.closed():
-            super().handle_stream(stream, address)
+        super().handle_stream(stream, address)
+
+    def start_request(
+        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        delegate = super().start_request(server_conn, request_conn)
+        stream = getattr(server_conn, "stream", None)
+        return self.guard.wrap(stream, request_conn, delegate) if stream else delegate
+
+    def on_close(self, server_conn: object) -> None:
+        stream = getattr(server_conn, "stream", None)
+        if stream is not None:
+            self.guard.release(stream)
+        super().on_close(server_conn)
 
 
-async def _starts_with_tls(stream: tornado.iostream.IOStream) -> bool:
+async def _starts_with_tls(stream: tornado.iostream.IOStream, idle_timeout: float | None) -> bool:
     """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record."""
     sock = stream.socket
     loop = asyncio.get_running_loop()
@@ -312,7 +343,7 @@ async def _starts_with_tls(stream: tornado.iostream.IOStream) -> bool:
     fd = sock.fileno()
     loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
     try:
-        await asyncio.wait_for(ready, IDLE_CONNECTION_TIMEOUT_S)
+        await asyncio.wait_for(ready, idle_timeout)
     except TimeoutError:
         stream.close()
         return False

@@ -109,7 +109,8 @@ def _serve(config: Config, ready_file: str | None) -> int:
 async def _serve_worker(
     config: Config, sockets: list[socket.socket], ready: Callable[[], None], *, run_gc: bool
 ) -> int:
-    from .app import IDLE_CONNECTION_TIMEOUT_S, HTTPServer, create_context, make_application
+    from .app import HTTPServer, create_context, make_application
+    from .connections import ConnectionLimits
     from .observability.tracing import setup_tracing, shutdown_tracing
     from .services.gc import GarbageCollector
 
@@ -125,7 +126,7 @@ async def _serve_worker(
         ssl_options=ssl_ctx,
         max_body_size=config.http.maxRequestBodySize,
         max_buffer_size=config.http.maxRequestBodySize,
-        idle_connection_timeout=IDLE_CONNECTION_TIMEOUT_S,
+        limits=ConnectionLimits.from_config(config.http),
         chunk_size=1 << 20,
         decompress_request=False,
     )
@@ -168,6 +169,7 @@ async def _serve_worker(
         if task is not None:
             task.cancel()
     server.stop()
+    server.guard.stop()
     finished = await ctx.wait_idle(config.http.shutdownTimeout)
     if not finished:
         log.warning(

@@ -147,11 +147,34 @@ class HTTPConfig(_Section):
     # that dies.
     workers: int = Field(1, ge=0, le=256)
     accessControl: AccessControlConfig = Field(default_factory=AccessControlConfig)
+    # Slow and greedy clients (docs/operations.md#slow-clients); 0 turns a limit off.
+    # A connection with no request in progress (before its first, between keep-alive
+    # requests) is closed after this long.
+    idleTimeout: float = Field(120.0, json_schema_extra=DURATION)
+    # A request's head (request line and headers) must arrive within this long of its first
+    # byte, or the connection gets 408 and is closed.
+    headerTimeout: float = Field(20.0, json_schema_extra=DURATION)
+    # A request body must arrive at least this fast (bytes per second), on average over each
+    # bodyRateWindow; the time the server itself spends storing it does not count. Slower:
+    # RequestTimeout and the connection is closed.
+    minBodyRate: int = Field(1024, ge=0)
+    bodyRateWindow: float = Field(60.0, json_schema_extra=DURATION)
+    # Open connections from one source address (NAT and CI runner pools share one); more
+    # are answered 429 and closed.
+    maxConnectionsPerAddress: int = Field(256, ge=0)
 
-    @field_validator("shutdownTimeout", mode="before")
+    @field_validator(
+        "shutdownTimeout", "idleTimeout", "headerTimeout", "bodyRateWindow", mode="before"
+    )
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
+
+    @model_validator(mode="after")
+    def _rate_window(self) -> HTTPConfig:
+        if self.minBodyRate and self.bodyRateWindow < 1:
+            raise ValueError("http.bodyRateWindow must be at least 1s when http.minBodyRate is set")
+        return self
 
 
 S3_STORAGE_CLASSES = (

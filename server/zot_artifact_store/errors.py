@@ -105,6 +105,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("ManifestUnknown", 404, "The manifest is unknown"),
         ErrorSpec("NameInvalid", 400, "The repository name is invalid"),
         ErrorSpec("NameUnknown", 404, "The repository is unknown"),
+        ErrorSpec("RequestTimeout", 408, "The request body arrived too slowly", retryable=True),
         ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),
         ErrorSpec("InternalError", 500, "Internal error", retryable=True),
         ErrorSpec("ServiceUnavailable", 503, "The service is unavailable", retryable=True),

@@ -23,6 +23,7 @@ from ..auth.authz import denial
 from ..auth.policy import EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_principal
 from ..auth.ratelimit import claimed_identity, has_credentials
+from ..connections import on_body_timeout
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
@@ -80,6 +81,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Request-Id", self.request_id)
         ctx.in_flight_started()
         self._counted = True
+        on_body_timeout(self.request.connection, self.body_too_slow)
 
     def set_default_headers(self) -> None:
         self.set_header("Server", "zot-artifact-store")
@@ -384,6 +386,13 @@ class BaseHandler(tornado.web.RequestHandler):
             self.log_exception(type(exc), exc, exc.__traceback__)
         status = exc.status if isinstance(exc, StoreError) else 507
         self.send_error(status, exc_info=(type(exc), exc, exc.__traceback__))
+
+    def body_too_slow(self, message: str) -> None:
+        """The connection guard's verdict (``http.minBodyRate``): answer ``RequestTimeout``
+        in this API's dialect, aborting the upload; the connection then closes."""
+        if not self._finished:
+            error = StoreError("RequestTimeout", message)
+            tornado.ioloop.IOLoop.current().add_callback(self.refuse_body, error)
 
     # ---- bookkeeping ----------------------------------------------------------------------
     def on_finish(self) -> None:
