@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config import StorageConfig
@@ -24,6 +26,11 @@ from ..storage import BlobStore
 
 # Seconds a client is asked to wait before retrying a write refused for want of space.
 RETRY_AFTER_S = 60
+# A measurement this recent answers the check of a write that leaves at least
+# ``ROOMY_BYTES`` above the reserve (a statvfs per small PUT costs a thread hop); near the
+# reserve every check measures afresh.
+MEASURED_S = 0.1
+ROOMY_BYTES = 1 << 30
 # ``errno`` values of a full filesystem or an exhausted quota.
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL = 13
@@ -68,9 +75,13 @@ def insufficient_storage(message: str) -> StoreError:
 class StorageSpace:
     """The free-space policy of one blob store."""
 
-    def __init__(self, blobs: BlobStore, storage: StorageConfig) -> None:
+    def __init__(
+        self, blobs: BlobStore, storage: StorageConfig, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.blobs = blobs
         self.storage = storage
+        self.clock = clock
+        self._measured: tuple[float, SpaceUsage] | None = None
 
     async def usage(self) -> SpaceUsage | None:
         """Free and total bytes of the blobs' filesystem and its reserve; None for a backend
@@ -84,10 +95,16 @@ class StorageSpace:
     async def check_write(self, size: int | None) -> None:
         """Refuse (``InsufficientStorage``) a blob write of ``size`` bytes (None: not
         declared) that does not fit, or would leave less than the reserve free."""
+        needed = size or 0
+        now = self.clock()
+        if self._measured is not None:
+            at, last = self._measured
+            if now - at < MEASURED_S and last.free - needed - last.reserve >= ROOMY_BYTES:
+                return
         usage = await self.usage()
         if usage is None:
             return
-        needed = size or 0
+        self._measured = (now, usage)
         if needed > usage.free:
             raise insufficient_storage(
                 f"the body ({needed} bytes) is larger than the storage's free space "
