@@ -130,6 +130,7 @@ async def _serve_worker(
         chunk_size=1 << 20,
         decompress_request=False,
     )
+    server.guard.observer = ctx.metrics.connection_cut
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     scheme = "https" if ssl_ctx else "http"

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("zot_artifact_store.connections")
 
 Clock = Callable[[], float]
+# Why the guard closed a connection (``zas_connections_cut_total{reason}``).
+CUT_REASONS = ("idle", "header_timeout", "body_rate", "per_address")
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,12 @@ class ConnectionGuard:
         self._watches: dict[tornado.iostream.IOStream, ConnectionWatch] = {}
         self._per_address: dict[str, int] = {}
         self._sweeper: tornado.ioloop.PeriodicCallback | None = None
+        # Told the reason of each connection the guard closes (metrics).
+        self.observer: Callable[[str], None] | None = None
+
+    def _cut(self, reason: str) -> None:
+        if self.observer is not None:
+            self.observer(reason)
 
     # ---- connections ----------------------------------------------------------------------
     def admit(self, stream: tornado.iostream.IOStream, address: str) -> ConnectionWatch | None:
@@ -143,6 +151,7 @@ class ConnectionGuard:
         cap = self.limits.max_per_address
         open_now = self._per_address.get(address, 0)
         if cap and open_now >= cap:
+            self._cut("per_address")
             log.warning(
                 "refused a connection: too many from one address",
                 extra={"remote_ip": address, "open": open_now, "limit": cap},
@@ -213,12 +222,14 @@ class ConnectionGuard:
                 continue
             waited = now - watch.since
             if watch.phase is Phase.IDLE and limits.idle_timeout and waited > limits.idle_timeout:
+                self._cut("idle")
                 watch.stream.close()  # an idle keep-alive connection: no answer owed
             elif (
                 watch.phase is Phase.HEAD
                 and limits.header_timeout
                 and waited > limits.header_timeout
             ):
+                self._cut("header_timeout")
                 self._timed_out(
                     watch,
                     f"The request head did not arrive within {limits.header_timeout:g} s "
@@ -243,6 +254,7 @@ class ConnectionGuard:
             f"the request body arrives too slowly: {got} bytes in the last {client_time:.0f} s, "
             f"below the minimum of {rate} bytes/s (http.minBodyRate over http.bodyRateWindow)"
         )
+        self._cut("body_rate")
         watch.enter(Phase.SERVER, now)
         if watch.on_body_timeout is not None:
             watch.on_body_timeout(message)  # answered in the API's dialect

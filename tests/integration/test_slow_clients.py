@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -72,13 +73,22 @@ def connect(server: ServerProcess) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
+def cut(server: ServerProcess, reason: str) -> float:
+    """``zas_connections_cut_total{reason=…}`` as /metrics tells it."""
+    text = httpx.get(f"{server.url}/metrics").text
+    match = re.search(rf'^zas_connections_cut_total\{{reason="{reason}"\}} (\S+)$', text, re.M)
+    assert match is not None, f"no zas_connections_cut_total for {reason}"
+    return float(match.group(1))
+
+
 def temp_files(server: ServerProcess) -> list[Path]:
     tmp = server.data_dir / "tmp"
     return [f for d in tmp.iterdir() if d.is_dir() for f in d.iterdir()]
 
 
 def test_trickled_request_heads_get_408_and_are_closed(server: ServerProcess) -> None:
-    socks = [connect(server) for _ in range(8)]
+    before = cut(server, "header_timeout")
+    socks = [connect(server) for _ in range(100)]
     head = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
     started = time.monotonic()
     try:
@@ -108,8 +118,9 @@ def test_trickled_request_heads_get_408_and_are_closed(server: ServerProcess) ->
     finally:
         for sock in socks:
             sock.close()
-    # The server serves as before.
+    # The server serves as before, and counted the cuts.
     assert httpx.get(f"{server.url}/health/live").status_code == 200
+    assert cut(server, "header_timeout") - before == len(socks)
 
 
 def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(
@@ -239,11 +250,12 @@ def test_connections_per_address_are_capped(capped_server: ServerProcess) -> Non
             assert closed_by_server(extra, 2)
         finally:
             extra.close()
+        held[1].close()  # room for the scrape's connection
+        time.sleep(0.3)
+        assert cut(server, "per_address") == 1
         # The held connections still work; when one goes, there is room for one more.
         held[0].sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(held[0]).status == 200
-        held.pop().close()
-        time.sleep(0.3)
         sock = connect(server)
         try:
             sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
