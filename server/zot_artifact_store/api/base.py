@@ -384,6 +384,8 @@ class BaseHandler(tornado.web.RequestHandler):
             raise exc
         if not isinstance(exc, StoreError):
             self.log_exception(type(exc), exc, exc.__traceback__)
+        if self._finished:  # answered meanwhile (the guard's timeout and an error at once)
+            return
         status = exc.status if isinstance(exc, StoreError) else 507
         self.send_error(status, exc_info=(type(exc), exc, exc.__traceback__))
 
