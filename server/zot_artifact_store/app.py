@@ -10,6 +10,7 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,7 +310,7 @@ class HTTPServer(tornado.httpserver.HTTPServer):
         if self.guard.admit(stream, str(address[0]) if address else "local") is None:
             return
         if self.ssl_options is None and await _starts_with_tls(
-            stream, self.guard.limits.idle_timeout or None
+            stream, self.guard.limits.idle_timeout or None, lambda: self.guard.cut("idle")
         ):
             try:
                 await stream.write(_PLAIN_HTTP_REPLY)
@@ -335,8 +336,11 @@ class HTTPServer(tornado.httpserver.HTTPServer):
         super().on_close(server_conn)
 
 
-async def _starts_with_tls(stream: tornado.iostream.IOStream, idle_timeout: float | None) -> bool:
-    """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record."""
+async def _starts_with_tls(
+    stream: tornado.iostream.IOStream, idle_timeout: float | None, timed_out: Callable[[], None]
+) -> bool:
+    """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record. No
+    byte within ``idle_timeout``: the connection is closed (``timed_out`` is told)."""
     sock = stream.socket
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
@@ -345,6 +349,7 @@ async def _starts_with_tls(stream: tornado.iostream.IOStream, idle_timeout: floa
     try:
         await asyncio.wait_for(ready, idle_timeout)
     except TimeoutError:
+        timed_out()
         stream.close()
         return False
     finally:

@@ -170,7 +170,6 @@ async def _serve_worker(
         if task is not None:
             task.cancel()
     server.stop()
-    server.guard.stop()
     finished = await ctx.wait_idle(config.http.shutdownTimeout)
     if not finished:
         log.warning(
@@ -178,6 +177,7 @@ async def _serve_worker(
             extra={"in_flight": ctx.in_flight},
         )
     await server.close_all_connections()
+    server.guard.stop()
     await ctx.close()
     shutdown_tracing()
     log.info("stopped")

@@ -140,7 +140,8 @@ class ConnectionGuard:
         # Told the reason of each connection the guard closes (metrics).
         self.observer: Callable[[str], None] | None = None
 
-    def _cut(self, reason: str) -> None:
+    def cut(self, reason: str) -> None:
+        """Count a connection closed for ``reason`` (one of :data:`CUT_REASONS`)."""
         if self.observer is not None:
             self.observer(reason)
 
@@ -151,7 +152,7 @@ class ConnectionGuard:
         cap = self.limits.max_per_address
         open_now = self._per_address.get(address, 0)
         if cap and open_now >= cap:
-            self._cut("per_address")
+            self.cut("per_address")
             log.warning(
                 "refused a connection: too many from one address",
                 extra={"remote_ip": address, "open": open_now, "limit": cap},
@@ -222,14 +223,14 @@ class ConnectionGuard:
                 continue
             waited = now - watch.since
             if watch.phase is Phase.IDLE and limits.idle_timeout and waited > limits.idle_timeout:
-                self._cut("idle")
+                self.cut("idle")
                 watch.stream.close()  # an idle keep-alive connection: no answer owed
             elif (
                 watch.phase is Phase.HEAD
                 and limits.header_timeout
                 and waited > limits.header_timeout
             ):
-                self._cut("header_timeout")
+                self.cut("header_timeout")
                 self._timed_out(
                     watch,
                     f"The request head did not arrive within {limits.header_timeout:g} s "
@@ -254,7 +255,7 @@ class ConnectionGuard:
             f"the request body arrives too slowly: {got} bytes in the last {client_time:.0f} s, "
             f"below the minimum of {rate} bytes/s (http.minBodyRate over http.bodyRateWindow)"
         )
-        self._cut("body_rate")
+        self.cut("body_rate")
         watch.enter(Phase.SERVER, now)
         if watch.on_body_timeout is not None:
             watch.on_body_timeout(message)  # answered in the API's dialect

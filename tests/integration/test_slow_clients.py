@@ -144,6 +144,7 @@ def test_idle_keep_alive_connections_are_closed_after_the_idle_timeout(
 
 
 def test_a_connection_that_never_sends_a_byte_is_closed(server: ServerProcess) -> None:
+    before = cut(server, "idle")
     sock = connect(server)
     try:
         started = time.monotonic()
@@ -151,6 +152,7 @@ def test_a_connection_that_never_sends_a_byte_is_closed(server: ServerProcess) -
         assert time.monotonic() - started > IDLE - 0.5
     finally:
         sock.close()
+    assert cut(server, "idle") >= before + 1
 
 
 def test_the_head_deadline_counts_from_its_first_byte(server: ServerProcess) -> None:
