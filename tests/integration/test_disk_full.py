@@ -17,10 +17,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import botocore.exceptions
 import httpx
 import pytest
 
 from tests.fixtures.rawhttp import RawResponse, read_response, send_until_answered, start_request
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
 MiB = 1 << 20
@@ -276,6 +278,25 @@ def test_a_body_larger_than_the_free_space_is_refused_up_front(
     assert temp_files(server) == []
     assert client.head(f"/{bucket}/huge").status_code == 404
     assert_reads_work(client, bucket, data)
+
+
+def test_boto3_sees_a_retryable_service_unavailable_with_the_reason(
+    server: ServerProcess, disk: Path, stored: tuple[str, bytes]
+) -> None:
+    bucket, data = stored
+    s3 = s3_client(server.url, retries={"max_attempts": 2, "mode": "standard"})
+    with filled(disk, leave=RESERVE // 2):
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            s3.put_object(Bucket=bucket, Key="from-boto3", Body=b"x" * 1000)
+        error = refused.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert error["Error"]["Code"] == "ServiceUnavailable"
+        assert "nearly full" in error["Error"]["Message"]
+        assert error["ResponseMetadata"]["HTTPHeaders"]["retry-after"] == "60"
+        # botocore classifies it as transient and retries it with backoff.
+        assert error["ResponseMetadata"]["RetryAttempts"] == 2  # every retry it was allowed
+        assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == data
+    s3.put_object(Bucket=bucket, Key="from-boto3", Body=b"x" * 1000)
 
 
 def test_below_the_reserve_blob_writes_are_refused_and_readiness_fails(
