@@ -220,6 +220,7 @@ class ConnectionGuard:
         limits = self.limits
         for watch in list(self._watches.values()):
             if watch.stream.closed():
+                self.release(watch.stream)  # normally done at once by the server; never twice
                 continue
             waited = now - watch.since
             if watch.phase is Phase.IDLE and limits.idle_timeout and waited > limits.idle_timeout:

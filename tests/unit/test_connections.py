@@ -163,5 +163,10 @@ async def test_the_per_address_cap_counts_open_connections() -> None:
         guard.release(a)  # type: ignore[arg-type]  # twice: counted once
         assert guard.open_connections("10.0.0.1") == 1
         assert guard.admit(FakeStream(), "10.0.0.1") is not None  # type: ignore[arg-type]
+        # A closed connection the server did not report is released by the next sweep.
+        b.close()
+        guard.sweep()
+        guard.release(b)  # type: ignore[arg-type]  # the server's own report: no double count
+        assert guard.open_connections("10.0.0.1") == 1
     finally:
         guard.stop()
