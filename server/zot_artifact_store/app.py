@@ -10,11 +10,13 @@ import asyncio
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.iostream
 import tornado.web
 
@@ -42,6 +44,7 @@ from .auth.registry_token import (
 from .auth.tokens import ApiTokenAuthenticator, ApiTokens
 from .auth.workload import WorkloadExchange
 from .config import Config
+from .connections import ConnectionGuard, ConnectionLimits
 from .errors import StoreError
 from .filemodes import load_or_create_private
 from .metadata import MetadataStore, create_metadata_store
@@ -53,6 +56,7 @@ from .services.lifecycle import Lifecycle
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
+from .services.space import StorageSpace
 from .services.supplychain import SupplyChainService, trusted_root
 from .services.webhooks import WebhookService
 from .storage import BlobStore, StorageUnavailableError, create_blob_store
@@ -80,6 +84,7 @@ class AppContext:
     authentication: Authentication
     authorizer: Authorizer
     registry: RegistryService
+    space: StorageSpace
     supplychain: SupplyChainService
     events: EventService
     webhooks: WebhookService
@@ -153,8 +158,9 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     except BaseException:
         await blobs.close()
         raise
-    artifacts = ArtifactService(metadata, blobs)
-    registry = RegistryService(metadata, blobs)
+    space = StorageSpace(blobs, config.storage)
+    artifacts = ArtifactService(metadata, blobs, space)
+    registry = RegistryService(metadata, blobs, space)
     access = config.http.accessControl
 
     async def is_public(resource: str) -> bool:
@@ -263,6 +269,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         authentication=authentication,
         authorizer=authorizer,
         registry=registry,
+        space=space,
         supplychain=supplychain,
         events=events,
         webhooks=webhooks,
@@ -298,7 +305,6 @@ def make_application(ctx: AppContext) -> Application:
     )
 
 
-IDLE_CONNECTION_TIMEOUT_S = 120.0
 _PLAIN_HTTP_REPLY = (
     b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
     b"Content-Length: 43\r\n\r\nThis port speaks plain HTTP, not HTTPS/TLS.\n"
@@ -306,36 +312,70 @@ _PLAIN_HTTP_REPLY = (
 
 
 class HTTPServer(tornado.httpserver.HTTPServer):
-    """Tornado's HTTP server, plus: a TLS handshake on a plain-HTTP port gets an immediate
-    plain-HTTP answer instead of hanging until the header timeout. Clients told to skip TLS
-    verification (skopeo/podman ``--tls-verify=false``, containerd) try HTTPS first and fall
-    back to HTTP only when that attempt fails; without this, every call would wait out Go's
-    10-second TLS handshake timeout."""
+    """Tornado's HTTP server, plus:
+
+    - a TLS handshake on a plain-HTTP port gets an immediate plain-HTTP answer instead of
+      hanging until the header timeout. Clients told to skip TLS verification (skopeo/podman
+      ``--tls-verify=false``, containerd) try HTTPS first and fall back to HTTP only when that
+      attempt fails; without this, every call would wait out Go's 10-second TLS handshake
+      timeout;
+    - ``limits`` (:mod:`.connections`): idle, request-head and body-rate timeouts and a cap on
+      connections per source address."""
+
+    def initialize(  # type: ignore[override]
+        self, *args: Any, limits: ConnectionLimits | None = None, **kwargs: Any
+    ) -> None:
+        limits = limits or ConnectionLimits()
+        kwargs["idle_connection_timeout"] = limits.tornado_header_timeout
+        super().initialize(*args, **kwargs)
+        self.guard = ConnectionGuard(limits)
 
     async def handle_stream(  # type: ignore[override]
         self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]
     ) -> None:
-        if self.ssl_options is None and await _starts_with_tls(stream):
+        if self.guard.admit(stream, str(address[0]) if address else "local") is None:
+            return
+        if self.ssl_options is None and await _starts_with_tls(
+            stream, self.guard.limits.idle_timeout or None, lambda: self.guard.cut("idle")
+        ):
             try:
                 await stream.write(_PLAIN_HTTP_REPLY)
             except tornado.iostream.StreamClosedError:
                 pass
             stream.close()
+        if stream.closed():
+            self.guard.release(stream)
             return
-        if not stream.closed():
-            super().handle_stream(stream, address)
+        super().handle_stream(stream, address)
+
+    def start_request(
+        self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
+    ) -> tornado.httputil.HTTPMessageDelegate:
+        delegate = super().start_request(server_conn, request_conn)
+        stream = getattr(server_conn, "stream", None)
+        return self.guard.wrap(stream, request_conn, delegate) if stream else delegate
+
+    def on_close(self, server_conn: object) -> None:
+        stream = getattr(server_conn, "stream", None)
+        if stream is not None:
+            self.guard.release(stream)
+        super().on_close(server_conn)
 
 
-async def _starts_with_tls(stream: tornado.iostream.IOStream) -> bool:
-    """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record."""
+async def _starts_with_tls(
+    stream: tornado.iostream.IOStream, idle_timeout: float | None, timed_out: Callable[[], None]
+) -> bool:
+    """Peek (without consuming) at the connection's first byte: 0x16 opens a TLS record. No
+    byte within ``idle_timeout``: the connection is closed (``timed_out`` is told)."""
     sock = stream.socket
     loop = asyncio.get_running_loop()
     ready = loop.create_future()
     fd = sock.fileno()
     loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
     try:
-        await asyncio.wait_for(ready, IDLE_CONNECTION_TIMEOUT_S)
+        await asyncio.wait_for(ready, idle_timeout)
     except TimeoutError:
+        timed_out()
         stream.close()
         return False
     finally:

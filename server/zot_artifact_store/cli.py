@@ -111,7 +111,8 @@ async def _serve_worker(
     config: Config, sockets: list[socket.socket], ready: Callable[[], None], *, run_gc: bool
 ) -> int:
     from .api.limits import server_limits
-    from .app import IDLE_CONNECTION_TIMEOUT_S, HTTPServer, create_context, make_application
+    from .app import HTTPServer, create_context, make_application
+    from .connections import ConnectionLimits
     from .observability.tracing import setup_tracing, shutdown_tracing
     from .services.gc import GarbageCollector
 
@@ -126,10 +127,11 @@ async def _serve_worker(
         app,
         ssl_options=ssl_ctx,
         **server_limits(config.http),
-        idle_connection_timeout=IDLE_CONNECTION_TIMEOUT_S,
+        limits=ConnectionLimits.from_config(config.http),
         chunk_size=1 << 20,
         decompress_request=False,
     )
+    server.guard.observer = ctx.metrics.connection_cut
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     scheme = "https" if ssl_ctx else "http"
@@ -183,6 +185,7 @@ async def _serve_worker(
             extra={"in_flight": ctx.in_flight},
         )
     await server.close_all_connections()
+    server.guard.stop()
     await ctx.close()
     shutdown_tracing()
     log.info("stopped")

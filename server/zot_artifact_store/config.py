@@ -155,8 +155,25 @@ class HTTPConfig(_Section):
     # that dies.
     workers: int = Field(1, ge=0, le=256)
     accessControl: AccessControlConfig = Field(default_factory=AccessControlConfig)
+    # Slow and greedy clients (docs/operations.md#slow-clients); 0 turns a limit off.
+    # A connection with no request in progress (before its first, between keep-alive
+    # requests) is closed after this long.
+    idleTimeout: float = Field(120.0, json_schema_extra=DURATION)
+    # A request's head (request line and headers) must arrive within this long of its first
+    # byte, or the connection gets 408 and is closed.
+    headerTimeout: float = Field(20.0, json_schema_extra=DURATION)
+    # A request body must arrive at least this fast (bytes per second), on average over each
+    # bodyRateWindow; the time the server itself spends storing it does not count. Slower:
+    # RequestTimeout and the connection is closed.
+    minBodyRate: int = Field(1024, ge=0)
+    bodyRateWindow: float = Field(60.0, json_schema_extra=DURATION)
+    # Open connections from one source address (NAT and CI runner pools share one); more
+    # are answered 429 and closed.
+    maxConnectionsPerAddress: int = Field(256, ge=0)
 
-    @field_validator("shutdownTimeout", mode="before")
+    @field_validator(
+        "shutdownTimeout", "idleTimeout", "headerTimeout", "bodyRateWindow", mode="before"
+    )
     @classmethod
     def _duration(cls, v: object) -> float:
         return parse_duration(v)
@@ -174,6 +191,12 @@ class HTTPConfig(_Section):
                     raise ValueError(f"{cidr!r} is not an IP address or CIDR network") from None
             return [str(c).strip() for c in v]
         return v
+
+    @model_validator(mode="after")
+    def _rate_window(self) -> HTTPConfig:
+        if self.minBodyRate and self.bodyRateWindow < 1:
+            raise ValueError("http.bodyRateWindow must be at least 1s when http.minBodyRate is set")
+        return self
 
 
 S3_STORAGE_CLASSES = (
@@ -248,7 +271,8 @@ class StorageConfig(_Section):
     # are removed; one replica at a time does it (0: never in the server).
     lifecycleInterval: float = Field(3600.0, json_schema_extra=DURATION)
     fsync: bool = True
-    # Readiness: /health/ready fails while the filesystem holding the blobs has less free space
+    # Readiness: /health/ready fails, and blob writes that would leave less are refused
+    # (InsufficientStorage), while the filesystem holding the blobs has less free space
     # than the larger of these (0 and 0: no reserve). Object stores have no such limit.
     minFreeBytes: int = Field(100 << 20, ge=0)
     minFreePercent: float = Field(0.0, ge=0.0, le=100.0)

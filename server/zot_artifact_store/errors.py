@@ -118,9 +118,11 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("TagInvalid", 400, "The manifest tag is not valid"),
         ErrorSpec("NameInvalid", 400, "The repository name is invalid"),
         ErrorSpec("NameUnknown", 404, "The repository is unknown"),
+        ErrorSpec("RequestTimeout", 408, "The request body arrived too slowly", retryable=True),
         ErrorSpec("TooManyRequests", 429, "Too many requests", retryable=True),
         ErrorSpec("InternalError", 500, "Internal error", retryable=True),
         ErrorSpec("ServiceUnavailable", 503, "The service is unavailable", retryable=True),
+        ErrorSpec("InsufficientStorage", 507, "The storage is full", retryable=True),
     )
 }
 

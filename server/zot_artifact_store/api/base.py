@@ -26,10 +26,12 @@ from ..auth.authz import denial
 from ..auth.policy import EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_principal
 from ..auth.ratelimit import Presented
+from ..connections import on_body_timeout
 from ..errors import StoreError
 from ..observability.logging import request_id_var
 from ..observability.tracing import redact_url
 from ..services.artifacts import bucket_is_web
+from ..services.space import insufficient_storage, out_of_space
 from ..storage import StorageBackendError
 from .content_safety import DOWNLOAD_CSP, WEB_CSP, attachment, is_active
 from .forwarded import apply_trusted_proxies
@@ -87,6 +89,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Request-Id", self.request_id)
         ctx.in_flight_started()
         self._counted = True
+        on_body_timeout(self.request.connection, self.body_too_slow)
 
     def set_default_headers(self) -> None:
         self.set_header("Server", "zot-artifact-store")
@@ -259,6 +262,8 @@ class BaseHandler(tornado.web.RequestHandler):
             return StoreError(code, exc.log_message or None)
         if status_code == 405:
             return StoreError("MethodNotAllowed", f"{self.request.method} is not allowed here")
+        if out_of_space(exc):
+            return insufficient_storage("the storage ran out of space while writing")
         if isinstance(exc, StorageBackendError) and exc.retryable:
             return StoreError(
                 "ServiceUnavailable",
@@ -278,6 +283,14 @@ class BaseHandler(tornado.web.RequestHandler):
                 value.status,
                 value.code,
                 value.message,
+            )
+            return
+        if out_of_space(value):
+            log.warning(
+                "storage full serving %s %s: %s (answered InsufficientStorage)",
+                self.request.method,
+                self.route,
+                value,
             )
             return
         if isinstance(value, StorageBackendError) and value.retryable:
@@ -306,12 +319,6 @@ class BaseHandler(tornado.web.RequestHandler):
             return jsonbody.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError("MalformedJSON", f"request body is not valid JSON: {exc}") from None
-
-    async def refuse_body(self, error: StoreError) -> None:
-        """The body breaks a limit while it streams in (api/limits.py, :meth:`UploadHandler.
-        receive`): answer ``error`` now; the connection closes after the answer."""
-        if not self._finished:
-            self.send_error(error.status, exc_info=(type(error), error, error.__traceback__))
 
     def write_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -430,6 +437,26 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header("Connection", "close")
         return super().finish(chunk)
 
+    async def refuse_body(self, exc: Exception) -> None:
+        """Answer an error raised while a streamed body comes in (a limit broken,
+        api/limits.py; a refusal; the disk filling up) at once, in the API's dialect; the connection then closes (Tornado would
+        otherwise drop it without a response). Anything else is re-raised."""
+        if not isinstance(exc, StoreError) and not out_of_space(exc):
+            raise exc
+        if not isinstance(exc, StoreError):
+            self.log_exception(type(exc), exc, exc.__traceback__)
+        if self._finished:  # answered meanwhile (the guard's timeout and an error at once)
+            return
+        status = exc.status if isinstance(exc, StoreError) else 507
+        self.send_error(status, exc_info=(type(exc), exc, exc.__traceback__))
+
+    def body_too_slow(self, message: str) -> None:
+        """The connection guard's verdict (``http.minBodyRate``): answer ``RequestTimeout``
+        in this API's dialect, aborting the upload; the connection then closes."""
+        if not self._finished:
+            error = StoreError("RequestTimeout", message)
+            tornado.ioloop.IOLoop.current().add_callback(self.refuse_body, error)
+
     # ---- bookkeeping ----------------------------------------------------------------------
     def on_finish(self) -> None:
         self._done()
@@ -503,20 +530,20 @@ class UploadHandler(BaseHandler):
         raise NotImplementedError
 
     async def data_received(self, chunk: bytes) -> None:
-        """Feed :meth:`receive`; an error in the body (a bad chunk signature, too many bytes)
-        aborts the upload and is answered at once, in the API's dialect, and the connection
-        closes (Tornado would otherwise drop it without a response)."""
+        """Feed :meth:`receive`; an error in the body (a bad chunk signature, too many bytes,
+        a full disk) aborts the upload and is answered at once (:meth:`refuse_body`)."""
         if self._finished:
             return
         self.bytes_in += len(chunk)
         try:
             await self.receive(chunk)
-        except StoreError as exc:
+        except Exception as exc:
             await self.refuse_body(exc)
 
-    async def refuse_body(self, error: StoreError) -> None:
-        """Abort the upload, then answer (nothing of it is stored)."""
+    async def refuse_body(self, exc: Exception) -> None:
+        if not isinstance(exc, StoreError) and not out_of_space(exc):
+            raise exc
         if self.session is not None:
             session, self.session = self.session, None
             await session.abort()
-        await super().refuse_body(error)
+        await super().refuse_body(exc)

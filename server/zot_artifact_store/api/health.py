@@ -20,7 +20,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from .. import __version__
-from ..config import StorageConfig
 from ..errors import StoreError
 from .base import BaseHandler, Route, route
 
@@ -60,11 +59,6 @@ class LiveHandler(ProbeHandler):
     head = get
 
 
-def reserve_bytes(storage: StorageConfig, total: int) -> int:
-    """The free-space reserve of a filesystem of ``total`` bytes."""
-    return max(storage.minFreeBytes, int(total * storage.minFreePercent / 100))
-
-
 class Reserve(Exception):
     """The blob store's filesystem is below its free-space reserve."""
 
@@ -73,15 +67,13 @@ async def storage_check(handler: BaseHandler, details: dict[str, Any]) -> None:
     """The blob store accepts a write and keeps its free-space reserve."""
     ctx = handler.ctx
     await ctx.blobs.check_writable()
-    disk_usage = getattr(ctx.blobs, "disk_usage", None)  # the filesystem has a disk
-    if disk_usage is None:
+    usage = await ctx.space.usage()  # None: an object store, no disk
+    if usage is None:
         return
-    free, total = await disk_usage()
-    reserve = reserve_bytes(ctx.config.storage, total)
-    details.update(free_bytes=free, total_bytes=total, reserve_bytes=reserve)
-    if free < reserve:
+    details.update(free_bytes=usage.free, total_bytes=usage.total, reserve_bytes=usage.reserve)
+    if usage.free < usage.reserve:
         raise Reserve(
-            f"{free} bytes free, below the reserve of {reserve} "
+            f"{usage.free} bytes free, below the reserve of {usage.reserve} "
             "(storage.minFreeBytes / storage.minFreePercent)"
         )
 
@@ -227,21 +219,19 @@ class MetricsHandler(ProbeHandler):
             )
         except Exception:
             pass  # the storage error metrics and readiness tell
-        disk_usage = getattr(blobs, "disk_usage", None)
-        if disk_usage is not None:
-            try:
-                free, total = await disk_usage()
-            except OSError:
-                return found
-            reserve = reserve_bytes(self.ctx.config.storage, total)
+        try:
+            usage = await self.ctx.space.usage()
+        except OSError:
+            return found
+        if usage is not None:
             for name, doc, value in (
-                ("zas_storage_free_bytes", "Free bytes on the blobs' filesystem.", free),
-                ("zas_storage_capacity_bytes", "Size of the blobs' filesystem.", total),
+                ("zas_storage_free_bytes", "Free bytes on the blobs' filesystem.", usage.free),
+                ("zas_storage_capacity_bytes", "Size of the blobs' filesystem.", usage.total),
                 (
                     "zas_storage_reserve_bytes",
-                    "Free space below which /health/ready fails (storage.minFreeBytes / "
-                    "minFreePercent).",
-                    reserve,
+                    "Free space below which /health/ready fails and blob writes are refused "
+                    "(storage.minFreeBytes / minFreePercent).",
+                    usage.reserve,
                 ),
             ):
                 found.append(GaugeMetricFamily(name, doc, value=value))

@@ -25,6 +25,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from .. import __version__
+from ..connections import CUT_REASONS
 from ..supervisor import MULTIPROC_ENV
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -242,6 +243,13 @@ class Metrics:
             ["backend", "operation"],
             STORE_BUCKETS,
         )
+        self.connections_cut = c(
+            "zas_connections_cut",
+            "Connections the server closed for its limits, by reason: idle (http.idleTimeout), "
+            "header_timeout (http.headerTimeout), body_rate (http.minBodyRate), per_address "
+            "(http.maxConnectionsPerAddress, refused).",
+            ["reason"],
+        )
         self.events = c(
             "zas_events_received",
             "Inbound CI event deliveries, by source kind (tekton, github) and result "
@@ -276,6 +284,8 @@ class Metrics:
         for source in ("tekton", "github"):
             for result in ("accepted", "duplicate", "refused"):
                 self.events.labels(source, result)
+        for reason in CUT_REASONS:
+            self.connections_cut.labels(reason)
 
     def observe(
         self, route: str, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int
@@ -304,6 +314,9 @@ class Metrics:
         if child is None:
             child = self._children[key] = metric.labels(*labels)
         return child
+
+    def connection_cut(self, reason: str) -> None:
+        self._child(self.connections_cut, reason).inc()
 
     def metadata_operation(
         self, backend: str, operation: str, outcome: str, seconds: float

@@ -28,6 +28,7 @@ from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
 from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
 from .notify import NULL_NOTIFIER, Notifier
+from .space import StorageSpace
 
 log = logging.getLogger(__name__)
 
@@ -270,10 +271,14 @@ RULES_TTL = 2.0
 
 
 class ArtifactService:
-    def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, metadata: MetadataStore, blobs: BlobStore, space: StorageSpace | None = None
+    ) -> None:
         self.metadata = metadata
         self.blobs = blobs
         self._rules: dict[str, tuple[float, list[LifecycleRule]]] = {}
+        # The free-space policy blob writes are checked against (None: no check).
+        self.space = space
         # Called with each object record once it is published (e.g. inbound CI events link
         # labelled uploads to their build); a failing hook is logged, never the upload's error.
         self.on_publish: list[Callable[[ObjectRecord], Awaitable[None]]] = []
@@ -373,9 +378,16 @@ class ArtifactService:
     async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
         validate_key(key)
         await self.get_bucket(bucket)
+        await self.check_space(options.expected_size)
         extra = ("md5",) if options.md5_etag or options.expected_md5 else ()
         writer = await self.blobs.writer(extra_hashes=extra)
         return PutSession(self, bucket, key, writer, options)
+
+    async def check_space(self, size: int | None) -> None:
+        """Refuse (``InsufficientStorage``) a blob write of ``size`` bytes that would not fit
+        or would eat into the free-space reserve (:mod:`.space`)."""
+        if self.space is not None:
+            await self.space.check_write(size)
 
     async def publish(
         self, record: ObjectRecord, *, if_absent: bool = False

@@ -124,6 +124,7 @@ class MultipartService:
         self, upload: MultipartUpload, number: int, options: PutOptions
     ) -> PartSession:
         check_part_number(number)
+        await self.artifacts.check_space(options.expected_size)
         writer = await self.blobs.writer(extra_hashes=("md5",))
         return PartSession(self.artifacts, upload, number, writer, options)
 

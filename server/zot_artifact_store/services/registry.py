@@ -22,6 +22,7 @@ from ..errors import StoreError
 from ..metadata import Manifest, MetadataStore, RegistryUpload, Tag
 from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
 from .notify import NULL_NOTIFIER, Notifier
+from .space import StorageSpace
 
 NAME_RE = re.compile(
     r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
@@ -72,9 +73,13 @@ def _descriptor_digests(doc: dict[str, Any], key: str) -> list[str]:
 
 
 class RegistryService:
-    def __init__(self, metadata: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, metadata: MetadataStore, blobs: BlobStore, space: StorageSpace | None = None
+    ) -> None:
         self.metadata = metadata
         self.blobs = blobs
+        # The free-space policy blob uploads are checked against (None: no check).
+        self.space = space
         self._manifest_cache: OrderedDict[str, bytes] = OrderedDict()
         self._manifest_cache_bytes = 0
         # Outbound webhooks (services/webhooks.py): image.pushed, image.deleted.
@@ -132,6 +137,12 @@ class RegistryService:
             return await self.blobs.upload_size(upload.session_id)
         except UploadNotFoundError:
             raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
+
+    async def check_space(self, size: int | None) -> None:
+        """Refuse (``InsufficientStorage``) a chunk of ``size`` bytes (None: not declared)
+        that would not fit or would eat into the free-space reserve (:mod:`.space`)."""
+        if self.space is not None:
+            await self.space.check_write(size)
 
     async def append(self, upload: RegistryUpload, chunks: AsyncIterator[bytes]) -> int:
         try:

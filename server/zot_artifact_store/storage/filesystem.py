@@ -480,9 +480,11 @@ class FilesystemBlobStore(BlobStore):
             fd = await self._lock_session_file(upload_id, os.O_RDWR | os.O_APPEND)
             jobs: list[asyncio.Future[Any]] = []
             state = self._session_state(upload_id)
+            start: int | None = None
             try:
                 jobs = [_to_thread(state.catch_up, fd)]
                 size: int = await _wait_all(jobs)
+                start = size
                 buf = bytearray()
                 # Like a writer: one block in worker threads (its write and its hash in
                 # parallel) while the next one is received.
@@ -503,7 +505,7 @@ class FilesystemBlobStore(BlobStore):
                     await _wait_all(jobs)
                 state.offset = size
                 return size
-            except BaseException:
+            except BaseException as exc:
                 # The cached hash may now cover bytes the file lacks (or the reverse):
                 # forget it; finalize re-hashes from disk.
                 if self._session_hashes.get(upload_id) is state:
@@ -513,6 +515,11 @@ class FilesystemBlobStore(BlobStore):
                 pending = [f for f in jobs if not f.done()]
                 if pending:
                     await asyncio.wait(pending)
+                full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                if full and start is not None:
+                    # The disk is full: give back what this append took, so the session
+                    # stays as it was before (the client resumes from there).
+                    await asyncio.to_thread(os.ftruncate, fd, start)
                 raise
             finally:
                 _close_when_idle(fd, jobs)  # closing releases the flock

@@ -382,7 +382,13 @@ class BlobUploadHandler(OCIHandler):
         if method == "PATCH":
             await self._check_content_range()
         if method in ("PATCH", "PUT", "POST"):
+            await self.registry.check_space(self._declared_length())
             self._start_append()
+
+    def _declared_length(self) -> int | None:
+        """The body's Content-Length (None when it streams chunked)."""
+        length = self.request.headers.get("Content-Length")
+        return int(length) if length is not None and length.isdigit() else None
 
     async def _check_content_range(self) -> None:
         assert self.upload is not None
@@ -406,17 +412,36 @@ class BlobUploadHandler(OCIHandler):
             while (chunk := await queue.get()) is not None:
                 yield chunk
 
+        async def append(upload: RegistryUpload) -> int:
+            try:
+                return await self.registry.append(upload, chunks())
+            except BaseException:
+                # Nobody reads the queue any more: free a producer waiting for room (it sees
+                # this task done before it queues the next chunk).
+                while not queue.empty():
+                    queue.get_nowait()
+                raise
+
         self._queue = queue
-        self._append = asyncio.ensure_future(self.registry.append(self.upload, chunks()))
+        self._append = asyncio.ensure_future(append(self.upload))
 
     async def receive(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
-        if self._queue is not None:
-            await self._queue.put(chunk)
+        if self._queue is None or self._append is None:
+            return
+        if self._append.done():  # the append failed (a full disk): answer now
+            self._queue = None
+            self._append.result()  # raises its error
+            return
+        await self._queue.put(chunk)
 
     async def data_received(self, chunk: bytes) -> None:
-        if not self._finished:
+        if self._finished:
+            return
+        try:
             await self.receive(chunk)
+        except Exception as exc:
+            await self.refuse_body(exc)
 
     async def refuse_body(self, error: StoreError) -> None:
         if self._queue is not None:  # what arrived so far stays in the session, as on a drop
@@ -456,6 +481,8 @@ class BlobUploadHandler(OCIHandler):
         self.finish()
 
     async def post(self, name: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
         if getattr(self, "mounted", None):
             self._created(name, self.mounted)  # type: ignore[arg-type]
             return
@@ -469,11 +496,15 @@ class BlobUploadHandler(OCIHandler):
         self._progress(size, 202)
 
     async def patch(self, name: str, upload_id: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
         size = await self._body_done()
         assert size is not None
         self._progress(size, 202)
 
     async def put(self, name: str, upload_id: str) -> None:
+        if self._finished:  # the body was refused while it streamed in
+            return
         await self._body_done()
         digest = self.get_query_argument("digest", None)
         if not digest:

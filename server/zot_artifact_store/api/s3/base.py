@@ -47,7 +47,11 @@ _S3_CODES = {
     "ChecksumMismatch": "BadDigest",
     "NotFound": "NoSuchKey",
     "TooManyRequests": "SlowDown",
+    # 507 is no S3 status: a full disk is S3's 503 ServiceUnavailable (docs/errors.md).
+    "InsufficientStorage": "ServiceUnavailable",
 }
+# S3's status where it differs from ours.
+_S3_STATUS = {"RequestTimeout": 400}
 # Stored and served as given (S3's "system metadata" a client may set).
 STORED_HEADERS = (
     "Content-Encoding",
@@ -88,6 +92,8 @@ def s3_code(error: StoreError, *, content_sha256: bool = False) -> tuple[str, in
     code = _S3_CODES.get(code, code)
     if code == "InvalidKey":
         code = "KeyTooLongError" if "bytes long" in error.message else "InvalidArgument"
+    if code in _S3_STATUS:
+        return code, _S3_STATUS[code]
     return code, CATALOGUE[code].status if code in CATALOGUE else error.status
 
 
