@@ -439,8 +439,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def refuse_body(self, exc: Exception) -> None:
         """Answer an error raised while a streamed body comes in (a limit broken,
-        api/limits.py; a refusal; the disk filling up) at once, in the API's dialect; the connection then closes (Tornado would
-        otherwise drop it without a response). Anything else is re-raised."""
+        api/limits.py; a refusal; the disk filling up) at once, in the API's dialect; the
+        connection then closes (Tornado would otherwise drop it without a response). Anything
+        else is re-raised."""
         if not isinstance(exc, StoreError) and not out_of_space(exc):
             raise exc
         if not isinstance(exc, StoreError):
