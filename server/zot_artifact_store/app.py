@@ -26,7 +26,6 @@ from .api.limits import Application
 from .api.oci import handlers as oci
 from .api.s3 import routes as s3
 from .api.v1 import handlers as v1
-from .api.v1 import webhooks as v1_webhooks
 from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
 from .auth.access_keys import AccessKeys, SecretBox
 from .auth.audit import AuditLog
@@ -289,7 +288,6 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
 def make_application(ctx: AppContext) -> Application:
     routes: list[Any] = []
     routes += health.routes(ctx)
-    routes += v1_webhooks.routes(ctx)  # before v1's: it ends with a catch-all for /v1
     routes += v1.routes(ctx)
     routes += oci.routes(ctx)
     routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path

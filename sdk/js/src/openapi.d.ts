@@ -800,7 +800,7 @@ export interface paths {
         put?: never;
         /**
          * Presign an object URL
-         * @description A URL that lets whoever holds it GET (and HEAD), HEAD or PUT exactly one object, with no Authorization header, until it expires. The caller must be allowed that action (s3:GetObject or s3:PutObject) on `bucket/key` now; the URL carries the caller's principal id and an HMAC-SHA256 by the store. A changed, expired or wrong-method URL is refused with 403. Codes: SignatureDoesNotMatch, AccessDenied.
+         * @description A URL that lets whoever holds it GET (and HEAD), HEAD or PUT exactly one object, with no Authorization header, until it expires. The caller must be allowed that action (s3:GetObject or s3:PutObject) on `bucket/key` now; the URL carries the caller's principal id and an HMAC-SHA256 by the store. A changed, expired or wrong-method URL is refused with 403, and so is one with any query parameter it does not sign (only `zas-expires`, `zas-principal` and `zas-signature`: `&metadata=true` cannot turn a download into a metadata read). The signature must be exactly the lower-case hex issued. A presigned URL sent with an Authorization header too is refused with 400 InvalidArgument (one request, one credential); a wrong signature counts as a failed authentication (429 TooManyRequests from that address after too many). Without `http.externalUrl` the URL's scheme and host are the request's (or a trusted proxy's X-Forwarded-Proto/-Host). Codes: SignatureDoesNotMatch, AccessDenied, InvalidArgument, TooManyRequests.
          */
         post: operations["presign"];
         delete?: never;
@@ -934,6 +934,163 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/lifecycle/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run the lifecycle now
+         * @description Admins only (admin:RunLifecycle). Removes what is due: objects past their expiry (X-Expires-At / expires_in) or a bucket's Expiration rule, multipart and OCI uploads past storage.uploadRetention or the bucket's AbortIncompleteMultipartUpload rule. The server does the same every storage.lifecycleInterval; one run at a time across replicas (a lease in the metadata store). Each removal is audited as system:lifecycle.
+         */
+        post: operations["runLifecycle"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhooks */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Subscribe to events
+         * @description Needs webhooks:Manage (admins). Events are delivered by HTTP POST signed as Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature), in the standard-webhooks JSON body or as a structured CloudEvent (docs/webhooks.md).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** A webhook */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description With its delivery log; pending deliveries are dropped.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook
+         * @description Any of the fields given at creation; active: true re-enables one the store disabled.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook's secret
+         * @description A new secret signs from now on; the current ones keep signing beside it (several v1 signatures in webhook-signature) for grace_seconds (default 86400; 0 drops them at once).
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event
+         * @description A webhook.test event to this subscription alone, whatever its events and filter.
+         */
+        post: operations["testWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * The delivery log
+         * @description Newest first: each delivery's status, every attempt (time, HTTP status, latency, error) and the next attempt. Delivered and failed ones are kept extensions.webhooks.retention (14 days).
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeliver
+         * @description Send a delivery again now (with the same webhook-id), whatever its status.
+         */
+        post: operations["redeliverWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -950,6 +1107,11 @@ export interface components {
              */
             public_read: boolean;
             labels?: components["schemas"]["Labels"];
+            /**
+             * @description Serve objects of active types (HTML, XHTML, SVG, XML, JavaScript, PDF…) inline, as a static site needs, in a sandbox that keeps them off the store's origin. Off: they are sent with `Content-Disposition: attachment`. Left out: false for a new bucket, unchanged for an existing one.
+             * @default false
+             */
+            web: boolean;
         };
         Bucket: {
             name: string;
@@ -962,6 +1124,8 @@ export interface components {
             tags?: {
                 [key: string]: string;
             };
+            /** @description Active types are served inline (see BucketConfig.web). */
+            web?: boolean;
         };
         Object: {
             bucket: string;
@@ -987,6 +1151,11 @@ export interface components {
             tags?: {
                 [key: string]: string;
             };
+            /**
+             * Format: date-time
+             * @description When the store removes the object (given with X-Expires-At or expires_in when it was written); null: it does not expire by itself. A bucket's lifecycle rules may remove it sooner (see `expiration` with ?metadata=true).
+             */
+            expires_at?: string | null;
         };
         ObjectList: {
             bucket: string;
@@ -1208,6 +1377,11 @@ export interface components {
             /** @description The content type the object will have. */
             content_type?: string;
             labels?: components["schemas"]["Labels"];
+            /**
+             * Format: date-time
+             * @description The expiry the object gets when the upload completes (null: none).
+             */
+            expires_at?: string | null;
         };
         UploadPart: {
             part_number: number;
@@ -1222,7 +1396,7 @@ export interface components {
         Presigned: {
             /**
              * Format: uri
-             * @description `<base>/v1/buckets/{bucket}/objects/{key}?zas-expires=<unix>&zas-principal=<id>&zas-signature=<hex>`; use it with no Authorization header.
+             * @description `<base>/v1/buckets/{bucket}/objects/{key}?zas-expires=<unix>&zas-principal=<id>&zas-signature=<hex>`; use it exactly as issued (no other query parameter) and with no Authorization header.
              */
             url: string;
             /** @enum {string} */
@@ -1331,6 +1505,56 @@ export interface components {
                 [key: string]: string;
             };
         };
+        /** @description Which events of the chosen types are sent: an event passes when it has each field the filter names and it matches (globs for buckets and repositories). Events without a bucket (or repository, or key) do not pass a filter that names one. */
+        WebhookFilter: {
+            buckets?: string[];
+            repositories?: string[];
+            key_prefix?: string;
+        };
+        Webhook: {
+            id: string;
+            /** Format: uri */
+            url: string;
+            /** @description Event types or globs of them: object.created, object.deleted, bucket.created, bucket.deleted, image.pushed, image.deleted, evidence.attached, verification.passed, verification.failed, gate.denied, upload.aborted, token.created, token.revoked, webhook.disabled, webhook.test. */
+            events: string[];
+            filter: components["schemas"]["WebhookFilter"];
+            /** @enum {string} */
+            format: "standard-webhooks" | "cloudevents";
+            description: string;
+            active: boolean;
+            /** @description Why the store disabled it (410 Gone; failures for extensions.webhooks.disableAfter). */
+            disabled_reason?: string | null;
+            /** Format: date-time */
+            failing_since?: string | null;
+            /** @description How many secrets sign deliveries now (2 during a rotation's grace). */
+            secrets: number;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+        };
+        WebhookDelivery: {
+            /** @description The webhook-id header of every attempt. */
+            id: string;
+            webhook_id: string;
+            event_id: string;
+            event_type: string;
+            /** @enum {string} */
+            status: "pending" | "delivered" | "failed";
+            /** Format: date-time */
+            created_at: string;
+            attempts: {
+                /** Format: date-time */
+                at: string;
+                /** @description 0: no HTTP answer (refused, timed out, target not allowed). */
+                status_code: number;
+                latency_ms: number;
+                error?: string | null;
+            }[];
+            response_code?: number | null;
+            latency_ms?: number | null;
+            /** Format: date-time */
+            next_attempt_at?: string | null;
+        };
     };
     responses: {
         /** @description Credentials are missing or wrong. Codes: Unauthenticated. */
@@ -1364,6 +1588,26 @@ export interface components {
         };
         /** @description No such bucket or object. Codes: NoSuchBucket, NoSuchKey. */
         NoSuchKey: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The storage is full: the body does not fit in the free space, would eat into the free-space reserve (storage.minFreeBytes / minFreePercent), or the disk filled up while it streamed in. Nothing was stored; comes with Retry-After. Codes: InsufficientStorage. */
+        InsufficientStorage: {
+            headers: {
+                /** @description Seconds to wait before retrying. */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The body arrived slower than http.minBodyRate over http.bodyRateWindow; the upload was aborted, nothing stored, and the connection is closed. Codes: RequestTimeout. */
+        RequestTimeout: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1416,7 +1660,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Every bucket, ordered by name. */
+            /** @description Every bucket the caller may list (`s3:ListBucket`; one it is denied is left out), ordered by name. */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1703,6 +1947,12 @@ export interface operations {
                     "Accept-Ranges"?: string;
                     /** @description The labels as a JSON object, when there are any. */
                     "X-Artifact-Labels"?: string;
+                    /** @description `sandbox` on the content (a web bucket's active types: `sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads`): a browser never renders it as a page of the store's origin. */
+                    "Content-Security-Policy"?: string;
+                    /** @description `attachment` for an active type (HTML, XHTML, SVG, XML, JavaScript, PDF…) unless the bucket's `web` setting is on. */
+                    "Content-Disposition"?: string;
+                    /** @description `nosniff` (on every response). */
+                    "X-Content-Type-Options"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1710,6 +1960,13 @@ export interface operations {
                     "application/json": components["schemas"]["Object"] & {
                         /** @description With ?metadata=true: the builds (CI events) that produced the object's digest, newest first. */
                         builds?: components["schemas"]["BuildSummary"][];
+                        /** @description With ?metadata=true: when the object will be removed, and by what (null: never). */
+                        expiration?: {
+                            /** Format: date-time */
+                            at: string;
+                            /** @description `X-Expires-At` for the object's own expiry, else the ID of the bucket lifecycle rule (S3 PutBucketLifecycleConfiguration) that removes it first. */
+                            rule_id: string;
+                        } | null;
                     };
                 };
             };
@@ -1725,6 +1982,12 @@ export interface operations {
                     "X-Request-Id": components["headers"]["RequestId"];
                     /** @description `bytes a-b/size` */
                     "Content-Range"?: string;
+                    /** @description `sandbox` on the content (a web bucket's active types: `sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads`): a browser never renders it as a page of the store's origin. */
+                    "Content-Security-Policy"?: string;
+                    /** @description `attachment` for an active type (HTML, XHTML, SVG, XML, JavaScript, PDF…) unless the bucket's `web` setting is on. */
+                    "Content-Disposition"?: string;
+                    /** @description `nosniff` (on every response). */
+                    "X-Content-Type-Options"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1792,12 +2055,16 @@ export interface operations {
             query?: {
                 /** @description Same as X-Checksum-Sha256 (the header wins). */
                 sha256?: components["schemas"]["Sha256"];
+                /** @description Seconds from now after which the store removes the object. Not with X-Expires-At. */
+                expires_in?: number;
             };
             header?: {
                 /** @description Declared sha256 of the body (hex, or `sha256:` + hex); verified. */
                 "X-Checksum-Sha256"?: components["schemas"]["Sha256"];
                 /** @description Labels: a JSON object of strings, or `name=value,name2=value2`. */
                 "X-Artifact-Labels"?: string;
+                /** @description RFC 3339 time at which the store removes the object (future, at most 100 years away). Also on a copy. Not with expires_in. */
+                "X-Expires-At"?: string;
                 /** @description Stored and returned on GET. */
                 "Content-Type"?: string;
                 /** @description Replace only if the current ETag matches (`*`: only if it exists). */
@@ -1854,7 +2121,7 @@ export interface operations {
                     "application/json": components["schemas"]["Object"];
                 };
             };
-            /** @description Bad key, digest, labels, copy source or body (a copy has none). Codes: InvalidKey, InvalidDigest, InvalidArgument, InvalidRequest, IncompleteBody. */
+            /** @description Bad key, digest, labels, expiry (X-Expires-At, expires_in), copy source or body (a copy has none). Codes: InvalidKey, InvalidDigest, InvalidArgument, InvalidRequest, IncompleteBody. */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1874,6 +2141,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            408: components["responses"]["RequestTimeout"];
             /** @description A precondition does not hold. Codes: PreconditionFailed. */
             412: {
                 headers: {
@@ -1901,6 +2169,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     deleteObject: {
@@ -3833,6 +4102,13 @@ export interface operations {
                     /** @default application/octet-stream */
                     content_type?: string;
                     labels?: components["schemas"]["Labels"];
+                    /** @description Seconds from the start of the upload after which the completed object is removed. Not with expires_at. */
+                    expires_in?: number;
+                    /**
+                     * Format: date-time
+                     * @description RFC 3339 time at which the completed object is removed. Not with expires_in.
+                     */
+                    expires_at?: string;
                 };
             };
         };
@@ -3987,6 +4263,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            408: components["responses"]["RequestTimeout"];
             /** @description Body larger than http.maxObjectSize. Codes: EntityTooLarge. */
             413: {
                 headers: {
@@ -4005,6 +4282,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            507: components["responses"]["InsufficientStorage"];
         };
     };
     completeUpload: {
@@ -4455,6 +4733,450 @@ export interface operations {
             };
             /** @description Server-side signing is off. Codes: NotImplemented. */
             501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    runLifecycle: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: date-time
+                     * @description Apply the rules as of this time instead of the server's clock (it can only make things expire sooner).
+                     */
+                    now?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description What the run removed. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: date-time */
+                        now: string;
+                        ran: boolean;
+                        objects_expired: number;
+                        /** @description Multipart uploads (S3 and /v1). */
+                        uploads_aborted: number;
+                        /** @description OCI upload sessions. */
+                        registry_uploads_aborted: number;
+                        /** @description `bucket/key` of each expired object. */
+                        expired: string[];
+                    };
+                };
+            };
+            /** @description A malformed body or time. Codes: MalformedJSON, InvalidArgument. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description Another run holds the lease; retry later. Codes: OperationAborted. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every subscription, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        webhooks: components["schemas"]["Webhook"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uri
+                     * @description http(s); a target resolving to a non-public address is refused unless extensions.webhooks allows it.
+                     */
+                    url: string;
+                    events: string[];
+                    filter?: components["schemas"]["WebhookFilter"];
+                    /**
+                     * @default standard-webhooks
+                     * @enum {string}
+                     */
+                    format?: "standard-webhooks" | "cloudevents";
+                    description?: string;
+                    /** @default true */
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description Created; the only answer with the secret. */
+            201: {
+                headers: {
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"] & {
+                        /** @description The Standard Webhooks secret: shown here only. */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description A malformed body, an unknown event type, or a target that is not allowed. Codes: MalformedJSON, InvalidArgument, WebhookTargetRefused. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description The store has as many webhooks as it allows. Codes: TooManyWebhooks. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The subscription. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Format: uri
+                     * @description http(s); a target resolving to a non-public address is refused unless extensions.webhooks allows it.
+                     */
+                    url?: string;
+                    events?: string[];
+                    filter?: components["schemas"]["WebhookFilter"];
+                    /**
+                     * @default standard-webhooks
+                     * @enum {string}
+                     */
+                    format?: "standard-webhooks" | "cloudevents";
+                    description?: string;
+                    /** @default true */
+                    active?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The subscription as it is now. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description A malformed body, an unknown event type, or a target that is not allowed. Codes: MalformedJSON, InvalidArgument, WebhookTargetRefused. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default 86400 */
+                    grace_seconds?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The new secret, shown here only. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"] & {
+                        /** @description The Standard Webhooks secret: shown here only. */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description Codes: MalformedJSON, InvalidArgument. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    testWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued for delivery. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description next_cursor of the previous page. */
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        deliveries: components["schemas"]["WebhookDelivery"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description A cursor or limit out of range. Codes: InvalidArgument, UnexpectedQueryParameter. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook. Codes: NoSuchWebhook. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    redeliverWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["AccessDenied"];
+            /** @description No such webhook or delivery. Codes: NoSuchWebhook, NoSuchDelivery. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

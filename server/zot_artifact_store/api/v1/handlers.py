@@ -1057,12 +1057,13 @@ class ExchangeHandler(V1Handler):
 
 
 def routes(ctx: Any) -> list[Route]:
-    from . import admin, events, uploads  # they build on this module's handlers
+    from . import admin, events, uploads, webhooks  # they build on this module's handlers
 
     def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
         return route(ctx, pattern, handler, template)
 
     return [
+        *webhooks.routes(ctx),
         r(r"/v1/openapi\.json", OpenAPIHandler, "/v1/openapi.json"),
         r(r"/v1/buckets/?", BucketsHandler, "/v1/buckets"),
         r(r"/v1/buckets/([^/]+)/?", BucketHandler, "/v1/buckets/{bucket}"),
