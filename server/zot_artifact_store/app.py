@@ -255,7 +255,8 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         config.extensions.webhooks,
         http.externalUrl or f"http://{http.address}:{http.port}",
     )
-    for emitter in (artifacts, registry, supplychain, api_tokens):
+    lifecycle = Lifecycle(metadata, blobs, audit, config.storage.uploadRetention)
+    for emitter in (artifacts, registry, supplychain, api_tokens, lifecycle):
         emitter.notify = webhooks
     if serving:
         webhooks.start()
@@ -278,7 +279,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         access_keys=access_keys,
         presigner=presigner,
         audit=audit,
-        lifecycle=Lifecycle(metadata, blobs, audit, config.storage.uploadRetention),
+        lifecycle=lifecycle,
         lockout=FailureLimiter(metadata, config.auth.lockout),
         metrics=metrics,
         metadata_backend=metadata_backend,

@@ -373,3 +373,26 @@ def test_two_replicas_deliver_each_event_once(
     finally:
         for r in replicas:
             r.stop()
+
+
+def test_expiry_and_aborted_uploads_are_announced(admin: httpx.Client, receiver: Receiver) -> None:
+    bucket = f"exp-{uuid.uuid4().hex[:8]}"
+    hook = subscribe(admin, receiver.url, events=["object.deleted", "upload.aborted"],
+                     filter={"buckets": [bucket]})  # fmt: skip
+    receiver.control(secrets=[hook["secret"]])
+    admin.put(f"/v1/buckets/{bucket}")
+    r = admin.put(f"/v1/buckets/{bucket}/objects/short.txt", params={"expires_in": "60"},
+                  content=b"soon gone")  # fmt: skip
+    assert r.status_code == 201, r.text
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 120))
+    assert admin.post("/v1/admin/lifecycle/run", json={"now": later}).json()["ran"]
+    upload = admin.post(f"/v1/buckets/{bucket}/uploads", json={"key": "big.bin"}).json()
+    assert admin.delete(f"/v1/buckets/{bucket}/uploads/{upload['upload_id']}").status_code == 204
+    got = receiver.wait(lambda g: len(g) == 2)
+    events = {d["event"]["type"]: d["event"]["data"] for d in got}
+    expired = events["object.deleted"]
+    assert expired["actor"] == "system:lifecycle" and expired["subject"]["key"] == "short.txt"
+    assert expired["data"]["reason"].startswith("expired")
+    aborted = events["upload.aborted"]
+    assert aborted["actor"] == f"root:{ROOT[0]}"
+    assert aborted["data"]["upload_id"] == upload["upload_id"]

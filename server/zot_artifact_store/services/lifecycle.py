@@ -38,6 +38,7 @@ from ..errors import StoreError
 from ..metadata import Bucket, MetadataStore, MultipartUpload, ObjectRecord
 from ..storage import BlobStore
 from ..timefmt import iso_time, parse_time
+from .notify import NULL_NOTIFIER, Notifier
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,8 @@ class Lifecycle:
         self.blobs = blobs
         self.audit = audit
         self.upload_retention = upload_retention
+        # Outbound webhooks (services/webhooks.py): object.deleted, upload.aborted.
+        self.notify: Notifier = NULL_NOTIFIER
         # Who holds the lease: this process, recognisably (host, pid) and uniquely.
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -294,6 +297,12 @@ class Lifecycle:
             f"{obj.bucket}/{obj.key}",
             f"expired by lifecycle ({why})",
             subject_digest=obj.digest,
+        )
+        await self.notify.emit(
+            "object.deleted",
+            {"bucket": obj.bucket, "key": obj.key, "digest": obj.digest},
+            {"size": obj.size, "reason": f"expired ({why})"},
+            actor=PRINCIPAL,
         )
 
     async def _expire_objects(
@@ -362,6 +371,12 @@ class Lifecycle:
                         f"{upload.bucket}/{upload.key}",
                         f"upload {upload.upload_id} started {iso_time(upload.initiated_at)} "
                         f"aborted by lifecycle ({why})",
+                    )
+                    await self.notify.emit(
+                        "upload.aborted",
+                        {"bucket": upload.bucket, "key": upload.key},
+                        {"upload_id": upload.upload_id, "reason": f"abandoned ({why})"},
+                        actor=PRINCIPAL,
                     )
             aborted += progress
             if len(page) < BATCH or not progress:

@@ -237,4 +237,8 @@ class MultipartService:
 
     async def abort(self, upload: MultipartUpload) -> None:
         # The part blobs become unreferenced; garbage collection removes them.
-        await self.metadata.delete_multipart(upload.upload_id)
+        if await self.metadata.delete_multipart(upload.upload_id):
+            subject = {"bucket": upload.bucket, "key": upload.key}
+            await self.artifacts.notify.emit(
+                "upload.aborted", subject, {"upload_id": upload.upload_id}
+            )

@@ -12,8 +12,15 @@ class Notifier:
     """What services call; does nothing until webhooks are configured (app.py)."""
 
     async def emit(
-        self, event_type: str, subject: dict[str, Any], data: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        subject: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
     ) -> None:
+        """Announce ``event_type`` about ``subject``; ``actor`` defaults to the principal of
+        the request being served (``system`` outside one)."""
         return None
 
 

@@ -346,7 +346,11 @@ class WebhookService(Notifier):
         return self._subs
 
     def event(
-        self, event_type: str, subject: dict[str, Any], data: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        subject: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        actor: str | None = None,
     ) -> dict[str, Any]:
         principal = current_principal.get()
         now = time.time()
@@ -355,7 +359,7 @@ class WebhookService(Notifier):
             "type": event_type,
             "version": PAYLOAD_VERSION,
             "time": iso_time(now),
-            "actor": principal.id if principal is not None else "system",
+            "actor": actor or (principal.id if principal is not None else "system"),
             "subject": subject,
             "link": self.link(subject),
         }
@@ -402,7 +406,12 @@ class WebhookService(Notifier):
         return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
     async def emit(
-        self, event_type: str, subject: dict[str, Any], data: dict[str, Any] | None = None
+        self,
+        event_type: str,
+        subject: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
     ) -> None:
         """Write the event to the outbox of every subscription that wants it (before the
         caller's answer is sent); a failure here is logged, never the caller's."""
@@ -411,7 +420,7 @@ class WebhookService(Notifier):
         try:
             subs = [s for s in await self._subscriptions() if _matches(s, event_type, subject)]
             if subs:
-                await self.enqueue(subs, self.event(event_type, subject, data))
+                await self.enqueue(subs, self.event(event_type, subject, data, actor))
         except Exception:
             log.exception("could not record %s for webhooks", event_type)
 
