@@ -1,0 +1,312 @@
+package zotartifacts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Version is the SDK's version, sent in the User-Agent.
+const Version = "0.1.0"
+
+// Client talks to one store's /v1 API. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	http      *http.Client
+	auth      func(ctx context.Context) (string, error) // the Authorization header value
+	tokens    TokenSource
+	retry     RetryPolicy
+	userAgent string
+}
+
+// Option configures a Client in New.
+type Option func(*Client)
+
+// WithToken authenticates with a bearer token: an API token ("zat_…") or any token the store
+// accepts (an OIDC access token).
+func WithToken(token string) Option { return WithTokenSource(StaticToken(token)) }
+
+// WithBasic authenticates with HTTP Basic (the root user, or any user name and an API token
+// as the password).
+func WithBasic(username, password string) Option {
+	return func(c *Client) {
+		value := "Basic " + basicToken(username, password)
+		c.tokens = nil
+		c.auth = func(context.Context) (string, error) { return value, nil }
+	}
+}
+
+// WithTokenSource authenticates with bearer tokens from ts (e.g. OIDCClientCredentials or
+// GitHubActions). When ts implements Invalidator, a 401 makes the client fetch a new token
+// and send the request once more (when its body can be read again).
+func WithTokenSource(ts TokenSource) Option {
+	return func(c *Client) {
+		c.tokens = ts
+		c.auth = func(ctx context.Context) (string, error) {
+			t, err := ts.Token(ctx)
+			if err != nil {
+				return "", err
+			}
+			return "Bearer " + t, nil
+		}
+	}
+}
+
+// WithHTTPClient sends requests with hc (timeouts, proxies, TLS). Redirects are not followed
+// by the SDK's requests either way.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithRetry replaces the default RetryPolicy (5 attempts, 200ms..10s full-jitter backoff).
+func WithRetry(p RetryPolicy) Option { return func(c *Client) { c.retry = p } }
+
+// WithUserAgent sets the User-Agent header (default "zot-artifacts-go/<Version>").
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// New returns a client of the store at baseURL (e.g. "http://127.0.0.1:8080"). Without an
+// authentication option requests are anonymous.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	if baseURL == "" {
+		return nil, fmt.Errorf("zotartifacts: a base URL is required (e.g. http://127.0.0.1:8080)")
+	}
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("zotartifacts: %q is not an http(s) URL", baseURL)
+	}
+	c := &Client{base: u, userAgent: "zot-artifacts-go/" + Version}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.http == nil {
+		c.http = &http.Client{Transport: defaultTransport()}
+	}
+	c.retry = c.retry.withDefaults()
+	return c, nil
+}
+
+func defaultTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = 5 * time.Minute
+	return t
+}
+
+// BaseURL returns the store's base URL the client was made with.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// body is a request body: either bytes (JSON, small documents), a reopenable source (a file
+// section) or a one-shot reader that is never sent twice.
+type body struct {
+	data    []byte
+	open    func() (io.Reader, error) // a fresh reader of the same bytes for each attempt
+	once    io.Reader
+	length  int64 // -1: unknown (chunked)
+	ctype   string
+	started func() // before each attempt sends it
+}
+
+func (b *body) replayable() bool { return b == nil || b.once == nil }
+
+func jsonBody(v any) (*body, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &body{data: data, length: int64(len(data)), ctype: "application/json"}, nil
+}
+
+type request struct {
+	method     string
+	path       string // below the base URL, already escaped; or an absolute URL
+	query      url.Values
+	header     http.Header
+	body       *body
+	idempotent bool
+	anonymous  bool
+	accept     []int // non-2xx statuses answered as a response, not an error
+	noRetry    bool
+}
+
+func (c *Client) url(path string, query url.Values) string {
+	u := c.base.String() + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	return u
+}
+
+// do sends r with retries (as RetryPolicy says) and returns a response the caller must
+// close: 2xx or a status in r.accept; anything else is an *Error.
+func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
+	attempt, renewed := 0, false
+	for {
+		attempt++
+		resp, err := c.once(ctx, r)
+		if err == nil {
+			return resp, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return nil, err
+		}
+		if e.Status == http.StatusUnauthorized && !r.anonymous && !renewed && r.body.replayable() {
+			renewed = true
+			if inv, ok := c.tokens.(Invalidator); ok && inv.Invalidate() {
+				attempt--
+				continue
+			}
+		}
+		if r.noRetry || !r.body.replayable() {
+			return nil, err
+		}
+		wait, ok := c.retry.delay(attempt, e, r.idempotent)
+		if !ok {
+			return nil, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
+	var reader io.Reader
+	length := int64(0)
+	if r.body != nil {
+		length = r.body.length
+		switch {
+		case r.body.data != nil:
+			reader = bytes.NewReader(r.body.data)
+		case r.body.open != nil:
+			rd, err := r.body.open()
+			if err != nil {
+				return nil, err
+			}
+			reader = rd
+		default:
+			reader = r.body.once
+		}
+		if r.body.started != nil {
+			r.body.started()
+		}
+	}
+	u := r.path
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		u = c.url(r.path, r.query)
+	} else if len(r.query) > 0 {
+		u += "?" + r.query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, nopCloser(reader))
+	if err != nil {
+		return nil, err
+	}
+	if reader != nil {
+		req.ContentLength = length
+		if length == 0 {
+			req.Body = http.NoBody
+		}
+	}
+	for k, v := range r.header {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	if r.body != nil && r.body.ctype != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", r.body.ctype)
+	}
+	if c.auth != nil && !r.anonymous {
+		value, err := c.auth(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", value)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, transportError(err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return resp, nil
+	}
+	for _, s := range r.accept {
+		if s == resp.StatusCode {
+			return resp, nil
+		}
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return nil, errorFromResponse(resp.StatusCode, resp.Header, head)
+}
+
+// nopCloser keeps net/http from closing the caller's reader (and returns nil for nil).
+func nopCloser(r io.Reader) io.Reader {
+	if r == nil {
+		return nil
+	}
+	return struct{ io.Reader }{r}
+}
+
+// transportError classifies a failure below HTTP.
+func transportError(err error) *Error {
+	code := "ConnectionError"
+	var ne net.Error
+	var op *net.OpError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial"):
+		code = "ConnectError"
+	case errors.As(err, &ne) && ne.Timeout():
+		code = "Timeout"
+	}
+	return &Error{Code: code, Message: err.Error(), Retryable: true, Type: "about:blank", Err: err}
+}
+
+// call sends r and decodes a JSON answer into out (when out is not nil).
+func (c *Client) call(ctx context.Context, r *request, out any) error {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return &Error{Code: "InvalidResponse", Status: resp.StatusCode, Message: "the store's answer is not the JSON expected: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// jsonCall sends in as a JSON body (when not nil) and decodes the answer into out.
+func (c *Client) jsonCall(ctx context.Context, method, path string, in, out any, idempotent bool) error {
+	r := &request{method: method, path: path, idempotent: idempotent}
+	if in != nil {
+		b, err := jsonBody(in)
+		if err != nil {
+			return err
+		}
+		r.body = b
+	}
+	return c.call(ctx, r, out)
+}
+
+// seg escapes one path segment (a "/" in a key too, so a key never looks like a sub-route).
+func seg(s string) string { return url.PathEscape(s) }
+
+func objectPath(bucket, key string) string {
+	return "/v1/buckets/" + seg(bucket) + "/objects/" + seg(key)
+}
