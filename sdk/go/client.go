@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -309,4 +310,22 @@ func seg(s string) string { return url.PathEscape(s) }
 
 func objectPath(bucket, key string) string {
 	return "/v1/buckets/" + seg(bucket) + "/objects/" + seg(key)
+}
+
+// NewFromEnv returns a client of the store at $ZOT_ARTIFACTS_URL, authenticated with
+// $ZOT_ARTIFACTS_TOKEN, or HTTP Basic with $ZOT_ARTIFACTS_USERNAME and
+// $ZOT_ARTIFACTS_PASSWORD, or anonymous (the CLI's and the Python SDK's variables). opts come
+// after those and may replace them.
+func NewFromEnv(opts ...Option) (*Client, error) {
+	u := os.Getenv("ZOT_ARTIFACTS_URL")
+	if u == "" {
+		return nil, &Error{Code: "NoConfiguration", Message: "ZOT_ARTIFACTS_URL is not set", Type: "about:blank"}
+	}
+	var auth []Option
+	if t := os.Getenv("ZOT_ARTIFACTS_TOKEN"); t != "" {
+		auth = append(auth, WithToken(t))
+	} else if user := os.Getenv("ZOT_ARTIFACTS_USERNAME"); user != "" {
+		auth = append(auth, WithBasic(user, os.Getenv("ZOT_ARTIFACTS_PASSWORD")))
+	}
+	return New(u, append(auth, opts...)...)
 }

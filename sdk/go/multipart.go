@@ -126,7 +126,9 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, r io.ReaderAt, 
 		remote[p.PartNumber] = p
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
+	// After a failure no new part starts; parts in flight finish (stored parts are what a
+	// resumed upload keeps). The whole-object hash stops at once.
+	hashCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	plan := planParts(size, partSize)
 	etags := make([]string, len(plan))
@@ -166,7 +168,7 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, r io.ReaderAt, 
 	go func() {
 		defer wg.Done()
 		h := sha256.New()
-		if _, err := io.Copy(h, &ctxReader{ctx, io.NewSectionReader(r, 0, size)}); err != nil {
+		if _, err := io.Copy(h, &ctxReader{hashCtx, io.NewSectionReader(r, 0, size)}); err != nil {
 			fail(err)
 			return
 		}
@@ -177,9 +179,9 @@ func (c *Client) Upload(ctx context.Context, bucket, key string, r io.ReaderAt, 
 		i, p := i, p
 		select {
 		case sem <- struct{}{}:
-		case <-ctx.Done():
+		case <-hashCtx.Done():
 		}
-		if ctx.Err() != nil {
+		if hashCtx.Err() != nil {
 			break
 		}
 		wg.Add(1)
