@@ -211,6 +211,10 @@ type Event struct {
 	Type string
 	// Source is the CloudEvent source (e.g. the Tekton controller's URI).
 	Source string
+	// Subject is the CloudEvent subject (the run's name), optional.
+	Subject string
+	// Time is when it happened; now when zero.
+	Time time.Time
 	// EventSource is the store's event source id (?source=), optional with a bearer
 	// credential allowed events:Publish.
 	EventSource string
@@ -242,6 +246,14 @@ func (c *Client) PublishEvent(ctx context.Context, ev Event) (*EventReceipt, err
 		source = "zot-artifacts-go"
 	}
 	h.Set("Ce-Source", source)
+	if ev.Subject != "" {
+		h.Set("Ce-Subject", ev.Subject)
+	}
+	when := ev.Time
+	if when.IsZero() {
+		when = time.Now()
+	}
+	h.Set("Ce-Time", when.UTC().Format(time.RFC3339Nano))
 	r := &request{method: http.MethodPost, path: "/v1/events", header: h,
 		body: &body{data: data, length: int64(len(data)), ctype: "application/json"}}
 	if ev.EventSource != "" {

@@ -125,11 +125,17 @@ func (c *Client) ListEvidence(ctx context.Context, subject Subject, kind string)
 		if err != nil {
 			return nil, err
 		}
-		var out map[string][]Evidence
+		var out map[string]json.RawMessage
 		if err := c.jsonCall(ctx, http.MethodGet, path, nil, &out, true); err != nil {
 			return nil, err
 		}
-		found = append(found, out[k]...)
+		var page []Evidence
+		if raw, ok := out[k]; ok {
+			if err := json.Unmarshal(raw, &page); err != nil {
+				return nil, &Error{Code: "InvalidResponse", Message: "the evidence listing is not the JSON expected: " + err.Error(), Err: err}
+			}
+		}
+		found = append(found, page...)
 	}
 	return found, nil
 }
