@@ -437,4 +437,3 @@ func ExampleError() {
 	// 404 NoSuchKey false true
 	// true true
 }
-
