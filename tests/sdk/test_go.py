@@ -132,4 +132,3 @@ def test_the_go_suite_says_what_to_set(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "ZAS_TEST_URL" in run.stdout + run.stderr and "ZAS_TEST_TOKEN" in run.stdout
-
