@@ -55,11 +55,11 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 
 // Authorization is the store's answer to Authorize.
 type Authorization struct {
-	Principal string `json:"principal"`
-	Action    string `json:"action"`
-	Resource  string `json:"resource"`
-	Allowed   bool   `json:"allowed"`
-	Reason    string `json:"reason"`
+	Principal string `json:"principal"` // who asked
+	Action    string `json:"action"`    // the action asked about
+	Resource  string `json:"resource"`  // the resource asked about
+	Allowed   bool   `json:"allowed"`   // the decision
+	Reason    string `json:"reason"`    // why (the role or statement that decided)
 }
 
 // Authorize asks whether the caller may do action (e.g. "s3:PutObject") on resource
@@ -85,6 +85,7 @@ func (c *Client) WhoAmI(ctx context.Context) (string, error) {
 
 // AuditQuery filters the audit trail; empty fields do not filter.
 type AuditQuery struct {
+	// Principal (e.g. token:<id>) and Action (e.g. s3:PutObject) match exactly.
 	Principal, Action string
 	// Resource is a prefix.
 	Resource string
@@ -224,9 +225,9 @@ type Event struct {
 
 // EventReceipt is the store's answer to PublishEvent.
 type EventReceipt struct {
-	EventID   string          `json:"event_id"`
-	Duplicate bool            `json:"duplicate"`
-	Build     json.RawMessage `json:"build,omitempty"`
+	EventID   string          `json:"event_id"`        // the store's id of the event
+	Duplicate bool            `json:"duplicate"`       // true for a redelivery: nothing was recorded again
+	Build     json.RawMessage `json:"build,omitempty"` // the build record the event updated (JSON), when there is one
 }
 
 // PublishEvent sends a CI event to POST /v1/events with the client's credentials (allowed

@@ -10,24 +10,24 @@ import (
 
 // Bucket is a bucket's settings.
 type Bucket struct {
-	Name       string            `json:"name"`
-	CreatedAt  string            `json:"created_at"`
-	PublicRead bool              `json:"public_read"`
-	Owner      string            `json:"owner,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	Name       string            `json:"name"`             // the bucket's name
+	CreatedAt  string            `json:"created_at"`       // RFC 3339
+	PublicRead bool              `json:"public_read"`      // anyone may read its objects
+	Owner      string            `json:"owner,omitempty"`  // the principal that created it
+	Labels     map[string]string `json:"labels,omitempty"` // the bucket's labels
 }
 
 // ObjectInfo is an object's metadata. SHA256 is lowercase hex; Digest() is "sha256:<hex>".
 type ObjectInfo struct {
-	Bucket      string            `json:"bucket"`
-	Key         string            `json:"key"`
-	Size        int64             `json:"size"`
-	SHA256      string            `json:"sha256"`
-	ETag        string            `json:"etag"`
-	ContentType string            `json:"content_type"`
-	CreatedAt   string            `json:"created_at,omitempty"`
-	UpdatedAt   string            `json:"updated_at,omitempty"`
-	Labels      map[string]string `json:"labels,omitempty"`
+	Bucket      string            `json:"bucket"`               // the object's bucket
+	Key         string            `json:"key"`                  // the object's key
+	Size        int64             `json:"size"`                 // the whole object's size in bytes
+	SHA256      string            `json:"sha256"`               // lowercase hex digest of the content
+	ETag        string            `json:"etag"`                 // the entity tag, unquoted
+	ContentType string            `json:"content_type"`         // the stored content type
+	CreatedAt   string            `json:"created_at,omitempty"` // RFC 3339: first written
+	UpdatedAt   string            `json:"updated_at,omitempty"` // RFC 3339: last written
+	Labels      map[string]string `json:"labels,omitempty"`     // the object's labels
 }
 
 // Digest is the object's content digest, "sha256:<hex>".
@@ -67,31 +67,31 @@ func objectFromHeaders(bucket, key string, h http.Header) ObjectInfo {
 
 // UploadPart is a part stored in a multipart upload.
 type UploadPart struct {
-	PartNumber int    `json:"part_number"`
-	Size       int64  `json:"size"`
-	ETag       string `json:"etag"`
-	SHA256     string `json:"sha256"`
+	PartNumber int    `json:"part_number"` // 1-based
+	Size       int64  `json:"size"`        // bytes
+	ETag       string `json:"etag"`        // the part's entity tag, for CompleteUpload
+	SHA256     string `json:"sha256"`      // hex digest of the part
 }
 
 // Upload is a multipart upload in progress (Parts only when fetched with GetUpload).
 type Upload struct {
-	UploadID    string            `json:"upload_id"`
-	Bucket      string            `json:"bucket"`
-	Key         string            `json:"key"`
-	CreatedAt   string            `json:"created_at"`
-	ContentType string            `json:"content_type"`
-	Labels      map[string]string `json:"labels"`
-	Parts       []UploadPart      `json:"parts"`
+	UploadID    string            `json:"upload_id"`    // the upload's id
+	Bucket      string            `json:"bucket"`       // the object's bucket
+	Key         string            `json:"key"`          // the object's key
+	CreatedAt   string            `json:"created_at"`   // RFC 3339
+	ContentType string            `json:"content_type"` // the content type the object will have
+	Labels      map[string]string `json:"labels"`       // the labels the object will have
+	Parts       []UploadPart      `json:"parts"`        // the parts stored so far (GetUpload)
 }
 
 // Subject is what supply-chain evidence is about: an object (its current sha256), an OCI
 // image (repository and manifest digest) or a bare digest. Build one with ObjectSubject,
 // ImageSubject or DigestSubject.
 type Subject struct {
-	Bucket     string `json:"bucket,omitempty"`
-	Key        string `json:"key,omitempty"`
-	Repository string `json:"repository,omitempty"`
-	Digest     string `json:"digest,omitempty"`
+	Bucket     string `json:"bucket,omitempty"`     // with Key: an object
+	Key        string `json:"key,omitempty"`        // with Bucket: an object
+	Repository string `json:"repository,omitempty"` // with Digest: an OCI manifest
+	Digest     string `json:"digest,omitempty"`     // sha256:<hex>; alone, a bare digest
 }
 
 // ObjectSubject is the subject bucket/key (its current content).
@@ -112,34 +112,34 @@ func DigestSubject(digest string) Subject {
 
 // Evidence is a signature, SBOM or attestation attached to a subject digest.
 type Evidence struct {
-	ID            string          `json:"id"`
-	Kind          string          `json:"kind"`
-	Format        string          `json:"format"`
-	SubjectDigest string          `json:"subject_digest"`
-	Subject       string          `json:"subject"`
-	MediaType     string          `json:"media_type"`
-	Digest        string          `json:"digest"`
-	Size          int64           `json:"size"`
-	CreatedAt     string          `json:"created_at"`
-	CreatedBy     string          `json:"created_by"`
-	Details       map[string]any  `json:"details"`
-	Envelope      json.RawMessage `json:"envelope,omitempty"`
+	ID            string          `json:"id"`                 // the evidence id (GetEvidence)
+	Kind          string          `json:"kind"`               // signature, sbom or attestation
+	Format        string          `json:"format"`             // e.g. sigstore, dsse, raw, cyclonedx, spdx
+	SubjectDigest string          `json:"subject_digest"`     // the digest it is about, sha256:<hex>
+	Subject       string          `json:"subject"`            // bucket/key or repository@digest it was attached to
+	MediaType     string          `json:"media_type"`         // the document's content type
+	Digest        string          `json:"digest"`             // the document's own digest
+	Size          int64           `json:"size"`               // the document's size in bytes
+	CreatedAt     string          `json:"created_at"`         // RFC 3339
+	CreatedBy     string          `json:"created_by"`         // the principal that attached it
+	Details       map[string]any  `json:"details"`            // what the store read from it (identity, issuer, predicate type ...)
+	Envelope      json.RawMessage `json:"envelope,omitempty"` // the signed DSSE envelope when the store signed it (Sign)
 }
 
 // RuleResult is one policy rule's outcome; Evidence lists the evidence ids it looked at.
 type RuleResult struct {
-	Rule     string   `json:"rule"`
-	Passed   bool     `json:"passed"`
-	Reason   string   `json:"reason"`
-	Evidence []string `json:"evidence"`
+	Rule     string   `json:"rule"`     // what the rule asked for, in words
+	Passed   bool     `json:"passed"`   // whether it held
+	Reason   string   `json:"reason"`   // why it passed or failed
+	Evidence []string `json:"evidence"` // the evidence ids it looked at
 }
 
 // VerificationResult is the answer of Verify.
 type VerificationResult struct {
-	Verified      bool         `json:"verified"`
-	Rules         []RuleResult `json:"rules"`
-	SubjectDigest string       `json:"subject_digest"`
-	Subject       string       `json:"subject"`
+	Verified      bool         `json:"verified"`       // every rule (or the threshold) passed
+	Rules         []RuleResult `json:"rules"`          // each rule's outcome
+	SubjectDigest string       `json:"subject_digest"` // the digest that was checked
+	Subject       string       `json:"subject"`        // what was checked, in words
 	// VSA is the signed verification summary attestation, when asked for and verified.
 	VSA *Evidence `json:"vsa,omitempty"`
 }
@@ -157,16 +157,16 @@ func (v *VerificationResult) FailedRules() []RuleResult {
 
 // APIToken is an API token; Secret (the "zat_…" bearer value) only in CreateToken's answer.
 type APIToken struct {
-	ID         string            `json:"id"`
-	Name       string            `json:"name"`
-	Roles      []string          `json:"roles"`
-	Owner      string            `json:"owner"`
-	CreatedAt  string            `json:"created_at"`
-	ExpiresAt  string            `json:"expires_at,omitempty"`
-	LastUsedAt string            `json:"last_used_at,omitempty"`
-	RevokedAt  string            `json:"revoked_at,omitempty"`
-	Statements []json.RawMessage `json:"statements,omitempty"`
-	Secret     string            `json:"token,omitempty"`
+	ID         string            `json:"id"`                     // the token's id (its principal is token:<ID>)
+	Name       string            `json:"name"`                   // what it is for
+	Roles      []string          `json:"roles"`                  // the roles it has
+	Owner      string            `json:"owner"`                  // who created it
+	CreatedAt  string            `json:"created_at"`             // RFC 3339
+	ExpiresAt  string            `json:"expires_at,omitempty"`   // RFC 3339; empty: never
+	LastUsedAt string            `json:"last_used_at,omitempty"` // RFC 3339; empty: never used
+	RevokedAt  string            `json:"revoked_at,omitempty"`   // RFC 3339; empty: not revoked
+	Statements []json.RawMessage `json:"statements,omitempty"`   // its own IAM-style statements
+	Secret     string            `json:"token,omitempty"`        // the bearer value zat_…, only in CreateToken's answer
 }
 
 // AuditRecord is one audit record as the server writes it (the AuditRecord schema of
@@ -175,27 +175,27 @@ type AuditRecord map[string]any
 
 // Policy is a named global access policy.
 type Policy struct {
-	Name      string         `json:"name"`
-	Document  PolicyDocument `json:"document"`
-	CreatedAt string         `json:"created_at"`
-	UpdatedAt string         `json:"updated_at"`
+	Name      string         `json:"name"`       // the policy's name
+	Document  PolicyDocument `json:"document"`   // its statements
+	CreatedAt string         `json:"created_at"` // RFC 3339
+	UpdatedAt string         `json:"updated_at"` // RFC 3339
 }
 
 // PolicyDocument is an IAM-style policy: an explicit Deny wins over roles and Allows.
 type PolicyDocument struct {
-	Version   string      `json:"Version,omitempty"`
-	Statement []Statement `json:"Statement"`
+	Version   string      `json:"Version,omitempty"` // optional, e.g. 2012-10-17
+	Statement []Statement `json:"Statement"`         // one to 100 statements
 }
 
 // Statement is one IAM-style policy statement. Principal, Action and Resource are a string
 // or a list of strings (Principal also {"AWS": [...]}); Condition as the store documents it.
 type Statement struct {
-	Sid       string         `json:"Sid,omitempty"`
-	Effect    string         `json:"Effect"`
-	Principal any            `json:"Principal"`
-	Action    any            `json:"Action"`
-	Resource  any            `json:"Resource"`
-	Condition map[string]any `json:"Condition,omitempty"`
+	Sid       string         `json:"Sid,omitempty"`       // an optional statement id
+	Effect    string         `json:"Effect"`              // Allow or Deny
+	Principal any            `json:"Principal"`           // *, a principal id, role:<r>, group:<g>, a list, or {"AWS": [...]}
+	Action    any            `json:"Action"`              // e.g. s3:GetObject, oci:push, supplychain:sign; a string or a list
+	Resource  any            `json:"Resource"`            // bucket, bucket/key-glob, repo:name-glob, admin:…, *; a string or a list
+	Condition map[string]any `json:"Condition,omitempty"` // IpAddress / NotIpAddress, DateGreaterThan / DateLessThan
 }
 
 // SBOMMatch is one subject whose SBOM lists a searched component (the server's JSON).

@@ -28,7 +28,7 @@ const (
 type UploadOptions struct {
 	// ContentType and Labels are the object's.
 	ContentType string
-	Labels      map[string]string
+	Labels      map[string]string // the object's labels
 	// PartSize (default 16 MiB, at least 5 MiB; grown when more than 10,000 parts would be
 	// needed).
 	PartSize int64
@@ -307,8 +307,8 @@ func (s readerAtSeeker) ReadAt(p []byte, off int64) (int, error) {
 
 // CreateUploadOptions are the settings of a new multipart upload.
 type CreateUploadOptions struct {
-	ContentType string
-	Labels      map[string]string
+	ContentType string            // the object's content type
+	Labels      map[string]string // the object's labels
 }
 
 // CreateUpload starts a multipart upload of bucket/key.
@@ -329,8 +329,8 @@ func (c *Client) CreateUpload(ctx context.Context, bucket, key string, opts *Cre
 
 // CompletedPart names a stored part in CompleteUpload.
 type CompletedPart struct {
-	PartNumber int    `json:"part_number"`
-	ETag       string `json:"etag"`
+	PartNumber int    `json:"part_number"` // 1-based, in order
+	ETag       string `json:"etag"`        // UploadPart's answer
 }
 
 // CompleteOptions are the optional settings of CompleteUpload.

@@ -146,8 +146,8 @@ func objectHeaders(contentType string, labels map[string]string) http.Header {
 
 // Range is a byte range of an object: Length bytes from Offset; Length 0 means to the end.
 type Range struct {
-	Offset int64
-	Length int64
+	Offset int64 // the first byte, counted from 0
+	Length int64 // how many bytes; 0: to the end
 }
 
 // header is the Range header value ("bytes=first-last").
@@ -388,8 +388,8 @@ func (c *Client) DeleteObject(ctx context.Context, bucket, key string) error {
 // CopyOptions are the optional settings of CopyObject: the copy keeps the source's content
 // type and labels unless given.
 type CopyOptions struct {
-	ContentType string
-	Labels      map[string]string
+	ContentType string            // replaces the source's content type
+	Labels      map[string]string // replace the source's labels
 }
 
 // CopyObject copies srcBucket/srcKey to dstBucket/dstKey inside the store (no bytes pass

@@ -192,15 +192,15 @@ func (c *Client) Sign(ctx context.Context, subject Subject, predicateType string
 
 // TrustedKey is a public key the store trusts for signatures.
 type TrustedKey struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Algorithm string `json:"algorithm"`
-	Scope     string `json:"scope"`
-	PublicKey string `json:"public_key"`
-	CreatedAt string `json:"created_at"`
-	CreatedBy string `json:"created_by"`
-	ExpiresAt string `json:"expires_at,omitempty"`
-	RevokedAt string `json:"revoked_at,omitempty"`
+	ID        string `json:"id"`                   // the key's id (policies name it)
+	Name      string `json:"name"`                 // what it is
+	Algorithm string `json:"algorithm"`            // e.g. ecdsa-p256
+	Scope     string `json:"scope"`                // "" (everywhere), bucket:<name> or repo:<name>
+	PublicKey string `json:"public_key"`           // PEM
+	CreatedAt string `json:"created_at"`           // RFC 3339
+	CreatedBy string `json:"created_by"`           // who added it
+	ExpiresAt string `json:"expires_at,omitempty"` // RFC 3339; empty: never
+	RevokedAt string `json:"revoked_at,omitempty"` // RFC 3339; empty: trusted
 }
 
 // AddKey trusts a PEM public key for signatures; scope is "" (everywhere), "bucket:<name>"
@@ -233,9 +233,9 @@ func (c *Client) RevokeKey(ctx context.Context, id string) error {
 // SBOMQuery is what SearchSBOMs looks for: a package URL (with a version it matches
 // exactly) or a component name; Limit caps the results.
 type SBOMQuery struct {
-	PURL  string
-	Name  string
-	Limit int
+	PURL  string // a package URL; with a version it matches exactly
+	Name  string // a component name
+	Limit int    // the most results (0: the server's default)
 }
 
 // SearchSBOMs returns the subjects whose SBOM lists a component.
