@@ -110,14 +110,7 @@ func (o OIDCClientCredentials) TokenSource() (CachingTokenSource, error) {
 	if o.Issuer == "" && o.TokenURL == "" {
 		return nil, fmt.Errorf("zotartifacts: OIDCClientCredentials needs Issuer or TokenURL")
 	}
-	hc := o.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	margin := o.RefreshMargin
-	if margin == 0 {
-		margin = 30 * time.Second
-	}
+	hc, margin := orDefaults(o.HTTPClient, o.RefreshMargin, 30*time.Second)
 	var mu sync.Mutex
 	tokenURL := o.TokenURL
 	fetch := func(ctx context.Context) (string, time.Duration, error) {
@@ -204,14 +197,7 @@ func (g GitHubActions) TokenSource() (CachingTokenSource, error) {
 	if g.StoreURL == "" {
 		return nil, fmt.Errorf("zotartifacts: GitHubActions needs StoreURL")
 	}
-	hc := g.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	margin := g.RefreshMargin
-	if margin == 0 {
-		margin = 60 * time.Second
-	}
+	hc, margin := orDefaults(g.HTTPClient, g.RefreshMargin, 60*time.Second)
 	fetch := func(ctx context.Context) (string, time.Duration, error) {
 		u := g.RequestURL
 		if g.Audience != "" {
@@ -247,6 +233,17 @@ func (g GitHubActions) TokenSource() (CachingTokenSource, error) {
 		return answer.Token, lifetime(answer.ExpiresIn), nil
 	}
 	return &cachedToken{margin: margin, fetch: fetch}, nil
+}
+
+// orDefaults: http.DefaultClient for a nil client, def for a zero margin.
+func orDefaults(hc *http.Client, margin, def time.Duration) (*http.Client, time.Duration) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	if margin == 0 {
+		margin = def
+	}
+	return hc, margin
 }
 
 func lifetime(seconds float64) time.Duration {

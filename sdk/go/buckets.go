@@ -43,20 +43,12 @@ func (c *Client) CreateBucket(ctx context.Context, name string, opts *BucketOpti
 	if opts.Labels != nil {
 		in["labels"] = opts.Labels
 	}
-	var b Bucket
-	if err := c.jsonCall(ctx, http.MethodPut, path, in, &b, true); err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return callFor[Bucket](ctx, c, http.MethodPut, path, in, true)
 }
 
 // GetBucket returns a bucket's settings.
 func (c *Client) GetBucket(ctx context.Context, name string) (*Bucket, error) {
-	var b Bucket
-	if err := c.jsonCall(ctx, http.MethodGet, "/v1/buckets/"+seg(name), nil, &b, true); err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return callFor[Bucket](ctx, c, http.MethodGet, "/v1/buckets/"+seg(name), nil, true)
 }
 
 // ListBuckets returns the buckets the caller may see.

@@ -309,6 +309,15 @@ func (c *Client) jsonCall(ctx context.Context, method, path string, in, out any,
 	return c.call(ctx, r, out)
 }
 
+// callFor sends in as a JSON body (when not nil) and decodes the answer as a T.
+func callFor[T any](ctx context.Context, c *Client, method, path string, in any, idempotent bool) (*T, error) {
+	var out T
+	if err := c.jsonCall(ctx, method, path, in, &out, idempotent); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // seg escapes one path segment (a "/" in a key too, so a key never looks like a sub-route).
 func seg(s string) string { return url.PathEscape(s) }
 

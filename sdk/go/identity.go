@@ -30,11 +30,7 @@ func (c *Client) CreateToken(ctx context.Context, t TokenRequest) (*APIToken, er
 	if len(t.Statements) > 0 {
 		in["statements"] = t.Statements
 	}
-	var out APIToken
-	if err := c.jsonCall(ctx, http.MethodPost, "/v1/tokens", in, &out, false); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return callFor[APIToken](ctx, c, http.MethodPost, "/v1/tokens", in, false)
 }
 
 // ListTokens returns every API token (revoked ones too), without secrets.
@@ -100,14 +96,11 @@ type AuditQuery struct {
 // AuditIterator walks audit records, newest first, following the server's cursor lazily:
 // for it.Next() { rec := it.Record() }; then check it.Err().
 type AuditIterator struct {
+	pager[AuditRecord]
 	ctx    context.Context
 	c      *Client
 	q      AuditQuery
-	page   []AuditRecord
 	cursor string
-	done   bool
-	cur    AuditRecord
-	err    error
 }
 
 // Audit queries the audit trail (admins only).
@@ -115,20 +108,13 @@ func (c *Client) Audit(ctx context.Context, q AuditQuery) *AuditIterator {
 	if q.PageSize <= 0 {
 		q.PageSize = 100
 	}
-	return &AuditIterator{ctx: ctx, c: c, q: q}
+	it := &AuditIterator{ctx: ctx, c: c, q: q}
+	it.fetch = it.fetchPage
+	return it
 }
 
 // Next advances to the next record; false at the end or on an error (see Err).
-func (it *AuditIterator) Next() bool {
-	for len(it.page) == 0 {
-		if it.done || it.err != nil {
-			return false
-		}
-		it.err = it.fetch()
-	}
-	it.cur, it.page = it.page[0], it.page[1:]
-	return true
-}
+func (it *AuditIterator) Next() bool { return it.next() }
 
 // Record is the record Next advanced to.
 func (it *AuditIterator) Record() AuditRecord { return it.cur }
@@ -136,7 +122,7 @@ func (it *AuditIterator) Record() AuditRecord { return it.cur }
 // Err is the error that stopped the iteration, nil at a normal end.
 func (it *AuditIterator) Err() error { return it.err }
 
-func (it *AuditIterator) fetch() error {
+func (it *AuditIterator) fetchPage() ([]AuditRecord, bool, error) {
 	v := url.Values{"limit": {strconv.Itoa(it.q.PageSize)}}
 	for name, value := range map[string]string{
 		"principal": it.q.Principal, "action": it.q.Action,
@@ -160,32 +146,23 @@ func (it *AuditIterator) fetch() error {
 		Next    *string       `json:"next_cursor"`
 	}
 	if err := it.c.call(it.ctx, &request{method: http.MethodGet, path: "/v1/audit", query: v, idempotent: true}, &out); err != nil {
-		return err
+		return nil, false, err
 	}
-	it.page = out.Records
-	it.done = out.Next == nil || *out.Next == ""
-	if !it.done {
+	last := out.Next == nil || *out.Next == ""
+	if !last {
 		it.cursor = *out.Next
 	}
-	return nil
+	return out.Records, last, nil
 }
 
 // PutPolicy creates or replaces the global policy name.
 func (c *Client) PutPolicy(ctx context.Context, name string, doc PolicyDocument) (*Policy, error) {
-	var p Policy
-	if err := c.jsonCall(ctx, http.MethodPut, "/v1/policies/"+seg(name), doc, &p, true); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return callFor[Policy](ctx, c, http.MethodPut, "/v1/policies/"+seg(name), doc, true)
 }
 
 // GetPolicy returns the global policy name.
 func (c *Client) GetPolicy(ctx context.Context, name string) (*Policy, error) {
-	var p Policy
-	if err := c.jsonCall(ctx, http.MethodGet, "/v1/policies/"+seg(name), nil, &p, true); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return callFor[Policy](ctx, c, http.MethodGet, "/v1/policies/"+seg(name), nil, true)
 }
 
 // ListPolicies returns the global policies.

@@ -320,11 +320,7 @@ func (c *Client) CreateUpload(ctx context.Context, bucket, key string, opts *Cre
 	if opts != nil && len(opts.Labels) > 0 {
 		in["labels"] = opts.Labels
 	}
-	var u Upload
-	if err := c.jsonCall(ctx, http.MethodPost, "/v1/buckets/"+seg(bucket)+"/uploads", in, &u, false); err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return callFor[Upload](ctx, c, http.MethodPost, "/v1/buckets/"+seg(bucket)+"/uploads", in, false)
 }
 
 // CompletedPart names a stored part in CompleteUpload.
@@ -381,11 +377,7 @@ func (c *Client) ListUploads(ctx context.Context, bucket, prefix string) ([]Uplo
 
 // GetUpload returns an upload in progress with its parts.
 func (c *Client) GetUpload(ctx context.Context, bucket, uploadID string) (*Upload, error) {
-	var u Upload
-	if err := c.jsonCall(ctx, http.MethodGet, "/v1/buckets/"+seg(bucket)+"/uploads/"+seg(uploadID), nil, &u, true); err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return callFor[Upload](ctx, c, http.MethodGet, "/v1/buckets/"+seg(bucket)+"/uploads/"+seg(uploadID), nil, true)
 }
 
 // AbortUpload abandons an upload and its parts.

@@ -471,21 +471,19 @@ type ListOptions struct {
 //	}
 //	if err := it.Err(); err != nil { ... }
 type ObjectIterator struct {
+	pager[ObjectInfo]
 	ctx      context.Context
 	c        *Client
 	bucket   string
 	opts     ListOptions
-	page     []ObjectInfo
 	prefixes []string
 	token    string
-	done     bool
-	cur      ObjectInfo
-	err      error
 }
 
 // ListObjects lists bucket's objects in key order, following continuation tokens lazily.
 func (c *Client) ListObjects(ctx context.Context, bucket string, opts *ListOptions) *ObjectIterator {
 	it := &ObjectIterator{ctx: ctx, c: c, bucket: bucket}
+	it.fetch = it.fetchPage
 	if opts != nil {
 		it.opts = *opts
 	}
@@ -496,16 +494,7 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, opts *ListOptio
 }
 
 // Next advances to the next object; false at the end or on an error (see Err).
-func (it *ObjectIterator) Next() bool {
-	for len(it.page) == 0 {
-		if it.done || it.err != nil {
-			return false
-		}
-		it.err = it.fetch()
-	}
-	it.cur, it.page = it.page[0], it.page[1:]
-	return true
-}
+func (it *ObjectIterator) Next() bool { return it.next() }
 
 // Object is the object Next advanced to.
 func (it *ObjectIterator) Object() ObjectInfo { return it.cur }
@@ -516,7 +505,7 @@ func (it *ObjectIterator) Err() error { return it.err }
 // Prefixes are the common prefixes (with a Delimiter) of the pages fetched so far.
 func (it *ObjectIterator) Prefixes() []string { return it.prefixes }
 
-func (it *ObjectIterator) fetch() error {
+func (it *ObjectIterator) fetchPage() ([]ObjectInfo, bool, error) {
 	q := url.Values{"prefix": {it.opts.Prefix}, "limit": {strconv.Itoa(it.opts.PageSize)}}
 	if it.opts.Delimiter != "" {
 		q.Set("delimiter", it.opts.Delimiter)
@@ -532,16 +521,34 @@ func (it *ObjectIterator) fetch() error {
 	}
 	r := &request{method: http.MethodGet, path: "/v1/buckets/" + seg(it.bucket) + "/objects", query: q, idempotent: true}
 	if err := it.c.call(it.ctx, r, &out); err != nil {
-		return err
+		return nil, false, err
 	}
 	for i := range out.Objects {
 		out.Objects[i].normalize()
 	}
-	it.page = out.Objects
 	it.prefixes = append(it.prefixes, out.CommonPrefixes...)
 	it.token = out.Next
-	it.done = !out.Truncated || out.Next == ""
-	return nil
+	return out.Objects, !out.Truncated || out.Next == "", nil
+}
+
+// pager walks pages of T: fetch answers a page and whether it was the last.
+type pager[T any] struct {
+	fetch func() (items []T, last bool, err error)
+	page  []T
+	cur   T
+	done  bool
+	err   error
+}
+
+func (p *pager[T]) next() bool {
+	for len(p.page) == 0 {
+		if p.done || p.err != nil {
+			return false
+		}
+		p.page, p.done, p.err = p.fetch()
+	}
+	p.cur, p.page = p.page[0], p.page[1:]
+	return true
 }
 
 // ListPrefixes returns the "directories" one level under prefix: the common prefixes

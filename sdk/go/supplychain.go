@@ -183,11 +183,7 @@ func (c *Client) Sign(ctx context.Context, subject Subject, predicateType string
 	if predicate != nil {
 		in["predicate"] = predicate
 	}
-	var ev Evidence
-	if err := c.jsonCall(ctx, http.MethodPost, "/v1/sign", in, &ev, false); err != nil {
-		return nil, err
-	}
-	return &ev, nil
+	return callFor[Evidence](ctx, c, http.MethodPost, "/v1/sign", in, false)
 }
 
 // TrustedKey is a public key the store trusts for signatures.
@@ -207,11 +203,7 @@ type TrustedKey struct {
 // or "repo:<name>".
 func (c *Client) AddKey(ctx context.Context, name, publicKeyPEM, scope string) (*TrustedKey, error) {
 	in := map[string]any{"name": name, "public_key": publicKeyPEM, "scope": scope}
-	var k TrustedKey
-	if err := c.jsonCall(ctx, http.MethodPost, "/v1/keys", in, &k, false); err != nil {
-		return nil, err
-	}
-	return &k, nil
+	return callFor[TrustedKey](ctx, c, http.MethodPost, "/v1/keys", in, false)
 }
 
 // ListKeys returns the trusted keys.
