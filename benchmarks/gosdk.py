@@ -28,7 +28,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.run import emit_results, log  # noqa: E402
-from benchmarks.sdk import GIB, MB, MIB, make_file, page_cache_read  # noqa: E402
-from tests.fixtures.server import ServerProcess  # noqa: E402
+from benchmarks.sdk import GIB, MB, MIB, make_file, page_cache_read, scratch_server  # noqa: E402
 from zot_artifacts import Client, RetryPolicy  # noqa: E402
 
 
@@ -146,16 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="zas-gobench-", dir=args.work_dir))
     size = int(args.size_gib * GIB)
-    try:
-        server = ServerProcess(work / "data", env={"ZAS_LOG_LEVEL": "warning"}).start()
-        try:
-            results = bench(server.url, work, size, args.part_mib * MIB, args.parallel, args.rounds)
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with scratch_server("zas-gobench-", args.work_dir) as (url, work):
+        results = bench(url, work, size, args.part_mib * MIB, args.parallel, args.rounds)
     emit_results(results, args.json)
     return 0
 
