@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -83,8 +84,8 @@ func TestVerifyWithRealSigstoreEvidence(t *testing.T) {
 	}
 }
 
-// A key-based raw signature (as cosign sign-blob writes it), a store signature, an SBOM and
-// SBOM search.
+// A key-based raw signature (as cosign sign-blob writes it), a DSSE-signed SLSA attestation,
+// a store signature, an SBOM and SBOM search.
 func TestEvidenceKeysAndSBOMs(t *testing.T) {
 	ctx, c := ctxT(t), admin(t)
 	bucket := newBucket(t, c)
@@ -124,13 +125,55 @@ func TestEvidenceKeysAndSBOMs(t *testing.T) {
 		t.Fatalf("keys: %+v", keys)
 	}
 
+	// An in-toto statement with the real SLSA v1 predicate of tests/fixtures, in a DSSE
+	// envelope signed by the same key; the policy asks for that predicate type.
+	statement, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": "app.bin", "digest": map[string]string{"sha256": info.SHA256}}},
+		"predicateType": "https://slsa.dev/provenance/v1",
+		"predicate":     json.RawMessage(fixture(t, "sigstore/slsa_predicate_v1_0.json")),
+	})
+	must(t, err)
+	const payloadType = "application/vnd.in-toto+json"
+	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(statement), statement)
+	paeDigest := sha256.Sum256([]byte(pae))
+	dsseSig, err := ecdsa.SignASN1(rand.Reader, private, paeDigest[:])
+	must(t, err)
+	envelope, err := json.Marshal(map[string]any{
+		"payload":     base64.StdEncoding.EncodeToString(statement),
+		"payloadType": payloadType,
+		"signatures":  []any{map[string]string{"keyid": "", "sig": base64.StdEncoding.EncodeToString(dsseSig)}},
+	})
+	must(t, err)
+	att, err := c.AttachEvidence(ctx, subject, zotartifacts.KindAttestation, bytes.NewReader(envelope), nil)
+	must(t, err)
+	if att.Kind != "attestation" || att.Details["predicate_type"] != "https://slsa.dev/provenance/v1" {
+		t.Fatalf("attestation: %+v", att)
+	}
+	slsa := map[string]any{"attestations": []any{map[string]any{
+		"predicate_type": "https://slsa.dev/provenance/v1",
+		"signer":         map[string]any{"key": key.ID},
+	}}}
+	withProvenance, err := c.Verify(ctx, subject, slsa, nil)
+	must(t, err)
+	if !withProvenance.Verified {
+		t.Fatalf("the SLSA attestation did not verify: %+v", withProvenance)
+	}
+	other, err := c.Verify(ctx, subject, map[string]any{"attestations": []any{map[string]any{
+		"predicate_type": "https://example.com/never-attached/v1",
+	}}}, nil)
+	must(t, err)
+	if other.Verified {
+		t.Fatalf("a predicate type nobody attached verified: %+v", other)
+	}
+
 	signed, err := c.Sign(ctx, subject, "", nil)
 	must(t, err)
-	var envelope struct {
+	var storeEnvelope struct {
 		PayloadType string `json:"payloadType"`
 	}
-	must(t, json.Unmarshal(signed.Envelope, &envelope))
-	if signed.Format != "dsse" || envelope.PayloadType != "application/vnd.in-toto+json" {
+	must(t, json.Unmarshal(signed.Envelope, &storeEnvelope))
+	if signed.Format != "dsse" || storeEnvelope.PayloadType != payloadType {
 		t.Fatalf("signed: %+v", signed)
 	}
 
@@ -153,7 +196,7 @@ func TestEvidenceKeysAndSBOMs(t *testing.T) {
 	for _, e := range all {
 		ids[e.ID] = true
 	}
-	if !ids[raw.ID] || !ids[signed.ID] || !ids[sbom.ID] {
+	if !ids[raw.ID] || !ids[signed.ID] || !ids[sbom.ID] || !ids[att.ID] {
 		t.Fatalf("all evidence: %+v", all)
 	}
 
