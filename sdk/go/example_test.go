@@ -313,6 +313,28 @@ func ExampleClient_Verify() {
 	// application/vnd.cyclonedx+json
 }
 
+func ExampleClient_SetVerification() {
+	ctx := context.Background()
+	client, err := zotartifacts.NewFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Every download from the bucket is checked: "audit" logs a failure, "enforce" refuses
+	// it (403 VerificationFailed). SetRepositoryVerification does the same for image pulls.
+	gate, err := client.SetVerification(ctx, "releases", zotartifacts.VerificationGate{
+		Mode:   "audit",
+		Policy: map[string]any{"sbom": true},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(gate.Name, gate.Mode)
+	if err := client.DeleteVerification(ctx, "releases"); err != nil {
+		log.Fatal(err)
+	}
+	// Output: default audit
+}
+
 func ExampleClient_SearchSBOMs() {
 	ctx := context.Background()
 	client, err := zotartifacts.NewFromEnv()

@@ -243,3 +243,19 @@ func (c *Client) PublishEvent(ctx context.Context, ev Event) (*EventReceipt, err
 	}
 	return &out, nil
 }
+
+// PutBucketPolicy sets bucket's policy (the document S3's PutBucketPolicy sets; its
+// resources must be inside the bucket).
+func (c *Client) PutBucketPolicy(ctx context.Context, bucket string, doc PolicyDocument) (*PolicyDocument, error) {
+	return callFor[PolicyDocument](ctx, c, http.MethodPut, "/v1/buckets/"+seg(bucket)+"/policy", doc, true)
+}
+
+// GetBucketPolicy returns bucket's policy (404 NoSuchBucketPolicy when it has none).
+func (c *Client) GetBucketPolicy(ctx context.Context, bucket string) (*PolicyDocument, error) {
+	return callFor[PolicyDocument](ctx, c, http.MethodGet, "/v1/buckets/"+seg(bucket)+"/policy", nil, true)
+}
+
+// DeleteBucketPolicy removes bucket's policy.
+func (c *Client) DeleteBucketPolicy(ctx context.Context, bucket string) error {
+	return c.call(ctx, &request{method: http.MethodDelete, path: "/v1/buckets/" + seg(bucket) + "/policy", idempotent: true}, nil)
+}

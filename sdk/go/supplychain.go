@@ -253,3 +253,66 @@ func (c *Client) SearchSBOMs(ctx context.Context, q SBOMQuery) ([]SBOMMatch, err
 	}
 	return out.Results, nil
 }
+
+// VerificationGate checks every download of a bucket (or every pull from repositories
+// matching a name or glob) against a policy.
+type VerificationGate struct {
+	Name         string         `json:"name"`                   // the gate's name (default "default")
+	Mode         string         `json:"mode"`                   // audit (log failures) or enforce (refuse them: 403 VerificationFailed)
+	Policy       map[string]any `json:"policy"`                 // as Verify's policy
+	Repositories string         `json:"repositories,omitempty"` // a repository gate's name or glob
+}
+
+func gatePath(bucket, repositories string) string {
+	if repositories != "" {
+		parts := strings.Split(repositories, "/")
+		for i, p := range parts {
+			parts[i] = url.PathEscape(p)
+		}
+		return "/v1/repositories/" + strings.Join(parts, "/") + "/verification"
+	}
+	return "/v1/buckets/" + seg(bucket) + "/verification"
+}
+
+func (g VerificationGate) body() map[string]any {
+	name, mode := g.Name, g.Mode
+	if name == "" {
+		name = "default"
+	}
+	if mode == "" {
+		mode = "audit"
+	}
+	return map[string]any{"name": name, "mode": mode, "policy": g.Policy}
+}
+
+// SetVerification checks every download from bucket against gate.Policy (admins only):
+// mode "audit" (the default) logs failures, "enforce" refuses them.
+func (c *Client) SetVerification(ctx context.Context, bucket string, gate VerificationGate) (*VerificationGate, error) {
+	return callFor[VerificationGate](ctx, c, http.MethodPut, gatePath(bucket, ""), gate.body(), true)
+}
+
+// GetVerification returns bucket's gate (404 when it has none).
+func (c *Client) GetVerification(ctx context.Context, bucket string) (*VerificationGate, error) {
+	return callFor[VerificationGate](ctx, c, http.MethodGet, gatePath(bucket, ""), nil, true)
+}
+
+// DeleteVerification removes bucket's gate.
+func (c *Client) DeleteVerification(ctx context.Context, bucket string) error {
+	return c.call(ctx, &request{method: http.MethodDelete, path: gatePath(bucket, ""), idempotent: true}, nil)
+}
+
+// SetRepositoryVerification checks every image pull from repositories matching
+// repositories (a name or a glob such as "prod/*"; the most specific gate applies).
+func (c *Client) SetRepositoryVerification(ctx context.Context, repositories string, gate VerificationGate) (*VerificationGate, error) {
+	return callFor[VerificationGate](ctx, c, http.MethodPut, gatePath("", repositories), gate.body(), true)
+}
+
+// GetRepositoryVerification returns the gate of repositories.
+func (c *Client) GetRepositoryVerification(ctx context.Context, repositories string) (*VerificationGate, error) {
+	return callFor[VerificationGate](ctx, c, http.MethodGet, gatePath("", repositories), nil, true)
+}
+
+// DeleteRepositoryVerification removes the gate of repositories.
+func (c *Client) DeleteRepositoryVerification(ctx context.Context, repositories string) error {
+	return c.call(ctx, &request{method: http.MethodDelete, path: gatePath("", repositories), idempotent: true}, nil)
+}
