@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -154,7 +155,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	attempt, renewed := 0, false
 	for {
 		attempt++
-		resp, err := c.once(ctx, r)
+		resp, sent, err := c.once(ctx, r)
 		if err == nil {
 			return resp, nil
 		}
@@ -165,6 +166,9 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		if e.Status == http.StatusUnauthorized && !r.anonymous && !renewed && r.body.replayable() {
 			renewed = true
 			if inv, ok := c.tokens.(Invalidator); ok && inv.Invalidate() {
+				if err := sent.released(ctx); err != nil {
+					return nil, err
+				}
 				attempt--
 				continue
 			}
@@ -174,6 +178,11 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		}
 		wait, ok := c.retry.delay(attempt, e, r.idempotent)
 		if !ok {
+			return nil, err
+		}
+		// net/http may still be reading the last attempt's body after it answered: the next
+		// attempt re-reads the same source only once that is over.
+		if err := sent.released(ctx); err != nil {
 			return nil, err
 		}
 		t := time.NewTimer(wait)
@@ -186,8 +195,9 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	}
 }
 
-func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
+func (c *Client) once(ctx context.Context, r *request) (*http.Response, *sentBody, error) {
 	var reader io.Reader
+	var sent *sentBody
 	length := int64(0)
 	if r.body != nil {
 		length = r.body.length
@@ -197,7 +207,7 @@ func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
 		case r.body.open != nil:
 			rd, err := r.body.open()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			reader = rd
 		default:
@@ -206,20 +216,37 @@ func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
 		if r.body.started != nil {
 			r.body.started()
 		}
+		sent = &sentBody{r: reader, done: make(chan struct{})}
 	}
+	resp, err := c.roundTrip(ctx, r, sent, length)
+	return resp, sent, err
+}
+
+func (c *Client) roundTrip(ctx context.Context, r *request, sent *sentBody, length int64) (*http.Response, error) {
+	handed := false // to net/http, which closes the body whatever happens
+	defer func() {
+		if !handed {
+			sent.Close()
+		}
+	}()
 	u := r.path
 	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		u = c.url(r.path, r.query)
 	} else if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, u, nopCloser(reader))
+	var reqBody io.Reader
+	if sent != nil {
+		reqBody = sent
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, u, reqBody)
 	if err != nil {
 		return nil, err
 	}
-	if reader != nil {
+	if sent != nil {
 		req.ContentLength = length
 		if length == 0 {
+			sent.Close()
 			req.Body = http.NoBody
 		}
 	}
@@ -237,6 +264,7 @@ func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
 		}
 		req.Header.Set("Authorization", value)
 	}
+	handed = true
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -257,12 +285,35 @@ func (c *Client) once(ctx context.Context, r *request) (*http.Response, error) {
 	return nil, errorFromResponse(resp.StatusCode, resp.Header, head)
 }
 
-// nopCloser keeps net/http from closing the caller's reader (and returns nil for nil).
-func nopCloser(r io.Reader) io.Reader {
-	if r == nil {
+// sentBody is a request body handed to net/http: Close (which net/http calls once it is
+// done with the body, possibly after the response arrived) releases it; the caller's reader
+// is never closed.
+type sentBody struct {
+	r    io.Reader
+	once sync.Once
+	done chan struct{}
+}
+
+func (b *sentBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *sentBody) Close() error {
+	if b != nil {
+		b.once.Do(func() { close(b.done) })
+	}
+	return nil
+}
+
+// released waits until net/http let go of the body (nil: there was none).
+func (b *sentBody) released(ctx context.Context) error {
+	if b == nil {
 		return nil
 	}
-	return struct{ io.Reader }{r}
+	select {
+	case <-b.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // transportError classifies a failure below HTTP.
