@@ -96,7 +96,8 @@ func TestReadmeQuickStartRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the quick start failed: %v\n%s", err, out)
 	}
-	if string(out) != "hello\ntrue true\n" {
+	want := "hello\nverified: true sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03\n"
+	if string(out) != want {
 		t.Fatalf("the quick start printed %q", out)
 	}
 }
