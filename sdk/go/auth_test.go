@@ -100,6 +100,20 @@ func TestGitHubActionsExchange(t *testing.T) {
 	if info.Size != 8 || tokens.Fetches() != 1 {
 		t.Fatalf("%+v after %d exchanges", info, tokens.Fetches())
 	}
+	// Provenance the store vouches for, built from the job's verified claims.
+	prov, err := c.Provenance(ctx, zotartifacts.ObjectSubject(name, "release.tar"))
+	must(t, err)
+	if len(prov) != 1 || prov[0].Kind != "attestation" || prov[0].Details["predicate_type"] != "https://slsa.dev/provenance/v1" ||
+		prov[0].SubjectDigest != info.Digest() {
+		t.Fatalf("provenance: %+v", prov)
+	}
+	// Only for what this session uploaded.
+	_, err = admin(t).PutObject(ctx, name, "by-admin.txt", strings.NewReader("not the job's"), nil)
+	must(t, err)
+	_, err = c.Provenance(ctx, zotartifacts.ObjectSubject(name, "by-admin.txt"))
+	if !zotartifacts.IsAccessDenied(err) {
+		t.Fatalf("provenance for another's upload: %v", err)
+	}
 
 	// A token for another audience: no trust rule matches, the store refuses the exchange.
 	other, err := zotartifacts.GitHubActions{StoreURL: storeURL, Audience: "someone-else"}.TokenSource()

@@ -316,3 +316,21 @@ func (c *Client) GetRepositoryVerification(ctx context.Context, repositories str
 func (c *Client) DeleteRepositoryVerification(ctx context.Context, repositories string) error {
 	return c.call(ctx, &request{method: http.MethodDelete, path: gatePath("", repositories), idempotent: true}, nil)
 }
+
+// Provenance has the store build SLSA v1 provenance for objects the caller uploaded (with
+// this identity; in a CI workload session, that very session), from what it verified itself
+// (a GitHub Actions job's exchanged claims, a Kubernetes workload's, else the uploader), sign
+// it and attach it to each: one statement names them all. Subjects are bucket and key.
+func (c *Client) Provenance(ctx context.Context, objects ...Subject) ([]Evidence, error) {
+	subjects := make([]map[string]string, len(objects))
+	for i, o := range objects {
+		subjects[i] = map[string]string{"bucket": o.Bucket, "key": o.Key}
+	}
+	var out struct {
+		Evidence []Evidence `json:"evidence"`
+	}
+	if err := c.jsonCall(ctx, http.MethodPost, "/v1/provenance", map[string]any{"subjects": subjects}, &out, false); err != nil {
+		return nil, err
+	}
+	return out.Evidence, nil
+}
