@@ -134,8 +134,13 @@ def test_go_sdk_suite(tmp_path: Path) -> None:
             # 200 MiB through the same server routes.
             ZAS_TEST_GO_MULTIPART_MIB=os.environ.get("ZAS_TEST_GO_MULTIPART_MIB", "64"),
         )
+        # With a C compiler the suite runs under the race detector (parallel parts, shared
+        # token caches, retried bodies); without one, plainly.
+        race = ["-race"] if shutil.which("gcc") else []
+        if race:
+            env["CGO_ENABLED"] = "1"
         run = subprocess.run(
-            ["timeout", "840", go(), "test", "-count=1", "-v", "./..."],
+            ["timeout", "840", go(), "test", *race, "-count=1", "-v", "./..."],
             cwd=GO_SDK,
             env=env,
             capture_output=True,
