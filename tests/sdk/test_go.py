@@ -153,11 +153,14 @@ def test_go_sdk_suite(tmp_path: Path) -> None:
     assert not [line for line in out.splitlines() if line.startswith("--- SKIP")], out[-5000:]
 
 
-def test_go_sdk_is_gofmt_and_vet_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", [GO_SDK, ROOT / "benchmarks" / "go"], ids=["sdk", "bench"])
+def test_go_code_is_gofmt_and_vet_clean(module: Path, tmp_path: Path) -> None:
+    """The SDK, and the benchmark program built on it (which uses the SDK from this checkout
+    through a replace directive)."""
     env = go_env(tmp_path)
     fmt = subprocess.run(
         ["timeout", "120", shutil.which("gofmt") or "gofmt", "-l", "."],
-        cwd=GO_SDK,
+        cwd=module,
         env=env,
         capture_output=True,
         text=True,
@@ -165,8 +168,8 @@ def test_go_sdk_is_gofmt_and_vet_clean(tmp_path: Path) -> None:
     assert fmt.returncode == 0 and fmt.stdout == "", fmt.stdout + fmt.stderr
     vet = subprocess.run(
         ["timeout", "300", go(), "vet", "./..."],
-        cwd=GO_SDK,
-        env=env,
+        cwd=module,
+        env={**env, "GOFLAGS": "-mod=mod"},
         capture_output=True,
         text=True,
     )
