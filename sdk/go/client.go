@@ -136,9 +136,7 @@ type request struct {
 	header     http.Header
 	body       *body
 	idempotent bool
-	anonymous  bool
 	accept     []int // non-2xx statuses answered as a response, not an error
-	noRetry    bool
 }
 
 func (c *Client) url(path string, query url.Values) string {
@@ -163,7 +161,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		if !errors.As(err, &e) {
 			return nil, err
 		}
-		if e.Status == http.StatusUnauthorized && !r.anonymous && !renewed && r.body.replayable() {
+		if e.Status == http.StatusUnauthorized && !renewed && r.body.replayable() {
 			renewed = true
 			if inv, ok := c.tokens.(Invalidator); ok && inv.Invalidate() {
 				if err := sent.released(ctx); err != nil {
@@ -173,7 +171,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 				continue
 			}
 		}
-		if r.noRetry || !r.body.replayable() {
+		if !r.body.replayable() {
 			return nil, err
 		}
 		wait, ok := c.retry.delay(attempt, e, r.idempotent)
@@ -257,7 +255,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request, sent *sentBody, leng
 	if r.body != nil && r.body.ctype != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", r.body.ctype)
 	}
-	if c.auth != nil && !r.anonymous {
+	if c.auth != nil {
 		value, err := c.auth(ctx)
 		if err != nil {
 			return nil, err
