@@ -131,7 +131,7 @@ func jsonBody(v any) (*body, error) {
 
 type request struct {
 	method     string
-	path       string // below the base URL, already escaped; or an absolute URL
+	path       string // below the base URL, already escaped
 	query      url.Values
 	header     http.Header
 	body       *body
@@ -227,12 +227,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request, sent *sentBody, leng
 			sent.Close()
 		}
 	}()
-	u := r.path
-	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		u = c.url(r.path, r.query)
-	} else if len(r.query) > 0 {
-		u += "?" + r.query.Encode()
-	}
+	u := c.url(r.path, r.query)
 	var reqBody io.Reader
 	if sent != nil {
 		reqBody = sent
