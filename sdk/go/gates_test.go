@@ -1,13 +1,6 @@
 package zotartifacts_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"io"
 	"strings"
 	"testing"
@@ -18,22 +11,14 @@ import (
 func TestVerificationGatesAndBucketPolicies(t *testing.T) {
 	ctx, c := ctxT(t), admin(t)
 	bucket := newBucket(t, c)
-	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	der, err := x509.MarshalPKIXPublicKey(&private.PublicKey)
-	must(t, err)
-	key, err := c.AddKey(ctx, "go gate key", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), "bucket:"+bucket)
-	must(t, err)
+	private, key := trustNewKey(t, c, "go gate key", "bucket:"+bucket)
 	signedBody := "signed " + randomHex(8)
-	_, err = c.PutObject(ctx, bucket, "signed.txt", strings.NewReader(signedBody), nil)
+	_, err := c.PutObject(ctx, bucket, "signed.txt", strings.NewReader(signedBody), nil)
 	must(t, err)
 	_, err = c.PutObject(ctx, bucket, "unsigned.txt", strings.NewReader("unsigned "+randomHex(8)), nil)
 	must(t, err)
-	digest := sha256.Sum256([]byte(signedBody))
-	sig, err := ecdsa.SignASN1(rand.Reader, private, digest[:])
-	must(t, err)
 	_, err = c.AttachEvidence(ctx, zotartifacts.ObjectSubject(bucket, "signed.txt"), zotartifacts.KindSignature,
-		strings.NewReader(base64.StdEncoding.EncodeToString(sig)), nil)
+		rawSignature(t, private, []byte(signedBody)), nil)
 	must(t, err)
 
 	policy := map[string]any{"signatures": []any{map[string]any{"key": key.ID}}}

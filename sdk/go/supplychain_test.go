@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -94,17 +95,8 @@ func TestEvidenceKeysAndSBOMs(t *testing.T) {
 	must(t, err)
 	subject := zotartifacts.ObjectSubject(bucket, "app.bin")
 
-	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	must(t, err)
-	der, err := x509.MarshalPKIXPublicKey(&private.PublicKey)
-	must(t, err)
-	key, err := c.AddKey(ctx, "go release key", string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), "")
-	must(t, err)
-	digest := sha256.Sum256(artifact)
-	sig, err := ecdsa.SignASN1(rand.Reader, private, digest[:])
-	must(t, err)
-	raw, err := c.AttachEvidence(ctx, subject, zotartifacts.KindSignature,
-		strings.NewReader(base64.StdEncoding.EncodeToString(sig)), nil)
+	private, key := trustNewKey(t, c, "go release key", "")
+	raw, err := c.AttachEvidence(ctx, subject, zotartifacts.KindSignature, rawSignature(t, private, artifact), nil)
 	must(t, err)
 	if raw.Format != "raw" || raw.MediaType != "text/plain" {
 		t.Fatalf("raw signature: %+v", raw)
@@ -207,4 +199,26 @@ func TestEvidenceKeysAndSBOMs(t *testing.T) {
 	if revoked.Verified {
 		t.Fatalf("a revoked key verified: %+v", revoked)
 	}
+}
+
+// trustNewKey makes a P-256 key and has the store trust it (scope "" or bucket:<name>).
+func trustNewKey(t *testing.T, c *zotartifacts.Client, name, scope string) (*ecdsa.PrivateKey, *zotartifacts.TrustedKey) {
+	t.Helper()
+	private, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&private.PublicKey)
+	must(t, err)
+	key, err := c.AddKey(ctxT(t), name, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), scope)
+	must(t, err)
+	return private, key
+}
+
+// rawSignature is data's signature as cosign sign-blob writes it: base64 of an ECDSA
+// signature over its sha256.
+func rawSignature(t *testing.T, private *ecdsa.PrivateKey, data []byte) io.Reader {
+	t.Helper()
+	digest := sha256.Sum256(data)
+	sig, err := ecdsa.SignASN1(rand.Reader, private, digest[:])
+	must(t, err)
+	return strings.NewReader(base64.StdEncoding.EncodeToString(sig))
 }
