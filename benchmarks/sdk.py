@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,21 @@ def page_cache_read(path: Path) -> float:
         while f.read(8 * MIB):
             pass
     return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def scratch_server(prefix: str, work_dir: Path | None) -> Iterator[tuple[str, Path]]:
+    """A server on the embedded default in a scratch directory (inside ``work_dir``), both
+    removed afterwards: ``(url, scratch dir)``."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir))
+    try:
+        server = ServerProcess(work / "data", env={"ZAS_LOG_LEVEL": "warning"}).start()
+        try:
+            yield server.url, work
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def bench(url: str, work: Path, size: int, part: int, parallel: int, phases: set[str]) -> dict:
@@ -118,23 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="zas-sdkbench-", dir=args.work_dir))
     size = int(args.size_gib * GIB)
-    try:
-        server = ServerProcess(work / "data", env={"ZAS_LOG_LEVEL": "warning"}).start()
-        try:
-            results = bench(
-                server.url,
-                work,
-                size,
-                args.part_mib * MIB,
-                args.parallel,
-                set(args.only.split(",")),
-            )
-        finally:
-            server.stop()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with scratch_server("zas-sdkbench-", args.work_dir) as (url, work):
+        results = bench(
+            url, work, size, args.part_mib * MIB, args.parallel, set(args.only.split(","))
+        )
     emit_results(results, args.json)
     return 0
 

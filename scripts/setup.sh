@@ -41,6 +41,8 @@ done
 # bookworm's kubernetes-client is 1.20, too old for them): not installed here, only named.
 command -v kubectl >/dev/null 2>&1 ||
   echo "setup: kubectl (>= 1.27) is missing: tests/deploy/test_kustomize.py needs it" >&2
+# The Go SDK (sdk/go, standard library only) is built and tested with Debian's Go (>= 1.19).
+command -v go >/dev/null 2>&1 || debs+=(golang-go)
 # Node runs the OpenID provider the identity tests start.
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
 if [ ${#debs[@]} -gt 0 ]; then

@@ -654,12 +654,20 @@ Examples:
 @click.argument("ref", metavar="BUCKET/KEY")
 @click.argument("dest", required=False, metavar="[DEST]")
 @click.option("--no-resume", is_flag=True, help="Start over instead of continuing DEST.part.")
-def download(ref: str, dest: str | None, no_resume: bool) -> None:
+@click.option(
+    "--range",
+    "byte_range",
+    metavar="FIRST-LAST",
+    help="Only these bytes, as curl -r counts them: 0-99 (the first 100), 100- (from byte 100 "
+    "on), -100 (the last 100).",
+)
+def download(ref: str, dest: str | None, no_resume: bool, byte_range: str | None) -> None:
     """Download an object, resuming an interrupted download.
 
     DEST defaults to the object's name in the current directory; a directory gets the
     object's name inside it. Bytes go to DEST.part, renamed when complete and
-    checked against the store's sha256; an interrupted download resumes from DEST.part."""
+    checked against the store's sha256; an interrupted download resumes from DEST.part.
+    With --range only those bytes are written (not checked against the object's sha256)."""
     bucket_name, key = split_ref(ref)
     name = key.rsplit("/", 1)[-1]
     target = Path(dest) if dest else Path(name)
@@ -667,12 +675,49 @@ def download(ref: str, dest: str | None, no_resume: bool) -> None:
         target = target / name
     target.parent.mkdir(parents=True, exist_ok=True)
     client = state().client()
+    offset, length = 0, None
+    if byte_range is not None:
+        offset, length = parse_range(byte_range, lambda: client.head(bucket_name, key).size)
     with transfers() as track:
         info = client.download(
-            bucket_name, key, target, progress=track(key, None), resume=not no_resume
-        )
+            bucket_name, key, target, progress=track(key, None), resume=not no_resume,
+            offset=offset, length=length,
+        )  # fmt: skip
     data = {**plain(info), "path": str(target)}
+    if byte_range is not None:
+        data["range"] = {"offset": offset, "length": info.size}
+        out(data, f"{ref} bytes {offset}-{offset + info.size - 1} -> {target}")
+        return
     out(data, f"{ref} -> {target} ({human_size(info.size)}, sha256 {info.sha256})")
+
+
+def parse_range(text: str, size: Callable[[], int]) -> tuple[int, int | None]:
+    """``FIRST-LAST`` (inclusive), ``FIRST-`` or ``-SUFFIX`` as (offset, length or None);
+    ``size()`` is asked only for a suffix."""
+    first, dash, last = text.strip().partition("-")
+    try:
+        if not dash or (not first and not last):
+            raise ValueError
+        if not first:
+            suffix = int(last)
+            if suffix <= 0:
+                raise ValueError
+            total = size()
+            return max(0, total - suffix), min(suffix, total) or None
+        start = int(first)
+        if start < 0:
+            raise ValueError
+        if not last:
+            return start, None
+        end = int(last)
+        if end < start:
+            raise ValueError
+        return start, end - start + 1
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not FIRST-LAST, FIRST- or -SUFFIX (bytes, counted from 0)",
+            param_hint="--range",
+        ) from None
 
 
 @cli.command(

@@ -6,19 +6,15 @@ authentication on, and the audit trail's iterator."""
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.fixtures.oidc import OIDCProvider
+from tests.fixtures.oidc import OIDCProvider, RunnerTokenEndpoint
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from zot_artifacts import (
@@ -179,43 +175,6 @@ def test_oidc_client_credentials_cached_and_refreshed(
         with pytest.raises(ArtifactStoreError) as err:
             c.list_buckets()
     assert err.value.http_status in (400, 401)  # the provider's refusal, not the store's
-
-
-class RunnerTokenEndpoint:
-    """What GitHub's runner serves at ACTIONS_ID_TOKEN_REQUEST_URL: ``{"value": jwt}`` for
-    ``Authorization: Bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN``, the JWT for ``audience``."""
-
-    def __init__(self, idp: OIDCProvider, bearer: str) -> None:
-        self.audiences: list[str | None] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.headers.get("Authorization") != f"Bearer {bearer}":
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                query = parse_qs(urlsplit(self.path).query)
-                audience = query.get("audience", [None])[0]
-                outer.audiences.append(audience)
-                jwt = idp.client_credentials_token("gh-release", SECRET, audience=audience)
-                body = json.dumps({"value": jwt, "count": 1}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token?api-version=2.0"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_github_actions_exchange(

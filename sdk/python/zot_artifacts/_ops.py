@@ -695,17 +695,38 @@ class Operations:
     # ---- download -------------------------------------------------------------------------
 
     def download(
-        self, bucket: str, key: str, dest: Any, progress: ProgressCallback | None, resume: bool
+        self,
+        bucket: str,
+        key: str,
+        dest: Any,
+        progress: ProgressCallback | None,
+        resume: bool,
+        offset: int = 0,
+        length: int | None = None,
     ) -> Op[ObjectInfo]:
-        sink: Sink = yield Blocking(lambda: Sink(dest, resume))
+        # A byte range (``length`` bytes from ``offset``; None: to the end) is fetched with
+        # Range and resumed within itself; it cannot be checked against the object's sha256,
+        # and a ``.part`` left by another call is never continued (it may be another range).
+        ranged = offset != 0 or length is not None
+        if offset < 0 or (length is not None and length <= 0):
+            raise ValueError("offset must be >= 0 and length > 0")
+        sink: Sink = yield Blocking(lambda: Sink(dest, resume and not ranged))
         tracker = Progress(progress, None, key)
         seen: dict[str, Any] = {}
 
         def on_headers(reply: Reply) -> None:
+            if ranged and reply.status != 206:
+                raise ArtifactStoreError(
+                    f"the store sent all of {bucket}/{key}, not the range asked for "
+                    "(it changed while it was downloaded)",
+                    code="ObjectChanged",
+                )
             if reply.status != 206 and sink.offset:
                 sink.restart()  # the object changed (If-Range) or no range was served
             info = object_from_headers(bucket, key, reply.headers)
             tracker.total = info.size
+            if ranged:
+                tracker.total = sink.offset + int(reply.headers.get("content-length") or 0)
             tracker.start(0)
             tracker.add(0, sink.offset)
             sink.remember(info.etag)
@@ -720,9 +741,10 @@ class Operations:
             while True:
                 attempt += 1
                 headers: dict[str, str] = {}
-                if sink.offset:
-                    headers["Range"] = f"bytes={sink.offset}-"
-                    if sink.etag:
+                if sink.offset or ranged:
+                    end = "" if length is None else str(offset + length - 1)
+                    headers["Range"] = f"bytes={offset + sink.offset}-{end}"
+                    if sink.offset and sink.etag:
                         headers["If-Range"] = f'"{sink.etag}"'
                 call = Call(
                     "GET", object_url(bucket, key), headers=headers,
@@ -732,7 +754,7 @@ class Operations:
                     yield from self.send(call, retry=False)
                     break
                 except ArtifactStoreError as err:
-                    if err.http_status == 416 and sink.offset:
+                    if err.http_status == 416 and sink.offset and not ranged:
                         yield Blocking(sink.restart)  # the partial file is not a prefix
                         attempt -= 1
                         continue
@@ -744,7 +766,7 @@ class Operations:
                     yield Sleep(delay)
             info: ObjectInfo = seen["info"]
             actual = sink.hasher.hexdigest()
-            if info.sha256 and actual != info.sha256:
+            if info.sha256 and actual != info.sha256 and not ranged:
                 yield Blocking(sink.discard)
                 raise ArtifactStoreError(
                     f"downloaded {bucket}/{key} has sha256 {actual}, the store says {info.sha256}",

@@ -203,8 +203,13 @@ class AsyncClient(ClientConfig):
         *,
         progress: ProgressCallback | None = None,
         resume: bool = True,
+        offset: int = 0,
+        length: int | None = None,
     ) -> ObjectInfo:
-        return await self._run(self.ops.download(bucket, key, dest, progress, resume))
+        """As :meth:`zot_artifacts.Client.download` (``offset`` / ``length``: a byte range)."""
+        return await self._run(
+            self.ops.download(bucket, key, dest, progress, resume, offset, length)
+        )
 
     async def head(self, bucket: str, key: str) -> ObjectInfo:
         return await self._run(self.ops.head(bucket, key))

@@ -210,13 +210,19 @@ class Client(ClientConfig):
         *,
         progress: ProgressCallback | None = None,
         resume: bool = True,
+        offset: int = 0,
+        length: int | None = None,
     ) -> ObjectInfo:
         """Download to a path (through ``<dest>.part``, renamed when complete) or a writable
         binary stream. A dropped connection is resumed with ``Range``/``If-Range``; with
         ``resume`` a ``.part`` left by an earlier call is continued. The sha256 must equal
         the store's, else ``ArtifactStoreError(code="ChecksumMismatch")`` and the partial
-        file is removed."""
-        return self._run(self.ops.download(bucket, key, dest, progress, resume))
+        file is removed.
+
+        ``offset`` / ``length`` download a byte range only (``length`` None: to the end): the
+        returned ``size`` is the bytes written; a range cannot be checked against the
+        object's sha256, and an object that changes midway fails with ``ObjectChanged``."""
+        return self._run(self.ops.download(bucket, key, dest, progress, resume, offset, length))
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         return self._run(self.ops.head(bucket, key))
