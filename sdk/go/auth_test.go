@@ -9,7 +9,7 @@ import (
 	zotartifacts "github.com/zot-artifact-store/zot-artifact-store/sdk/go"
 )
 
-// identityEnv reads the OpenID provider the store trusts (tests/sdk/test_go.py starts one).
+// identityEnv reads the OpenID provider the store trusts (tests/integration/test_sdk_go.py starts one).
 func identityEnv(t *testing.T, names ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
@@ -20,7 +20,7 @@ func identityEnv(t *testing.T, names ...string) map[string]string {
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("set %s: an OpenID provider the store at ZAS_TEST_URL trusts (tests/sdk/test_go.py starts one)", strings.Join(missing, ", "))
+		t.Fatalf("set %s: an OpenID provider the store at ZAS_TEST_URL trusts (tests/integration/test_sdk_go.py starts one)", strings.Join(missing, ", "))
 	}
 	return out
 }

@@ -3,7 +3,7 @@ package zotartifacts_test
 // The suite runs against a live store: ZAS_TEST_URL (its base URL) and ZAS_TEST_TOKEN (an
 // admin API token). The fault scenarios also need ZAS_TEST_FAULT_PROXY and
 // ZAS_TEST_FAULT_CONTROL (tests/fixtures/faultproxy.py with tests/fixtures/faultcontrol.py in
-// front of the same store). `make test` starts all of them (tests/sdk/test_go.py).
+// front of the same store). `make test` starts all of them (tests/integration/test_sdk_go.py).
 
 import (
 	"bytes"
@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("The Go SDK's tests run against a live store: set ZAS_TEST_URL (e.g. " +
 			"http://127.0.0.1:8080) and ZAS_TEST_TOKEN (an admin API token), and for the fault " +
 			"scenarios ZAS_TEST_FAULT_PROXY and ZAS_TEST_FAULT_CONTROL; or run " +
-			"`.venv/bin/pytest tests/sdk/test_go.py`, which starts them all.")
+			"`.venv/bin/pytest tests/integration/test_sdk_go.py`, which starts them all.")
 		os.Exit(2)
 	}
 	// The examples read the variables a user sets (README.md).

@@ -174,6 +174,7 @@ def fill(api: str, template: str, known: Known) -> str:
             "upload_id": known.upload_id,
             "part_number": "1",
             "id": "qp-unknown-id",
+            "delivery_id": "qp-unknown-delivery",
             "name": "qp-policy",
             "pattern": f"{known.repo}*",
         }
@@ -223,7 +224,7 @@ def test_put_and_delete_with_metadata_true_are_refused_and_change_nothing(
     message = refused(r, "v1", "metadata")
     assert "PUT /v1/buckets/{bucket}/objects/{key}" in message
     assert "'metadata' (a GET parameter here)" in message
-    assert r.json()["errors"]["accepted"] == ["sha256"]
+    assert r.json()["errors"]["accepted"] == ["expires_in", "sha256"]
     assert client.get(url).content == b"the artifact's bytes"
 
     r = client.delete(url, params={"metadata": "true"})

@@ -1,7 +1,8 @@
 """The JavaScript/TypeScript SDK's own suite (sdk/js, `node --test`) against a live server:
-this test starts the server with auth on and the fault proxy in front of it, makes an admin
-API token and runs `npm test` with ZAS_TEST_URL, ZAS_TEST_TOKEN and ZAS_TEST_PROXY_URL; every
-scenario the suite reports must pass. The generated OpenAPI types must match docs/openapi.json,
+this test starts the server with auth on and the fault proxy in front of it (with its control
+port, as for the Go SDK), makes an admin API token and runs `npm test` with ZAS_TEST_URL,
+ZAS_TEST_TOKEN, ZAS_TEST_FAULT_PROXY and ZAS_TEST_FAULT_CONTROL; every scenario the suite
+reports must pass. The generated OpenAPI types must match docs/openapi.json,
 and the SDK must be lint clean (tsc strict, biome)."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.faultcontrol import FaultControl
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.server import ServerProcess
 
@@ -45,8 +47,13 @@ def test_the_js_sdk_suite_passes_against_a_live_server(store: ServerProcess) -> 
         made = admin.post("/v1/tokens", json={"name": "js-suite", "roles": ["admin"]})
         assert made.status_code == 201, made.text
         token = made.json()["token"]
-    with FaultProxy(store.url) as proxy:
-        env = {"ZAS_TEST_URL": store.url, "ZAS_TEST_TOKEN": token, "ZAS_TEST_PROXY_URL": proxy.url}
+    with FaultProxy(store.url) as proxy, FaultControl(proxy) as control:
+        env = {
+            "ZAS_TEST_URL": store.url,
+            "ZAS_TEST_TOKEN": token,
+            "ZAS_TEST_FAULT_PROXY": proxy.url,
+            "ZAS_TEST_FAULT_CONTROL": control.url,
+        }
         report = npm("test", env=env)
     # node --test's TAP summary: every test ran and passed, none skipped or left to do.
     summary = dict(

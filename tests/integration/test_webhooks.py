@@ -113,7 +113,9 @@ def test_signed_events_from_v1_s3_and_oci(
     receiver.control(secrets=[hook["secret"]])
     assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
     assert admin.put(f"/v1/buckets/{bucket}/objects/v1.txt", content=b"from v1").status_code == 201
-    s3_client(store.url, *ROOT).put_object(Bucket=bucket, Key="s3.txt", Body=b"from s3")
+    s3 = s3_client(store.url, *ROOT)
+    s3.put_object(Bucket=bucket, Key="s3.txt", Body=b"from s3")
+    s3.close()
     admin.delete(f"/v1/buckets/{bucket}/objects/v1.txt")
     # An OCI push: config, layer, manifest with a tag.
     repo = f"hooks/app-{uuid.uuid4().hex[:6]}"

@@ -12,7 +12,7 @@ test("a 200 MiB upload in parallel parts, interrupted, then resumed without re-s
   const partSize = 16 * MIB;
   const totalParts = Math.ceil(data.size / partSize);
   await fault("reset");
-  await fault("stop_parts_after", { n: 5 });
+  await fault("stop_parts", { after: 5 });
   await assert.rejects(
     proxied().upload(b, "big.bin", data, { partSize, parallel: 4 }),
     (err) => err instanceof StoreError && err.status === 0,
@@ -47,7 +47,7 @@ test("a 200 MiB upload in parallel parts, interrupted, then resumed without re-s
 test("503s are retried for a body that can be read again, with the same bytes", async () => {
   const b = await bucket();
   await fault("reset");
-  await fault("fail_next", { count: 2, status: 503, match: "/objects/" });
+  await fault("fail", { count: 2, status: 503, match: "/objects/" });
   const info = await proxied().upload(b, "retried.txt", "again");
   assert.equal(info.size, 5);
   const puts = await seen("PUT", "/objects/retried.txt");
@@ -61,7 +61,7 @@ test("503s are retried for a body that can be read again, with the same bytes", 
 test("a stream is never sent twice: a 503 on it is the caller's error", async () => {
   const b = await bucket();
   await fault("reset");
-  await fault("fail_next", { count: 1, status: 503, match: "/objects/" });
+  await fault("fail", { count: 1, status: 503, match: "/objects/" });
   const stream = new Blob(["streamed once"]).stream();
   await assert.rejects(proxied().upload(b, "once.txt", stream), (err) => err.status === 503 && err.retryable);
   assert.equal((await seen("PUT", "/objects/once.txt")).length, 1);
@@ -71,11 +71,11 @@ test("a stream is never sent twice: a 503 on it is the caller's error", async ()
 test("a non-idempotent call is retried on 503 (refused) but not on 504 (outcome unknown)", async () => {
   const store = proxied();
   await fault("reset");
-  await fault("fail_next", { count: 1, status: 503, match: "/v1/tokens" });
+  await fault("fail", { count: 1, status: 503, match: "/v1/tokens" });
   const token = await store.createToken(`js-${Date.now()}`, ["reader"]);
   assert.ok(token.token);
   await fault("reset");
-  await fault("lose_answer_next", { count: 1, status: 504, match: "/v1/tokens" });
+  await fault("lose", { count: 1, status: 504, match: "/v1/tokens" });
   await assert.rejects(store.createToken(`js2-${Date.now()}`, ["reader"]), (err) => err.status === 504);
   assert.equal((await seen("POST", "/v1/tokens")).length, 1);
 });
@@ -85,6 +85,6 @@ test("a corrupted download is detected by its sha256", async () => {
   const b = await bucket(store);
   await store.upload(b, "c.bin", randomBytes(4096));
   await fault("reset");
-  await fault("corrupt_next", { count: 1, match: "/objects/c.bin" });
+  await fault("corrupt", { count: 1, match: "/objects/c.bin" });
   await assert.rejects(proxied().getBytes(b, "c.bin"), (err) => err.code === "ChecksumMismatch");
 });
