@@ -71,8 +71,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 # Node packages, each pinned by its lock file: the OpenID provider the identity tests start
-# (tests/fixtures/oidc) and tekton-lint for the CI suite's lint test (tests/ci/tekton-lint).
-for node in tests/fixtures/oidc tests/ci/tekton-lint; do
+# (tests/fixtures/oidc), Azurite for the Azure Blob backend's tests (tests/fixtures/azurite) and
+# tekton-lint for the CI suite's lint test (tests/ci/tekton-lint).
+for node in tests/fixtures/oidc tests/fixtures/azurite tests/ci/tekton-lint; do
   if [ ! -f "$node/node_modules/.package-lock.json" ] || [ "$node/package-lock.json" -nt "$node/node_modules/.package-lock.json" ]; then
     (cd "$node" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -51,17 +51,23 @@ def create_blob_store(
 ) -> BlobStore:
     """The configured blob store (not yet opened: call ``await store.open()``): the filesystem
     under ``root``, or the object store ``driver`` names (``storage.storageDriver``)."""
+    prefix = driver.rootdirectory.strip("/") if driver is not None else ""
+    prefix = prefix + "/" if prefix else ""
+    if driver is not None and driver.name == "azure":
+        try:  # azure-storage-blob (and azure-identity): the [azure] extra
+            return _azure(driver, prefix)
+        except ImportError as exc:
+            raise _missing("azure", exc) from None
     if driver is not None and driver.name == "s3":
         from .s3 import S3BlobStore, S3Options  # botocore loads only when configured
 
         assert driver.bucket is not None  # the config requires it for s3
-        prefix = driver.rootdirectory.strip("/")
         return S3BlobStore(
             S3Options(
                 bucket=driver.bucket,
                 region=driver.region,
                 endpoint=driver.regionendpoint,
-                prefix=prefix + "/" if prefix else "",
+                prefix=prefix,
                 access_key=driver.accesskey,
                 secret_key=driver.secretkey,
                 force_path_style=driver.forcepathstyle,
@@ -74,3 +80,28 @@ def create_blob_store(
             )
         )
     return FilesystemBlobStore(root, fsync=fsync)
+
+
+def _missing(extra: str, exc: ImportError) -> StorageUnavailableError:
+    return StorageUnavailableError(
+        f"storage.storageDriver ({extra}) needs the {exc.name or 'client'} package: "
+        f"pip install 'zot-artifact-store[{extra}]'"
+    )
+
+
+def _azure(driver: StorageDriverConfig, prefix: str) -> BlobStore:
+    from .azure import AzureBlobStore, AzureOptions
+
+    assert driver.container is not None  # the config requires it for azure
+    return AzureBlobStore(
+        AzureOptions(
+            container=driver.container,
+            account_name=driver.accountname,
+            account_key=driver.accountkey,
+            connection_string=driver.connectionstring,
+            endpoint=driver.endpoint,
+            realm=driver.realm,
+            prefix=prefix,
+            part_size=driver.chunksize,
+        )
+    )

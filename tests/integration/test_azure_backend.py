@@ -1,0 +1,176 @@
+"""The server on the Azure Blob backend (``storage.storageDriver.name: azure``), end to end,
+against Azurite on loopback: start-up refusals that say why, readiness naming the backend, and
+artifacts pushed and pulled through the S3 API and the OCI API — an OCI chunked upload finished
+by the next server process. What the backend itself must do is the blob-store contract
+(tests/contract/test_blobstore.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from tests.fixtures.objectstores import CONTAINER, AzureEndpoint
+from tests.fixtures.s3client import s3_client
+from tests.fixtures.server import ServerProcess
+
+pytestmark = pytest.mark.slow
+
+MiB = 1 << 20
+
+
+def driver_env(azurite: AzureEndpoint, tmp_path: Path, **over: str) -> dict[str, str]:
+    key = tmp_path / "account-key"
+    key.write_text(over.pop("key", azurite.account_key) + "\n")
+    env = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "azure",
+        "ZAS_STORAGE_STORAGEDRIVER_ACCOUNTNAME": azurite.account_name,
+        "ZAS_STORAGE_STORAGEDRIVER_CONTAINER": CONTAINER,
+        "ZAS_STORAGE_STORAGEDRIVER_ENDPOINT": azurite.url,
+        "ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY": f"/replicas-{uuid.uuid4().hex[:8]}",
+        "ZAS_STORAGE_STORAGEDRIVER_ACCOUNTKEY_FILE": str(key),
+    }
+    env.update({f"ZAS_STORAGE_STORAGEDRIVER_{k.upper()}": v for k, v in over.items()})
+    return env
+
+
+WRONG_KEY = "bm90LXRoZS1hY2NvdW50LWtleQ=="
+
+
+@pytest.mark.parametrize(
+    ("over", "says"),
+    [
+        ({"container": "no-such-container"}, "container 'no-such-container' does not exist"),
+        (
+            {"key": WRONG_KEY},
+            f"the account key of 'devstoreaccount1' cannot list container '{CONTAINER}'",
+        ),
+    ],
+    ids=["missing-container", "wrong-key"],
+)
+def test_refuses_to_start_and_says_why(
+    azurite: AzureEndpoint, tmp_path: Path, over: dict[str, str], says: str
+) -> None:
+    server = ServerProcess(tmp_path / "data", env=driver_env(azurite, tmp_path, **over))
+    with pytest.raises(RuntimeError, match="server exited with") as exc:
+        server.start()
+    assert says in str(exc.value)
+    assert WRONG_KEY not in server.log_path.read_text()  # no secret in the log
+
+
+def test_push_and_pull_through_s3_and_oci_across_a_restart(
+    azurite: AzureEndpoint, tmp_path: Path
+) -> None:
+    env = driver_env(azurite, tmp_path)
+    prefix = env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
+    raw = BlobServiceClient.from_connection_string(azurite.connection_string())
+    container = raw.get_container_client(CONTAINER)
+
+    def stored(digest: str) -> bytes:
+        algo, hexpart = digest.split(":")
+        return container.download_blob(f"{prefix}blobs/{algo}/{hexpart}").readall()
+
+    server = ServerProcess(tmp_path / "data", env=env).start()
+    try:
+        with server.client() as c:
+            ready = c.get("/health/ready").json()["checks"]["storage"]
+            assert ready["status"] == "ok" and ready["backend"] == "azure"
+            assert ready["location"] == f"azure://{CONTAINER}/{prefix} at {azurite.url}"
+            assert azurite.account_key not in str(ready)
+        # S3: a small object, and a multipart upload (parts are blobs too).
+        s3 = s3_client(server.url)
+        s3.create_bucket(Bucket="builds")
+        small = b"hello from azure\n"
+        s3.put_object(Bucket="builds", Key="a/small.txt", Body=small)
+        big = bytes(range(256)) * (40 * 1024)  # 10 MiB: more than one 8 MiB block
+        up = s3.create_multipart_upload(Bucket="builds", Key="a/big.bin")
+        parts = []
+        for n, pos in enumerate(range(0, len(big), 6 * MiB), start=1):
+            r = s3.upload_part(
+                Bucket="builds",
+                Key="a/big.bin",
+                UploadId=up["UploadId"],
+                PartNumber=n,
+                Body=big[pos : pos + 6 * MiB],
+            )
+            parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        s3.complete_multipart_upload(
+            Bucket="builds",
+            Key="a/big.bin",
+            UploadId=up["UploadId"],
+            MultipartUpload={"Parts": parts},
+        )
+        assert s3.get_object(Bucket="builds", Key="a/small.txt")["Body"].read() == small
+        got = s3.get_object(Bucket="builds", Key="a/big.bin", Range="bytes=100-8388707")
+        assert got["Body"].read() == big[100:8388708]
+        assert stored("sha256:" + hashlib.sha256(small).hexdigest()) == small  # in Azure
+        # OCI: the first chunk of a chunked upload through this process ...
+        with server.client() as c:
+            first, second = b"a" * (9 * MiB), b"b" * (MiB + 7)
+            location = c.post("/v2/team/app/blobs/uploads/").headers["location"]
+            r = c.patch(location, content=first, headers={"Content-Range": f"0-{len(first) - 1}"})
+            assert r.status_code == 202
+            location = r.headers["location"]
+        server.stop()
+        # ... the rest, the config and the manifest through a new one.
+        server = ServerProcess(tmp_path / "data", env=env).start()
+        with server.client() as c:
+            path = urlsplit(location)
+            location = path.path + (f"?{path.query}" if path.query else "")
+            assert c.get(location).headers["range"] == f"0-{len(first) - 1}"
+            end = len(first) + len(second) - 1
+            r = c.patch(location, content=second, headers={"Content-Range": f"{len(first)}-{end}"})
+            assert r.status_code == 202
+            layer = "sha256:" + hashlib.sha256(first + second).hexdigest()
+            sep = "&" if "?" in r.headers["location"] else "?"
+            assert c.put(f"{r.headers['location']}{sep}digest={layer}").status_code == 201
+            config = b"{}"
+            cfg = "sha256:" + hashlib.sha256(config).hexdigest()
+            r = c.post(f"/v2/team/app/blobs/uploads/?digest={cfg}", content=config)
+            assert r.status_code == 201
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": cfg,
+                        "size": len(config),
+                    },
+                    "layers": [
+                        {
+                            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": layer,
+                            "size": len(first) + len(second),
+                        }
+                    ],
+                }
+            ).encode()
+            r = c.put(
+                "/v2/team/app/manifests/v1",
+                content=manifest,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+            )
+            assert r.status_code == 201, r.text
+            pulled = c.get(
+                "/v2/team/app/manifests/v1",
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            )
+            assert pulled.status_code == 200 and pulled.content == manifest
+            blob = c.get(f"/v2/team/app/blobs/{layer}")
+            assert blob.status_code == 200 and blob.content == first + second
+            ranged = c.get(
+                f"/v2/team/app/blobs/{layer}", headers={"Range": "bytes=9437180-9437189"}
+            )
+            assert ranged.status_code == 206 and ranged.content == b"aaaabbbbbb"
+        assert stored(layer) == first + second
+        left = [b.name for b in container.list_blobs(name_starts_with=f"{prefix}uploads/")]
+        assert left == []  # the finished session left nothing behind
+    finally:
+        server.stop()
+        raw.close()
