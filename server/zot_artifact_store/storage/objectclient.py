@@ -138,6 +138,9 @@ class ObjectClient(abc.ABC):
         self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
         # (backend, operation, outcome, seconds, bytes sent, bytes received) → metrics
         self.observer: StorageObserver | None = None
+        # Where a request may put intermediate objects of its own (the store sets its
+        # instance's tmp/ prefix when it opens, so they are swept if this process dies).
+        self.scratch = self.key("tmp/scratch/")
 
     def key(self, name: str) -> str:
         return self.settings.prefix + name
@@ -368,16 +371,18 @@ class PartUploader(abc.ABC):
         tail, self._buf = bytes(self._buf), bytearray()
         if self._handle is None:
             return await self.client.put(self.key, tail, if_absent=if_absent)
-        if tail or not self._number:
-            self._number += 1
-            self._inflight.append(
-                asyncio.ensure_future(self._upload(self._handle, self._number, tail))
-            )
-        if self._inflight:
-            await self._reap()
-        await self._complete(self._handle, sorted(self._parts, key=part_order))
+        await self._finish_parts(self._handle, tail)
         self._handle = None
         return True
+
+    async def _finish_parts(self, handle: str, tail: bytes) -> None:
+        """Send ``tail`` as the last part, wait for every part, make the object."""
+        if tail or not self._number:
+            self._number += 1
+            self._inflight.append(asyncio.ensure_future(self._upload(handle, self._number, tail)))
+        if self._inflight:
+            await self._reap()
+        await self._complete(handle, sorted(self._parts, key=part_order))
 
     async def abort(self) -> None:
         """Drop what was sent (waits for parts in flight; never raises for the store)."""

@@ -116,6 +116,7 @@ class ObjectBlobStore(BlobStore):
             return
         await self._check_reachable()
         self._instance = secrets.token_hex(8)
+        self.client.scratch = self.client.key(f"tmp/{self._instance}/")
         await self._write_lease()
         self._lease_task = asyncio.create_task(self._keep_lease())
         await self._sweep_tmp()
