@@ -209,7 +209,7 @@ def test_s3_storage_driver_in_zot_shape_with_env_and_secret_files(tmp_path: Path
     ("driver", "says"),
     [
         ({"NAME": "s3"}, "bucket is required when name is s3"),
-        ({"NAME": "gcs", "BUCKET": "b"}, "storage.storageDriver.name"),
+        ({"NAME": "swift", "BUCKET": "b"}, "storage.storageDriver.name"),
         ({"NAME": "s3", "BUCKET": "b", "ACCESSKEY": "k"}, "set both accesskey and secretkey"),
         ({"NAME": "s3", "BUCKET": "b", "STORAGECLASS": "COLD"}, "storageclass must be one of"),
         ({"NAME": "s3", "BUCKET": "b", "CHUNKSIZE": "1048576"}, "storage.storageDriver.chunksize"),
@@ -283,6 +283,26 @@ def test_azure_storage_driver_problems(driver: dict[str, str], says: str) -> Non
     with pytest.raises(ConfigError) as exc:
         load_config(None, environ=environ)
     assert says in str(exc.value)
+
+
+def test_gcs_storage_driver(tmp_path: Path) -> None:
+    keyfile = tmp_path / "sa.json"
+    keyfile.write_text("{}")
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "gcs",
+        "ZAS_STORAGE_STORAGEDRIVER_BUCKET": "artifacts",
+        "ZAS_STORAGE_STORAGEDRIVER_KEYFILE": str(keyfile),
+        "ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY": "/zas",
+    }
+    driver = load_config(None, environ=environ).storage.storageDriver
+    assert (driver.name, driver.bucket, driver.keyfile) == ("gcs", "artifacts", str(keyfile))
+    for broken, says in (
+        ({"ZAS_STORAGE_STORAGEDRIVER_BUCKET": ""}, "bucket is required when name is gcs"),
+        ({"ZAS_STORAGE_STORAGEDRIVER_KEYFILE": "/nonexistent.json"}, "is not a readable file"),
+    ):
+        with pytest.raises(ConfigError) as exc:
+            load_config(None, environ=environ | broken)
+        assert says in str(exc.value)
 
 
 def test_kubernetes_service_links_are_not_settings() -> None:

@@ -58,6 +58,11 @@ def create_blob_store(
             return _azure(driver, prefix)
         except ImportError as exc:
             raise _missing("azure", exc) from None
+    if driver is not None and driver.name == "gcs":
+        try:  # google-cloud-storage: the [gcs] extra
+            return _gcs(driver, prefix)
+        except ImportError as exc:
+            raise _missing("gcs", exc) from None
     if driver is not None and driver.name == "s3":
         from .s3 import S3BlobStore, S3Options  # botocore loads only when configured
 
@@ -102,6 +107,23 @@ def _azure(driver: StorageDriverConfig, prefix: str) -> BlobStore:
             endpoint=driver.endpoint,
             realm=driver.realm,
             prefix=prefix,
+            part_size=driver.chunksize,
+        )
+    )
+
+
+def _gcs(driver: StorageDriverConfig, prefix: str) -> BlobStore:
+    from .gcs import GcsBlobStore, GcsOptions, emulator_host
+
+    assert driver.bucket is not None  # the config requires it for gcs
+    emulator = emulator_host()
+    return GcsBlobStore(
+        GcsOptions(
+            bucket=driver.bucket,
+            prefix=prefix,
+            keyfile=driver.keyfile,
+            endpoint=driver.endpoint or emulator,
+            anonymous=emulator is not None and not driver.keyfile,
             part_size=driver.chunksize,
         )
     )

@@ -1,21 +1,23 @@
-"""The server on the Azure Blob backend (``storage.storageDriver.name: azure``), end to end,
-against Azurite on loopback: start-up refusals that say why, readiness naming the backend, and
-artifacts pushed and pulled through the S3 API and the OCI API — an OCI chunked upload finished
-by the next server process. What the backend itself must do is the blob-store contract
-(tests/contract/test_blobstore.py)."""
+"""The server on the Azure Blob and GCS backends (``storage.storageDriver.name: azure | gcs``),
+end to end, against Azurite and gcp-storage-emulator on loopback: start-up refusals that say
+why, readiness naming the backend, and artifacts pushed and pulled through the S3 API and the
+OCI API — an OCI chunked upload finished by the next server process. What the backends
+themselves must do is the blob-store contract (tests/contract/test_blobstore.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from tests.fixtures.objectstores import CONTAINER, AzureEndpoint
+from tests.fixtures.objectstores import CONTAINER, AzureEndpoint, GcsEndpoint
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
@@ -53,7 +55,7 @@ WRONG_KEY = "bm90LXRoZS1hY2NvdW50LWtleQ=="
     ],
     ids=["missing-container", "wrong-key"],
 )
-def test_refuses_to_start_and_says_why(
+def test_azure_refuses_to_start_and_says_why(
     azurite: AzureEndpoint, tmp_path: Path, over: dict[str, str], says: str
 ) -> None:
     server = ServerProcess(tmp_path / "data", env=driver_env(azurite, tmp_path, **over))
@@ -63,25 +65,86 @@ def test_refuses_to_start_and_says_why(
     assert WRONG_KEY not in server.log_path.read_text()  # no secret in the log
 
 
-def test_push_and_pull_through_s3_and_oci_across_a_restart(
-    azurite: AzureEndpoint, tmp_path: Path
-) -> None:
-    env = driver_env(azurite, tmp_path)
+def gcs_env(gcs: GcsEndpoint, bucket: str) -> dict[str, str]:
+    return {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "gcs",
+        "ZAS_STORAGE_STORAGEDRIVER_BUCKET": bucket,
+        "ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY": f"/replicas-{uuid.uuid4().hex[:8]}",
+        "STORAGE_EMULATOR_HOST": gcs.url,  # Google's convention: an emulator, no credentials
+    }
+
+
+def test_gcs_refuses_a_missing_bucket(gcs_emulator: GcsEndpoint, tmp_path: Path) -> None:
+    """Refused credentials cannot be shown here: gcp-storage-emulator checks none."""
+    server = ServerProcess(tmp_path / "data", env=gcs_env(gcs_emulator, "no-such-bucket"))
+    with pytest.raises(RuntimeError, match="server exited with") as exc:
+        server.start()
+    assert "storage.storageDriver (gcs): bucket 'no-such-bucket' does not exist" in str(exc.value)
+
+
+@dataclass
+class Backend:
+    """A cloud backend as the test sees it: the server's environment, where readiness says the
+    blobs are, and the store read directly (bytes of a blob, names under a prefix)."""
+
+    name: str
+    env: dict[str, str]
+    location: str
+    read: Callable[[str], bytes]
+    names: Callable[[str], list[str]]
+
+    @property
+    def prefix(self) -> str:
+        return self.env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
+
+
+@pytest.fixture(params=["azure", "gcs"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "azure":
+        azurite: AzureEndpoint = request.getfixturevalue("azurite")
+        env = driver_env(azurite, tmp_path)
+        raw = BlobServiceClient.from_connection_string(azurite.connection_string())
+        container = raw.get_container_client(CONTAINER)
+        prefix = env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
+        yield Backend(
+            "azure",
+            env,
+            f"azure://{CONTAINER}/{prefix} at {azurite.url}",
+            lambda name: container.download_blob(name).readall(),
+            lambda under: [b.name for b in container.list_blobs(name_starts_with=under)],
+        )
+        raw.close()
+        return
+    gcs: GcsEndpoint = request.getfixturevalue("gcs_emulator")
+    client = gcs.client()
+    bucket = client.create_bucket(f"zas-{uuid.uuid4().hex[:12]}")
+    env = gcs_env(gcs, bucket.name)
     prefix = env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
-    raw = BlobServiceClient.from_connection_string(azurite.connection_string())
-    container = raw.get_container_client(CONTAINER)
+    yield Backend(
+        "gcs",
+        env,
+        f"gs://{bucket.name}/{prefix} at {gcs.url}",
+        lambda name: bucket.blob(name).download_as_bytes(),
+        lambda under: [b.name for b in client.list_blobs(bucket, prefix=under)],
+    )
+    client.close()
+
+
+def test_push_and_pull_through_s3_and_oci_across_a_restart(
+    backend: Backend, tmp_path: Path
+) -> None:
+    env, prefix = backend.env, backend.prefix
 
     def stored(digest: str) -> bytes:
         algo, hexpart = digest.split(":")
-        return container.download_blob(f"{prefix}blobs/{algo}/{hexpart}").readall()
+        return backend.read(f"{prefix}blobs/{algo}/{hexpart}")
 
     server = ServerProcess(tmp_path / "data", env=env).start()
     try:
         with server.client() as c:
             ready = c.get("/health/ready").json()["checks"]["storage"]
-            assert ready["status"] == "ok" and ready["backend"] == "azure"
-            assert ready["location"] == f"azure://{CONTAINER}/{prefix} at {azurite.url}"
-            assert azurite.account_key not in str(ready)
+            assert ready["status"] == "ok" and ready["backend"] == backend.name
+            assert ready["location"] == backend.location
         # S3: a small object, and a multipart upload (parts are blobs too).
         s3 = s3_client(server.url)
         s3.create_bucket(Bucket="builds")
@@ -108,7 +171,7 @@ def test_push_and_pull_through_s3_and_oci_across_a_restart(
         assert s3.get_object(Bucket="builds", Key="a/small.txt")["Body"].read() == small
         got = s3.get_object(Bucket="builds", Key="a/big.bin", Range="bytes=100-8388707")
         assert got["Body"].read() == big[100:8388708]
-        assert stored("sha256:" + hashlib.sha256(small).hexdigest()) == small  # in Azure
+        assert stored("sha256:" + hashlib.sha256(small).hexdigest()) == small  # in the store
         # OCI: the first chunk of a chunked upload through this process ...
         with server.client() as c:
             first, second = b"a" * (9 * MiB), b"b" * (MiB + 7)
@@ -169,8 +232,6 @@ def test_push_and_pull_through_s3_and_oci_across_a_restart(
             )
             assert ranged.status_code == 206 and ranged.content == b"aaaabbbbbb"
         assert stored(layer) == first + second
-        left = [b.name for b in container.list_blobs(name_starts_with=f"{prefix}uploads/")]
-        assert left == []  # the finished session left nothing behind
+        assert backend.names(f"{prefix}uploads/") == []  # the finished session left nothing
     finally:
         server.stop()
-        raw.close()
