@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -166,43 +165,90 @@ class FilesystemHarness(Harness):
         await self.store.close()
 
 
-class S3Harness(Harness):
-    """A prefix of its own in a real S3 server's bucket; the store under test reaches the
-    server through a switchable TCP relay (``break_writes`` takes the backend down)."""
+class ObjectStoreHarness(Harness):
+    """A prefix of its own in a real object store on loopback; the store under test reaches it
+    through a switchable TCP relay (``break_writes`` takes the backend down), other instances
+    (replicas) directly. A backend adds how to build its store and how to look into it."""
 
-    def __init__(self, endpoint: S3Endpoint, prefix: str) -> None:
-        self.endpoint, self.prefix = endpoint, prefix
-        parts = urlsplit(endpoint.url)
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+        parts = urlsplit(url)
         self.switch = TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)).start()
-        self.store = S3BlobStore(self.options(self.switch.url, max_attempts=2))
-        self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
+        relayed = self.switch.url + parts.path  # the same service, through the relay
+        self.store = self.make(relayed, fast_failing=True)
         self.others: list[BlobStore] = []
 
-    def options(self, url: str, **extra: Any) -> S3Options:
-        return S3Options(
-            bucket=self.endpoint.bucket,
-            endpoint=url,
-            prefix=self.prefix,
-            access_key=self.endpoint.access_key,
-            secret_key=self.endpoint.secret_key,
-            force_path_style=True,
-            secure=False,
-            part_size=5 * MiB,  # S3's minimum: small test bodies still take the multipart path
-            touch_after=1.0,  # see age()
-            **extra,
-        )
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        raise NotImplementedError
+
+    def keys(self, under: str) -> list[str]:
+        """Committed objects' keys under ``prefix + under`` (without the prefix)."""
+        raise NotImplementedError
+
+    def unfinished(self) -> list[str]:
+        """Uploads begun and neither finished nor aborted (they hold storage)."""
+        return []
 
     async def another_instance(self) -> BlobStore:
-        other = S3BlobStore(self.options(self.endpoint.url))
+        other = self.make(self.url)
         await other.open()
         self.others.append(other)
         return other
+
+    def temp_leftovers(self) -> list[str]:
+        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + self.unfinished()
+
+    def stored_blob_objects(self) -> int:
+        return len(self.keys("blobs/"))
+
+    def age(self, digest: str, seconds: float) -> float:
+        time.sleep(1.1)  # a modification time cannot be set; it has 1 s resolution
+        return 1.0
+
+    def break_writes(self) -> None:
+        self.switch.off()
+
+    def repair_writes(self) -> None:
+        self.switch.on()
+
+    async def aclose(self) -> None:
+        for other in self.others:
+            await other.close()
+        await self.store.close()
+        self.switch.stop()
+
+
+class S3Harness(ObjectStoreHarness):
+    def __init__(self, endpoint: S3Endpoint, prefix: str) -> None:
+        self.endpoint = endpoint
+        self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
+        super().__init__(endpoint.url, prefix)
+
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return S3BlobStore(
+            S3Options(
+                bucket=self.endpoint.bucket,
+                endpoint=url,
+                prefix=self.prefix,
+                access_key=self.endpoint.access_key,
+                secret_key=self.endpoint.secret_key,
+                force_path_style=True,
+                secure=False,
+                part_size=5 * MiB,  # S3's minimum: small bodies still take the multipart path
+                touch_after=1.0,  # see age()
+                max_attempts=2 if fast_failing else None,
+            )
+        )
 
     def keys(self, under: str) -> list[str]:
         pages = self.raw.get_paginator("list_objects_v2").paginate(
             Bucket=self.endpoint.bucket, Prefix=self.prefix + under
         )
         return [o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", [])]
+
+    def unfinished(self) -> list[str]:
+        uploads = self.raw.list_multipart_uploads(Bucket=self.endpoint.bucket, Prefix=self.prefix)
+        return [f"multipart:{u['Key']}" for u in uploads.get("Uploads", [])]
 
     def plant_orphans(self) -> None:
         bucket = self.endpoint.bucket
@@ -211,69 +257,39 @@ class S3Harness(Harness):
         self.raw.create_multipart_upload(Bucket=bucket, Key=dead + "multipart")
         self.raw.put_object(Bucket=bucket, Key=f"{self.prefix}tmp/stray", Body=b"x")
 
-    def temp_leftovers(self) -> list[str]:
-        uploads = self.raw.list_multipart_uploads(Bucket=self.endpoint.bucket, Prefix=self.prefix)
-        in_flight = [f"multipart:{u['Key']}" for u in uploads.get("Uploads", [])]
-        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + in_flight
 
-    def stored_blob_objects(self) -> int:
-        return len(self.keys("blobs/"))
-
-    def age(self, digest: str, seconds: float) -> float:
-        time.sleep(1.1)  # LastModified cannot be set; it has 1 s resolution
-        return 1.0
-
-    def break_writes(self) -> None:
-        self.switch.off()
-
-    def repair_writes(self) -> None:
-        self.switch.on()
-
-    async def aclose(self) -> None:
-        for other in self.others:
-            await other.close()
-        await self.store.close()
-        self.switch.stop()
-
-
-class AzureHarness(Harness):
-    """A prefix of its own in Azurite's container; the store under test reaches Azurite
-    through a switchable TCP relay (``break_writes`` takes the backend down)."""
-
+class AzureHarness(ObjectStoreHarness):
     def __init__(self, endpoint: AzureEndpoint, prefix: str) -> None:
         from azure.storage.blob import BlobServiceClient
 
-        self.endpoint, self.prefix = endpoint, prefix
-        parts = urlsplit(endpoint.url)
-        self.switch = TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)).start()
-        self.store = AzureBlobStore(self.options(self.switch.url + parts.path, max_attempts=2))
+        self.endpoint = endpoint
         service = BlobServiceClient.from_connection_string(endpoint.connection_string())
         self.raw = service.get_container_client(endpoint.container)
-        self.others: list[BlobStore] = []
+        super().__init__(endpoint.url, prefix)
 
-    def options(self, url: str, **extra: Any) -> AzureOptions:
-        return AzureOptions(
-            container=self.endpoint.container,
-            account_name=self.endpoint.account_name,
-            account_key=self.endpoint.account_key,
-            endpoint=url,
-            prefix=self.prefix,
-            part_size=MiB,  # small test bodies still take the block path
-            touch_after=1.0,  # see age()
-            retry_backoff=0.1,
-            **extra,
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return AzureBlobStore(
+            AzureOptions(
+                container=self.endpoint.container,
+                account_name=self.endpoint.account_name,
+                account_key=self.endpoint.account_key,
+                endpoint=url,
+                prefix=self.prefix,
+                part_size=MiB,  # small test bodies still take the block path
+                touch_after=1.0,  # see age()
+                retry_backoff=0.1,
+                max_attempts=2 if fast_failing else 3,
+            )
         )
-
-    async def another_instance(self) -> BlobStore:
-        other = AzureBlobStore(self.options(self.endpoint.url))
-        await other.open()
-        self.others.append(other)
-        return other
 
     def keys(self, under: str, uncommitted: bool = False) -> list[str]:
         include = ["uncommittedblobs"] if uncommitted else None
         blobs = self.raw.list_blobs(name_starts_with=self.prefix + under, include=include)
         return [b.name[len(self.prefix) :] for b in blobs]
+
+    def unfinished(self) -> list[str]:
+        committed = self.keys("")
+        return [f"uncommitted:{k}" for k in self.keys("", True) if k not in committed]
 
     def plant_orphans(self) -> None:
         dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
@@ -281,35 +297,13 @@ class AzureHarness(Harness):
         self.raw.get_blob_client(dead + "blocks").stage_block("YmxvY2s=", b"z" * 100)
         self.raw.upload_blob(f"{self.prefix}tmp/stray", b"x")
 
-    def temp_leftovers(self) -> list[str]:
-        committed = self.keys("")
-        in_flight = [f"uncommitted:{k}" for k in self.keys("", True) if k not in committed]
-        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + in_flight
-
-    def stored_blob_objects(self) -> int:
-        return len(self.keys("blobs/"))
-
-    def age(self, digest: str, seconds: float) -> float:
-        time.sleep(1.1)  # Last-Modified cannot be set; it has 1 s resolution
-        return 1.0
-
-    def break_writes(self) -> None:
-        self.switch.off()
-
-    def repair_writes(self) -> None:
-        self.switch.on()
-
     async def aclose(self) -> None:
-        for other in self.others:
-            await other.close()
-        await self.store.close()
+        await super().aclose()
         self.raw.close()
-        self.switch.stop()
 
 
-class GcsHarness(Harness):
-    """A bucket of its own in gcp-storage-emulator; the store under test reaches it through a
-    switchable TCP relay (``break_writes`` takes the backend down)."""
+class GcsHarness(ObjectStoreHarness):
+    """A bucket of its own in gcp-storage-emulator."""
 
     preconditions = False
     no_preconditions = (
@@ -319,65 +313,36 @@ class GcsHarness(Harness):
     )
 
     def __init__(self, endpoint: GcsEndpoint, prefix: str) -> None:
-        self.endpoint, self.prefix = endpoint, prefix
         self.raw = endpoint.client()
-        self.bucket = f"zas-{uuid.uuid4().hex[:12]}"
-        self.raw.create_bucket(self.bucket)
-        parts = urlsplit(endpoint.url)
-        self.switch = TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)).start()
-        self.store = GcsBlobStore(self.options(self.switch.url, retry_deadline=1.0))
-        self.others: list[BlobStore] = []
+        self.bucket = self.raw.create_bucket(f"zas-{uuid.uuid4().hex[:12]}")
+        super().__init__(endpoint.url, prefix)
 
-    def options(self, url: str, **extra: Any) -> GcsOptions:
-        return GcsOptions(
-            bucket=self.bucket,
-            endpoint=url,
-            anonymous=True,
-            prefix=self.prefix,
-            part_size=MiB,  # small test bodies still take the resumable path
-            touch_after=1.0,  # see age()
-            **extra,
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return GcsBlobStore(
+            GcsOptions(
+                bucket=self.bucket.name,
+                endpoint=url,
+                anonymous=True,
+                prefix=self.prefix,
+                part_size=MiB,  # small test bodies still take the resumable path
+                touch_after=1.0,  # see age()
+                retry_deadline=1.0 if fast_failing else 30.0,
+            )
         )
-
-    async def another_instance(self) -> BlobStore:
-        other = GcsBlobStore(self.options(self.endpoint.url))
-        await other.open()
-        self.others.append(other)
-        return other
 
     def keys(self, under: str) -> list[str]:
         blobs = self.raw.list_blobs(self.bucket, prefix=self.prefix + under)
         return [b.name[len(self.prefix) :] for b in blobs]
 
     def plant_orphans(self) -> None:
-        bucket = self.raw.bucket(self.bucket)
         dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
-        bucket.blob(dead + "half-written").upload_from_string(b"y" * 100)
-        bucket.blob(dead + "compose-0123456789abcdef").upload_from_string(b"z" * 100)
-        bucket.blob(f"{self.prefix}tmp/stray").upload_from_string(b"x")
-
-    def temp_leftovers(self) -> list[str]:
-        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease"))
-
-    def stored_blob_objects(self) -> int:
-        return len(self.keys("blobs/"))
-
-    def age(self, digest: str, seconds: float) -> float:
-        time.sleep(1.1)  # `updated` cannot be set
-        return 1.0
-
-    def break_writes(self) -> None:
-        self.switch.off()
-
-    def repair_writes(self) -> None:
-        self.switch.on()
+        self.bucket.blob(dead + "half-written").upload_from_string(b"y" * 100)
+        self.bucket.blob(dead + "compose-0123456789abcdef").upload_from_string(b"z" * 100)
+        self.bucket.blob(f"{self.prefix}tmp/stray").upload_from_string(b"x")
 
     async def aclose(self) -> None:
-        for other in self.others:
-            await other.close()
-        await self.store.close()
+        await super().aclose()
         self.raw.close()
-        self.switch.stop()
 
 
 BACKENDS = ["filesystem", "s3-moto", "s3-zas", "azure-azurite", "gcs-emulator"]
@@ -385,7 +350,7 @@ BACKENDS = ["filesystem", "s3-moto", "s3-zas", "azure-azurite", "gcs-emulator"]
 
 @pytest.fixture(params=BACKENDS)
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    h: FilesystemHarness | S3Harness | AzureHarness | GcsHarness
+    h: FilesystemHarness | ObjectStoreHarness
     if request.param == "filesystem":
         h = FilesystemHarness(tmp_path / "store")
     elif request.param == "azure-azurite":

@@ -51,40 +51,38 @@ def create_blob_store(
 ) -> BlobStore:
     """The configured blob store (not yet opened: call ``await store.open()``): the filesystem
     under ``root``, or the object store ``driver`` names (``storage.storageDriver``)."""
-    prefix = driver.rootdirectory.strip("/") if driver is not None else ""
+    if driver is None or driver.name is None:
+        return FilesystemBlobStore(root, fsync=fsync)
+    prefix = driver.rootdirectory.strip("/")
     prefix = prefix + "/" if prefix else ""
-    if driver is not None and driver.name == "azure":
-        try:  # azure-storage-blob (and azure-identity): the [azure] extra
-            return _azure(driver, prefix)
-        except ImportError as exc:
-            raise _missing("azure", exc) from None
-    if driver is not None and driver.name == "gcs":
-        try:  # google-cloud-storage: the [gcs] extra
-            return _gcs(driver, prefix)
-        except ImportError as exc:
-            raise _missing("gcs", exc) from None
-    if driver is not None and driver.name == "s3":
-        from .s3 import S3BlobStore, S3Options  # botocore loads only when configured
+    factory = {"s3": _s3, "azure": _azure, "gcs": _gcs}[driver.name]
+    try:  # each backend's client library loads only when configured (azure, gcs: extras)
+        return factory(driver, prefix)
+    except ImportError as exc:
+        raise _missing(driver.name, exc) from None
 
-        assert driver.bucket is not None  # the config requires it for s3
-        return S3BlobStore(
-            S3Options(
-                bucket=driver.bucket,
-                region=driver.region,
-                endpoint=driver.regionendpoint,
-                prefix=prefix,
-                access_key=driver.accesskey,
-                secret_key=driver.secretkey,
-                force_path_style=driver.forcepathstyle,
-                secure=driver.secure,
-                skip_verify=driver.skipverify,
-                storage_class=driver.storageclass,
-                sse=driver.sse,
-                sse_kms_key_id=driver.ssekmskeyid,
-                part_size=driver.chunksize,
-            )
+
+def _s3(driver: StorageDriverConfig, prefix: str) -> BlobStore:
+    from .s3 import S3BlobStore, S3Options
+
+    assert driver.bucket is not None  # the config requires it for s3
+    return S3BlobStore(
+        S3Options(
+            bucket=driver.bucket,
+            region=driver.region,
+            endpoint=driver.regionendpoint,
+            prefix=prefix,
+            access_key=driver.accesskey,
+            secret_key=driver.secretkey,
+            force_path_style=driver.forcepathstyle,
+            secure=driver.secure,
+            skip_verify=driver.skipverify,
+            storage_class=driver.storageclass,
+            sse=driver.sse,
+            sse_kms_key_id=driver.ssekmskeyid,
+            part_size=driver.chunksize,
         )
-    return FilesystemBlobStore(root, fsync=fsync)
+    )
 
 
 def _missing(extra: str, exc: ImportError) -> StorageUnavailableError:

@@ -37,7 +37,6 @@ from azure.storage.blob import (
     generate_blob_sas,
 )
 
-from .base import StorageUnavailableError
 from .objectclient import (
     ClientSettings,
     MiB,
@@ -60,7 +59,7 @@ STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
 @dataclass(frozen=True)
-class AzureOptions:
+class AzureOptions(ClientSettings):
     container: str
     account_name: str | None = None
     account_key: str | None = None
@@ -69,17 +68,10 @@ class AzureOptions:
     # unset: https://<account>.blob.<realm>
     endpoint: str | None = None
     realm: str = "core.windows.net"
-    prefix: str = ""  # key prefix ("rootdirectory"); "" or ends with "/"
-    part_size: int = 8 * MiB
-    concurrency: int = 4
     max_attempts: int = 3  # tries per request (azure-core's exponential retry)
     retry_backoff: float = 0.5  # seconds before the first retry, then doubling (jittered)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 10.0
-    touch_after: float = 60.0
-    orphan_copy_age: float = 86_400.0
 
     @property
     def account_url(self) -> str:
@@ -103,17 +95,11 @@ class AzureClient(ObjectClient):
     max_part = MAX_BLOCK
     max_parts = MAX_BLOCKS
 
+    namespace = "container"
+
     def __init__(self, options: AzureOptions) -> None:
         self.options = options
-        super().__init__(
-            ClientSettings(
-                prefix=options.prefix,
-                part_size=options.part_size,
-                concurrency=options.concurrency,
-                breaker_threshold=options.breaker_threshold,
-                breaker_cooldown=options.breaker_cooldown,
-            )
-        )
+        super().__init__(options)
         kwargs: dict[str, Any] = {
             "retry_policy": ExponentialRetry(
                 initial_backoff=options.retry_backoff,  # type: ignore[arg-type]
@@ -155,6 +141,24 @@ class AzureClient(ObjectClient):
 
     def describe(self) -> str:
         return f"azure://{self.options.container}/{self.options.prefix} at {self.account_url}"
+
+    def where(self) -> str:
+        return self.account_url
+
+    def credentials_name(self) -> str:
+        return self.options.credentials()
+
+    def namespace_name(self) -> str:
+        return self.options.container
+
+    async def probe(self) -> None:
+        def first_page() -> None:
+            blobs = self.container.list_blobs(
+                name_starts_with=self.options.prefix, results_per_page=1
+            )
+            next(blobs.by_page(), None)
+
+        await self.invoke("list_blobs", first_page)
 
     def translate(self, operation: str, exc: Exception) -> ObjectStoreError | None:
         if isinstance(exc, HttpResponseError) and exc.status_code is not None:
@@ -394,35 +398,7 @@ class AzurePartUploader(PartUploader):
 
 class AzureBlobStore(ObjectBlobStore):
     client: AzureClient
+    options: AzureOptions
 
-    def __init__(self, options: AzureOptions) -> None:
-        self.options = options
-        super().__init__(
-            AzureClient(options),
-            touch_after=options.touch_after,
-            orphan_copy_age=options.orphan_copy_age,
-        )
-
-    async def _check_reachable(self) -> None:
-        o = self.options
-        container = self.client.container
-
-        def first_page() -> None:
-            pages = container.list_blobs(name_starts_with=o.prefix, results_per_page=1).by_page()
-            next(pages, None)
-
-        try:
-            await self.client.invoke("list_blobs", first_page)
-        except ObjectStoreError as exc:
-            if exc.code == "ContainerNotFound" or exc.status == 404:
-                why = f"container {o.container!r} does not exist"
-            elif exc.status in (401, 403):
-                why = f"{o.credentials()} cannot list container {o.container!r} ({exc.code})"
-            else:
-                why = f"cannot list container {o.container!r}: {exc}"
-            where = self.client.account_url
-            await self.client.close()
-            self.client = AzureClient(o)
-            raise StorageUnavailableError(
-                f"storage.storageDriver (azure): {why} at {where}"
-            ) from None
+    def new_client(self) -> AzureClient:
+        return AzureClient(self.options)

@@ -23,6 +23,7 @@ pending uploads to sweep, and an aborted write cancels its session (DELETE).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 import threading
@@ -42,7 +43,6 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from .base import StorageUnavailableError
 from .objectclient import (
     ClientSettings,
-    MiB,
     ObjectBody,
     ObjectClient,
     ObjectInfo,
@@ -60,22 +60,15 @@ PUBLIC_ENDPOINT = "https://storage.googleapis.com"
 
 
 @dataclass(frozen=True)
-class GcsOptions:
+class GcsOptions(ClientSettings):
     bucket: str
-    prefix: str = ""  # key prefix ("rootdirectory"); "" or ends with "/"
     keyfile: str | None = None  # a service account's JSON key; None: ADC
     endpoint: str | None = None  # an emulator or private endpoint instead of the public one
     anonymous: bool = False  # no credentials at all (an emulator: STORAGE_EMULATOR_HOST)
     project: str | None = None
-    part_size: int = 8 * MiB  # resumable chunk (a multiple of 256 KiB)
-    concurrency: int = 4
     retry_deadline: float = 30.0  # seconds a request is retried for (jittered backoff)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    breaker_threshold: int = 5
-    breaker_cooldown: float = 10.0
-    touch_after: float = 60.0
-    orphan_copy_age: float = 86_400.0
 
     @property
     def api_endpoint(self) -> str:
@@ -99,16 +92,10 @@ class GcsClient(ObjectClient):
     max_parts = 1_000_000  # a resumable upload is one stream: no part count limit
 
     def __init__(self, options: GcsOptions) -> None:
-        self.options = options
-        super().__init__(
-            ClientSettings(
-                prefix=options.prefix,
-                part_size=max(CHUNK_ALIGN, options.part_size // CHUNK_ALIGN * CHUNK_ALIGN),
-                concurrency=options.concurrency,
-                breaker_threshold=options.breaker_threshold,
-                breaker_cooldown=options.breaker_cooldown,
-            )
-        )
+        # Every resumable chunk but the last is a multiple of 256 KiB.
+        chunk = max(CHUNK_ALIGN, options.part_size // CHUNK_ALIGN * CHUNK_ALIGN)
+        self.options = options = dataclasses.replace(options, part_size=chunk)
+        super().__init__(options)
         self._credentials = self._load_credentials()
         self.session = AuthorizedSession(self._credentials)
         adapter = requests.adapters.HTTPAdapter(
@@ -150,6 +137,24 @@ class GcsClient(ObjectClient):
 
     def describe(self) -> str:
         return f"gs://{self.options.bucket}/{self.options.prefix} at {self.options.api_endpoint}"
+
+    def where(self) -> str:
+        return self.options.api_endpoint
+
+    def credentials_name(self) -> str:
+        return self.options.credentials_name()
+
+    def namespace_name(self) -> str:
+        return self.options.bucket
+
+    async def probe(self) -> None:
+        def first_page() -> None:
+            blobs = self._client.list_blobs(
+                self.bucket, prefix=self.options.prefix, max_results=1, timeout=self.timeout
+            )
+            next(blobs.pages, None)
+
+        await self.invoke("list_objects", first_page)
 
     def translate(self, operation: str, exc: Exception) -> ObjectStoreError | None:
         if isinstance(exc, gexc.GoogleAPICallError):
@@ -421,39 +426,10 @@ class GcsResumableUpload(PartUploader):
 
 class GcsBlobStore(ObjectBlobStore):
     client: GcsClient
+    options: GcsOptions
 
-    def __init__(self, options: GcsOptions) -> None:
-        self.options = options
-        super().__init__(
-            GcsClient(options),
-            touch_after=options.touch_after,
-            orphan_copy_age=options.orphan_copy_age,
-        )
-
-    async def _check_reachable(self) -> None:
-        o = self.options
-        client = self.client
-
-        def first_page() -> None:
-            pages = client._client.list_blobs(
-                client.bucket, prefix=o.prefix, max_results=1, timeout=client.timeout
-            ).pages
-            next(pages, None)
-
-        try:
-            await client.invoke("list_objects", first_page)
-        except ObjectStoreError as exc:
-            if exc.status == 404:
-                why = f"bucket {o.bucket!r} does not exist"
-            elif exc.status in (401, 403):
-                why = f"{o.credentials_name()} cannot list bucket {o.bucket!r} ({exc.code})"
-            else:
-                why = f"cannot list bucket {o.bucket!r}: {exc}"
-            await client.close()
-            self.client = GcsClient(o)
-            raise StorageUnavailableError(
-                f"storage.storageDriver (gcs): {why} at {o.api_endpoint}"
-            ) from None
+    def new_client(self) -> GcsClient:
+        return GcsClient(self.options)
 
 
 def emulator_host() -> str | None:

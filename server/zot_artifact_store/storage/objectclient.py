@@ -110,23 +110,32 @@ class ObjectBody(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ClientSettings:
-    """What every backend's client is tuned by (each backend's options carry these)."""
+    """What every backend's options share (``S3Options``, ``AzureOptions``, ``GcsOptions``
+    extend it): the key prefix, streaming, the breaker, and the store's clocks."""
 
     prefix: str = ""  # key prefix ("rootdirectory"); "" or ends with "/"
     part_size: int = 8 * MiB
     concurrency: int = 4  # parts in flight per upload
     breaker_threshold: int = 5  # consecutive failed calls that open the circuit
     breaker_cooldown: float = 10.0  # seconds before one call may probe again
+    # A dedupe hit re-dates a blob only when it is older than this: far inside any GC grace
+    # period (storage.gcDelay), and no copy storm for hot content.
+    touch_after: float = 60.0
+    # An unfinished upload under blobs/ (a commit's composition) this old is orphaned.
+    orphan_copy_age: float = 86_400.0
 
 
 class ObjectClient(abc.ABC):
     """One backend's client library; every call runs on this client's own thread pool."""
 
     backend = "object"
+    namespace = "bucket"  # what holds the objects: "bucket", "container"
     max_part = 5 << 30  # largest part (block) one request may carry
     max_parts = 10_000  # most parts (blocks) in one object
+    # Error codes that mean "these credentials may not", besides 401 and 403.
+    refusal_codes: frozenset[str] = frozenset()
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
@@ -207,6 +216,22 @@ class ObjectClient(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the objects are, for readiness and logs (never a secret)."""
+
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The service's address, for start-up errors."""
+
+    @abc.abstractmethod
+    def credentials_name(self) -> str:
+        """Which credentials the client uses, for start-up errors (never a secret)."""
+
+    @abc.abstractmethod
+    def namespace_name(self) -> str:
+        """The bucket's / container's name."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """List the prefix once (start-up check); raises ObjectStoreError."""
 
     # ---- the requests a store makes -----------------------------------------------------------
     @abc.abstractmethod

@@ -56,11 +56,12 @@ from .base import (
     DigestMismatchError,
     SessionLocks,
     StorageObserver,
+    StorageUnavailableError,
     UploadNotFoundError,
     check_read_args,
     split_digest,
 )
-from .objectclient import ObjectClient, ObjectStoreError
+from .objectclient import ClientSettings, ObjectClient, ObjectStoreError
 
 __all__ = ["ObjectBlobStore"]
 
@@ -78,19 +79,11 @@ Hasher = Any
 class ObjectBlobStore(BlobStore):
     """The store's logic over any :class:`ObjectClient`."""
 
-    def __init__(
-        self,
-        client: ObjectClient,
-        *,
-        touch_after: float = 60.0,
-        orphan_copy_age: float = 86_400.0,
-    ) -> None:
-        self.client = client
-        # A dedupe hit re-dates a blob only when it is older than this: far inside any GC
-        # grace period (storage.gcDelay), and no copy storm for hot content.
-        self.touch_after = touch_after
-        # An unfinished upload under blobs/ (a commit's composition) this old is orphaned.
-        self.orphan_copy_age = orphan_copy_age
+    def __init__(self, options: ClientSettings) -> None:
+        self.options = options
+        self.client = self.new_client()
+        self.touch_after = options.touch_after
+        self.orphan_copy_age = options.orphan_copy_age
         self._instance: str | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._entries: dict[tuple[str, int], dict[str, Any]] = {}
@@ -122,9 +115,29 @@ class ObjectBlobStore(BlobStore):
         await self._sweep_tmp()
 
     @abc.abstractmethod
+    def new_client(self) -> ObjectClient:
+        """This backend's client for ``self.options``."""
+
     async def _check_reachable(self) -> None:
         """List the prefix once; raise StorageUnavailableError saying why it cannot be
         (bucket/container missing, credentials refused)."""
+        c = self.client
+        try:
+            await c.probe()
+        except ObjectStoreError as exc:
+            what = f"{c.namespace} {c.namespace_name()!r}"
+            if exc.status == 404 or exc.code in ("NoSuchBucket", "ContainerNotFound"):
+                why = f"{what} does not exist"
+            elif exc.status in (401, 403) or exc.code in c.refusal_codes:
+                why = f"{c.credentials_name()} cannot list {what} ({exc.code})"
+            else:
+                why = f"cannot list {what}: {exc}"
+            where = c.where()
+            await c.close()
+            self.client = self.new_client()  # usable again (closed clients are not)
+            raise StorageUnavailableError(
+                f"storage.storageDriver ({c.backend}): {why} at {where}"
+            ) from None
 
     def _lease_key(self, instance: str) -> str:
         return self.client.key(f"tmp/{instance}.lease")

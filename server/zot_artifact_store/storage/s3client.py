@@ -37,11 +37,10 @@ MAX_PARTS = 10_000
 
 
 @dataclass(frozen=True)
-class S3Options:
+class S3Options(ClientSettings):
     bucket: str
     region: str = "us-east-1"
     endpoint: str | None = None  # URL, or host[:port] completed by ``secure``
-    prefix: str = ""  # key prefix ("rootdirectory"); "" or ends with "/"
     access_key: str | None = None
     secret_key: str | None = None  # None: botocore's default credential chain
     force_path_style: bool = False
@@ -50,20 +49,11 @@ class S3Options:
     storage_class: str | None = None
     sse: str | None = None  # "AES256" or "aws:kms"
     sse_kms_key_id: str | None = None
-    part_size: int = 8 * MiB
-    concurrency: int = 4  # parts in flight per upload
     # Attempts per request, botocore's "standard" retries (jittered exponential backoff on
     # 5xx, throttling and connection errors). None: AWS_MAX_ATTEMPTS, else botocore's 3.
     max_attempts: int | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    breaker_threshold: int = 5  # consecutive failed calls that open the circuit
-    breaker_cooldown: float = 10.0  # seconds before one call may probe again
-    # A dedupe hit re-dates (copies onto itself) a blob only when it is older than this: far
-    # inside any GC grace period (storage.gcDelay), and no copy storm for hot content.
-    touch_after: float = 60.0
-    # An unfinished multipart upload under blobs/ (a commit's copy) this old is orphaned.
-    orphan_copy_age: float = 86_400.0
 
     @property
     def endpoint_url(self) -> str | None:
@@ -82,18 +72,19 @@ class S3Client(ObjectClient):
     backend = "s3"
     max_part = MAX_PART
     max_parts = MAX_PARTS
+    refusal_codes = frozenset(
+        {
+            "AccessDenied",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "NoCredentialsError",
+            "PartialCredentialsError",
+        }
+    )
 
     def __init__(self, options: S3Options) -> None:
         self.options = options
-        super().__init__(
-            ClientSettings(
-                prefix=options.prefix,
-                part_size=options.part_size,
-                concurrency=options.concurrency,
-                breaker_threshold=options.breaker_threshold,
-                breaker_cooldown=options.breaker_cooldown,
-            )
-        )
+        super().__init__(options)
         self._client = _session().create_client(
             "s3",
             region_name=options.region,
@@ -117,6 +108,19 @@ class S3Client(ObjectClient):
 
     def describe(self) -> str:
         return self.options.describe()
+
+    def where(self) -> str:
+        return self.options.endpoint_url or f"AWS {self.options.region}"
+
+    def credentials_name(self) -> str:
+        key = self.options.access_key
+        return f"access key {key!r}" if key else "the default AWS credentials"
+
+    def namespace_name(self) -> str:
+        return self.options.bucket
+
+    async def probe(self) -> None:
+        await self.call("list_objects_v2", Prefix=self.options.prefix, MaxKeys=1)
 
     def translate(self, operation: str, exc: Exception) -> ObjectStoreError | None:
         if isinstance(exc, ClientError):
