@@ -12,12 +12,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from tests.fixtures.objectstores import CONTAINER, AzureEndpoint, GcsEndpoint
+from tests.fixtures.objectstores import (
+    CONTAINER,
+    AzureEndpoint,
+    GcsEndpoint,
+    begin_chunked_upload,
+    finish_chunked_upload,
+)
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 
@@ -175,23 +180,12 @@ def test_push_and_pull_through_s3_and_oci_across_a_restart(
         # OCI: the first chunk of a chunked upload through this process ...
         with server.client() as c:
             first, second = b"a" * (9 * MiB), b"b" * (MiB + 7)
-            location = c.post("/v2/team/app/blobs/uploads/").headers["location"]
-            r = c.patch(location, content=first, headers={"Content-Range": f"0-{len(first) - 1}"})
-            assert r.status_code == 202
-            location = r.headers["location"]
+            location = begin_chunked_upload(c, "team/app", first)
         server.stop()
         # ... the rest, the config and the manifest through a new one.
         server = ServerProcess(tmp_path / "data", env=env).start()
         with server.client() as c:
-            path = urlsplit(location)
-            location = path.path + (f"?{path.query}" if path.query else "")
-            assert c.get(location).headers["range"] == f"0-{len(first) - 1}"
-            end = len(first) + len(second) - 1
-            r = c.patch(location, content=second, headers={"Content-Range": f"{len(first)}-{end}"})
-            assert r.status_code == 202
-            layer = "sha256:" + hashlib.sha256(first + second).hexdigest()
-            sep = "&" if "?" in r.headers["location"] else "?"
-            assert c.put(f"{r.headers['location']}{sep}digest={layer}").status_code == 201
+            layer = finish_chunked_upload(c, location, first, second)
             config = b"{}"
             cfg = "sha256:" + hashlib.sha256(config).hexdigest()
             r = c.post(f"/v2/team/app/blobs/uploads/?digest={cfg}", content=config)
