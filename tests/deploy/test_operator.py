@@ -195,10 +195,12 @@ def test_the_crd_schema_is_structural() -> None:
 
 
 def test_storage_types_are_the_charts() -> None:
+    """The chart's storage types, less Azure Blob and GCS: the resource does not offer them yet
+    (docs/adr/0006, what is left)."""
     chart = json.loads((CHART / "values.schema.json").read_text())
     chart_types = chart["properties"]["storage"]["properties"]["type"]["enum"]
     ours = schema()["properties"]["spec"]["properties"]["storage"]["properties"]["type"]["enum"]
-    assert ours == chart_types
+    assert ours == [t for t in chart_types if t not in ("azure", "gcs")]
 
 
 @pytest.mark.parametrize("sample", list(samples()))
