@@ -276,6 +276,7 @@ class AzureHarness(ObjectStoreHarness):
                 endpoint=url,
                 prefix=self.prefix,
                 part_size=MiB,  # small test bodies still take the block path
+                copy_block=MiB + 1,  # commits copy several ranges of one source
                 touch_after=1.0,  # see age()
                 retry_backoff=0.1,
                 max_attempts=2 if fast_failing else 3,
@@ -847,6 +848,21 @@ async def test_concurrent_appends_do_not_interleave(harness: Harness) -> None:
         seen.add(block)
         pos += len(block)
     assert seen == blocks
+
+
+async def test_upload_of_many_small_appends(blob_store: BlobStore, harness: Harness) -> None:
+    """More appends than one request may compose (GCS: 32 sources), each small (S3: under a
+    part, joined as it is copied)."""
+    pieces = [payload(1000 + 97 * i, seed=300 + i) for i in range(40)]
+    uid = await blob_store.upload_create()
+    for piece in pieces:
+        await blob_store.upload_append(uid, agen([piece]))
+    data = b"".join(pieces)
+    assert await blob_store.upload_size(uid) == len(data)
+    info = await blob_store.upload_finalize(uid, sha256(data))
+    assert info.size == len(data)
+    assert await blob_store.read_all(info.digest) == data
+    assert harness.temp_leftovers() == []  # no intermediate composite stays behind
 
 
 async def test_upload_abort(blob_store: BlobStore) -> None:

@@ -53,7 +53,7 @@ __all__ = ["AzureBlobStore", "AzureOptions"]
 
 MAX_BLOCK = 4000 * MiB  # Put Block: largest block
 MAX_BLOCKS = 50_000  # committed blocks in one blob
-COPY_BLOCK = 100 * MiB  # Put Block From URL: the range each staged copy carries
+COPY_BLOCK = 100 * MiB  # Put Block From URL: the range each staged copy carries (default)
 READ_BLOCK = 4 * MiB  # a download fetches this much per request (bounded memory per reader)
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
@@ -68,6 +68,7 @@ class AzureOptions(ClientSettings):
     # unset: https://<account>.blob.<realm>
     endpoint: str | None = None
     realm: str = "core.windows.net"
+    copy_block: int = COPY_BLOCK  # bytes each Put Block From URL copies at a commit
     max_attempts: int = 3  # tries per request (azure-core's exponential retry)
     retry_backoff: float = 0.5  # seconds before the first retry, then doubling (jittered)
     connect_timeout: float = 10.0
@@ -310,16 +311,16 @@ class AzureClient(ObjectClient):
         return blob.url, {"source_authorization": f"Bearer {token}"}
 
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
-        """Put Block From URL for each source range (up to COPY_BLOCK each), then Put Block
+        """Put Block From URL for each source range (up to ``copy_block`` each), then Put Block
         List with ``If-None-Match: *``. Another writer committing ``dest`` meanwhile discards
         our staged blocks: then the commit fails and ``dest`` exists — False."""
         if sum(size for _, size in sources) == 0:
             return await self.put(dest, b"", if_absent=if_absent)
-        nonce = secrets.token_hex(8)
+        nonce, step = secrets.token_hex(8), self.options.copy_block
         ranges = [
-            (key, pos, min(COPY_BLOCK, size - pos))
+            (key, pos, min(step, size - pos))
             for key, size in sources
-            for pos in range(0, size, COPY_BLOCK)
+            for pos in range(0, size, step)
         ]
         if len(ranges) > MAX_BLOCKS:
             raise ObjectStoreError("compose", "TooManyBlocks", 400, f"{len(ranges)} blocks")
