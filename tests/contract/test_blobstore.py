@@ -327,7 +327,7 @@ class GcsHarness(ObjectStoreHarness):
                 prefix=self.prefix,
                 part_size=MiB,  # small test bodies still take the resumable path
                 touch_after=1.0,  # see age()
-                retry_deadline=1.0 if fast_failing else 30.0,
+                retry_deadline=1.0 if fast_failing else 5.0,
             )
         )
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -25,6 +26,7 @@ from tests.fixtures.objectstores import (
 )
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
+from tests.fixtures.tcpswitch import TcpSwitch
 
 pytestmark = pytest.mark.slow
 
@@ -97,6 +99,9 @@ class Backend:
     location: str
     read: Callable[[str], bytes]
     names: Callable[[str], list[str]]
+    url: str  # the service, http://127.0.0.1:<port>
+    # The environment that points the server at the same service at another address (a relay).
+    reached_at: Callable[[str], dict[str, str]]
 
     @property
     def prefix(self) -> str:
@@ -111,12 +116,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         raw = BlobServiceClient.from_connection_string(azurite.connection_string())
         container = raw.get_container_client(CONTAINER)
         prefix = env["ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY"].strip("/") + "/"
+        parts = urlsplit(azurite.url)  # http://127.0.0.1:<port>/<account>
         yield Backend(
             "azure",
             env,
             f"azure://{CONTAINER}/{prefix} at {azurite.url}",
             lambda name: container.download_blob(name).readall(),
             lambda under: [b.name for b in container.list_blobs(name_starts_with=under)],
+            f"{parts.scheme}://{parts.netloc}",
+            lambda url: env | {"ZAS_STORAGE_STORAGEDRIVER_ENDPOINT": url + parts.path},
         )
         raw.close()
         return
@@ -131,6 +139,8 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         f"gs://{bucket.name}/{prefix} at {gcs.url}",
         lambda name: bucket.blob(name).download_as_bytes(),
         lambda under: [b.name for b in client.list_blobs(bucket, prefix=under)],
+        gcs.url,
+        lambda url: env | {"STORAGE_EMULATOR_HOST": url},
     )
     client.close()
 
@@ -229,3 +239,28 @@ def test_push_and_pull_through_s3_and_oci_across_a_restart(
         assert backend.names(f"{prefix}uploads/") == []  # the finished session left nothing
     finally:
         server.stop()
+
+
+def test_a_dead_backend_is_a_retryable_503(backend: Backend, tmp_path: Path) -> None:
+    """The backend cut off: its library's errors are the store's retryable errors, so clients
+    get 503 with Retry-After and readiness fails; then it comes back."""
+    parts = urlsplit(backend.url)
+    with TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)) as switch:
+        server = ServerProcess(tmp_path / "data", env=backend.reached_at(switch.url)).start()
+        try:
+            with server.client() as c:
+                assert c.put("/v1/buckets/dead-backend").status_code in (200, 201)
+                r = c.put("/v1/buckets/dead-backend/objects/k", content=b"kept")
+                assert r.status_code in (200, 201)
+                switch.off()
+                r = c.get("/v1/buckets/dead-backend/objects/k")
+                assert r.status_code == 503, r.text
+                assert r.json()["code"] == "ServiceUnavailable" and r.json()["retryable"] is True
+                assert r.headers["retry-after"] == "1"
+                ready = c.get("/health/ready")
+                assert ready.status_code == 503 and "storage check failed" in ready.text
+                switch.on()
+                assert c.get("/v1/buckets/dead-backend/objects/k").content == b"kept"
+                assert c.get("/health/ready").status_code == 200
+        finally:
+            server.stop()

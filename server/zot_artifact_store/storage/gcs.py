@@ -66,7 +66,9 @@ class GcsOptions(ClientSettings):
     endpoint: str | None = None  # an emulator or private endpoint instead of the public one
     anonymous: bool = False  # no credentials at all (an emulator: STORAGE_EMULATOR_HOST)
     project: str | None = None
-    retry_deadline: float = 30.0  # seconds a request is retried for (jittered backoff)
+    # Seconds a request is retried for: backoff from 0.5 s, doubling, jittered — about 3 tries,
+    # as the other backends (the library's own default retries for 120 s).
+    retry_deadline: float = 5.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
 
@@ -110,7 +112,8 @@ class GcsClient(ObjectClient):
             _http=self.session,
         )
         self.bucket = self._client.bucket(options.bucket)
-        self.retry = DEFAULT_RETRY.with_timeout(options.retry_deadline)
+        self.retry = DEFAULT_RETRY.with_delay(initial=0.5, multiplier=2.0, maximum=4.0)
+        self.retry = self.retry.with_timeout(options.retry_deadline)
         self.timeout = (options.connect_timeout, options.read_timeout)
 
     def _load_credentials(self) -> Credentials:
