@@ -27,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobSasPermissions,
     BlobServiceClient,
@@ -101,6 +103,10 @@ class AzureClient(ObjectClient):
     def __init__(self, options: AzureOptions) -> None:
         self.options = options
         super().__init__(options)
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=self.workers, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
         kwargs: dict[str, Any] = {
             "retry_policy": ExponentialRetry(
                 initial_backoff=options.retry_backoff,  # type: ignore[arg-type]
@@ -114,6 +120,8 @@ class AzureClient(ObjectClient):
             "max_chunk_get_size": READ_BLOCK,
             "max_single_put_size": MAX_BLOCK,
             "connection_data_block_size": 256 * 1024,
+            # One connection per worker thread (requests' default pool keeps 10).
+            "transport": RequestsTransport(session=self._session, session_owner=False),
         }
         self._token_credential: Any = None
         if options.connection_string:
@@ -174,6 +182,7 @@ class AzureClient(ObjectClient):
 
     def close_library(self) -> None:
         self._service.close()
+        self._session.close()
         if self._token_credential is not None:
             self._token_credential.close()
 
