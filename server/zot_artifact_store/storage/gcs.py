@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import random
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -52,6 +54,8 @@ from .objectclient import (
 from .objectstore import ObjectBlobStore
 
 __all__ = ["GcsBlobStore", "GcsOptions"]
+
+T = TypeVar("T")
 
 CHUNK_ALIGN = 256 * 1024  # every resumable chunk but the last is a multiple of this
 MAX_COMPOSE = 32  # sources per compose request
@@ -195,6 +199,22 @@ class GcsClient(ObjectClient):
             message, reason = response.text[:200], ""
         raise ObjectStoreError(operation, reason or response.reason, response.status_code, message)
 
+    def retrying(self, operation: str, fn: Callable[[], T]) -> T:
+        """``fn()`` again after a retryable failure (5xx, 429, no answer), with jittered backoff
+        from 0.5 s, for up to ``retry_deadline``: the library retries its own requests, these
+        (resumable uploads, streamed reads) are ours. Runs on the pool."""
+        deadline = time.monotonic() + self.options.retry_deadline
+        delay = 0.5
+        while True:
+            try:
+                return fn()
+            except Exception as exc:
+                err = exc if isinstance(exc, ObjectStoreError) else self.translate(operation, exc)
+                if err is None or not err.retryable or time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(2 * delay, 4.0)
+
     # ---- the requests a store makes -----------------------------------------------------------
     async def head(self, key: str) -> ObjectInfo | None:
         blob = await self.invoke(
@@ -264,7 +284,7 @@ class GcsClient(ObjectClient):
                 self.raise_for("get_object", r)
             return _Download(r)
 
-        return await self.invoke("get_object", download)
+        return await self.invoke("get_object", lambda: self.retrying("get_object", download))
 
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
         """Compose ``sources`` onto ``dest`` (``ifGenerationMatch=0`` with ``if_absent``); more
@@ -369,35 +389,68 @@ class GcsResumableUpload(PartUploader):
             c.raise_for("resumable_start", r)
             return str(r.headers["Location"])
 
-        return await c.invoke("resumable_start", start)
+        return await c.invoke("resumable_start", lambda: c.retrying("resumable_start", start))
 
     def _put(self, handle: str, body: bytes, total: int | None) -> None:
-        """Send ``body`` at the persisted offset; resend what the service did not keep."""
-        c = self.client
+        """Send ``body`` (the bytes from the persisted offset on); after a failure, ask the
+        session what it kept and send the rest (GCS's resumable-upload recovery)."""
         with self._lock:
-            start, view = self._offset, memoryview(body)
-            while True:
-                end = start + len(view) - 1
-                span = f"{start}-{end}" if len(view) else "*"
-                r = c.session.put(
-                    handle,
-                    data=bytes(view),
-                    headers={"Content-Range": f"bytes {span}/{'*' if total is None else total}"},
-                    timeout=c.timeout,
-                )
-                if r.status_code in (200, 201):
-                    self._offset = start + len(view)
-                    return
-                if r.status_code != 308:
-                    c.raise_for("resumable_put", r)
-                    raise ObjectStoreError("resumable_put", r.reason, r.status_code, r.text[:200])
-                kept = r.headers.get("Range")  # "bytes=0-N": what the service persisted
-                persisted = int(kept.rsplit("-", 1)[1]) + 1 if kept else 0
-                done = persisted - start
-                if done >= len(view):
-                    self._offset = persisted
-                    return
-                view, start = view[max(0, done) :], persisted
+            base, failed = self._offset, False
+
+            def attempt() -> None:
+                nonlocal failed
+                if failed:
+                    kept = self._persisted(handle)
+                    if kept is None:  # the lost answer was the one that completed it
+                        self._offset = base + len(body)
+                        return
+                    self._offset = kept
+                failed = True
+                self._transmit(handle, memoryview(body)[self._offset - base :], total)
+                failed = False
+
+            self.client.retrying("resumable_put", attempt)
+
+    def _persisted(self, handle: str) -> int | None:
+        """How many bytes the session holds (a status query); None when it is complete."""
+        c = self.client
+        r = c.session.put(handle, headers={"Content-Range": "bytes */*"}, timeout=c.timeout)
+        if r.status_code in (200, 201):
+            return None
+        if r.status_code != 308:
+            c.raise_for("resumable_status", r)
+            raise ObjectStoreError("resumable_status", r.reason, r.status_code, "not resumable")
+        kept = r.headers.get("Range")  # "bytes=0-N"
+        return int(kept.rsplit("-", 1)[1]) + 1 if kept else 0
+
+    def _transmit(self, handle: str, view: memoryview, total: int | None) -> None:
+        """PUT ``view`` at ``self._offset``; resend what a 308 says was not kept."""
+        c = self.client
+        start = self._offset
+        if not view and total is None:
+            return  # all of it is there already; only the last request may be empty
+        while True:
+            end = start + len(view) - 1
+            span = f"{start}-{end}" if len(view) else "*"
+            r = c.session.put(
+                handle,
+                data=bytes(view),
+                headers={"Content-Range": f"bytes {span}/{'*' if total is None else total}"},
+                timeout=c.timeout,
+            )
+            if r.status_code in (200, 201):
+                self._offset = start + len(view)
+                return
+            if r.status_code != 308:
+                c.raise_for("resumable_put", r)
+                raise ObjectStoreError("resumable_put", r.reason, r.status_code, r.text[:200])
+            kept = r.headers.get("Range")  # "bytes=0-N": what the service persisted
+            persisted = int(kept.rsplit("-", 1)[1]) + 1 if kept else 0
+            done = persisted - start
+            if done >= len(view):
+                self._offset = persisted
+                return
+            view, start = view[max(0, done) :], persisted
 
     async def _upload(self, handle: str, number: int, body: bytes) -> Any:
         async with self._order:  # FIFO: parts go in the order they were started
