@@ -21,6 +21,7 @@ from tests.fixtures.objectstores import (
     CONTAINER,
     AzureEndpoint,
     GcsEndpoint,
+    backend_cut_off_then_back,
     begin_chunked_upload,
     finish_chunked_upload,
 )
@@ -249,18 +250,6 @@ def test_a_dead_backend_is_a_retryable_503(backend: Backend, tmp_path: Path) -> 
         server = ServerProcess(tmp_path / "data", env=backend.reached_at(switch.url)).start()
         try:
             with server.client() as c:
-                assert c.put("/v1/buckets/dead-backend").status_code in (200, 201)
-                r = c.put("/v1/buckets/dead-backend/objects/k", content=b"kept")
-                assert r.status_code in (200, 201)
-                switch.off()
-                r = c.get("/v1/buckets/dead-backend/objects/k")
-                assert r.status_code == 503, r.text
-                assert r.json()["code"] == "ServiceUnavailable" and r.json()["retryable"] is True
-                assert r.headers["retry-after"] == "1"
-                ready = c.get("/health/ready")
-                assert ready.status_code == 503 and "storage check failed" in ready.text
-                switch.on()
-                assert c.get("/v1/buckets/dead-backend/objects/k").content == b"kept"
-                assert c.get("/health/ready").status_code == 200
+                backend_cut_off_then_back(c, switch)
         finally:
             server.stop()

@@ -19,6 +19,7 @@ import pytest
 from tests.fixtures.objectstores import (
     BUCKET,
     S3Endpoint,
+    backend_cut_off_then_back,
     begin_chunked_upload,
     finish_chunked_upload,
 )
@@ -151,21 +152,7 @@ def test_a_dead_backend_is_a_retryable_503(backend: ServerProcess, tmp_path: Pat
         server = ServerProcess(tmp_path / "data", env=env).start()
         try:
             with server.client() as c:
-                assert c.put("/v1/buckets/dead-backend").status_code in (200, 201)
-                assert c.put("/v1/buckets/dead-backend/objects/k", content=b"kept").status_code in (
-                    200,
-                    201,
-                )
-                switch.off()
-                r = c.get("/v1/buckets/dead-backend/objects/k")
-                assert r.status_code == 503, r.text
-                assert r.json()["code"] == "ServiceUnavailable" and r.json()["retryable"] is True
-                assert r.headers["retry-after"] == "1"
-                ready = c.get("/health/ready")
-                assert ready.status_code == 503 and "storage check failed" in ready.text
-                switch.on()
-                assert c.get("/v1/buckets/dead-backend/objects/k").content == b"kept"
-                assert c.get("/health/ready").status_code == 200
+                backend_cut_off_then_back(c, switch)
         finally:
             server.stop()
 
