@@ -82,12 +82,23 @@ def gcs_env(gcs: GcsEndpoint, bucket: str) -> dict[str, str]:
     }
 
 
-def test_gcs_refuses_a_missing_bucket(gcs_emulator: GcsEndpoint, tmp_path: Path) -> None:
-    """Refused credentials cannot be shown here: gcp-storage-emulator checks none."""
+def test_gcs_refuses_a_missing_bucket_and_a_broken_key(
+    gcs_emulator: GcsEndpoint, tmp_path: Path
+) -> None:
+    """Credentials the service refuses cannot be shown here: gcp-storage-emulator checks none."""
     server = ServerProcess(tmp_path / "data", env=gcs_env(gcs_emulator, "no-such-bucket"))
     with pytest.raises(RuntimeError, match="server exited with") as exc:
         server.start()
     assert "storage.storageDriver (gcs): bucket 'no-such-bucket' does not exist" in str(exc.value)
+    key = tmp_path / "key.json"
+    key.write_text('{"type": "service_account"}')
+    env = gcs_env(gcs_emulator, "zas-any") | {"ZAS_STORAGE_STORAGEDRIVER_KEYFILE": str(key)}
+    server = ServerProcess(tmp_path / "data", env=env)
+    with pytest.raises(RuntimeError, match="server exited with") as exc:
+        server.start()
+    assert f"storage.storageDriver (gcs): keyfile '{key}' is not a service account key" in str(
+        exc.value
+    )
 
 
 @dataclass

@@ -127,9 +127,15 @@ class GcsClient(ObjectClient):
         if o.keyfile:
             from google.oauth2 import service_account
 
-            creds: Credentials = service_account.Credentials.from_service_account_file(
-                o.keyfile, scopes=list(SCOPES)
-            )
+            try:
+                creds: Credentials = service_account.Credentials.from_service_account_file(
+                    o.keyfile, scopes=list(SCOPES)
+                )
+            except (ValueError, KeyError, OSError) as exc:
+                raise StorageUnavailableError(
+                    f"storage.storageDriver (gcs): keyfile {o.keyfile!r} is not a service "
+                    f"account key ({type(exc).__name__}: {exc})"
+                ) from None
             return creds
         import google.auth
 
