@@ -29,10 +29,11 @@ fi
 args=(--build-arg "VERSION=$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')")
 args+=(--build-arg "REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)")
 [ -n "$BASE" ] && args+=(--build-arg "BASE=$BASE")
-project=.
+# The server's object-store extras are in the image (Containerfile ARG EXTRAS).
+project=".[azure,gcs]"
 if [ -n "$TARGET" ]; then
   args+=(--target "$TARGET")
-  [ "$TARGET" = operator ] && project=".[operator]"
+  [ "$TARGET" = operator ] && project=".[operator,azure,gcs]"
 fi
 
 if [ "$WHEELHOUSE" = 1 ] && "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.mongo import MongoServer, external_uri
-from tests.fixtures.objectstores import S3Endpoint, start_moto, start_zas
+from tests.fixtures.objectstores import (
+    AzureEndpoint,
+    GcsEndpoint,
+    S3Endpoint,
+    start_azurite,
+    start_gcs_emulator,
+    start_moto,
+    start_zas,
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +46,26 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 def zas_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     """A second Zot Artifact Store (filesystem backend) as an S3 server, bucket ``zas-blobs``."""
     server, endpoint = start_zas(tmp_path_factory.mktemp("zas-s3"))
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureEndpoint]:
+    """Azurite's blob service on loopback, with container ``zas-blobs``."""
+    server, endpoint = start_azurite(tmp_path_factory.mktemp("azurite"))
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEndpoint]:
+    """gcp-storage-emulator on loopback (in memory); tests create their own buckets."""
+    server, endpoint = start_gcs_emulator(tmp_path_factory.mktemp("gcs"))
     try:
         yield endpoint
     finally:

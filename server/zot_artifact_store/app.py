@@ -139,15 +139,15 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     metadata: MetadataStore = instrument_store(
         create_metadata_store(uri), "metadata", metadata_backend, metrics
     )
-    raw_blobs = create_blob_store(
-        config.storage.rootDirectory,
-        fsync=config.storage.fsync,
-        driver=config.storage.storageDriver,
-    )
-    blobs: BlobStore = instrument_store(
-        raw_blobs, "storage", raw_blobs.describe()["backend"], metrics
-    )
     try:
+        raw_blobs = create_blob_store(
+            config.storage.rootDirectory,
+            fsync=config.storage.fsync,
+            driver=config.storage.storageDriver,
+        )
+        blobs: BlobStore = instrument_store(
+            raw_blobs, "storage", raw_blobs.describe()["backend"], metrics
+        )
         await blobs.open()
     except StorageUnavailableError as exc:
         log.error("cannot start: %s", exc)

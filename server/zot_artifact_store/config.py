@@ -211,14 +211,16 @@ S3_STORAGE_CLASSES = (
 
 class StorageDriverConfig(_Section):
     """``storage.storageDriver`` in Zot's shape: blobs in an object store instead of
-    ``rootDirectory`` (which keeps the sqlite metadata and keys). Unset ``name``: filesystem."""
+    ``rootDirectory`` (which keeps the sqlite metadata and keys). Unset ``name``: filesystem.
+    ``s3`` and ``gcs`` use ``bucket``, ``azure`` uses ``container``; ``rootdirectory`` is the key
+    prefix in all three."""
 
-    name: Literal["s3"] | None = None
+    name: Literal["s3", "azure", "gcs"] | None = None
     bucket: str | None = None
     region: str = "us-east-1"
     # Any S3-compatible endpoint (MinIO, Ceph RGW): a URL, or host[:port] (scheme by ``secure``).
     regionendpoint: str | None = None
-    rootdirectory: str = ""  # key prefix inside the bucket
+    rootdirectory: str = ""  # key prefix inside the bucket / container
     # Unset: the default AWS credential chain (environment, web identity/IRSA, profile, IMDS).
     accesskey: str | None = None
     accesskeyFile: str | None = None
@@ -232,20 +234,46 @@ class StorageDriverConfig(_Section):
     # with ``ssekmskeyid`` or the bucket's default key).
     sse: Literal["AES256", "aws:kms"] | None = None
     ssekmskeyid: str | None = None
-    # Multipart part size (bytes, ≥ 5 MiB, S3's minimum).
+    # Part (S3) / block (Azure) / resumable chunk (GCS) size in bytes, ≥ 5 MiB (S3's minimum).
     chunksize: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
+    # ---- azure: the account, its container, and a key, a connection string, or neither
+    # (DefaultAzureCredential: workload identity, managed identity, environment).
+    accountname: str | None = None
+    container: str | None = None
+    accountkey: str | None = Field(None, repr=False)
+    accountkeyFile: str | None = None
+    connectionstring: str | None = Field(None, repr=False)
+    connectionstringFile: str | None = None
+    # The account's host suffix (Zot's name): https://<accountname>.blob.<realm>
+    realm: str = "core.windows.net"
+    # ---- gcs: a service account's JSON key file (Zot's name), else Application Default
+    # Credentials (workload identity). STORAGE_EMULATOR_HOST (Google's convention) selects an
+    # emulator without credentials.
+    keyfile: str | None = None
+    # azure and gcs: the service's URL instead of the public cloud's (Azurite, an emulator, a
+    # private endpoint), e.g. http://127.0.0.1:10000/devstoreaccount1
+    endpoint: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> StorageDriverConfig:
-        for name in ("accesskey", "secretkey"):
+        for name in ("accesskey", "secretkey", "accountkey", "connectionstring"):
             path = getattr(self, name + "File")
             if path and not getattr(self, name):
                 try:
                     setattr(self, name, Path(path).read_text().strip())
                 except OSError as exc:
                     raise ValueError(f"{name}File: cannot read {path!r}: {exc.strerror}") from None
-        if self.name == "s3" and not self.bucket:
-            raise ValueError("bucket is required when name is s3")
+        if self.name in ("s3", "gcs") and not self.bucket:
+            raise ValueError(f"bucket is required when name is {self.name}")
+        if self.keyfile and not Path(self.keyfile).is_file():
+            raise ValueError(f"keyfile: {self.keyfile!r} is not a readable file")
+        if self.name == "azure":
+            if not self.container:
+                raise ValueError("container is required when name is azure")
+            if not self.connectionstring and not self.accountname:
+                raise ValueError("accountname (or connectionstring) is required when name is azure")
+            if self.accountkey and self.connectionstring:
+                raise ValueError("set accountkey or connectionstring, not both")
         if bool(self.accesskey) != bool(self.secretkey):
             raise ValueError("set both accesskey and secretkey, or neither (default chain)")
         if self.ssekmskeyid and self.sse != "aws:kms":

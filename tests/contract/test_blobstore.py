@@ -17,12 +17,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fixtures.objectstores import S3Endpoint
+from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, S3Endpoint
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.tcpswitch import TcpSwitch
 from zot_artifact_store.storage import (
@@ -34,6 +33,8 @@ from zot_artifact_store.storage import (
     UploadNotFoundError,
     create_blob_store,
 )
+from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
+from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
 
 MiB = 1 << 20
@@ -70,6 +71,15 @@ class Harness:
     """Backend-specific operations the contract needs; one subclass per backend."""
 
     store: BlobStore
+    # Whether the storage refuses a create-only write of an existing object; without it, the
+    # "exactly one writer creates it" and "appends never interleave" guarantees cannot hold.
+    preconditions = True
+
+    def require_preconditions(self) -> None:
+        if not self.preconditions:
+            pytest.skip(f"{type(self).__name__}: {self.no_preconditions}")
+
+    no_preconditions = ""
 
     async def another_instance(self) -> BlobStore:
         """A second, opened store on the same storage (another replica: no shared memory)."""
@@ -155,61 +165,44 @@ class FilesystemHarness(Harness):
         await self.store.close()
 
 
-class S3Harness(Harness):
-    """A prefix of its own in a real S3 server's bucket; the store under test reaches the
-    server through a switchable TCP relay (``break_writes`` takes the backend down)."""
+class ObjectStoreHarness(Harness):
+    """A prefix of its own in a real object store on loopback; the store under test reaches it
+    through a switchable TCP relay (``break_writes`` takes the backend down), other instances
+    (replicas) directly. A backend adds how to build its store and how to look into it."""
 
-    def __init__(self, endpoint: S3Endpoint, prefix: str) -> None:
-        self.endpoint, self.prefix = endpoint, prefix
-        parts = urlsplit(endpoint.url)
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+        parts = urlsplit(url)
         self.switch = TcpSwitch((parts.hostname or "127.0.0.1", parts.port or 80)).start()
-        self.store = S3BlobStore(self.options(self.switch.url, max_attempts=2))
-        self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
+        relayed = self.switch.url + parts.path  # the same service, through the relay
+        self.store = self.make(relayed, fast_failing=True)
         self.others: list[BlobStore] = []
 
-    def options(self, url: str, **extra: Any) -> S3Options:
-        return S3Options(
-            bucket=self.endpoint.bucket,
-            endpoint=url,
-            prefix=self.prefix,
-            access_key=self.endpoint.access_key,
-            secret_key=self.endpoint.secret_key,
-            force_path_style=True,
-            secure=False,
-            part_size=5 * MiB,  # S3's minimum: small test bodies still take the multipart path
-            touch_after=1.0,  # see age()
-            **extra,
-        )
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        raise NotImplementedError
+
+    def keys(self, under: str) -> list[str]:
+        """Committed objects' keys under ``prefix + under`` (without the prefix)."""
+        raise NotImplementedError
+
+    def unfinished(self) -> list[str]:
+        """Uploads begun and neither finished nor aborted (they hold storage)."""
+        return []
 
     async def another_instance(self) -> BlobStore:
-        other = S3BlobStore(self.options(self.endpoint.url))
+        other = self.make(self.url)
         await other.open()
         self.others.append(other)
         return other
 
-    def keys(self, under: str) -> list[str]:
-        pages = self.raw.get_paginator("list_objects_v2").paginate(
-            Bucket=self.endpoint.bucket, Prefix=self.prefix + under
-        )
-        return [o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", [])]
-
-    def plant_orphans(self) -> None:
-        bucket = self.endpoint.bucket
-        dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
-        self.raw.put_object(Bucket=bucket, Key=dead + "half-written", Body=b"y" * 100)
-        self.raw.create_multipart_upload(Bucket=bucket, Key=dead + "multipart")
-        self.raw.put_object(Bucket=bucket, Key=f"{self.prefix}tmp/stray", Body=b"x")
-
     def temp_leftovers(self) -> list[str]:
-        uploads = self.raw.list_multipart_uploads(Bucket=self.endpoint.bucket, Prefix=self.prefix)
-        in_flight = [f"multipart:{u['Key']}" for u in uploads.get("Uploads", [])]
-        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + in_flight
+        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + self.unfinished()
 
     def stored_blob_objects(self) -> int:
         return len(self.keys("blobs/"))
 
     def age(self, digest: str, seconds: float) -> float:
-        time.sleep(1.1)  # LastModified cannot be set; it has 1 s resolution
+        time.sleep(1.1)  # a modification time cannot be set; it has 1 s resolution
         return 1.0
 
     def break_writes(self) -> None:
@@ -225,14 +218,146 @@ class S3Harness(Harness):
         self.switch.stop()
 
 
-BACKENDS = ["filesystem", "s3-moto", "s3-zas"]
+class S3Harness(ObjectStoreHarness):
+    def __init__(self, endpoint: S3Endpoint, prefix: str) -> None:
+        self.endpoint = endpoint
+        self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
+        super().__init__(endpoint.url, prefix)
+
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return S3BlobStore(
+            S3Options(
+                bucket=self.endpoint.bucket,
+                endpoint=url,
+                prefix=self.prefix,
+                access_key=self.endpoint.access_key,
+                secret_key=self.endpoint.secret_key,
+                force_path_style=True,
+                secure=False,
+                part_size=5 * MiB,  # S3's minimum: small bodies still take the multipart path
+                touch_after=1.0,  # see age()
+                max_attempts=2 if fast_failing else None,
+            )
+        )
+
+    def keys(self, under: str) -> list[str]:
+        pages = self.raw.get_paginator("list_objects_v2").paginate(
+            Bucket=self.endpoint.bucket, Prefix=self.prefix + under
+        )
+        return [o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", [])]
+
+    def unfinished(self) -> list[str]:
+        uploads = self.raw.list_multipart_uploads(Bucket=self.endpoint.bucket, Prefix=self.prefix)
+        return [f"multipart:{u['Key']}" for u in uploads.get("Uploads", [])]
+
+    def plant_orphans(self) -> None:
+        bucket = self.endpoint.bucket
+        dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
+        self.raw.put_object(Bucket=bucket, Key=dead + "half-written", Body=b"y" * 100)
+        self.raw.create_multipart_upload(Bucket=bucket, Key=dead + "multipart")
+        self.raw.put_object(Bucket=bucket, Key=f"{self.prefix}tmp/stray", Body=b"x")
+
+
+class AzureHarness(ObjectStoreHarness):
+    def __init__(self, endpoint: AzureEndpoint, prefix: str) -> None:
+        from azure.storage.blob import BlobServiceClient
+
+        self.endpoint = endpoint
+        service = BlobServiceClient.from_connection_string(endpoint.connection_string())
+        self.raw = service.get_container_client(endpoint.container)
+        super().__init__(endpoint.url, prefix)
+
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return AzureBlobStore(
+            AzureOptions(
+                container=self.endpoint.container,
+                account_name=self.endpoint.account_name,
+                account_key=self.endpoint.account_key,
+                endpoint=url,
+                prefix=self.prefix,
+                part_size=MiB,  # small test bodies still take the block path
+                copy_block=MiB + 1,  # commits copy several ranges of one source
+                touch_after=1.0,  # see age()
+                retry_backoff=0.1,
+                max_attempts=2 if fast_failing else 3,
+            )
+        )
+
+    def keys(self, under: str, uncommitted: bool = False) -> list[str]:
+        include = ["uncommittedblobs"] if uncommitted else None
+        blobs = self.raw.list_blobs(name_starts_with=self.prefix + under, include=include)
+        return [b.name[len(self.prefix) :] for b in blobs]
+
+    def unfinished(self) -> list[str]:
+        committed = self.keys("")
+        return [f"uncommitted:{k}" for k in self.keys("", True) if k not in committed]
+
+    def plant_orphans(self) -> None:
+        dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
+        self.raw.upload_blob(dead + "half-written", b"y" * 100)
+        self.raw.get_blob_client(dead + "blocks").stage_block("YmxvY2s=", b"z" * 100)
+        self.raw.upload_blob(f"{self.prefix}tmp/stray", b"x")
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self.raw.close()
+
+
+class GcsHarness(ObjectStoreHarness):
+    """A bucket of its own in gcp-storage-emulator."""
+
+    preconditions = False
+    no_preconditions = (
+        "gcp-storage-emulator ignores ifGenerationMatch (every create-only write succeeds), so "
+        "exactly-one-creator and non-interleaving appends cannot be checked on it; the backend "
+        "sends ifGenerationMatch=0, which real GCS enforces"
+    )
+
+    def __init__(self, endpoint: GcsEndpoint, prefix: str) -> None:
+        self.raw = endpoint.client()
+        self.bucket = self.raw.create_bucket(f"zas-{uuid.uuid4().hex[:12]}")
+        super().__init__(endpoint.url, prefix)
+
+    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+        return GcsBlobStore(
+            GcsOptions(
+                bucket=self.bucket.name,
+                endpoint=url,
+                anonymous=True,
+                prefix=self.prefix,
+                part_size=MiB,  # small test bodies still take the resumable path
+                touch_after=1.0,  # see age()
+                retry_deadline=1.0 if fast_failing else 5.0,
+            )
+        )
+
+    def keys(self, under: str) -> list[str]:
+        blobs = self.raw.list_blobs(self.bucket, prefix=self.prefix + under)
+        return [b.name[len(self.prefix) :] for b in blobs]
+
+    def plant_orphans(self) -> None:
+        dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
+        self.bucket.blob(dead + "half-written").upload_from_string(b"y" * 100)
+        self.bucket.blob(dead + "compose-0123456789abcdef").upload_from_string(b"z" * 100)
+        self.bucket.blob(f"{self.prefix}tmp/stray").upload_from_string(b"x")
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        self.raw.close()
+
+
+BACKENDS = ["filesystem", "s3-moto", "s3-zas", "azure-azurite", "gcs-emulator"]
 
 
 @pytest.fixture(params=BACKENDS)
 async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    h: FilesystemHarness | S3Harness
+    h: FilesystemHarness | ObjectStoreHarness
     if request.param == "filesystem":
         h = FilesystemHarness(tmp_path / "store")
+    elif request.param == "azure-azurite":
+        h = AzureHarness(request.getfixturevalue("azurite"), f"t-{uuid.uuid4().hex[:12]}/")
+    elif request.param == "gcs-emulator":
+        h = GcsHarness(request.getfixturevalue("gcs_emulator"), f"t-{uuid.uuid4().hex[:12]}/")
     else:
         endpoint = request.getfixturevalue(
             {"s3-moto": "moto_s3", "s3-zas": "zas_s3"}[request.param]
@@ -338,7 +463,9 @@ async def test_identical_content_is_stored_once_and_touched(
     old = await blob_store.stat(first.digest)
     assert old is not None
     second = await write_chunks(blob_store, [data[:10], data[10:]], extra=("md5",))
-    assert first.existed is False and second.existed is True
+    # A small blob is one create-only write: a storage without preconditions (see
+    # Harness.preconditions) replaces it instead of reporting it present.
+    assert first.existed is False and second.existed is harness.preconditions
     assert second.digest == first.digest and second.size == len(data)
     assert second.hashes["md5"] == hashlib.md5(data).hexdigest()
     new = await blob_store.stat(first.digest)
@@ -489,7 +616,7 @@ async def test_partial_read_can_be_abandoned(blob_store: BlobStore) -> None:
     assert await blob_store.read_all(info.digest) == data
 
 
-async def test_empty_blob(blob_store: BlobStore) -> None:
+async def test_empty_blob(blob_store: BlobStore, harness: Harness) -> None:
     w = await blob_store.writer(extra_hashes=("md5",))
     await w.write(b"")
     info = await w.commit(EMPTY_SHA256)
@@ -499,7 +626,7 @@ async def test_empty_blob(blob_store: BlobStore) -> None:
     assert [c async for c in blob_store.read(EMPTY_SHA256)] == []
     st = await blob_store.stat(EMPTY_SHA256)
     assert st is not None and st.size == 0
-    assert (await blob_store.put_bytes(b"")).existed is True
+    assert (await blob_store.put_bytes(b"")).existed is harness.preconditions
 
 
 async def test_odd_sized_chunks_hash_correctly(blob_store: BlobStore) -> None:
@@ -535,6 +662,7 @@ async def test_writer_copies_mutable_buffers(blob_store: BlobStore) -> None:
 async def test_concurrent_writes_of_same_content_yield_one_blob(
     blob_store: BlobStore, harness: Harness
 ) -> None:
+    harness.require_preconditions()
     data = payload(3 * MiB + 5, seed=10)
 
     async def one(i: int) -> BlobInfo:
@@ -695,6 +823,7 @@ async def test_upload_finalized_by_another_replica(harness: Harness) -> None:
 
 
 async def test_concurrent_appends_do_not_interleave(harness: Harness) -> None:
+    harness.require_preconditions()
     a = harness.store
     b = await harness.another_instance()
     uid = await a.upload_create()
@@ -719,6 +848,21 @@ async def test_concurrent_appends_do_not_interleave(harness: Harness) -> None:
         seen.add(block)
         pos += len(block)
     assert seen == blocks
+
+
+async def test_upload_of_many_small_appends(blob_store: BlobStore, harness: Harness) -> None:
+    """More appends than one request may compose (GCS: 32 sources), each small (S3: under a
+    part, joined as it is copied)."""
+    pieces = [payload(1000 + 97 * i, seed=300 + i) for i in range(40)]
+    uid = await blob_store.upload_create()
+    for piece in pieces:
+        await blob_store.upload_append(uid, agen([piece]))
+    data = b"".join(pieces)
+    assert await blob_store.upload_size(uid) == len(data)
+    info = await blob_store.upload_finalize(uid, sha256(data))
+    assert info.size == len(data)
+    assert await blob_store.read_all(info.digest) == data
+    assert harness.temp_leftovers() == []  # no intermediate composite stays behind
 
 
 async def test_upload_abort(blob_store: BlobStore) -> None:

@@ -81,6 +81,31 @@ CASES = [
         },
     ),
     Case(
+        "azure-2-replicas",
+        {
+            "replicas": 2,
+            "storage": {
+                "type": "azure",
+                "azure": {
+                    "accountname": "zasprod",
+                    "container": "zas-blobs",
+                    "rootdirectory": "prod",
+                    "credentials": {"existingSecret": "azure-storage"},
+                },
+            },
+            "metadata": {"mongodb": {"uri": "mongodb://m-0,m-1,m-2/zas?replicaSet=rs0"}},
+        },
+    ),
+    Case(
+        "gcs-key-file",
+        {
+            "storage": {
+                "type": "gcs",
+                "gcs": {"bucket": "zas-blobs", "credentials": {"existingSecret": "gcs-sa"}},
+            },
+        },
+    ),
+    Case(
         "monitoring-ingress-everything",
         {
             "replicas": 2,
@@ -151,6 +176,8 @@ STAND_INS = {
     "uri": "mongodb://mongo-0.mongo/zas?replicaSet=rs0",
     "accesskey": "AKIAUSERSECRET",
     "secretkey": "user-secret-key-value",
+    "accountkey": "YXp1cmUtYWNjb3VudC1rZXk=",
+    "key.json": '{"type": "service_account", "client_email": "zas@example.com"}',
     "secrets.key": "a" * 64,
     "registry-token.key": "b" * 64,
 }

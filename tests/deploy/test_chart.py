@@ -14,7 +14,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from tests.deploy.cases import CASES, Case, materialize, resolved
+from tests.deploy.cases import CASES, STAND_INS, Case, materialize, resolved
 from tests.deploy.k8s import (
     CHART,
     find,
@@ -135,13 +135,20 @@ def test_the_rendered_config_loads_in_the_server(rendered: Any, tmp_path: Path) 
     assert config.auth.root.user == "admin" and config.auth.root.password
     assert len(config.auth.root.password) >= 8
     storage_type = values.get("storage", {}).get("type", "filesystem")
-    assert config.storage.storageDriver.name == (None if storage_type == "filesystem" else "s3")
+    driver = config.storage.storageDriver
+    assert driver.name == (None if storage_type == "filesystem" else storage_type)
     mongodb = values.get("metadata", {}).get("mongodb", {})
     assert config.metadata_uri.startswith("mongodb" if mongodb else "sqlite:////var/lib/zas/")
     if mongodb.get("uri"):
         assert config.metadata.uri == mongodb["uri"]
+    if storage_type == "azure":
+        azure = values["storage"]["azure"]
+        assert (driver.accountname, driver.container) == (azure["accountname"], azure["container"])
+        assert driver.accountkey == STAND_INS["accountkey"]  # from the Secret, as a file
+    if storage_type == "gcs":
+        assert driver.bucket == values["storage"]["gcs"]["bucket"]
+        assert driver.keyfile and Path(driver.keyfile).read_text() == STAND_INS["key.json"]
     if storage_type == "s3":
-        driver = config.storage.storageDriver
         assert driver.bucket == values["storage"]["s3"]["bucket"]
         assert driver.accesskey and driver.secretkey
         inline = values["storage"]["s3"]["credentials"].get("accessKey")
@@ -165,7 +172,7 @@ def test_rolling_update_and_termination(rendered: Any) -> None:
     _case, values, objects = rendered
     deployment = find(objects, "Deployment")
     spec = deployment["spec"]
-    shared = values.get("storage", {}).get("type") == "s3"
+    shared = values.get("storage", {}).get("type", "filesystem") != "filesystem"
     assert spec["strategy"]["type"] == ("RollingUpdate" if shared else "Recreate")
     assert spec["replicas"] == values.get("replicas", 1)
     pod = spec["template"]["spec"]
@@ -224,6 +231,10 @@ def test_helm_lint_passes(rendered: Any) -> None:
             r"supplyChain.signing.enabled=true needs the key",
         ),
         (
+            {"storage": {"type": "azure", "azure": {"container": "blobs"}}},
+            r"storage.type=azure needs storage.azure.accountname, or a connection string",
+        ),
+        (
             {"storage": {"type": "s3", "s3": {"bucket": "bkt", "credentials": {"accessKey": "A"}}}},
             r"set both accessKey and secretKey",
         ),
@@ -235,6 +246,7 @@ def test_helm_lint_passes(rendered: Any) -> None:
         "passthrough",
         "grace",
         "signing",
+        "azure-account",
         "s3",
     ],
 )
@@ -258,8 +270,9 @@ def test_replicas_on_read_write_many_with_mongodb_render() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"storage": {"type": "azure"}}, "/storage/type"),
-        ({"storage": {"type": "gcs"}}, "/storage/type"),
+        ({"storage": {"type": "azure"}}, "/storage/azure/container"),
+        ({"storage": {"type": "gcs"}}, "/storage/gcs/bucket"),
+        ({"storage": {"type": "swift"}}, "/storage/type"),
         ({"storage": {"type": "s3"}}, "/storage/s3/bucket"),
         ({"replica": 3}, "additional properties 'replica' not allowed"),
         ({"route": {"tls": {"termination": "plain"}}}, "/route/tls/termination"),

@@ -40,7 +40,8 @@ def test_values_reference_lists_every_value() -> None:
     table = ref.reference()
     for name in ("replicas", "storage.s3.credentials.existingSecret", "route.tls.termination"):
         assert f"| `{name}` |" in table
-    assert "| `storage.type` | `filesystem` \\| `s3` | `filesystem` |" in table
+    types = "`filesystem` \\| `s3` \\| `azure` \\| `gcs`"
+    assert f"| `storage.type` | {types} | `filesystem` |" in table
     # A value added to the schema shows up, so a stale document fails the test above.
     doc = DOC.read_text()
     original = ref.reference

@@ -187,8 +187,7 @@ def test_the_crd_schema_is_structural() -> None:
 
     walk(schema(), "")
     storage = schema()["properties"]["spec"]["properties"]["storage"]["properties"]
-    assert storage["type"]["enum"] == ["filesystem", "s3"]
-    assert "azure" in storage["type"]["description"].lower()
+    assert storage["type"]["enum"] == ["filesystem", "s3", "azure", "gcs"]
     signing = schema()["properties"]["spec"]["properties"]["supplyChain"]["properties"]["signing"]
     assert signing["properties"]["keyProvider"]["enum"] == ["k8s-secret"]
     assert "vault" in signing["properties"]["keyProvider"]["description"].lower()
@@ -212,8 +211,8 @@ def test_samples_are_valid_stores(sample: str) -> None:
 def test_the_schema_refuses_what_it_should() -> None:
     for spec, where in [
         ({"replicas": 0}, "spec.replicas"),
-        ({"storage": {"type": "azure"}}, "spec.storage.type"),
-        ({"storage": {"type": "gcs"}}, "spec.storage.type"),
+        ({"storage": {"type": "swift"}}, "spec.storage.type"),
+        ({"storage": {"type": "gcs", "gcs": {"bucket": "ab"}}}, "bucket"),
         ({"supplyChain": {"signing": {"keyProvider": "vault"}}}, "keyProvider"),
         ({"openshift": {"route": {"tls": {"termination": "plain"}}}}, "termination"),
         ({"image": "quay.io/zas/server"}, "spec.image"),
@@ -246,6 +245,17 @@ INVALID = [
         "set storage.type s3",
         "storage.config",
     ),
+    (
+        {"replicas": 1, "storage": {"type": "azure", "azure": {"container": "blobs"}}},
+        "needs storage.azure.accountname and storage.azure.container",
+        "storage.azure",
+    ),
+    (
+        {"replicas": 1, "storage": {"type": "s3", "config": {"bucket": "abc"}, "gcs": {}}},
+        "set storage.type gcs",
+        "storage.gcs",
+    ),
+    ({"replicas": 1, "storage": {"type": "gcs"}}, "needs storage.gcs.bucket", "storage.gcs.bucket"),
     ({"replicas": 1, "rbac": {"enabled": True}}, "rbac.enabled needs", "rbac.keycloak"),
     (
         {"replicas": 1, "supplyChain": {"signing": {"enabled": True}}},
@@ -307,13 +317,21 @@ def test_cel_and_the_operator_agree() -> None:
     """Over every combination of the fields the multi-replica rules read, the CRD's CEL rules
     and the operator's checks refuse the same specs."""
     for replicas, storage, rwx, mongo, bucket in itertools.product(
-        (1, 2), ("filesystem", "s3"), (False, True), (False, True), ("", "ab", "abc")
+        (1, 2),
+        ("filesystem", "s3", "azure", "gcs"),
+        (False, True),
+        (False, True),
+        ("", "ab", "abc"),
     ):
         spec: Obj = {"replicas": replicas, "storage": {"type": storage}}
         if rwx:
             spec["storage"]["filesystem"] = {"accessModes": ["ReadWriteMany"]}
         if storage == "s3" and bucket:
             spec["storage"]["config"] = {"bucket": bucket}
+        if storage == "gcs" and bucket:
+            spec["storage"]["gcs"] = {"bucket": bucket}
+        if storage == "azure" and bucket:
+            spec["storage"]["azure"] = {"accountname": "zasprod", "container": bucket}
         if mongo:
             spec["metadata"] = MONGO
         # ("ab" is refused by the schema's minLength before CEL; the operator refuses it too.)
@@ -419,6 +437,50 @@ def test_filesystem_storage() -> None:
     assert pvc["spec"]["storageClassName"] == "cephfs"
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert find(objects, "Deployment")["spec"]["replicas"] == 2
+
+
+def test_azure_and_gcs_storage() -> None:
+    azure = {
+        "accountname": "zasprod",
+        "container": "zas-blobs",
+        "rootdirectory": "prod",
+        "credentials": {"secretRef": {"name": "azure-storage"}},
+    }
+    spec = {"replicas": 2, "storage": {"type": "azure", "azure": azure}, "metadata": MONGO}
+    assert cel_failures(store(spec)) == [] and problems(with_defaults(spec)) == []
+    v = values(spec)
+    assert v["storage"] == {
+        "type": "azure",
+        "azure": {
+            "accountname": "zasprod",
+            "container": "zas-blobs",
+            "rootdirectory": "prod",
+            "credentials": {"existingSecret": "azure-storage", "accountKeyKey": "accountkey"},
+        },
+    }
+    objects = render(spec)
+    assert "PersistentVolumeClaim" not in kinds(objects)
+    driver = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])["storage"][
+        "storageDriver"
+    ]
+    assert (driver["name"], driver["accountname"], driver["container"]) == (
+        "azure",
+        "zasprod",
+        "zas-blobs",
+    )
+    env = {
+        e["name"]: e["value"] for e in pod_spec(find(objects, "Deployment"))["containers"][0]["env"]
+    }
+    assert env["ZAS_STORAGE_STORAGEDRIVER_ACCOUNTKEY_FILE"].endswith("/azure/accountkey")
+    gcs = {"bucket": "zas-blobs", "credentials": {"secretRef": {"name": "gcs-sa"}}}
+    spec = {"replicas": 1, "storage": {"type": "gcs", "gcs": gcs}}
+    assert cel_failures(store(spec)) == [] and problems(with_defaults(spec)) == []
+    objects = render(spec)
+    driver = yaml.safe_load(find(objects, "ConfigMap")["data"]["config.yaml"])["storage"][
+        "storageDriver"
+    ]
+    assert (driver["name"], driver["bucket"]) == ("gcs", "zas-blobs")
+    assert driver["keyfile"].endswith("/gcs/key.json")
 
 
 def test_s3_storage_with_credentials() -> None:

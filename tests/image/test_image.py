@@ -108,6 +108,9 @@ def test_the_image_has_no_compiler_pip_sources_or_tests(container: Container) ->
         assert not container.path(gone).exists(), gone
     site = container.path(SITE)
     assert (site / "zot_artifact_store").is_dir() and (site / "zot_artifacts_cli").is_dir()
+    # The Azure Blob and GCS backends' clients (the azure and gcs extras) are in.
+    assert (site / "azure" / "storage" / "blob").is_dir() and (site / "azure" / "identity").is_dir()
+    assert (site / "google" / "cloud" / "storage").is_dir()
     assert not (site / "tests").exists()
 
 

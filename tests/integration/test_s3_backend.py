@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.fixtures.objectstores import BUCKET, S3Endpoint
+from tests.fixtures.objectstores import (
+    BUCKET,
+    S3Endpoint,
+    backend_cut_off_then_back,
+    begin_chunked_upload,
+    finish_chunked_upload,
+)
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.fixtures.tcpswitch import TcpSwitch
@@ -115,24 +121,12 @@ def test_objects_and_a_chunked_upload_across_a_restart(
                 ), line
             # An OCI chunked upload: the first chunk through this replica ...
             first, second = b"a" * (6 * MiB), b"b" * (3 * MiB + 7)
-            location = c.post("/v2/team/app/blobs/uploads/").headers["location"]
-            r = c.patch(location, content=first, headers={"Content-Range": f"0-{len(first) - 1}"})
-            assert r.status_code == 202
-            location = r.headers["location"]
+            location = begin_chunked_upload(c, "team/app", first)
         server.stop()
         # ... the rest through a new one (no state in the old process survives).
         server = ServerProcess(tmp_path / "data", env=env).start()
         with server.client() as c:
-            path = urlsplit(location)
-            location = path.path + (f"?{path.query}" if path.query else "")
-            assert c.get(location).headers["range"] == f"0-{len(first) - 1}"
-            end = len(first) + len(second) - 1
-            r = c.patch(location, content=second, headers={"Content-Range": f"{len(first)}-{end}"})
-            assert r.status_code == 202
-            blob = "sha256:" + hashlib.sha256(first + second).hexdigest()
-            sep = "&" if "?" in r.headers["location"] else "?"
-            r = c.put(f"{r.headers['location']}{sep}digest={blob}")
-            assert r.status_code == 201, r.text
+            blob = finish_chunked_upload(c, location, first, second)
             got = c.get(f"/v2/team/app/blobs/{blob}")
             assert got.status_code == 200 and got.content == first + second
         keys = raw.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}uploads/").get("KeyCount")
@@ -158,21 +152,7 @@ def test_a_dead_backend_is_a_retryable_503(backend: ServerProcess, tmp_path: Pat
         server = ServerProcess(tmp_path / "data", env=env).start()
         try:
             with server.client() as c:
-                assert c.put("/v1/buckets/dead-backend").status_code in (200, 201)
-                assert c.put("/v1/buckets/dead-backend/objects/k", content=b"kept").status_code in (
-                    200,
-                    201,
-                )
-                switch.off()
-                r = c.get("/v1/buckets/dead-backend/objects/k")
-                assert r.status_code == 503, r.text
-                assert r.json()["code"] == "ServiceUnavailable" and r.json()["retryable"] is True
-                assert r.headers["retry-after"] == "1"
-                ready = c.get("/health/ready")
-                assert ready.status_code == 503 and "storage check failed" in ready.text
-                switch.on()
-                assert c.get("/v1/buckets/dead-backend/objects/k").content == b"kept"
-                assert c.get("/health/ready").status_code == 200
+                backend_cut_off_then_back(c, switch)
         finally:
             server.stop()
 

@@ -209,7 +209,7 @@ def test_s3_storage_driver_in_zot_shape_with_env_and_secret_files(tmp_path: Path
     ("driver", "says"),
     [
         ({"NAME": "s3"}, "bucket is required when name is s3"),
-        ({"NAME": "gcs", "BUCKET": "b"}, "storage.storageDriver.name"),
+        ({"NAME": "swift", "BUCKET": "b"}, "storage.storageDriver.name"),
         ({"NAME": "s3", "BUCKET": "b", "ACCESSKEY": "k"}, "set both accesskey and secretkey"),
         ({"NAME": "s3", "BUCKET": "b", "STORAGECLASS": "COLD"}, "storageclass must be one of"),
         ({"NAME": "s3", "BUCKET": "b", "CHUNKSIZE": "1048576"}, "storage.storageDriver.chunksize"),
@@ -222,6 +222,87 @@ def test_s3_storage_driver_problems(driver: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(None, environ=environ)
     assert says in str(exc.value)
+
+
+def test_azure_storage_driver_from_yaml_env_and_files(tmp_path: Path) -> None:
+    key = tmp_path / "account-key"
+    key.write_text("a2V5LWZyb20tYS1maWxl\n")
+    path = write(
+        tmp_path,
+        "storage:\n  storageDriver:\n    name: azure\n    accountname: zasblobs\n"
+        "    container: artifacts\n    rootdirectory: /zas\n",
+    )
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_ACCOUNTKEY_FILE": str(key),
+        "ZAS_STORAGE_STORAGEDRIVER_ENDPOINT": "http://127.0.0.1:10000/zasblobs",
+    }
+    driver = load_config(path, environ=environ).storage.storageDriver
+    assert (driver.name, driver.accountname, driver.container) == ("azure", "zasblobs", "artifacts")
+    assert (driver.accountkey, driver.endpoint) == (
+        "a2V5LWZyb20tYS1maWxl",
+        "http://127.0.0.1:10000/zasblobs",
+    )
+    assert "a2V5LWZyb20tYS1maWxl" not in repr(driver)  # a secret is never printed
+    conn = tmp_path / "connection-string"
+    conn.write_text("DefaultEndpointsProtocol=https;AccountName=a;AccountKey=eA==\n")
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "azure",
+        "ZAS_STORAGE_STORAGEDRIVER_CONTAINER": "c",
+        "ZAS_STORAGE_STORAGEDRIVER_CONNECTIONSTRING_FILE": str(conn),
+    }
+    driver = load_config(None, environ=environ).storage.storageDriver
+    assert driver.connectionstring == conn.read_text().strip() and driver.accountname is None
+    # Neither key nor connection string: DefaultAzureCredential (workload identity).
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "azure",
+        "ZAS_STORAGE_STORAGEDRIVER_CONTAINER": "c",
+        "ZAS_STORAGE_STORAGEDRIVER_ACCOUNTNAME": "a",
+    }
+    driver = load_config(None, environ=environ).storage.storageDriver
+    assert (driver.accountkey, driver.connectionstring, driver.realm) == (
+        None,
+        None,
+        "core.windows.net",
+    )
+
+
+@pytest.mark.parametrize(
+    ("driver", "says"),
+    [
+        ({"NAME": "azure", "ACCOUNTNAME": "a"}, "container is required when name is azure"),
+        ({"NAME": "azure", "CONTAINER": "c"}, "accountname (or connectionstring) is required"),
+        (
+            {"NAME": "azure", "CONTAINER": "c", "ACCOUNTKEY": "k", "CONNECTIONSTRING": "x=y"},
+            "set accountkey or connectionstring, not both",
+        ),
+        ({"NAME": "azure", "CONTAINER": "c", "ACCOUNTKEY_FILE": "/nonexistent"}, "cannot read"),
+    ],
+)
+def test_azure_storage_driver_problems(driver: dict[str, str], says: str) -> None:
+    environ = {f"ZAS_STORAGE_STORAGEDRIVER_{k}": v for k, v in driver.items()}
+    with pytest.raises(ConfigError) as exc:
+        load_config(None, environ=environ)
+    assert says in str(exc.value)
+
+
+def test_gcs_storage_driver(tmp_path: Path) -> None:
+    keyfile = tmp_path / "sa.json"
+    keyfile.write_text("{}")
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "gcs",
+        "ZAS_STORAGE_STORAGEDRIVER_BUCKET": "artifacts",
+        "ZAS_STORAGE_STORAGEDRIVER_KEYFILE": str(keyfile),
+        "ZAS_STORAGE_STORAGEDRIVER_ROOTDIRECTORY": "/zas",
+    }
+    driver = load_config(None, environ=environ).storage.storageDriver
+    assert (driver.name, driver.bucket, driver.keyfile) == ("gcs", "artifacts", str(keyfile))
+    for broken, says in (
+        ({"ZAS_STORAGE_STORAGEDRIVER_BUCKET": ""}, "bucket is required when name is gcs"),
+        ({"ZAS_STORAGE_STORAGEDRIVER_KEYFILE": "/nonexistent.json"}, "is not a readable file"),
+    ):
+        with pytest.raises(ConfigError) as exc:
+            load_config(None, environ=environ | broken)
+        assert says in str(exc.value)
 
 
 def test_kubernetes_service_links_are_not_settings() -> None:

@@ -73,15 +73,17 @@ def problems(spec: Spec, name: str = "store") -> list[SpecError]:
     found: list[SpecError] = []
     replicas = spec["replicas"]
     storage = spec["storage"]
-    s3 = storage["type"] == "s3"
+    kind = storage["type"]
+    s3 = kind == "s3"
     rwx = "ReadWriteMany" in storage["filesystem"]["accessModes"]
     if not (len(name) <= 52 and NAME.fullmatch(name)):
         found.append(SpecError("metadata.name", "must be a DNS label of at most 52 characters"))
-    if replicas > 1 and not s3 and not rwx:
+    if replicas > 1 and kind == "filesystem" and not rwx:
         found.append(
             SpecError(
                 "replicas",
-                f"replicas={replicas} needs storage.type s3 or a ReadWriteMany filesystem volume "
+                f"replicas={replicas} needs an object store (storage.type s3, azure or gcs) or a "
+                "ReadWriteMany filesystem volume "
                 "(storage.filesystem.accessModes: [ReadWriteMany]): a ReadWriteOnce volume is "
                 "mounted by one node at a time",
             )
@@ -99,6 +101,19 @@ def problems(spec: Spec, name: str = "store") -> list[SpecError]:
         found.append(SpecError("storage.config.bucket", "storage.type s3 needs a bucket"))
     if not s3 and config is not None:
         found.append(SpecError("storage.config", "object-store settings need storage.type s3"))
+    azure, gcs = storage.get("azure"), storage.get("gcs")
+    if kind == "azure" and not (
+        azure and azure.get("accountname") and len(azure.get("container", "")) >= 3
+    ):
+        found.append(
+            SpecError("storage.azure", "storage.type azure needs an accountname and a container")
+        )
+    if kind != "azure" and azure is not None:
+        found.append(SpecError("storage.azure", "Azure Blob settings need storage.type azure"))
+    if kind == "gcs" and len((gcs or {}).get("bucket", "")) < 3:
+        found.append(SpecError("storage.gcs.bucket", "storage.type gcs needs a bucket"))
+    if kind != "gcs" and gcs is not None:
+        found.append(SpecError("storage.gcs", "GCS settings need storage.type gcs"))
     if spec["rbac"]["enabled"] and "keycloak" not in spec["rbac"]:
         found.append(SpecError("rbac.keycloak", "rbac.enabled needs url, realm and clientId"))
     signing = spec["supplyChain"]["signing"]

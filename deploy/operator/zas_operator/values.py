@@ -114,6 +114,19 @@ def _storage(storage: Spec) -> dict[str, Any]:
         if fs.get("storageClassName"):
             persistence["storageClassName"] = fs["storageClassName"]
         return {"type": "filesystem", "persistence": persistence}
+    if storage["type"] == "azure":
+        azure = dict(storage["azure"])
+        ref = azure.pop("credentials", {}).get("secretRef")
+        if ref:
+            key = ref["accountKeyKey"]
+            azure["credentials"] = {"existingSecret": ref["name"], "accountKeyKey": key}
+        return {"type": "azure", "azure": azure}
+    if storage["type"] == "gcs":
+        gcs = dict(storage["gcs"])
+        ref = gcs.pop("credentials", {}).get("secretRef")
+        if ref:
+            gcs["credentials"] = {"existingSecret": ref["name"], "keyFileKey": ref["keyFileKey"]}
+        return {"type": "gcs", "gcs": gcs}
     config = dict(storage["config"])
     credentials = config.pop("credentials", {}).get("secretRef")
     s3: dict[str, Any] = config

@@ -124,10 +124,10 @@ what to set instead.
 {{- if gt $replicas 1 -}}
 {{- if eq .Values.storage.type "filesystem" -}}
 {{- if not .Values.storage.persistence.enabled -}}
-{{- fail (printf "replicas=%d with storage.type=filesystem and storage.persistence.enabled=false: every replica would keep its own blobs in its own emptyDir. Use storage.type=s3 (an object store), or a ReadWriteMany volume (storage.persistence.accessModes=[ReadWriteMany]), or replicas=1." $replicas) -}}
+{{- fail (printf "replicas=%d with storage.type=filesystem and storage.persistence.enabled=false: every replica would keep its own blobs in its own emptyDir. Use an object store (storage.type=s3, azure or gcs), or a ReadWriteMany volume (storage.persistence.accessModes=[ReadWriteMany]), or replicas=1." $replicas) -}}
 {{- end -}}
 {{- if not (has "ReadWriteMany" .Values.storage.persistence.accessModes) -}}
-{{- fail (printf "replicas=%d with storage.type=filesystem needs a ReadWriteMany volume: storage.persistence.accessModes=%v can be mounted by one node at a time, so the other replicas would never start (or would write to different disks). Use storage.type=s3 (an object store, any replica count), or a storage class that provides ReadWriteMany with storage.persistence.accessModes=[ReadWriteMany], or replicas=1." $replicas .Values.storage.persistence.accessModes) -}}
+{{- fail (printf "replicas=%d with storage.type=filesystem needs a ReadWriteMany volume: storage.persistence.accessModes=%v can be mounted by one node at a time, so the other replicas would never start (or would write to different disks). Use an object store (storage.type=s3, azure or gcs: any replica count), or a storage class that provides ReadWriteMany with storage.persistence.accessModes=[ReadWriteMany], or replicas=1." $replicas .Values.storage.persistence.accessModes) -}}
 {{- end -}}
 {{- end -}}
 {{- if not (include "zas.mongodbEnabled" .) -}}
@@ -152,6 +152,10 @@ what to set instead.
 {{- $c := .Values.storage.s3.credentials -}}
 {{- if and (eq .Values.storage.type "s3") (not $c.existingSecret) (ne (empty $c.accessKey) (empty $c.secretKey)) -}}
 {{- fail "storage.s3.credentials: set both accessKey and secretKey, or neither (the default AWS credential chain), or existingSecret." -}}
+{{- end -}}
+{{- $az := .Values.storage.azure -}}
+{{- if and (eq .Values.storage.type "azure") (not $az.accountname) (not (and $az.credentials.existingSecret $az.credentials.connectionStringKey)) -}}
+{{- fail "storage.type=azure needs storage.azure.accountname, or a connection string (storage.azure.credentials.existingSecret with connectionStringKey)." -}}
 {{- end -}}
 {{- if not (kindIs "invalid" .Values.terminationGracePeriodSeconds) -}}
 {{- $least := add .Values.preStopSleepSeconds .Values.http.shutdownTimeoutSeconds -}}
@@ -179,6 +183,19 @@ what to set instead.
 {{- range $key := list "regionendpoint" "storageclass" "sse" "ssekmskeyid" -}}
 {{- with index $s3 $key }}{{ $_ := set $driver $key . }}{{ end -}}
 {{- end -}}
+{{- $_ := set $storage "storageDriver" $driver -}}
+{{- else if eq $v.storage.type "azure" -}}
+{{- $az := $v.storage.azure -}}
+{{- $driver := dict "name" "azure" "container" $az.container "rootdirectory" $az.rootdirectory "realm" $az.realm "chunksize" (int64 $az.chunksize) -}}
+{{- range $key := list "accountname" "endpoint" -}}
+{{- with index $az $key }}{{ $_ := set $driver $key . }}{{ end -}}
+{{- end -}}
+{{- $_ := set $storage "storageDriver" $driver -}}
+{{- else if eq $v.storage.type "gcs" -}}
+{{- $gcs := $v.storage.gcs -}}
+{{- $driver := dict "name" "gcs" "bucket" $gcs.bucket "rootdirectory" $gcs.rootdirectory "chunksize" (int64 $gcs.chunksize) -}}
+{{- with $gcs.endpoint }}{{ $_ := set $driver "endpoint" . }}{{ end -}}
+{{- with $gcs.credentials.existingSecret }}{{ $_ := set $driver "keyfile" (printf "%s/gcs/%s" $dir $gcs.credentials.keyFileKey) }}{{ end -}}
 {{- $_ := set $storage "storageDriver" $driver -}}
 {{- end -}}
 {{- $auth := dict "audit" (dict "enable" $v.auth.audit.enable "retention" $v.auth.audit.retention) -}}
@@ -215,6 +232,16 @@ what to set instead.
   value: {{ printf "%s/s3/%s" $dir .Values.storage.s3.credentials.accessKeyKey }}
 - name: ZAS_STORAGE_STORAGEDRIVER_SECRETKEY_FILE
   value: {{ printf "%s/s3/%s" $dir .Values.storage.s3.credentials.secretKeyKey }}
+{{- end }}
+{{- $az := .Values.storage.azure.credentials -}}
+{{- if and (eq .Values.storage.type "azure") $az.existingSecret }}
+{{- if $az.connectionStringKey }}
+- name: ZAS_STORAGE_STORAGEDRIVER_CONNECTIONSTRING_FILE
+  value: {{ printf "%s/azure/%s" $dir $az.connectionStringKey }}
+{{- else }}
+- name: ZAS_STORAGE_STORAGEDRIVER_ACCOUNTKEY_FILE
+  value: {{ printf "%s/azure/%s" $dir $az.accountKeyKey }}
+{{- end }}
 {{- end }}
 {{- if .Values.supplyChain.signing.enabled }}
 - name: ZAS_EXTENSIONS_SUPPLYCHAIN_SIGNING_KEY_FILE
@@ -254,6 +281,15 @@ what to set instead.
 {{- else -}}
 {{- $vols = append $vols (dict "name" "s3" "secret" $chartSecret "items" (list (dict "key" "s3-accesskey" "path" $c.accessKeyKey) (dict "key" "s3-secretkey" "path" $c.secretKeyKey))) -}}
 {{- end -}}
+{{- end -}}
+{{- $az := .Values.storage.azure.credentials -}}
+{{- if and (eq .Values.storage.type "azure") $az.existingSecret -}}
+{{- $key := default $az.accountKeyKey $az.connectionStringKey -}}
+{{- $vols = append $vols (dict "name" "azure" "secret" $az.existingSecret "items" (list (dict "key" $key "path" $key))) -}}
+{{- end -}}
+{{- $gcs := .Values.storage.gcs.credentials -}}
+{{- if and (eq .Values.storage.type "gcs") $gcs.existingSecret -}}
+{{- $vols = append $vols (dict "name" "gcs" "secret" $gcs.existingSecret "items" (list (dict "key" $gcs.keyFileKey "path" $gcs.keyFileKey))) -}}
 {{- end -}}
 {{- if .Values.supplyChain.signing.enabled -}}
 {{- $s := .Values.supplyChain.signing -}}

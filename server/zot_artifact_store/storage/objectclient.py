@@ -1,0 +1,445 @@
+"""What every object-store wire (S3, Azure Blob, GCS) shares: a sync client library run on a
+bounded thread pool, its errors as :class:`ObjectStoreError` (an ``OSError``, like a failing
+disk), a circuit breaker, metrics per request, and :class:`PartUploader` — streaming writes with
+bounded memory, hashed in order as they go. Each backend subclasses :class:`ObjectClient` with
+the few requests its store needs (``storage/objectstore.py``).
+
+Why sync libraries in threads: docs/adr/0006.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from .base import StorageBackendError, StorageObserver
+
+T = TypeVar("T")
+
+MiB = 1 << 20
+# The part size doubles every this many parts, so an upload of unknown length reaches the
+# store's object limit within its part count (8 MiB parts: 8 GiB before the first doubling).
+PARTS_PER_SIZE = 1000
+
+RETRYABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "CircuitOpen",
+        "ServerBusy",
+        "OperationTimedOut",
+    }
+)
+
+
+class ObjectStoreError(StorageBackendError):
+    """The object store failed or refused a request (after the client's retries)."""
+
+    def __init__(self, operation: str, code: str, status: int, message: str) -> None:
+        self.operation, self.code, self.status = operation, code, status
+        # status 0: no answer (connection refused or cut, timeout)
+        self.retryable = status == 0 or status >= 500 or status == 429 or code in RETRYABLE_CODES
+        super().__init__(f"object store {operation}: {code or 'error'} ({status}): {message}")
+
+
+class CircuitBreaker:
+    """After ``threshold`` consecutive retryable failures the backend counts as down for
+    ``cooldown`` seconds: calls fail at once (503 to clients) instead of each waiting out
+    timeouts and retries. Then one call is let through; its success closes the circuit."""
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold, self.cooldown = threshold, cooldown
+        self.failures = 0
+        self.open_until = 0.0
+
+    def check(self, operation: str) -> None:
+        now = time.monotonic()
+        if self.failures >= self.threshold and now < self.open_until:
+            raise ObjectStoreError(
+                operation,
+                "CircuitOpen",
+                503,
+                f"backend failed {self.failures} times in a row; not tried again for "
+                f"{self.open_until - now:.1f} s",
+            )
+        if self.failures >= self.threshold:  # half-open: this call probes, the next wait
+            self.open_until = now + self.cooldown
+
+    def record(self, error: BaseException | None) -> None:
+        if error is None or not getattr(error, "retryable", False):
+            self.failures = 0  # an answer, even a refusal, means the backend is up
+            return
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One stored object: full key, size, last modification (seconds since the epoch)."""
+
+    key: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An unfinished upload the store can abort (S3 multipart upload, Azure uncommitted
+    blocks): its object key, the backend's handle, when it began."""
+
+    key: str
+    handle: str
+    started: float
+
+
+class ObjectBody(Protocol):
+    """A download in progress: sync ``read`` (run on the pool) and ``close``."""
+
+    def read(self, size: int = -1) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    """What every backend's options share (``S3Options``, ``AzureOptions``, ``GcsOptions``
+    extend it): the key prefix, streaming, the breaker, and the store's clocks."""
+
+    prefix: str = ""  # key prefix ("rootdirectory"); "" or ends with "/"
+    part_size: int = 8 * MiB
+    concurrency: int = 4  # parts in flight per upload
+    breaker_threshold: int = 5  # consecutive failed calls that open the circuit
+    breaker_cooldown: float = 10.0  # seconds before one call may probe again
+    # A dedupe hit re-dates a blob only when it is older than this: far inside any GC grace
+    # period (storage.gcDelay), and no copy storm for hot content.
+    touch_after: float = 60.0
+    # An unfinished upload under blobs/ (a commit's composition) this old is orphaned.
+    orphan_copy_age: float = 86_400.0
+
+
+class ObjectClient(abc.ABC):
+    """One backend's client library; every call runs on this client's own thread pool."""
+
+    backend = "object"
+    namespace = "bucket"  # what holds the objects: "bucket", "container"
+    max_part = 5 << 30  # largest part (block) one request may carry
+    max_parts = 10_000  # most parts (blocks) in one object
+    # Error codes that mean "these credentials may not", besides 401 and 403.
+    refusal_codes: frozenset[str] = frozenset()
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self.workers = max(8, 4 * settings.concurrency)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.backend)
+        # Bytes of parts in flight, store-wide: bounded memory under many uploads.
+        self.part_slots = asyncio.Semaphore(2 * settings.concurrency)
+        self._closed = threading.Event()
+        self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
+        # (backend, operation, outcome, seconds, bytes sent, bytes received) → metrics
+        self.observer: StorageObserver | None = None
+        # Where a request may put intermediate objects of its own (the store sets its
+        # instance's tmp/ prefix when it opens, so they are swept if this process dies).
+        self.scratch = self.key("tmp/scratch/")
+
+    def key(self, name: str) -> str:
+        return self.settings.prefix + name
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the pool (not tied to the calling task: a cancel does not stop it)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+
+    @abc.abstractmethod
+    def translate(self, operation: str, exc: Exception) -> ObjectStoreError | None:
+        """The library's exception as an :class:`ObjectStoreError` (None: not the backend's)."""
+
+    def _guarded(self, operation: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except ObjectStoreError:
+            raise
+        except Exception as exc:
+            err = self.translate(operation, exc)
+            if err is None:
+                raise
+            raise err from None
+
+    async def invoke(self, operation: str, fn: Callable[[], T], sent: int = 0) -> T:
+        """``fn()`` on the pool as one backend request: breaker, errors translated, observed."""
+        started = time.monotonic()
+        try:
+            self.breaker.check(operation)
+            result = await self.run(self._guarded, operation, fn)
+        except ObjectStoreError as exc:
+            self.breaker.record(exc)
+            self.observe(operation, exc.code or "error", time.monotonic() - started, sent, 0)
+            raise
+        self.breaker.record(None)
+        self.observe(operation, "ok", time.monotonic() - started, sent, 0)
+        return result
+
+    def observe(self, operation: str, outcome: str, seconds: float, sent: int, got: int) -> None:
+        if self.observer is not None:
+            self.observer(self.backend, operation, outcome, seconds, sent, got)
+
+    async def read_body(self, body: ObjectBody, size: int = -1) -> bytes:
+        """Up to ``size`` bytes (all when -1) of a download, read on the pool; a failure is a
+        retryable error (no answer), so a reader asks again from where it stopped."""
+        started = time.monotonic()
+        try:
+            data: bytes = await self.run(body.read, *([size] if size >= 0 else []))
+        except Exception as exc:
+            self.observe("get_object_body", "error", time.monotonic() - started, 0, 0)
+            raise ObjectStoreError("get_object", type(exc).__name__, 0, str(exc)) from None
+        self.observe("get_object_body", "ok", time.monotonic() - started, 0, len(data))
+        return data
+
+    async def close(self) -> None:
+        self._closed.set()
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
+        self.close_library()
+
+    def close_library(self) -> None:
+        """Release the library's connections (after the pool drained)."""
+        return None
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the objects are, for readiness and logs (never a secret)."""
+
+    @abc.abstractmethod
+    def where(self) -> str:
+        """The service's address, for start-up errors."""
+
+    @abc.abstractmethod
+    def credentials_name(self) -> str:
+        """Which credentials the client uses, for start-up errors (never a secret)."""
+
+    @abc.abstractmethod
+    def namespace_name(self) -> str:
+        """The bucket's / container's name."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """List the prefix once (start-up check); raises ObjectStoreError."""
+
+    # ---- the requests a store makes -----------------------------------------------------------
+    @abc.abstractmethod
+    async def head(self, key: str) -> ObjectInfo | None: ...
+
+    @abc.abstractmethod
+    async def put(self, key: str, body: bytes, *, if_absent: bool = False) -> bool:
+        """Create or replace ``key``; with ``if_absent`` False (nothing written) when it
+        existed."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; an absent key is not an error."""
+
+    @abc.abstractmethod
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under ``prefix`` (full keys), all pages."""
+
+    @abc.abstractmethod
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> ObjectBody:
+        """Start reading bytes ``[start, end)`` of ``key``: ObjectStoreError 404 when absent,
+        416 when ``start`` is at or past its end."""
+
+    @abc.abstractmethod
+    async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
+        """Make ``dest`` the concatenation of ``sources`` ((key, size), in order) inside the
+        store; with ``if_absent`` False (nothing written) when ``dest`` exists. ``dest``
+        appears whole or not at all."""
+
+    @abc.abstractmethod
+    async def touch(self, key: str, size: int) -> None:
+        """Restart ``key``'s last-modified time (GC's grace clock); absent is no error."""
+
+    @abc.abstractmethod
+    def uploader(self, key: str, on_part: Callable[[bytes], Any] | None = None) -> PartUploader:
+        """A streaming write of ``key``."""
+
+    async def pending_uploads(self, prefix: str) -> list[PendingUpload]:
+        """Unfinished uploads under ``prefix`` that hold storage (none by default)."""
+        return []
+
+    async def abort_pending(self, upload: PendingUpload) -> None:
+        return None
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` and abort its unfinished uploads."""
+        items = await self.list(prefix)
+        await asyncio.gather(*(self.delete(o.key) for o in items))
+        for up in await self.pending_uploads(prefix):
+            await self.abort_pending(up)
+        return len(items)
+
+
+class PartUploader(abc.ABC):
+    """Streams bytes into one object: held in memory up to one part, then sent as a part
+    (S3 multipart part, Azure block) while the next one fills (at most ``concurrency`` parts of
+    this upload in flight, and the store-wide ``part_slots``). An object smaller than one part
+    is a single put at :meth:`finish`. ``on_part`` sees each part's bytes in order (hashing)."""
+
+    def __init__(
+        self,
+        client: ObjectClient,
+        key: str,
+        on_part: Callable[[bytes], Any] | None = None,
+    ) -> None:
+        self.client = client
+        self.key = key
+        self.size = 0
+        self._on_part = on_part
+        self._buf = bytearray()
+        self._handle: str | None = None
+        self._number = 0
+        self._inflight: list[asyncio.Future[Any]] = []
+        self._parts: list[Any] = []
+        self._hashing: asyncio.Future[Any] | None = None
+        self._creating: asyncio.Future[str] | None = None
+
+    # ---- what a backend provides ----------------------------------------------------------
+    @abc.abstractmethod
+    async def _begin(self) -> str:
+        """Start the upload; its handle."""
+
+    @abc.abstractmethod
+    async def _upload(self, handle: str, number: int, body: bytes) -> Any:
+        """Send part ``number`` (from 1); what :meth:`_complete` needs of it."""
+
+    @abc.abstractmethod
+    async def _complete(self, handle: str, parts: list[Any]) -> None:
+        """Make the object out of ``parts`` (in order)."""
+
+    @abc.abstractmethod
+    async def _abort_upload(self, handle: str) -> None:
+        """Drop what was sent; never raises for the store."""
+
+    # ---- the stream -------------------------------------------------------------------------
+    @property
+    def multipart(self) -> bool:
+        return self._handle is not None
+
+    def buffered(self) -> bytes:
+        """What :meth:`write` holds that no part carries yet."""
+        return bytes(self._buf)
+
+    def part_size(self) -> int:
+        base = self.client.settings.part_size
+        return min(self.client.max_part, base << (self._number // PARTS_PER_SIZE))
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._buf += data  # a copy: the caller may reuse its buffer
+        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
+        while len(self._buf) >= self.part_size():
+            n = self.part_size()
+            part = bytes(self._buf[:n])
+            del self._buf[:n]
+            await self._send(part)
+
+    async def _hash(self, block: bytes) -> None:
+        """Feed ``block`` to ``on_part`` after the previous block (in a worker thread)."""
+        if self._on_part is None:
+            return
+        if self._hashing is not None:
+            await wait_future(self._hashing)
+        self._hashing = asyncio.ensure_future(self.client.run(self._on_part, block))
+
+    async def _send(self, part: bytes) -> None:
+        await self._hash(part)
+        if self._handle is None:
+            # Shielded and remembered: a writer cancelled here must still find the upload to
+            # abort it, or it stays in the store, invisible and billed.
+            self._creating = asyncio.ensure_future(self._begin())
+            self._handle = await asyncio.shield(self._creating)
+        while len(self._inflight) >= self.client.settings.concurrency:
+            await self._reap(asyncio.FIRST_COMPLETED)
+        await self.client.part_slots.acquire()
+        self._number += 1
+        if self._number > self.client.max_parts:
+            self.client.part_slots.release()
+            raise ObjectStoreError("upload_part", "TooManyParts", 400, "too many parts")
+        fut = asyncio.ensure_future(self._upload(self._handle, self._number, part))
+        fut.add_done_callback(lambda _f: self.client.part_slots.release())
+        self._inflight.append(fut)
+
+    async def _reap(self, when: str = asyncio.ALL_COMPLETED) -> None:
+        done, pending = await asyncio.wait(self._inflight, return_when=when)
+        self._inflight = list(pending)
+        errors = [exc for f in done if (exc := f.exception()) is not None]  # all retrieved
+        self._parts += [f.result() for f in done if f.exception() is None]
+        if errors:
+            raise errors[0]
+
+    async def hashed(self) -> None:
+        """Wait until ``on_part`` has seen every byte written (the tail is hashed here)."""
+        if self._buf:
+            await self._hash(bytes(self._buf))
+        if self._hashing is not None:
+            await wait_future(self._hashing)
+            self._hashing = None
+
+    async def finish(self, *, if_absent: bool = False) -> bool:
+        """Make the object whole (call :meth:`hashed` first if needed); False when
+        ``if_absent`` and a single-request object already existed."""
+        tail, self._buf = bytes(self._buf), bytearray()
+        if self._handle is None:
+            return await self.client.put(self.key, tail, if_absent=if_absent)
+        await self._finish_parts(self._handle, tail)
+        self._handle = None
+        return True
+
+    async def _finish_parts(self, handle: str, tail: bytes) -> None:
+        """Send ``tail`` as the last part, wait for every part, make the object."""
+        if tail or not self._number:
+            self._number += 1
+            self._inflight.append(asyncio.ensure_future(self._upload(handle, self._number, tail)))
+        if self._inflight:
+            await self._reap()
+        await self._complete(handle, sorted(self._parts, key=part_order))
+
+    async def abort(self) -> None:
+        """Drop what was sent (waits for parts in flight; never raises for the store)."""
+        self._buf = bytearray()
+        pending = [f for f in self._inflight if not f.done()]
+        if pending:
+            await asyncio.wait(pending)
+        for f in self._inflight:
+            if not f.cancelled():
+                f.exception()
+        self._inflight = []
+        if self._hashing is not None:
+            await asyncio.wait([self._hashing])
+            self._hashing = None
+        creating, self._creating = self._creating, None
+        if creating is not None and self._handle is None:
+            await asyncio.wait([creating])
+            if not creating.cancelled() and creating.exception() is None:
+                self._handle = creating.result()
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            await self._abort_upload(handle)
+
+
+def part_order(part: Any) -> int:
+    """A part record's number: parts are ``(number, …)`` tuples or S3's ``{"PartNumber"}``."""
+    if isinstance(part, dict):
+        return int(part["PartNumber"])
+    return int(part[0])
+
+
+async def wait_future(fut: asyncio.Future[Any]) -> Any:
+    """Wait for a worker job without cancelling it when we are cancelled; re-raise its error."""
+    await asyncio.wait([fut])
+    return fut.result()

@@ -1,0 +1,589 @@
+"""The blob store on an object store (S3, Azure Blob, GCS): all state in the bucket/container,
+reached through an :class:`~.objectclient.ObjectClient`; each backend adds its client and its
+start-up check (``s3.py``, ``azure.py``, ``gcs.py``).
+
+Layout under the key prefix (``storage.storageDriver.rootdirectory``)::
+
+    blobs/<algo>/<hex>                  committed blobs, named by digest
+    tmp/<instance>.lease                a running store instance (rewritten every LEASE_REFRESH)
+    tmp/<instance>/<random>             that instance's in-progress writes
+    uploads/<id>/log/<seq:08d>          an upload session: 0 opens it, then one entry per
+                                        append ({"segment", "size"}), last maybe {"final"}
+    uploads/<id>/data/<random>          the bytes of one append (a segment)
+
+**Writes** stream through the client's :class:`~.objectclient.PartUploader`: a blob smaller
+than one part is one conditional put straight to its digest's key (the digest is known when the
+body ends); a larger one goes in parts to a temporary key while it is hashed, then is composed
+inside the store onto its digest's key with a create-only condition — of concurrent writers of
+the same content exactly one creates it. Objects become visible only when complete, so a reader
+never sees part of a blob. A dedupe hit restarts GC's grace clock (``touch``).
+
+**Upload sessions** (OCI chunked uploads) live wholly in the store, so a session survives a
+restart and moves between replicas: each append streams to its own segment object, then claims
+the next log sequence number with a create-only put; concurrent appends (other replicas)
+therefore never interleave, and a lost race just retries at the next number. Finalize claims the
+next number with a ``final`` entry (no append can follow), then composes the segments into the
+blob inside the store. The sha256 of a session is kept in process memory as it is appended; a
+replica that did not see every append re-reads the segments it missed once, at finalize.
+
+**Leftovers**: a store that opens removes the ``tmp/`` objects and unfinished uploads of
+instances whose lease is missing or older than LEASE_TTL; abandoned sessions are GC's
+(``iter_uploads``).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import hashlib
+import json
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .base import (
+    EXTRA_HASHES,
+    HEX_RE,
+    UPLOAD_ID_RE,
+    BlobInfo,
+    BlobNotFoundError,
+    BlobStat,
+    BlobStore,
+    BlobWriter,
+    DigestMismatchError,
+    SessionLocks,
+    StorageObserver,
+    StorageUnavailableError,
+    UploadNotFoundError,
+    check_read_args,
+    split_digest,
+)
+from .objectclient import ClientSettings, ObjectClient, ObjectStoreError
+
+__all__ = ["ObjectBlobStore"]
+
+LEASE_REFRESH = 60.0
+LEASE_TTL = 600.0  # an instance whose lease is older is dead: its tmp/ content is swept
+INSTANCE_RE = re.compile(r"^[0-9a-f]{16}$")
+SEQ_WIDTH = 8
+# Entries of session logs kept in memory (they never change once written).
+MAX_CACHED_ENTRIES = 65_536
+APPEND_COMMIT_TRIES = 100
+READ_RESUMES = 3  # a body cut short is asked for again from where it stopped, this often
+Hasher = Any
+
+
+class ObjectBlobStore(BlobStore):
+    """The store's logic over any :class:`ObjectClient`."""
+
+    def __init__(self, options: ClientSettings) -> None:
+        self.options = options
+        self.client = self.new_client()
+        self.touch_after = options.touch_after
+        self.orphan_copy_age = options.orphan_copy_age
+        self._instance: str | None = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self._entries: dict[tuple[str, int], dict[str, Any]] = {}
+        # upload id → (sha256 of its first `offset` bytes, the log sequence it covers, offset)
+        self._session_hashes: dict[str, tuple[Hasher, int, int]] = {}
+        self._session_lock = SessionLocks()
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": self.client.backend, "location": self.client.describe()}
+
+    def set_observer(self, observer: StorageObserver) -> None:
+        self.client.observer = observer
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    @property
+    def instance(self) -> str:
+        if self._instance is None:
+            raise RuntimeError("blob store is not open")
+        return self._instance
+
+    async def open(self) -> None:
+        if self._instance is not None:
+            return
+        await self._check_reachable()
+        self._instance = secrets.token_hex(8)
+        self.client.scratch = self.client.key(f"tmp/{self._instance}/")
+        await self._write_lease()
+        self._lease_task = asyncio.create_task(self._keep_lease())
+        await self._sweep_tmp()
+
+    @abc.abstractmethod
+    def new_client(self) -> ObjectClient:
+        """This backend's client for ``self.options``."""
+
+    async def _check_reachable(self) -> None:
+        """List the prefix once; raise StorageUnavailableError saying why it cannot be
+        (bucket/container missing, credentials refused)."""
+        c = self.client
+        try:
+            await c.probe()
+        except ObjectStoreError as exc:
+            what = f"{c.namespace} {c.namespace_name()!r}"
+            if exc.status == 404 or exc.code in ("NoSuchBucket", "ContainerNotFound"):
+                why = f"{what} does not exist"
+            elif exc.status in (401, 403) or exc.code in c.refusal_codes:
+                why = f"{c.credentials_name()} cannot list {what} ({exc.code})"
+            else:
+                why = f"cannot list {what}: {exc}"
+            where = c.where()
+            await c.close()
+            self.client = self.new_client()  # usable again (closed clients are not)
+            raise StorageUnavailableError(
+                f"storage.storageDriver ({c.backend}): {why} at {where}"
+            ) from None
+
+    def _lease_key(self, instance: str) -> str:
+        return self.client.key(f"tmp/{instance}.lease")
+
+    async def _write_lease(self) -> None:
+        await self.client.put(self._lease_key(self.instance), b"")
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_REFRESH)
+            with contextlib.suppress(OSError):
+                await self._write_lease()
+
+    async def _sweep_tmp(self) -> int:
+        """Remove what dead instances (no fresh lease) left under ``tmp/``. An instance writes
+        its lease before anything else, and a lease is checked again just before its owner's
+        leftovers go, so an instance starting meanwhile keeps its writes."""
+        tmp = self.client.key("tmp/")
+        verdicts: dict[str, bool] = {}  # owner → alive
+
+        def owner_of(key: str) -> str:
+            return key[len(tmp) :].split("/", 1)[0].removesuffix(".lease")
+
+        async def alive(owner: str) -> bool:
+            if owner not in verdicts:
+                head = None
+                if INSTANCE_RE.fullmatch(owner):
+                    head = await self.client.head(self._lease_key(owner))
+                verdicts[owner] = head is not None and time.time() - head.mtime < LEASE_TTL
+            return verdicts[owner]
+
+        doomed = [o.key for o in await self.client.list(tmp) if not await alive(owner_of(o.key))]
+        await asyncio.gather(*(self.client.delete(k) for k in doomed))
+        for up in await self.client.pending_uploads(tmp):
+            verdicts.pop(owner := owner_of(up.key), None)
+            if not await alive(owner):
+                await self.client.abort_pending(up)
+                doomed.append(up.key)
+        return len(doomed)
+
+    async def collect_leftovers(self, cutoff: float) -> int:
+        """Temporaries of instances that died since this one opened, and unfinished uploads
+        under ``blobs/`` (a crash in the middle of a commit's composition) begun before
+        ``cutoff`` and at least ``orphan_copy_age`` ago — a copy of a very large blob may take
+        hours."""
+        removed = await self._sweep_tmp()
+        cutoff = min(cutoff, time.time() - self.orphan_copy_age)
+        for up in await self.client.pending_uploads(self.client.key("blobs/")):
+            if up.started < cutoff:
+                await self.client.abort_pending(up)
+                removed += 1
+        return removed
+
+    async def close(self) -> None:
+        if self._instance is None:
+            return
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+        with contextlib.suppress(OSError):
+            await self.client.delete_prefix(self.client.key(f"tmp/{self._instance}/"))
+            await self.client.delete(self._lease_key(self._instance))
+        self._instance = None
+        self._entries.clear()
+        self._session_hashes.clear()
+        await self.client.close()
+
+    async def check_writable(self) -> None:
+        key = self.client.key(f"tmp/{self.instance}/probe-{secrets.token_hex(8)}")
+        await self.client.put(key, b"probe")
+        await self.client.delete(key)
+
+    # ---- keys -----------------------------------------------------------------------------
+    def blob_key(self, digest: str) -> str:
+        algo, hexpart = split_digest(digest)
+        return self.client.key(f"blobs/{algo}/{hexpart}")
+
+    def _tmp_key(self) -> str:
+        return self.client.key(f"tmp/{self.instance}/{secrets.token_hex(16)}")
+
+    # ---- writes ---------------------------------------------------------------------------
+    async def writer(self, extra_hashes: tuple[str, ...] = ()) -> BlobWriter:
+        unknown = set(extra_hashes) - set(EXTRA_HASHES)
+        if unknown:
+            raise ValueError(f"unsupported hash algorithm(s): {', '.join(sorted(unknown))}")
+        return _ObjectWriter(self, extra_hashes)
+
+    async def _publish(self, src: str, size: int, digest: str) -> bool:
+        """Compose the complete object ``src`` onto ``digest``'s key (if absent; else touch
+        it) and delete ``src``; True when the blob already existed."""
+        dest = self.blob_key(digest)
+        try:
+            if await self.client.head(dest) is None and await self.client.compose(
+                [(src, size)], dest, if_absent=True
+            ):
+                return False
+            await self._touch(dest, size)
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                await self.client.delete(src)
+
+    async def _touch(self, key: str, size: int) -> None:
+        """Restart GC's grace clock of an existing blob older than ``touch_after``."""
+        head = await self.client.head(key)
+        if head is None:  # collected meanwhile: nothing to keep
+            return
+        if time.time() - head.mtime < self.touch_after:
+            return
+        await self.client.touch(key, size)
+
+    # ---- reads ----------------------------------------------------------------------------
+    async def stat(self, digest: str) -> BlobStat | None:
+        head = await self.client.head(self.blob_key(digest))
+        if head is None:
+            return None
+        return BlobStat(digest, head.size, head.mtime)
+
+    async def read(
+        self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        key = self.blob_key(digest)
+        check_read_args(start, end, chunk_size)
+        if end is not None and end <= start:
+            if await self.stat(digest) is None:
+                raise BlobNotFoundError(digest)
+            return
+        pos, resumes = start, 0
+        while True:
+            try:
+                body = await self.client.get(key, pos, end)
+            except ObjectStoreError as exc:
+                if exc.status == 404 and pos == start:
+                    raise BlobNotFoundError(digest) from None
+                if exc.status == 416:  # starts at or past the end
+                    return
+                raise
+            try:
+                while chunk := await self.client.read_body(body, chunk_size):
+                    pos += len(chunk)
+                    yield chunk
+                return
+            except ObjectStoreError as exc:
+                # A body cut short: ask again from the byte reached (the blob cannot change).
+                if not exc.retryable or resumes >= READ_RESUMES:
+                    raise
+                resumes += 1
+            finally:
+                body.close()
+
+    async def delete(self, digest: str) -> bool:
+        key = self.blob_key(digest)
+        if await self.client.head(key) is None:
+            return False
+        await self.client.delete(key)
+        return True
+
+    async def iter_blobs(self) -> AsyncIterator[BlobStat]:
+        base = self.client.key("blobs/")
+        for o in await self.client.list(base):
+            algo, _, hexpart = o.key[len(base) :].partition("/")
+            hex_re = HEX_RE.get(algo)
+            if hex_re is None or not hex_re.fullmatch(hexpart):
+                continue
+            yield BlobStat(f"{algo}:{hexpart}", o.size, o.mtime)
+
+    # ---- upload sessions ------------------------------------------------------------------
+    def _session_prefix(self, upload_id: str) -> str:
+        if not isinstance(upload_id, str) or not UPLOAD_ID_RE.fullmatch(upload_id):
+            raise UploadNotFoundError(str(upload_id))
+        return self.client.key(f"uploads/{upload_id}/")
+
+    def _log_key(self, upload_id: str, seq: int) -> str:
+        return f"{self._session_prefix(upload_id)}log/{seq:0{SEQ_WIDTH}d}"
+
+    async def _claim(self, upload_id: str, seq: int, entry: dict[str, Any]) -> bool:
+        body = json.dumps(entry).encode()
+        if not await self.client.put(self._log_key(upload_id, seq), body, if_absent=True):
+            return False
+        self._remember(upload_id, seq, entry)
+        return True
+
+    def _remember(self, upload_id: str, seq: int, entry: dict[str, Any]) -> None:
+        self._entries[(upload_id, seq)] = entry
+        while len(self._entries) > MAX_CACHED_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+
+    async def _read_object(self, key: str) -> bytes:
+        body = await self.client.get(key)
+        try:
+            return await self.client.read_body(body)
+        finally:
+            body.close()
+
+    async def _log(self, upload_id: str) -> list[dict[str, Any]]:
+        """The session's entries in order; raises UploadNotFoundError when it is gone or
+        finalized (its ``final`` entry is left out otherwise never)."""
+        prefix = self._session_prefix(upload_id) + "log/"
+        seqs = sorted(
+            int(name)
+            for o in await self.client.list(prefix)
+            if (name := o.key[len(prefix) :]).isdigit()
+        )
+        if not seqs or seqs[0] != 0:
+            raise UploadNotFoundError(upload_id)
+        seqs = seqs[: next((i for i, s in enumerate(seqs) if s != i), len(seqs))]
+        missing = [s for s in seqs if (upload_id, s) not in self._entries]
+
+        async def fetch(seq: int) -> None:
+            raw = await self._read_object(self._log_key(upload_id, seq))
+            self._remember(upload_id, seq, json.loads(raw))
+
+        try:
+            await asyncio.gather(*(fetch(s) for s in missing))
+        except ObjectStoreError as exc:
+            if exc.status == 404:  # aborted or finalized meanwhile
+                raise UploadNotFoundError(upload_id) from None
+            raise
+        entries = [self._entries[(upload_id, s)] for s in seqs]
+        if any("final" in e for e in entries):
+            raise UploadNotFoundError(upload_id)
+        return entries
+
+    def _segment_key(self, upload_id: str, name: str) -> str:
+        if not re.fullmatch(r"[0-9a-f]{32}", name):
+            raise ValueError(f"malformed segment name in session {upload_id}")
+        return f"{self._session_prefix(upload_id)}data/{name}"
+
+    async def upload_create(self) -> str:
+        upload_id = secrets.token_hex(16)
+        if not await self._claim(upload_id, 0, {"created": time.time()}):
+            raise ObjectStoreError("upload_create", "Conflict", 412, "session id taken")
+        self._session_hashes[upload_id] = (hashlib.sha256(), 0, 0)
+        return upload_id
+
+    async def upload_size(self, upload_id: str) -> int:
+        return sum(e.get("size", 0) for e in await self._log(upload_id))
+
+    async def upload_append(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
+        async with self._session_lock(upload_id):
+            entries = await self._log(upload_id)
+            start_seq, start_size = len(entries) - 1, sum(e.get("size", 0) for e in entries)
+            cached = self._session_hashes.get(upload_id)
+            hasher: Hasher | None = None
+            if cached is not None and cached[1:] == (start_seq, start_size):
+                hasher = cached[0].copy()
+            name = secrets.token_hex(16)
+            segment = self.client.uploader(
+                self._segment_key(upload_id, name),
+                hasher.update if hasher is not None else None,
+            )
+            failure: BaseException | None = None
+            try:
+                async for chunk in chunks:
+                    await segment.write(chunk)
+            except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                failure = exc  # the client went away: keep what arrived, then re-raise
+            except BaseException:
+                await segment.abort()
+                raise
+            try:
+                if not segment.size:
+                    await segment.abort()
+                    if failure is not None:
+                        raise failure
+                    return start_size
+                await segment.hashed()
+                await segment.finish()
+                entry = {"segment": name, "size": segment.size}
+                seq = start_seq + 1
+                for _ in range(APPEND_COMMIT_TRIES):
+                    if await self._claim(upload_id, seq, entry):
+                        break
+                    entries = await self._log(upload_id)  # another replica appended
+                    seq = len(entries)
+                else:
+                    raise ObjectStoreError("upload_append", "Conflict", 409, "log contended")
+            except BaseException:
+                await segment.abort()
+                with contextlib.suppress(OSError):
+                    await self.client.delete(segment.key)
+                self._session_hashes.pop(upload_id, None)
+                raise
+            new_size = sum(e.get("size", 0) for e in await self._log(upload_id))
+            if hasher is not None and seq == start_seq + 1:
+                self._session_hashes[upload_id] = (hasher, seq, new_size)
+            else:
+                self._session_hashes.pop(upload_id, None)
+            if failure is not None:
+                raise failure
+            return new_size
+
+    async def _session_sha256(
+        self, upload_id: str, entries: list[dict[str, Any]]
+    ) -> tuple[Hasher, int]:
+        """sha256 over the session's segments: from the cache, reading what it lacks."""
+        cached = self._session_hashes.get(upload_id)
+        hasher, seq, size = hashlib.sha256(), 0, 0
+        covered = sum(e.get("size", 0) for e in entries[1 : (cached[1] + 1 if cached else 0)])
+        if cached is not None and cached[1] < len(entries) and cached[2] == covered:
+            hasher, seq, size = cached[0].copy(), cached[1], cached[2]
+        for entry in entries[seq + 1 :]:
+            await self._hash_object(self._segment_key(upload_id, entry["segment"]), [hasher])
+            size += entry["size"]
+        self._session_hashes[upload_id] = (hasher.copy(), len(entries) - 1, size)
+        return hasher, size
+
+    async def _hash_object(self, key: str, hashers: list[Hasher]) -> None:
+        body = await self.client.get(key)
+        try:
+            while chunk := await self.client.read_body(body, 1 << 20):
+                for h in hashers:
+                    await self.client.run(h.update, chunk)
+        finally:
+            body.close()
+
+    async def upload_finalize(self, upload_id: str, expected_digest: str | None = None) -> BlobInfo:
+        algo = split_digest(expected_digest)[0] if expected_digest is not None else "sha256"
+        self._session_prefix(upload_id)
+        async with self._session_lock(upload_id):
+            while True:
+                entries = await self._log(upload_id)
+                h256, size = await self._session_sha256(upload_id, entries)
+                hashes = {"sha256": h256.hexdigest()}
+                segments = [
+                    (self._segment_key(upload_id, e["segment"]), e["size"]) for e in entries[1:]
+                ]
+                if algo == "sha512":
+                    h512 = hashlib.sha512()
+                    for key, _ in segments:
+                        await self._hash_object(key, [h512])
+                    hashes["sha512"] = h512.hexdigest()
+                digest = f"{algo}:{hashes[algo]}"
+                if expected_digest is not None and digest != expected_digest:
+                    raise DigestMismatchError(expected_digest, digest)
+                if await self._claim(upload_id, len(entries), {"final": digest}):
+                    break
+            dest = self.blob_key(digest)
+            existed = await self.client.head(dest) is not None
+            if not existed:
+                existed = not await self.client.compose(segments, dest, if_absent=True)
+            if existed:
+                await self._touch(dest, size)
+            await self._drop_session(upload_id)
+            return BlobInfo(digest=digest, size=size, hashes=hashes, existed=existed)
+
+    async def _drop_session(self, upload_id: str) -> bool:
+        prefix = self._session_prefix(upload_id)
+        self._session_hashes.pop(upload_id, None)
+        for key in [k for k in self._entries if k[0] == upload_id]:
+            del self._entries[key]
+        opened = await self.client.head(self._log_key(upload_id, 0)) is not None
+        if opened:  # the session ends here, whatever remains below is only garbage
+            await self.client.delete(self._log_key(upload_id, 0))
+        removed = await self.client.delete_prefix(prefix)
+        return opened or removed > 0
+
+    async def upload_abort(self, upload_id: str) -> bool:
+        try:
+            self._session_prefix(upload_id)
+        except UploadNotFoundError:
+            return False
+        async with self._session_lock(upload_id):
+            return await self._drop_session(upload_id)
+
+    async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        base = self.client.key("uploads/")
+        latest: dict[str, float] = {}
+        for o in await self.client.list(base):
+            upload_id = o.key[len(base) :].split("/", 1)[0]
+            if UPLOAD_ID_RE.fullmatch(upload_id):
+                latest[upload_id] = max(latest.get(upload_id, 0.0), o.mtime)
+        for item in latest.items():
+            yield item
+
+
+class _ObjectWriter(BlobWriter):
+    """A streaming write: a temporary object hashed on the way, composed onto its digest's key
+    at commit (or, under one part, one conditional put to that key)."""
+
+    def __init__(self, store: ObjectBlobStore, extra: tuple[str, ...]) -> None:
+        self._store = store
+        self._hashers: dict[str, Hasher] = {"sha256": hashlib.sha256()}
+        for name in extra:
+            self._hashers.setdefault(name, hashlib.new(name))
+        self._up = store.client.uploader(store._tmp_key(), self._update)
+        self._done = False
+
+    def _update(self, block: bytes) -> None:
+        for h in self._hashers.values():
+            h.update(block)
+
+    @property
+    def size(self) -> int:
+        return self._up.size
+
+    async def write(self, data: bytes | memoryview) -> None:
+        if self._done:
+            raise RuntimeError("write after commit or abort")
+        await self._up.write(data)
+
+    async def commit(self, expected_digest: str | None = None) -> BlobInfo:
+        if self._done:
+            raise RuntimeError("commit after commit or abort")
+        algo = split_digest(expected_digest)[0] if expected_digest is not None else "sha256"
+        self._done = True
+        store = self._store
+        try:
+            await self._up.hashed()
+            sent = completed = self._up.multipart
+            if algo not in self._hashers:  # sha512 expected but not computed on the way
+                h = hashlib.new(algo)
+                if sent:
+                    await self._up.finish()
+                    completed = False
+                    await store._hash_object(self._up.key, [h])
+                else:
+                    h.update(self._up.buffered())
+                self._hashers[algo] = h
+            hashes = {name: h.hexdigest() for name, h in self._hashers.items()}
+            digest = f"{algo}:{hashes[algo]}"
+            if expected_digest is not None and digest != expected_digest:
+                raise DigestMismatchError(expected_digest, digest)
+            size = self._up.size
+            if sent:
+                if completed:
+                    await self._up.finish()
+                existed = await store._publish(self._up.key, size, digest)
+            else:  # one request, straight to the digest's key
+                self._up.key = store.blob_key(digest)
+                existed = not await self._up.finish(if_absent=True)
+                if existed:
+                    await store._touch(self._up.key, size)
+            return BlobInfo(digest=digest, size=size, hashes=hashes, existed=existed)
+        except BaseException:
+            await self._discard()
+            raise
+
+    async def abort(self) -> None:
+        self._done = True
+        await self._discard()
+
+    async def _discard(self) -> None:
+        up = self._up
+        await up.abort()
+        if up.key.startswith(self._store.client.key("tmp/")):
+            with contextlib.suppress(OSError):
+                await self._store.client.delete(up.key)
