@@ -20,6 +20,9 @@ XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_XML_BODY = 2 * 1024 * 1024
 
 Value = str | int | bool | None | list[Any] | Mapping[str, Any]
+# A raw CR in XML text reaches the reader as a line feed (XML 1.0 §2.11): send it as a
+# character reference, so a key such as "a\rb" is listed as itself.
+_ENTITIES = {"\r": "&#13;"}
 
 
 def s3_time(ts: float) -> str:
@@ -48,7 +51,7 @@ def _emit(out: list[str], children: Mapping[str, Value]) -> None:
             elif item is None:
                 out.append(f"<{name}/>")
             else:
-                out.append(f"<{name}>{escape(_text(item))}</{name}>")
+                out.append(f"<{name}>{escape(_text(item), _ENTITIES)}</{name}>")
 
 
 def render(root: str, children: Mapping[str, Value], *, namespace: bool = True) -> bytes:
