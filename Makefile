@@ -1,5 +1,5 @@
 # Two commands matter: `make serve` and `make test` (see README.md).
-.PHONY: setup setup-serve serve test lint format bench clean image image-operator manifests
+.PHONY: setup setup-serve serve test lint format bench clean image image-operator manifests mutation
 
 setup:
 	@bash scripts/setup.sh
@@ -40,6 +40,11 @@ image: setup
 OPERATOR_IMAGE ?= localhost/zot-artifact-store-operator:dev
 image-operator: setup
 	IMAGE=$(OPERATOR_IMAGE) BASE=$(BASE) TARGET=operator bash scripts/build-image.sh
+
+# Mutation testing of auth/policy.py, auth/authz.py and auth/sigv4.py (mutmut), outside
+# `make test`: slow; docs/testing.md records the score and the survivors.
+mutation: setup
+	bash scripts/mutation.sh $(ARGS)
 
 bench: setup
 	.venv/bin/python benchmarks/run.py $(ARGS)
