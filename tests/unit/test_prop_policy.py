@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
+import re
 from typing import Any
 
 from hypothesis import given
@@ -219,3 +221,81 @@ def test_an_applicable_allow_grants_unless_a_scope_decides(
             applies = any(s.applies(principal, action, resource, ctx) for s in statements)
             if applies and principal.scopes is None:
                 assert decide(statements, principal, action, resource, ctx, frozenset())
+
+
+ADDRESSES = st.one_of(
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(str),
+    st.sampled_from(["", "junk", "10.1.2.3", "192.168.1.9", "2001:db8::1"]),
+)
+NETWORKS = st.lists(
+    st.one_of(
+        st.builds("{}/{}".format, st.ip_addresses(v=4), st.integers(0, 32)),
+        st.builds("{}/{}".format, st.ip_addresses(v=6), st.integers(0, 128)),
+        st.sampled_from(["10.0.0.0/8", "192.168.1.0/24", "2001:db8::/32"]),
+    ).map(lambda n: str(ipaddress.ip_network(n, strict=False))),
+    min_size=1,
+    max_size=3,
+)
+
+
+@given(ADDRESSES, NETWORKS, st.sampled_from(["IpAddress", "NotIpAddress"]))
+def test_ip_conditions_match_the_networks(address: str, networks: list[str], op: str) -> None:
+    """Found by mutation testing: the relations above never pinned what a condition means."""
+    try:
+        ip = ipaddress.ip_address(address)
+        inside = any(ip in ipaddress.ip_network(n) for n in networks)
+    except ValueError:
+        inside = None  # no usable source address: only NotIpAddress holds
+    [st_] = compiled(
+        [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+          "Condition": {op: {"aws:SourceIp": networks}}}]
+    )  # fmt: skip
+    applies = st_.applies(Principal("x", "x"), "s3:GetObject", "b", EvalContext(address, 0.0))
+    if inside is None:
+        assert applies == (op == "NotIpAddress")
+    else:
+        assert applies == (inside if op == "IpAddress" else not inside)
+
+
+@given(st.integers(-(10**6), 10**6), st.sampled_from(["DateGreaterThan", "DateLessThan"]))
+def test_date_conditions_compare_with_now(offset: int, op: str) -> None:
+    limit = T0.timestamp()
+    [st_] = compiled(
+        [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+          "Condition": {op: {"aws:CurrentTime": T0.isoformat()}}}]
+    )  # fmt: skip
+    now = limit + offset
+    applies = st_.applies(Principal("x", "x"), "s3:GetObject", "b", EvalContext("", now))
+    assert applies == (now > limit if op == "DateGreaterThan" else now < limit)
+
+
+def _glob(pattern: str, text: str) -> bool:
+    """``*`` and ``?`` globs, as a regular expression (an oracle independent of fnmatch)."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
+
+
+@given(statement_doc(), PRINCIPALS, st.sampled_from(ACTIONS), st.sampled_from(RESOURCES))
+def test_a_statement_applies_exactly_when_each_part_matches(
+    doc: dict[str, Any], principal: Principal, action: str, resource: str
+) -> None:
+    """Found by mutation testing: nothing pinned `applies` itself (and/or, role:, group:)."""
+    [statement] = compiled([{**doc, "Condition": {}}])
+
+    def principal_ok(p: str) -> bool:
+        if p.startswith("role:"):
+            return p[5:] in principal.roles
+        if p.startswith("group:"):
+            return p[6:] in principal.groups
+        return _glob(p, principal.id)
+
+    def resource_ok(r: str) -> bool:
+        return _glob(r, resource) or (r.endswith("/*") and resource == r[:-2])
+
+    expected = (
+        any(principal_ok(p) for p in statement.principals)
+        and any(_glob(a, action) for a in statement.actions)
+        and any(resource_ok(r) for r in statement.resources)
+    )
+    assert statement.applies(principal, action, resource, EvalContext()) == expected
