@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.fixtures.mongo import MongoServer, external_uri
 from tests.fixtures.objectstores import (
@@ -16,6 +18,26 @@ from tests.fixtures.objectstores import (
     start_moto,
     start_zas,
 )
+
+# Property-based tests (tests/unit/test_prop_*.py). `make test` runs the "ci" profile:
+# derandomized (the examples follow from each test's source, so a run is reproducible and
+# its duration stable on a shared machine) with no example database (a clean CI clone has none
+# to replay, and one inside the worktree would change what later runs try). `HYPOTHESIS_PROFILE=
+# explore` searches further with fresh randomness and remembers failures in .hypothesis/
+# (git-ignored), to be turned into explicit @example cases.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=60,
+    deadline=None,  # two cores shared with other jobs: wall-clock deadlines would flake
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "explore", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -253,6 +253,27 @@ def test_conditions_on_source_ip(auth_server: ServerProcess, world: dict) -> Non
             "Effect",
         ),
         ({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}, "Principal"),
+        (  # found by the API fuzzer: stored, then echoed where the document promises a string
+            {
+                "Version": {},
+                "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}],
+            },
+            "Version",
+        ),
+        (  # ... and an object (or null)
+            {
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "*",
+                        "Resource": "*",
+                        "Condition": False,
+                    }
+                ]
+            },
+            "Condition",
+        ),
         (
             {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": [], "Resource": "*"}]},
             "Action",

@@ -237,7 +237,7 @@ def test_bad_verification_requests(client: httpx.Client) -> None:
             "InvalidArgument",
         ),
         ({"subject": {"digest": digest}, "policy": {"attestations": []}}, "InvalidArgument"),
-        ({"subject": {"digest": digest}, "policy": {"enforce": True}}, "NotImplemented"),
+        ({"subject": {"digest": digest}, "policy": {"enforce": True}}, "InvalidArgument"),
         (
             {"subject": {"digest": digest}, "policy": {"attestations": [{"x": 1}]}},
             "InvalidArgument",

@@ -47,6 +47,14 @@ def attach(c: httpx.Client, subject: dict[str, str], kind: str, body: bytes) -> 
     assert r.status_code == 201, r.text
 
 
+def test_an_unknown_rule_is_a_bad_request(client: httpx.Client) -> None:
+    """Found by the API fuzzer: a rule the store does not know was a 501 (a server error)."""
+    subject = put(client, "rules-unknown", b"x")
+    r = client.post("/v1/verify", json={"subject": subject, "policy": {"colour": "red"}})
+    assert r.status_code == 400 and r.json()["code"] == "InvalidArgument", r.text
+    assert "colour" in r.json()["message"] and "signatures" in r.json()["message"]
+
+
 def test_a_scoped_key_vouches_only_where_it_is_trusted(client: httpx.Client) -> None:
     body = f"the same bytes {uuid.uuid4()}".encode()
     digest = "sha256:" + hashlib.sha256(body).hexdigest()

@@ -1264,8 +1264,8 @@ export interface components {
                 };
                 Action: string | string[];
                 Resource: string | string[];
-                /** @description IpAddress / NotIpAddress on aws:SourceIp (CIDRs); DateGreaterThan / DateLessThan on aws:CurrentTime (RFC 3339). */
-                Condition?: Record<string, never>;
+                /** @description IpAddress / NotIpAddress on aws:SourceIp (CIDRs); DateGreaterThan / DateLessThan on aws:CurrentTime (RFC 3339). `null` is the same as no Condition. */
+                Condition?: Record<string, never> | null;
             }[];
         };
         Policy: {
@@ -1615,6 +1615,35 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The request is not valid: a malformed name, identifier, parameter or body, or a query parameter the operation does not take (every /v1 operation refuses those). Codes: InvalidArgument, InvalidBucketName, InvalidKey, MalformedJSON, UnexpectedQueryParameter. */
+        BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such resource, or the path names no endpoint (a path parameter outside its pattern or enumeration). Codes: NotFound. */
+        NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The resource the path names does not take this method; `Allow` lists those it takes. Codes: MethodNotAllowed. */
+        MethodNotAllowed: {
+            headers: {
+                /** @description The methods the resource takes. */
+                Allow?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: {
         /** @description 3–63 characters: lower-case letters, digits, `.` and `-`, starting and ending with a letter or digit (S3 rules). `health` and `metrics` are reserved. */
@@ -1649,6 +1678,7 @@ export interface operations {
                     "application/json": Record<string, never>;
                 };
             };
+            400: components["responses"]["BadRequest"];
         };
     };
     listBuckets: {
@@ -1671,6 +1701,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -1696,6 +1727,7 @@ export interface operations {
                     "application/json": components["schemas"]["Bucket"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             404: components["responses"]["NoSuchBucket"];
@@ -1832,6 +1864,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             /** @description Unauthenticated (no body). */
             401: {
                 headers: {
@@ -1957,7 +1990,7 @@ export interface operations {
                 };
                 content: {
                     "*/*": string;
-                    "application/json": components["schemas"]["Object"] & {
+                    "application/json": (components["schemas"]["Object"] & {
                         /** @description With ?metadata=true: the builds (CI events) that produced the object's digest, newest first. */
                         builds?: components["schemas"]["BuildSummary"][];
                         /** @description With ?metadata=true: when the object will be removed, and by what (null: never). */
@@ -1967,7 +2000,7 @@ export interface operations {
                             /** @description `X-Expires-At` for the object's own expiry, else the ID of the bucket lifecycle rule (S3 PutBucketLifecycleConfiguration) that removes it first. */
                             rule_id: string;
                         } | null;
-                    };
+                    }) | unknown;
                 };
             };
             /** @description The requested range. */
@@ -2251,6 +2284,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             /** @description Unauthenticated. */
             401: {
                 headers: {
@@ -2703,6 +2737,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -2773,6 +2808,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such token. Codes: NoSuchToken. */
@@ -2853,6 +2889,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -2877,6 +2914,7 @@ export interface operations {
                     "application/json": components["schemas"]["Policy"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such policy. Codes: NoSuchPolicy. */
@@ -2954,6 +2992,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such policy. Codes: NoSuchPolicy. */
@@ -2988,6 +3027,7 @@ export interface operations {
                     "application/json": components["schemas"]["PolicyDocument"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket, or it has no policy. Codes: NoSuchBucket, NoSuchBucketPolicy. */
@@ -3059,6 +3099,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             404: components["responses"]["NoSuchBucket"];
@@ -3131,6 +3172,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -3199,6 +3241,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such key. Codes: NoSuchAccessKey. */
@@ -3305,6 +3348,7 @@ export interface operations {
                     "application/octet-stream": unknown;
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such evidence. Codes: NoSuchEvidence. */
@@ -3442,6 +3486,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -3514,6 +3559,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such key. Codes: NoSuchTrustedKey. */
@@ -3557,6 +3603,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket or object. Codes: NoSuchBucket, NoSuchKey. */
@@ -3610,6 +3657,7 @@ export interface operations {
                     "application/json": components["schemas"]["Evidence"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket or object. Codes: NoSuchBucket, NoSuchKey. */
@@ -3621,6 +3669,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            405: components["responses"]["MethodNotAllowed"];
             /** @description Not a valid bundle, or a bundle over other bytes; nothing is stored. Codes: InvalidEvidence, SubjectMismatch. */
             422: {
                 headers: {
@@ -3659,8 +3708,10 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
+            404: components["responses"]["NotFound"];
         };
     };
     attachDigestSignature: {
@@ -3711,6 +3762,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
+            404: components["responses"]["NotFound"];
             /** @description Not a valid bundle, or a bundle over other bytes; nothing is stored. Codes: InvalidEvidence, SubjectMismatch. */
             422: {
                 headers: {
@@ -3791,6 +3843,7 @@ export interface operations {
                     "application/json": components["schemas"]["VerificationGate"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket, or no policy. Codes: NoSuchBucket, NoSuchBucketPolicy. */
@@ -3862,6 +3915,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             404: components["responses"]["NoSuchBucket"];
@@ -3888,6 +3942,7 @@ export interface operations {
                     "application/json": components["schemas"]["RepositoryVerificationGate"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No policy for this exact pattern. Codes: NoSuchVerificationPolicy. */
@@ -3958,6 +4013,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No policy for this exact pattern. Codes: NoSuchVerificationPolicy. */
@@ -4162,6 +4218,7 @@ export interface operations {
                     "application/json": components["schemas"]["UploadState"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket, or no such upload in it (completed, aborted or never started). Codes: NoSuchBucket, NoSuchUpload. */
@@ -4196,6 +4253,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such bucket, or no such upload in it (completed, aborted or never started). Codes: NoSuchBucket, NoSuchUpload. */
@@ -4530,6 +4588,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -4593,6 +4652,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such source. Codes: NoSuchEventSource. */
@@ -4667,6 +4727,7 @@ export interface operations {
                     "application/json": components["schemas"]["Build"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such build. Codes: NoSuchBuild. */
@@ -4824,6 +4885,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
         };
@@ -4912,6 +4974,7 @@ export interface operations {
                     "application/json": components["schemas"]["Webhook"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such webhook. Codes: NoSuchWebhook. */
@@ -4943,6 +5006,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such webhook. Codes: NoSuchWebhook. */
@@ -5090,6 +5154,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDelivery"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such webhook. Codes: NoSuchWebhook. */
@@ -5173,6 +5238,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDelivery"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["AccessDenied"];
             /** @description No such webhook or delivery. Codes: NoSuchWebhook, NoSuchDelivery. */

@@ -122,6 +122,19 @@ def _resources(value: Any, where: str, bucket: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def check_document(doc: Any, source: str, **kwargs: Any) -> None:
+    """What a policy being written must be: its statements valid (:func:`parse_statements`),
+    ``Version`` a string and each ``Condition`` an object or null when given. (Stored documents
+    are only compiled when read back, so one written before these checks still applies.)"""
+    if isinstance(doc, dict) and not isinstance(doc.get("Version", ""), str):
+        raise StoreError("MalformedPolicy", "Version must be a string (e.g. 2012-10-17)")
+    parse_statements(doc, source, **kwargs)
+    raw = doc.get("Statement") if isinstance(doc, dict) else doc
+    for i, st in enumerate(raw if isinstance(raw, list) else [raw]):
+        if not isinstance(st.get("Condition", {}), dict | None):
+            raise StoreError("MalformedPolicy", f"Statement[{i}].Condition must be an object")
+
+
 def parse_statements(
     doc: Any, source: str, *, bucket: str | None = None, subject: str | None = None
 ) -> list[Statement]:
@@ -276,7 +289,7 @@ class Policies:
     async def put(self, name: str, doc: Any) -> tuple[Policy, bool]:
         if not POLICY_NAME_RE.fullmatch(name):
             raise StoreError("InvalidArgument", "policy names are 1-128 of A-Z a-z 0-9 . _ -")
-        parse_statements(doc, f"policy {name}")
+        check_document(doc, f"policy {name}")
         now = time.time()
         current = await self.metadata.get_policy(name)
         policy = Policy(name, json.dumps(doc), current.created_at if current else now, now)
@@ -300,7 +313,7 @@ class Policies:
 
     # ---- bucket policies ------------------------------------------------------------------
     async def put_bucket_policy(self, bucket: str, doc: Any) -> None:
-        parse_statements(doc, f"bucket policy of {bucket}", bucket=bucket)
+        check_document(doc, f"bucket policy of {bucket}", bucket=bucket)
         record = await self._bucket(bucket)
         record.settings["policy"] = doc
         await self.metadata.update_bucket(record)

@@ -20,8 +20,8 @@ XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 MAX_XML_BODY = 2 * 1024 * 1024
 
 Value = str | int | bool | None | list[Any] | Mapping[str, Any]
-# A parser turns a literal CR (and CR LF) into LF; as a character reference it survives, so a
-# prefix or key echoed with one reads back exactly.
+# A raw CR in XML text reaches the reader as a line feed (XML 1.0 §2.11): send it as a
+# character reference, so a key such as "a\rb" is listed as itself.
 _ENTITIES = {"\r": "&#13;"}
 
 

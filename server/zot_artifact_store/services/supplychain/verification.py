@@ -191,8 +191,9 @@ class VerificationMixin(SupplyChainBase):
         unsupported = set(rules) - {"signatures", "threshold", "sbom", "attestations"}
         if unsupported:
             raise StoreError(
-                "NotImplemented",
-                f"policy rules not supported yet: {', '.join(sorted(unsupported))}",
+                "InvalidArgument",
+                f"unknown policy rules: {', '.join(sorted(unsupported))} (the rules are "
+                "signatures, threshold, sbom and attestations)",
             )
         sbom_rule = []
         if "sbom" in rules:
