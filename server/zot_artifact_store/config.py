@@ -130,6 +130,40 @@ class AccessControlConfig(_Section):
         )
 
 
+class CORSConfig(_Section):
+    # Browser pages on these origins may call /v1 (the JavaScript SDK in a web app): exact
+    # origins ("https://ci.example.com") or "*". Empty: no CORS headers, as before.
+    allowOrigins: list[str] = Field(default_factory=list)
+    # Let those pages send cookies or HTTP auth the browser holds (not with "*").
+    allowCredentials: bool = False
+    # How long a browser may cache a preflight's answer (seconds).
+    maxAge: float = Field(600.0, ge=0, json_schema_extra=DURATION)
+
+    @field_validator("maxAge", mode="before")
+    @classmethod
+    def _duration(cls, v: object) -> float:
+        return parse_duration(v)
+
+    @field_validator("allowOrigins", mode="before")
+    @classmethod
+    def _origins(cls, v: object) -> object:
+        if isinstance(v, str):  # ZAS_HTTP_CORS_ALLOWORIGINS="https://a.example,https://b.example"
+            v = [o.strip() for o in v.split(",") if o.strip()]
+        if isinstance(v, list):
+            for origin in v:
+                if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", str(origin)):
+                    raise ValueError(
+                        f"{origin!r} is not an origin (scheme://host[:port], no path) or *"
+                    )
+        return v
+
+    @model_validator(mode="after")
+    def _credentials(self) -> CORSConfig:
+        if self.allowCredentials and "*" in self.allowOrigins:
+            raise ValueError("http.cors.allowCredentials needs exact origins, not *")
+        return self
+
+
 class HTTPConfig(_Section):
     address: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -141,6 +175,8 @@ class HTTPConfig(_Section):
     # Proxies (CIDRs, e.g. "10.0.0.0/8") whose X-Forwarded-For, -Proto and -Host are
     # believed; from any other peer those headers are ignored (docs/user-guide.md).
     trustedProxies: list[str] = Field(default_factory=list)
+    # Cross-origin requests from browsers to /v1 (docs/configuration.md).
+    cors: CORSConfig = Field(default_factory=CORSConfig)
     # Largest object body accepted by streaming endpoints (bytes).
     maxObjectSize: int = Field(5 * 1024**4, gt=0)
     # Largest non-streaming body (JSON, XML, manifests) (bytes); larger: 413 EntityTooLarge.

@@ -37,6 +37,7 @@ from ...services.supplychain import (
 )
 from ...storage import is_digest
 from ...timefmt import iso_time, parse_time
+from .. import cors
 from ..base import BaseHandler, NotFoundHandler, Route, UploadHandler, route
 from ..httputil import check_preconditions, http_date, parse_copy_source, parse_range, quote_etag
 from ..query import QueryCheckedHandler, takes
@@ -99,9 +100,58 @@ class V1Handler(QueryCheckedHandler):
     """Refuses query parameters the method does not take (``query_parameters``), then
     authenticates, before anything else happens."""
 
+    def initialize(self, ctx: Any, route: str) -> None:  # type: ignore[override]
+        super().initialize(ctx, route)
+        self.cors_headers()
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        if getattr(self, "ctx", None) is not None:  # again after an error clears them
+            self.cors_headers()
+
+    def cors_headers(self) -> None:
+        origin = self.request.headers.get("Origin")
+        for name, value in cors.response_headers(self.ctx.config.http.cors, origin).items():
+            self.set_header(name, value)
+
     async def prepare(self) -> None:
+        headers = self.request.headers
+        if (
+            self.request.method == "OPTIONS"
+            and "Origin" in headers
+            and "Access-Control-Request-Method" in headers
+        ):
+            self.preflight()
+            return
         await super().prepare()
         await self.authenticate()
+
+    def preflight(self) -> None:
+        """A browser's CORS preflight: allowed for an allowed origin and a method this route
+        takes, whatever the credentials (a preflight carries none)."""
+        config = self.ctx.config.http.cors
+        origin = self.request.headers["Origin"]
+        if cors.allowed_origin(config, origin) is None:
+            raise StoreError(
+                "AccessDenied", f"origin {origin!r} may not call this API (http.cors.allowOrigins)"
+            )
+        wanted = self.request.headers["Access-Control-Request-Method"].strip().upper()
+        methods = self.allowed_methods()
+        if wanted not in methods:
+            raise StoreError(
+                "AccessDenied", f"{self.route} takes {', '.join(methods)}, not {wanted}"
+            )
+        self.set_header("Access-Control-Allow-Methods", ", ".join(methods))
+        requested = self.request.headers.get("Access-Control-Request-Headers")
+        if requested:
+            self.set_header("Access-Control-Allow-Headers", requested)
+        self.set_header("Access-Control-Max-Age", str(int(config.maxAge)))
+        self.set_status(204)
+        self.finish()
+
+    async def options(self, *args: str) -> None:
+        """``OPTIONS`` that is not a CORS preflight: not a method of this API."""
+        raise tornado.web.HTTPError(405)
 
     async def authorized_subject(self, subject: Any, action: str) -> tuple[str, str, str]:
         """A supply-chain subject's (digest, name, authorization resource), once ``action`` on
