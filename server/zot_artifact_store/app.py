@@ -25,7 +25,7 @@ from .api.base import NotFoundHandler
 from .api.limits import Application
 from .api.oci import handlers as oci
 from .api.s3 import routes as s3
-from .api.v1 import handlers as v1
+from .api.v1 import routes as v1
 from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
 from .auth.access_keys import AccessKeys, SecretBox
 from .auth.audit import AuditLog

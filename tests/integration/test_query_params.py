@@ -23,7 +23,7 @@ from tests.fixtures.oci_layout import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, sha25
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from zot_artifact_store.api.oci import handlers as oci
-from zot_artifact_store.api.v1 import handlers as v1
+from zot_artifact_store.api.v1 import routes as v1
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 METHODS = ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")

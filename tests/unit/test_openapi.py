@@ -12,8 +12,9 @@ import pytest
 from openapi_spec_validator import validate
 
 from zot_artifact_store.api import health
+from zot_artifact_store.api.base import BaseHandler, NotFoundHandler
 from zot_artifact_store.api.query import QueryCheckedHandler
-from zot_artifact_store.api.v1 import handlers
+from zot_artifact_store.api.v1 import routes as v1
 from zot_artifact_store.errors import CATALOGUE
 
 SPEC_PATH = resources.files("zot_artifact_store.api.v1").joinpath("openapi.json")
@@ -38,13 +39,13 @@ def test_docs_copy_is_the_served_document() -> None:
 def _documented_routes() -> dict[str, set[str]]:
     """Route template → HTTP methods its handler implements."""
     out: dict[str, set[str]] = {}
-    for _pattern, handler, kwargs in [*handlers.routes(None), *health.routes(None)]:
-        if handler in (handlers.NotFoundHandler, health.ReservedPathHandler):
+    for _pattern, handler, kwargs in [*v1.routes(None), *health.routes(None)]:
+        if handler in (NotFoundHandler, health.ReservedPathHandler):
             continue  # the 404 for anything else under /v1, /health, /metrics
         implemented = {
             m
             for m in METHODS
-            if getattr(handler, m) is not getattr(handlers.BaseHandler, m, None) and m != "options"
+            if getattr(handler, m) is not getattr(BaseHandler, m, None) and m != "options"
         }
         out[kwargs["route"]] = implemented
     return out
@@ -94,8 +95,8 @@ def test_query_parameters_are_those_the_handlers_take(spec: dict[str, Any]) -> N
     """Each /v1 handler declares the query parameters each method takes (and refuses the
     rest): the document lists exactly those."""
     checked = 0
-    for _pattern, handler, kwargs in handlers.routes(None):
-        if handler is handlers.NotFoundHandler:
+    for _pattern, handler, kwargs in v1.routes(None):
+        if handler is NotFoundHandler:
             continue
         assert issubclass(handler, QueryCheckedHandler), handler
         template = kwargs["route"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...errors import StoreError
 from ...services.lifecycle import report_json
 from ...timefmt import parse_time
-from .handlers import V1Handler
+from .common import V1Handler
 from .uploads import json_object
 
 

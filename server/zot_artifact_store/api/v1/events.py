@@ -24,7 +24,7 @@ from ...services.events import (
 )
 from ..base import UploadHandler
 from ..query import takes
-from .handlers import MAX_LIST_LIMIT, V1Handler
+from .common import MAX_LIST_LIMIT, V1Handler
 
 
 def source_principal(source: EventSource) -> Principal:

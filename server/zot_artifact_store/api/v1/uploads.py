@@ -28,7 +28,7 @@ from ...services.multipart import PartSession, check_part_number
 from ...timefmt import iso_time
 from ..base import UploadHandler
 from ..query import takes
-from .handlers import MAX_LIST_LIMIT, V1Handler
+from .common import MAX_LIST_LIMIT, V1Handler
 
 
 def upload_json(upload: MultipartUpload) -> dict[str, Any]:

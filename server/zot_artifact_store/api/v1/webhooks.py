@@ -10,7 +10,7 @@ from ...metadata import WebhookDelivery, WebhookSubscription
 from ...timefmt import iso_time
 from ..base import BaseHandler, Route, route
 from ..query import takes
-from .handlers import V1Handler
+from .common import V1Handler
 
 ACTION = "webhooks:Manage"
 
