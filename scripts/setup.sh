@@ -45,6 +45,8 @@ command -v kubectl >/dev/null 2>&1 ||
 command -v go >/dev/null 2>&1 || debs+=(golang-go)
 # Node runs the OpenID provider the identity tests start.
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
+# Headless Chromium runs the JavaScript SDK in a browser (tests/integration/test_sdk_browser.py).
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)
 if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${debs[*]}"
