@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -155,11 +156,15 @@ def bench(
         downloads["curl_get"] = lambda: timed(curl_get)
     transfers = {**uploads, **parts, **downloads, **refs}
     times: dict[str, list[float]] = {name: [] for name in transfers}
+    cpu: dict[str, list[float]] = {name: [] for name in transfers}
     for r in range(rounds):
         for name, fn in transfers.items():
             dest.unlink(missing_ok=True)
+            before = client_cpu_seconds()
             times[name].append(fn())
-            log(f"round {r + 1} {name}: {size / MB / times[name][-1]:.0f} MB/s")
+            cpu[name].append(client_cpu_seconds() - before)
+            log(f"round {r + 1} {name}: {size / MB / times[name][-1]:.0f} MB/s, "
+                f"client CPU {cpu[name][-1]:.1f} s")  # fmt: skip
     client.close()
     if extra["ref_node_crypto_sha256"]:
         times.update(extra)
@@ -170,33 +175,49 @@ def bench(
             "MB_s": round(size / MB / median, 1),
             "rounds_MB_s": [round(size / MB / s, 1) for s in secs],
         }
+        if cpu.get(name):
+            # The client's CPU (the SDK program, curl; or this process for the Python SDK),
+            # less sensitive than its rate to other work on a shared machine.
+            out[name]["client_cpu_s"] = round(statistics.median(cpu[name]), 2)
     out["ref_page_cache_read_MB_s"] = round(size / MB / page_cache_read(src), 1)
     return out
 
 
+def client_cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have exited (the SDK programs,
+    curl; not the server, which runs until the end)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def table(out: dict[str, Any]) -> str:
-    """The results as RESULTS.md's Markdown table (median MB/s, the rounds in brackets)."""
+    """The results as RESULTS.md's Markdown table: median MB/s (the rounds in brackets) and,
+    after a slash, the client's CPU seconds (median)."""
 
     def cell(name: str) -> str:
         found = out.get(name)
         if not found:
             return "—"
-        rounds = ", ".join(f"{v:.0f}" for v in found["rounds_MB_s"])
-        return (
-            f"{found['MB_s']:.0f} ({rounds})"
-            if len(found["rounds_MB_s"]) > 1
-            else (f"{found['MB_s']:.0f}")
-        )
+        text = f"{found['MB_s']:.0f}"
+        if len(found["rounds_MB_s"]) > 1:
+            text += " (" + ", ".join(f"{v:.0f}" for v in found["rounds_MB_s"]) + ")"
+        if "client_cpu_s" in found:
+            text += f" / {found['client_cpu_s']:.1f} s"
+        return text
 
     rows = [
         ("upload, one stream", "go_put_single", "js_put_single", "python_upload_single",
          "curl_put"),
         ("upload, parts", "go_upload_parts", "js_upload_parts", "python_upload_parts", ""),
         ("download to a file", "go_download", "js_download", "python_download", "curl_get"),
-        ("reference: sha256 of the file", "ref_go_sha256", "ref_js_sha256", "ref_python_sha256",
+        ("reference: sha256 of the file, the SDK's hash", "ref_go_sha256",
+         "ref_node_crypto_sha256", "ref_python_sha256", ""),
+        ("reference: sha256, @noble/hashes (the JS SDK in browsers)", "", "ref_js_sha256", "",
          ""),
     ]  # fmt: skip
-    lines = ["| MB/s | Go SDK | JS SDK (Node) | Python SDK | curl |", "|---|---|---|---|---|"]
+    head = "| MB/s / client CPU | Go SDK | JS SDK (Node) | Python SDK | curl |"
+    lines = [head, "|---|---|---|---|---|"]
     lines += [f"| {label} | " + " | ".join(cell(n) for n in names) + " |" for label, *names in rows]
     return "\n".join(lines)
 

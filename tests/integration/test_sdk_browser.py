@@ -12,6 +12,7 @@ the static server answers only when the scenario has posted its results) until i
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -42,11 +43,11 @@ class PageServer:
     """Serves the scenario page, the SDK's build (``/sdk/``) and @noble/hashes (``/noble/``)
     on 127.0.0.1; ``/hold`` answers once the page has POSTed its results to ``/done``."""
 
-    def __init__(self) -> None:
+    def __init__(self, build: Path) -> None:
         self.done = threading.Event()
         self.posted: str | None = None
         roots = {
-            "/sdk/": SDK / "dist",
+            "/sdk/": build,
             "/noble/": SDK / "node_modules" / "@noble" / "hashes",
         }
         server = self
@@ -110,6 +111,8 @@ def chromium() -> str:
 
 def run_page(page: PageServer, fragment: dict[str, str], profile: Path) -> dict[str, Any]:
     """Open the scenario page in headless Chromium; the results it wrote into its DOM."""
+    page.done.clear()
+    page.posted = None
     url = f"{page.origin}/scenario.html#{urllib.parse.urlencode(fragment)}"
     cmd = [
         chromium(), "--headless=new", "--disable-gpu", "--no-sandbox", "--no-first-run",
@@ -128,13 +131,8 @@ def run_page(page: PageServer, fragment: dict[str, str], profile: Path) -> dict[
         dom, log = proc.communicate()
         pytest.fail(f"chromium did not finish in {SCENARIO_TIMEOUT + 30:.0f}s:\n{log[-4000:]}")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        else:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # helpers left behind, if any
-            except ProcessLookupError:
-                pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the browser, or helpers it left behind
     # The page's console and the browser's errors (without the noise of a machine with no D-Bus).
     console = "\n".join(
         line
@@ -152,18 +150,24 @@ def run_page(page: PageServer, fragment: dict[str, str], profile: Path) -> dict[
 
 
 @pytest.fixture(scope="module")
-def build() -> None:
+def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SDK's build (`npm run build`), into a directory of this module's own: the JS suite
+    may be building sdk/js/dist in another worker at the same time."""
     chromium()  # first: a machine without it is told so before anything starts
     assert (SDK / "node_modules").is_dir(), "sdk/js has no node_modules: run make setup"
+    out_dir = tmp_path_factory.mktemp("sdk-js-build")
     out = subprocess.run(
-        ["npm", "run", "build"], cwd=SDK, capture_output=True, text=True, timeout=600, check=False
-    )
+        ["npm", "run", "build", "--", "--outDir", str(out_dir)], cwd=SDK, capture_output=True,
+        text=True, timeout=600, check=False,
+    )  # fmt: skip
     assert out.returncode == 0, f"npm run build:\n{out.stdout[-4000:]}\n{out.stderr[-2000:]}"
+    assert (out_dir / "index.js").is_file(), f"no index.js in {out_dir}"
+    return out_dir
 
 
 @pytest.fixture(scope="module")
-def allowed() -> Iterator[PageServer]:
-    with PageServer() as page:
+def allowed(build: Path) -> Iterator[PageServer]:
+    with PageServer(build) as page:
         yield page
 
 
@@ -185,7 +189,7 @@ def token(store: ServerProcess) -> str:
 
 
 def test_the_sdk_runs_a_scenario_in_headless_chromium(
-    build: None, allowed: PageServer, store: ServerProcess, token: str, tmp_path: Path
+    allowed: PageServer, store: ServerProcess, token: str, tmp_path: Path
 ) -> None:
     fragment = {"store": store.url, "token": token, "bucket": "from-a-browser", "mode": "full"}
     r = run_page(allowed, fragment, tmp_path / "profile")
@@ -230,9 +234,9 @@ def test_the_sdk_runs_a_scenario_in_headless_chromium(
 
 
 def test_a_page_from_another_origin_is_refused_by_the_browser(
-    build: None, store: ServerProcess, token: str, tmp_path: Path
+    build: Path, store: ServerProcess, token: str, tmp_path: Path
 ) -> None:
-    with PageServer() as other:
+    with PageServer(build) as other:
         fragment = {"store": store.url, "token": token, "bucket": "from-elsewhere"}
         r = run_page(other, {**fragment, "mode": "refused"}, tmp_path / "profile")
     refused = r["refused"]
