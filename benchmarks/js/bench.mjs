@@ -86,7 +86,12 @@ switch (args.op) {
     if (hex !== native.digest("hex")) throw new Error("noble and node:crypto disagree");
     const { size } = await openAsBlob(args.file);
     console.log(
-      JSON.stringify({ seconds, bytes: size, sha256: hex, node_crypto_seconds: (performance.now() - t) / 1000 }),
+      JSON.stringify({
+        seconds,
+        bytes: size,
+        sha256: hex,
+        node_crypto_seconds: (performance.now() - t) / 1000,
+      }),
     );
     process.exit(0);
   }
