@@ -398,3 +398,58 @@ def test_expiry_and_aborted_uploads_are_announced(admin: httpx.Client, receiver:
     aborted = events["upload.aborted"]
     assert aborted["actor"] == f"root:{ROOT[0]}"
     assert aborted["data"]["upload_id"] == upload["upload_id"]
+
+
+def test_downloads_and_pulls_refused_by_a_gate_are_announced(
+    store: ServerProcess, admin: httpx.Client, receiver: Receiver
+) -> None:
+    """``gate.denied``: an enforcing gate's refusal of a /v1 download, an S3 GET and an OCI
+    pull, each announced once with the subject and the policy; an audit-mode gate's failure
+    and a passing subject announce nothing."""
+    hook = subscribe(admin, receiver.url + "/gate", events=["gate.denied"])
+    receiver.control(secrets=[hook["secret"]])
+    policy = {"sbom": True}
+    enforced, audited = (f"gated-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for bucket, mode in ((enforced, "enforce"), (audited, "audit")):
+        assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
+        assert admin.put(f"/v1/buckets/{bucket}/objects/a.bin", content=b"unsigned").status_code
+        gate = {"name": "sbom-required", "mode": mode, "policy": policy}
+        assert admin.put(f"/v1/buckets/{bucket}/verification", json=gate).status_code == 200
+    r = admin.get(f"/v1/buckets/{enforced}/objects/a.bin")
+    assert r.status_code == 403 and r.json()["code"] == "VerificationFailed", r.text
+    s3 = s3_client(store.url, *ROOT)
+    with pytest.raises(Exception, match=r"AccessDenied.*sbom-required"):  # S3 dialect
+        s3.get_object(Bucket=enforced, Key="a.bin")
+    s3.close()
+    r = admin.get(f"/v1/buckets/{audited}/objects/a.bin")
+    assert r.status_code == 200 and r.headers["X-Verification"] == "failed"
+    # An image pull under an enforcing repository gate.
+    repo = f"gated/app-{uuid.uuid4().hex[:6]}"
+    layer = b"layer"
+    assert admin.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(layer)},
+                      content=layer).status_code == 201  # fmt: skip
+    ref = {"mediaType": "application/octet-stream", "digest": sha256(layer), "size": len(layer)}
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [ref],
+           "config": {**ref, "mediaType": "application/vnd.oci.image.config.v1+json"}}  # fmt: skip
+    body = json.dumps(doc).encode()
+    headers = {"Content-Type": OCI_MANIFEST}
+    assert admin.put(f"/v2/{repo}/manifests/1.0", content=body, headers=headers).status_code == 201
+    gate = {"name": "sbom-required", "mode": "enforce", "policy": policy}
+    assert admin.put(f"/v1/repositories/{repo}/verification", json=gate).status_code == 200
+    r = admin.get(f"/v2/{repo}/manifests/1.0", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 403, r.text
+
+    got = receiver.wait(lambda g: len(g) >= 3)
+    time.sleep(1)  # nothing more arrives: the audit-mode failure is not a denial
+    got = receiver.received()
+    assert all(d["verified"] for d in got)
+    denied = of_type(got, "gate.denied")
+    assert len(denied) == len(got) == 3, [e["subject"] for e in denied]
+    object_subject = {"bucket": enforced, "key": "a.bin", "digest": sha256(b"unsigned")}
+    image_subject = {"repository": repo, "digest": sha256(body)}
+    subjects = sorted((e["subject"] for e in denied), key=json.dumps)
+    assert subjects == sorted([object_subject, object_subject, image_subject], key=json.dumps)
+    for event in denied:
+        assert event["data"]["policy"] == "sbom-required" and event["data"]["mode"] == "enforce"
+        assert "no SBOM is attached" in event["data"]["reasons"], event["data"]
+        assert event["actor"] == f"root:{ROOT[0]}"
