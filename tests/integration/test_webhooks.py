@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.cli import Z
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
+from zot_artifacts import BasicAuth, Client
 
 ROOT = ("hook-admin", "hook-admin-password")
 ENV = {"ZAS_ROOT_USER": ROOT[0], "ZAS_ROOT_PASSWORD": ROOT[1]}
@@ -453,3 +455,54 @@ def test_downloads_and_pulls_refused_by_a_gate_are_announced(
         assert event["data"]["policy"] == "sbom-required" and event["data"]["mode"] == "enforce"
         assert "no SBOM is attached" in event["data"]["reasons"], event["data"]
         assert event["actor"] == f"root:{ROOT[0]}"
+
+
+def test_the_sdk_and_cli_manage_subscriptions_and_redeliver(
+    store: ServerProcess, receiver: Receiver, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The Python SDK and ``zot-artifacts webhook`` do what an admin does by hand: subscribe,
+    test, read the delivery log, redeliver, rotate the secret, disable, delete."""
+    sdk = Client(store.url, auth=BasicAuth(*ROOT))
+    request.addfinalizer(sdk.close)
+    hook = sdk.create_webhook(receiver.url + "/sdk", ["webhook.test", "object.*"],
+                              buckets=["sdk-*"], description="from the sdk")  # fmt: skip
+    assert (
+        hook.secret and hook.secret.startswith("whsec_") and hook.filter == {"buckets": ["sdk-*"]}
+    )
+    receiver.control(secrets=[hook.secret])
+    queued = sdk.test_webhook(hook.id)
+    assert queued.event_type == "webhook.test" and queued.status == "pending"
+    got = receiver.wait(lambda g: len(of_type(g, "webhook.test")) >= 1)
+    assert all(d["verified"] for d in got)
+    [delivered] = [d for d in sdk.webhook_deliveries(hook.id) if d.id == queued.id]
+    assert delivered.status == "delivered" and delivered.response_code == 204
+    again = sdk.redeliver(hook.id, queued.id)
+    assert again.id == queued.id
+    receiver.wait(lambda g: len(of_type(g, "webhook.test")) >= 2)
+    rotated = sdk.rotate_webhook_secret(hook.id, grace_seconds=60)
+    assert rotated.secret and rotated.secret != hook.secret and rotated.secrets == 2
+    assert sdk.update_webhook(hook.id, active=False).active is False
+    assert [w.id for w in sdk.list_webhooks() if w.id == hook.id] == [hook.id]
+
+    # The same through the CLI, with an API token.
+    token = sdk.create_token("hooks-cli", ["admin"]).secret
+    assert token
+    z = Z(tmp_path, store.url, token)
+    made = z.json("webhook", "create", receiver.url + "/cli", "--event", "image.*",
+                  "--repository", "prod/*", "--format", "cloudevents")  # fmt: skip
+    assert made["secret"].startswith("whsec_") and made["format"] == "cloudevents"
+    assert made["filter"] == {"repositories": ["prod/*"]} and made["events"] == ["image.*"]
+    listed = z.json("webhook", "list")["webhooks"]
+    assert {made["id"], hook.id} <= {w["id"] for w in listed}
+    assert all("secret" not in w or w["secret"] is None for w in listed)
+    assert z.json("webhook", "update", made["id"], "--disable")["active"] is False
+    test = z.json("webhook", "test", made["id"])
+    assert test["event_type"] == "webhook.test"
+    assert z.json("webhook", "deliveries", hook.id, "--limit", "1")["deliveries"][0]["id"]
+    assert z.json("webhook", "rotate-secret", made["id"])["secret"].startswith("whsec_")
+    r = z("webhook", "update", made["id"])
+    assert r.exit_code == 2 and "give at least one of" in r.stderr
+    z.fails("webhook", "show", "wh_missing", code="NoSuchWebhook")
+    for ident in (made["id"], hook.id):
+        assert z.json("webhook", "delete", ident) == {"deleted": ident}
+    z.fails("webhook", "redeliver", hook.id, queued.id, code="NoSuchDelivery")
