@@ -22,7 +22,7 @@ import pytest
 from tests.fixtures.cli import Z
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
-from zot_artifacts import BasicAuth, Client
+from zot_artifacts import AsyncClient, BasicAuth, Client, NotFoundError
 
 ROOT = ("hook-admin", "hook-admin-password")
 ENV = {"ZAS_ROOT_USER": ROOT[0], "ZAS_ROOT_PASSWORD": ROOT[1]}
@@ -506,3 +506,21 @@ def test_the_sdk_and_cli_manage_subscriptions_and_redeliver(
     for ident in (made["id"], hook.id):
         assert z.json("webhook", "delete", ident) == {"deleted": ident}
     z.fails("webhook", "redeliver", hook.id, queued.id, code="NoSuchDelivery")
+
+
+async def test_the_async_client_manages_subscriptions(
+    store: ServerProcess, receiver: Receiver
+) -> None:
+    async with AsyncClient(store.url, auth=BasicAuth(*ROOT)) as sdk:
+        hook = await sdk.create_webhook(receiver.url + "/async", ["webhook.test"])
+        assert hook.secret and hook.format == "standard-webhooks" and hook.active
+        receiver.control(secrets=[hook.secret])
+        queued = await sdk.test_webhook(hook.id)
+        assert (await sdk.get_webhook(hook.id)).url == receiver.url + "/async"
+        assert hook.id in [w.id for w in await sdk.list_webhooks()]
+        seen = [d.id async for d in sdk.webhook_deliveries(hook.id)]
+        assert seen == [queued.id]
+        assert (await sdk.update_webhook(hook.id, description="async")).description == "async"
+        await sdk.delete_webhook(hook.id)
+        with pytest.raises(NotFoundError):
+            await sdk.get_webhook(hook.id)
