@@ -44,6 +44,8 @@ from .models import (
     UploadProgress,
     VerificationGate,
     VerificationResult,
+    Webhook,
+    WebhookDelivery,
 )
 from .retry import RetryPolicy
 
@@ -75,4 +77,6 @@ __all__ = [
     "UploadProgress",
     "VerificationGate",
     "VerificationResult",
+    "Webhook",
+    "WebhookDelivery",
 ]
