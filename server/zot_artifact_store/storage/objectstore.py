@@ -7,6 +7,7 @@ Layout under the key prefix (``storage.storageDriver.rootdirectory``)::
     blobs/<algo>/<hex>                  committed blobs, named by digest
     tmp/<instance>.lease                a running store instance (rewritten every LEASE_REFRESH)
     tmp/<instance>/<random>             that instance's in-progress writes
+    tmp/<instance>/composing/<algo>-<hex>.<random>  a composition onto that blob's key
     uploads/<id>/log/<seq:08d>          an upload session: 0 opens it, then one entry per
                                         append ({"segment", "size"}), last maybe {"final"}
     uploads/<id>/data/<random>          the bytes of one append (a segment)
@@ -196,11 +197,44 @@ class ObjectBlobStore(BlobStore):
         hours."""
         removed = await self._sweep_tmp()
         cutoff = min(cutoff, time.time() - self.orphan_copy_age)
+        composing = await self._composing()
         for up in await self.client.pending_uploads(self.client.key("blobs/")):
-            if up.started < cutoff:
+            # A live instance's composition is no leftover, whatever start time the store
+            # reports (moto's server reports a fixed date in 2010 for every upload).
+            if up.started < cutoff and up.key not in composing:
                 await self.client.abort_pending(up)
                 removed += 1
         return removed
+
+    async def _composing(self) -> set[str]:
+        """The blob keys live instances are composing onto now (their markers)."""
+        tmp = self.client.key("tmp/")
+        keys: set[str] = set()
+        verdicts: dict[str, bool] = {}
+        for o in await self.client.list(tmp):
+            owner, _, rest = o.key[len(tmp) :].partition("/")
+            name = rest.removeprefix("composing/")
+            algo, _, hexpart = name.partition(".")[0].partition("-")
+            if name == rest or algo not in HEX_RE or not HEX_RE[algo].fullmatch(hexpart):
+                continue
+            if owner not in verdicts:
+                verdicts[owner] = await self._instance_alive(owner)
+            if verdicts[owner]:
+                keys.add(self.blob_key(f"{algo}:{hexpart}"))
+        return keys
+
+    async def _compose(self, sources: list[tuple[str, int]], digest: str) -> bool:
+        """Compose ``sources`` onto ``digest``'s key if absent (True when this created it),
+        marked in progress under ``tmp/`` so GC leaves the backend's unfinished upload be."""
+        algo, hexpart = split_digest(digest)
+        name = f"{algo}-{hexpart}.{secrets.token_hex(4)}"
+        marker = self.client.key(f"tmp/{self.instance}/composing/{name}")
+        await self.client.put(marker, b"")
+        try:
+            return await self.client.compose(sources, self.blob_key(digest), if_absent=True)
+        finally:
+            with contextlib.suppress(OSError):
+                await self.client.delete(marker)
 
     async def close(self) -> None:
         if self._instance is None:
@@ -499,7 +533,7 @@ class ObjectBlobStore(BlobStore):
             dest = self.blob_key(digest)
             existed = await self.client.head(dest) is not None
             if not existed:
-                existed = not await self.client.compose(segments, dest, if_absent=True)
+                existed = not await self._compose(segments, digest)
             if existed:
                 await self._touch(dest, size)
             await self._drop_session(upload_id)
