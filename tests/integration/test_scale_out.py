@@ -14,8 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -29,8 +27,9 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.e2e.conftest import run, tool
 from tests.fixtures.objectstores import S3Endpoint
-from tests.fixtures.oci_layout import Layout, blob_files
+from tests.fixtures.oci_layout import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Layout, blob_files
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess, signing_key_pem
 from tests.fixtures.tcpswitch import TcpSwitch
@@ -41,12 +40,6 @@ MiB = 1 << 20
 USER, PASSWORD = "scale-root", "scale-root-password-123"
 ROOT = (USER, PASSWORD)
 GC_DELAY = 4.0  # seconds: short, so GC would catch anything in flight that it should not
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name, path=os.pathsep.join(["/usr/bin", "/bin", os.environ["PATH"]]))
-    assert path, f"{name} is not installed: run scripts/setup.sh"
-    return path
 
 
 def sha256(data: bytes) -> str:
@@ -248,25 +241,14 @@ def test_oci_chunked_push_across_replicas(cluster: Cluster) -> None:
         config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
         r = cc.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(config)}, content=config)
         assert r.status_code == 201, r.text
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": sha256(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": sha256(layer),
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
-        headers = {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}
+        described = [(OCI_CONFIG, config), (OCI_LAYER, layer)]
+        config_desc, layer_desc = (
+            {"mediaType": kind, "digest": sha256(data), "size": len(data)}
+            for kind, data in described
+        )
+        doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_desc}
+        manifest = json.dumps({**doc, "layers": [layer_desc]}).encode()
+        headers = {"Content-Type": OCI_MANIFEST}
         r = ca.put(f"/v2/{repo}/manifests/v1", content=manifest, headers=headers)
         assert r.status_code == 201, r.text
         for client in (ca, cb, cc):
@@ -294,21 +276,6 @@ def test_credentials_and_presigned_urls_work_on_every_replica(cluster: Cluster) 
 
 
 # ---- real clients through a round-robin balancer ----------------------------------------------
-def run(cmd: list[str], env: dict[str, str], timeout: float = 300) -> str:
-    full = {"PATH": os.environ["PATH"], "LANG": "C.UTF-8", **env}
-    proc = subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{cmd[:3]} exited {proc.returncode}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(MiB):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def test_awscli_and_skopeo_round_trips_through_a_round_robin(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -340,11 +307,11 @@ def test_awscli_and_skopeo_round_trips_through_a_round_robin(
     aws("s3", "sync", str(tree), f"s3://{bucket}/tree/")
     back = tmp_path / "back.bin"
     aws("s3", "cp", f"s3://{bucket}/big.bin", str(back))
-    assert file_sha256(back) == file_sha256(big)
+    assert back.read_bytes() == big.read_bytes()
     tree_back = tmp_path / "tree-back"
     aws("s3", "sync", f"s3://{bucket}/tree/", str(tree_back))
-    assert {p.relative_to(tree_back): file_sha256(p) for p in tree_back.rglob("*.bin")} == {
-        p.relative_to(tree): file_sha256(p) for p in tree.rglob("*.bin")
+    assert {p.relative_to(tree_back): p.read_bytes() for p in tree_back.rglob("*.bin")} == {
+        p.relative_to(tree): p.read_bytes() for p in tree.rglob("*.bin")
     }
 
     src = Layout(tmp_path / "oci")

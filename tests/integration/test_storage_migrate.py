@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.e2e.conftest import run, tool
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.objectstores import S3Endpoint
 from tests.fixtures.oci_layout import Layout, blob_files
@@ -30,7 +31,6 @@ from zot_artifact_store.storage import FilesystemBlobStore
 pytestmark = pytest.mark.slow
 
 MiB = 1 << 20
-SKOPEO = shutil.which("skopeo", path="/usr/bin:/bin") or "skopeo"
 
 
 def s3_config(
@@ -77,11 +77,7 @@ def migrate(data_dir: Path, to: Path, *extra: str, timeout: float = 180) -> tupl
 
 
 def skopeo(*args: str, home: Path) -> None:
-    proc = subprocess.run(
-        [SKOPEO, *args], env={"HOME": str(home), "PATH": os.environ["PATH"]},
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    run([tool("skopeo"), *args], {"HOME": str(home)})
 
 
 def fill(server: ServerProcess, layout: Layout, home: Path, tag: str) -> dict[str, Any]:
