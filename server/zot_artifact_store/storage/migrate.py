@@ -3,7 +3,8 @@ storage migrate --to CONFIG``): how a filesystem store moves to an object store.
 
 - **Streaming**: each blob is read in chunks from the source and written through the target's
   own streaming writer; no blob is held whole in memory (at most ``jobs`` copies at once, each
-  holding what the target's writer buffers: one part on an object store).
+  holding what the target's writer buffers: on an object store the part it fills, plus the
+  store-wide parts in flight).
 - **Verified while writing**: the target's writer hashes the bytes it stores and the commit
   names the digest they must have, so a blob whose bytes no longer match their name (a corrupt
   source file) is refused by the target, reported, and nothing is published under its digest.
