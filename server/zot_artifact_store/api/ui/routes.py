@@ -1,0 +1,41 @@
+"""The web UI's routes, under ``/ui/`` (DESIGN.md §3), and the browser redirect of ``/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import StoreError
+from ..base import BaseHandler, Route, route
+from . import browse, login
+from .base import StaticHandler, UIHandler
+
+
+def routes(ctx: Any) -> list[Route]:
+    def r(pattern: str, handler: type[BaseHandler], template: str) -> Route:
+        return route(ctx, pattern, handler, template)
+
+    return [
+        r(r"/", login.RootHandler, "s3:/"),  # S3's ListBuckets, unless a browser asks
+        r(r"/ui", login.UIRootRedirect, "/ui"),
+        r(r"/ui/", browse.HomeHandler, "/ui/"),
+        r(r"/ui/login", login.LoginHandler, "/ui/login"),
+        r(r"/ui/logout", login.LogoutHandler, "/ui/logout"),
+        r(r"/ui/static/([A-Za-z0-9._-]+)", StaticHandler, "/ui/static/{name}"),
+        r(r"/ui/buckets/([^/]+)/?", browse.BucketHandler, "/ui/buckets/{bucket}"),
+        r(r"/ui/buckets/([^/]+)/object", browse.ObjectHandler, "/ui/buckets/{bucket}/object"),
+        r(
+            r"/ui/buckets/([^/]+)/download",
+            browse.DownloadHandler,
+            "/ui/buckets/{bucket}/download",
+        ),
+        r(r"/ui/evidence/([^/]+)", browse.EvidenceDocumentHandler, "/ui/evidence/{id}"),
+        # Anything else under /ui is the UI's (an HTML 404), never an S3 path.
+        r(r"/ui/.*", NotFoundPage, "unmatched"),
+    ]
+
+
+class NotFoundPage(UIHandler):
+    async def get(self) -> None:
+        raise StoreError("NotFound", f"no such page: {self.request.path}")
+
+    post = get

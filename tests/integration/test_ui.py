@@ -1,0 +1,345 @@
+"""The web UI (issue 24) against a real server: login and the session cookie, CSRF, security
+headers, escaping, what readers and anonymous visitors see, paging, and the browser redirect
+of ``/`` (S3 clients unaffected)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.fixtures.s3client import s3_client
+from tests.fixtures.server import ServerProcess
+from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+
+ROOT = (ROOT_USER, ROOT_PASSWORD)
+RUN = uuid.uuid4().hex[:8]
+MINE, OTHER, PUBLIC = f"ui-mine-{RUN}", f"ui-other-{RUN}", f"ui-pub-{RUN}"
+HOSTILE = "<script>alert(1)</script>.txt"
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture(scope="module")
+def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    data_dir = tmp_path_factory.mktemp("ui") / "data"
+    proc = ServerProcess(
+        data_dir, env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD}
+    )
+    proc.start()
+    with proc.client(auth=ROOT) as c:
+        for name, body in ((MINE, {}), (OTHER, {}), (PUBLIC, {"public_read": True})):
+            assert c.put(f"/v1/buckets/{name}", json=body).status_code == 201
+        for key, data in (
+            ("docs/readme.md", b"# readme\n"),
+            ("docs/guide/intro.md", b"intro"),
+            ("app.tar.gz", b"artifact bytes"),
+            (HOSTILE, b"hostile"),
+        ):
+            r = c.put(
+                f"/v1/buckets/{MINE}/objects/{urllib.parse.quote(key)}",
+                content=data,
+                headers={"X-Artifact-Labels": "team=a,stage=<b>rc</b>"},
+            )
+            assert r.status_code == 201, r.text
+        assert c.put(f"/v1/buckets/{OTHER}/objects/secret.txt", content=b"s").status_code == 201
+        assert c.put(f"/v1/buckets/{PUBLIC}/objects/hello.txt", content=b"hi").status_code == 201
+    yield proc
+    proc.stop()
+
+
+def make_token(server: ServerProcess, roles: list[str], **extra: object) -> str:
+    with server.client(auth=ROOT) as c:
+        r = c.post(
+            "/v1/tokens", json={"name": f"ui-{uuid.uuid4().hex[:6]}", "roles": roles, **extra}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+
+@pytest.fixture(scope="module")
+def reader_token(ui_server: ServerProcess) -> str:
+    """A reader of MINE only: every other bucket is denied by the token's own statement."""
+    statements = [
+        {"Effect": "Deny", "Action": "*", "Resource": [f"{OTHER}", f"{OTHER}/*"]},
+    ]
+    return make_token(ui_server, ["reader"], statements=statements)
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="_csrf" value="([^"]+)"', page)
+    assert match, page
+    return html.unescape(match.group(1))
+
+
+def login(c: httpx.Client, token: str | None = None, **fields: str) -> httpx.Response:
+    page = c.get("/ui/login")
+    assert page.status_code == 200, page.text
+    data = {"_csrf": csrf_of(page.text), **fields}
+    if token is not None:
+        data["token"] = token
+    return c.post("/ui/login", data=data)
+
+
+def browser(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=60.0, headers=BROWSER)
+
+
+def set_cookie(r: httpx.Response, name: str) -> str:
+    for header in r.headers.get_list("set-cookie"):
+        if header.startswith(f"{name}="):
+            return header
+    raise AssertionError(f"no {name} cookie in {r.headers.get_list('set-cookie')}")
+
+
+# ---- login and session ---------------------------------------------------------------------
+def test_token_login_sets_a_hardened_session_cookie_and_logout_ends_it(
+    ui_server: ServerProcess, reader_token: str
+) -> None:
+    with browser(ui_server) as c:
+        r = login(c, reader_token, next="/ui/buckets/" + MINE)
+        assert r.status_code == 302, r.text
+        assert r.headers["location"] == f"/ui/buckets/{MINE}"
+        cookie = set_cookie(r, "zas_ui_session")
+        attrs = {a.strip().split("=")[0].lower() for a in cookie.split(";")}
+        assert {"httponly", "path", "expires"} <= attrs
+        assert "samesite=lax" in cookie.lower() and "path=/ui" in cookie.lower()
+        assert "secure" not in attrs  # plain HTTP here; HTTPS adds Secure
+        assert reader_token not in cookie  # sealed, not the token in clear
+        home = c.get("/ui/")
+        assert home.status_code == 200
+        assert MINE in home.text and PUBLIC in home.text
+        assert "Log out" in home.text
+        # Logging out needs the session's CSRF token too.
+        assert c.post("/ui/logout", data={}).status_code == 403
+        r = c.post("/ui/logout", data={"_csrf": csrf_of(home.text)})
+        assert r.status_code == 302 and r.headers["location"] == "/ui/login"
+        assert "zas_ui_session=;" in set_cookie(r, "zas_ui_session").replace('""', "")
+        # Logged out: the private bucket sends the browser to log in.
+        r = c.get(f"/ui/buckets/{MINE}")
+        assert r.status_code == 302 and r.headers["location"].startswith("/ui/login?next=")
+
+
+def test_bad_token_and_bad_password_are_refused(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        r = login(c, "zat_0123456789abcdef_" + "x" * 43)
+        assert r.status_code == 401
+        assert "Login failed" in r.text and "zas_ui_session" not in r.headers.get("set-cookie", "")
+        r = login(c, user=ROOT_USER, password="wrong")
+        assert r.status_code == 401 and "Login failed" in r.text
+        r = login(c, user=ROOT_USER, password=ROOT_PASSWORD)
+        assert r.status_code == 302
+        assert OTHER in c.get("/ui/").text  # root sees every bucket
+
+
+def test_revoked_token_ends_its_session(ui_server: ServerProcess) -> None:
+    with ui_server.client(auth=ROOT) as admin:
+        r = admin.post("/v1/tokens", json={"name": "short-lived", "roles": ["reader"]})
+        token, token_id = r.json()["token"], r.json()["id"]
+        with browser(ui_server) as c:
+            assert login(c, token).status_code == 302
+            assert c.get(f"/ui/buckets/{MINE}").status_code == 200
+            assert admin.delete(f"/v1/tokens/{token_id}").status_code in (200, 204)
+            r = c.get(f"/ui/buckets/{MINE}")
+            assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
+
+
+def test_forged_or_tampered_session_cookie_is_anonymous(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        c.cookies.set("zas_ui_session", "A" * 120, path="/ui")
+        r = c.get(f"/ui/buckets/{MINE}")
+        assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
+
+
+def test_login_without_csrf_token_is_refused(ui_server: ServerProcess, reader_token: str) -> None:
+    with browser(ui_server) as c:
+        c.get("/ui/login")  # has the CSRF cookie, but does not send the form's token
+        r = c.post("/ui/login", data={"token": reader_token})
+        assert r.status_code == 403 and "CSRF" in r.text
+        assert "zas_ui_session" not in r.headers.get("set-cookie", "")
+        r = c.post("/ui/login", data={"token": reader_token, "_csrf": "guessed"})
+        assert r.status_code == 403
+    with browser(ui_server) as c:  # a token from another browser's page does not help
+        stolen = csrf_of(httpx.get(f"{ui_server.url}/ui/login").text)
+        r = c.post("/ui/login", data={"token": reader_token, "_csrf": stolen})
+        assert r.status_code == 403
+
+
+def test_cross_origin_post_is_refused(ui_server: ServerProcess, reader_token: str) -> None:
+    with browser(ui_server) as c:
+        page = c.get("/ui/login")
+        r = c.post(
+            "/ui/login",
+            data={"token": reader_token, "_csrf": csrf_of(page.text)},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert r.status_code == 403
+
+
+# ---- security headers and escaping ---------------------------------------------------------
+def test_pages_carry_a_strict_csp_and_refuse_framing(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        for path in ("/ui/", "/ui/login", f"/ui/buckets/{PUBLIC}", "/ui/nowhere"):
+            r = c.get(path)
+            csp = r.headers["content-security-policy"]
+            for directive in (
+                "default-src 'self'",
+                "script-src 'self'",
+                "object-src 'none'",
+                "frame-ancestors 'none'",
+            ):
+                assert directive in csp, (path, csp)
+            assert "unsafe-inline" not in csp
+            assert r.headers["x-frame-options"] == "DENY"
+            assert r.headers["x-content-type-options"] == "nosniff"
+            assert "<script>" not in r.text.replace('<script src="/ui/static/ui.js', "")
+        assert c.get("/ui/nowhere").status_code == 404
+        js = c.get(re.search(r'src="(/ui/static/ui\.js[^"]*)"', c.get("/ui/").text).group(1))
+        assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+
+
+def test_hostile_key_and_labels_are_escaped(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        assert login(c, user=ROOT_USER, password=ROOT_PASSWORD).status_code == 302
+        listing = c.get(f"/ui/buckets/{MINE}")
+        assert listing.status_code == 200
+        # Its "/" makes "<script>alert(1)</" a folder.
+        assert "<script>" not in listing.text.replace('<script src="/ui/static/ui.js', "")
+        assert "&lt;script&gt;alert(1)&lt;/</a>" in listing.text
+        folder = c.get(f"/ui/buckets/{MINE}", params={"prefix": "<script>alert(1)</"})
+        assert "<script>alert(1)" not in folder.text
+        assert "script&gt;.txt</a>" in folder.text
+        assert "<b>rc</b>" not in listing.text and "&lt;b&gt;rc&lt;/b&gt;" in listing.text
+        detail = c.get(f"/ui/buckets/{MINE}/object", params={"key": HOSTILE})
+        assert detail.status_code == 200
+        assert "<script>alert(1)</script>" not in detail.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;.txt" in detail.text
+        # The copy-able commands quote the key for a shell.
+        assert "&#x27;s3://" in detail.text or "&#39;s3://" in detail.text
+
+
+def test_object_detail_and_attachment_download(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        assert login(c, user=ROOT_USER, password=ROOT_PASSWORD).status_code == 302
+        page = c.get(f"/ui/buckets/{MINE}/object", params={"key": "docs/readme.md"})
+        assert page.status_code == 200
+        text = html.unescape(page.text)
+        digest = hashlib.sha256(b"# readme\n").hexdigest()
+        assert f"sha256:{digest}" in text and "9 bytes" in text
+        assert f"aws --endpoint-url {ui_server.url} s3 cp s3://{MINE}/docs/readme.md ." in text
+        assert f"zot-artifacts --url {ui_server.url} download {MINE}/docs/readme.md" in text
+        assert f"{ui_server.url}/v1/buckets/{MINE}/objects/docs/readme.md" in text
+        href = re.search(r'href="(/ui/buckets/[^"]+/download\?[^"]+)"', page.text).group(1)
+        r = c.get(html.unescape(href))
+        assert r.status_code == 200 and r.content == b"# readme\n"
+        assert r.headers["content-disposition"].startswith("attachment")
+        assert "readme.md" in r.headers["content-disposition"]
+        assert r.headers["content-security-policy"] == "sandbox"
+
+
+# ---- who sees what -------------------------------------------------------------------------
+def test_reader_sees_only_what_they_may_read(ui_server: ServerProcess, reader_token: str) -> None:
+    with browser(ui_server) as c:
+        assert login(c, reader_token).status_code == 302
+        home = c.get("/ui/").text
+        assert MINE in home and PUBLIC in home and OTHER not in home
+        assert c.get(f"/ui/buckets/{MINE}").status_code == 200
+        r = c.get(f"/ui/buckets/{OTHER}")
+        assert r.status_code == 403 and "secret.txt" not in r.text
+        assert "AccessDenied" in r.text
+        r = c.get(f"/ui/buckets/{OTHER}/object", params={"key": "secret.txt"})
+        assert r.status_code == 403
+        r = c.get(f"/ui/buckets/{OTHER}/download", params={"key": "secret.txt"})
+        assert r.status_code == 403 and r.content != b"s"
+
+
+def test_anonymous_sees_public_buckets_only(ui_server: ServerProcess) -> None:
+    with browser(ui_server) as c:
+        home = c.get("/ui/")
+        assert home.status_code == 200
+        assert PUBLIC in home.text and MINE not in home.text and OTHER not in home.text
+        assert "Log in" in home.text
+        listing = c.get(f"/ui/buckets/{PUBLIC}")
+        assert listing.status_code == 200 and "hello.txt" in listing.text
+        r = c.get(f"/ui/buckets/{PUBLIC}/download", params={"key": "hello.txt"})
+        assert r.status_code == 200 and r.content == b"hi"
+        r = c.get(f"/ui/buckets/{MINE}")
+        assert r.status_code == 302
+        assert r.headers["location"] == "/ui/login?next=" + urllib.parse.quote(
+            f"/ui/buckets/{MINE}", safe=""
+        )
+
+
+def test_folders_and_paging_over_2500_objects(ui_server: ServerProcess) -> None:
+    bucket = f"ui-many-{RUN}"
+    keys = [f"build/{i:05d}.bin" for i in range(2500)]
+    with ui_server.client(auth=ROOT) as c:
+        assert c.put(f"/v1/buckets/{bucket}").status_code == 201
+        assert c.put(f"/v1/buckets/{bucket}/objects/top.txt", content=b"t").status_code == 201
+
+    def put(chunk: list[str]) -> None:
+        with ui_server.client(auth=ROOT) as c:
+            for key in chunk:
+                r = c.put(f"/v1/buckets/{bucket}/objects/{key}", content=key.encode())
+                assert r.status_code == 201, r.text
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(put, [keys[i::4] for i in range(4)]))
+    with browser(ui_server) as c:
+        assert login(c, user=ROOT_USER, password=ROOT_PASSWORD).status_code == 302
+        top = c.get(f"/ui/buckets/{bucket}")
+        assert top.status_code == 200
+        assert "build/" in top.text and "top.txt" in top.text and "00001.bin" not in top.text
+        seen: list[str] = []
+        url: str | None = f"/ui/buckets/{bucket}?prefix=build%2F&limit=1000"
+        pages = 0
+        while url:
+            page = c.get(url)
+            assert page.status_code == 200
+            pages += 1
+            seen += [html.unescape(k) for k in re.findall(r'/object\?key=([^"]+)"', page.text)]
+            nxt = re.search(r'rel="next" href="([^"]+)"', page.text)
+            url = html.unescape(nxt.group(1)) if nxt else None
+        assert pages == 3
+        assert [urllib.parse.unquote_plus(k) for k in seen] == keys
+
+
+# ---- "/" for browsers and for S3 clients --------------------------------------------------
+def test_root_redirects_browsers_only(ui_server: ServerProcess) -> None:
+    r = httpx.get(f"{ui_server.url}/", headers=BROWSER)
+    assert r.status_code == 302 and r.headers["location"] == "/ui/"
+    # Not a browser: S3's answer (anonymous ListBuckets is refused in S3's XML).
+    for headers in ({}, {"Accept": "*/*"}, {"Accept": "application/xml"}):
+        r = httpx.get(f"{ui_server.url}/", headers=headers)
+        assert r.status_code in (401, 403) and r.text.startswith("<?xml"), (headers, r.text)
+    # Any credential, even with a browser's Accept: S3.
+    r = httpx.get(f"{ui_server.url}/", headers={**BROWSER, "Authorization": "Basic eDp5"})
+    assert r.status_code != 302
+    r = httpx.get(f"{ui_server.url}/", headers=BROWSER, auth=ROOT)
+    assert r.status_code == 200 and "<ListAllMyBucketsResult" in r.text
+    # A SigV4-signed request that also says it accepts HTML.
+    request = AWSRequest(method="GET", url=f"{ui_server.url}/", headers=dict(BROWSER))
+    S3SigV4Auth(Credentials(ROOT_USER, ROOT_PASSWORD), "s3", "us-east-1").add_auth(request)
+    r = httpx.get(f"{ui_server.url}/", headers=dict(request.headers.items()))
+    assert r.status_code == 200 and f"<Name>{MINE}</Name>" in r.text
+    # A presigned (query) request: S3.
+    r = httpx.get(f"{ui_server.url}/?X-Amz-Algorithm=AWS4-HMAC-SHA256", headers=BROWSER)
+    assert r.status_code != 302
+    names = [b["Name"] for b in s3_client(ui_server.url, *ROOT).list_buckets()["Buckets"]]
+    assert MINE in names and PUBLIC in names
+    # /ui itself: the UI; as a bucket name it is reserved.
+    r = httpx.get(f"{ui_server.url}/ui", headers=BROWSER)
+    assert r.status_code == 301 and r.headers["location"] == "/ui/"
+    r = httpx.put(f"{ui_server.url}/ui", auth=ROOT)
+    assert r.status_code == 400 and "ReservedName" in r.text
+    r = httpx.put(f"{ui_server.url}/v1/buckets/ui", auth=ROOT)
+    assert r.status_code == 400 and r.json()["code"] == "ReservedName"
