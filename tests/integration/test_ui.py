@@ -4,8 +4,10 @@ of ``/`` (S3 clients unaffected)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
+import json
 import re
 import urllib.parse
 import uuid
@@ -17,10 +19,15 @@ import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fixtures.evidence import DATA, data, dsse, statement, trust
+from tests.fixtures.oci_layout import OCI_INDEX, OCI_MANIFEST, sha256
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.test_oci import image, index_of, push_blob, put_manifest
+from tests.integration.test_signatures import BUNDLE_V3, GITHUB
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 RUN = uuid.uuid4().hex[:8]
@@ -31,9 +38,12 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 
 @pytest.fixture(scope="module")
 def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp("ui") / "data"
+    base = tmp_path_factory.mktemp("ui")
+    trusted_root = str(DATA / "trusted_root.staging.json")
     proc = ServerProcess(
-        data_dir, env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD}
+        base / "data",
+        env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
+        config={"extensions": {"supplychain": {"trustedRoot": trusted_root}}},
     )
     proc.start()
     with proc.client(auth=ROOT) as c:
@@ -88,6 +98,11 @@ def login(c: httpx.Client, token: str | None = None, **fields: str) -> httpx.Res
     if token is not None:
         data["token"] = token
     return c.post("/ui/login", data=data)
+
+
+def visible(page: str) -> str:
+    """A page's text as a reader sees it: no tags, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def browser(server: ServerProcess) -> httpx.Client:
@@ -294,8 +309,7 @@ def test_folders_and_paging_over_2500_objects(ui_server: ServerProcess) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, [keys[i::4] for i in range(4)]))
-    with browser(ui_server) as c:
-        assert login(c, user=ROOT_USER, password=ROOT_PASSWORD).status_code == 302
+    with root_browser(ui_server) as c:
         top = c.get(f"/ui/buckets/{bucket}")
         assert top.status_code == 200
         assert "build/" in top.text and "top.txt" in top.text and "00001.bin" not in top.text
@@ -343,3 +357,225 @@ def test_root_redirects_browsers_only(ui_server: ServerProcess) -> None:
     assert r.status_code == 400 and "ReservedName" in r.text
     r = httpx.put(f"{ui_server.url}/v1/buckets/ui", auth=ROOT)
     assert r.status_code == 400 and r.json()["code"] == "ReservedName"
+
+
+# ---- evidence, images, SBOM search, verification -------------------------------------------
+SIGNED = "release/bundle_v3.txt"
+REPO = f"ui-app-{RUN}"
+CYCLONEDX = {
+    "bomFormat": "CycloneDX",
+    "specVersion": "1.5",
+    "version": 1,
+    "components": [
+        {
+            "type": "library",
+            "name": "log4j-core",
+            "version": "2.14.1",
+            "purl": "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+            "licenses": [{"license": {"id": "Apache-2.0"}}],
+        }
+    ],
+}
+CYCLONEDX_TYPE = "application/vnd.cyclonedx+json"
+EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+@pytest.fixture(scope="module")
+def evidence(ui_server: ServerProcess) -> dict[str, str]:
+    """A Sigstore-signed object with an SBOM and a key-signed SLSA attestation in MINE, the
+    same SBOM on an object of OTHER, and an image (plus an index of it) whose SBOM is an OCI
+    referrer."""
+    sbom = json.dumps(CYCLONEDX).encode()
+    with ui_server.client(auth=ROOT) as c:
+        r = c.put(f"/v1/buckets/{MINE}/objects/{SIGNED}", content=data("bundle_v3.txt"))
+        assert r.status_code == 201, r.text
+        digest = r.json()["digest"]
+        subject = f"/v1/buckets/{MINE}/objects/{SIGNED}"
+        r = c.post(
+            f"{subject}/signatures",
+            content=data("bundle_v3.txt.sigstore"),
+            headers={"Content-Type": BUNDLE_V3},
+        )
+        assert r.status_code == 201, r.text
+        r = c.post(f"{subject}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
+        assert r.status_code == 201, r.text
+        private = ec.generate_private_key(ec.SECP256R1())
+        trust(c, private)
+        r = c.post(f"{subject}/attestations", content=dsse(statement(digest), private))
+        assert r.status_code == 201, r.text
+        other = f"/v1/buckets/{OTHER}/objects/vendored.jar"
+        assert c.put(other, content=b"jar").status_code == 201
+        r = c.post(f"{other}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
+        assert r.status_code == 201, r.text
+        manifest = image(c, REPO)
+        assert put_manifest(c, REPO, "v1", manifest).status_code == 201
+        index = index_of(OCI_INDEX, OCI_MANIFEST, manifest, "arm64")
+        assert put_manifest(c, REPO, "multi", index, OCI_INDEX).status_code == 201
+        push_blob(c, REPO, b"{}")
+        push_blob(c, REPO, sbom)
+        referrer = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": CYCLONEDX_TYPE,
+                "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
+                "layers": [
+                    {"mediaType": CYCLONEDX_TYPE, "digest": sha256(sbom), "size": len(sbom)}
+                ],
+                "subject": {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": sha256(manifest),
+                    "size": len(manifest),
+                },
+            }
+        ).encode()
+        r = put_manifest(c, REPO, sha256(referrer), referrer)
+        assert r.status_code == 201, r.text
+    return {
+        "object_digest": digest,
+        "image_digest": sha256(manifest),
+        "index_digest": sha256(index),
+        "referrer_digest": sha256(referrer),
+    }
+
+
+@contextlib.contextmanager
+def root_browser(server: ServerProcess) -> Iterator[httpx.Client]:
+    with browser(server) as c:
+        assert login(c, user=ROOT_USER, password=ROOT_PASSWORD).status_code == 302
+        yield c
+
+
+def test_object_page_shows_signer_sbom_and_attestation(
+    ui_server: ServerProcess, evidence: dict[str, str], reader_token: str
+) -> None:
+    with root_browser(ui_server) as c:
+        page = c.get(f"/ui/buckets/{MINE}/object", params={"key": SIGNED})
+        assert page.status_code == 200
+        text = visible(page.text)
+        assert "Signatures (1)" in text and "signed by william@yossarian.net" in text
+        assert f"issuer {GITHUB}" in text
+        assert "SBOMs (1)" in text and "cyclonedx" in text
+        assert "Attestations (1)" in text and "https://slsa.dev/provenance/v1" in text
+        evidence_link = re.search(r'href="(/ui/evidence/[^"]+)"', page.text).group(1)
+        doc = c.get(evidence_link)
+        assert doc.status_code == 200 and doc.content == data("bundle_v3.txt.sigstore")
+        assert doc.headers["content-disposition"].startswith("attachment")
+    with browser(ui_server) as anonymous:  # evidence of a private object: log in first
+        r = anonymous.get(evidence_link)
+        assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
+
+
+def test_image_pages_show_tags_layers_platforms_referrers_and_commands(
+    ui_server: ServerProcess, evidence: dict[str, str]
+) -> None:
+    host = ui_server.url.removeprefix("http://")
+    with root_browser(ui_server) as c:
+        repos = c.get("/ui/repositories")
+        assert repos.status_code == 200 and REPO in repos.text
+        tags = c.get("/ui/repositories/tags", params={"name": REPO})
+        assert tags.status_code == 200 and ">v1<" in tags.text and ">multi<" in tags.text
+        page = c.get("/ui/repositories/manifest", params={"name": REPO, "ref": "v1"})
+        assert page.status_code == 200
+        text = html.unescape(page.text)
+        assert evidence["image_digest"] in text and "in 2 layers" in text
+        assert "application/vnd.oci.image.layer.v1.tar+gzip" in text
+        assert "Referrers (1)" in text and evidence["referrer_digest"] in text
+        assert "SBOMs (1)" in text
+        ref = f"{host}/{REPO}@{evidence['image_digest']}"
+        assert f"skopeo copy --src-tls-verify=false docker://{ref}" in text
+        assert f"oras pull --plain-http {ref}" in text
+        multi = c.get("/ui/repositories/manifest", params={"name": REPO, "ref": "multi"})
+        assert multi.status_code == 200
+        assert "linux/arm64" in multi.text and evidence["image_digest"] in multi.text
+    with browser(ui_server) as anonymous:  # no repository is public here
+        r = anonymous.get("/ui/repositories")
+        assert r.status_code == 200 and REPO not in r.text
+        r = anonymous.get("/ui/repositories/tags", params={"name": REPO})
+        assert r.status_code == 302
+
+
+def test_sbom_search_finds_objects_and_images_the_visitor_may_read(
+    ui_server: ServerProcess, evidence: dict[str, str], reader_token: str
+) -> None:
+    with root_browser(ui_server) as c:
+        page = c.get("/ui/search", params={"name": "log4j-core"})
+        assert page.status_code == 200
+        text = html.unescape(page.text)
+        assert "3 results" in text and "Apache-2.0" in text
+        assert f"{MINE}/{SIGNED}" in text and f"{OTHER}/vendored.jar" in text
+        assert f"{REPO}@{evidence['image_digest']}" in text
+        hrefs = [html.unescape(h) for h in re.findall(r'<td><a href="([^"]+)"', page.text)]
+        assert link_for_object(MINE, SIGNED) in hrefs
+        assert (
+            "/ui/repositories/manifest?"
+            + urllib.parse.urlencode({"name": REPO, "ref": evidence["image_digest"]})
+            in hrefs
+        )
+        purl = c.get("/ui/search", params={"purl": CYCLONEDX["components"][0]["purl"]})
+        assert "3 results" in purl.text
+        assert "0 results" in c.get("/ui/search", params={"purl": "pkg:pypi/nothing"}).text
+    with browser(ui_server) as c:
+        assert login(c, reader_token).status_code == 302
+        text = html.unescape(c.get("/ui/search", params={"name": "log4j-core"}).text)
+        assert "2 results" in text and OTHER not in text
+
+
+def link_for_object(bucket: str, key: str) -> str:
+    return f"/ui/buckets/{bucket}/object?" + urllib.parse.urlencode({"key": key})
+
+
+def test_verification_page_shows_each_rule(
+    ui_server: ServerProcess, evidence: dict[str, str]
+) -> None:
+    def policy(identity: str) -> str:
+        signer = {"sigstore": {"issuer": GITHUB, "identity": identity}}
+        return json.dumps({"signatures": [signer], "sbom": True})
+
+    with root_browser(ui_server) as c:
+        form = c.get("/ui/verify", params={"kind": "object", "bucket": MINE, "key": SIGNED})
+        assert form.status_code == 200 and f'value="{SIGNED}"' in form.text
+        fields = {"_csrf": csrf_of(form.text), "kind": "object", "bucket": MINE, "key": SIGNED}
+        r = c.post("/ui/verify", data={**fields, "policy": policy("william@yossarian.net")})
+        assert r.status_code == 200, r.text
+        assert ">Verified<" in r.text and r.text.count('<td class="pass">pass</td>') == 3
+        r = c.post("/ui/verify", data={**fields, "policy": policy("mallory@example.com")})
+        assert r.status_code == 200 and ">Not verified<" in r.text
+        assert '<td class="fail">fail</td>' in r.text and "mallory@example.com" in r.text
+        r = c.post("/ui/verify", data={**fields, "policy": "{not json"})
+        assert r.status_code == 400 and "not valid JSON" in r.text
+        r = c.post("/ui/verify", data={**fields, "_csrf": "", "policy": policy("x")})
+        assert r.status_code == 403
+
+
+def test_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
+    ui_server: ServerProcess, reader_token: str
+) -> None:
+    with root_browser(ui_server) as c:
+        page = c.get("/ui/admin/tokens")
+        assert page.status_code == 200
+        name = f"ui-made-{RUN}"
+        form = {"_csrf": csrf_of(page.text), "action": "create", "name": name, "roles": "reader"}
+        r = c.post("/ui/admin/tokens", data=form)
+        assert r.status_code == 200, r.text
+        secret = re.search(r'<code id="new-token">([^<]+)</code>', r.text).group(1)
+        assert secret.startswith("zat_")
+        auth = {"Authorization": f"Bearer {secret}"}
+        assert httpx.get(f"{ui_server.url}/v1/buckets", headers=auth).status_code == 200
+        listing = c.get("/ui/admin/tokens")
+        assert name in listing.text and secret not in listing.text  # shown once
+        token_id = secret.split("_")[1]
+        r = c.post(
+            "/ui/admin/tokens",
+            data={"_csrf": csrf_of(listing.text), "action": "revoke", "id": token_id},
+        )
+        assert r.status_code == 302
+        assert httpx.get(f"{ui_server.url}/v1/buckets", headers=auth).status_code == 401
+        audit = c.get("/ui/admin/audit", params={"action": "ui:login", "decision": "allow"})
+        assert audit.status_code == 200 and "ui:login" in audit.text
+        assert "admin:RevokeToken" in c.get("/ui/admin/audit").text
+    with browser(ui_server) as c:
+        assert login(c, reader_token).status_code == 302
+        assert "/ui/admin/tokens" not in c.get("/ui/").text
+        assert c.get("/ui/admin/tokens").status_code == 403
+        assert c.get("/ui/admin/audit").status_code == 403

@@ -39,7 +39,7 @@ UI_CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 CSRF_FIELD = "_csrf"
-PAGE_SIZES = (50, 100, 500, 1000)
+PAGE_SIZES = (50, 100, 500, 1000)  # offered; any size from 1 to the largest is taken
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -97,6 +97,7 @@ class UIHandler(BaseHandler):
     # Reused from the /v1 handlers, so the UI decides exactly as the API does.
     readable = V1Handler.readable
     authorized_subject = V1Handler.authorized_subject
+    int_arg = V1Handler.int_arg
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -230,6 +231,7 @@ class UIHandler(BaseHandler):
             csrf_field=CSRF_FIELD,
             csrf_token=self.csrf_token if hasattr(self, "login_csrf") else "",
             static=static_url,
+            page_sizes=PAGE_SIZES,
             link=link,
             human_size=human_size,
             iso_time=iso_time,
@@ -257,20 +259,6 @@ class UIHandler(BaseHandler):
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.render("error.html", error=error, request_id=self.request_id)
-
-    def int_query(self, name: str, default: int, allowed: tuple[int, ...]) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise StoreError("InvalidArgument", f"{name} must be an integer") from None
-        if value not in allowed:
-            raise StoreError(
-                "InvalidArgument", f"{name} must be one of {', '.join(map(str, allowed))}"
-            )
-        return value
 
     async def allowed(self, action: str, resource: str) -> bool:
         """Would the Authorizer allow ``action`` (no audit record: a page deciding what to

@@ -45,7 +45,7 @@ class BucketHandler(UIHandler):
         await self.authorize("s3:ListBucket", bucket)
         prefix = self.get_query_argument("prefix", "")
         token = self.get_query_argument("token", None)
-        limit = self.int_query("limit", DEFAULT_PAGE_SIZE, PAGE_SIZES)
+        limit = self.int_arg("limit", DEFAULT_PAGE_SIZE, 1, PAGE_SIZES[-1])
         listing: Listing = await self.ctx.artifacts.list_objects(
             bucket,
             prefix=prefix,

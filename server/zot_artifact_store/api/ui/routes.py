@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ..base import BaseHandler, Route, route
-from . import browse, login
+from . import admin, browse, images, login, supplychain
 from .base import StaticHandler, UIHandler
 
 
@@ -29,6 +29,13 @@ def routes(ctx: Any) -> list[Route]:
             "/ui/buckets/{bucket}/download",
         ),
         r(r"/ui/evidence/([^/]+)", browse.EvidenceDocumentHandler, "/ui/evidence/{id}"),
+        r(r"/ui/repositories/?", images.RepositoriesHandler, "/ui/repositories"),
+        r(r"/ui/repositories/tags", images.TagsHandler, "/ui/repositories/tags"),
+        r(r"/ui/repositories/manifest", images.ManifestHandler, "/ui/repositories/manifest"),
+        r(r"/ui/search", supplychain.SearchHandler, "/ui/search"),
+        r(r"/ui/verify", supplychain.VerifyHandler, "/ui/verify"),
+        r(r"/ui/admin/tokens", admin.TokensHandler, "/ui/admin/tokens"),
+        r(r"/ui/admin/audit", admin.AuditHandler, "/ui/admin/audit"),
         # Anything else under /ui is the UI's (an HTML 404), never an S3 path.
         r(r"/ui/.*", NotFoundPage, "unmatched"),
     ]
