@@ -4,6 +4,7 @@ of ``/`` (S3 clients unaffected)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import html
@@ -13,6 +14,7 @@ import urllib.parse
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fixtures.cdp import chromium_process, devtools_page
 from tests.fixtures.evidence import DATA, data, dsse, statement, trust
 from tests.fixtures.oci_layout import OCI_INDEX, OCI_MANIFEST, sha256
 from tests.fixtures.s3client import s3_client
@@ -579,3 +582,62 @@ def test_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
         assert "/ui/admin/tokens" not in c.get("/ui/").text
         assert c.get("/ui/admin/tokens").status_code == 403
         assert c.get("/ui/admin/audit").status_code == 403
+
+
+# ---- a real browser -------------------------------------------------------------------------
+def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
+    ui_server: ServerProcess, evidence: dict[str, str], reader_token: str, tmp_path: Path
+) -> None:
+    """Keyboard login with a token, then links clicked down to a signed object; the page's
+    text as rendered, no script error or CSP violation, screenshots at 1440 and 360 px (light
+    and dark), kept in the test's tmp directory."""
+
+    shots: dict[str, bytes] = {}
+
+    async def scenario(port: int) -> None:
+        async with devtools_page(port) as page:
+            await page.goto(f"{ui_server.url}/")  # a browser at "/" lands in the UI
+            assert await page.evaluate("location.pathname") == "/ui/"
+            await page.goto(f"{ui_server.url}/ui/login")
+            await page.type_into("#token", reader_token)
+            await page.submit_with_enter()
+            assert await page.evaluate("location.pathname") == "/ui/"
+            home = await page.text()
+            assert MINE in home and PUBLIC in home and OTHER not in home
+            assert "zas_ui_session" not in await page.evaluate("document.cookie")  # HttpOnly
+            await page.click(f'a[href="/ui/buckets/{MINE}"]')
+            await page.click('tr.folder a[href*="prefix=release"]')
+            await page.click('a[href*="object?key=release"]')
+            await page.viewport(1440, 900)
+            text = await page.text()
+            for expected in (
+                SIGNED,
+                evidence["object_digest"],
+                "Signatures (1)",
+                "signed by william@yossarian.net",
+                f"issuer {GITHUB}",
+                "SBOMs (1)",
+                "https://slsa.dev/provenance/v1",
+                f"zot-artifacts --url {ui_server.url} download {MINE}/{SIGNED}",
+            ):
+                assert expected in text, (expected, text)
+            assert await page.evaluate("document.documentElement.classList.contains('js')")
+            shots["object-1440.png"] = await page.screenshot()
+            await page.viewport(360, 800, mobile=True)
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+            shots["object-360.png"] = await page.screenshot()
+            light = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+            await page.send(
+                "Emulation.setEmulatedMedia",
+                features=[{"name": "prefers-color-scheme", "value": "dark"}],
+            )
+            dark = await page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert light != dark, light
+            shots["object-360-dark.png"] = await page.screenshot()
+            assert page.console_problems() == []
+
+    with chromium_process(tmp_path / "profile") as port:
+        asyncio.run(scenario(port))
+    for name, shot in shots.items():
+        assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
+        (tmp_path / name).write_bytes(shot)  # test artifacts: look at them

@@ -1,6 +1,7 @@
 // Zot Artifact Store web UI: progressive enhancement only; every page works without it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  document.documentElement.classList.add("js");
   for (const button of document.querySelectorAll("button.copy[data-copy]")) {
     if (!navigator.clipboard) {
       button.hidden = true;
