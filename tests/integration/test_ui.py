@@ -410,6 +410,7 @@ def evidence(ui_server: ServerProcess) -> dict[str, str]:
         assert c.put(other, content=b"jar").status_code == 201
         r = c.post(f"{other}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
         assert r.status_code == 201, r.text
+        other_sbom = r.json()["id"]
         manifest = image(c, REPO)
         assert put_manifest(c, REPO, "v1", manifest).status_code == 201
         index = index_of(OCI_INDEX, OCI_MANIFEST, manifest, "arm64")
@@ -439,6 +440,7 @@ def evidence(ui_server: ServerProcess) -> dict[str, str]:
         "image_digest": sha256(manifest),
         "index_digest": sha256(index),
         "referrer_digest": sha256(referrer),
+        "other_sbom": other_sbom,
     }
 
 
@@ -460,13 +462,39 @@ def test_object_page_shows_signer_sbom_and_attestation(
         assert f"issuer {GITHUB}" in text
         assert "SBOMs (1)" in text and "cyclonedx" in text
         assert "Attestations (1)" in text and "https://slsa.dev/provenance/v1" in text
-        evidence_link = re.search(r'href="(/ui/evidence/[^"]+)"', page.text).group(1)
-        doc = c.get(evidence_link)
+        links = dict(
+            zip(
+                ("signature", "sbom", "attestation"),
+                re.findall(r'href="(/ui/evidence/[^"/]+)"', page.text),
+                strict=True,
+            )
+        )
+        signature = c.get(links["signature"])
+        assert signature.status_code == 200
+        assert "william@yossarian.net" in visible(signature.text)
+        download = re.search(r'href="(/ui/evidence/[^"]+/download)"', signature.text).group(1)
+        doc = c.get(download)
         assert doc.status_code == 200 and doc.content == data("bundle_v3.txt.sigstore")
         assert doc.headers["content-disposition"].startswith("attachment")
+        assert doc.headers["content-security-policy"] == "sandbox"
+        # The SBOM's component table, with licences, filtered.
+        sbom = visible(c.get(links["sbom"]).text)
+        assert "1 of 1 component" in sbom and "log4j-core 2.14.1 Apache-2.0" in sbom
+        assert "0 of 1 component" in visible(c.get(links["sbom"], params={"q": "zlib"}).text)
+        # The attestation's SLSA provenance, in words.
+        provenance = visible(c.get(links["attestation"]).text)
+        for fact in (
+            "Source repository octo-org/octo-repo",
+            "Ref refs/tags/1.21.0",
+            "Commit 1ac93ce21ee526b36fd154b9058d97dfaa424c50",
+            "Workflow .github/workflows/ci.yaml",
+            "Run https://github.com/octo-org/octo-repo/actions/runs/10313983218/attempts/2",
+        ):
+            assert fact in provenance, (fact, provenance)
     with browser(ui_server) as anonymous:  # evidence of a private object: log in first
-        r = anonymous.get(evidence_link)
-        assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
+        for target in (links["sbom"], download):
+            r = anonymous.get(target)
+            assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
 
 
 def test_image_pages_show_tags_layers_platforms_referrers_and_commands(
@@ -522,6 +550,12 @@ def test_sbom_search_finds_objects_and_images_the_visitor_may_read(
         assert login(c, reader_token).status_code == 302
         text = html.unescape(c.get("/ui/search", params={"name": "log4j-core"}).text)
         assert "2 results" in text and OTHER not in text
+        for path in (
+            f"/ui/evidence/{evidence['other_sbom']}",
+            f"/ui/evidence/{evidence['other_sbom']}/download",
+        ):
+            r = c.get(path)
+            assert r.status_code == 403 and "log4j" not in r.text
 
 
 def link_for_object(bucket: str, key: str) -> str:

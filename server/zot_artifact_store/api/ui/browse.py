@@ -8,8 +8,7 @@ from shlex import quote
 from ...errors import StoreError
 from ...metadata import Evidence
 from ...services.artifacts import Listing, decode_token
-from ..content_safety import DOWNLOAD_CSP, attachment
-from ..v1.common import evidence_resource
+from ..content_safety import attachment
 from .base import DEFAULT_PAGE_SIZE, PAGE_SIZES, UIHandler
 
 EVIDENCE_KINDS = ("signature", "sbom", "attestation")
@@ -131,15 +130,3 @@ class DownloadHandler(UIHandler):
 
     async def head(self, bucket: str) -> None:  # type: ignore[override]
         await self.get(bucket)
-
-
-class EvidenceDocumentHandler(UIHandler):
-    """``/ui/evidence/{id}``: an evidence document as attached, as an attachment."""
-
-    async def get(self, evidence_id: str) -> None:
-        evidence, body = await self.ctx.supplychain.evidence_bytes(evidence_id)
-        await self.authorize("supplychain:read", evidence_resource(evidence))
-        self.set_header("Content-Type", evidence.media_type or "application/octet-stream")
-        self.set_header("Content-Disposition", f'attachment; filename="{evidence_id}.json"')
-        self.set_header("Content-Security-Policy", DOWNLOAD_CSP)
-        self.finish(body)

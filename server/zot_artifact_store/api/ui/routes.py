@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ..base import BaseHandler, Route, route
-from . import admin, browse, images, login, supplychain
+from . import admin, browse, evidence, images, login, supplychain
 from .base import StaticHandler, UIHandler
 
 
@@ -28,7 +28,12 @@ def routes(ctx: Any) -> list[Route]:
             browse.DownloadHandler,
             "/ui/buckets/{bucket}/download",
         ),
-        r(r"/ui/evidence/([^/]+)", browse.EvidenceDocumentHandler, "/ui/evidence/{id}"),
+        r(r"/ui/evidence/([^/]+)", evidence.EvidenceHandler, "/ui/evidence/{id}"),
+        r(
+            r"/ui/evidence/([^/]+)/download",
+            evidence.EvidenceDownloadHandler,
+            "/ui/evidence/{id}/download",
+        ),
         r(r"/ui/repositories/?", images.RepositoriesHandler, "/ui/repositories"),
         r(r"/ui/repositories/tags", images.TagsHandler, "/ui/repositories/tags"),
         r(r"/ui/repositories/manifest", images.ManifestHandler, "/ui/repositories/manifest"),
