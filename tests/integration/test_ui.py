@@ -675,3 +675,39 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
     for name, shot in shots.items():
         assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
         (tmp_path / name).write_bytes(shot)  # test artifacts: look at them
+
+
+def test_verification_gates_at_a_glance(ui_server: ServerProcess, evidence: dict[str, str]) -> None:
+    signed_by_william = {
+        "signatures": [{"sigstore": {"issuer": GITHUB, "identity": "william@yossarian.net"}}]
+    }
+    with ui_server.client(auth=ROOT) as admin:
+        r = admin.put(
+            f"/v1/buckets/{MINE}/verification",
+            json={"name": "signed", "mode": "audit", "policy": signed_by_william},
+        )
+        assert r.status_code == 200, r.text
+        r = admin.put(
+            "/v1/repositories/ui-app-*/verification",
+            json={"name": "images-signed", "mode": "audit", "policy": signed_by_william},
+        )
+        assert r.status_code == 200, r.text
+        try:
+            with root_browser(ui_server) as c:
+                assert "signed (audit)" in visible(c.get("/ui/").text)
+                page = c.get(f"/ui/buckets/{MINE}/object", params={"key": SIGNED})
+                assert "Verification gate signed (audit): passes" in visible(page.text)
+                page = c.get(f"/ui/buckets/{MINE}/object", params={"key": "docs/readme.md"})
+                assert "Verification gate signed (audit): fails" in visible(page.text)
+                page = c.get("/ui/repositories/manifest", params={"name": REPO, "ref": "v1"})
+                assert "Verification gate images-signed (audit): fails" in visible(page.text)
+                form = c.get("/ui/verify")
+                text = visible(form.text)
+                assert f"bucket {MINE} signed audit" in text
+                assert "repositories ui-app-* images-signed audit" in text
+                use = re.search(r'href="([^"]*gate=bucket%3A[^"]*)"', form.text).group(1)
+                prefilled = c.get(html.unescape(use))
+                assert "william@yossarian.net" in html.unescape(prefilled.text)
+        finally:
+            admin.delete(f"/v1/buckets/{MINE}/verification")
+            admin.delete("/v1/repositories/ui-app-*/verification")

@@ -21,7 +21,13 @@ class HomeHandler(UIHandler):
         buckets = await self.ctx.authorizer.visible_buckets(
             self.principal, sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
         )
-        self.page("home.html", buckets=buckets)
+        # A bucket's verification gate, where the visitor may read it (as /v1 decides).
+        gates = {
+            b.name: b.settings.get("verification")
+            for b in buckets
+            if b.settings.get("verification") and await self.allowed("supplychain:read", b.name)
+        }
+        self.page("home.html", buckets=buckets, gates=gates)
 
 
 def crumbs(prefix: str) -> list[tuple[str, str]]:
@@ -78,6 +84,9 @@ class ObjectHandler(UIHandler):
         if may_read_evidence:
             for item in await self.readable(await self.ctx.supplychain.list(record.digest)):
                 evidence.setdefault(item.kind, []).append(item)
+        gate = None
+        if may_read_evidence:
+            gate = await self.ctx.supplychain.gate(bucket, record.digest)
         base = self.base_url()
         path = urllib.parse.quote(key, safe="/")
         self.page(
@@ -86,6 +95,7 @@ class ObjectHandler(UIHandler):
             record=record,
             evidence=evidence,
             may_read_evidence=may_read_evidence,
+            gate=gate,
             commands=object_commands(base, bucket, key, path),
         )
 

@@ -98,8 +98,12 @@ class ManifestHandler(UIHandler):
         if may_read_evidence:
             for item in await self.readable(await self.ctx.supplychain.list(manifest.digest)):
                 evidence.setdefault(item.kind, []).append(item)
+        gate = None
+        if may_read_evidence:
+            gate = await self.ctx.supplychain.repo_gate(name, manifest.digest)
         self.page(
             "manifest.html",
+            gate=gate,
             name=name,
             ref=ref,
             manifest=manifest,

@@ -66,11 +66,33 @@ class VerifyHandler(UIHandler):
     """``/ui/verify``: paste a policy, name a subject, see each rule pass or fail and why (as
     ``POST /v1/verify`` answers)."""
 
-    def get(self) -> None:
+    async def gates(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """The verification gates the visitor may read: (scope label, ``bucket:<name>`` or
+        ``repo:<pattern>``, gate)."""
+        out = []
+        buckets = await self.ctx.authorizer.visible_buckets(
+            self.principal, sorted(await self.ctx.artifacts.list_buckets(), key=lambda b: b.name)
+        )
+        for b in buckets:
+            gate = b.settings.get("verification")
+            if gate and await self.allowed("supplychain:read", b.name):
+                out.append((f"bucket {b.name}", f"bucket:{b.name}", gate))
+        for pattern, gate in sorted((await self.ctx.supplychain.repo_gates()).items()):
+            if await self.allowed("supplychain:read", f"repo:{pattern}"):
+                out.append((f"repositories {pattern}", f"repo:{pattern}", gate))
+        return out
+
+    async def get(self) -> None:
         subject = form_subject(self.get_query_argument)
+        gates = await self.gates()
+        chosen = self.get_query_argument("gate", "")
+        policy = EXAMPLE_POLICY
+        for _, scope, gate in gates:
+            if scope == chosen:
+                policy = json.dumps(gate["policy"], indent=2)
         self.page(
             "verify.html", kind=self.get_query_argument("kind", "object"), subject=subject,
-            policy=EXAMPLE_POLICY, result=None, error=None,
+            policy=policy, result=None, error=None, gates=gates,
         )  # fmt: skip
 
     async def post(self) -> None:
@@ -82,7 +104,7 @@ class VerifyHandler(UIHandler):
         except ValueError as exc:
             self.page(
                 "verify.html", 400, kind=kind, subject=subject, policy=policy_text, result=None,
-                error=f"The policy is not valid JSON: {exc}",
+                error=f"The policy is not valid JSON: {exc}", gates=[],
             )  # fmt: skip
             return
         try:
@@ -95,7 +117,7 @@ class VerifyHandler(UIHandler):
                 raise
             self.page(
                 "verify.html", exc.status, kind=kind, subject=subject, policy=policy_text,
-                result=None, error=f"{exc.code}: {exc.message}",
+                result=None, error=f"{exc.code}: {exc.message}", gates=[],
             )  # fmt: skip
             return
         self.audit(
@@ -103,6 +125,6 @@ class VerifyHandler(UIHandler):
             subject_digest=digest,
         )  # fmt: skip
         self.page(
-            "verify.html", kind=kind, subject=subject, policy=policy_text, error=None,
+            "verify.html", kind=kind, subject=subject, policy=policy_text, error=None, gates=[],
             result={"verified": verified, "subject": ref, "digest": digest, "rules": rules},
         )  # fmt: skip
