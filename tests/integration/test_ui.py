@@ -623,8 +623,9 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
     ui_server: ServerProcess, evidence: dict[str, str], reader_token: str, tmp_path: Path
 ) -> None:
     """Keyboard login with a token, then links clicked down to a signed object; the page's
-    text as rendered, no script error or CSP violation, screenshots at 1440 and 360 px (light
-    and dark), kept in the test's tmp directory."""
+    text as rendered, no script error or CSP violation, no serious or critical axe-core
+    accessibility violation (light and dark), screenshots at 1440 and 360 px (light and dark),
+    kept in the test's tmp directory."""
 
     shots: dict[str, bytes] = {}
 
@@ -633,15 +634,19 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
             await page.goto(f"{ui_server.url}/")  # a browser at "/" lands in the UI
             assert await page.evaluate("location.pathname") == "/ui/"
             await page.goto(f"{ui_server.url}/ui/login")
+            assert await page.axe_violations() == []
             await page.type_into("#token", reader_token)
             await page.submit_with_enter()
             assert await page.evaluate("location.pathname") == "/ui/"
             home = await page.text()
             assert MINE in home and PUBLIC in home and OTHER not in home
             assert "zas_ui_session" not in await page.evaluate("document.cookie")  # HttpOnly
+            problems: dict[str, list[str]] = {"/ui/": await page.axe_violations()}
             await page.click(f'a[href="/ui/buckets/{MINE}"]')
             await page.click('tr.folder a[href*="prefix=release"]')
+            problems["bucket"] = await page.axe_violations()
             await page.click('a[href*="object?key=release"]')
+            problems["object"] = await page.axe_violations()
             await page.viewport(1440, 900)
             text = await page.text()
             for expected in (
@@ -668,7 +673,28 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
             dark = await page.evaluate("getComputedStyle(document.body).backgroundColor")
             assert light != dark, light
             shots["object-360-dark.png"] = await page.screenshot()
+            problems["object, dark"] = await page.axe_violations()
             assert page.console_problems() == []
+            for path in ("/ui/search?name=log4j-core", "/ui/verify", "/ui/repositories"):
+                await page.goto(f"{ui_server.url}{path}")
+                problems[path] = await page.axe_violations()
+            # Log out (the header's button), log in as root by user and password: admin pages.
+            await page.click("form[action='/ui/logout'] button")
+            assert await page.evaluate("location.pathname") == "/ui/login"
+            await page.type_into("#user", ROOT_USER)
+            await page.type_into("#password", ROOT_PASSWORD)
+            await page.submit_with_enter()
+            assert "Tokens" in await page.text()
+            manifest = f"/ui/repositories/manifest?name={REPO}&ref=v1"
+            for path in (manifest, "/ui/admin/tokens", "/ui/admin/audit"):
+                await page.goto(f"{ui_server.url}{path}")
+                problems[path] = await page.axe_violations()
+            await page.goto(f"{ui_server.url}{manifest}")
+            await page.click('a[href^="/ui/evidence/"]')
+            assert "Components" in await page.text()
+            problems["sbom"] = await page.axe_violations()
+            shots["sbom-1440.png"] = await page.screenshot()
+            assert problems == {name: [] for name in problems}, problems
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
