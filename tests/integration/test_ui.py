@@ -21,6 +21,7 @@ import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fixtures.cdp import chromium_process, devtools_page
@@ -358,6 +359,8 @@ def test_root_redirects_browsers_only(ui_server: ServerProcess) -> None:
     assert r.status_code == 301 and r.headers["location"] == "/ui/"
     r = httpx.put(f"{ui_server.url}/ui", auth=ROOT)
     assert r.status_code == 400 and "ReservedName" in r.text
+    r = httpx.put(f"{ui_server.url}/ui/some/key", content=b"x", auth=ROOT)
+    assert r.status_code == 400 and r.json()["code"] == "ReservedName"
     r = httpx.put(f"{ui_server.url}/v1/buckets/ui", auth=ROOT)
     assert r.status_code == 400 and r.json()["code"] == "ReservedName"
 
@@ -595,7 +598,7 @@ def test_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
         form = {"_csrf": csrf_of(page.text), "action": "create", "name": name, "roles": "reader"}
         r = c.post("/ui/admin/tokens", data=form)
         assert r.status_code == 200, r.text
-        secret = re.search(r'<code id="new-token">([^<]+)</code>', r.text).group(1)
+        secret = re.search(r'<code id="new-secret">([^<]+)</code>', r.text).group(1)
         assert secret.startswith("zat_")
         auth = {"Authorization": f"Bearer {secret}"}
         assert httpx.get(f"{ui_server.url}/v1/buckets", headers=auth).status_code == 200
@@ -614,8 +617,34 @@ def test_admin_creates_and_revokes_a_token_and_reads_the_audit_log(
     with browser(ui_server) as c:
         assert login(c, reader_token).status_code == 302
         assert "/ui/admin/tokens" not in c.get("/ui/").text
-        assert c.get("/ui/admin/tokens").status_code == 403
-        assert c.get("/ui/admin/audit").status_code == 403
+        for path in ("/ui/admin/tokens", "/ui/admin/access-keys", "/ui/admin/audit"):
+            assert c.get(path).status_code == 403
+        form = {"_csrf": csrf_of(c.get("/ui/").text), "action": "create", "name": "x"}
+        assert c.post("/ui/admin/tokens", data={**form, "roles": "admin"}).status_code == 403
+
+
+def test_admin_creates_and_revokes_an_s3_access_key(ui_server: ServerProcess) -> None:
+    with root_browser(ui_server) as c:
+        page = c.get("/ui/admin/access-keys")
+        assert page.status_code == 200
+        form = {"_csrf": csrf_of(page.text), "action": "create", "name": f"s3-{RUN}"}
+        r = c.post("/ui/admin/access-keys", data={**form, "roles": "reader"})
+        assert r.status_code == 200, r.text
+        secret = html.unescape(re.search(r'<code id="new-secret">([^<]+)</code>', r.text)[1])
+        key_id = re.search(r"\(<code>(ZAK[A-Z0-9]+)</code>\) was created", r.text)[1]
+        names = [
+            b["Name"] for b in s3_client(ui_server.url, key_id, secret).list_buckets()["Buckets"]
+        ]
+        assert MINE in names
+        listing = c.get("/ui/admin/access-keys")
+        assert key_id in listing.text and secret not in listing.text
+        r = c.post(
+            "/ui/admin/access-keys",
+            data={"_csrf": csrf_of(listing.text), "action": "revoke", "id": key_id},
+        )
+        assert r.status_code == 302
+        with pytest.raises(ClientError):
+            s3_client(ui_server.url, key_id, secret).list_buckets()
 
 
 # ---- a real browser -------------------------------------------------------------------------

@@ -3,6 +3,8 @@ log with filters. Every action is authorized and audited as its ``/v1`` twin is.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...auth.audit import decode_audit_cursor, encode_audit_cursor
 from ...errors import StoreError
 from ...metadata import AuditQuery
@@ -12,34 +14,49 @@ from .base import UIHandler
 AUDIT_PAGE = 100
 
 
-class TokensHandler(UIHandler):
-    """``/ui/admin/tokens``: GET lists; POST creates (``action=create``) or revokes
+class CredentialsHandler(UIHandler):
+    """A page of credentials (API tokens, S3 access keys): GET lists them; POST creates one
+    (``action=create``: its secret shown once, on this answer only) or revokes one
     (``action=revoke``, ``id``)."""
 
+    title: str
+    noun: str
+    path: str
+    resource: str  # admin:tokens, admin:access-keys
+    action_noun: str  # Token, AccessKey: admin:List<noun>s, admin:Create<noun>, ...
+
+    def store(self) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def ident(record: Any) -> str:
+        raise NotImplementedError
+
     async def get(self) -> None:
-        await self.authorize("admin:ListTokens", "admin:tokens")
+        await self.authorize(f"admin:List{self.action_noun}s", self.resource)
         await self.show(None, None)
 
-    async def show(self, created: tuple[str, str] | None, error: str | None) -> None:
-        tokens = sorted(await self.ctx.api_tokens.list(), key=lambda t: -t.created_at)
+    async def show(self, created: tuple[str, str, str] | None, error: str | None) -> None:
+        records = sorted(await self.store().list(), key=lambda t: -t.created_at)
         self.page(
-            "tokens.html", 400 if error else 200, tokens=tokens, created=created, error=error,
+            "credentials.html", 400 if error else 200, title=self.title, noun=self.noun,
+            path=self.path, records=records, ident=self.ident, created=created, error=error,
             roles=sorted(self.ctx.authorizer.roles),
         )  # fmt: skip
 
     async def post(self) -> None:
         action = self.get_body_argument("action", "")
         if action == "revoke":
-            token_id = self.get_body_argument("id", "")
-            resource = f"admin:tokens/{token_id}"
-            await self.authorize("admin:RevokeToken", resource)
-            await self.ctx.api_tokens.revoke(token_id)
-            self.audit("admin:RevokeToken", resource, True, "revoked")
-            self.redirect("/ui/admin/tokens")
+            ident = self.get_body_argument("id", "")
+            resource = f"{self.resource}/{ident}"
+            await self.authorize(f"admin:Revoke{self.action_noun}", resource)
+            await self.store().revoke(ident)
+            self.audit(f"admin:Revoke{self.action_noun}", resource, True, "revoked")
+            self.redirect(self.path)
             return
         if action != "create":
             raise StoreError("InvalidArgument", "action must be create or revoke")
-        await self.authorize("admin:CreateToken", "admin:tokens")
+        await self.authorize(f"admin:Create{self.action_noun}", self.resource)
         name = self.get_body_argument("name", "").strip()
         roles = self.get_body_arguments("roles")
         raw_expiry = self.get_body_argument("expires_in_days", "").strip()
@@ -49,16 +66,43 @@ class TokensHandler(UIHandler):
             await self.show(None, "Expiry must be a number of days")
             return
         try:
-            token, secret = await self.ctx.api_tokens.create(
-                self.principal, name, roles, expires_in
-            )
+            record, secret = await self.store().create(self.principal, name, roles, expires_in)
         except StoreError as exc:
             if exc.status != 400:
                 raise
             await self.show(None, exc.message)
             return
-        self.audit("admin:CreateToken", f"admin:tokens/{token.token_id}", True, "created")
-        await self.show((token.name, secret), None)
+        ident = self.ident(record)
+        self.audit(f"admin:Create{self.action_noun}", f"{self.resource}/{ident}", True, "created")
+        await self.show((record.name, ident, secret), None)
+
+
+class TokensHandler(CredentialsHandler):
+    """``/ui/admin/tokens``: API tokens for robots."""
+
+    title, noun, path = "API tokens", "token", "/ui/admin/tokens"
+    resource, action_noun = "admin:tokens", "Token"
+
+    def store(self) -> Any:
+        return self.ctx.api_tokens
+
+    @staticmethod
+    def ident(record: Any) -> str:
+        return str(record.token_id)
+
+
+class AccessKeysHandler(CredentialsHandler):
+    """``/ui/admin/access-keys``: S3 access keys (the secret access key shown once)."""
+
+    title, noun, path = "S3 access keys", "access key", "/ui/admin/access-keys"
+    resource, action_noun = "admin:access-keys", "AccessKey"
+
+    def store(self) -> Any:
+        return self.ctx.access_keys
+
+    @staticmethod
+    def ident(record: Any) -> str:
+        return str(record.access_key_id)
 
 
 class AuditHandler(UIHandler):

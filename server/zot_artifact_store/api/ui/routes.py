@@ -40,6 +40,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/ui/search", supplychain.SearchHandler, "/ui/search"),
         r(r"/ui/verify", supplychain.VerifyHandler, "/ui/verify"),
         r(r"/ui/admin/tokens", admin.TokensHandler, "/ui/admin/tokens"),
+        r(r"/ui/admin/access-keys", admin.AccessKeysHandler, "/ui/admin/access-keys"),
         r(r"/ui/admin/audit", admin.AuditHandler, "/ui/admin/audit"),
         # Anything else under /ui is the UI's (an HTML 404), never an S3 path.
         r(r"/ui/.*", NotFoundPage, "unmatched"),
@@ -47,7 +48,27 @@ def routes(ctx: Any) -> list[Route]:
 
 
 class NotFoundPage(UIHandler):
+    """Any other path under ``/ui/``: an HTML 404. Writing there (an S3 client taking ``ui``
+    for a bucket) is refused as a reserved name, in problem JSON as ``/health`` answers."""
+
     async def get(self) -> None:
         raise StoreError("NotFound", f"no such page: {self.request.path}")
 
     post = get
+
+    async def put(self) -> None:
+        raise StoreError(
+            "ReservedName", "'ui' is a reserved name (the web UI), not a bucket; choose another"
+        )
+
+    delete = put
+
+    async def prepare(self) -> None:
+        if self.request.method not in ("PUT", "DELETE"):
+            await super().prepare()
+
+    def render_error(self, error: StoreError) -> None:
+        if self.request.method in ("PUT", "DELETE"):
+            BaseHandler.render_error(self, error)
+        else:
+            super().render_error(error)
