@@ -47,7 +47,15 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
     proc = ServerProcess(
         base / "data",
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
-        config={"extensions": {"supplychain": {"trustedRoot": trusted_root}}},
+        config={
+            "extensions": {"supplychain": {"trustedRoot": trusted_root}},
+            # Anonymous pulls of public/* (Zot's shape): the UI shows them to anyone.
+            "http": {
+                "accessControl": {"repositories": {"public/**": {"anonymousPolicy": ["read"]}}},
+                # This host may say the browser came over HTTPS (X-Forwarded-Proto).
+                "trustedProxies": ["127.0.0.1/32"],
+            },
+        },
     )
     proc.start()
     with proc.client(auth=ROOT) as c:
@@ -146,6 +154,20 @@ def test_token_login_sets_a_hardened_session_cookie_and_logout_ends_it(
         # Logged out: the private bucket sends the browser to log in.
         r = c.get(f"/ui/buckets/{MINE}")
         assert r.status_code == 302 and r.headers["location"].startswith("/ui/login?next=")
+
+
+def test_cookies_are_secure_behind_https(ui_server: ServerProcess, reader_token: str) -> None:
+    with browser(ui_server) as c:
+        c.headers["X-Forwarded-Proto"] = "https"  # from the trusted proxy terminating TLS
+        page = c.get("/ui/login")
+        csrf_cookie = set_cookie(page, "zas_ui_csrf")
+        assert "secure" in csrf_cookie.lower().split("; ")
+        # httpx keeps a Secure cookie for https URLs only: hand it back as the browser would.
+        c.cookies.set("zas_ui_csrf", csrf_cookie.split(";")[0].split("=", 1)[1], path="/ui")
+        r = c.post("/ui/login", data={"_csrf": csrf_of(page.text), "token": reader_token})
+        assert r.status_code == 302
+        flags = set_cookie(r, "zas_ui_session").lower().split("; ")
+        assert {"secure", "httponly", "samesite=lax", "path=/ui"} <= set(flags), flags
 
 
 def test_bad_token_and_bad_password_are_refused(ui_server: ServerProcess) -> None:
@@ -522,11 +544,16 @@ def test_image_pages_show_tags_layers_platforms_referrers_and_commands(
         multi = c.get("/ui/repositories/manifest", params={"name": REPO, "ref": "multi"})
         assert multi.status_code == 200
         assert "linux/arm64" in multi.text and evidence["image_digest"] in multi.text
-    with browser(ui_server) as anonymous:  # no repository is public here
+    with ui_server.client(auth=ROOT) as admin:
+        public = f"public/tool-{RUN}"
+        assert put_manifest(admin, public, "1.0", image(admin, public)).status_code == 201
+    with browser(ui_server) as anonymous:  # only public/** may be pulled anonymously
         r = anonymous.get("/ui/repositories")
-        assert r.status_code == 200 and REPO not in r.text
+        assert r.status_code == 200 and REPO not in r.text and public in r.text
         r = anonymous.get("/ui/repositories/tags", params={"name": REPO})
         assert r.status_code == 302
+        r = anonymous.get("/ui/repositories/manifest", params={"name": public, "ref": "1.0"})
+        assert r.status_code == 200 and "in 2 layers" in visible(r.text)
 
 
 def test_sbom_search_finds_objects_and_images_the_visitor_may_read(
