@@ -52,7 +52,8 @@ class Session:
             separators=(",", ":"),
         )
         # Cookie-safe: base64url without padding (SecretBox answers standard base64).
-        return base64.urlsafe_b64encode(base64.b64decode(box.seal(payload, _PURPOSE))).decode()
+        raw = base64.b64decode(box.seal(payload, _PURPOSE))
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
     def open(cls, box: SecretBox, sealed: str | None) -> Session | None:
