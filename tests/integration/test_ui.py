@@ -749,6 +749,8 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
             await page.click('a[href^="/ui/evidence/"]')
             assert "Components" in await page.text()
             problems["sbom"] = await page.axe_violations()
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 360
+            await page.viewport(1440, 900)
             shots["sbom-1440.png"] = await page.screenshot()
             assert problems == {name: [] for name in problems}, problems
 
