@@ -313,6 +313,8 @@ def test_anonymous_sees_public_buckets_only(ui_server: ServerProcess) -> None:
         assert listing.status_code == 200 and "hello.txt" in listing.text
         r = c.get(f"/ui/buckets/{PUBLIC}/download", params={"key": "hello.txt"})
         assert r.status_code == 200 and r.content == b"hi"
+        page = visible(c.get(f"/ui/buckets/{PUBLIC}/object", params={"key": "hello.txt"}).text)
+        assert "hello.txt" in page and "You may not read this object's evidence." in page
         r = c.get(f"/ui/buckets/{MINE}")
         assert r.status_code == 302
         assert r.headers["location"] == "/ui/login?next=" + urllib.parse.quote(

@@ -21,6 +21,7 @@ from ...auth.authn import AuthRequest
 from ...auth.principal import ANONYMOUS
 from ...auth.ratelimit import Presented
 from ...errors import StoreError
+from ...metadata import Evidence
 from ...timefmt import iso_time
 from ..base import BaseHandler
 from ..v1.common import V1Handler
@@ -39,6 +40,7 @@ UI_CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 CSRF_FIELD = "_csrf"
+EVIDENCE_KINDS = ("signature", "sbom", "attestation")
 PAGE_SIZES = (50, 100, 500, 1000)  # offered; any size from 1 to the largest is taken
 DEFAULT_PAGE_SIZE = 100
 
@@ -259,6 +261,16 @@ class UIHandler(BaseHandler):
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.render("error.html", error=error, request_id=self.request_id)
+
+    async def evidence_of(self, digest: str, resource: str) -> dict[str, list[Evidence]] | None:
+        """The evidence about ``digest`` by kind (signature, sbom, attestation) that the
+        visitor may read, or None when they may not read ``resource``'s evidence at all."""
+        if not await self.allowed("supplychain:read", resource):
+            return None
+        evidence: dict[str, list[Evidence]] = {kind: [] for kind in EVIDENCE_KINDS}
+        for item in await self.readable(await self.ctx.supplychain.list(digest)):
+            evidence.setdefault(item.kind, []).append(item)
+        return evidence
 
     async def allowed(self, action: str, resource: str) -> bool:
         """Would the Authorizer allow ``action`` (no audit record: a page deciding what to

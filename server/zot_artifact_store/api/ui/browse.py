@@ -6,12 +6,9 @@ import urllib.parse
 from shlex import quote
 
 from ...errors import StoreError
-from ...metadata import Evidence
 from ...services.artifacts import Listing, decode_token
 from ..content_safety import attachment
 from .base import DEFAULT_PAGE_SIZE, PAGE_SIZES, UIHandler
-
-EVIDENCE_KINDS = ("signature", "sbom", "attestation")
 
 
 class HomeHandler(UIHandler):
@@ -79,14 +76,8 @@ class ObjectHandler(UIHandler):
         resource = f"{bucket}/{key}"
         await self.authorize("s3:GetObject", resource)
         record = await self.ctx.artifacts.head_object(bucket, key)
-        evidence: dict[str, list[Evidence]] = {kind: [] for kind in EVIDENCE_KINDS}
-        may_read_evidence = await self.allowed("supplychain:read", resource)
-        if may_read_evidence:
-            for item in await self.readable(await self.ctx.supplychain.list(record.digest)):
-                evidence.setdefault(item.kind, []).append(item)
-        gate = None
-        if may_read_evidence:
-            gate = await self.ctx.supplychain.gate(bucket, record.digest)
+        evidence = await self.evidence_of(record.digest, resource)
+        gate = None if evidence is None else await self.ctx.supplychain.gate(bucket, record.digest)
         base = self.base_url()
         path = urllib.parse.quote(key, safe="/")
         self.page(
@@ -94,7 +85,6 @@ class ObjectHandler(UIHandler):
             bucket=bucket,
             record=record,
             evidence=evidence,
-            may_read_evidence=may_read_evidence,
             gate=gate,
             commands=object_commands(base, bucket, key, path),
         )

@@ -9,9 +9,7 @@ from shlex import quote
 from typing import Any
 
 from ...errors import StoreError
-from ...metadata import Evidence
 from .base import DEFAULT_PAGE_SIZE, PAGE_SIZES, UIHandler
-from .browse import EVIDENCE_KINDS
 
 SCAN_LIMIT = 5000  # catalog names looked at per page (a visitor may pull few of many)
 
@@ -93,13 +91,9 @@ class ManifestHandler(UIHandler):
             doc = {}
         layers = doc.get("layers") or doc.get("blobs") or []
         children = doc.get("manifests") or []
-        evidence: dict[str, list[Evidence]] = {kind: [] for kind in EVIDENCE_KINDS}
-        may_read_evidence = await self.allowed("supplychain:read", resource)
-        if may_read_evidence:
-            for item in await self.readable(await self.ctx.supplychain.list(manifest.digest)):
-                evidence.setdefault(item.kind, []).append(item)
+        evidence = await self.evidence_of(manifest.digest, resource)
         gate = None
-        if may_read_evidence:
+        if evidence is not None:
             gate = await self.ctx.supplychain.repo_gate(name, manifest.digest)
         self.page(
             "manifest.html",
@@ -114,6 +108,5 @@ class ManifestHandler(UIHandler):
             annotations=doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {},
             referrers=await self.ctx.registry.referrers(name, manifest.digest, None),
             evidence=evidence,
-            may_read_evidence=may_read_evidence,
             commands=pull_commands(self.base_url(), name, manifest.digest),
         )
