@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import html
 import json
+import os
 import re
 import urllib.parse
 import uuid
@@ -758,9 +759,13 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
+    # Test artifacts: look at them. ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's.
+    out = [tmp_path, *(Path(d) for d in [os.environ.get("ZAS_UI_SCREENSHOTS", "")] if d)]
     for name, shot in shots.items():
         assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
-        (tmp_path / name).write_bytes(shot)  # test artifacts: look at them
+        for directory in out:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_bytes(shot)
 
 
 def test_verification_gates_at_a_glance(ui_server: ServerProcess, evidence: dict[str, str]) -> None:
