@@ -49,7 +49,10 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProces
         base / "data",
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
         config={
-            "extensions": {"supplychain": {"trustedRoot": trusted_root}},
+            "extensions": {
+                "supplychain": {"trustedRoot": trusted_root},
+                "webhooks": {"allowNetworks": ["127.0.0.1/32"]},  # a receiver on this host
+            },
             # Anonymous pulls of public/* (Zot's shape): the UI shows them to anyone.
             "http": {
                 "accessControl": {"repositories": {"public/**": {"anonymousPolicy": ["read"]}}},
@@ -745,7 +748,8 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
             await page.submit_with_enter()
             assert "Tokens" in await page.text()
             manifest = f"/ui/repositories/manifest?name={REPO}&ref=v1"
-            for path in (manifest, "/ui/admin/tokens", "/ui/admin/audit"):
+            admin_pages = ("tokens", "access-keys", "webhooks", "audit")
+            for path in (manifest, *(f"/ui/admin/{name}" for name in admin_pages)):
                 await page.goto(f"{ui_server.url}{path}")
                 problems[path] = await page.axe_violations()
             await page.goto(f"{ui_server.url}{manifest}")
@@ -766,6 +770,38 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
         for directory in out:
             directory.mkdir(parents=True, exist_ok=True)
             (directory / name).write_bytes(shot)
+
+
+def test_admin_manages_webhooks(ui_server: ServerProcess, reader_token: str) -> None:
+    with root_browser(ui_server) as c:
+        page = c.get("/ui/admin/webhooks")
+        assert page.status_code == 200
+        form = {"_csrf": csrf_of(page.text), "action": "create", "events": "object.deleted"}
+        r = c.post("/ui/admin/webhooks", data={**form, "url": "http://10.1.2.3/hook"})
+        assert r.status_code == 400 and "10.1.2.3" in visible(r.text)  # a private address
+        r = c.post(
+            "/ui/admin/webhooks",
+            data={**form, "url": "http://127.0.0.1:9/hook", "description": "<i>ci</i>"},
+        )
+        assert r.status_code == 200, r.text
+        secret = html.unescape(re.search(r'<code id="new-secret">([^<]+)</code>', r.text)[1])
+        webhook_id = re.search(r"Webhook <code>(wh_[0-9a-f]+)</code> created", r.text)[1]
+        with ui_server.client(auth=ROOT) as admin:
+            listed = admin.get("/v1/webhooks").json()["webhooks"]
+            assert [w["url"] for w in listed if w["id"] == webhook_id] == [
+                "http://127.0.0.1:9/hook"
+            ]
+        listing = c.get("/ui/admin/webhooks")
+        assert webhook_id in listing.text and secret not in listing.text
+        assert "&lt;i&gt;ci&lt;/i&gt;" in listing.text
+        r = c.post(
+            "/ui/admin/webhooks",
+            data={"_csrf": csrf_of(listing.text), "action": "delete", "id": webhook_id},
+        )
+        assert r.status_code == 302 and webhook_id not in c.get("/ui/admin/webhooks").text
+    with browser(ui_server) as c:
+        assert login(c, reader_token).status_code == 302
+        assert c.get("/ui/admin/webhooks").status_code == 403
 
 
 def test_verification_gates_at_a_glance(ui_server: ServerProcess, evidence: dict[str, str]) -> None:

@@ -141,3 +141,48 @@ class AuditHandler(UIHandler):
             "audit.html", records=records, filters=filters,
             next_cursor=encode_audit_cursor(records[-1]) if more and records else None,
         )  # fmt: skip
+
+
+WEBHOOKS_ACTION = "webhooks:Manage"
+
+
+class WebhooksHandler(UIHandler):
+    """``/ui/admin/webhooks``: outbound webhook subscriptions (docs/webhooks.md). GET lists;
+    POST creates one (``action=create``: URL, event types, description; its signing secret
+    shown once) or deletes one (``action=delete``, ``id``)."""
+
+    async def get(self) -> None:
+        await self.authorize(WEBHOOKS_ACTION, "admin:webhooks")
+        await self.show(None, None)
+
+    async def show(self, created: tuple[str, str] | None, error: str | None) -> None:
+        subs = sorted(await self.ctx.webhooks.list(), key=lambda s: -s.created_at)
+        self.page("webhooks.html", 400 if error else 200, subs=subs, created=created, error=error)
+
+    async def post(self) -> None:
+        action = self.get_body_argument("action", "")
+        if action == "delete":
+            webhook_id = self.get_body_argument("id", "")
+            resource = f"admin:webhooks/{webhook_id}"
+            await self.authorize(WEBHOOKS_ACTION, resource)
+            await self.ctx.webhooks.delete(webhook_id)
+            self.audit(WEBHOOKS_ACTION, resource, True, "deleted")
+            self.redirect("/ui/admin/webhooks")
+            return
+        if action != "create":
+            raise StoreError("InvalidArgument", "action must be create or delete")
+        await self.authorize(WEBHOOKS_ACTION, "admin:webhooks")
+        events = [e.strip() for e in self.get_body_argument("events", "").split(",") if e.strip()]
+        body: dict[str, Any] = {"url": self.get_body_argument("url", "").strip(), "events": events}
+        description = self.get_body_argument("description", "").strip()
+        if description:
+            body["description"] = description
+        try:
+            sub, secret = await self.ctx.webhooks.create(body, self.principal.id)
+        except StoreError as exc:
+            if exc.status not in (400, 409):  # a bad or refused URL, too many webhooks
+                raise
+            await self.show(None, exc.message)
+            return
+        self.audit(WEBHOOKS_ACTION, f"admin:webhooks/{sub.webhook_id}", True, "created")
+        await self.show((sub.webhook_id, secret), None)
