@@ -838,3 +838,34 @@ def test_verification_gates_at_a_glance(ui_server: ServerProcess, evidence: dict
         finally:
             admin.delete(f"/v1/buckets/{MINE}/verification")
             admin.delete("/v1/repositories/ui-app-*/verification")
+
+
+def test_bad_input_gets_a_readable_error_page_never_a_crash(ui_server: ServerProcess) -> None:
+    hostile = "<img src=x onerror=alert(1)>"
+    with root_browser(ui_server) as c:
+        cases = [
+            (f"/ui/buckets/{MINE}", {"token": hostile}, 400),
+            (f"/ui/buckets/{MINE}", {"limit": "lots"}, 400),
+            (f"/ui/buckets/{MINE}", {"limit": "100000"}, 400),
+            ("/ui/buckets/no-such-bucket-here", {}, 404),
+            (f"/ui/buckets/{MINE}/object", {"key": hostile}, 404),
+            (f"/ui/buckets/{MINE}/object", {}, 400),
+            ("/ui/repositories/tags", {"name": hostile}, 400),
+            ("/ui/repositories/manifest", {"name": REPO, "ref": hostile}, 404),
+            ("/ui/repositories/manifest", {"name": REPO, "ref": "sha256:" + "0" * 64}, 404),
+            ("/ui/evidence/" + urllib.parse.quote(hostile, safe=""), {}, 404),
+            ("/ui/admin/audit", {"since": hostile}, 400),
+            ("/ui/admin/audit", {"decision": hostile}, 400),
+            ("/ui/search", {"purl": hostile}, 200),
+        ]
+        for path, params, status in cases:
+            r = c.get(path, params=params)
+            assert r.status_code == status, (path, params, r.status_code, r.text[-500:])
+            assert r.headers["content-type"].startswith("text/html"), (path, params)
+            assert "<img src=x" not in r.text, (path, params)
+        form = c.get("/ui/verify")
+        r = c.post(
+            "/ui/verify",
+            data={"_csrf": csrf_of(form.text), "kind": "digest", "digest": hostile, "policy": "{}"},
+        )
+        assert r.status_code == 400 and "<img src=x" not in r.text
