@@ -91,6 +91,8 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
         ErrorSpec("NoSuchTagSet", 404, "The bucket has no tags"),
         ErrorSpec("NoSuchLifecycleConfiguration", 404, "The bucket has no lifecycle rules"),
+        ErrorSpec("NoSuchCORSConfiguration", 404, "The bucket has no CORS configuration"),
+        ErrorSpec("AccessForbidden", 403, "The CORS request is not allowed"),
         ErrorSpec(
             "OperationAborted", 409, "A conflicting operation is in progress", retryable=True
         ),

@@ -11,8 +11,9 @@ Names, as statements write them:
 * **Principal**: ``*`` (anyone, anonymous included), a principal id (``root:admin``,
   ``token:3f9c…``, ``oidc:<issuer>#<sub>``), ``role:writer``, ``group:devs``, or
   ``{"AWS": […]}`` as S3 bucket policies write it.
-* **Condition**: ``IpAddress`` / ``NotIpAddress`` on ``aws:SourceIp`` (CIDRs), and
-  ``DateGreaterThan`` / ``DateLessThan`` on ``aws:CurrentTime`` (RFC 3339).
+* **Condition**: AWS's operators (``StringEquals``, ``StringLike``, ``NumericLessThan``,
+  ``Bool``, ``IpAddress``, ``Null`` …) on the keys :mod:`.conditions` lists (``aws:SourceIp``,
+  ``aws:SecureTransport``, ``aws:username``, ``s3:prefix``, ``s3:ExistingObjectTag/<key>`` …).
 """
 
 from __future__ import annotations
@@ -23,21 +24,16 @@ import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StoreError
 from ..metadata import Bucket, MetadataStore, Policy
-from ..timefmt import iso_time, parse_time
-from .principal import Principal
+from ..timefmt import iso_time
+from .conditions import Condition, EvalContext, parse_conditions
+from .principal import ANONYMOUS, Principal
 
 EFFECTS = ("Allow", "Deny")
-CONDITIONS = {
-    "IpAddress": "aws:SourceIp",
-    "NotIpAddress": "aws:SourceIp",
-    "DateGreaterThan": "aws:CurrentTime",
-    "DateLessThan": "aws:CurrentTime",
-}
 MAX_STATEMENTS = 100
 POLICY_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -48,7 +44,7 @@ class Statement:
     principals: tuple[str, ...]
     actions: tuple[str, ...]
     resources: tuple[str, ...]
-    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    conditions: tuple[Condition, ...] = ()
     sid: str = ""
     source: str = ""  # where it came from, for the decision's reason ("policy ci-deny #0")
 
@@ -57,18 +53,17 @@ class Statement:
             any(_principal_matches(p, principal) for p in self.principals)
             and any(fnmatch.fnmatchcase(action, a) for a in self.actions)
             and any(_resource_matches(r, resource) for r in self.resources)
-            and all(_condition_holds(op, values, ctx) for op, values in self.conditions)
+            and all(c.holds(principal, ctx) for c in self.conditions)
         )
+
+    @property
+    def needs_object_tags(self) -> bool:
+        """Does a condition read the tags of the object acted on (s3:ExistingObjectTag)?"""
+        return any(c.needs_object_tags for c in self.conditions)
 
     def describe(self) -> str:
         name = f" {self.sid}" if self.sid else ""
         return f"{self.effect} statement{name} of {self.source}".strip()
-
-
-@dataclass(frozen=True)
-class EvalContext:
-    source_ip: str = ""
-    now: float = field(default_factory=time.time)
 
 
 def _principal_matches(pattern: str, principal: Principal) -> bool:
@@ -88,18 +83,6 @@ def _resource_matches(pattern: str, resource: str) -> bool:
     if pattern.endswith("/*") and resource == pattern[:-2]:
         return True
     return fnmatch.fnmatchcase(resource, pattern)
-
-
-def _condition_holds(op: str, values: tuple[str, ...], ctx: EvalContext) -> bool:
-    if op in ("IpAddress", "NotIpAddress"):
-        try:
-            ip = ipaddress.ip_address(ctx.source_ip)
-        except ValueError:
-            return op == "NotIpAddress"
-        inside = any(ip in ipaddress.ip_network(v, strict=False) for v in values)
-        return inside if op == "IpAddress" else not inside
-    limit = parse_time(values[0])
-    return ctx.now > limit if op == "DateGreaterThan" else ctx.now < limit
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -162,31 +145,17 @@ def parse_statements(
             raise StoreError("MalformedPolicy", f"{where}.Effect must be Allow or Deny")
         principal = st.get("Principal", subject)
         if isinstance(principal, dict):  # S3 bucket policies: {"AWS": [...]}
+            other = sorted(set(principal) - {"AWS"})
+            if other:
+                raise StoreError(
+                    "MalformedPolicy",
+                    f"{where}.Principal: {', '.join(other)} principals are not supported here; "
+                    'use "*" or {"AWS": [...]} with principal ids, role:<name> or group:<name>',
+                )
             principal = principal.get("AWS")
         if principal is None:
             raise StoreError("MalformedPolicy", f"{where}.Principal is required")
-        conditions: list[tuple[str, tuple[str, ...]]] = []
-        cond = st.get("Condition") or {}
-        if not isinstance(cond, dict):
-            raise StoreError("MalformedPolicy", f"{where}.Condition must be an object")
-        for op, body in cond.items():
-            key = CONDITIONS.get(op)
-            if key is None or not isinstance(body, dict) or set(body) != {key}:
-                raise StoreError(
-                    "MalformedPolicy",
-                    f"{where}.Condition: supported are IpAddress/NotIpAddress on aws:SourceIp "
-                    "and DateGreaterThan/DateLessThan on aws:CurrentTime",
-                )
-            values = _strings(body[key], f"{where}.Condition.{op}")
-            try:
-                for v in values:
-                    if key == "aws:SourceIp":
-                        ipaddress.ip_network(v, strict=False)
-                    else:
-                        parse_time(v)
-            except ValueError as exc:
-                raise StoreError("MalformedPolicy", f"{where}.Condition.{op}: {exc}") from None
-            conditions.append((op, values))
+        conditions = parse_conditions(st.get("Condition"), f"{where}.Condition")
         sid = st.get("Sid", "")
         if not isinstance(sid, str):
             raise StoreError("MalformedPolicy", f"{where}.Sid must be a string")
@@ -196,12 +165,37 @@ def parse_statements(
                 principals=_strings(principal, f"{where}.Principal"),
                 actions=_strings(st.get("Action"), f"{where}.Action"),
                 resources=_resources(st.get("Resource"), f"{where}.Resource", bucket),
-                conditions=tuple(conditions),
+                conditions=conditions,
                 sid=sid or f"#{i}",
                 source=source,
             )
         )
     return out
+
+
+def statement_is_public(statement: Statement) -> bool:
+    """Does ``statement`` allow anonymous callers (``Principal: "*"`` or a pattern matching
+    ``anonymous``) something, unrestricted by a condition AWS counts as limiting to known
+    callers: ``IpAddress`` on ``aws:SourceIp`` without a ``/0`` network, or
+    ``aws:userid`` / ``aws:username`` equal to fixed values (no wildcard)?"""
+    if statement.effect != "Allow":
+        return False
+    if not any(_principal_matches(p, ANONYMOUS) for p in statement.principals):
+        return False
+    return not any(_restricts_callers(c) for c in statement.conditions)
+
+
+def _restricts_callers(condition: Condition) -> bool:
+    if condition.if_exists:
+        return False
+    if condition.key == "aws:sourceip" and condition.operator == "IpAddress":
+        return all(ipaddress.ip_network(v, strict=False).prefixlen > 0 for v in condition.values)
+    if condition.key in ("aws:userid", "aws:username"):
+        fixed = not any("*" in v or "?" in v for v in condition.values)
+        return condition.operator in ("StringEquals", "StringEqualsIgnoreCase") or (
+            condition.operator == "StringLike" and fixed
+        )
+    return False
 
 
 def evaluate(
@@ -324,6 +318,18 @@ class Policies:
         if doc is None:
             raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no policy")
         return doc
+
+    async def bucket_is_public(self, bucket: str) -> bool:
+        """GetBucketPolicyStatus's ``IsPublic``: the bucket's policy grants anything to
+        anonymous callers (:func:`statement_is_public`), or its canned ACL is public-read (the
+        store's ACLs are part of its policy model). No policy and a private ACL:
+        ``NoSuchBucketPolicy``, as AWS answers."""
+        record = await self._bucket(bucket)
+        doc = record.settings.get("policy")
+        if doc is None and not record.public_read:
+            raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no policy")
+        statements = parse_statements(doc, "", bucket=bucket) if doc else []
+        return record.public_read or any(statement_is_public(st) for st in statements)
 
     async def delete_bucket_policy(self, bucket: str) -> None:
         record = await self._bucket(bucket)

@@ -15,23 +15,24 @@ from ..httputil import (
     quote_etag,
 )
 from . import xml
+from .access import BucketAccessOperations
 from .base import (
     DEFAULT_REGION,
     MAX_DELETE_KEYS,
     MAX_KEYS,
     OWNER,
     STORAGE_CLASS,
-    S3Handler,
     s3_code,
     store_region,
     verify_body_integrity,
 )
+from .cors import BucketCorsOperations, CorsHandling
 from .lifecycle import lifecycle_xml, parse_lifecycle
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
 
 
 # ---- buckets ----------------------------------------------------------------------------------
-class BucketHandler(S3Handler):
+class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
     """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
 
     level = "bucket"

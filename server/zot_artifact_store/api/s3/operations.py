@@ -62,12 +62,16 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetBucketPolicy": frozenset(),
     "PutBucketPolicy": frozenset(),
     "DeleteBucketPolicy": frozenset(),
+    "GetBucketPolicyStatus": frozenset(),
     "GetBucketTagging": frozenset(),
     "PutBucketTagging": frozenset(),
     "DeleteBucketTagging": frozenset(),
     "GetBucketLifecycleConfiguration": frozenset(),
     "PutBucketLifecycleConfiguration": frozenset(),
     "DeleteBucketLifecycle": frozenset(),
+    "GetBucketCors": frozenset(),
+    "PutBucketCors": frozenset(),
+    "DeleteBucketCors": frozenset(),
     "ListMultipartUploads": frozenset(
         {"encoding-type", "key-marker", "max-uploads", "prefix", "upload-id-marker"}
     ),
