@@ -443,7 +443,7 @@ def _malformed(code: str, message: str) -> StoreError:
     return StoreError(code, message[:1].upper() + message[1:])
 
 
-def _parse_credential(value: str, code: str) -> Credential:
+def parse_credential(value: str, code: str) -> Credential:
     parts = value.split("/")
     if len(parts) != 5 or not parts[0]:
         raise _malformed(
@@ -478,7 +478,7 @@ def _parse_signed_headers(value: str, code: str) -> tuple[str, ...]:
     return names
 
 
-def _parse_amz_date(value: str) -> dt.datetime | None:
+def parse_amz_date(value: str) -> dt.datetime | None:
     if not _AMZ_DATE_RE.match(value):
         return None
     try:
@@ -509,13 +509,13 @@ def _parse_header_auth(request: SigV4Request, header: str) -> _Parsed:
             "the authorization header requires three components: Credential, SignedHeaders, "
             "and Signature.",
         )
-    credential = _parse_credential(fields["Credential"], code)
+    credential = parse_credential(fields["Credential"], code)
     signed = _parse_signed_headers(fields["SignedHeaders"], code)
 
     amz_date = request.header("x-amz-date")
     if amz_date is not None:
         amz_date = amz_date.strip()
-        when = _parse_amz_date(amz_date)
+        when = parse_amz_date(amz_date)
     else:
         date_header = request.header("date")
         when = None
@@ -564,9 +564,9 @@ def _parse_query_auth(params: dict[str, list[str]]) -> _Parsed:
     value = {n: params[n][0] for n in _PRESIGN_PARAMS}
     if value["X-Amz-Algorithm"] != ALGORITHM:
         raise StoreError(code, f'X-Amz-Algorithm only supports "{ALGORITHM}"')
-    credential = _parse_credential(value["X-Amz-Credential"], code)
+    credential = parse_credential(value["X-Amz-Credential"], code)
     amz_date = value["X-Amz-Date"]
-    when = _parse_amz_date(amz_date)
+    when = parse_amz_date(amz_date)
     if when is None:
         raise StoreError(
             code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
