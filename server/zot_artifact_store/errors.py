@@ -93,6 +93,9 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchLifecycleConfiguration", 404, "The bucket has no lifecycle rules"),
         ErrorSpec("NoSuchCORSConfiguration", 404, "The bucket has no CORS configuration"),
         ErrorSpec("AccessForbidden", 403, "The CORS request is not allowed"),
+        ErrorSpec(
+            "NoSuchPublicAccessBlockConfiguration", 404, "The bucket has no public access block"
+        ),
         ErrorSpec("InvalidPolicyDocument", 400, "The POST policy is malformed"),
         ErrorSpec("MalformedPOSTRequest", 400, "The POST body is not well-formed form data"),
         ErrorSpec(

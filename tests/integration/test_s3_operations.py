@@ -74,6 +74,11 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "PutBucketPolicy",
         "DeleteBucketPolicy",
         "GetBucketPolicyStatus",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
         "GetBucketTagging",
         "PutBucketTagging",
         "DeleteBucketTagging",
@@ -309,6 +314,30 @@ def _cors_rules(world: World) -> list[dict[str, Any]] | None:
         return None
 
 
+BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": False,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": False,
+}
+OWNER_ENFORCED = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def _put_block(world: World) -> None:
+    world.checker.put_public_access_block(Bucket=world.bucket, PublicAccessBlockConfiguration=BLOCK)
+
+
+def _block(world: World) -> dict[str, Any] | None:
+    """The bucket's public access block (read back through S3), None without one."""
+    try:
+        answer = world.checker.get_public_access_block(Bucket=world.bucket)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        assert code == "NoSuchPublicAccessBlockConfiguration", exc.response
+        return None
+    return answer["PublicAccessBlockConfiguration"]
+
+
 def _new_upload(world: World, state: State, response: dict[str, Any]) -> None:
     state["uploads"][response["UploadId"]] = {"key": KEY, "parts": []}
 
@@ -450,6 +479,24 @@ SCENARIOS: dict[str, Scenario] = {
         setup=_put_cors,
         check=_expect(lambda w, s, r: _cors_rules(w) is None, "the rules are gone"),
     ),
+    "GetPublicAccessBlock": Scenario(
+        setup=_put_block,
+        check=_expect(lambda w, s, r: r["PublicAccessBlockConfiguration"] == BLOCK, "the block"),
+    ),
+    "PutPublicAccessBlock": Scenario(
+        params=lambda w: {"PublicAccessBlockConfiguration": BLOCK},
+        check=_expect(lambda w, s, r: _block(w) == BLOCK, "the block is set"),
+    ),
+    "DeletePublicAccessBlock": Scenario(
+        setup=_put_block,
+        check=_expect(lambda w, s, r: _block(w) is None, "the block is gone"),
+    ),
+    "GetBucketOwnershipControls": Scenario(
+        check=_expect(
+            lambda w, s, r: r["OwnershipControls"] == OWNER_ENFORCED, "BucketOwnerEnforced"
+        )
+    ),
+    "PutBucketOwnershipControls": Scenario(params=lambda w: {"OwnershipControls": OWNER_ENFORCED}),
     "ListMultipartUploads": Scenario(
         check=_expect(
             lambda w, s, r: (

@@ -18,6 +18,7 @@ Names, as statements write them:
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 import json
@@ -32,6 +33,7 @@ from ..metadata import Bucket, MetadataStore, Policy
 from ..timefmt import iso_time
 from .conditions import Condition, EvalContext, parse_conditions
 from .principal import ANONYMOUS, Principal
+from .public_access import blocked, effective_block
 
 EFFECTS = ("Allow", "Deny")
 MAX_STATEMENTS = 100
@@ -47,8 +49,12 @@ class Statement:
     conditions: tuple[Condition, ...] = ()
     sid: str = ""
     source: str = ""  # where it came from, for the decision's reason ("policy ci-deny #0")
+    # A public statement of a bucket with RestrictPublicBuckets: not for anonymous callers.
+    authenticated_only: bool = False
 
     def applies(self, principal: Principal, action: str, resource: str, ctx: EvalContext) -> bool:
+        if self.authenticated_only and principal.is_anonymous:
+            return False
         return (
             any(_principal_matches(p, principal) for p in self.principals)
             and any(fnmatch.fnmatchcase(action, a) for a in self.actions)
@@ -233,6 +239,8 @@ class Policies:
 
     def __init__(self, metadata: MetadataStore) -> None:
         self.metadata = metadata
+        # ``s3.blockPublicAccess``: every bucket blocks public policies (auth/public_access).
+        self.block_public_access = False
         self._global: tuple[float, list[Statement]] | None = None
         self._buckets: dict[str, tuple[float, list[Statement]]] = {}
 
@@ -268,6 +276,11 @@ class Policies:
         doc = record.settings.get("policy") if record else None
         source = f"bucket policy of {bucket}"
         compiled = parse_statements(doc, source, bucket=bucket) if doc else []
+        if effective_block(record, self.block_public_access).RestrictPublicBuckets:
+            compiled = [
+                dataclasses.replace(st, authenticated_only=True) if statement_is_public(st) else st
+                for st in compiled
+            ]
         if len(self._buckets) > 10_000:
             self._buckets.clear()
         cached = self._buckets[bucket] = (now + self.TTL, compiled)
@@ -309,6 +322,10 @@ class Policies:
     async def put_bucket_policy(self, bucket: str, doc: Any) -> None:
         check_document(doc, f"bucket policy of {bucket}", bucket=bucket)
         record = await self._bucket(bucket)
+        if effective_block(record, self.block_public_access).BlockPublicPolicy and any(
+            statement_is_public(st) for st in parse_statements(doc, "", bucket=bucket)
+        ):
+            raise blocked("a public bucket policy", "BlockPublicPolicy", self.block_public_access)
         record.settings["policy"] = doc
         await self.metadata.update_bucket(record)
         self.invalidate(bucket)

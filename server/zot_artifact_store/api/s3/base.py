@@ -69,7 +69,15 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
-CANNED_ACLS = {"private": False, "public-read": True}
+# Canned ACLs as this store's access model has them: public-read or not. Under
+# BucketOwnerEnforced the bucket-owner-* ones mean private; others (public-read-write,
+# authenticated-read, aws-exec-read, log-delivery-write) grant what it cannot express.
+CANNED_ACLS = {
+    "private": False,
+    "public-read": True,
+    "bucket-owner-full-control": False,
+    "bucket-owner-read": False,
+}
 DEFAULT_REGION = "us-east-1"
 OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
 STORAGE_CLASS = "STANDARD"
@@ -143,6 +151,8 @@ class S3Handler(BaseHandler):
             self.request.headers.keys(),
             self.path_args[0] if self.path_args else None,
         )
+        if self.request.headers.get("x-amz-acl") == "public-read" and self.path_args:
+            await self.ctx.artifacts.check_public_acl(self.path_args[0])  # Block Public Access
 
     async def _authenticate_s3(self) -> None:
         auth = self.ctx.authentication
@@ -282,9 +292,7 @@ class S3Handler(BaseHandler):
         if acl is None:
             return None
         if acl not in CANNED_ACLS:
-            raise StoreError(
-                "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
-            )
+            raise unsupported_acl(acl)
         return CANNED_ACLS[acl]
 
     def condition_values(self, action: str) -> dict[str, str]:
@@ -381,6 +389,15 @@ class S3Handler(BaseHandler):
                         raise StoreError("NotImplemented", "AllUsers may only be granted READ here")
                     public = True
         return public
+
+
+def unsupported_acl(acl: str) -> StoreError:
+    return StoreError(
+        "NotImplemented",
+        f"canned ACL {acl!r} is not supported: access here is private or public-read "
+        "(bucket-owner-full-control and bucket-owner-read mean private, objects being owned by "
+        "the bucket's owner); grant anything else with a bucket policy",
+    )
 
 
 def decode_metadata_value(raw: str) -> str:

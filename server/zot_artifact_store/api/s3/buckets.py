@@ -84,6 +84,8 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
         await self.authorize("s3:PutBucketAcl", name)
         bucket = await self.ctx.artifacts.get_bucket(name)
         bucket.public_read = self.acl_from_request()
+        if bucket.public_read:
+            await self.ctx.artifacts.check_public_acl(name)
         await self.ctx.artifacts.metadata.update_bucket(bucket)
         self.finish()
 

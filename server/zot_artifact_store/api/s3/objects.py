@@ -168,6 +168,8 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
         self.request.body = self.body
         public = self.acl_from_request()
+        if public:
+            await self.ctx.artifacts.check_public_acl(bucket)
         record = await self.ctx.artifacts.head_object(bucket, key)
         record.public_read = public
         await self.ctx.metadata.put_object(record)

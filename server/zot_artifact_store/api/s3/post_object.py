@@ -40,7 +40,13 @@ from ...errors import StoreError
 from ...services.artifacts import PutOptions, validate_key
 from ..base import UploadHandler
 from ..httputil import quote_etag
-from .base import CANNED_ACLS, STORED_HEADERS, decode_metadata_value, store_region
+from .base import (
+    CANNED_ACLS,
+    STORED_HEADERS,
+    decode_metadata_value,
+    store_region,
+    unsupported_acl,
+)
 from .cors import CorsHandling
 from .tagging import parse_tagging
 
@@ -202,10 +208,10 @@ class PostObjectHandler(CorsHandling, UploadHandler):
             options.tags = parse_tagging(fields["tagging"].encode("utf-8"))
         acl = fields.get("acl", "private")
         if acl not in CANNED_ACLS:
-            raise StoreError(
-                "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
-            )
+            raise unsupported_acl(acl)
         self.public = CANNED_ACLS[acl]
+        if self.public:
+            await self.ctx.artifacts.check_public_acl(bucket)
         self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
 
     async def _authenticate_form(self) -> None:
