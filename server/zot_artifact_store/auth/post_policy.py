@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,18 +36,19 @@ from ..timefmt import parse_time
 from .principal import Principal
 from .sigv4 import (
     ALGORITHM,
+    KeyLookup,
     derive_signing_key,
+    lookup_secret,
     parse_amz_date,
     parse_credential,
     sign,
+    signature_mismatch,
     signatures_equal,
 )
 
 # Form fields no condition needs to name.
 UNCHECKED = frozenset({"policy", "x-amz-signature", "file", "awsaccesskeyid", "signature"})
 MAX_CLOCK_SKEW = dt.timedelta(minutes=15)
-
-SecretLookup = Callable[[str], Awaitable[tuple[str, Principal] | None]]
 
 
 @dataclass(frozen=True)
@@ -169,33 +170,21 @@ def check_length(policy: PostPolicy, size: int, *, final: bool) -> None:
         )
 
 
-async def _verify_v2(fields: Mapping[str, str], lookup: SecretLookup) -> Principal:
+async def _verify_v2(fields: Mapping[str, str], lookup: KeyLookup) -> Principal:
     """The legacy form (what boto3's ``generate_presigned_post`` makes unless configured for
     ``s3v4``): ``AWSAccessKeyId`` and ``signature``, the base64 HMAC-SHA1 of the policy."""
     if "signature" not in fields:
         raise StoreError("InvalidArgument", "Bucket POST must contain a field named 'signature'.")
-    found = await lookup(fields["awsaccesskeyid"])
-    if found is None:
-        raise StoreError(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            detail={"AWSAccessKeyId": fields["awsaccesskeyid"]},
-        )
-    secret, principal = found
+    secret, principal = await lookup_secret(lookup, fields["awsaccesskeyid"])
     digest = hmac.new(secret.encode(), fields.get("policy", "").encode(), hashlib.sha1).digest()
     if not hmac.compare_digest(base64.b64encode(digest), fields["signature"].strip().encode()):
-        raise StoreError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            detail={"AWSAccessKeyId": fields["awsaccesskeyid"]},
-        )
+        raise signature_mismatch(fields["awsaccesskeyid"])
     return principal
 
 
 async def verify_signature(
     fields: Mapping[str, str],
-    lookup: SecretLookup,
+    lookup: KeyLookup,
     *,
     region: str,
     now: dt.datetime | None = None,
@@ -225,20 +214,8 @@ async def verify_signature(
     now = now or dt.datetime.now(dt.UTC)
     if when - now > MAX_CLOCK_SKEW:
         raise StoreError("AccessDenied", "x-amz-date is in the future")
-    found = await lookup(credential.access_key_id)
-    if found is None:
-        raise StoreError(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            detail={"AWSAccessKeyId": credential.access_key_id},
-        )
-    secret, principal = found
+    secret, principal = await lookup_secret(lookup, credential.access_key_id)
     key = derive_signing_key(secret, credential.date, credential.region)
     if not signatures_equal(sign(key, fields.get("policy", "")), fields["x-amz-signature"]):
-        raise StoreError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            detail={"AWSAccessKeyId": credential.access_key_id},
-        )
+        raise signature_mismatch(credential.access_key_id)
     return principal

@@ -707,6 +707,28 @@ def _content_length(request: SigV4Request) -> int | None:
 # --------------------------------------------------------------------------- verification
 
 
+async def lookup_secret(lookup: KeyLookup, access_key_id: str) -> tuple[str, Principal]:
+    """The secret and principal of an access key, or AWS's ``InvalidAccessKeyId``."""
+    found = await lookup(access_key_id)
+    if found is None:
+        raise StoreError(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            detail={"AWSAccessKeyId": access_key_id},
+        )
+    return found
+
+
+def signature_mismatch(access_key_id: str, **detail: str) -> StoreError:
+    """AWS's ``SignatureDoesNotMatch``, with the elements it adds (``StringToSign`` …)."""
+    return StoreError(
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+        detail={"AWSAccessKeyId": access_key_id, **detail},
+    )
+
+
 async def verify_request(
     request: SigV4Request,
     lookup: KeyLookup,
@@ -758,14 +780,7 @@ async def verify_request(
     _check_unsigned_amz_headers(request, parsed.signed_headers)
 
     credential = parsed.credential
-    found = await lookup(credential.access_key_id)
-    if found is None:
-        raise StoreError(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            detail={"AWSAccessKeyId": credential.access_key_id},
-        )
-    secret, principal = found
+    secret, principal = await lookup_secret(lookup, credential.access_key_id)
     signing_key = derive_signing_key(secret, credential.date, credential.region, SERVICE)
     exclude = ("X-Amz-Signature",) if parsed.presigned else ()
     headers = canonical_headers(request, parsed.signed_headers)
@@ -796,15 +811,10 @@ async def verify_request(
         matched |= signatures_equal(sign(signing_key, sts), parsed.signature)
     if not matched:
         assert first is not None
-        raise StoreError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            detail={
-                "AWSAccessKeyId": credential.access_key_id,
-                "StringToSign": first[1],
-                "CanonicalRequest": first[0].decode("latin-1"),
-            },
+        raise signature_mismatch(
+            credential.access_key_id,
+            StringToSign=first[1],
+            CanonicalRequest=first[0].decode("latin-1"),
         )
 
     trailer = request.header("x-amz-trailer")
