@@ -8,14 +8,7 @@ headers, errors included."""
 from __future__ import annotations
 
 import hashlib
-import html
-import http.server
 import json
-import re
-import shutil
-import subprocess
-import tempfile
-import threading
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -25,6 +18,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from tests.fixtures.browser import run_page
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
@@ -282,48 +276,6 @@ async function run() {
 run();
 </script></body></html>
 """
-
-
-class _Pages(http.server.BaseHTTPRequestHandler):
-    page = b""
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(self.page)))
-        self.end_headers()
-        self.wfile.write(self.page)
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-def run_page(page: bytes, url: str) -> str:
-    """Serve ``page``, open ``url`` (the page, at some origin) in headless Chromium and return
-    what its script wrote into ``#out``."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed")
-    _Pages.page = page
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with tempfile.TemporaryDirectory() as profile:
-            dom = subprocess.run(
-                [
-                    chromium, "--headless", "--no-sandbox", "--disable-gpu",
-                    f"--user-data-dir={profile}", "--virtual-time-budget=10000",
-                    "--dump-dom", url.format(port=server.server_address[1]),
-                ],
-                capture_output=True, text=True, timeout=90, check=False,
-            ).stdout  # fmt: skip
-    finally:
-        server.shutdown()
-        server.server_close()
-    match = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
-    assert match, dom[-2000:]
-    return html.unescape(match.group(1))
 
 
 def test_a_browser_page_uploads_and_reads_as_the_rules_allow(

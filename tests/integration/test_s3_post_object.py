@@ -23,6 +23,7 @@ import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
+from tests.fixtures.browser import run_page
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
@@ -283,3 +284,40 @@ def test_the_file_streams_past_the_buffered_body_limit(tmp_path: Path) -> None:
         assert head["ETag"] == f'"{hashlib.md5(big).hexdigest()}"'
     finally:
         proc.stop()
+
+
+FORM_PAGE = """
+<html><body><pre id="out">pending</pre><script>
+async function run() {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(%(fields)s)) form.append(name, value);
+  form.append("file", new Blob(["made in the page\\n"], {type: "text/plain"}), "page.txt");
+  try {
+    const r = await fetch(%(url)s, {method: "POST", body: form});
+    const named = (await r.text()).includes("<Key>up/page.txt</Key>");
+    document.getElementById("out").textContent =
+      r.status + " " + r.headers.get("ETag") + " " + named;
+  } catch (e) { document.getElementById("out").textContent = "refused " + e.name; }
+}
+run();
+</script></body></html>
+"""
+
+
+def test_a_browser_page_posts_a_form(s3: BaseClient, bucket: str) -> None:
+    """Headless Chromium sends the form with fetch and FormData (the file a Blob), reads the
+    201 answer and its exposed ETag under the bucket's CORS rule."""
+    post = s3.generate_presigned_post(
+        bucket,
+        "up/${filename}",
+        Fields={"success_action_status": "201"},
+        Conditions=[{"success_action_status": "201"}, ["starts-with", "$key", "up/"]],
+        ExpiresIn=300,
+    )
+    page = FORM_PAGE % {"fields": json.dumps(post["fields"]), "url": json.dumps(post["url"])}
+    rule = {"AllowedOrigins": ["http://127.0.0.1:*"], "AllowedMethods": ["POST"],
+            "ExposeHeaders": ["ETag"]}  # fmt: skip
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+    etag = hashlib.md5(b"made in the page\n").hexdigest()
+    assert run_page(page.encode(), "http://127.0.0.1:{port}/") == f'201 "{etag}" true'
+    assert s3.get_object(Bucket=bucket, Key="up/page.txt")["Body"].read() == b"made in the page\n"
