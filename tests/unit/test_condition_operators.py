@@ -90,9 +90,20 @@ def test_tags_keep_their_case() -> None:
         ({"StringEquals": {"s3:prefix": {"a": 1}}}, "s3:prefix"),
         ({"StringEquals": {}}, "StringEquals"),
         ({"Null": {"s3:prefix": "maybe"}}, "Null"),
+        ({"StringLike": {"s3:prefix": "home/${aws:username}/*"}}, "policy variables"),
     ],
 )
 def test_what_cannot_be_honoured_is_refused_by_name(cond: dict[str, Any], says: str) -> None:
     with pytest.raises(StoreError) as exc:
         parse_conditions(cond, "Statement[0].Condition")
     assert exc.value.code == "MalformedPolicy" and says in exc.value.message, exc.value.message
+
+
+def test_policy_variables_in_resources_are_refused() -> None:
+    from zot_artifact_store.auth.policy import parse_statements
+
+    doc = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                          "Resource": "arn:aws:s3:::b/home/${aws:username}/*"}]}  # fmt: skip
+    with pytest.raises(StoreError) as exc:
+        parse_statements(doc, "test", bucket="b")
+    assert "Statement[0].Resource" in exc.value.message and "policy variables" in exc.value.message

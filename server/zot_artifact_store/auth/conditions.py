@@ -287,6 +287,12 @@ def _condition(operator: str, if_exists: bool, raw_key: str, raw: Any, where: st
             "MalformedPolicy", f"{where} must be a string, number or boolean, or a list of them"
         )
     texts = tuple(v for v in values if v is not None)
+    if any("${" in v for v in texts):
+        raise StoreError(
+            "MalformedPolicy",
+            f"{where}: policy variables (${{aws:username}} …) are not supported; name the "
+            "value itself",
+        )
     if operator == "Null":
         if len(texts) != 1 or texts[0].lower() not in ("true", "false"):
             raise StoreError("MalformedPolicy", f"{where}: Null takes true or false")

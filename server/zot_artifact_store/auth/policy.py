@@ -104,6 +104,11 @@ S3_ARN = "arn:aws:s3:::"
 def _resources(value: Any, where: str, bucket: str | None) -> tuple[str, ...]:
     out = []
     for r in _strings(value, where):
+        if "${" in r:
+            raise StoreError(
+                "MalformedPolicy",
+                f"{where}: policy variables (${{aws:username}} …) are not supported in {r!r}",
+            )
         r = r[len(S3_ARN) :] if r.startswith(S3_ARN) else r
         if bucket is not None and r != bucket and not r.startswith(bucket + "/"):
             raise StoreError("MalformedPolicy", f"{where}: {r!r} is outside bucket {bucket!r}")
