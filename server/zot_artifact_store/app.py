@@ -207,7 +207,9 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     authentication.add(PresignAuthenticator(presigner, presigner_revoked))
     audit = AuditLog(metadata, enabled=config.auth.audit.enable)
     audit.start()
-    authorizer = Authorizer(is_public, Policies(metadata), config.auth.roles)
+    policies = Policies(metadata)
+    policies.block_public_access = artifacts.block_public_access = config.s3.blockPublicAccess
+    authorizer = Authorizer(is_public, policies, config.auth.roles)
     if serving and not authentication.enabled:
         log.warning(
             "AUTHENTICATION IS DISABLED: anyone who can reach this server can read, write and "

@@ -695,6 +695,10 @@ class S3Config(_Section):
     # AuthorizationHeaderMalformed naming it, as AWS does), and GetBucketLocation, HeadBucket
     # and ListBuckets report it.
     region: str = Field("us-east-1", pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)
+    # Block Public Access for every bucket (all four of PutPublicAccessBlock's settings): no
+    # public-read ACL may be set and those set grant nothing, no public bucket policy may be
+    # put and the public statements of those put do not apply to anonymous callers.
+    blockPublicAccess: bool = False
 
 
 class LogConfig(_Section):

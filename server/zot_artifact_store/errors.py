@@ -91,6 +91,18 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("NoSuchBucketPolicy", 404, "The bucket has no policy"),
         ErrorSpec("NoSuchTagSet", 404, "The bucket has no tags"),
         ErrorSpec("NoSuchLifecycleConfiguration", 404, "The bucket has no lifecycle rules"),
+        ErrorSpec("NoSuchCORSConfiguration", 404, "The bucket has no CORS configuration"),
+        ErrorSpec("AccessForbidden", 403, "The CORS request is not allowed"),
+        ErrorSpec(
+            "NoSuchPublicAccessBlockConfiguration", 404, "The bucket has no public access block"
+        ),
+        ErrorSpec("InvalidPolicyDocument", 400, "The POST policy is malformed"),
+        ErrorSpec("MalformedPOSTRequest", 400, "The POST body is not well-formed form data"),
+        ErrorSpec(
+            "MaxPostPreDataLengthExceededError",
+            400,
+            "The POST form fields before the file are too large",
+        ),
         ErrorSpec(
             "OperationAborted", 409, "A conflicting operation is in progress", retryable=True
         ),

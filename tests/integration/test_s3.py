@@ -497,7 +497,7 @@ def test_unsupported_features_say_so(server: ServerProcess, bucket: str) -> None
     with server.client() as c:
         r = c.put(f"/{bucket}/k", content=b"x", headers={"x-amz-acl": "authenticated-read"})
         assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text
-        r = c.get(f"/{bucket}?cors")
+        r = c.get(f"/{bucket}?website")
         assert r.status_code == 501 and "<Code>NotImplemented</Code>" in r.text
 
 

@@ -73,12 +73,21 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "GetBucketPolicy",
         "PutBucketPolicy",
         "DeleteBucketPolicy",
+        "GetBucketPolicyStatus",
+        "GetPublicAccessBlock",
+        "PutPublicAccessBlock",
+        "DeletePublicAccessBlock",
+        "GetBucketOwnershipControls",
+        "PutBucketOwnershipControls",
         "GetBucketTagging",
         "PutBucketTagging",
         "DeleteBucketTagging",
         "GetBucketLifecycleConfiguration",
         "PutBucketLifecycleConfiguration",
         "DeleteBucketLifecycle",
+        "GetBucketCors",
+        "PutBucketCors",
+        "DeleteBucketCors",
         "ListMultipartUploads",
         "DeleteObjects",
         "PutObject",
@@ -288,6 +297,47 @@ def _lifecycle_rule_ids(world: World) -> list[str] | None:
     return [r["ID"] for r in rules]
 
 
+CORS_RULE = {"ID": "walk", "AllowedOrigins": ["https://ui.example.com"], "AllowedMethods": ["GET"]}
+
+
+def _put_cors(world: World) -> None:
+    world.checker.put_bucket_cors(Bucket=world.bucket, CORSConfiguration={"CORSRules": [CORS_RULE]})
+
+
+def _cors_rules(world: World) -> list[dict[str, Any]] | None:
+    """The bucket's CORS rules (read back through S3: /v1 does not show them), None when it
+    has no configuration."""
+    try:
+        return world.checker.get_bucket_cors(Bucket=world.bucket)["CORSRules"]
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "NoSuchCORSConfiguration", exc.response
+        return None
+
+
+BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": False,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": False,
+}
+OWNER_ENFORCED = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+
+
+def _put_block(world: World) -> None:
+    world.checker.put_public_access_block(Bucket=world.bucket, PublicAccessBlockConfiguration=BLOCK)
+
+
+def _block(world: World) -> dict[str, Any] | None:
+    """The bucket's public access block (read back through S3), None without one."""
+    try:
+        answer = world.checker.get_public_access_block(Bucket=world.bucket)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        assert code == "NoSuchPublicAccessBlockConfiguration", exc.response
+        return None
+    return answer["PublicAccessBlockConfiguration"]
+
+
 def _new_upload(world: World, state: State, response: dict[str, Any]) -> None:
     state["uploads"][response["UploadId"]] = {"key": KEY, "parts": []}
 
@@ -380,6 +430,10 @@ SCENARIOS: dict[str, Scenario] = {
         change=_policy_set,
     ),
     "DeleteBucketPolicy": Scenario(setup=_put_policy, change=_policy_removed),
+    "GetBucketPolicyStatus": Scenario(  # the walk's policy lets anyone read: public
+        setup=_put_policy,
+        check=_expect(lambda w, s, r: r["PolicyStatus"]["IsPublic"] is True, "it is public"),
+    ),
     "GetBucketTagging": Scenario(
         setup=_put_bucket_tags,
         check=_expect(
@@ -413,6 +467,36 @@ SCENARIOS: dict[str, Scenario] = {
         setup=_put_lifecycle,
         check=_expect(lambda w, s, r: _lifecycle_rule_ids(w) is None, "the rules are gone"),
     ),
+    "GetBucketCors": Scenario(
+        setup=_put_cors,
+        check=_expect(lambda w, s, r: r["CORSRules"] == [CORS_RULE], "the bucket's rule"),
+    ),
+    "PutBucketCors": Scenario(
+        params=lambda w: {"CORSConfiguration": {"CORSRules": [CORS_RULE]}},
+        check=_expect(lambda w, s, r: _cors_rules(w) == [CORS_RULE], "the rule is set"),
+    ),
+    "DeleteBucketCors": Scenario(
+        setup=_put_cors,
+        check=_expect(lambda w, s, r: _cors_rules(w) is None, "the rules are gone"),
+    ),
+    "GetPublicAccessBlock": Scenario(
+        setup=_put_block,
+        check=_expect(lambda w, s, r: r["PublicAccessBlockConfiguration"] == BLOCK, "the block"),
+    ),
+    "PutPublicAccessBlock": Scenario(
+        params=lambda w: {"PublicAccessBlockConfiguration": BLOCK},
+        check=_expect(lambda w, s, r: _block(w) == BLOCK, "the block is set"),
+    ),
+    "DeletePublicAccessBlock": Scenario(
+        setup=_put_block,
+        check=_expect(lambda w, s, r: _block(w) is None, "the block is gone"),
+    ),
+    "GetBucketOwnershipControls": Scenario(
+        check=_expect(
+            lambda w, s, r: r["OwnershipControls"] == OWNER_ENFORCED, "BucketOwnerEnforced"
+        )
+    ),
+    "PutBucketOwnershipControls": Scenario(params=lambda w: {"OwnershipControls": OWNER_ENFORCED}),
     "ListMultipartUploads": Scenario(
         check=_expect(
             lambda w, s, r: (

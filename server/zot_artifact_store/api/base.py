@@ -23,7 +23,7 @@ from tornado.iostream import StreamClosedError
 from .. import jsonbody
 from ..auth.authn import AuthRequest
 from ..auth.authz import denial
-from ..auth.policy import EvalContext
+from ..auth.conditions import EXISTING_TAG_ACTIONS, EvalContext
 from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_principal
 from ..auth.ratelimit import Presented
 from ..connections import on_body_timeout
@@ -183,11 +183,35 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
-        context = EvalContext(source_ip=self.request.remote_ip or "")
-        decision = await self.ctx.authorizer.decide(self.principal, action, resource, context)
+        decision = await self.ctx.authorizer.decide(
+            self.principal, action, resource, self.eval_context(action)
+        )
         self.audit(action, resource, decision.allowed, decision.reason)
         if not decision.allowed:
             raise denial(self.principal, action, resource)
+
+    def eval_context(self, action: str) -> EvalContext:
+        """What policy conditions may test about this request, for ``action``: the source
+        address, the transport (``aws:SecureTransport``), the request's own condition keys
+        (:meth:`condition_values`) and, for the actions AWS gives them to, the tags of the
+        object acted on (``s3:ExistingObjectTag/<key>``, read only when a statement asks)."""
+        return EvalContext(
+            source_ip=self.request.remote_ip or "",
+            secure_transport=self.request.protocol == "https",
+            values=self.condition_values(action),
+            existing_tags=self._existing_tags if action in EXISTING_TAG_ACTIONS else None,
+        )
+
+    def condition_values(self, action: str) -> dict[str, str]:
+        """The request's own condition keys (``s3:prefix`` …) for ``action``; none by default."""
+        return {}
+
+    async def _existing_tags(self, resource: str) -> dict[str, str] | None:
+        bucket, _, key = resource.partition("/")
+        try:
+            return (await self.ctx.artifacts.head_object(bucket, key)).tags
+        except StoreError:
+            return None  # no such object: the key is absent
 
     def audit(
         self, action: str, resource: str, allowed: bool, reason: str = "", **detail: str

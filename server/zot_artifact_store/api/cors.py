@@ -2,7 +2,7 @@
 JavaScript SDK in a web app), read the answers' useful headers, and send its credentials in
 ``Authorization``. Preflights (``OPTIONS`` with ``Access-Control-Request-Method``) are
 answered without authentication, for the methods the route takes. S3 and OCI are not
-affected: S3's CORS is per bucket (PutBucketCors), not offered yet."""
+affected: S3's CORS is per bucket (PutBucketCors, ``api/s3/cors.py``)."""
 
 from __future__ import annotations
 

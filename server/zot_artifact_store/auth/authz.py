@@ -7,6 +7,7 @@ identity issue adds IAM-style statements with explicit Deny; the call shape stay
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
-from .policy import EvalContext, Policies, evaluate
+from .policy import EvalContext, Policies, Statement, evaluate
 from .principal import Principal
 
 if TYPE_CHECKING:
@@ -110,9 +111,8 @@ class Authorizer:
             if principal.statements:
                 statements = [*statements, *principal.statements]
             if statements:
-                deny, allow = evaluate(
-                    statements, principal, action, resource, context or EvalContext()
-                )
+                context = await _with_object_tags(statements, resource, context or EvalContext())
+                deny, allow = evaluate(statements, principal, action, resource, context)
                 if deny is not None and not (
                     principal.source == "root" and action in LOCKOUT_PROOF_ACTIONS
                 ):
@@ -157,6 +157,22 @@ class Authorizer:
         )
         if not decision.allowed:
             raise denial(principal, action, resource)
+
+
+async def _with_object_tags(
+    statements: Sequence[Statement], resource: str, context: EvalContext
+) -> EvalContext:
+    """The context with the acted-on object's tags, read only when a statement's condition
+    asks for them (``s3:ExistingObjectTag/<key>``) and the resource is an object."""
+    if (
+        context.existing_tags is None
+        or context.object_tags is not None
+        or "/" not in resource
+        or not any(st.needs_object_tags for st in statements)
+    ):
+        return context
+    tags = await context.existing_tags(resource)
+    return dataclasses.replace(context, object_tags=tags)
 
 
 def denial(principal: Principal, action: str, resource: str) -> StoreError:

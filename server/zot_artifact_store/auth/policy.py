@@ -11,33 +11,31 @@ Names, as statements write them:
 * **Principal**: ``*`` (anyone, anonymous included), a principal id (``root:admin``,
   ``token:3f9c…``, ``oidc:<issuer>#<sub>``), ``role:writer``, ``group:devs``, or
   ``{"AWS": […]}`` as S3 bucket policies write it.
-* **Condition**: ``IpAddress`` / ``NotIpAddress`` on ``aws:SourceIp`` (CIDRs), and
-  ``DateGreaterThan`` / ``DateLessThan`` on ``aws:CurrentTime`` (RFC 3339).
+* **Condition**: AWS's operators (``StringEquals``, ``StringLike``, ``NumericLessThan``,
+  ``Bool``, ``IpAddress``, ``Null`` …) on the keys :mod:`.conditions` lists (``aws:SourceIp``,
+  ``aws:SecureTransport``, ``aws:username``, ``s3:prefix``, ``s3:ExistingObjectTag/<key>`` …).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import ipaddress
 import json
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import StoreError
 from ..metadata import Bucket, MetadataStore, Policy
-from ..timefmt import iso_time, parse_time
-from .principal import Principal
+from ..timefmt import iso_time
+from .conditions import Condition, EvalContext, parse_conditions
+from .principal import ANONYMOUS, Principal
+from .public_access import blocked, effective_block
 
 EFFECTS = ("Allow", "Deny")
-CONDITIONS = {
-    "IpAddress": "aws:SourceIp",
-    "NotIpAddress": "aws:SourceIp",
-    "DateGreaterThan": "aws:CurrentTime",
-    "DateLessThan": "aws:CurrentTime",
-}
 MAX_STATEMENTS = 100
 POLICY_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -48,27 +46,30 @@ class Statement:
     principals: tuple[str, ...]
     actions: tuple[str, ...]
     resources: tuple[str, ...]
-    conditions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    conditions: tuple[Condition, ...] = ()
     sid: str = ""
     source: str = ""  # where it came from, for the decision's reason ("policy ci-deny #0")
+    # A public statement of a bucket with RestrictPublicBuckets: not for anonymous callers.
+    authenticated_only: bool = False
 
     def applies(self, principal: Principal, action: str, resource: str, ctx: EvalContext) -> bool:
+        if self.authenticated_only and principal.is_anonymous:
+            return False
         return (
             any(_principal_matches(p, principal) for p in self.principals)
             and any(fnmatch.fnmatchcase(action, a) for a in self.actions)
             and any(_resource_matches(r, resource) for r in self.resources)
-            and all(_condition_holds(op, values, ctx) for op, values in self.conditions)
+            and all(c.holds(principal, ctx) for c in self.conditions)
         )
+
+    @property
+    def needs_object_tags(self) -> bool:
+        """Does a condition read the tags of the object acted on (s3:ExistingObjectTag)?"""
+        return any(c.needs_object_tags for c in self.conditions)
 
     def describe(self) -> str:
         name = f" {self.sid}" if self.sid else ""
         return f"{self.effect} statement{name} of {self.source}".strip()
-
-
-@dataclass(frozen=True)
-class EvalContext:
-    source_ip: str = ""
-    now: float = field(default_factory=time.time)
 
 
 def _principal_matches(pattern: str, principal: Principal) -> bool:
@@ -90,18 +91,6 @@ def _resource_matches(pattern: str, resource: str) -> bool:
     return fnmatch.fnmatchcase(resource, pattern)
 
 
-def _condition_holds(op: str, values: tuple[str, ...], ctx: EvalContext) -> bool:
-    if op in ("IpAddress", "NotIpAddress"):
-        try:
-            ip = ipaddress.ip_address(ctx.source_ip)
-        except ValueError:
-            return op == "NotIpAddress"
-        inside = any(ip in ipaddress.ip_network(v, strict=False) for v in values)
-        return inside if op == "IpAddress" else not inside
-    limit = parse_time(values[0])
-    return ctx.now > limit if op == "DateGreaterThan" else ctx.now < limit
-
-
 def _strings(value: Any, where: str) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
@@ -115,6 +104,11 @@ S3_ARN = "arn:aws:s3:::"
 def _resources(value: Any, where: str, bucket: str | None) -> tuple[str, ...]:
     out = []
     for r in _strings(value, where):
+        if "${" in r:
+            raise StoreError(
+                "MalformedPolicy",
+                f"{where}: policy variables (${{aws:username}} …) are not supported in {r!r}",
+            )
         r = r[len(S3_ARN) :] if r.startswith(S3_ARN) else r
         if bucket is not None and r != bucket and not r.startswith(bucket + "/"):
             raise StoreError("MalformedPolicy", f"{where}: {r!r} is outside bucket {bucket!r}")
@@ -162,31 +156,17 @@ def parse_statements(
             raise StoreError("MalformedPolicy", f"{where}.Effect must be Allow or Deny")
         principal = st.get("Principal", subject)
         if isinstance(principal, dict):  # S3 bucket policies: {"AWS": [...]}
+            other = sorted(set(principal) - {"AWS"})
+            if other:
+                raise StoreError(
+                    "MalformedPolicy",
+                    f"{where}.Principal: {', '.join(other)} principals are not supported here; "
+                    'use "*" or {"AWS": [...]} with principal ids, role:<name> or group:<name>',
+                )
             principal = principal.get("AWS")
         if principal is None:
             raise StoreError("MalformedPolicy", f"{where}.Principal is required")
-        conditions: list[tuple[str, tuple[str, ...]]] = []
-        cond = st.get("Condition") or {}
-        if not isinstance(cond, dict):
-            raise StoreError("MalformedPolicy", f"{where}.Condition must be an object")
-        for op, body in cond.items():
-            key = CONDITIONS.get(op)
-            if key is None or not isinstance(body, dict) or set(body) != {key}:
-                raise StoreError(
-                    "MalformedPolicy",
-                    f"{where}.Condition: supported are IpAddress/NotIpAddress on aws:SourceIp "
-                    "and DateGreaterThan/DateLessThan on aws:CurrentTime",
-                )
-            values = _strings(body[key], f"{where}.Condition.{op}")
-            try:
-                for v in values:
-                    if key == "aws:SourceIp":
-                        ipaddress.ip_network(v, strict=False)
-                    else:
-                        parse_time(v)
-            except ValueError as exc:
-                raise StoreError("MalformedPolicy", f"{where}.Condition.{op}: {exc}") from None
-            conditions.append((op, values))
+        conditions = parse_conditions(st.get("Condition"), f"{where}.Condition")
         sid = st.get("Sid", "")
         if not isinstance(sid, str):
             raise StoreError("MalformedPolicy", f"{where}.Sid must be a string")
@@ -196,12 +176,37 @@ def parse_statements(
                 principals=_strings(principal, f"{where}.Principal"),
                 actions=_strings(st.get("Action"), f"{where}.Action"),
                 resources=_resources(st.get("Resource"), f"{where}.Resource", bucket),
-                conditions=tuple(conditions),
+                conditions=conditions,
                 sid=sid or f"#{i}",
                 source=source,
             )
         )
     return out
+
+
+def statement_is_public(statement: Statement) -> bool:
+    """Does ``statement`` allow anonymous callers (``Principal: "*"`` or a pattern matching
+    ``anonymous``) something, unrestricted by a condition AWS counts as limiting to known
+    callers: ``IpAddress`` on ``aws:SourceIp`` without a ``/0`` network, or
+    ``aws:userid`` / ``aws:username`` equal to fixed values (no wildcard)?"""
+    if statement.effect != "Allow":
+        return False
+    if not any(_principal_matches(p, ANONYMOUS) for p in statement.principals):
+        return False
+    return not any(_restricts_callers(c) for c in statement.conditions)
+
+
+def _restricts_callers(condition: Condition) -> bool:
+    if condition.if_exists:
+        return False
+    if condition.key == "aws:sourceip" and condition.operator == "IpAddress":
+        return all(ipaddress.ip_network(v, strict=False).prefixlen > 0 for v in condition.values)
+    if condition.key in ("aws:userid", "aws:username"):
+        fixed = not any("*" in v or "?" in v for v in condition.values)
+        return condition.operator in ("StringEquals", "StringEqualsIgnoreCase") or (
+            condition.operator == "StringLike" and fixed
+        )
+    return False
 
 
 def evaluate(
@@ -239,6 +244,8 @@ class Policies:
 
     def __init__(self, metadata: MetadataStore) -> None:
         self.metadata = metadata
+        # ``s3.blockPublicAccess``: every bucket blocks public policies (auth/public_access).
+        self.block_public_access = False
         self._global: tuple[float, list[Statement]] | None = None
         self._buckets: dict[str, tuple[float, list[Statement]]] = {}
 
@@ -274,6 +281,11 @@ class Policies:
         doc = record.settings.get("policy") if record else None
         source = f"bucket policy of {bucket}"
         compiled = parse_statements(doc, source, bucket=bucket) if doc else []
+        if effective_block(record, self.block_public_access).RestrictPublicBuckets:
+            compiled = [
+                dataclasses.replace(st, authenticated_only=True) if statement_is_public(st) else st
+                for st in compiled
+            ]
         if len(self._buckets) > 10_000:
             self._buckets.clear()
         cached = self._buckets[bucket] = (now + self.TTL, compiled)
@@ -315,6 +327,10 @@ class Policies:
     async def put_bucket_policy(self, bucket: str, doc: Any) -> None:
         check_document(doc, f"bucket policy of {bucket}", bucket=bucket)
         record = await self._bucket(bucket)
+        if effective_block(record, self.block_public_access).BlockPublicPolicy and any(
+            statement_is_public(st) for st in parse_statements(doc, "", bucket=bucket)
+        ):
+            raise blocked("a public bucket policy", "BlockPublicPolicy", self.block_public_access)
         record.settings["policy"] = doc
         await self.metadata.update_bucket(record)
         self.invalidate(bucket)
@@ -324,6 +340,18 @@ class Policies:
         if doc is None:
             raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no policy")
         return doc
+
+    async def bucket_is_public(self, bucket: str) -> bool:
+        """GetBucketPolicyStatus's ``IsPublic``: the bucket's policy grants anything to
+        anonymous callers (:func:`statement_is_public`), or its canned ACL is public-read (the
+        store's ACLs are part of its policy model). No policy and a private ACL:
+        ``NoSuchBucketPolicy``, as AWS answers."""
+        record = await self._bucket(bucket)
+        doc = record.settings.get("policy")
+        if doc is None and not record.public_read:
+            raise StoreError("NoSuchBucketPolicy", f"bucket {bucket!r} has no policy")
+        statements = parse_statements(doc, "", bucket=bucket) if doc else []
+        return record.public_read or any(statement_is_public(st) for st in statements)
 
     async def delete_bucket_policy(self, bucket: str) -> None:
         record = await self._bucket(bucket)

@@ -443,7 +443,7 @@ def _malformed(code: str, message: str) -> StoreError:
     return StoreError(code, message[:1].upper() + message[1:])
 
 
-def _parse_credential(value: str, code: str) -> Credential:
+def parse_credential(value: str, code: str) -> Credential:
     parts = value.split("/")
     if len(parts) != 5 or not parts[0]:
         raise _malformed(
@@ -478,7 +478,7 @@ def _parse_signed_headers(value: str, code: str) -> tuple[str, ...]:
     return names
 
 
-def _parse_amz_date(value: str) -> dt.datetime | None:
+def parse_amz_date(value: str) -> dt.datetime | None:
     if not _AMZ_DATE_RE.match(value):
         return None
     try:
@@ -509,13 +509,13 @@ def _parse_header_auth(request: SigV4Request, header: str) -> _Parsed:
             "the authorization header requires three components: Credential, SignedHeaders, "
             "and Signature.",
         )
-    credential = _parse_credential(fields["Credential"], code)
+    credential = parse_credential(fields["Credential"], code)
     signed = _parse_signed_headers(fields["SignedHeaders"], code)
 
     amz_date = request.header("x-amz-date")
     if amz_date is not None:
         amz_date = amz_date.strip()
-        when = _parse_amz_date(amz_date)
+        when = parse_amz_date(amz_date)
     else:
         date_header = request.header("date")
         when = None
@@ -564,9 +564,9 @@ def _parse_query_auth(params: dict[str, list[str]]) -> _Parsed:
     value = {n: params[n][0] for n in _PRESIGN_PARAMS}
     if value["X-Amz-Algorithm"] != ALGORITHM:
         raise StoreError(code, f'X-Amz-Algorithm only supports "{ALGORITHM}"')
-    credential = _parse_credential(value["X-Amz-Credential"], code)
+    credential = parse_credential(value["X-Amz-Credential"], code)
     amz_date = value["X-Amz-Date"]
-    when = _parse_amz_date(amz_date)
+    when = parse_amz_date(amz_date)
     if when is None:
         raise StoreError(
             code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
@@ -707,6 +707,28 @@ def _content_length(request: SigV4Request) -> int | None:
 # --------------------------------------------------------------------------- verification
 
 
+async def lookup_secret(lookup: KeyLookup, access_key_id: str) -> tuple[str, Principal]:
+    """The secret and principal of an access key, or AWS's ``InvalidAccessKeyId``."""
+    found = await lookup(access_key_id)
+    if found is None:
+        raise StoreError(
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            detail={"AWSAccessKeyId": access_key_id},
+        )
+    return found
+
+
+def signature_mismatch(access_key_id: str, **detail: str) -> StoreError:
+    """AWS's ``SignatureDoesNotMatch``, with the elements it adds (``StringToSign`` …)."""
+    return StoreError(
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your key and signing method.",
+        detail={"AWSAccessKeyId": access_key_id, **detail},
+    )
+
+
 async def verify_request(
     request: SigV4Request,
     lookup: KeyLookup,
@@ -758,14 +780,7 @@ async def verify_request(
     _check_unsigned_amz_headers(request, parsed.signed_headers)
 
     credential = parsed.credential
-    found = await lookup(credential.access_key_id)
-    if found is None:
-        raise StoreError(
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-            detail={"AWSAccessKeyId": credential.access_key_id},
-        )
-    secret, principal = found
+    secret, principal = await lookup_secret(lookup, credential.access_key_id)
     signing_key = derive_signing_key(secret, credential.date, credential.region, SERVICE)
     exclude = ("X-Amz-Signature",) if parsed.presigned else ()
     headers = canonical_headers(request, parsed.signed_headers)
@@ -796,15 +811,10 @@ async def verify_request(
         matched |= signatures_equal(sign(signing_key, sts), parsed.signature)
     if not matched:
         assert first is not None
-        raise StoreError(
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your key and signing method.",
-            detail={
-                "AWSAccessKeyId": credential.access_key_id,
-                "StringToSign": first[1],
-                "CanonicalRequest": first[0].decode("latin-1"),
-            },
+        raise signature_mismatch(
+            credential.access_key_id,
+            StringToSign=first[1],
+            CanonicalRequest=first[0].decode("latin-1"),
         )
 
     trailer = request.header("x-amz-trailer")

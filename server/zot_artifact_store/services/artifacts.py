@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import jsonbody
 from ..auth.principal import current_principal
+from ..auth.public_access import blocked, effective_block
 from ..errors import StoreError
 from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
@@ -284,6 +285,8 @@ class ArtifactService:
         self.on_publish: list[Callable[[ObjectRecord], Awaitable[None]]] = []
         # Outbound webhooks (services/webhooks.py): object.* and bucket.* events.
         self.notify: Notifier = NULL_NOTIFIER
+        # ``s3.blockPublicAccess``: no bucket or object may be public (auth/public_access).
+        self.block_public_access = False
 
     # ---- buckets ------------------------------------------------------------------------
     async def create_bucket(
@@ -301,6 +304,8 @@ class ArtifactService:
         owner it is ``BucketAlreadyExists``. ``web``: serve HTML, SVG, scripts… inline
         (api/content_safety.py)."""
         validate_bucket_name(name)
+        if public_read:
+            await self.check_public_acl(name)
         bucket = Bucket(
             name=name,
             created_at=time.time(),
@@ -360,12 +365,22 @@ class ArtifactService:
         await self.notify.emit("bucket.deleted", {"bucket": name}, {"objects_removed": removed})
         return removed
 
+    async def check_public_acl(self, name: str) -> None:
+        """Refuse making bucket ``name`` or one of its objects public-read by ACL when public
+        access is blocked (``BlockPublicAcls``, or ``s3.blockPublicAccess``)."""
+        bucket = await self.metadata.get_bucket(name)
+        if effective_block(bucket, self.block_public_access).BlockPublicAcls:
+            raise blocked("a public-read ACL", "BlockPublicAcls", self.block_public_access)
+
     async def is_public(self, resource: str) -> bool:
         """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key`` (public when
-        the bucket is, or when the object itself carries the public-read ACL)."""
+        the bucket is, or when the object itself carries the public-read ACL), unless its
+        public ACLs are ignored (``IgnorePublicAcls``, or ``s3.blockPublicAccess``)."""
         name, _, key = resource.partition("/")
         bucket = await self.metadata.get_bucket(name)
         if bucket is None:
+            return False
+        if effective_block(bucket, self.block_public_access).IgnorePublicAcls:
             return False
         if bucket.public_read:
             return True

@@ -21,6 +21,7 @@ import tornado.ioloop
 import tornado.web
 
 from ...auth.awschunked import stored_content_encoding
+from ...auth.conditions import listing_values, request_tag_values
 from ...auth.principal import current_principal
 from ...auth.sigv2 import verify_sigv2
 from ...auth.sigv4 import SigV4Context, SigV4Request
@@ -33,7 +34,7 @@ from ..base import BaseHandler
 from ..httputil import check_preconditions, parse_copy_source
 from . import xml
 from .operations import Level, Operation, resolve
-from .tagging import parse_tagging_header
+from .tagging import parse_tagging, parse_tagging_header
 
 MAX_KEYS = 1000
 MAX_DELETE_KEYS = 1000
@@ -68,7 +69,15 @@ RESPONSE_OVERRIDES = {
     "response-content-disposition": "Content-Disposition",
     "response-content-encoding": "Content-Encoding",
 }
-CANNED_ACLS = {"private": False, "public-read": True}
+# Canned ACLs as this store's access model has them: public-read or not. Under
+# BucketOwnerEnforced the bucket-owner-* ones mean private; others (public-read-write,
+# authenticated-read, aws-exec-read, log-delivery-write) grant what it cannot express.
+CANNED_ACLS = {
+    "private": False,
+    "public-read": True,
+    "bucket-owner-full-control": False,
+    "bucket-owner-read": False,
+}
 DEFAULT_REGION = "us-east-1"
 OWNER = {"ID": "zot-artifact-store", "DisplayName": "zot-artifact-store"}
 STORAGE_CLASS = "STANDARD"
@@ -142,6 +151,8 @@ class S3Handler(BaseHandler):
             self.request.headers.keys(),
             self.path_args[0] if self.path_args else None,
         )
+        if self.request.headers.get("x-amz-acl") == "public-read" and self.path_args:
+            await self.ctx.artifacts.check_public_acl(self.path_args[0])  # Block Public Access
 
     async def _authenticate_s3(self) -> None:
         auth = self.ctx.authentication
@@ -281,10 +292,27 @@ class S3Handler(BaseHandler):
         if acl is None:
             return None
         if acl not in CANNED_ACLS:
-            raise StoreError(
-                "NotImplemented", f"canned ACL {acl!r}: only private and public-read exist here"
-            )
+            raise unsupported_acl(acl)
         return CANNED_ACLS[acl]
+
+    def condition_values(self, action: str) -> dict[str, str]:
+        """Policy condition keys of this S3 request: a listing's ``s3:prefix``,
+        ``s3:delimiter`` and ``s3:max-keys``; the tags a write sets
+        (``s3:RequestObjectTag/<key>``: the ``x-amz-tagging`` header, or PutObjectTagging's
+        body). Tags that break S3's limits are refused after authorization, as ever."""
+        operation = getattr(self, "operation", None)
+        name = operation.name if operation is not None else ""
+        if name in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
+            return listing_values(self.arg("prefix"), self.arg("delimiter"), self.arg("max-keys"))
+        if action not in ("s3:PutObject", "s3:PutObjectTagging"):
+            return {}
+        try:
+            if name == "PutObjectTagging":
+                return request_tag_values(parse_tagging(getattr(self, "body", b"")))
+            header = self.request.headers.get("x-amz-tagging")
+            return request_tag_values(parse_tagging_header(header) if header else None)
+        except StoreError:
+            return {}
 
     async def header_tags(self, bucket: str, key: str) -> dict[str, str] | None:
         """The tags of a write's ``x-amz-tagging`` header (None: no header). As on AWS, a
@@ -361,6 +389,15 @@ class S3Handler(BaseHandler):
                         raise StoreError("NotImplemented", "AllUsers may only be granted READ here")
                     public = True
         return public
+
+
+def unsupported_acl(acl: str) -> StoreError:
+    return StoreError(
+        "NotImplemented",
+        f"canned ACL {acl!r} is not supported: access here is private or public-read "
+        "(bucket-owner-full-control and bucket-owner-read mean private, objects being owned by "
+        "the bucket's owner); grant anything else with a bucket policy",
+    )
 
 
 def decode_metadata_value(raw: str) -> str:

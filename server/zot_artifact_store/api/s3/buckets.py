@@ -15,23 +15,24 @@ from ..httputil import (
     quote_etag,
 )
 from . import xml
+from .access import BucketAccessOperations
 from .base import (
     DEFAULT_REGION,
     MAX_DELETE_KEYS,
     MAX_KEYS,
     OWNER,
     STORAGE_CLASS,
-    S3Handler,
     s3_code,
     store_region,
     verify_body_integrity,
 )
+from .cors import BucketCorsOperations, CorsHandling
 from .lifecycle import lifecycle_xml, parse_lifecycle
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
 
 
 # ---- buckets ----------------------------------------------------------------------------------
-class BucketHandler(S3Handler):
+class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
     """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
 
     level = "bucket"
@@ -83,6 +84,8 @@ class BucketHandler(S3Handler):
         await self.authorize("s3:PutBucketAcl", name)
         bucket = await self.ctx.artifacts.get_bucket(name)
         bucket.public_read = self.acl_from_request()
+        if bucket.public_read:
+            await self.ctx.artifacts.check_public_acl(name)
         await self.ctx.artifacts.metadata.update_bucket(bucket)
         self.finish()
 

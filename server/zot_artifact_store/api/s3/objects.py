@@ -32,13 +32,14 @@ from .base import (
     RESPONSE_OVERRIDES,
     encode_metadata_value,
 )
+from .cors import CorsHandling
 from .multipart import MultipartOperations
 from .tagging import parse_tagging, tagging_xml
 
 
 # ---- objects ----------------------------------------------------------------------------------
 @tornado.web.stream_request_body
-class ObjectHandler(MultipartOperations, UploadHandler):
+class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
     """``/{bucket}/{key}``: objects, their ACLs and multipart uploads (with
     :class:`MultipartOperations`). PutObject and UploadPart bodies stream into the blob store."""
 
@@ -47,6 +48,8 @@ class ObjectHandler(MultipartOperations, UploadHandler):
 
     async def prepare(self) -> None:
         await super().prepare()
+        if self._finished:  # a CORS preflight, answered
+            return
         self.session = None
         self.decoder: AwsChunkedDecoder | None = None
         self.checksums: BodyChecksums | None = None
@@ -165,6 +168,8 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
         self.request.body = self.body
         public = self.acl_from_request()
+        if public:
+            await self.ctx.artifacts.check_public_acl(bucket)
         record = await self.ctx.artifacts.head_object(bucket, key)
         record.public_read = public
         await self.ctx.metadata.put_object(record)

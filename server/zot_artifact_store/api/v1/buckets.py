@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...auth.conditions import listing_values
 from ...errors import StoreError
 from ...services.artifacts import (
     Listing,
@@ -75,6 +76,13 @@ class ObjectListHandler(V1Handler):
     query_parameters = takes(
         GET=("prefix", "delimiter", "limit", "continuation_token", "start_after")
     )
+
+    def condition_values(self, action: str) -> dict[str, str]:
+        return listing_values(
+            self.get_query_argument("prefix", None),
+            self.get_query_argument("delimiter", None),
+            self.get_query_argument("limit", None),
+        )
 
     async def get(self, bucket: str) -> None:
         await self.authorize("s3:ListBucket", bucket)
