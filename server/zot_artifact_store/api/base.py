@@ -183,11 +183,17 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
+        refusal = await self.refusal(action, resource)
+        if refusal is not None:
+            raise refusal
+
+    async def refusal(self, action: str, resource: str) -> StoreError | None:
+        """Ask the one Authorizer and audit its answer, as :meth:`authorize`; the 401/403 it
+        would raise, or None when allowed (for requests that decide item by item)."""
         context = EvalContext(source_ip=self.request.remote_ip or "")
         decision = await self.ctx.authorizer.decide(self.principal, action, resource, context)
         self.audit(action, resource, decision.allowed, decision.reason)
-        if not decision.allowed:
-            raise denial(self.principal, action, resource)
+        return None if decision.allowed else denial(self.principal, action, resource)
 
     def audit(
         self, action: str, resource: str, allowed: bool, reason: str = "", **detail: str
