@@ -21,6 +21,9 @@ from tests.integration.test_gate_bypass import CYCLONEDX, SBOM_GATE, gate_bucket
 from tests.integration.test_identity import eventually
 from tests.integration.test_v1_objects import obj_url, problem
 from tests.integration.test_v1_uploads import token
+from tests.integration.test_webhooks import FAST, Receiver, of_type, subscribe
+from tests.integration.test_webhooks import ROOT as HOOK_ROOT
+from tests.integration.test_webhooks import start as start_hooked
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 
@@ -421,3 +424,42 @@ def test_batch_verify_matches_single_verify(c: httpx.Client, bucket: str) -> Non
     r = c.post("/v1/batch/verify", json={"subjects": subjects, "policy": {"nope": 1}})
     problem(r, 400, "InvalidArgument")
     problem(c.post("/v1/batch/verify", json={"subjects": subjects}), 400, "MalformedJSON")
+
+
+# ---- events: the same as the single operations' ------------------------------------------------
+
+
+def test_batch_operations_announce_the_single_operations_events(tmp_path: Path) -> None:
+    receiver = Receiver(tmp_path)
+    store = start_hooked(tmp_path, FAST)
+    try:
+        with store.client(auth=HOOK_ROOT) as c:
+            hook = subscribe(c, receiver.url + "/in", events=["object.*", "verification.*"])
+            receiver.control(secrets=[hook["secret"]])
+            bucket = new_bucket(c)
+            put(c, bucket, "source", b"shared")
+            answer = plan(c, bucket, [entry("linked", b"shared"), entry("sent", b"new")]).json()
+            assert [o["result"] for o in answer["objects"]] == ["linked", "upload"]
+            href = answer["objects"][1]["actions"]["upload"]["href"]
+            assert httpx.put(href, content=b"new").status_code == 201
+            r = c.post("/v1/batch/delete", json={"bucket": bucket, "keys": ["source"]})
+            assert r.json()["counts"] == {"deleted": 1, "error": 0}
+            subjects = [{"bucket": bucket, "key": "linked"}, {"bucket": bucket, "key": "sent"}]
+            r = c.post("/v1/batch/verify", json={"subjects": subjects, "policy": SBOM_GATE})
+            assert r.json()["counts"] == {"passed": 0, "failed": 2, "error": 0}
+            got = receiver.wait(lambda g: len(g) >= 6)
+            assert all(d["verified"] for d in got)
+            created = sorted(e["subject"]["key"] for e in of_type(got, "object.created"))
+            assert created == ["linked", "sent", "source"]
+            [deleted] = of_type(got, "object.deleted")
+            assert deleted["subject"]["key"] == "source"
+            failed = of_type(got, "verification.failed")
+            assert sorted(e["subject"]["key"] for e in failed) == ["linked", "sent"]
+            assert all(e["actor"] == f"root:{HOOK_ROOT[0]}" for e in got_events(got))
+    finally:
+        store.stop()
+        receiver.stop()
+
+
+def got_events(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d["event"]["data"] for d in got]
