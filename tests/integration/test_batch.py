@@ -24,6 +24,7 @@ from tests.integration.test_v1_uploads import token
 from tests.integration.test_webhooks import FAST, Receiver, of_type, subscribe
 from tests.integration.test_webhooks import ROOT as HOOK_ROOT
 from tests.integration.test_webhooks import start as start_hooked
+from zot_artifacts import AsyncClient, BasicAuth, Client, Subject, TokenAuth
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 
@@ -463,3 +464,63 @@ def test_batch_operations_announce_the_single_operations_events(tmp_path: Path) 
 
 def got_events(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d["event"]["data"] for d in got]
+
+
+# ---- the Python SDK -------------------------------------------------------------------------
+
+
+def test_sdk_upload_many_sends_only_what_is_needed(
+    auth_server: ServerProcess, c: httpx.Client, tmp_path: Path
+) -> None:
+    bucket = new_bucket(c)
+    deny = [{"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"{bucket}/locked/*"}]
+    secret = token(c, ["writer"], deny)["Authorization"].removeprefix("Bearer ")
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(6 << 20))
+    put(c, bucket, "old/small.txt", b"small")
+    files: dict[str, Any] = {
+        "new/small.txt": b"small",  # linked from old/small.txt
+        "new/big.bin": big,  # over the threshold: a multipart upload
+        "new/fresh.txt": b"fresh",  # through its href
+        "locked/x.txt": b"x",  # refused
+    }
+    seen: set[str] = set()
+    with Client(auth_server.url, auth=TokenAuth(secret)) as sdk:
+        done = sdk.upload_many(
+            bucket,
+            files,
+            content_types={"new/fresh.txt": "text/plain"},
+            multipart_threshold=5 << 20,
+            part_size=5 << 20,
+            progress=lambda p: seen.add(p.key),
+        )
+        assert done.linked == ["new/small.txt"] and done.present == []
+        assert sorted(o.key for o in done.uploaded) == ["new/big.bin", "new/fresh.txt"]
+        assert list(done.failed) == ["locked/x.txt"]
+        assert done.failed["locked/x.txt"].code == "AccessDenied" and not done.ok
+        assert seen == {"new/big.bin", "new/fresh.txt"}
+        assert stored(c, bucket, "new/big.bin") == big.read_bytes()
+        assert c.head(obj_url(bucket, "new/fresh.txt")).headers["content-type"] == "text/plain"
+        again = sdk.upload_many(bucket, {k: v for k, v in files.items() if k != "locked/x.txt"})
+        assert sorted(again.present) == ["new/big.bin", "new/fresh.txt", "new/small.txt"]
+        # More than 1,000 keys: several requests, one answer in order.
+        keys = [f"new/missing-{i}" for i in range(1200)] + ["new/small.txt"]
+        heads = sdk.batch_head(bucket, keys)
+        assert len(heads.keys) == 1201 and heads.counts == {"found": 1, "error": 1200}
+        assert heads.keys[-1].object is not None and heads.keys[-1].object.size == 5
+        assert sdk.batch_delete(bucket, ["new/small.txt"]).keys[0].sha256 == sha(b"small")
+
+
+async def test_async_sdk_batch(auth_server: ServerProcess, c: httpx.Client) -> None:
+    bucket = new_bucket(c)
+    put(c, bucket, "a", b"a")
+    async with AsyncClient(auth_server.url, auth=BasicAuth(*ROOT)) as sdk:
+        plan = await sdk.batch(bucket, [entry("a", b"a"), entry("b", b"b")])
+        assert [o.result for o in plan.objects] == ["present", "upload"]
+        assert plan.having("upload")[0].action is not None
+        done = await sdk.upload_many(bucket, {"c": b"a", "d": b"d"})
+        assert (done.linked, [o.key for o in done.uploaded]) == (["c"], ["d"])
+        checked = await sdk.batch_verify([Subject.object(bucket, "a")], {"sbom": True})
+        assert not checked and checked.subjects[0].result == "failed"
+        gone = await sdk.batch_delete(bucket, ["a", "c", "d"])
+        assert gone.counts == {"deleted": 3, "error": 0}
