@@ -17,6 +17,7 @@ import pytest
 
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.test_cli import Z, admin_token
 from tests.integration.test_gate_bypass import CYCLONEDX, SBOM_GATE, gate_bucket, sbom_doc
 from tests.integration.test_identity import eventually
 from tests.integration.test_v1_objects import obj_url, problem
@@ -524,3 +525,71 @@ async def test_async_sdk_batch(auth_server: ServerProcess, c: httpx.Client) -> N
         assert not checked and checked.subjects[0].result == "failed"
         gone = await sdk.batch_delete(bucket, ["a", "c", "d"])
         assert gone.counts == {"deleted": 3, "error": 0}
+
+
+# ---- the CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_upload_of_many_files_sends_only_what_is_needed(
+    auth_server: ServerProcess, c: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(c)
+    put(c, bucket, "old/a.txt", b"A")
+    z = Z(tmp_path, auth_server.url, admin_token(auth_server.url))
+    monkeypatch.chdir(tmp_path)
+    for rel, text in (("dist/a.txt", "A"), ("dist/b.txt", "B"), ("dist/sub/c.html", "<p>C")):
+        Path(rel).parent.mkdir(parents=True, exist_ok=True)
+        Path(rel).write_text(text)
+    up = z.json("upload", "dist", f"{bucket}/rel")
+    assert (up["uploaded"], up["skipped"], up["linked"], up["failed"]) == (2, 0, 1, 0)
+    results = {o["key"]: o["result"] for o in up["objects"]}
+    assert results == {"rel/a.txt": "linked", "rel/b.txt": "uploaded", "rel/sub/c.html": "uploaded"}
+    assert all(o["sha256"] == sha(Path(o["path"]).read_bytes()) for o in up["objects"])
+    assert stored(c, bucket, "rel/sub/c.html") == b"<p>C"
+    assert c.head(obj_url(bucket, "rel/sub/c.html")).headers["content-type"] == "text/html"
+    # Again, after one file changed: only that one goes.
+    Path("dist/b.txt").write_text("B2")
+    r = z("upload", "dist", f"{bucket}/rel")
+    assert r.exit_code == 0, r.stderr
+    assert "1 uploaded, 2 skipped (already there), 0 linked" in r.stdout
+    assert stored(c, bucket, "rel/b.txt") == b"B2"
+    # A file the caller may not write: the others go, the failure is named, exit 2.
+    deny = [{"Effect": "Deny", "Action": "s3:PutObject", "Resource": f"{bucket}/locked/*"}]
+    writer = token(c, ["writer"], deny)["Authorization"].removeprefix("Bearer ")
+    Path("more").mkdir()
+    Path("more/x.txt").write_text("X")
+    Path("more/y.txt").write_text("Y")
+    r = Z(tmp_path, auth_server.url, writer)(
+        "upload", "more/x.txt", "more/y.txt", f"{bucket}/locked/"
+    )
+    assert r.exit_code == 2 and "2 file(s) not uploaded" in r.stderr and "AccessDenied" in r.stderr
+
+
+def test_cli_verify_of_many_subjects_is_one_batch(
+    auth_server: ServerProcess, c: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = new_bucket(c)
+    put(c, bucket, "with", b"with")
+    put(c, bucket, "without", b"without")
+    r = c.post(
+        f"/v1/buckets/{bucket}/objects/with/sboms",
+        content=sbom_doc("w"),
+        headers={"Content-Type": CYCLONEDX},
+    )
+    assert r.status_code == 201, r.text
+    z = Z(tmp_path, auth_server.url, admin_token(auth_server.url))
+    monkeypatch.chdir(tmp_path)
+    Path("policy.yaml").write_text("sbom: true\n")
+    both = z.json(
+        "verify", f"{bucket}/with", f"{bucket}/without", "--policy", "policy.yaml", code=1
+    )
+    assert both["verified"] is False and both["counts"] == {"passed": 1, "failed": 1, "error": 0}
+    assert [s["result"] for s in both["subjects"]] == ["passed", "failed"]
+    ok = z.json("verify", f"{bucket}/with", f"{bucket}/with", "--policy", "policy.yaml")
+    assert ok["verified"] is True
+    r = z("verify", f"{bucket}/with", f"{bucket}/missing", "--policy", "policy.yaml")
+    assert r.exit_code == 2 and f"{bucket}/missing: ERROR" in r.stdout and "NoSuchKey" in r.stdout
+    assert "2 subject(s): 1 verified, 0 NOT verified, 1 error(s)" in r.stdout
+    r = z("verify", f"{bucket}/with", f"{bucket}/x", "--digest", "sha256:" + "0" * 64,
+          "--policy", "policy.yaml")  # fmt: skip
+    assert r.exit_code == 2 and "name the subject once" in r.stderr
