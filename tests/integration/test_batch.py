@@ -224,6 +224,19 @@ def test_link_needs_read_on_the_source(c: httpx.Client, tmp_path: Path) -> None:
     assert stored(c, target, "copy.bin") == secret
 
 
+def test_many_keys_of_one_content_in_one_batch(c: httpx.Client, bucket: str) -> None:
+    """Items run concurrently: each one of many keys with the same content is linked from the
+    one source (or each gets its upload href when there is none)."""
+    put(c, bucket, "source", b"same")
+    keys = [f"copy/{i}" for i in range(40)]
+    answer = plan(c, bucket, [entry(k, b"same") for k in keys]).json()
+    assert answer["counts"]["linked"] == 40, answer["counts"]
+    assert all(o["linked_from"] == f"{bucket}/source" for o in answer["objects"])
+    fresh = plan(c, bucket, [entry(f"new/{i}", b"unseen") for i in range(40)]).json()
+    assert fresh["counts"]["upload"] == 40, fresh["counts"]
+    assert [o["key"] for o in fresh["objects"]] == [f"new/{i}" for i in range(40)]
+
+
 def test_link_skips_a_source_its_gate_refuses(c: httpx.Client) -> None:
     gated, target = new_bucket(c, "gated"), new_bucket(c, "target")
     gate_bucket(c, gated)  # enforce: an SBOM is required to read

@@ -18,6 +18,7 @@ as for the single calls. This module never sees an HTTP request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from .artifacts import ArtifactService, PutOptions, normalize_sha256, object_jso
 from .supplychain import SupplyChainService, request_resource
 
 MAX_BATCH_ITEMS = 1000
+# Items of one batch in progress at once.
+CONCURRENCY = 16
 # Keys holding the same content examined for a link (the first one the caller may read wins).
 LINK_CANDIDATES = 20
 OPERATIONS = ("upload", "download")
@@ -59,6 +62,20 @@ def check_batch_size(items: object, field: str) -> list[Any]:
             detail={"limit": MAX_BATCH_ITEMS, "given": len(items)},
         )
     return items
+
+
+async def in_order(
+    items: list[Any], one: Callable[[Any], Awaitable[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """``one(item)`` for every item, :data:`CONCURRENCY` at a time (their metadata round
+    trips overlap), the results in the items' order."""
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def bounded(item: Any) -> dict[str, Any]:
+        async with gate:
+            return await one(item)
+
+    return list(await asyncio.gather(*(bounded(item) for item in items)))
 
 
 def error_json(error: StoreError) -> dict[str, Any]:
@@ -137,19 +154,22 @@ class _Plan:
         self.caller = caller
         self.base_url = base_url
         self.expires_in = expires_in
-        self._bucket_checked = False
-        self._bucket_error: StoreError | None = None
-        self._sources: dict[str, ObjectRecord | None] = {}
+        # Asked once per request, however many items wait for the answer at once.
+        self._bucket: asyncio.Future[StoreError | None] | None = None
+        self._sources: dict[tuple[str, int], asyncio.Future[ObjectRecord | None]] = {}
 
     async def bucket_error(self) -> StoreError | None:
         """NoSuchBucket, told only to callers allowed the item (as a single call would)."""
-        if not self._bucket_checked:
-            self._bucket_checked = True
-            try:
-                await self.service.artifacts.get_bucket(self.bucket)
-            except StoreError as exc:
-                self._bucket_error = exc
-        return self._bucket_error
+        if self._bucket is None:
+            self._bucket = asyncio.ensure_future(self._bucket_error())
+        return await self._bucket
+
+    async def _bucket_error(self) -> StoreError | None:
+        try:
+            await self.service.artifacts.get_bucket(self.bucket)
+        except StoreError as exc:
+            return exc
+        return None
 
     def action(self, method: str, key: str, content: tuple[str, int] | None) -> dict[str, Any]:
         signed = self.service.presigner.sign(
@@ -209,23 +229,25 @@ class _Plan:
     async def source(self, digest: str, size: int) -> ObjectRecord | None:
         """An object holding ``digest`` that the caller may read and whose bucket's gate does
         not refuse it: knowing a digest never yields a copy of bytes one cannot read."""
-        if digest not in self._sources:
-            self._sources[digest] = None
-            service = self.service
-            candidates = await service.artifacts.metadata.find_objects_by_digest(
-                digest, LINK_CANDIDATES
-            )
-            for candidate in candidates:
-                if candidate.size != size:
-                    continue
-                outcome = await service.supplychain.gate(candidate.bucket, candidate.digest)
-                if outcome is not None and not outcome[1] and outcome[0]["mode"] == "enforce":
-                    continue
-                resource = f"{candidate.bucket}/{candidate.key}"
-                if await self.caller.refusal("s3:GetObject", resource) is None:
-                    self._sources[digest] = candidate
-                    break
-        return self._sources[digest]
+        if (digest, size) not in self._sources:
+            self._sources[digest, size] = asyncio.ensure_future(self._find_source(digest, size))
+        return await self._sources[digest, size]
+
+    async def _find_source(self, digest: str, size: int) -> ObjectRecord | None:
+        service = self.service
+        candidates = await service.artifacts.metadata.find_objects_by_digest(
+            digest, LINK_CANDIDATES
+        )
+        for candidate in candidates:
+            if candidate.size != size:
+                continue
+            outcome = await service.supplychain.gate(candidate.bucket, candidate.digest)
+            if outcome is not None and not outcome[1] and outcome[0]["mode"] == "enforce":
+                continue
+            resource = f"{candidate.bucket}/{candidate.key}"
+            if await self.caller.refusal("s3:GetObject", resource) is None:
+                return candidate
+        return None
 
     async def download(self, obj: BatchObject) -> dict[str, Any]:
         resource = f"{self.bucket}/{obj.key}"
@@ -255,6 +277,18 @@ class _Plan:
             "result": "download",
             "actions": {"download": self.action("GET", obj.key, None)},
         }
+
+
+async def _allowed_key(bucket: str, key: Any, action: str, caller: Caller) -> str:
+    """``bucket/key`` of a valid key on which ``caller`` may do ``action`` (else the error)."""
+    if not isinstance(key, str):
+        raise StoreError("MalformedJSON", "each key is a string")
+    validate_key(key)
+    resource = f"{bucket}/{key}"
+    refusal = await caller.refusal(action, resource)
+    if refusal is not None:
+        raise refusal
+    return resource
 
 
 def _echo_object(obj: BatchObject) -> dict[str, Any]:
@@ -293,20 +327,20 @@ class BatchService:
             raise StoreError("InvalidArgument", 'operation must be "upload" or "download"')
         check_batch_size(objects, "objects")
         plan = _Plan(self, bucket, caller, base_url, expires_in)
-        results = []
-        for raw in objects:
+
+        async def one(raw: Any) -> dict[str, Any]:
             try:
                 obj = parse_object(raw, operation, self.max_object_size)
             except StoreError as exc:
-                results.append(_failed(_echo(raw), exc))
-                continue
+                return _failed(_echo(raw), exc)
             try:
                 if operation == "upload":
-                    results.append(await plan.upload(obj))
-                else:
-                    results.append(await plan.download(obj))
+                    return await plan.upload(obj)
+                return await plan.download(obj)
             except StoreError as exc:
-                results.append(_failed(_echo_object(obj), exc))
+                return _failed(_echo_object(obj), exc)
+
+        results = await in_order(objects, one)
         outcomes = (
             ("present", "linked", "upload", "error")
             if operation == "upload"
@@ -323,47 +357,41 @@ class BatchService:
         """``POST /v1/batch/delete``: each key deleted as ``DELETE`` of the object would
         (its evidence stays with its digest, ``object.deleted`` announced)."""
         check_batch_size(keys, "keys")
-        results = []
-        for key in keys:
-            item = {"key": key}
+
+        async def one(key: Any) -> dict[str, Any]:
             try:
-                if not isinstance(key, str):
-                    raise StoreError("MalformedJSON", "each key is a string")
-                validate_key(key)
-                resource = f"{bucket}/{key}"
-                refusal = await caller.refusal("s3:DeleteObject", resource)
-                if refusal is not None:
-                    raise refusal
-                removed = await self.artifacts.delete_object(bucket, key)
+                resource = await _allowed_key(bucket, key, "s3:DeleteObject", caller)
+                removed = await self.artifacts.delete_object(bucket, str(key))
                 if removed is None:
                     raise StoreError(
                         "NoSuchKey",
                         f"object {key!r} does not exist in bucket {bucket!r}",
                         resource=resource,
                     )
-                sha256 = removed.digest.removeprefix("sha256:")
-                results.append({**item, "result": "deleted", "sha256": sha256})
             except StoreError as exc:
-                results.append(_failed(item, exc))
+                return _failed({"key": key}, exc)
+            return {
+                "key": key,
+                "result": "deleted",
+                "sha256": removed.digest.removeprefix("sha256:"),
+            }
+
+        results = await in_order(keys, one)
         return {"bucket": bucket, "keys": results, "counts": counts(results, ("deleted", "error"))}
 
     async def head(self, bucket: str, keys: list[Any], caller: Caller) -> dict[str, Any]:
         """``POST /v1/batch/head``: each key's metadata, as ``GET …?metadata`` reads it."""
         check_batch_size(keys, "keys")
-        results = []
-        for key in keys:
-            item = {"key": key}
+
+        async def one(key: Any) -> dict[str, Any]:
             try:
-                if not isinstance(key, str):
-                    raise StoreError("MalformedJSON", "each key is a string")
-                validate_key(key)
-                refusal = await caller.refusal("s3:GetObject", f"{bucket}/{key}")
-                if refusal is not None:
-                    raise refusal
-                record = await self.artifacts.head_object(bucket, key)
-                results.append({**item, "result": "found", "object": object_json(record)})
+                await _allowed_key(bucket, key, "s3:GetObject", caller)
+                record = await self.artifacts.head_object(bucket, str(key))
             except StoreError as exc:
-                results.append(_failed(item, exc))
+                return _failed({"key": key}, exc)
+            return {"key": key, "result": "found", "object": object_json(record)}
+
+        results = await in_order(keys, one)
         return {"bucket": bucket, "keys": results, "counts": counts(results, ("found", "error"))}
 
     async def verify(
@@ -373,8 +401,8 @@ class BatchService:
         ``POST /v1/verify`` does it; a policy the verifier refuses fails the whole request
         (400), since it would fail every subject alike."""
         check_batch_size(subjects, "subjects")
-        results: list[dict[str, Any]] = []
-        for subject in subjects:
+
+        async def one(subject: Any) -> dict[str, Any]:
             try:
                 resource = request_resource(subject)
                 refusal = await caller.refusal("supplychain:verify", resource)
@@ -384,8 +412,8 @@ class BatchService:
                     raise refusal
                 digest, ref = await self.supplychain.resolve(subject)
             except StoreError as exc:
-                results.append(_failed({"subject": subject}, exc))
-                continue
+                return _failed({"subject": subject}, exc)
+            # Not caught: a policy the verifier refuses fails the request.
             answer = await self.supplychain.verify_resolved(
                 digest, ref, subject, policy, caller.principal_id if issue_vsa else None
             )
@@ -394,6 +422,8 @@ class BatchService:
                 "supplychain:verify", resource, True, "passed" if passed else "failed",
                 subject_digest=digest,
             )  # fmt: skip
-            results.append({**answer, "result": "passed" if passed else "failed"})
+            return {**answer, "result": "passed" if passed else "failed"}
+
+        results = await in_order(subjects, one)
         tally = counts(results, ("passed", "failed", "error"))
         return {"verified": tally["passed"] == len(results), "subjects": results, "counts": tally}
