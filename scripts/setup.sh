@@ -45,6 +45,8 @@ command -v kubectl >/dev/null 2>&1 ||
 command -v go >/dev/null 2>&1 || debs+=(golang-go)
 # Node runs the OpenID provider the identity tests start.
 command -v npm >/dev/null 2>&1 || debs+=(nodejs npm)
+# Headless Chromium runs the JavaScript SDK in a browser (tests/integration/test_sdk_browser.py).
+command -v chromium >/dev/null 2>&1 || debs+=(chromium)
 if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages: ${debs[*]}"
@@ -74,9 +76,10 @@ fi
 
 # Node packages, each pinned by its lock file: the OpenID provider the identity tests start
 # (tests/fixtures/oidc), Azurite for the Azure Blob backend's tests (tests/fixtures/azurite),
-# tekton-lint for the CI suite's lint test (tests/ci/tekton-lint) and the JavaScript SDK's
-# build and test tools (sdk/js).
-for node in tests/fixtures/oidc tests/fixtures/azurite tests/ci/tekton-lint sdk/js; do
+# tekton-lint for the CI suite's lint test (tests/ci/tekton-lint), the JavaScript SDK's
+# build and test tools (sdk/js) and axe-core for the web UI's accessibility check
+# (tests/fixtures/axe).
+for node in tests/fixtures/oidc tests/fixtures/azurite tests/ci/tekton-lint sdk/js tests/fixtures/axe; do
   if [ ! -f "$node/node_modules/.package-lock.json" ] || [ "$node/package-lock.json" -nt "$node/node_modules/.package-lock.json" ]; then
     (cd "$node" && npm ci --no-audit --no-fund --loglevel=error)
   fi

@@ -1,5 +1,5 @@
 // Command zotartifacts-bench times one transfer with the Go SDK and prints
-// {"seconds": s, "bytes": n, "sha256": hex} (benchmarks/gosdk.py drives it).
+// {"seconds": s, "bytes": n, "sha256": hex} (benchmarks/sdks.py drives it).
 //
 //	go run . -url URL -op put|upload|download -bucket B -key K -file PATH [-part-mib 64] [-parallel 4]
 //	go run . -op sha256 -file PATH    (the reference: this toolchain's crypto/sha256 over the file)

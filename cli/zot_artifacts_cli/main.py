@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import click
 import yaml
@@ -22,11 +22,9 @@ from click.shell_completion import get_completion_class
 
 from zot_artifacts import (
     AccessDeniedError,
-    ArtifactStoreError,
     Auth,
     AuthenticationError,
     BasicAuth,
-    Client,
     OIDCClientCredentials,
     PreconditionFailedError,
     Subject,
@@ -36,102 +34,21 @@ from zot_artifacts import (
     __version__,
 )
 
-from .config import ConfigError, ConfigFile, Settings, default_path, one_line, resolve
-from .files import SourceError, collect
-from .output import FORMATS, emit, human_size, plain, progress_bar, table
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_ERROR = 2
-EXIT_NOT_VERIFIED = 1
-UNREACHED = ("ConnectError", "ConnectionError", "Timeout")  # the SDK's codes below HTTP
-
-
-class Failure(click.ClickException):
-    """Any error: one ``error: ...`` line on stderr, exit 2."""
-
-    exit_code = EXIT_ERROR
-
-    def show(self, file: Any = None) -> None:
-        message = " ".join(line.strip() for line in self.format_message().splitlines())
-        click.echo(f"error: {message}", err=True)
-
-
-def describe(exc: ArtifactStoreError) -> str:
-    where = [exc.code]
-    if exc.request_id:
-        where.append(f"request {exc.request_id}")
-    return f"{exc.message} ({', '.join(where)})"
-
-
-class State:
-    """What the group's options resolved to, shared by every command."""
-
-    def __init__(
-        self, config_path: Path, profile: str | None, url: str | None, token: str | None
-    ) -> None:
-        self.config = ConfigFile(config_path)
-        self.profile = profile or self.config.current
-        self.url_flag = url
-        self.token_flag = token
-        self.output = "table"
-        self.progress = True
-        self.timeout = 60.0
-        self._client: Client | None = None
-        self.target: tuple[str, Auth | None] | None = None  # the store and auth last used
-
-    def connect(self, url: str, auth: Auth | None) -> Client:
-        self.target = (url, auth)
-        return Client(url, auth=auth, timeout=self.timeout)
-
-    def settings(self) -> Settings:
-        return resolve(self.config, self.profile, self.url_flag, self.token_flag, dict(os.environ))
-
-    def client(self) -> Client:
-        if self._client is None:
-            settings = self.settings()
-            if not settings.url:
-                raise Failure(
-                    "no store URL: run `zot-artifacts login --url URL ...`, "
-                    "set ZOT_ARTIFACTS_URL or pass --url"
-                )
-            self._client = self.connect(settings.url, settings.auth)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-
-class Group(click.Group):
-    """A group whose commands turn every store, file and config error into a Failure."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ArtifactStoreError as exc:
-            st = ctx.find_object(State)
-            unreached = exc.http_status == 0 and exc.code in UNREACHED
-            if unreached and st is not None and st.target is not None:
-                url, auth = st.target
-                also = (
-                    " or its OIDC token endpoint" if isinstance(auth, OIDCClientCredentials) else ""
-                )
-                raise Failure(f"cannot reach {url}{also}: {describe(exc)}") from None
-            raise Failure(describe(exc)) from None
-        except (ConfigError, SourceError) as exc:
-            raise Failure(str(exc)) from None
-        except OSError as exc:
-            name = f"{exc.filename}: " if exc.filename else ""
-            raise Failure(f"{name}{exc.strerror or exc}") from None
-
-
-def state() -> State:
-    return click.get_current_context().find_object(State)  # type: ignore[return-value]
-
-
-def out(data: Any, rendered: Any = None) -> None:
-    emit(state().output, data, rendered)
-
+from . import webhooks
+from .config import ConfigError, default_path, one_line
+from .context import (
+    EXIT_ERROR,
+    EXIT_NOT_VERIFIED,
+    F,
+    Failure,
+    Group,
+    State,
+    describe,
+    out,
+    state,
+)
+from .files import collect
+from .output import FORMATS, human_size, plain, progress_bar, table
 
 # ---- arguments ------------------------------------------------------------------------------
 
@@ -1407,6 +1324,9 @@ def audit(
     ]
     columns = ["TIME", "PRINCIPAL", "ACTION", "RESOURCE", "DECISION", "REASON"]
     out({"records": records}, table(columns, rows))
+
+
+cli.add_command(webhooks.webhook)
 
 
 # ---- shell completion -----------------------------------------------------------------------

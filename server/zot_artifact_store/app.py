@@ -25,6 +25,7 @@ from .api.base import NotFoundHandler
 from .api.limits import Application
 from .api.oci import handlers as oci
 from .api.s3 import routes as s3
+from .api.ui import routes as ui
 from .api.v1 import routes as v1
 from .auth.access_keys import KEY_FILENAME as SECRETS_KEY_FILENAME
 from .auth.access_keys import AccessKeys, SecretBox
@@ -294,6 +295,7 @@ def make_application(ctx: AppContext) -> Application:
     routes += health.routes(ctx)
     routes += v1.routes(ctx)
     routes += oci.routes(ctx)
+    routes += ui.routes(ctx)  # before S3's: it answers browsers at "/"
     routes += s3.routes(ctx)  # last: "/{bucket}/{key}" would match every path
     return Application(
         ctx.config.http,

@@ -5,6 +5,8 @@ zot-artifact-store config check FILE
 zot-artifact-store gc [--container] [--config FILE] [--data-dir D] [--dry-run]
 zot-artifact-store fsck [--container] [--config FILE] [--data-dir D] [--repair] [--quick]
 zot-artifact-store lifecycle run [--container] [--config FILE] [--data-dir D] [--now TIME]
+zot-artifact-store storage migrate --to CONFIG [--container] [--config FILE] [--data-dir D]
+                                   [--jobs N]
 zot-artifact-store version
 zot-artifact-store completion bash|zsh|tcsh
 
@@ -248,6 +250,64 @@ async def _fsck(config: Config, repair: bool, quick: bool) -> int:
     return 1 if report.errors else 0
 
 
+async def _migrate(config: Config, to: str, jobs: int) -> int:
+    from .storage import StorageUnavailableError, create_blob_store
+    from .storage.migrate import migrate_blobs
+
+    def say(line: str) -> None:
+        print(f"zot-artifact-store storage migrate: {line}", file=sys.stderr, flush=True)
+
+    try:  # the target is CONFIG alone: ZAS_* variables describe the source
+        target_config = load_config(to, environ={})
+    except ConfigError as exc:
+        print(f"zot-artifact-store: --to {to}: {exc}", file=sys.stderr)
+        return 2
+    source = create_blob_store(
+        config.storage.rootDirectory,
+        fsync=config.storage.fsync,
+        driver=config.storage.storageDriver,
+    )
+    target = create_blob_store(
+        target_config.storage.rootDirectory,
+        fsync=target_config.storage.fsync,
+        driver=target_config.storage.storageDriver,
+    )
+    where = {name: store.describe() for name, store in (("from", source), ("to", target))}
+    if _same_store(where["from"], where["to"]):
+        print(
+            f"zot-artifact-store: --to {to} names the store being migrated "
+            f"({where['from'].get('location')}): nothing to do",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        await source.open()
+        await target.open()
+    except StorageUnavailableError as exc:
+        await source.close()
+        print(f"zot-artifact-store: cannot migrate: {exc}", file=sys.stderr)
+        return 1
+    say(f"from {_where(where['from'])} to {_where(where['to'])}")
+    try:
+        report = await migrate_blobs(source, target, jobs=jobs, report=say)
+    finally:
+        await target.close()
+        await source.close()
+    say(f"done in {report.seconds:.1f}s: {report.progress()}")
+    print(json.dumps(report.as_json(), indent=2))
+    return 1 if report.failed else 0
+
+
+def _same_store(a: dict[str, str], b: dict[str, str]) -> bool:
+    if a["backend"] == b["backend"] == "filesystem":
+        return os.path.realpath(a["location"]) == os.path.realpath(b["location"])
+    return a == b
+
+
+def _where(described: dict[str, str]) -> str:
+    return f"{described['backend']} {described.get('location', '')}".strip()
+
+
 SERVE_EPILOG = """\
 environment (every config field a.b.c is ZAS_A_B_C; <VAR>_FILE reads the value from a file):
   ZAS_ROOT_USER, ZAS_ROOT_PASSWORD   the root user: turns authentication on
@@ -348,6 +408,31 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. 2030-01-31T00:00:00Z); it can only make things expire sooner",
     )
 
+    storage = sub.add_parser("storage", help="blob storage tools")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    migrate = storage_sub.add_parser(
+        "migrate",
+        help="copy every blob of the configured store to the store another config describes",
+        description="Copy every blob of the configured (source) store to the store that "
+        "CONFIG's storage section describes (storage.storageDriver, or its rootDirectory for "
+        "a filesystem store), by digest. Streams, verifies each blob's sha256 as the target "
+        "writes it, skips blobs the target already has, so a second run resumes an "
+        "interrupted one or catches up with what was written meanwhile. Upload sessions in "
+        "flight (OCI chunked, /v1 resumable) are not copied. Prints progress on stderr and "
+        "the summary (JSON) on stdout; exit 1 when any blob failed.",
+        epilog="The target is read from CONFIG alone (ZAS_* variables describe the source). "
+        "docs/deploy.md: moving a filesystem store to S3.",
+    )
+    migrate.add_argument(
+        "--to", required=True, metavar="CONFIG", help="config file describing the target store"
+    )
+    migrate.add_argument("--container", action="store_true", help=container_help)
+    migrate.add_argument("--config", "-c", help="config of the source store (the server's)")
+    migrate.add_argument("--data-dir")
+    migrate.add_argument(
+        "--jobs", type=int, default=4, help="blobs copied at once (default 4; 1 to 64)"
+    )
+
     sub.add_parser("version", help="print the version")
 
     completion = sub.add_parser(
@@ -360,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, subparser in sub.choices.items():
         subparser.set_defaults(subparser=subparser, subcommand=name)
     run.set_defaults(subparser=run)  # a nested command reports its own options
+    migrate.set_defaults(subparser=migrate)
     return parser
 
 
@@ -419,6 +505,10 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_fsck(config, args.repair, args.quick))
         if args.command == "lifecycle":
             return asyncio.run(_lifecycle(config, args.now))
+        if args.command == "storage":
+            if not 1 <= args.jobs <= 64:
+                args.subparser.error(f"--jobs {args.jobs}: must be from 1 to 64")
+            return asyncio.run(_migrate(config, args.to, args.jobs))
     except KeyboardInterrupt:
         return 130
     return 2

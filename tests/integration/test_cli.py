@@ -23,14 +23,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.fixtures.cli import Z
 from tests.fixtures.oidc import OIDCProvider
 from tests.fixtures.server import ServerProcess, signing_config
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
-from zot_artifacts_cli.main import cli
 
 CLI_BIN = str(Path(sys.executable).with_name("zot-artifacts"))
 SLSA = "https://slsa.dev/provenance/v1"
@@ -51,43 +50,6 @@ SBOM = {
 
 sqlite_only = pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 sqlite_auth = pytest.mark.parametrize("auth_server", ["sqlite"], indirect=True)
-
-
-class Z:
-    """Runs the CLI in-process with an environment of its own (no user config is read)."""
-
-    def __init__(self, tmp: Path, url: str | None, token: str | None = None) -> None:
-        self.config = tmp / "zot-artifacts" / "config.yaml"
-        self.env: dict[str, str | None] = {
-            "ZOT_ARTIFACTS_CONFIG": str(self.config),
-            "ZOT_ARTIFACTS_URL": url,
-            "ZOT_ARTIFACTS_TOKEN": token,
-            "ZOT_ARTIFACTS_PROFILE": None,
-            "ZOT_ARTIFACTS_OUTPUT": None,
-        }
-
-    def __call__(self, *args: str, input: str | bytes | None = None, **env: str | None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, env={**self.env, **env})
-
-    def json(self, *args: str, code: int = 0, **kw: Any) -> Any:
-        r = self("--output", "json", *args, **kw)
-        assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr, r.exception)
-        return json.loads(r.stdout)
-
-    def new_bucket(self) -> str:
-        name = f"cli-{uuid.uuid4().hex[:10]}"
-        assert self.json("bucket", "create", name)["name"] == name
-        return name
-
-    def fails(self, *args: str, code: str | None, **kw: Any) -> str:
-        """The command exits 2 with one ``error: ... (code ...)`` line on stderr."""
-        r = self(*args, **kw)
-        assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr, r.exception)
-        lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
-        assert code is None or f"({code}" in lines[0], r.stderr
-        assert "Traceback" not in r.stderr and r.stdout == ""
-        return lines[0]
 
 
 def admin_token(url: str, user: str = ROOT_USER) -> str:

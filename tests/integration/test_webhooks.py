@@ -19,8 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.fixtures.cli import Z
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
+from zot_artifacts import AsyncClient, BasicAuth, Client, NotFoundError
 
 ROOT = ("hook-admin", "hook-admin-password")
 ENV = {"ZAS_ROOT_USER": ROOT[0], "ZAS_ROOT_PASSWORD": ROOT[1]}
@@ -398,3 +400,127 @@ def test_expiry_and_aborted_uploads_are_announced(admin: httpx.Client, receiver:
     aborted = events["upload.aborted"]
     assert aborted["actor"] == f"root:{ROOT[0]}"
     assert aborted["data"]["upload_id"] == upload["upload_id"]
+
+
+def test_downloads_and_pulls_refused_by_a_gate_are_announced(
+    store: ServerProcess, admin: httpx.Client, receiver: Receiver
+) -> None:
+    """``gate.denied``: an enforcing gate's refusal of a /v1 download, an S3 GET and an OCI
+    pull, each announced once with the subject and the policy; an audit-mode gate's failure
+    and a passing subject announce nothing."""
+    hook = subscribe(admin, receiver.url + "/gate", events=["gate.denied"])
+    receiver.control(secrets=[hook["secret"]])
+    policy = {"sbom": True}
+    enforced, audited = (f"gated-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for bucket, mode in ((enforced, "enforce"), (audited, "audit")):
+        assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
+        assert admin.put(f"/v1/buckets/{bucket}/objects/a.bin", content=b"unsigned").status_code
+        gate = {"name": "sbom-required", "mode": mode, "policy": policy}
+        assert admin.put(f"/v1/buckets/{bucket}/verification", json=gate).status_code == 200
+    r = admin.get(f"/v1/buckets/{enforced}/objects/a.bin")
+    assert r.status_code == 403 and r.json()["code"] == "VerificationFailed", r.text
+    s3 = s3_client(store.url, *ROOT)
+    with pytest.raises(Exception, match=r"AccessDenied.*sbom-required"):  # S3 dialect
+        s3.get_object(Bucket=enforced, Key="a.bin")
+    s3.close()
+    r = admin.get(f"/v1/buckets/{audited}/objects/a.bin")
+    assert r.status_code == 200 and r.headers["X-Verification"] == "failed"
+    # An image pull under an enforcing repository gate.
+    repo = f"gated/app-{uuid.uuid4().hex[:6]}"
+    layer = b"layer"
+    assert admin.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(layer)},
+                      content=layer).status_code == 201  # fmt: skip
+    ref = {"mediaType": "application/octet-stream", "digest": sha256(layer), "size": len(layer)}
+    doc = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [ref],
+           "config": {**ref, "mediaType": "application/vnd.oci.image.config.v1+json"}}  # fmt: skip
+    body = json.dumps(doc).encode()
+    headers = {"Content-Type": OCI_MANIFEST}
+    assert admin.put(f"/v2/{repo}/manifests/1.0", content=body, headers=headers).status_code == 201
+    gate = {"name": "sbom-required", "mode": "enforce", "policy": policy}
+    assert admin.put(f"/v1/repositories/{repo}/verification", json=gate).status_code == 200
+    r = admin.get(f"/v2/{repo}/manifests/1.0", headers={"Accept": OCI_MANIFEST})
+    assert r.status_code == 403, r.text
+
+    got = receiver.wait(lambda g: len(g) >= 3)
+    time.sleep(1)  # nothing more arrives: the audit-mode failure is not a denial
+    got = receiver.received()
+    assert all(d["verified"] for d in got)
+    denied = of_type(got, "gate.denied")
+    assert len(denied) == len(got) == 3, [e["subject"] for e in denied]
+    object_subject = {"bucket": enforced, "key": "a.bin", "digest": sha256(b"unsigned")}
+    image_subject = {"repository": repo, "digest": sha256(body)}
+    subjects = sorted((e["subject"] for e in denied), key=json.dumps)
+    assert subjects == sorted([object_subject, object_subject, image_subject], key=json.dumps)
+    for event in denied:
+        assert event["data"]["policy"] == "sbom-required" and event["data"]["mode"] == "enforce"
+        assert "no SBOM is attached" in event["data"]["reasons"], event["data"]
+        assert event["actor"] == f"root:{ROOT[0]}"
+
+
+def test_the_sdk_and_cli_manage_subscriptions_and_redeliver(
+    store: ServerProcess, receiver: Receiver, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The Python SDK and ``zot-artifacts webhook`` do what an admin does by hand: subscribe,
+    test, read the delivery log, redeliver, rotate the secret, disable, delete."""
+    sdk = Client(store.url, auth=BasicAuth(*ROOT))
+    request.addfinalizer(sdk.close)
+    hook = sdk.create_webhook(receiver.url + "/sdk", ["webhook.test", "object.*"],
+                              buckets=["sdk-*"], description="from the sdk")  # fmt: skip
+    assert (
+        hook.secret and hook.secret.startswith("whsec_") and hook.filter == {"buckets": ["sdk-*"]}
+    )
+    receiver.control(secrets=[hook.secret])
+    queued = sdk.test_webhook(hook.id)
+    assert queued.event_type == "webhook.test" and queued.status == "pending"
+    got = receiver.wait(lambda g: len(of_type(g, "webhook.test")) >= 1)
+    assert all(d["verified"] for d in got)
+    [delivered] = [d for d in sdk.webhook_deliveries(hook.id) if d.id == queued.id]
+    assert delivered.status == "delivered" and delivered.response_code == 204
+    again = sdk.redeliver(hook.id, queued.id)
+    assert again.id == queued.id
+    receiver.wait(lambda g: len(of_type(g, "webhook.test")) >= 2)
+    rotated = sdk.rotate_webhook_secret(hook.id, grace_seconds=60)
+    assert rotated.secret and rotated.secret != hook.secret and rotated.secrets == 2
+    assert sdk.update_webhook(hook.id, active=False).active is False
+    assert [w.id for w in sdk.list_webhooks() if w.id == hook.id] == [hook.id]
+
+    # The same through the CLI, with an API token.
+    token = sdk.create_token("hooks-cli", ["admin"]).secret
+    assert token
+    z = Z(tmp_path, store.url, token)
+    made = z.json("webhook", "create", receiver.url + "/cli", "--event", "image.*",
+                  "--repository", "prod/*", "--format", "cloudevents")  # fmt: skip
+    assert made["secret"].startswith("whsec_") and made["format"] == "cloudevents"
+    assert made["filter"] == {"repositories": ["prod/*"]} and made["events"] == ["image.*"]
+    listed = z.json("webhook", "list")["webhooks"]
+    assert {made["id"], hook.id} <= {w["id"] for w in listed}
+    assert all("secret" not in w or w["secret"] is None for w in listed)
+    assert z.json("webhook", "update", made["id"], "--disable")["active"] is False
+    test = z.json("webhook", "test", made["id"])
+    assert test["event_type"] == "webhook.test"
+    assert z.json("webhook", "deliveries", hook.id, "--limit", "1")["deliveries"][0]["id"]
+    assert z.json("webhook", "rotate-secret", made["id"])["secret"].startswith("whsec_")
+    r = z("webhook", "update", made["id"])
+    assert r.exit_code == 2 and "give at least one of" in r.stderr
+    z.fails("webhook", "show", "wh_missing", code="NoSuchWebhook")
+    for ident in (made["id"], hook.id):
+        assert z.json("webhook", "delete", ident) == {"deleted": ident}
+    z.fails("webhook", "redeliver", hook.id, queued.id, code="NoSuchDelivery")
+
+
+async def test_the_async_client_manages_subscriptions(
+    store: ServerProcess, receiver: Receiver
+) -> None:
+    async with AsyncClient(store.url, auth=BasicAuth(*ROOT)) as sdk:
+        hook = await sdk.create_webhook(receiver.url + "/async", ["webhook.test"])
+        assert hook.secret and hook.format == "standard-webhooks" and hook.active
+        receiver.control(secrets=[hook.secret])
+        queued = await sdk.test_webhook(hook.id)
+        assert (await sdk.get_webhook(hook.id)).url == receiver.url + "/async"
+        assert hook.id in [w.id for w in await sdk.list_webhooks()]
+        seen = [d.id async for d in sdk.webhook_deliveries(hook.id)]
+        assert seen == [queued.id]
+        assert (await sdk.update_webhook(hook.id, description="async")).description == "async"
+        await sdk.delete_webhook(hook.id)
+        with pytest.raises(NotFoundError):
+            await sdk.get_webhook(hook.id)

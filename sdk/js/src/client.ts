@@ -1,6 +1,6 @@
 /** The client: one instance per store, safe to share; every method returns a promise. */
 import { type AuthContext, basicAuth, type Credentials, tokenAuth } from "./auth.js";
-import { hashingStream, Replayable, sha256Stream, streamChunks, type UploadBody } from "./body.js";
+import { hashingStream, newSha256, Replayable, streamChunks, type UploadBody } from "./body.js";
 import { ConflictError, errorFromResponse, PreconditionFailedError, StoreError } from "./errors.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryDelay } from "./retry.js";
 import type {
@@ -612,7 +612,7 @@ export class Client {
    */
   async getBytes(bucket: string, key: string, options: GetOptions = {}): Promise<Uint8Array> {
     const download = await this.get(bucket, key, options);
-    const hash = sha256Stream();
+    const hash = newSha256();
     const chunks: Uint8Array[] = [];
     let length = 0;
     for await (const chunk of streamChunks(download.body)) {

@@ -53,6 +53,8 @@ from .models import (
     UploadProgress,
     VerificationGate,
     VerificationResult,
+    Webhook,
+    WebhookDelivery,
 )
 from .retry import RetryPolicy
 
@@ -93,4 +95,6 @@ __all__ = [
     "UploadProgress",
     "VerificationGate",
     "VerificationResult",
+    "Webhook",
+    "WebhookDelivery",
 ]

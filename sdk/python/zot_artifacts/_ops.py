@@ -41,6 +41,8 @@ from .models import (
     UploadProgress,
     VerificationGate,
     VerificationResult,
+    Webhook,
+    WebhookDelivery,
 )
 from .retry import RetryPolicy
 
@@ -1046,6 +1048,58 @@ class Operations:
     def revoke_key(self, key_id: str) -> Op[None]:
         yield from self.send(Call("DELETE", f"/v1/keys/{q(key_id)}"))
 
+    # ---- webhooks -------------------------------------------------------------------------
+
+    def create_webhook(
+        self, url: str, events: Iterable[str], options: dict[str, Any]
+    ) -> Op[Webhook]:
+        body = {"url": url, "events": list(events), **options}
+        data = yield from self.json_call("POST", "/v1/webhooks", json=body, idempotent=False)
+        return Webhook.from_json(data)
+
+    def list_webhooks(self) -> Op[list[Webhook]]:
+        data = yield from self.json_call("GET", "/v1/webhooks")
+        return [Webhook.from_json(w) for w in data["webhooks"]]
+
+    def get_webhook(self, webhook_id: str) -> Op[Webhook]:
+        data = yield from self.json_call("GET", f"/v1/webhooks/{q(webhook_id)}")
+        return Webhook.from_json(data)
+
+    def update_webhook(self, webhook_id: str, changes: dict[str, Any]) -> Op[Webhook]:
+        data = yield from self.json_call("PATCH", f"/v1/webhooks/{q(webhook_id)}", json=changes)
+        return Webhook.from_json(data)
+
+    def delete_webhook(self, webhook_id: str) -> Op[None]:
+        yield from self.send(Call("DELETE", f"/v1/webhooks/{q(webhook_id)}"))
+
+    def rotate_webhook_secret(self, webhook_id: str, grace_seconds: float | None) -> Op[Webhook]:
+        body = {} if grace_seconds is None else {"grace_seconds": grace_seconds}
+        path = f"/v1/webhooks/{q(webhook_id)}/rotate-secret"
+        data = yield from self.json_call("POST", path, json=body, idempotent=False)
+        return Webhook.from_json(data)
+
+    def test_webhook(self, webhook_id: str) -> Op[WebhookDelivery]:
+        path = f"/v1/webhooks/{q(webhook_id)}/test"
+        data = yield from self.json_call("POST", path, json={}, idempotent=False)
+        return WebhookDelivery.from_json(data)
+
+    def redeliver(self, webhook_id: str, delivery_id: str) -> Op[WebhookDelivery]:
+        path = f"/v1/webhooks/{q(webhook_id)}/deliveries/{q(delivery_id)}/redeliver"
+        data = yield from self.json_call("POST", path, json={}, idempotent=False)
+        return WebhookDelivery.from_json(data)
+
+    def deliveries_pager(self, webhook_id: str, page_size: int) -> Pager:
+        def page(cursor: str | None) -> Op[tuple[list[Any], str | None]]:
+            params = {"limit": str(page_size)}
+            if cursor:
+                params["cursor"] = cursor
+            path = f"/v1/webhooks/{q(webhook_id)}/deliveries"
+            data = yield from self.json_call("GET", path, params=params)
+            items = [WebhookDelivery.from_json(d) for d in data["deliveries"]]
+            return items, data.get("next_cursor")
+
+        return Pager(page)
+
     def audit_pager(self, filters: Mapping[str, str | None], page_size: int) -> Pager:
         def page(cursor: str | None) -> Op[tuple[list[Any], str | None]]:
             params = {k: v for k, v in filters.items() if v is not None}
@@ -1056,6 +1110,25 @@ class Operations:
             return list(data["records"]), data.get("next_cursor")
 
         return Pager(page)
+
+
+def webhook_options(
+    buckets: Iterable[str] | None,
+    repositories: Iterable[str] | None,
+    key_prefix: str | None,
+    format: str,
+    description: str,
+    active: bool,
+) -> dict[str, Any]:
+    """The body of a new subscription beside its url and events."""
+    flt: dict[str, Any] = {}
+    if buckets is not None:
+        flt["buckets"] = list(buckets)
+    if repositories is not None:
+        flt["repositories"] = list(repositories)
+    if key_prefix:
+        flt["key_prefix"] = key_prefix
+    return {"filter": flt, "format": format, "description": description, "active": active}
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:

@@ -21,6 +21,7 @@ from ._ops import (
     ProgressCallback,
     UploadSource,
     gate_url,
+    webhook_options,
 )
 from ._protocol import Blocking, Body, BytesSource, Call, Op, Parallel, Reply, Sleep, T
 from .errors import error_from_response
@@ -39,6 +40,8 @@ from .models import (
     Upload,
     VerificationGate,
     VerificationResult,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = ["AsyncClient"]
@@ -448,6 +451,51 @@ class AsyncClient(ClientConfig):
 
     async def revoke_key(self, key_id: str) -> None:
         await self._run(self.ops.revoke_key(key_id))
+
+    # ---- webhooks (admins: webhooks:Manage) ---------------------------------------------------
+
+    async def create_webhook(
+        self,
+        url: str,
+        events: Iterable[str],
+        *,
+        buckets: Iterable[str] | None = None,
+        repositories: Iterable[str] | None = None,
+        key_prefix: str | None = None,
+        format: str = "standard-webhooks",
+        description: str = "",
+        active: bool = True,
+    ) -> Webhook:
+        options = webhook_options(buckets, repositories, key_prefix, format, description, active)
+        return await self._run(self.ops.create_webhook(url, events, options))
+
+    async def list_webhooks(self) -> builtins.list[Webhook]:
+        return await self._run(self.ops.list_webhooks())
+
+    async def get_webhook(self, webhook_id: str) -> Webhook:
+        return await self._run(self.ops.get_webhook(webhook_id))
+
+    async def update_webhook(self, webhook_id: str, **changes: Any) -> Webhook:
+        return await self._run(self.ops.update_webhook(webhook_id, changes))
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._run(self.ops.delete_webhook(webhook_id))
+
+    async def rotate_webhook_secret(
+        self, webhook_id: str, *, grace_seconds: float | None = None
+    ) -> Webhook:
+        return await self._run(self.ops.rotate_webhook_secret(webhook_id, grace_seconds))
+
+    async def test_webhook(self, webhook_id: str) -> WebhookDelivery:
+        return await self._run(self.ops.test_webhook(webhook_id))
+
+    def webhook_deliveries(
+        self, webhook_id: str, *, page_size: int = 100
+    ) -> AsyncIterator[WebhookDelivery]:
+        return self._iterate(self.ops.deliveries_pager(webhook_id, page_size))
+
+    async def redeliver(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        return await self._run(self.ops.redeliver(webhook_id, delivery_id))
 
     def audit(
         self,

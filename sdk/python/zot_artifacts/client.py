@@ -21,6 +21,7 @@ from ._ops import (
     ProgressCallback,
     UploadSource,
     gate_url,
+    webhook_options,
 )
 from ._protocol import Blocking, Body, Call, Op, Parallel, Reply, Sleep, T
 from .errors import error_from_response
@@ -39,6 +40,8 @@ from .models import (
     Upload,
     VerificationGate,
     VerificationResult,
+    Webhook,
+    WebhookDelivery,
 )
 
 __all__ = ["Client"]
@@ -490,6 +493,61 @@ class Client(ClientConfig):
 
     def revoke_key(self, key_id: str) -> None:
         self._run(self.ops.revoke_key(key_id))
+
+    # ---- webhooks (admins: webhooks:Manage) ---------------------------------------------------
+
+    def create_webhook(
+        self,
+        url: str,
+        events: Iterable[str],
+        *,
+        buckets: Iterable[str] | None = None,
+        repositories: Iterable[str] | None = None,
+        key_prefix: str | None = None,
+        format: str = "standard-webhooks",
+        description: str = "",
+        active: bool = True,
+    ) -> Webhook:
+        """Subscribe ``url`` to ``events`` (names or globs: ``object.*``); the filter keeps
+        events of those buckets/repositories (globs) and key prefix. The signing secret
+        (``whsec_…``) is in ``.secret``, shown once."""
+        options = webhook_options(buckets, repositories, key_prefix, format, description, active)
+        return self._run(self.ops.create_webhook(url, events, options))
+
+    def list_webhooks(self) -> builtins.list[Webhook]:
+        return self._run(self.ops.list_webhooks())
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        return self._run(self.ops.get_webhook(webhook_id))
+
+    def update_webhook(self, webhook_id: str, **changes: Any) -> Webhook:
+        """Change ``url``, ``events``, ``filter``, ``format``, ``description`` or ``active``
+        (``active=True`` re-enables a subscription the store disabled)."""
+        return self._run(self.ops.update_webhook(webhook_id, changes))
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._run(self.ops.delete_webhook(webhook_id))
+
+    def rotate_webhook_secret(
+        self, webhook_id: str, *, grace_seconds: float | None = None
+    ) -> Webhook:
+        """A new secret (in ``.secret``); the old one stays valid for ``grace_seconds``
+        (the server's default: a day), so receivers can switch without missing an event."""
+        return self._run(self.ops.rotate_webhook_secret(webhook_id, grace_seconds))
+
+    def test_webhook(self, webhook_id: str) -> WebhookDelivery:
+        """Queue a ``webhook.test`` event to the subscription; its delivery (pending)."""
+        return self._run(self.ops.test_webhook(webhook_id))
+
+    def webhook_deliveries(
+        self, webhook_id: str, *, page_size: int = 100
+    ) -> Iterator[WebhookDelivery]:
+        """The subscription's deliveries, newest first, with every attempt."""
+        return self._iterate(self.ops.deliveries_pager(webhook_id, page_size))
+
+    def redeliver(self, webhook_id: str, delivery_id: str) -> WebhookDelivery:
+        """Send a delivery again (a new attempt, the same ``webhook-id``)."""
+        return self._run(self.ops.redeliver(webhook_id, delivery_id))
 
     def audit(
         self,

@@ -28,6 +28,8 @@ __all__ = [
     "UploadProgress",
     "VerificationGate",
     "VerificationResult",
+    "Webhook",
+    "WebhookDelivery",
 ]
 
 
@@ -347,6 +349,78 @@ class TrustedKey:
             created_by=_s(data, "created_by"),
             expires_at=_opt(data, "expires_at"),
             revoked_at=_opt(data, "revoked_at"),
+        )
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An outbound webhook subscription; ``secret`` (``whsec_…``, for checking the Standard
+    Webhooks signatures) only when just created or rotated."""
+
+    id: str
+    url: str
+    events: list[str]
+    filter: dict[str, Any]
+    format: str
+    description: str
+    active: bool
+    created_at: str
+    created_by: str = ""
+    disabled_reason: str | None = None
+    failing_since: str | None = None
+    secrets: int = 1
+    secret: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Webhook:
+        return cls(
+            id=_s(data, "id"),
+            url=_s(data, "url"),
+            events=[str(e) for e in data.get("events") or []],
+            filter=dict(data.get("filter") or {}),
+            format=_s(data, "format"),
+            description=_s(data, "description"),
+            active=bool(data.get("active")),
+            created_at=_s(data, "created_at"),
+            created_by=_s(data, "created_by"),
+            disabled_reason=_opt(data, "disabled_reason"),
+            failing_since=_opt(data, "failing_since"),
+            secrets=int(data.get("secrets") or 0),
+            secret=_opt(data, "secret"),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One event's delivery to a webhook: ``status`` is ``pending``, ``delivered`` or
+    ``failed``; ``attempts`` lists each try (time, status code, latency, error)."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: str
+    created_at: str
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    response_code: int | None = None
+    latency_ms: float | None = None
+    next_attempt_at: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookDelivery:
+        code = data.get("response_code")
+        latency = data.get("latency_ms")
+        return cls(
+            id=_s(data, "id"),
+            webhook_id=_s(data, "webhook_id"),
+            event_id=_s(data, "event_id"),
+            event_type=_s(data, "event_type"),
+            status=_s(data, "status"),
+            created_at=_s(data, "created_at"),
+            attempts=list(data.get("attempts") or []),
+            response_code=None if code is None else int(code),
+            latency_ms=None if latency is None else float(latency),
+            next_attempt_at=_opt(data, "next_attempt_at"),
         )
 
 

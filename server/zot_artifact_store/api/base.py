@@ -390,12 +390,7 @@ class BaseHandler(tornado.web.RequestHandler):
         )  # fmt: skip
         self.set_header("X-Verification", "passed" if passed else "failed")
         self.set_header("X-Verification-Policy", f"{gate['name']} ({gate['mode']})")
-        if not passed and gate["mode"] == "enforce":
-            raise StoreError(
-                "VerificationFailed",
-                f"policy {gate['name']!r} refuses {resource}: {reasons}",
-                resource=resource,
-            )
+        await self.ctx.supplychain.enforce_gate(outcome, resource, digest)
 
     # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
     missing_object_code = "PreconditionFailed"

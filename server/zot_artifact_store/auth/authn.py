@@ -150,6 +150,15 @@ class Authentication:
             principal = await authenticator.authenticate(request)
             if principal is not None:
                 return principal
-        if request.headers.get("Authorization"):
+        header = request.headers.get("Authorization")
+        if header:
+            if header.split(" ", 1)[0].lower() == "bearer":
+                # Every bearer authenticator declined it: it is none of their tokens, or it
+                # expired, or another store (a replica with other keys) signed it.
+                raise StoreError(
+                    "Unauthenticated",
+                    "the bearer token is not valid here: unknown, revoked, expired or signed "
+                    "with another key",
+                )
             raise StoreError("Unauthenticated", "unsupported Authorization scheme")
         return ANONYMOUS

@@ -32,7 +32,7 @@ from .space import StorageSpace
 
 log = logging.getLogger(__name__)
 
-RESERVED_BUCKET_NAMES = frozenset({"health", "metrics"})
+RESERVED_BUCKET_NAMES = frozenset({"health", "metrics", "ui"})
 MAX_KEY_BYTES = 1024
 MAX_LABELS = 64
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")

@@ -530,6 +530,8 @@ class WebhookService(Notifier):
             log.exception("webhook delivery %s", delivery.delivery_id)
         finally:
             self._in_flight.discard(delivery.delivery_id)
+            if not self._in_flight:
+                self._wake.set()  # a batch is done: look for more at once, not after a poll
 
     def _http(self) -> tornado.httpclient.AsyncHTTPClient:
         if self._client is None:

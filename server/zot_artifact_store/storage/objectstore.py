@@ -7,9 +7,11 @@ Layout under the key prefix (``storage.storageDriver.rootdirectory``)::
     blobs/<algo>/<hex>                  committed blobs, named by digest
     tmp/<instance>.lease                a running store instance (rewritten every LEASE_REFRESH)
     tmp/<instance>/<random>             that instance's in-progress writes
+    tmp/<instance>/composing/<algo>-<hex>.<random>  a composition onto that blob's key
     uploads/<id>/log/<seq:08d>          an upload session: 0 opens it, then one entry per
                                         append ({"segment", "size"}), last maybe {"final"}
     uploads/<id>/data/<random>          the bytes of one append (a segment)
+    uploads/<id>/busy/<instance>        an append or finalize of that instance in progress
 
 **Writes** stream through the client's :class:`~.objectclient.PartUploader`: a blob smaller
 than one part is one conditional put straight to its digest's key (the digest is known when the
@@ -28,7 +30,11 @@ replica that did not see every append re-reads the segments it missed once, at f
 
 **Leftovers**: a store that opens removes the ``tmp/`` objects and unfinished uploads of
 instances whose lease is missing or older than LEASE_TTL; abandoned sessions are GC's
-(``iter_uploads``).
+(``iter_uploads``). A session is in flight, never abandoned, while an instance with a live
+lease appends to it or finalizes it (its ``busy/`` marker): the bytes of a long append stream
+into an unfinished multipart upload, which no listing shows, so without the marker the
+session would look idle since its last complete append and GC (``storage.gcDelay``) could
+remove it under the request.
 """
 
 from __future__ import annotations
@@ -163,10 +169,7 @@ class ObjectBlobStore(BlobStore):
 
         async def alive(owner: str) -> bool:
             if owner not in verdicts:
-                head = None
-                if INSTANCE_RE.fullmatch(owner):
-                    head = await self.client.head(self._lease_key(owner))
-                verdicts[owner] = head is not None and time.time() - head.mtime < LEASE_TTL
+                verdicts[owner] = await self._instance_alive(owner)
             return verdicts[owner]
 
         doomed = [o.key for o in await self.client.list(tmp) if not await alive(owner_of(o.key))]
@@ -178,6 +181,15 @@ class ObjectBlobStore(BlobStore):
                 doomed.append(up.key)
         return len(doomed)
 
+    async def _instance_alive(self, instance: str) -> bool:
+        """Whether ``instance`` (a store instance id) holds a fresh lease."""
+        if instance == self._instance:
+            return True
+        if not INSTANCE_RE.fullmatch(instance):
+            return False
+        head = await self.client.head(self._lease_key(instance))
+        return head is not None and time.time() - head.mtime < LEASE_TTL
+
     async def collect_leftovers(self, cutoff: float) -> int:
         """Temporaries of instances that died since this one opened, and unfinished uploads
         under ``blobs/`` (a crash in the middle of a commit's composition) begun before
@@ -185,11 +197,44 @@ class ObjectBlobStore(BlobStore):
         hours."""
         removed = await self._sweep_tmp()
         cutoff = min(cutoff, time.time() - self.orphan_copy_age)
+        composing = await self._composing()
         for up in await self.client.pending_uploads(self.client.key("blobs/")):
-            if up.started < cutoff:
+            # A live instance's composition is no leftover, whatever start time the store
+            # reports (moto's server reports a fixed date in 2010 for every upload).
+            if up.started < cutoff and up.key not in composing:
                 await self.client.abort_pending(up)
                 removed += 1
         return removed
+
+    async def _composing(self) -> set[str]:
+        """The blob keys live instances are composing onto now (their markers)."""
+        tmp = self.client.key("tmp/")
+        keys: set[str] = set()
+        verdicts: dict[str, bool] = {}
+        for o in await self.client.list(tmp):
+            owner, _, rest = o.key[len(tmp) :].partition("/")
+            name = rest.removeprefix("composing/")
+            algo, _, hexpart = name.partition(".")[0].partition("-")
+            if name == rest or algo not in HEX_RE or not HEX_RE[algo].fullmatch(hexpart):
+                continue
+            if owner not in verdicts:
+                verdicts[owner] = await self._instance_alive(owner)
+            if verdicts[owner]:
+                keys.add(self.blob_key(f"{algo}:{hexpart}"))
+        return keys
+
+    async def _compose(self, sources: list[tuple[str, int]], digest: str) -> bool:
+        """Compose ``sources`` onto ``digest``'s key if absent (True when this created it),
+        marked in progress under ``tmp/`` so GC leaves the backend's unfinished upload be."""
+        algo, hexpart = split_digest(digest)
+        name = f"{algo}-{hexpart}.{secrets.token_hex(4)}"
+        marker = self.client.key(f"tmp/{self.instance}/composing/{name}")
+        await self.client.put(marker, b"")
+        try:
+            return await self.client.compose(sources, self.blob_key(digest), if_absent=True)
+        finally:
+            with contextlib.suppress(OSError):
+                await self.client.delete(marker)
 
     async def close(self) -> None:
         if self._instance is None:
@@ -231,9 +276,7 @@ class ObjectBlobStore(BlobStore):
         it) and delete ``src``; True when the blob already existed."""
         dest = self.blob_key(digest)
         try:
-            if await self.client.head(dest) is None and await self.client.compose(
-                [(src, size)], dest, if_absent=True
-            ):
+            if await self.client.head(dest) is None and await self._compose([(src, size)], digest):
                 return False
             await self._touch(dest, size)
             return True
@@ -367,6 +410,17 @@ class ObjectBlobStore(BlobStore):
             raise ValueError(f"malformed segment name in session {upload_id}")
         return f"{self._session_prefix(upload_id)}data/{name}"
 
+    @contextlib.asynccontextmanager
+    async def _busy(self, upload_id: str) -> AsyncIterator[None]:
+        """Mark the session in flight for this instance while the block runs."""
+        key = f"{self._session_prefix(upload_id)}busy/{self.instance}"
+        await self.client.put(key, b"")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                await self.client.delete(key)
+
     async def upload_create(self) -> str:
         upload_id = secrets.token_hex(16)
         if not await self._claim(upload_id, 0, {"created": time.time()}):
@@ -378,7 +432,7 @@ class ObjectBlobStore(BlobStore):
         return sum(e.get("size", 0) for e in await self._log(upload_id))
 
     async def upload_append(self, upload_id: str, chunks: AsyncIterator[bytes]) -> int:
-        async with self._session_lock(upload_id):
+        async with self._session_lock(upload_id), self._busy(upload_id):
             entries = await self._log(upload_id)
             start_seq, start_size = len(entries) - 1, sum(e.get("size", 0) for e in entries)
             cached = self._session_hashes.get(upload_id)
@@ -458,7 +512,7 @@ class ObjectBlobStore(BlobStore):
     async def upload_finalize(self, upload_id: str, expected_digest: str | None = None) -> BlobInfo:
         algo = split_digest(expected_digest)[0] if expected_digest is not None else "sha256"
         self._session_prefix(upload_id)
-        async with self._session_lock(upload_id):
+        async with self._session_lock(upload_id), self._busy(upload_id):
             while True:
                 entries = await self._log(upload_id)
                 h256, size = await self._session_sha256(upload_id, entries)
@@ -479,7 +533,7 @@ class ObjectBlobStore(BlobStore):
             dest = self.blob_key(digest)
             existed = await self.client.head(dest) is not None
             if not existed:
-                existed = not await self.client.compose(segments, dest, if_absent=True)
+                existed = not await self._compose(segments, digest)
             if existed:
                 await self._touch(dest, size)
             await self._drop_session(upload_id)
@@ -505,14 +559,26 @@ class ObjectBlobStore(BlobStore):
             return await self._drop_session(upload_id)
 
     async def iter_uploads(self) -> AsyncIterator[tuple[str, float]]:
+        """Every session with its last write; one that a live instance is appending to or
+        finalizing (its ``busy/`` marker) counts as written now."""
         base = self.client.key("uploads/")
         latest: dict[str, float] = {}
+        busy: dict[str, list[str]] = {}
         for o in await self.client.list(base):
-            upload_id = o.key[len(base) :].split("/", 1)[0]
+            upload_id, _, rest = o.key[len(base) :].partition("/")
             if UPLOAD_ID_RE.fullmatch(upload_id):
                 latest[upload_id] = max(latest.get(upload_id, 0.0), o.mtime)
-        for item in latest.items():
-            yield item
+                if rest.startswith("busy/"):
+                    busy.setdefault(upload_id, []).append(rest[len("busy/") :])
+        verdicts: dict[str, bool] = {}
+        for upload_id, mtime in latest.items():
+            for instance in busy.get(upload_id, ()):
+                if instance not in verdicts:
+                    verdicts[instance] = await self._instance_alive(instance)
+                if verdicts[instance]:
+                    mtime = time.time()
+                    break
+            yield upload_id, mtime
 
 
 class _ObjectWriter(BlobWriter):

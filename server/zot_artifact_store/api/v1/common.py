@@ -9,7 +9,7 @@ import tornado.web
 
 from ... import jsonbody
 from ...errors import StoreError
-from ...metadata import Evidence
+from ...metadata import Evidence, SbomComponent
 from ...services.artifacts import (
     PutOptions,
     normalize_sha256,
@@ -167,6 +167,20 @@ class V1Handler(QueryCheckedHandler):
             action, resource = read_action(ref, evidence.details.get("repository"))
             if await allowed("supplychain:read", resource) and await allowed(action, resource):
                 out.append(evidence)
+        return out
+
+    async def readable_components(self, found: list[SbomComponent]) -> list[SbomComponent]:
+        """The SBOM search results whose subject the caller may read (the object or image
+        itself): a search must not reveal other teams' artifacts."""
+        allowed: dict[str, bool] = {}
+        out = []
+        for c in found:
+            if c.subject_ref not in allowed:
+                action, resource = read_action(c.subject_ref)
+                decision = await self.ctx.authorizer.decide(self.principal, action, resource)
+                allowed[c.subject_ref] = decision.allowed
+            if allowed[c.subject_ref]:
+                out.append(c)
         return out
 
     def flag(self, name: str, default: bool = False) -> bool:

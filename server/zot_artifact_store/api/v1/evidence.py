@@ -9,7 +9,7 @@ from ...services.supplychain import (
     evidence_json,
 )
 from ..query import takes
-from .common import V1Handler, evidence_resource, read_action
+from .common import V1Handler, evidence_resource
 
 GENERIC_MEDIA_TYPES = frozenset(
     {
@@ -89,13 +89,5 @@ class SbomSearchHandler(V1Handler):
             self.int_arg("limit", 1000, 1, 10_000),
         )
         # Only what the caller may read: a search must not reveal other teams' artifacts.
-        allowed: dict[str, bool] = {}
-        results = []
-        for c in found:
-            if c.subject_ref not in allowed:
-                action, resource = read_action(c.subject_ref)
-                decision = await self.ctx.authorizer.decide(self.principal, action, resource)
-                allowed[c.subject_ref] = decision.allowed
-            if allowed[c.subject_ref]:
-                results.append(component_json(c))
+        results = [component_json(c) for c in await self.readable_components(found)]
         self.write_json({"results": results})

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ...metadata import VerificationGate
-from .base import SupplyChainBase
+from .base import SupplyChainBase, subject_fields
 
 
 class GatesMixin(SupplyChainBase):
@@ -114,6 +114,28 @@ class GatesMixin(SupplyChainBase):
                 return None
             gate = gates[max(matching, key=len)]
         return await self._evaluate(gate, digest, f"repo:{repo}")
+
+    async def enforce_gate(
+        self, outcome: tuple[dict[str, Any], bool, str] | None, resource: str, digest: str
+    ) -> None:
+        """Refuse a download of ``resource`` (``bucket/key``) or a pull (``repo@digest``) that
+        its gate fails in enforce mode: announced as ``gate.denied``, then VerificationFailed.
+        A gate in audit mode, or a subject that passed, goes through."""
+        if outcome is None:
+            return
+        gate, passed, reasons = outcome
+        if passed or gate["mode"] != "enforce":
+            return
+        await self.notify.emit(
+            "gate.denied",
+            {**subject_fields(resource), "digest": digest},
+            {"policy": gate["name"], "mode": gate["mode"], "reasons": reasons[:2000]},
+        )
+        raise StoreError(
+            "VerificationFailed",
+            f"policy {gate['name']!r} refuses {resource}: {reasons}",
+            resource=resource,
+        )
 
     async def _evaluate(
         self, gate: dict[str, Any], digest: str, scope: str

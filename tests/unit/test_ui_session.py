@@ -1,0 +1,69 @@
+"""The web UI's sealed session cookie (api/ui/session.py): opens only as sealed, only before
+it expires, only under the key and purpose it was sealed with; and the login redirect target
+stays inside the UI."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from zot_artifact_store.api.ui.base import safe_next
+from zot_artifact_store.api.ui.session import Session, basic
+from zot_artifact_store.auth.access_keys import SecretBox
+
+BOX = SecretBox(b"k" * 32)
+
+
+def test_a_sealed_session_opens_to_what_was_sealed() -> None:
+    session = Session.new("Bearer zat_abc_def")
+    sealed = session.seal(BOX)
+    assert "zat_abc" not in sealed and "=" not in sealed and ";" not in sealed
+    assert Session.open(BOX, sealed) == session
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda s: s[:-2] + ("AA" if not s.endswith("AA") else "BB"),  # a flipped tag
+        lambda s: s[:20],  # cut short
+        lambda s: "not base64 at all!",
+        lambda s: "",
+    ],
+)
+def test_damaged_cookies_do_not_open(damage) -> None:  # type: ignore[no-untyped-def]
+    assert Session.open(BOX, damage(Session.new("Bearer x").seal(BOX))) is None
+
+
+def test_another_key_or_purpose_does_not_open_it() -> None:
+    sealed = Session.new("Bearer x").seal(BOX)
+    assert Session.open(SecretBox(b"o" * 32), sealed) is None
+    # Something else the secrets key seals (an access key's secret) is not a session.
+    other = BOX.seal('{"v":1,"a":"Bearer x","e":9999999999,"c":"n"}', "ZAKSOMEKEY")
+    assert Session.open(BOX, other.replace("+", "-").replace("/", "_").rstrip("=")) is None
+
+
+def test_an_expired_session_does_not_open() -> None:
+    expired = Session("Bearer x", time.time() - 1, "nonce").seal(BOX)
+    assert Session.open(BOX, expired) is None
+    assert Session.open(BOX, Session.new("Bearer x", ttl_s=60).seal(BOX)) is not None
+
+
+def test_basic_credentials() -> None:
+    assert basic("root", "p:w") == "Basic cm9vdDpwOnc="
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/ui/buckets/b?prefix=a%2F", "/ui/buckets/b?prefix=a%2F"),
+        ("https://evil.example/", "/ui/"),
+        ("//evil.example/ui/", "/ui/"),
+        ("/ui//evil.example", "/ui/"),
+        ("/ui/\\evil", "/ui/"),
+        ("/v1/buckets", "/ui/"),
+        (None, "/ui/"),
+    ],
+)
+def test_login_redirects_stay_inside_the_ui(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
