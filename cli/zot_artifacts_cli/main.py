@@ -25,6 +25,7 @@ from zot_artifacts import (
     Auth,
     AuthenticationError,
     BasicAuth,
+    Client,
     OIDCClientCredentials,
     PreconditionFailedError,
     Subject,
