@@ -25,6 +25,7 @@ from zot_artifacts import (
     Auth,
     AuthenticationError,
     BasicAuth,
+    Client,
     OIDCClientCredentials,
     PreconditionFailedError,
     Subject,
@@ -488,7 +489,12 @@ def upload(
     relative to the directory) and globs are expanded here, under PREFIX when given; dotfiles
     inside directories and globs are skipped unless --include-hidden. Large files go up in
     parallel parts and an interrupted upload resumes. Prints each key with its size and
-    sha256."""
+    sha256.
+
+    Several files (without --no-overwrite, --label or --expires-in): the store is asked once
+    what it already has; files it holds under their key are skipped, content it holds under
+    another key you may read is linked without a transfer, and only the rest is sent (the
+    RESULT column and the uploaded/skipped/linked counts say which)."""
     bucket_name, _, prefix = dest.partition("/")
     if (
         key is None
@@ -516,6 +522,9 @@ def upload(
         keys = [(path, f"{prefix}/{rel}" if prefix else rel) for path, rel in files]
     client = state().client()
     labels_map = parse_labels(labels)
+    if len(keys) > 1 and not no_overwrite and not labels_map and expires_in is None:
+        upload_planned(client, bucket_name, keys, content_type, parallel)
+        return
     results: dict[str, dict[str, Any]] = {}
     with transfers() as track, ThreadPoolExecutor(max_workers=parallel) as pool:
 
@@ -559,6 +568,65 @@ def upload(
             title=f"{len(objects)} file(s), {human_size(total)} uploaded to {bucket_name}",
         ),
     )
+
+
+def upload_planned(
+    client: Client,
+    bucket: str,
+    keys: list[tuple[Path, str]],
+    content_type: str | None,
+    parallel: int,
+) -> None:
+    """Many files: the store is asked once (``POST /v1/batch``) what it needs. Keys that
+    already hold the file are skipped, content it holds elsewhere (readable by you) is linked
+    server-side, and only the rest is sent, ``parallel`` at a time."""
+    files = {object_key: path for path, object_key in keys}
+    kinds = {k: content_type or mimetypes.guess_type(p.name)[0] for p, k in keys}
+    with transfers() as track:
+        bars: dict[str, Callable[[UploadProgress], None]] = {}
+
+        def progress(p: UploadProgress) -> None:
+            if p.key not in bars:
+                bars[p.key] = track(p.key, p.total)
+            bars[p.key](p)
+
+        done = client.upload_many(
+            bucket, files, content_types=kinds, parallel=parallel, progress=progress
+        )
+    infos = {o.key: (o, "uploaded") for o in done.uploaded}
+    skipped = [*done.present, *done.linked]
+    if skipped:
+        for item in client.batch_head(bucket, skipped).keys:
+            if item.object is not None:
+                outcome = "skipped" if item.key in done.present else "linked"
+                infos[item.key] = (item.object, outcome)
+    objects = [
+        {**plain(infos[k][0]), "path": str(path), "result": infos[k][1]}
+        for path, k in keys
+        if k in infos
+    ]
+    counts = {
+        "uploaded": len(done.uploaded),
+        "skipped": len(done.present),
+        "linked": len(done.linked),
+        "failed": len(done.failed),
+    }
+    total = sum(o["size"] for o in objects)
+    out(
+        {"bucket": bucket, "objects": objects, **counts},
+        table(
+            ["KEY", "SIZE", "SHA256", "RESULT"],
+            [(o["key"], human_size(o["size"]), o["sha256"], o["result"]) for o in objects],
+            title=f"{len(objects)} file(s), {human_size(total)} in {bucket}: "
+            f"{counts['uploaded']} uploaded, {counts['skipped']} skipped (already there), "
+            f"{counts['linked']} linked (same content stored elsewhere)",
+        ),
+    )
+    if done.failed:
+        raise Failure(
+            f"{len(done.failed)} file(s) not uploaded: "
+            + "; ".join(f"{k}: {e.message} ({e.code})" for k, e in done.failed.items())
+        )
 
 
 @cli.command(
@@ -882,27 +950,54 @@ def verification_text(result: VerificationResult) -> str:
 Examples:
   zot-artifacts verify builds/app/1.0/app.tar.gz --policy policy.yaml
   zot-artifacts --output json verify --digest sha256:4f1c... --policy policy.json
+  zot-artifacts verify builds/app/1.0/app.tar.gz builds/app/1.0/app.whl --policy policy.yaml
 
 \b
-Exit codes: 0 verified, 1 not verified (the failing rules' reasons are printed), 2 error.
+Exit codes: 0 verified (every subject), 1 not verified (the failing rules' reasons are
+printed), 2 error (for several subjects: one could not be verified, e.g. it does not exist).
 """
 )
-@click.argument("ref", required=False, metavar="[BUCKET/KEY]")
+@click.argument("refs", nargs=-1, metavar="[BUCKET/KEY...]")
 @subject_options
 @policy_option("--policy")
 @click.option("--vsa", is_flag=True, help="Have the store issue a signed VSA when it passes.")
 def verify(
-    ref: str | None, image: str | None, digest: str | None, policy_file: str, vsa: bool
+    refs: tuple[str, ...], image: str | None, digest: str | None, policy_file: str, vsa: bool
 ) -> None:
-    """Check a subject against a policy.
+    """Check subjects against a policy.
 
     Prints each rule with PASS or FAIL and its reason. The subject is BUCKET/KEY, --image or
-    --digest."""
-    subject = pick_subject(ref, image, digest)
+    --digest; several BUCKET/KEY are checked in one request (POST /v1/batch/verify)."""
+    if len(refs) <= 1:
+        subject = pick_subject(refs[0] if refs else None, image, digest)
+        policy = load_policy(policy_file)
+        result = state().client().verify(subject, policy, issue_vsa=vsa)
+        out(plain(result), verification_text(result))
+        if not result.verified:
+            click.get_current_context().exit(EXIT_NOT_VERIFIED)
+        return
+    if image or digest:
+        raise click.UsageError("name the subject once: several BUCKET/KEY, or one --image/--digest")
+    subjects = [pick_subject(ref, None, None) for ref in refs]
     policy = load_policy(policy_file)
-    result = state().client().verify(subject, policy, issue_vsa=vsa)
-    out(plain(result), verification_text(result))
-    if not result.verified:
+    checked = state().client().batch_verify(subjects, policy, issue_vsa=vsa)
+    texts = []
+    for subject, item in zip(subjects, checked.subjects):
+        if item.verification is not None:
+            texts.append(verification_text(item.verification))
+        else:
+            name = "/".join(subject.to_json().values())
+            error = item.error
+            texts.append(f"{name}: ERROR {error.message} ({error.code})" if error else name)
+    c = checked.counts
+    texts.append(
+        f"{len(subjects)} subject(s): {c.get('passed', 0)} verified, {c.get('failed', 0)} NOT "
+        f"verified, {c.get('error', 0)} error(s)"
+    )
+    out(plain(checked), "\n".join(texts))
+    if c.get("error"):
+        click.get_current_context().exit(EXIT_ERROR)
+    if not checked.verified:
         click.get_current_context().exit(EXIT_NOT_VERIFIED)
 
 

@@ -51,6 +51,7 @@ from .metadata import MetadataStore, create_metadata_store
 from .observability.instrument import instrument_auth, instrument_store
 from .observability.metrics import Metrics
 from .services.artifacts import ArtifactService
+from .services.batch import BatchService
 from .services.events import EventService
 from .services.lifecycle import Lifecycle
 from .services.multipart import MultipartService
@@ -93,6 +94,7 @@ class AppContext:
     api_tokens: ApiTokens
     access_keys: AccessKeys
     presigner: Presigner
+    batch: BatchService
     audit: AuditLog
     lifecycle: Lifecycle
     lockout: FailureLimiter
@@ -281,6 +283,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         api_tokens=api_tokens,
         access_keys=access_keys,
         presigner=presigner,
+        batch=BatchService(artifacts, supplychain, presigner, config.http.maxObjectSize),
         audit=audit,
         lifecycle=lifecycle,
         lockout=FailureLimiter(metadata, config.auth.lockout),

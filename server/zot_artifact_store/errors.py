@@ -60,6 +60,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("ReservedName", 400, "The name is reserved"),
         ErrorSpec("PreconditionFailed", 412, "A precondition does not hold"),
         ErrorSpec("EntityTooLarge", 413, "The body exceeds the allowed size"),
+        ErrorSpec("BatchTooLarge", 413, "The batch has more items than one request takes"),
         ErrorSpec(
             "RequestHeaderSectionTooLarge", 431, "The request's header fields exceed the limit"
         ),

@@ -763,6 +763,25 @@ async def test_objects_found_by_labels(store: MetadataStore) -> None:
     assert await store.find_objects_by_labels({"github.run_id": "44"}) == []
 
 
+async def test_objects_found_by_digest(store: MetadataStore) -> None:
+    """What a batch upload links to: every key holding the content, in (bucket, key) order;
+    a key's old content is forgotten once it is replaced or deleted."""
+    await store.create_bucket(Bucket("b", time.time()))
+    await store.create_bucket(Bucket("a", time.time()))
+    same, other = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    await store.put_object(obj("b", "y", same))
+    await store.put_object(obj("a", "z", same))
+    await store.put_object(obj("b", "x", same))
+    await store.put_object(obj("b", "w", other))
+    found = await store.find_objects_by_digest(same)
+    assert [(o.bucket, o.key) for o in found] == [("a", "z"), ("b", "x"), ("b", "y")]
+    assert [o.key for o in await store.find_objects_by_digest(same, limit=1)] == ["z"]
+    await store.put_object(obj("b", "x", other))
+    await store.delete_object("a", "z")
+    assert [o.key for o in await store.find_objects_by_digest(same)] == ["y"]
+    assert await store.find_objects_by_digest("sha256:" + "3" * 64) == []
+
+
 # ---- outbound webhooks ----------------------------------------------------------------------
 
 

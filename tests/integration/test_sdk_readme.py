@@ -36,3 +36,6 @@ def test_readme_examples_run(
     out = capsys.readouterr().out
     assert "signature raw" in out and "zat_" in out and "['async/a.txt']" in out
     assert "NoSuchKey 404" in out
+    assert "['dist/app.tar', 'dist/hello.txt'] ['dist/new.txt'] {}" in out  # batch
+    assert "upload error InvalidDigest" in out and "{'deleted': 1, 'error': 1}" in out
+    assert "False {'passed': 1, 'failed': 1, 'error': 1}" in out

@@ -1091,6 +1091,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Plan the upload or download of many objects (Git LFS batch model)
+         * @description Up to 1,000 objects of one bucket, each decided on its own and answered in request order; 200 even when some fail (their `error`). Upload (`sha256` and `size` required): `present` when the key already holds that content and the caller may read it; `linked` when another object holding that content is readable by the caller (s3:GetObject, and not refused by its bucket's verification gate in enforce mode): the key now points at the same bytes, no transfer, `object.created` announced; otherwise an `upload` action, a presigned PUT bound to the sha256 and size. A caller who merely knows a digest never obtains a copy of bytes they cannot read. Download: a presigned GET per object (`sha256`/`size`, when given, must match: else PreconditionFailed). Each object needs s3:PutObject (upload) or s3:GetObject (download) on `bucket/key`; a refusal is that object's AccessDenied, audited as for a single call. Needs a logged-in caller (the hrefs act on its authority). Per-object codes: InvalidKey, InvalidDigest, MalformedJSON, EntityTooLarge, AccessDenied, Unauthenticated, NoSuchBucket, NoSuchKey, PreconditionFailed.
+         */
+        post: operations["batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batch/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete many objects of a bucket
+         * @description Up to 1,000 keys, each deleted as `DELETE /v1/buckets/{bucket}/objects/{key}` would (s3:DeleteObject on it, audited; `object.deleted` announced; its evidence stays with its digest). 200 with a result per key in request order. Per-key codes: InvalidKey, MalformedJSON, AccessDenied, Unauthenticated, NoSuchBucket, NoSuchKey.
+         */
+        post: operations["batchDelete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batch/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read many objects' metadata
+         * @description Up to 1,000 keys, each read as `GET …/objects/{key}?metadata=true` (s3:GetObject on it). 200 with a result per key in request order: `found` with `object`, or `error`. Per-key codes: InvalidKey, MalformedJSON, AccessDenied, Unauthenticated, NoSuchBucket, NoSuchKey.
+         */
+        post: operations["batchHead"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/batch/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify many subjects against one policy
+         * @description Up to 1,000 subjects in the forms `POST /v1/verify` takes, each authorized (supplychain:verify on its name, and supplychain:sign with `issue_vsa`), resolved and verified exactly as a single `/v1/verify` call (audited, `verification.passed` / `verification.failed` announced). 200 with a result per subject in request order; `verified` is true when every subject passed. A policy the verifier refuses fails the whole request (400). Per-subject codes: InvalidArgument, InvalidKey, AccessDenied, Unauthenticated, NoSuchBucket, NoSuchKey, ManifestUnknown.
+         */
+        post: operations["batchVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1554,6 +1634,69 @@ export interface components {
             latency_ms?: number | null;
             /** Format: date-time */
             next_attempt_at?: string | null;
+        };
+        /** @description Why one item of a batch failed: the code, message and HTTP status the single operation would have answered (docs/errors.md). */
+        BatchError: {
+            code: string;
+            message: string;
+            status: number;
+        };
+        /** @description A presigned transfer: send `method` to `href` with `headers`, no credentials, before `expires_at`. An upload href is bound to the object's declared sha256 and size: other bytes are refused (422 ChecksumMismatch, 400 IncompleteBody) and nothing is stored. */
+        BatchAction: {
+            /** Format: uri */
+            href: string;
+            /** @enum {string} */
+            method: "PUT" | "GET";
+            headers: {
+                [key: string]: string;
+            };
+            expires_in: number;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        /** @description One object of a batch, in request order. `result`: `present` (the key already holds that content and the caller may read it: nothing to do), `linked` (the content was linked server-side from `linked_from`, an object the caller may read: no transfer), `upload` / `download` (do `actions.upload` / `actions.download`), or `error`. */
+        BatchObjectResult: {
+            /** @description As given (null when the entry was not an object). */
+            key: string | null;
+            sha256?: string;
+            size?: number;
+            /** @enum {string} */
+            result: "present" | "linked" | "upload" | "download" | "error";
+            /** @description `bucket/key` of the object linked from. */
+            linked_from?: string;
+            actions?: {
+                upload?: components["schemas"]["BatchAction"];
+                download?: components["schemas"]["BatchAction"];
+            };
+            error?: components["schemas"]["BatchError"];
+        };
+        /** @description One key of a batch delete or head, in request order. */
+        BatchKeyResult: {
+            /** @description As given. */
+            key: unknown;
+            /** @enum {string} */
+            result: "deleted" | "found" | "error";
+            /** @description Delete: the content the key held. */
+            sha256?: string;
+            object?: components["schemas"]["Object"];
+            error?: components["schemas"]["BatchError"];
+        };
+        /** @description One subject, in request order: the answer of `POST /v1/verify` and `result` (`passed`, `failed`), or `result: error` with `error` and `subject` as given. */
+        BatchVerifyResult: {
+            verified?: boolean;
+            /** @description The subject's name (as `/v1/verify` answers), or as given when it failed. */
+            subject?: unknown;
+            subject_digest?: string;
+            rules?: {
+                rule: string;
+                passed: boolean;
+                reason: string;
+                evidence: string[];
+            }[];
+            vsa?: components["schemas"]["Evidence"];
+            /** @enum {string} */
+            result: "passed" | "failed" | "error";
+            error?: components["schemas"]["BatchError"];
         };
     };
     responses: {
@@ -5243,6 +5386,243 @@ export interface operations {
             403: components["responses"]["AccessDenied"];
             /** @description No such webhook or delivery. Codes: NoSuchWebhook, NoSuchDelivery. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    operation: "upload" | "download";
+                    bucket: string;
+                    objects: {
+                        key: string;
+                        sha256?: components["schemas"]["Sha256"];
+                        size?: number;
+                        /** @description Upload: the object's Content-Type (sent by the href's headers, kept by a link). */
+                        content_type?: string;
+                    }[];
+                    /**
+                     * @description Seconds the hrefs stay valid.
+                     * @default 3600
+                     */
+                    expires_in?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description A result per object. */
+            200: {
+                headers: {
+                    /** @description `no-store` */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        operation: string;
+                        bucket: string;
+                        objects: components["schemas"]["BatchObjectResult"][];
+                        /** @description How many items ended each way. */
+                        counts: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthenticated"];
+            /** @description More than 1,000 items; nothing was done. `errors` is `{"limit": 1000, "given": <n>}`. Codes: BatchTooLarge. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batchDelete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    bucket: string;
+                    keys: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description A result per key: `deleted` (with the sha256 it held) or `error`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bucket: string;
+                        keys: components["schemas"]["BatchKeyResult"][];
+                        /** @description How many items ended each way. */
+                        counts: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description More than 1,000 items; nothing was done. `errors` is `{"limit": 1000, "given": <n>}`. Codes: BatchTooLarge. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batchHead: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    bucket: string;
+                    keys: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description A result per key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bucket: string;
+                        keys: components["schemas"]["BatchKeyResult"][];
+                        /** @description How many items ended each way. */
+                        counts: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description More than 1,000 items; nothing was done. `errors` is `{"limit": 1000, "given": <n>}`. Codes: BatchTooLarge. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    batchVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    subjects: ({
+                        bucket: string;
+                        key: string;
+                    } | {
+                        repository: string;
+                        digest: string;
+                    } | {
+                        digest: string;
+                    })[];
+                    policy: {
+                        signatures?: {
+                            sigstore?: {
+                                issuer: string;
+                                identity?: string;
+                                /** @description Must fully match a certificate SAN. */
+                                identity_regex?: string;
+                            };
+                            /** @description A trusted key's id. */
+                            key?: string;
+                        }[];
+                        /** @description How many signer rules must pass (default: all). */
+                        threshold?: number;
+                        /** @description Require an SBOM attached to the subject. */
+                        sbom?: boolean;
+                        /** @description Each needs an attached attestation of that predicate type, signed by a usable trusted key, whose predicate meets the constraints. */
+                        attestations?: {
+                            predicate_type: string;
+                            /** @description Dotted predicate path → glob, e.g. {"runDetails.builder.id": "https://github.com/*"}. */
+                            constraints?: {
+                                [key: string]: string;
+                            };
+                            /** @description Who must have signed the attestation: a trusted key, or a Sigstore identity (required for attestations in Sigstore bundles, which are verified offline against the trusted root). Without it, a DSSE envelope signed by any usable trusted key counts. */
+                            signer?: {
+                                key: string;
+                            } | {
+                                sigstore: {
+                                    issuer: string;
+                                    identity?: string;
+                                    identity_regex?: string;
+                                };
+                            };
+                        }[];
+                    };
+                    /** @default false */
+                    issue_vsa?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description A result per subject. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Every subject passed. */
+                        verified: boolean;
+                        subjects: components["schemas"]["BatchVerifyResult"][];
+                        /** @description How many items ended each way. */
+                        counts: {
+                            [key: string]: number;
+                        };
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description More than 1,000 items; nothing was done. `errors` is `{"limit": 1000, "given": <n>}`. Codes: BatchTooLarge. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

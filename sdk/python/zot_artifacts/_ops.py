@@ -25,6 +25,12 @@ from .errors import (
 )
 from .models import (
     ApiToken,
+    BatchAction,
+    BatchError,
+    BatchKeysResult,
+    BatchResult,
+    BatchUpload,
+    BatchVerification,
     Bucket,
     Evidence,
     ObjectInfo,
@@ -48,6 +54,8 @@ MAX_PARTS = 10_000
 SIGSTORE_PREFIX = "application/vnd.dev.sigstore.bundle"
 DSSE_TYPE = "application/vnd.dsse.envelope.v1+json"
 EVIDENCE_KINDS = ("signatures", "sboms", "attestations")
+# Items the store takes in one batch request; longer lists go in several.
+BATCH_LIMIT = 1000
 # Failures after which a request may or may not have been applied (no answer, 500, 502, 504).
 OUTCOME_UNKNOWN = frozenset({0, 500, 502, 504})
 
@@ -460,6 +468,126 @@ class Operations:
         body = {"bucket": bucket, "key": key, "method": method.upper(), "expires_in": expires_in}
         data = yield from self.json_call("POST", "/v1/presign", json=body)
         return str(data["url"])
+
+    # ---- batch ----------------------------------------------------------------------------
+
+    def batch(
+        self, bucket: str, objects: Sequence[Mapping[str, Any]], operation: str, expires_in: int
+    ) -> Op[BatchResult]:
+        pages = []
+        for chunk in _chunks(list(objects)):
+            body = {
+                "operation": operation,
+                "bucket": bucket,
+                "objects": [dict(o) for o in chunk],
+                "expires_in": expires_in,
+            }
+            pages.append((yield from self.json_call("POST", "/v1/batch", json=body)))
+        return BatchResult.from_pages(operation, bucket, pages)
+
+    def batch_keys(self, route: str, bucket: str, keys: Sequence[str]) -> Op[BatchKeysResult]:
+        pages = []
+        for chunk in _chunks(list(keys)):
+            body = {"bucket": bucket, "keys": chunk}
+            pages.append((yield from self.json_call("POST", f"/v1/batch/{route}", json=body)))
+        return BatchKeysResult.from_pages(bucket, pages)
+
+    def batch_verify(
+        self, subjects: Sequence[Subject], policy: Mapping[str, Any], issue_vsa: bool
+    ) -> Op[BatchVerification]:
+        pages = []
+        for chunk in _chunks([s.to_json() for s in subjects]):
+            body: dict[str, Any] = {"subjects": chunk, "policy": dict(policy)}
+            if issue_vsa:
+                body["issue_vsa"] = True
+            data = yield from self.json_call(
+                "POST", "/v1/batch/verify", json=body, idempotent=not issue_vsa
+            )
+            pages.append(data)
+        return BatchVerification.from_pages(pages)
+
+    def upload_many(
+        self,
+        bucket: str,
+        files: Mapping[str, UploadSource],
+        *,
+        content_types: Mapping[str, str | None],
+        parallel: int,
+        part_size: int,
+        multipart_threshold: int,
+        progress: ProgressCallback | None,
+        expires_in: int,
+    ) -> Op[BatchUpload]:
+        """Hash every file, ask ``POST /v1/batch`` what the store needs, send only that:
+        small files through the bound upload hrefs, large ones as resumable multipart
+        uploads. One file's failure is its entry in ``failed``; the others go on."""
+        sources = {key: Source.of(src) for key, src in files.items()}
+        for key, src in sources.items():
+            if src.size is None or not src.replayable:
+                raise ValueError(f"{key}: upload_many takes paths or bytes (read twice)")
+
+        def digest(src: Source) -> Op[str]:
+            return (yield Blocking(lambda: src.sha256_range(0, None)))
+
+        hashes = yield Parallel([digest(src) for src in sources.values()], parallel)
+        objects = []
+        for (key, src), sha256 in zip(sources.items(), hashes):
+            entry: dict[str, Any] = {"key": key, "sha256": sha256, "size": src.size}
+            if content_types.get(key):
+                entry["content_type"] = content_types[key]
+            objects.append(entry)
+        plan = yield from self.batch(bucket, objects, "upload", expires_in)
+        present, linked, failed = [], [], {}
+        sends = []
+        for item in plan.objects:
+            key = str(item.key)
+            if item.result == "present":
+                present.append(key)
+            elif item.result == "linked":
+                linked.append(key)
+            elif item.result == "upload" and item.action is not None:
+                send = self._send_planned(
+                    bucket, key, sources[key], item.action, content_types.get(key),
+                    part_size, multipart_threshold, progress,
+                )  # fmt: skip
+                sends.append(send)
+            else:
+                failed[key] = item.error or BatchError("InvalidResponse", f"{item.result!r}")
+        uploaded = []
+        for key, outcome in (yield Parallel(sends, parallel)):
+            if isinstance(outcome, BatchError):
+                failed[key] = outcome
+            else:
+                uploaded.append(outcome)
+        return BatchUpload(bucket, present, linked, uploaded, failed)
+
+    def _send_planned(
+        self,
+        bucket: str,
+        key: str,
+        src: Source,
+        action: BatchAction,
+        content_type: str | None,
+        part_size: int,
+        multipart_threshold: int,
+        progress: ProgressCallback | None,
+    ) -> Op[tuple[str, ObjectInfo | BatchError]]:
+        """One file a batch asked for: through its presigned href (bound to its sha256 and
+        size), or, when large, as a resumable multipart upload."""
+        tracker = Progress(progress, src.size, key)
+        try:
+            if src.size is not None and src.size >= multipart_threshold:
+                info = yield from self._multipart(
+                    bucket, key, src, content_type, None, part_size, 4, tracker, True, {}, None
+                )
+                return key, info
+            body = Body(src, 0, src.size, on_chunk=lambda c: tracker.add(0, len(c)),
+                        on_start=lambda: tracker.start(0))  # fmt: skip
+            call = Call("PUT", action.href, headers=dict(action.headers), body=body, auth=False)
+            reply = yield from self.send(call)
+            return key, ObjectInfo.from_json(reply.json())
+        except ArtifactStoreError as exc:
+            return key, BatchError(exc.code or "Error", exc.message, exc.http_status)
 
     def list_pager(
         self, bucket: str, prefix: str, delimiter: str | None, page_size: int, want: str
@@ -1001,6 +1129,11 @@ def webhook_options(
     if key_prefix:
         flt["key_prefix"] = key_prefix
     return {"filter": flt, "format": format, "description": description, "active": active}
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    """``items`` in batch requests of at most :data:`BATCH_LIMIT`."""
+    return [items[i : i + BATCH_LIMIT] for i in range(0, len(items), BATCH_LIMIT)]
 
 
 def _object_headers(content_type: str | None, labels: Mapping[str, str] | None) -> dict[str, str]:

@@ -28,6 +28,10 @@ from .errors import error_from_response
 from .models import (
     ApiToken,
     AuditRecord,
+    BatchKeysResult,
+    BatchResult,
+    BatchUpload,
+    BatchVerification,
     Bucket,
     Evidence,
     ObjectInfo,
@@ -236,6 +240,66 @@ class AsyncClient(ClientConfig):
         return await self._run(
             self.ops.copy(src_bucket, src_key, dst_bucket, dst_key, content_type, labels)
         )
+
+    # ---- batch ----------------------------------------------------------------------------
+
+    async def batch(
+        self,
+        bucket: str,
+        objects: Sequence[Mapping[str, Any]],
+        *,
+        operation: str = "upload",
+        expires_in: int = 3600,
+    ) -> BatchResult:
+        """``POST /v1/batch`` (the Git LFS batch model): for each ``{"key", "sha256",
+        "size"}`` (``content_type`` optional) what to do, in order: ``present`` (nothing),
+        ``linked`` (linked server-side from an object you may read), ``upload`` /
+        ``download`` (``action.href``, presigned for ``expires_in`` seconds; an upload href
+        takes exactly the declared bytes) or ``error``. More than 1,000 objects go in
+        several requests."""
+        return await self._run(self.ops.batch(bucket, objects, operation, expires_in))
+
+    async def batch_delete(self, bucket: str, keys: Sequence[str]) -> BatchKeysResult:
+        """Delete many keys, each as :meth:`delete` would; a result per key (``deleted`` or
+        ``error``), never an exception for one key."""
+        return await self._run(self.ops.batch_keys("delete", bucket, keys))
+
+    async def batch_head(self, bucket: str, keys: Sequence[str]) -> BatchKeysResult:
+        """Many keys' metadata: ``found`` with ``object`` (an :class:`ObjectInfo`) or
+        ``error``, per key."""
+        return await self._run(self.ops.batch_keys("head", bucket, keys))
+
+    async def batch_verify(
+        self, subjects: Sequence[Subject], policy: Mapping[str, Any], *, issue_vsa: bool = False
+    ) -> BatchVerification:
+        """Verify many subjects against one policy in one call (per 1,000): each result as
+        :meth:`verify` would give it, or its error; true when every subject passed."""
+        return await self._run(self.ops.batch_verify(subjects, policy, issue_vsa))
+
+    async def upload_many(
+        self,
+        bucket: str,
+        files: Mapping[str, UploadSource],
+        *,
+        content_types: Mapping[str, str | None] | None = None,
+        parallel: int = 4,
+        part_size: int = DEFAULT_PART_SIZE,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        progress: ProgressCallback | None = None,
+        expires_in: int = 3600,
+    ) -> BatchUpload:
+        """Upload ``files`` (key → path or bytes) sending only what the store needs: one
+        :meth:`batch` call says which keys already hold that content (``present``) or were
+        linked server-side (``linked``); the rest go up ``parallel`` at a time through their
+        presigned hrefs (large files as resumable multipart uploads). A file that fails is
+        in ``failed``; the others still go."""
+        return await self._run(
+            self.ops.upload_many(
+                bucket, files, content_types=content_types or {}, parallel=parallel,
+                part_size=part_size, multipart_threshold=multipart_threshold,
+                progress=progress, expires_in=expires_in,
+            )
+        )  # fmt: skip
 
     async def presign(
         self, bucket: str, key: str, *, method: str = "GET", expires_in: int = 3600

@@ -8,6 +8,15 @@ from typing import Any
 __all__ = [
     "ApiToken",
     "AuditRecord",
+    "BatchAction",
+    "BatchError",
+    "BatchKeyResult",
+    "BatchKeysResult",
+    "BatchObjectResult",
+    "BatchResult",
+    "BatchUpload",
+    "BatchVerification",
+    "BatchVerifyResult",
     "Bucket",
     "Evidence",
     "ObjectInfo",
@@ -417,3 +426,210 @@ class WebhookDelivery:
 
 AuditRecord = dict[str, Any]
 """An audit record as the server writes it (see the AuditRecord schema in openapi.json)."""
+
+
+# ---- batch (POST /v1/batch, /v1/batch/delete, /v1/batch/head, /v1/batch/verify) ---------------
+
+
+@dataclass(frozen=True)
+class BatchError:
+    """Why one item of a batch failed: the code, message and HTTP status the single call
+    would have answered."""
+
+    code: str
+    message: str
+    status: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchError:
+        return cls(_s(data, "code"), _s(data, "message"), int(data.get("status") or 0))
+
+
+@dataclass(frozen=True)
+class BatchAction:
+    """A presigned transfer: ``method`` to ``href`` with ``headers``, no credentials, before
+    ``expires_at``. An upload href takes exactly the declared bytes."""
+
+    href: str
+    method: str
+    headers: dict[str, str] = field(default_factory=dict)
+    expires_at: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchAction:
+        return cls(
+            href=_s(data, "href"),
+            method=_s(data, "method"),
+            headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()},
+            expires_at=_opt(data, "expires_at"),
+        )
+
+
+@dataclass(frozen=True)
+class BatchObjectResult:
+    """One object of :meth:`Client.batch`, in request order. ``result``: ``present``
+    (nothing to do), ``linked`` (linked server-side from ``linked_from``), ``upload`` /
+    ``download`` (do ``action``) or ``error``."""
+
+    key: str | None
+    result: str
+    sha256: str | None = None
+    size: int | None = None
+    linked_from: str | None = None
+    action: BatchAction | None = None
+    error: BatchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result != "error"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchObjectResult:
+        actions = data.get("actions") or {}
+        action = actions.get("upload") or actions.get("download")
+        error = data.get("error")
+        size = data.get("size")
+        return cls(
+            key=_opt(data, "key"),
+            result=_s(data, "result"),
+            sha256=_opt(data, "sha256"),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            linked_from=_opt(data, "linked_from"),
+            action=BatchAction.from_json(action) if isinstance(action, dict) else None,
+            error=BatchError.from_json(error) if isinstance(error, dict) else None,
+        )
+
+
+def _sum_counts(into: dict[str, int], more: dict[str, Any]) -> dict[str, int]:
+    for name, n in more.items():
+        into[name] = into.get(name, 0) + int(n)
+    return into
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """:meth:`Client.batch`: a result per object and how many ended each way."""
+
+    operation: str
+    bucket: str
+    objects: list[BatchObjectResult]
+    counts: dict[str, int]
+
+    def having(self, result: str) -> list[BatchObjectResult]:
+        """The objects whose ``result`` is ``result`` (``"upload"``, ``"error"`` …)."""
+        return [o for o in self.objects if o.result == result]
+
+    @classmethod
+    def from_pages(cls, operation: str, bucket: str, pages: list[dict[str, Any]]) -> BatchResult:
+        counts: dict[str, int] = {}
+        objects = []
+        for page in pages:
+            objects += [BatchObjectResult.from_json(o) for o in page.get("objects") or []]
+            _sum_counts(counts, page.get("counts") or {})
+        return cls(operation, bucket, objects, counts)
+
+
+@dataclass(frozen=True)
+class BatchKeyResult:
+    """One key of :meth:`Client.batch_delete` (``deleted``, with the ``sha256`` it held) or
+    :meth:`Client.batch_head` (``found``, with ``object``), or ``error``."""
+
+    key: Any
+    result: str
+    sha256: str | None = None
+    object: ObjectInfo | None = None
+    error: BatchError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result != "error"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchKeyResult:
+        obj, error = data.get("object"), data.get("error")
+        return cls(
+            key=data.get("key"),
+            result=_s(data, "result"),
+            sha256=_opt(data, "sha256"),
+            object=ObjectInfo.from_json(obj) if isinstance(obj, dict) else None,
+            error=BatchError.from_json(error) if isinstance(error, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class BatchKeysResult:
+    bucket: str
+    keys: list[BatchKeyResult]
+    counts: dict[str, int]
+
+    @classmethod
+    def from_pages(cls, bucket: str, pages: list[dict[str, Any]]) -> BatchKeysResult:
+        counts: dict[str, int] = {}
+        keys = []
+        for page in pages:
+            keys += [BatchKeyResult.from_json(k) for k in page.get("keys") or []]
+            _sum_counts(counts, page.get("counts") or {})
+        return cls(bucket, keys, counts)
+
+
+@dataclass(frozen=True)
+class BatchVerifyResult:
+    """One subject of :meth:`Client.batch_verify`: ``passed`` or ``failed`` with its
+    ``verification`` (as :meth:`Client.verify` returns it), or ``error``."""
+
+    subject: Any
+    result: str
+    verification: VerificationResult | None = None
+    error: BatchError | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.result == "passed"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchVerifyResult:
+        error = data.get("error")
+        return cls(
+            subject=data.get("subject"),
+            result=_s(data, "result"),
+            verification=VerificationResult.from_json(data) if "verified" in data else None,
+            error=BatchError.from_json(error) if isinstance(error, dict) else None,
+        )
+
+
+@dataclass(frozen=True)
+class BatchVerification:
+    """:meth:`Client.batch_verify`: true (``verified``) when every subject passed."""
+
+    verified: bool
+    subjects: list[BatchVerifyResult]
+    counts: dict[str, int]
+
+    def __bool__(self) -> bool:
+        return self.verified
+
+    @classmethod
+    def from_pages(cls, pages: list[dict[str, Any]]) -> BatchVerification:
+        counts: dict[str, int] = {}
+        subjects = []
+        for page in pages:
+            subjects += [BatchVerifyResult.from_json(s) for s in page.get("subjects") or []]
+            _sum_counts(counts, page.get("counts") or {})
+        return cls(all(s.verified for s in subjects), subjects, counts)
+
+
+@dataclass(frozen=True)
+class BatchUpload:
+    """:meth:`Client.upload_many`: what the store already had (``present``), what it linked
+    server-side (``linked``), what was sent (``uploaded``) and what failed (``failed``, by
+    key)."""
+
+    bucket: str
+    present: list[str]
+    linked: list[str]
+    uploaded: list[ObjectInfo]
+    failed: dict[str, BatchError]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed

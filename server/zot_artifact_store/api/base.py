@@ -183,12 +183,18 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def authorize(self, action: str, resource: str) -> None:
         """Ask the one Authorizer; audit its answer; raise 401/403 when it says no."""
+        refusal = await self.refusal(action, resource)
+        if refusal is not None:
+            raise refusal
+
+    async def refusal(self, action: str, resource: str) -> StoreError | None:
+        """Ask the one Authorizer and audit its answer, as :meth:`authorize`; the 401/403 it
+        would raise, or None when allowed (for requests that decide item by item)."""
         decision = await self.ctx.authorizer.decide(
             self.principal, action, resource, self.eval_context(action)
         )
         self.audit(action, resource, decision.allowed, decision.reason)
-        if not decision.allowed:
-            raise denial(self.principal, action, resource)
+        return None if decision.allowed else denial(self.principal, action, resource)
 
     def eval_context(self, action: str) -> EvalContext:
         """What policy conditions may test about this request, for ``action``: the source

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import tornado.web
 
-from ..auth.presign import EXPIRES, PRINCIPAL, SIGNATURE
+from ..auth.presign import EXPIRES, PRINCIPAL, SHA256, SIGNATURE, SIZE
 from ..errors import StoreError
 from .base import BaseHandler
 
@@ -24,7 +24,7 @@ QueryParameters = Mapping[str, frozenset[str]]
 # The parameters that make the authenticators read the query (auth/presign.py
 # Presigner.verify, auth/sigv4.py verify_request): with one of them present the authenticator
 # checks the others of its kind (and a signature covers every parameter of the URL).
-PRESIGN_PARAMETERS = frozenset({EXPIRES, PRINCIPAL, SIGNATURE})
+PRESIGN_PARAMETERS = frozenset({EXPIRES, PRINCIPAL, SIGNATURE, SHA256, SIZE})
 SIGV4_TRIGGERS = frozenset({"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Signature"})
 _MAX_NAMED = 10  # at most this many refused names in a message
 _MAX_NAME = 64  # characters of each

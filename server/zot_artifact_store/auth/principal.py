@@ -25,6 +25,9 @@ class Principal:
     claims: tuple[tuple[str, str], ...] = ()
     # The session token's id (jti) for a workload session: what it wrote is bound to it.
     session: str = ""
+    # A presigned PUT URL bound to content (auth/presign.py): (sha256 hex, size) that the
+    # upload through it must have.
+    bound_content: tuple[str, int] | None = None
 
     @property
     def is_anonymous(self) -> bool:

@@ -711,6 +711,11 @@ class MetadataStore(abc.ABC):
         (page, more). A digest query is served by an index of the links."""
 
     @abc.abstractmethod
+    async def find_objects_by_digest(self, digest: str, limit: int = 100) -> list[ObjectRecord]:
+        """Objects whose content is ``digest`` (the sha256 of the whole object), by (bucket,
+        key), at most ``limit``: what a batch upload links new keys to. Indexed."""
+
+    @abc.abstractmethod
     async def find_objects_by_labels(
         self, labels: dict[str, str], limit: int = 1000
     ) -> list[ObjectRecord]:

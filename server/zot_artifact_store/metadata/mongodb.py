@@ -148,6 +148,7 @@ class MongoMetadataStore(MetadataStore):
                 [("bucket", ASCENDING), ("key", ASCENDING)], unique=True, name="bucket_key"
             )
             await db["objects"].create_index([("blobs", ASCENDING)], name="blobs")
+            await db["objects"].create_index([("digest", ASCENDING)], name="digest")
             await db["multipart_uploads"].create_index(
                 [
                     ("bucket", ASCENDING),
@@ -712,6 +713,15 @@ class MongoMetadataStore(MetadataStore):
             where["digests"] = {"$in": [query.digest]}
         page = ("builds", "created_at", "build_id")
         return await self._newest_first(BuildRecord, page, where, before, limit)
+
+    async def find_objects_by_digest(self, digest: str, limit: int = 100) -> list[ObjectRecord]:
+        cursor = (
+            self._c("objects")
+            .find({"digest": digest})
+            .sort([("bucket", ASCENDING), ("key", ASCENDING)])
+            .limit(limit)
+        )
+        return [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
 
     async def find_objects_by_labels(
         self, labels: dict[str, str], limit: int = 1000

@@ -187,6 +187,7 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON webhook_deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_by_webhook
     ON webhook_deliveries (webhook_id, created_at, delivery_id);
+CREATE INDEX IF NOT EXISTS objects_by_digest ON objects (json_extract(doc, '$.digest'));
 CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects (json_extract(doc, '$.expires_at'))
     WHERE json_extract(doc, '$.expires_at') IS NOT NULL;
 CREATE INDEX IF NOT EXISTS multipart_by_time ON multipart_uploads (initiated_at, upload_id);
@@ -959,6 +960,11 @@ class SqliteMetadataStore(MetadataStore):
             params.append(query.digest)
         page = ("builds", "created_at", "build_id")
         return await self._newest_first(BuildRecord, page, where, params, before, limit)
+
+    async def find_objects_by_digest(self, digest: str, limit: int = 100) -> list[ObjectRecord]:
+        sql = "SELECT doc FROM objects WHERE json_extract(doc, '$.digest') = ? "
+        sql += "ORDER BY bucket, key LIMIT ?"
+        return await self._all(ObjectRecord, sql, (digest, limit))
 
     async def find_objects_by_labels(
         self, labels: dict[str, str], limit: int = 1000

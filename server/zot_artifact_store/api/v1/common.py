@@ -17,6 +17,7 @@ from ...services.artifacts import (
 )
 from ...services.lifecycle import EXPIRES_HEADER, parse_expires_at, parse_expires_in
 from ...services.registry import NAME_RE as REPOSITORY_NAME
+from ...services.supplychain import request_resource
 from ...storage import is_digest
 from .. import cors
 from ..query import QueryCheckedHandler
@@ -80,23 +81,6 @@ def read_action(subject_ref: str, repository: str | None = None) -> tuple[str, s
     if resource.startswith("digest:"):
         return "supplychain:read", resource
     return "s3:GetObject", resource
-
-
-def request_resource(subject: Any) -> str:
-    """The authorization resource of a ``/v1/verify`` or ``/v1/sign`` subject, from its name
-    alone: authorized before the subject is looked up, so that a caller who may not read it
-    cannot tell whether it exists."""
-    if isinstance(subject, dict):
-        if set(subject) == {"bucket", "key"}:
-            return f"{subject['bucket']}/{subject['key']}"
-        if set(subject) == {"repository", "digest"}:
-            return f"repo:{subject['repository']}"
-        if set(subject) == {"digest"}:
-            return f"digest:{subject['digest']}"
-    raise StoreError(
-        "InvalidArgument",
-        'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
-    )
 
 
 class V1Handler(QueryCheckedHandler):
@@ -226,13 +210,45 @@ class V1Handler(QueryCheckedHandler):
         declared = self.request.headers.get("X-Checksum-Sha256") or self.get_query_argument(
             "sha256", None
         )
+        expected_sha256 = normalize_sha256(declared) if declared else None
+        bound = self.principal.bound_content
+        if bound is not None:
+            expected_sha256, expected_size = self.bound_content(
+                bound, expected_sha256, expected_size
+            )
         return PutOptions(
             content_type=self.request.headers.get("Content-Type"),
             labels=parse_labels_header(self.request.headers.get("X-Artifact-Labels")),
-            expected_sha256=normalize_sha256(declared) if declared else None,
+            expected_sha256=expected_sha256,
             expected_size=expected_size,
             if_absent=self.create_only(),
         )
+
+    def bound_content(
+        self, bound: tuple[str, int], declared: str | None, length: int | None
+    ) -> tuple[str, int]:
+        """The sha256 and size a presigned URL bound to content (``POST /v1/batch``) demands:
+        a declared checksum or length that differs is refused before the body is read; the
+        body itself is checked against them as it is committed (nothing stored otherwise)."""
+        sha256, size = f"sha256:{bound[0]}", bound[1]
+        resource = "/".join(self.path_args[:2])
+        if declared is not None and declared != sha256:
+            raise StoreError(
+                "ChecksumMismatch",
+                f"this URL was issued for sha256 {bound[0]}, not {declared.removeprefix('sha256:')}"
+                "; nothing was stored",
+                resource=resource,
+                detail={"expected": sha256, "actual": declared},
+            )
+        if length is not None and length != size:
+            raise StoreError(
+                "ChecksumMismatch",
+                f"this URL was issued for {size} bytes; the body's Content-Length is {length}; "
+                "nothing was stored",
+                resource=resource,
+                detail={"expected_size": size, "actual_size": length},
+            )
+        return sha256, size
 
     def requested_expiry(self) -> float | None:
         """An object's expiry: ``X-Expires-At`` (RFC 3339) or ``?expires_in=`` (seconds)."""

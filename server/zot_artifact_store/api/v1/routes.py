@@ -8,7 +8,7 @@ from typing import Any
 
 from ..base import BaseHandler, NotFoundHandler, Route, route
 from ..query import QueryCheckedHandler
-from . import admin, events, uploads, webhooks
+from . import admin, batch, events, uploads, webhooks
 from .audit import AuditHandler
 from .buckets import BucketHandler, BucketsHandler, ObjectListHandler
 from .credentials import (
@@ -68,6 +68,10 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/v1/verify", VerifyHandler, "/v1/verify"),
         r(r"/v1/sign", SignHandler, "/v1/sign"),
         r(r"/v1/presign", uploads.PresignHandler, "/v1/presign"),
+        r(r"/v1/batch/?", batch.BatchPlanHandler, "/v1/batch"),
+        r(r"/v1/batch/delete", batch.BatchDeleteHandler, "/v1/batch/delete"),
+        r(r"/v1/batch/head", batch.BatchHeadHandler, "/v1/batch/head"),
+        r(r"/v1/batch/verify", batch.BatchVerifyHandler, "/v1/batch/verify"),
         r(r"/v1/buckets/([^/]+)/uploads/?", uploads.UploadsHandler, "/v1/buckets/{bucket}/uploads"),
         r(
             r"/v1/buckets/([^/]+)/uploads/([^/]+)/?",

@@ -12,7 +12,7 @@ from typing import Any
 
 import tornado.web
 
-from ...auth.presign import ACTIONS, DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN
+from ...auth.presign import ACTIONS, DEFAULT_EXPIRES_IN, check_expires_in
 from ...errors import StoreError
 from ...metadata import MultipartUpload, Part
 from ...services.artifacts import (
@@ -231,14 +231,7 @@ class PresignHandler(V1Handler):
             raise StoreError("MalformedJSON", "bucket and key must be strings")
         if not isinstance(method, str) or method.upper() not in ACTIONS:
             raise StoreError("InvalidArgument", "method must be GET, HEAD or PUT")
-        if (
-            isinstance(expires_in, bool)
-            or not isinstance(expires_in, int)
-            or not 1 <= expires_in <= MAX_EXPIRES_IN
-        ):
-            raise StoreError(
-                "InvalidArgument", f"expires_in must be whole seconds from 1 to {MAX_EXPIRES_IN}"
-            )
+        expires_in = check_expires_in(expires_in)
         validate_bucket_name(bucket)
         validate_key(key)
         method = method.upper()

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...errors import StoreError
-from ...services.supplychain import (
-    evidence_json,
-    subject_scope,
-)
 from .common import V1Handler
 
 
@@ -31,24 +25,13 @@ class VerifyHandler(V1Handler):
             raise StoreError("MalformedJSON", "issue_vsa must be true or false")
         if issue_vsa:
             await self.authorize("supplychain:sign", resource)
-        verified, rules = await self.ctx.supplychain.verify_request(
-            digest, ref, body["policy"], subject_scope(body["subject"])
+        answer = await self.ctx.supplychain.verify_resolved(
+            digest, ref, body["subject"], body["policy"], self.principal.id if issue_vsa else None
         )
         self.audit(
-            "supplychain:verify", resource, True, "passed" if verified else "failed",
+            "supplychain:verify", resource, True, "passed" if answer["verified"] else "failed",
             subject_digest=digest,
         )  # fmt: skip
-        answer: dict[str, Any] = {
-            "verified": verified,
-            "subject": ref,
-            "subject_digest": digest,
-            "rules": [r.as_json() for r in rules],
-        }
-        if issue_vsa and verified:
-            vsa = await self.ctx.supplychain.issue_vsa(
-                digest, ref, body["policy"], rules, self.principal.id
-            )
-            answer["vsa"] = evidence_json(vsa)
         self.write_json(answer)
 
 

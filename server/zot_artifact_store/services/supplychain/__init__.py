@@ -38,7 +38,13 @@ from .formats import (
 )
 from .provenance import SLSA_PROVENANCE_V1, provenance_predicate
 from .service import SupplyChainService
-from .verification import RuleResult, distinct_signers, rule_kinds, subject_scope
+from .verification import (
+    RuleResult,
+    distinct_signers,
+    request_resource,
+    rule_kinds,
+    subject_scope,
+)
 from .views import component_json, evidence_json, key_json
 
 __all__ = [
@@ -70,6 +76,7 @@ __all__ = [
     "provenance_predicate",
     "public_key_bundle",
     "raw_signature",
+    "request_resource",
     "rule_kinds",
     "signature_format",
     "statement_subject_names",

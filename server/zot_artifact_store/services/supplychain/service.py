@@ -20,7 +20,8 @@ from .gates import GatesMixin
 from .keys import KeysMixin
 from .provenance import ProvenanceMixin
 from .server_signing import SigningMixin
-from .verification import VerificationMixin
+from .verification import VerificationMixin, subject_scope
+from .views import evidence_json
 
 
 class SupplyChainService(
@@ -55,3 +56,22 @@ class SupplyChainService(
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
         self.metrics: Metrics | None = None  # set by app.py
         self.notify: Notifier = NULL_NOTIFIER  # set by app.py
+
+    async def verify_resolved(
+        self, digest: str, ref: str, subject: Any, policy: Any, vsa_for: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v1/verify``'s answer for a subject already authorized and resolved
+        (:meth:`resolve`): verified against ``policy`` (announced as ``verification.*``),
+        with a Verification Summary Attestation signed on behalf of ``vsa_for`` (a principal
+        id) when asked and it passed. One subject of ``POST /v1/batch/verify`` alike."""
+        verified, rules = await self.verify_request(digest, ref, policy, subject_scope(subject))
+        answer: dict[str, Any] = {
+            "verified": verified,
+            "subject": ref,
+            "subject_digest": digest,
+            "rules": [r.as_json() for r in rules],
+        }
+        if vsa_for is not None and verified:
+            vsa = await self.issue_vsa(digest, ref, policy, rules, vsa_for)
+            answer["vsa"] = evidence_json(vsa)
+        return answer

@@ -106,6 +106,23 @@ def provenance_rule(spec: dict[str, Any]) -> tuple[dict[str, str], str | None]:
     return source, builder["id"] if builder is not None else None
 
 
+def request_resource(subject: Any) -> str:
+    """The authorization resource of a ``/v1/verify`` or ``/v1/sign`` subject, from its name
+    alone: authorized before the subject is looked up, so that a caller who may not read it
+    cannot tell whether it exists."""
+    if isinstance(subject, dict):
+        if set(subject) == {"bucket", "key"}:
+            return f"{subject['bucket']}/{subject['key']}"
+        if set(subject) == {"repository", "digest"}:
+            return f"repo:{subject['repository']}"
+        if set(subject) == {"digest"}:
+            return f"digest:{subject['digest']}"
+    raise StoreError(
+        "InvalidArgument",
+        'subject must be {"bucket", "key"}, {"repository", "digest"} or {"digest"}',
+    )
+
+
 def subject_scope(subject: Any) -> str:
     """Where a ``/v1/verify`` subject lives, as trusted keys are scoped: ``bucket:<name>`` for
     ``{"bucket", "key"}``, ``repo:<name>`` for ``{"repository", "digest"}``, "" otherwise."""
