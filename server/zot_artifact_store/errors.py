@@ -51,6 +51,7 @@ CATALOGUE: dict[str, ErrorSpec] = {
         ErrorSpec("AccessDenied", 403, "Access denied"),
         ErrorSpec("NoSuchBucket", 404, "The bucket does not exist"),
         ErrorSpec("NoSuchKey", 404, "The object does not exist"),
+        ErrorSpec("NoSuchVersion", 404, "The object version does not exist"),
         ErrorSpec("NoSuchUpload", 404, "The upload does not exist"),
         ErrorSpec("NotFound", 404, "No such resource"),
         ErrorSpec("MethodNotAllowed", 405, "The method is not allowed on this resource"),

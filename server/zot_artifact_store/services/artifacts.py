@@ -29,6 +29,16 @@ from ..timefmt import iso_time
 from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
 from .notify import NULL_NOTIFIER, Notifier
 from .space import StorageSpace
+from .versioning import (
+    ENABLED,
+    Deletion,
+    bucket_versioning,
+    delete_marker_of,
+    new_delete_marker,
+    new_version_id,
+    set_bucket_versioning,
+    stored_version_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -345,12 +355,15 @@ class ArtifactService:
         return await self.metadata.list_buckets()
 
     async def delete_bucket(self, name: str, *, recursive: bool = False) -> int:
-        """Delete a bucket; returns the number of objects removed with it."""
-        await self.get_bucket(name)
+        """Delete a bucket; returns the number of objects removed with it. A bucket that keeps
+        noncurrent versions or delete markers is not empty (as on AWS)."""
+        bucket = await self.get_bucket(name)
         removed = 0
         if recursive:
             removed = await self.metadata.delete_objects_in_bucket(name)
-        elif await self.metadata.count_objects(name, limit=1):
+        elif await self.metadata.count_objects(name, limit=1) or (
+            bucket_versioning(bucket) and await self.metadata.has_object_versions(name)
+        ):
             raise StoreError(
                 "BucketNotEmpty",
                 f"bucket {name!r} is not empty; delete its objects first or pass recursive=true",
@@ -395,12 +408,19 @@ class ArtifactService:
         """Point (bucket, key) at a committed blob; ``if_absent``: only if no object has the
         key at this moment (412 PreconditionFailed otherwise; the blob is left to GC)."""
         # The bucket may have been deleted while the body streamed in.
-        await self.get_bucket(record.bucket)
+        bucket = await self.get_bucket(record.bucket)
         writer = current_principal.get()  # a copy is the copier's, not its source's
         record.writer = writer.id if writer is not None else ""
         record.writer_session = writer.session if writer is not None else ""
+        record.noncurrent_since = None
+        versioning = bucket_versioning(bucket)
         try:
-            previous = await self.metadata.put_object(record, if_absent=if_absent)
+            if versioning:
+                record.version_id = new_version_id() if versioning == ENABLED else ""
+                previous = await self.metadata.put_object_version(record, if_absent=if_absent)
+            else:
+                record.version_id = ""
+                previous = await self.metadata.put_object(record, if_absent=if_absent)
         except AlreadyExistsError:
             raise StoreError(
                 "PreconditionFailed",
@@ -422,17 +442,62 @@ class ArtifactService:
         )
         return record, previous
 
-    async def head_object(self, bucket: str, key: str) -> ObjectRecord:
+    async def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectRecord:
+        """The current object, or with ``version_id`` (as S3 names it: ``null`` is the null
+        version) that version. A key whose latest version is a delete marker is
+        ``NoSuchKey`` with ``x-amz-delete-marker``; a version that is a delete marker is
+        ``MethodNotAllowed``, as on AWS."""
         validate_key(key)
+        if version_id is not None:
+            return await self._version(bucket, key, stored_version_id(version_id))
         record = await self.metadata.get_object(bucket, key)
         if record is None:
-            await self.get_bucket(bucket)  # NoSuchBucket wins over NoSuchKey
+            found = await self.get_bucket(bucket)  # NoSuchBucket wins over NoSuchKey
+            headers: dict[str, str] = {}
+            if bucket_versioning(found):
+                latest = await self.latest_version(bucket, key)
+                if latest is not None and latest.delete_marker:
+                    headers = delete_marker_of(latest)
             raise StoreError(
                 "NoSuchKey",
                 f"object {key!r} does not exist in bucket {bucket!r}",
                 resource=f"{bucket}/{key}",
+                headers=headers,
             )
         return record
+
+    async def _version(self, bucket: str, key: str, version_id: str) -> ObjectRecord:
+        record = await self.metadata.get_object_version(bucket, key, version_id)
+        if record is None:
+            await self.get_bucket(bucket)
+            raise StoreError(
+                "NoSuchVersion",
+                f"object {key!r} of bucket {bucket!r} has no version {version_id or 'null'!r}",
+                resource=f"{bucket}/{key}",
+            )
+        if record.delete_marker:
+            raise StoreError(
+                "MethodNotAllowed",
+                "the specified method is not allowed against this resource: "
+                "the version is a delete marker",
+                resource=f"{bucket}/{key}",
+                headers={**delete_marker_of(record), "Allow": "DELETE"},
+            )
+        return record
+
+    async def latest_version(self, bucket: str, key: str) -> ObjectRecord | None:
+        """The latest version of ``key``, delete marker or object (None: it has none)."""
+        page = await self.metadata.list_object_versions(bucket, prefix=key, limit=1)
+        first = page.objects[0] if page.objects else None
+        return first if first is not None and first.key == key else None
+
+    async def set_versioning(self, name: str, status: str) -> None:
+        """Enable or suspend versioning (S3 PutBucketVersioning)."""
+        bucket = await self.get_bucket(name)
+        set_bucket_versioning(bucket, status)
+        await self.metadata.update_bucket(bucket)
 
     async def read_object(
         self, record: ObjectRecord, start: int = 0, end: int | None = None
@@ -508,14 +573,45 @@ class ArtifactService:
         await self.metadata.update_bucket(bucket)
         self._rules.pop(name, None)
 
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def delete_object(
+        self, bucket: str, key: str, *, version_id: str | None = None, existing: bool = False
+    ) -> Deletion:
+        """Delete ``key``: in a bucket without versioning, the object; with versioning, add a
+        delete marker (``existing``: only if the key has a current object); with
+        ``version_id`` (as S3 names it), remove that version for good."""
         validate_key(key)
-        await self.get_bucket(bucket)
-        removed = await self.metadata.delete_object(bucket, key)
-        if removed is not None:
-            subject = {"bucket": bucket, "key": key, "digest": removed.digest}
-            await self.notify.emit("object.deleted", subject, {"size": removed.size})
-        return removed
+        found = await self.get_bucket(bucket)
+        versioning = bucket_versioning(found)
+        if version_id is not None and (versioning or version_id != "null"):
+            deletion = Deletion(
+                await self.metadata.delete_object_version(
+                    bucket, key, stored_version_id(version_id)
+                )
+            )
+        elif versioning:
+            deletion = await self._add_delete_marker(bucket, key, versioning, existing)
+        else:
+            deletion = Deletion(await self.metadata.delete_object(bucket, key))
+        removed = deletion.removed
+        if deletion.marker is not None or (removed is not None and not removed.delete_marker):
+            digest = removed.digest if removed is not None else ""
+            subject = {"bucket": bucket, "key": key, "digest": digest}
+            detail: dict[str, Any] = {"size": removed.size if removed is not None else 0}
+            if versioning:
+                detail["version_id"] = deletion.version_id
+                detail["delete_marker"] = deletion.marker is not None
+            await self.notify.emit("object.deleted", subject, detail)
+        return deletion
+
+    async def _add_delete_marker(
+        self, bucket: str, key: str, versioning: str, existing: bool
+    ) -> Deletion:
+        if existing and await self.metadata.get_object(bucket, key) is None:
+            return Deletion(None)
+        writer = current_principal.get()
+        marker = new_delete_marker(bucket, key, versioning, writer.id if writer else "")
+        previous = await self.metadata.put_object_version(marker)
+        return Deletion(previous, marker)
 
     async def list_objects(
         self,
@@ -560,6 +656,72 @@ class ArtifactService:
             if not jumped and not page.truncated:
                 return Listing(objects, prefixes, False)
 
+    async def list_object_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str | None = None,
+        version_id_marker: str | None = None,
+        limit: int = 1000,
+    ) -> VersionListing:
+        """S3 ListObjectVersions: every version and delete marker by key, newest first,
+        keys that share ``prefix…delimiter`` rolled into common prefixes; resumes after
+        ``key_marker`` or, with ``version_id_marker``, after that version of it."""
+        await self.get_bucket(bucket)
+        after: ObjectRecord | None = None
+        key_after = key_marker or None
+        if version_id_marker:
+            if key_after is None:
+                raise StoreError(
+                    "InvalidArgument",
+                    "A version-id marker cannot be specified without a key marker.",
+                )
+            vid = stored_version_id(version_id_marker)
+            after = await self.metadata.get_object_version(bucket, key_after, vid)
+            if after is None:
+                raise StoreError("InvalidArgument", "Invalid version id specified")
+        elif (
+            key_after is not None
+            and delimiter
+            and _common_prefix(key_after, prefix, delimiter) == key_after
+        ):
+            key_after = _beyond(key_after)
+        out = VersionListing([], [], False)
+        while True:
+            room = limit - len(out.versions) - len(out.common_prefixes)
+            page = await self.metadata.list_object_versions(
+                bucket, prefix, key_after, after, limit=max(1, room) + 1
+            )
+            jumped = False
+            for record in page.objects:
+                if len(out.versions) + len(out.common_prefixes) >= limit:
+                    out.truncated = True
+                    return out
+                common = _common_prefix(record.key, prefix, delimiter) if delimiter else None
+                if common is not None:
+                    out.common_prefixes.append(common)
+                    out.next_key_marker, out.next_version_id_marker = common, None
+                    key_after, after, jumped = _beyond(common), None, True
+                    break
+                out.versions.append(record)
+                out.next_key_marker = record.key
+                out.next_version_id_marker = record.version_id or "null"
+                after = record
+            if not jumped and not page.truncated:
+                return out
+
+
+@dataclass
+class VersionListing:
+    versions: list[ObjectRecord]  # objects and delete markers; ``noncurrent_since`` None: latest
+    common_prefixes: list[str]
+    truncated: bool
+    # Where to continue, when truncated: after this key (a common prefix) or version of it.
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
 
 def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
     """The common prefix ``key`` rolls up into under ``prefix``/``delimiter``, if any."""
@@ -582,6 +744,7 @@ def bucket_json(bucket: Bucket) -> dict[str, Any]:
         "labels": bucket.labels,
         "tags": bucket_tags(bucket),
         "web": bucket_is_web(bucket),
+        "versioning": bucket_versioning(bucket) or None,
     }
 
 
@@ -626,4 +789,5 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "labels": record.labels,
         "tags": record.tags,
         "expires_at": iso_time(record.expires_at) if record.expires_at is not None else None,
+        "version_id": record.version_id or None,
     }

@@ -28,10 +28,11 @@ from .base import (
 )
 from .lifecycle import lifecycle_xml, parse_lifecycle
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
+from .versioning import BucketVersioningOperations
 
 
 # ---- buckets ----------------------------------------------------------------------------------
-class BucketHandler(S3Handler):
+class BucketHandler(BucketVersioningOperations, S3Handler):
     """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
 
     level = "bucket"
@@ -85,11 +86,6 @@ class BucketHandler(S3Handler):
         bucket.public_read = self.acl_from_request()
         await self.ctx.artifacts.metadata.update_bucket(bucket)
         self.finish()
-
-    async def op_GetBucketVersioning(self, name: str) -> None:
-        await self.authorize("s3:GetBucketVersioning", name)
-        await self.ctx.artifacts.get_bucket(name)
-        self.write_xml("VersioningConfiguration", {})  # never enabled
 
     async def op_GetBucketPolicy(self, name: str) -> None:
         await self.authorize("s3:GetBucketPolicy", name)
@@ -179,10 +175,6 @@ class BucketHandler(S3Handler):
         await self.authorize("s3:ListBucket", name)
         await self._list(name, "v2")
 
-    async def op_ListObjectVersions(self, name: str) -> None:
-        await self.authorize("s3:ListBucket", name)
-        await self._list(name, "versions")
-
     async def op_ListMultipartUploads(self, name: str) -> None:
         await self.authorize("s3:ListBucketMultipartUploads", name)
         await self._list_uploads(name)
@@ -198,8 +190,6 @@ class BucketHandler(S3Handler):
             token = self.arg("continuation-token")
             start_after = self.arg("start-after")
             after = decode_token(token) if token else start_after
-        elif style == "versions":
-            after = self.arg("key-marker") or None
         else:
             after = self.arg("marker") or None
         bucket = await self.ctx.artifacts.get_bucket(name)
@@ -242,38 +232,6 @@ class BucketHandler(S3Handler):
                     "NextContinuationToken": listing.next_token,
                     "StartAfter": xml.url_encode(self.arg("start-after"), enc),
                     "Contents": [entry(o) for o in listing.objects],
-                    "CommonPrefixes": common,
-                },
-            )
-        elif style == "versions":
-            versions = [
-                {
-                    "Key": xml.url_encode(o.key, enc),
-                    "VersionId": "null",
-                    "IsLatest": True,
-                    "LastModified": xml.s3_time(o.updated_at),
-                    "ETag": quote_etag(o.etag),
-                    "Size": o.size,
-                    "StorageClass": STORAGE_CLASS,
-                    "Owner": OWNER,
-                }
-                for o in listing.objects
-            ]
-            self.write_xml(
-                "ListVersionsResult",
-                {
-                    **base,
-                    "KeyMarker": xml.url_encode(self.arg("key-marker") or "", enc),
-                    "VersionIdMarker": self.arg("version-id-marker") or "",
-                    "NextKeyMarker": (
-                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
-                    ),
-                    "NextVersionIdMarker": "null" if listing.truncated else None,
-                    "MaxKeys": max_keys,
-                    "Delimiter": xml.url_encode(sent_delimiter, enc),
-                    "EncodingType": "url" if enc else None,
-                    "IsTruncated": listing.truncated,
-                    "Version": versions,
                     "CommonPrefixes": common,
                 },
             )
@@ -353,13 +311,16 @@ class BucketHandler(S3Handler):
             try:
                 if key is None:
                     raise StoreError("InvalidArgument", "an <Object> has no <Key>")
-                if version not in (None, "null"):
-                    # Never the current object in place of a version that was asked for.
-                    raise StoreError("NotImplemented", "object versions are not implemented")
-                await self.authorize("s3:DeleteObject", f"{name}/{key}")
-                await self.ctx.artifacts.delete_object(name, key)
+                action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+                await self.authorize(action, f"{name}/{key}")
+                deletion = await self.ctx.artifacts.delete_object(name, key, version_id=version)
                 if not quiet:
-                    deleted.append({"Key": key})
+                    done: dict[str, Any] = {"Key": key, "VersionId": version}
+                    if deletion.delete_marker:
+                        done["DeleteMarker"] = True
+                        if deletion.marker is not None:
+                            done["DeleteMarkerVersionId"] = deletion.version_id
+                    deleted.append(done)
             except StoreError as exc:
                 code, _ = s3_code(exc)
                 errors.append({"Key": key or "", "Code": code, "Message": exc.message})

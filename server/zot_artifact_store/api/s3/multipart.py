@@ -121,6 +121,7 @@ class MultipartOperations(S3Handler):
                 upload, parts, if_absent=self.create_only()
             )
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self.write_xml(
             "CompleteMultipartUploadResult",
             {

@@ -19,6 +19,7 @@ from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions, PutSession, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
+from ...services.versioning import s3_version_id
 from ..base import UploadHandler
 from ..httputil import (
     ByteRange,
@@ -165,15 +166,31 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
         self.request.body = self.body
         public = self.acl_from_request()
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._current_version(bucket, key, "an ACL")
         record.public_read = public
         await self.ctx.metadata.put_object(record)
+        self.set_version_header(record)
         self.finish()
+
+    async def _version(self, bucket: str, key: str) -> ObjectRecord:
+        """The object, or the version ``?versionId`` names."""
+        return await self.ctx.artifacts.head_object(bucket, key, self.arg("versionId"))
+
+    async def _current_version(self, bucket: str, key: str, what: str) -> ObjectRecord:
+        """The object whose ``what`` a request changes: the current version (``?versionId``
+        may name it); a noncurrent one is refused, never the current changed in its place."""
+        record = await self._version(bucket, key)
+        if record.noncurrent_since is not None:
+            raise StoreError(
+                "NotImplemented", f"changing {what} of a noncurrent version is not implemented"
+            )
+        return record
 
     # -- tags (S3 object tagging) --
     async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectTagging", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
+        self.set_version_header(record)
         self.write_xml("Tagging", tagging_xml(record.tags))
 
     async def op_PutObjectTagging(self, bucket: str, key: str) -> None:
@@ -190,9 +207,10 @@ class ObjectHandler(MultipartOperations, UploadHandler):
 
     async def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
         """Replace the tags of the current version; its bytes, ETag and metadata stay."""
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._current_version(bucket, key, "the tags")
         record.tags = tags
         await self.ctx.metadata.put_object(record)
+        self.set_version_header(record)
 
     # -- attributes --
     async def op_GetObjectAttributes(self, bucket: str, key: str) -> None:
@@ -211,8 +229,9 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                 f"{', '.join(sorted(OBJECT_ATTRIBUTES))}"
                 + (f" (not {', '.join(sorted(unknown))})" if unknown else ""),
             )
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
         self.set_header("Last-Modified", http_date(record.updated_at))
+        self.set_version_header(record)
         answer: dict[str, Any] = {}
         if "ETag" in wanted:
             answer["ETag"] = record.etag
@@ -271,6 +290,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         finally:
             await session.abort()
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self._stored(record.etag, record.checksums)
 
     def _verify_body(self, session: PutSession) -> None:
@@ -291,7 +311,8 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         directive = self.request.headers.get("x-amz-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise StoreError("InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE")
-        if directive == "COPY" and (source.bucket, source.key) == (bucket, key):
+        restore = self.copy_source_version is not None  # a version copied over its key
+        if directive == "COPY" and (source.bucket, source.key) == (bucket, key) and not restore:
             raise StoreError(
                 "InvalidRequest",
                 "this copy request is illegal because it is trying to copy an object to itself "
@@ -312,6 +333,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
             record.public_read = True
             await self.ctx.metadata.put_object(record)
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self.write_xml(
             "CopyObjectResult",
             {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
@@ -320,7 +342,8 @@ class ObjectHandler(MultipartOperations, UploadHandler):
     # -- GET / HEAD --
     async def op_GetObjectAcl(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
+        self.set_version_header(record)
         self.acl_xml(record.public_read)
 
     async def op_GetObject(self, bucket: str, key: str) -> None:
@@ -337,10 +360,13 @@ class ObjectHandler(MultipartOperations, UploadHandler):
                 "InvalidRequest",
                 "Request specific response headers cannot be used for anonymous GET requests.",
             )
-        await self.authorize("s3:GetObject", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        version = self.arg("versionId")
+        action = "s3:GetObjectVersion" if version is not None else "s3:GetObject"
+        await self.authorize(action, f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key, version)
         self.set_header("ETag", quote_etag(record.etag))
         self.set_header("Last-Modified", http_date(record.updated_at))
+        self.set_version_header(record)
         await self.set_expiration_header(record)
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
@@ -379,8 +405,15 @@ class ObjectHandler(MultipartOperations, UploadHandler):
 
     # -- DELETE --
     async def op_DeleteObject(self, bucket: str, key: str) -> None:
-        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
-        await self.ctx.artifacts.delete_object(bucket, key)
+        version = self.arg("versionId")
+        action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+        await self.authorize(action, f"{bucket}/{key}")
+        deletion = await self.ctx.artifacts.delete_object(bucket, key, version_id=version)
+        if deletion.delete_marker:
+            self.set_header("x-amz-delete-marker", "true")
+        marker = deletion.marker
+        if version is not None or marker is not None:
+            self.set_header("x-amz-version-id", version or s3_version_id(marker))
         self.set_status(204)
         self.finish()
 

@@ -11,7 +11,7 @@ then only an operation in :data:`IMPLEMENTED` runs; anything else is refused wit
 never mistaken for a supported one.
 
 Within an implemented operation, a query member of the model that the store does not honour
-(``versionId`` other than ``null``, a ListMultipartUploads ``delimiter``) is refused too, and
+(a ListMultipartUploads ``delimiter``) is refused too, and
 headers that ask for a feature the store does not have (object lock, grants,
 server-side encryption) are refused instead of silently ignored.
 """
@@ -59,6 +59,7 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetBucketAcl": frozenset(),
     "PutBucketAcl": frozenset(),
     "GetBucketVersioning": frozenset(),
+    "PutBucketVersioning": frozenset(),
     "GetBucketPolicy": frozenset(),
     "PutBucketPolicy": frozenset(),
     "DeleteBucketPolicy": frozenset(),
@@ -306,11 +307,6 @@ def resolve(
     for name in op.query & query.keys():
         if name not in supported:
             raise StoreError("NotImplemented", f"{op.name}: the parameter {name} is not supported")
-    version = query.get("versionId")
-    if version is not None and version != "null":
-        raise StoreError(
-            "NotImplemented", f"{op.name}: object versions are not implemented (versionId)"
-        )
     check_headers(op.name, header_names)
     return op
 
