@@ -120,6 +120,62 @@ def test_awscli_cp_multipart_sync_list_presign(
     aws(s3_server, home, "s3", "rb", f"s3://{bucket}")
 
 
+def test_awscli_versioning_overwrite_list_and_restore(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    """Enable versioning, overwrite, list the versions, read and restore the old one (a copy
+    of that version over the key), delete (a marker) and undelete (remove the marker)."""
+    bucket = f"awsver-{uuid.uuid4().hex[:10]}"
+    aws(s3_server, home, "s3", "mb", f"s3://{bucket}")
+    aws(s3_server, home, "s3api", "put-bucket-versioning", "--bucket", bucket,
+        "--versioning-configuration", "Status=Enabled")  # fmt: skip
+    status = json.loads(aws(s3_server, home, "s3api", "get-bucket-versioning", "--bucket", bucket))
+    assert status["Status"] == "Enabled"
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    old.write_bytes(b"release 1.0\n")
+    new.write_bytes(b"release 1.1\n")
+    aws(s3_server, home, "s3", "cp", str(old), f"s3://{bucket}/app.txt")
+    aws(s3_server, home, "s3", "cp", str(new), f"s3://{bucket}/app.txt")
+    listing = json.loads(aws(s3_server, home, "s3api", "list-object-versions", "--bucket", bucket))
+    versions = listing["Versions"]
+    assert [v["IsLatest"] for v in versions] == [True, False]
+    assert [v["Size"] for v in versions] == [len(b"release 1.1\n"), len(b"release 1.0\n")]
+    first = versions[1]["VersionId"]
+    back = tmp_path / "back.txt"
+    aws(s3_server, home, "s3api", "get-object", "--bucket", bucket, "--key", "app.txt",
+        "--version-id", first, str(back))  # fmt: skip
+    assert back.read_bytes() == b"release 1.0\n"
+    restored = json.loads(
+        aws(
+            s3_server,
+            home,
+            "s3api",
+            "copy-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "app.txt",
+            "--copy-source",
+            f"{bucket}/app.txt?versionId={first}",
+        )
+    )
+    assert restored["CopySourceVersionId"] == first
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/app.txt", str(back))
+    assert back.read_bytes() == b"release 1.0\n"
+    # aws s3 rm adds a delete marker; removing the marker brings the object back.
+    aws(s3_server, home, "s3", "rm", f"s3://{bucket}/app.txt")
+    assert "app.txt" not in aws(s3_server, home, "s3", "ls", f"s3://{bucket}/")
+    listing = json.loads(aws(s3_server, home, "s3api", "list-object-versions", "--bucket", bucket))
+    assert len(listing["Versions"]) == 3 and listing["DeleteMarkers"][0]["IsLatest"] is True
+    marker = listing["DeleteMarkers"][0]["VersionId"]
+    aws(s3_server, home, "s3api", "delete-object", "--bucket", bucket, "--key", "app.txt",
+        "--version-id", marker)  # fmt: skip
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/app.txt", str(back))
+    assert back.read_bytes() == b"release 1.0\n"
+    # Not empty while versions remain.
+    assert "BucketNotEmpty" in aws_refused(s3_server, home, "s3", "rb", f"s3://{bucket}")
+
+
 # ---- s3cmd ----------------------------------------------------------------------------------
 def s3cmd(server: ServerProcess, home: Path, *args: str) -> str:
     hostport = server.url.removeprefix("http://")
