@@ -417,6 +417,35 @@ async def test_noncurrent_versions_by_age_and_bucket_delete(store: MetadataStore
     assert await store.object_digests() == set()
 
 
+async def test_update_object_version_in_place(store: MetadataStore) -> None:
+    await store.put_object_version(version("k", 1, 1.0))
+    await store.put_object_version(version("k", 2, 2.0))
+    old = await store.get_object_version("v", "k", "v1")
+    assert old is not None
+    old.legal_hold, old.retention_mode, old.retain_until = True, "GOVERNANCE", 99.0
+    assert await store.update_object_version(old)
+    again = await store.get_object_version("v", "k", "v1")
+    assert again is not None and again.legal_hold and again.retain_until == 99.0
+    current = await store.get_object("v", "k")
+    assert current is not None and not current.legal_hold
+    current.tags = {"a": "b"}
+    assert await store.update_object_version(current)
+    stored = await store.get_object("v", "k")
+    assert stored is not None and stored.tags == {"a": "b"} and stored.digest == digest(2)
+    assert not await store.update_object_version(version("k", 9, 9.0))
+    assert [r.version_id for r in (await store.list_object_versions("v")).objects] == ["v2", "v1"]
+
+
+async def test_paging_resumes_after_a_latest_delete_marker(store: MetadataStore) -> None:
+    await store.put_object_version(version("a", 1, 1.0))
+    await store.put_object_version(marker("a", "m2", 2.0))
+    await store.put_object_version(version("b", 3, 3.0))
+    first = await store.list_object_versions("v", limit=1)
+    assert [r.version_id for r in first.objects] == ["m2"] and first.truncated
+    rest = await store.list_object_versions("v", after=first.objects[-1])
+    assert [r.version_id for r in rest.objects] == ["v1", "v3"]
+
+
 async def test_create_only_version_put_refuses_an_existing_key(store: MetadataStore) -> None:
     await store.put_object_version(version("k", 1, 1.0), if_absent=True)
     with pytest.raises(AlreadyExistsError):

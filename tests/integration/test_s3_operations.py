@@ -93,6 +93,12 @@ IMPLEMENTED: frozenset[str] = frozenset(
         "PutObjectTagging",
         "DeleteObjectTagging",
         "GetObjectAttributes",
+        "PutObjectLockConfiguration",
+        "GetObjectLockConfiguration",
+        "PutObjectRetention",
+        "GetObjectRetention",
+        "PutObjectLegalHold",
+        "GetObjectLegalHold",
         "CreateMultipartUpload",
         "UploadPart",
         "UploadPartCopy",
@@ -196,6 +202,50 @@ def _rewritten(key: str, body: bytes) -> Check:
 
 def _versioning_enabled(world: World, state: State, response: dict[str, Any]) -> None:
     state["buckets"][world.bucket]["versioning"] = "Enabled"
+
+
+# Object Lock: the case's bucket gets versioning (and Object Lock) in the scenario's setup;
+# its objects, written before, are null versions that can then be locked.
+LOCK_CONFIG = {"ObjectLockEnabled": "Enabled"}
+RETAIN_UNTIL = "2099-01-01T00:00:00Z"
+
+
+def _enable_versioning(world: World) -> None:
+    world.checker.put_bucket_versioning(
+        Bucket=world.bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+
+
+def _enable_lock(world: World) -> None:
+    _enable_versioning(world)
+    world.checker.put_object_lock_configuration(
+        Bucket=world.bucket, ObjectLockConfiguration=LOCK_CONFIG
+    )
+
+
+def _retained(world: World) -> None:
+    _enable_lock(world)
+    world.checker.put_object_retention(
+        Bucket=world.bucket,
+        Key=KEY,
+        Retention={"Mode": "GOVERNANCE", "RetainUntilDate": RETAIN_UNTIL},
+    )
+
+
+def _held(world: World) -> None:
+    _enable_lock(world)
+    world.checker.put_object_legal_hold(Bucket=world.bucket, Key=KEY, LegalHold={"Status": "ON"})
+
+
+def _lock_enabled(world: World, state: State, response: dict[str, Any]) -> None:
+    state["buckets"][world.bucket]["object_lock"] = {"enabled": True}
+
+
+def _key_meta(name: str, value: Any) -> Check:
+    def apply(world: World, state: State, response: dict[str, Any]) -> None:
+        state["objects"][KEY]["meta"][name] = value
+
+    return apply
 
 
 def _made_public(world: World, state: State, response: dict[str, Any]) -> None:
@@ -385,6 +435,44 @@ SCENARIOS: dict[str, Scenario] = {
             "versioning is enabled",
         ),
         change=_versioning_enabled,
+    ),
+    "PutObjectLockConfiguration": Scenario(
+        setup=_enable_versioning,
+        params=lambda w: {"ObjectLockConfiguration": LOCK_CONFIG},
+        check=_expect(
+            lambda w, s, r: (
+                w.checker.get_object_lock_configuration(Bucket=w.bucket)["ObjectLockConfiguration"]
+                == LOCK_CONFIG
+            ),
+            "Object Lock is on",
+        ),
+        change=_lock_enabled,
+    ),
+    "GetObjectLockConfiguration": Scenario(
+        setup=_enable_lock,
+        check=_expect(
+            lambda w, s, r: r["ObjectLockConfiguration"] == LOCK_CONFIG, "Object Lock is on"
+        ),
+    ),
+    "PutObjectRetention": Scenario(
+        setup=_enable_lock,
+        params=lambda w: {"Retention": {"Mode": "GOVERNANCE", "RetainUntilDate": RETAIN_UNTIL}},
+        change=_key_meta("retention", {"mode": "GOVERNANCE", "retain_until": ANY}),
+    ),
+    "GetObjectRetention": Scenario(
+        setup=_retained,
+        check=_expect(
+            lambda w, s, r: r["Retention"]["Mode"] == "GOVERNANCE", "the version's retention"
+        ),
+    ),
+    "PutObjectLegalHold": Scenario(
+        setup=_enable_lock,
+        params=lambda w: {"LegalHold": {"Status": "ON"}},
+        change=_key_meta("legal_hold", True),
+    ),
+    "GetObjectLegalHold": Scenario(
+        setup=_held,
+        check=_expect(lambda w, s, r: r["LegalHold"] == {"Status": "ON"}, "the legal hold"),
     ),
     "GetBucketPolicy": Scenario(
         setup=_put_policy,

@@ -1131,6 +1131,14 @@ export interface components {
              * @enum {string|null}
              */
             versioning?: "Enabled" | "Suspended" | null;
+            /** @description S3 Object Lock (created with x-amz-bucket-object-lock-enabled or PutObjectLockConfiguration); null: none. `mode` with `days` or `years` is the default retention new versions get. */
+            object_lock?: {
+                enabled?: boolean;
+                /** @enum {string} */
+                mode?: "GOVERNANCE" | "COMPLIANCE";
+                days?: number;
+                years?: number;
+            } | null;
         };
         Object: {
             bucket: string;
@@ -1163,6 +1171,15 @@ export interface components {
             expires_at?: string | null;
             /** @description The S3 version id of this (current) version; null for the null version (a bucket that never had versioning, or a write while it was suspended). */
             version_id?: string | null;
+            /** @description S3 Object Lock retention of this version: it cannot be deleted before `retain_until` (GOVERNANCE: except with the bypass). null: none. */
+            retention?: {
+                /** @enum {string} */
+                mode?: "GOVERNANCE" | "COMPLIANCE";
+                /** Format: date-time */
+                retain_until?: string;
+            } | null;
+            /** @description S3 Object Lock legal hold: while on, this version cannot be deleted. */
+            legal_hold?: boolean;
         };
         ObjectList: {
             bucket: string;

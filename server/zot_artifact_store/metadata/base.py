@@ -82,6 +82,11 @@ class ObjectRecord:
     delete_marker: bool = False
     # When this version stopped being the latest one (None: it is the latest).
     noncurrent_since: float | None = None
+    # S3 Object Lock: retention ("GOVERNANCE" or "COMPLIANCE" until ``retain_until``) and
+    # legal hold; while either holds, this version cannot be deleted.
+    retention_mode: str = ""
+    retain_until: float | None = None
+    legal_hold: bool = False
 
 
 @dataclass
@@ -107,6 +112,10 @@ class MultipartUpload:
     tags: dict[str, str] = field(default_factory=dict)
     # The object's expiry given at create (``X-Expires-At`` / ``expires_in``), set at complete.
     expires_at: float | None = None
+    # S3 Object Lock given at create (``x-amz-object-lock-*``), the object's at complete.
+    retention_mode: str = ""
+    retain_until: float | None = None
+    legal_hold: bool = False
 
 
 @dataclass
@@ -515,6 +524,11 @@ class MetadataStore(abc.ABC):
         newest first: the current version, then the kept ones by ``updated_at`` and version id,
         both descending. Starts strictly after the key ``key_marker`` or, with ``after``, just
         after that version (of its key; a record this method returned). At most ``limit``."""
+
+    @abc.abstractmethod
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        """Replace the stored version (current or kept) with ``record``'s (bucket, key,
+        version id) in place: its tags, ACL, retention or legal hold; False when it is gone."""
 
     @abc.abstractmethod
     async def has_object_versions(self, bucket: str) -> bool:

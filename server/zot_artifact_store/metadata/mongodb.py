@@ -456,6 +456,21 @@ class MongoMetadataStore(MetadataStore):
         kept = [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
         return merge_versions(current, kept, limit)
 
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        where = {"bucket": record.bucket, "key": record.key}
+        doc = _encode(record, blobs=sorted(blob_digests(record)))
+        current = await self.get_object(record.bucket, record.key)
+        if current is not None and current.version_id == record.version_id:
+            # Only while it is still that version (a write in between replaced it).
+            match = {**where, "updated_at": current.updated_at, "digest": current.digest}
+            result = await self._c("objects").replace_one(match, doc)
+            if result.matched_count:
+                return True
+        result = await self._c("object_versions").replace_one(
+            {**where, "version_id": record.version_id}, doc
+        )
+        return result.matched_count > 0
+
     async def has_object_versions(self, bucket: str) -> bool:
         return await self._c("object_versions").find_one({"bucket": bucket}) is not None
 

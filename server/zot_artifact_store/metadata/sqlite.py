@@ -604,6 +604,34 @@ class SqliteMetadataStore(MetadataStore):
         kept = await self._all(ObjectRecord, sql, [*params, limit + 1])
         return merge_versions(current, kept, limit)
 
+    @classmethod
+    def _update_object_version(cls, conn: sqlite3.Connection, record: ObjectRecord) -> bool:
+        where = (record.bucket, record.key)
+        with _transaction(conn):
+            current = _load(
+                ObjectRecord,
+                conn.execute(
+                    "SELECT doc FROM objects WHERE bucket = ? AND key = ?", where
+                ).fetchone(),
+            )
+            if current is not None and current.version_id == record.version_id:
+                conn.execute(
+                    "UPDATE objects SET doc = ? WHERE bucket = ? AND key = ?",
+                    (_dumps(record), *where),
+                )
+                return True
+            return (
+                conn.execute(
+                    "UPDATE object_versions SET doc = ? WHERE bucket = ? AND key = ? "
+                    "AND version_id = ?",
+                    (_dumps(record), *where, record.version_id),
+                ).rowcount
+                > 0
+            )
+
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        return await self._run(self._update_object_version, record)
+
     async def has_object_versions(self, bucket: str) -> bool:
         sql = "SELECT 1 FROM object_versions WHERE bucket = ? LIMIT 1"
         return await self._run(lambda c: c.execute(sql, (bucket,)).fetchone() is not None)

@@ -28,6 +28,21 @@ from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
 from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
 from .notify import NULL_NOTIFIER, Notifier
+from .objectlock import (
+    Retention,
+    bucket_lock,
+    check_delete,
+    check_lock_request,
+    check_mode,
+    check_retention_change,
+    default_retention,
+    enable_bucket_lock,
+    lock_json,
+    lock_of,
+    require_lock,
+    set_default_retention,
+    set_lock,
+)
 from .space import StorageSpace
 from .versioning import (
     ENABLED,
@@ -180,6 +195,9 @@ class PutOptions:
     if_absent: bool = False
     # When the object expires (``X-Expires-At`` / ``expires_in``; services/lifecycle.py).
     expires_at: float | None = None
+    # S3 Object Lock asked for by the write (``x-amz-object-lock-*``; services/objectlock.py).
+    retention: Retention = field(default_factory=Retention)
+    legal_hold: bool | None = None
 
 
 class PutSession:
@@ -240,6 +258,7 @@ class PutSession:
             tags=opts.tags,
             expires_at=opts.expires_at,
         )
+        set_lock(record, opts.retention, opts.legal_hold)
         return await self._service.publish(record, if_absent=opts.if_absent)
 
     async def commit_blob(self) -> BlobInfo:
@@ -305,6 +324,7 @@ class ArtifactService:
         labels: dict[str, str] | None = None,
         exist_ok: bool = False,
         web: bool | None = None,
+        object_lock: bool = False,
     ) -> tuple[Bucket, bool]:
         """Create a bucket; returns (bucket, created). An existing bucket of the same owner is
         updated when ``exist_ok`` with the settings given (None keeps what it has); of another
@@ -319,6 +339,9 @@ class ArtifactService:
             labels=labels or {},
             settings={"web": True} if web else {},
         )
+        if object_lock:  # as on AWS: Object Lock enables versioning for good
+            enable_bucket_lock(bucket)
+            set_bucket_versioning(bucket, ENABLED)
         try:
             await self.metadata.create_bucket(bucket)
         except AlreadyExistsError:
@@ -359,6 +382,8 @@ class ArtifactService:
         noncurrent versions or delete markers is not empty (as on AWS)."""
         bucket = await self.get_bucket(name)
         removed = 0
+        if recursive and bucket_lock(bucket) is not None:
+            await self._refuse_if_locked(name)
         if recursive:
             removed = await self.metadata.delete_objects_in_bucket(name)
         elif await self.metadata.count_objects(name, limit=1) or (
@@ -372,6 +397,24 @@ class ArtifactService:
         await self.metadata.delete_bucket(name)
         await self.notify.emit("bucket.deleted", {"bucket": name}, {"objects_removed": removed})
         return removed
+
+    async def _refuse_if_locked(self, name: str) -> None:
+        """A bucket that holds a locked version cannot be deleted with its objects."""
+        after: ObjectRecord | None = None
+        while True:
+            page = await self.metadata.list_object_versions(name, after=after)
+            for record in page.objects:
+                lock = lock_of(record)
+                if lock is not None:
+                    raise StoreError(
+                        "AccessDenied",
+                        f"Access Denied because object protected by object lock: bucket "
+                        f"{name!r} holds {record.key!r} under {lock}",
+                        resource=name,
+                    )
+            if not page.truncated or not page.objects:
+                return
+            after = page.objects[-1]
 
     async def is_public(self, resource: str) -> bool:
         """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key`` (public when
@@ -390,7 +433,8 @@ class ArtifactService:
     # ---- objects ------------------------------------------------------------------------
     async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
         validate_key(key)
-        await self.get_bucket(bucket)
+        found = await self.get_bucket(bucket)
+        check_lock_request(found, options.retention, options.legal_hold)
         await self.check_space(options.expected_size)
         extra = ("md5",) if options.md5_etag or options.expected_md5 else ()
         writer = await self.blobs.writer(extra_hashes=extra)
@@ -413,6 +457,11 @@ class ArtifactService:
         record.writer = writer.id if writer is not None else ""
         record.writer_session = writer.session if writer is not None else ""
         record.noncurrent_since = None
+        if record.retention_mode or record.legal_hold:
+            require_lock(bucket)
+        elif bucket_lock(bucket) is not None:
+            default = default_retention(bucket, record.updated_at)
+            record.retention_mode, record.retain_until = default.mode, default.until
         versioning = bucket_versioning(bucket)
         try:
             if versioning:
@@ -496,8 +545,68 @@ class ArtifactService:
     async def set_versioning(self, name: str, status: str) -> None:
         """Enable or suspend versioning (S3 PutBucketVersioning)."""
         bucket = await self.get_bucket(name)
+        if bucket_lock(bucket) is not None and status != ENABLED:
+            raise StoreError(
+                "InvalidBucketState",
+                "An Object Lock configuration is present on this bucket, so the versioning "
+                "state cannot be changed.",
+                resource=name,
+            )
         set_bucket_versioning(bucket, status)
         await self.metadata.update_bucket(bucket)
+
+    async def set_object_lock(
+        self, name: str, mode: str, days: int | None, years: int | None
+    ) -> None:
+        """PutObjectLockConfiguration: Object Lock on (for good) with this default retention
+        (``mode`` "": none). The bucket must have versioning enabled."""
+        bucket = await self.get_bucket(name)
+        if bucket_versioning(bucket) != ENABLED:
+            raise StoreError(
+                "InvalidBucketState",
+                "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration",
+                resource=name,
+            )
+        set_default_retention(bucket, mode, days, years)
+        await self.metadata.update_bucket(bucket)
+
+    async def set_retention(
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        retention: Retention,
+        *,
+        bypass_governance: bool = False,
+    ) -> ObjectRecord:
+        """PutObjectRetention on the version (or the current object): COMPLIANCE only grows,
+        GOVERNANCE shrinks only with the bypass (services/objectlock.py)."""
+        require_lock(await self.get_bucket(bucket))
+        record = await self.head_object(bucket, key, version_id)
+        if retention.until is not None:
+            check_mode(retention.mode)
+        check_retention_change(record, retention, bypass_governance)
+        record.retention_mode, record.retain_until = retention.mode, retention.until
+        await self._update_version(record)
+        return record
+
+    async def set_legal_hold(
+        self, bucket: str, key: str, version_id: str | None, on: bool
+    ) -> ObjectRecord:
+        """PutObjectLegalHold on the version (or the current object)."""
+        require_lock(await self.get_bucket(bucket))
+        record = await self.head_object(bucket, key, version_id)
+        record.legal_hold = on
+        await self._update_version(record)
+        return record
+
+    async def _update_version(self, record: ObjectRecord) -> None:
+        if not await self.metadata.update_object_version(record):
+            raise StoreError(
+                "NoSuchVersion",
+                f"version {record.version_id or 'null'} of {record.key!r} is gone",
+                resource=f"{record.bucket}/{record.key}",
+            )
 
     async def read_object(
         self, record: ObjectRecord, start: int = 0, end: int | None = None
@@ -528,11 +637,14 @@ class ArtifactService:
         *,
         if_absent: bool = False,
         tags: dict[str, str] | None = None,
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
         ``replace``, its content type, metadata, headers and labels replace the source's; with
         ``tags``, its S3 tags (else the copy keeps the source's). A copy is a new object: it
-        expires only when ``replace`` gives it an expiry, never by the source's."""
+        expires only when ``replace`` gives it an expiry, never by the source's, and is
+        locked only as ``retention`` / ``legal_hold`` (or its bucket's default) say."""
         validate_key(key)
         now = time.time()
         record = dataclasses.replace(
@@ -543,7 +655,11 @@ class ArtifactService:
             updated_at=now,
             public_read=False,
             expires_at=replace.expires_at if replace is not None else None,
+            retention_mode="",
+            retain_until=None,
+            legal_hold=False,
         )
+        set_lock(record, retention or Retention(), legal_hold)
         if replace is not None:
             record.content_type = replace.content_type or DEFAULT_CONTENT_TYPE
             record.user_metadata = replace.user_metadata
@@ -574,20 +690,28 @@ class ArtifactService:
         self._rules.pop(name, None)
 
     async def delete_object(
-        self, bucket: str, key: str, *, version_id: str | None = None, existing: bool = False
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        existing: bool = False,
+        bypass_governance: bool = False,
     ) -> Deletion:
         """Delete ``key``: in a bucket without versioning, the object; with versioning, add a
         delete marker (``existing``: only if the key has a current object); with
-        ``version_id`` (as S3 names it), remove that version for good."""
+        ``version_id`` (as S3 names it), remove that version for good, unless Object Lock
+        protects it (``bypass_governance``: already authorized)."""
         validate_key(key)
         found = await self.get_bucket(bucket)
         versioning = bucket_versioning(found)
         if version_id is not None and (versioning or version_id != "null"):
-            deletion = Deletion(
-                await self.metadata.delete_object_version(
-                    bucket, key, stored_version_id(version_id)
-                )
-            )
+            vid = stored_version_id(version_id)
+            if bucket_lock(found) is not None:
+                target = await self.metadata.get_object_version(bucket, key, vid)
+                if target is not None:
+                    check_delete(target, bypass_governance)
+            deletion = Deletion(await self.metadata.delete_object_version(bucket, key, vid))
         elif versioning:
             deletion = await self._add_delete_marker(bucket, key, versioning, existing)
         else:
@@ -745,6 +869,7 @@ def bucket_json(bucket: Bucket) -> dict[str, Any]:
         "tags": bucket_tags(bucket),
         "web": bucket_is_web(bucket),
         "versioning": bucket_versioning(bucket) or None,
+        "object_lock": bucket_lock(bucket),
     }
 
 
@@ -790,4 +915,5 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "tags": record.tags,
         "expires_at": iso_time(record.expires_at) if record.expires_at is not None else None,
         "version_id": record.version_id or None,
+        **lock_json(record),
     }

@@ -39,6 +39,7 @@ from ..metadata import Bucket, MetadataStore, MultipartUpload, ObjectRecord
 from ..storage import BlobStore
 from ..timefmt import iso_time, parse_time
 from .notify import NULL_NOTIFIER, Notifier
+from .objectlock import lock_of
 from .versioning import bucket_versioning, new_delete_marker
 
 log = logging.getLogger(__name__)
@@ -405,6 +406,21 @@ class Lifecycle:
     async def _expire_version(
         self, version: ObjectRecord, rule: LifecycleRule, report: LifecycleReport
     ) -> None:
+        current = await self.metadata.get_object_version(
+            version.bucket, version.key, version.version_id
+        )
+        if current is None or current.noncurrent_since is None:
+            return  # gone, or current again, meanwhile
+        lock = lock_of(current)
+        if lock is not None:  # Object Lock: never removed while locked, by anyone
+            log.info(
+                "lifecycle: %s?versionId=%s kept: under %s",
+                version.key,
+                version.version_id or "null",
+                lock,
+                extra={"resource": f"{version.bucket}/{version.key}"},
+            )
+            return
         removed = await self.metadata.delete_object_version(
             version.bucket, version.key, version.version_id
         )

@@ -21,18 +21,18 @@ from .base import (
     MAX_KEYS,
     OWNER,
     STORAGE_CLASS,
-    S3Handler,
     s3_code,
     store_region,
     verify_body_integrity,
 )
 from .lifecycle import lifecycle_xml, parse_lifecycle
+from .objectlock import BucketObjectLockOperations, ObjectLockRequests
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
 from .versioning import BucketVersioningOperations
 
 
 # ---- buckets ----------------------------------------------------------------------------------
-class BucketHandler(BucketVersioningOperations, S3Handler):
+class BucketHandler(BucketVersioningOperations, BucketObjectLockOperations, ObjectLockRequests):
     """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
 
     level = "bucket"
@@ -46,8 +46,9 @@ class BucketHandler(BucketVersioningOperations, S3Handler):
         # As AWS: re-creating a bucket you own is BucketAlreadyOwnedByYou (409), except in
         # us-east-1, where for legacy compatibility it is 200 OK and resets the bucket's ACL.
         legacy = store_region(self.ctx.config) == DEFAULT_REGION
+        lock = self.request.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
         await self.ctx.artifacts.create_bucket(
-            name, self.principal.id, public_read=bool(public), exist_ok=legacy
+            name, self.principal.id, public_read=bool(public), exist_ok=legacy, object_lock=lock
         )
         self.set_header("Location", f"/{name}")
         self.finish()
@@ -305,6 +306,7 @@ class BucketHandler(BucketVersioningOperations, S3Handler):
         if not keys:
             raise StoreError("MalformedXML", "the request names no objects")
         await self.ctx.artifacts.get_bucket(name)
+        bypass = await self.bypass_governance(name)
         deleted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for key, version in objects:
@@ -313,7 +315,9 @@ class BucketHandler(BucketVersioningOperations, S3Handler):
                     raise StoreError("InvalidArgument", "an <Object> has no <Key>")
                 action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
                 await self.authorize(action, f"{name}/{key}")
-                deletion = await self.ctx.artifacts.delete_object(name, key, version_id=version)
+                deletion = await self.ctx.artifacts.delete_object(
+                    name, key, version_id=version, bypass_governance=bypass
+                )
                 if not quiet:
                     done: dict[str, Any] = {"Key": key, "VersionId": version}
                     if deletion.delete_marker:

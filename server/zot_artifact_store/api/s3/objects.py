@@ -34,12 +34,13 @@ from .base import (
     encode_metadata_value,
 )
 from .multipart import MultipartOperations
+from .objectlock import ObjectLockOperations
 from .tagging import parse_tagging, tagging_xml
 
 
 # ---- objects ----------------------------------------------------------------------------------
 @tornado.web.stream_request_body
-class ObjectHandler(MultipartOperations, UploadHandler):
+class ObjectHandler(MultipartOperations, ObjectLockOperations, UploadHandler):
     """``/{bucket}/{key}``: objects, their ACLs and multipart uploads (with
     :class:`MultipartOperations`). PutObject and UploadPart bodies stream into the blob store."""
 
@@ -64,6 +65,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         else:
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             options.tags = await self.header_tags(bucket, key) or {}
+            options.retention, options.legal_hold = await self.lock_request(bucket, key)
             validate_key(key)
             await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
@@ -328,7 +330,10 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         # REPLACE sets the header's, or none without one.
         tags = (await self.header_tags(bucket, key) or {}) if tagging == "REPLACE" else None
         public = self.canned_acl()
-        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace, tags=tags)
+        retention, legal_hold = await self.lock_request(bucket, key)
+        record, _ = await self.ctx.artifacts.copy_object(
+            source, bucket, key, replace, tags=tags, retention=retention, legal_hold=legal_hold
+        )
         if public:
             record.public_read = True
             await self.ctx.metadata.put_object(record)
@@ -367,6 +372,7 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         self.set_header("ETag", quote_etag(record.etag))
         self.set_header("Last-Modified", http_date(record.updated_at))
         self.set_version_header(record)
+        self.set_lock_headers(record)
         await self.set_expiration_header(record)
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
@@ -408,7 +414,10 @@ class ObjectHandler(MultipartOperations, UploadHandler):
         version = self.arg("versionId")
         action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
         await self.authorize(action, f"{bucket}/{key}")
-        deletion = await self.ctx.artifacts.delete_object(bucket, key, version_id=version)
+        bypass = await self.bypass_governance(f"{bucket}/{key}")
+        deletion = await self.ctx.artifacts.delete_object(
+            bucket, key, version_id=version, bypass_governance=bypass
+        )
         if deletion.delete_marker:
             self.set_header("x-amz-delete-marker", "true")
         marker = deletion.marker

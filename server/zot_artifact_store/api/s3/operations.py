@@ -83,6 +83,12 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetObjectTagging": frozenset({"versionId"}),
     "PutObjectTagging": frozenset({"versionId"}),
     "DeleteObjectTagging": frozenset({"versionId"}),
+    "PutObjectRetention": frozenset({"versionId"}),
+    "GetObjectRetention": frozenset({"versionId"}),
+    "PutObjectLegalHold": frozenset({"versionId"}),
+    "GetObjectLegalHold": frozenset({"versionId"}),
+    "PutObjectLockConfiguration": frozenset(),
+    "GetObjectLockConfiguration": frozenset(),
     "GetObjectAttributes": frozenset({"versionId"}),
     "CreateMultipartUpload": frozenset(),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
@@ -101,13 +107,9 @@ _TRANSPORT = frozenset(
 )
 
 # Headers that ask for what this store does not do; refused rather than ignored (a user who
-# sets a retention period must not believe the object is protected).
+# asks for encryption must not believe the object is encrypted).
 _OBJECT_WRITE_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _UNSUPPORTED_HEADERS: tuple[tuple[str, frozenset[str] | None, str], ...] = (
-    ("x-amz-object-lock-mode", _OBJECT_WRITE_OPS, "object lock"),
-    ("x-amz-object-lock-retain-until-date", _OBJECT_WRITE_OPS, "object lock"),
-    ("x-amz-object-lock-legal-hold", _OBJECT_WRITE_OPS, "object lock (legal hold)"),
-    ("x-amz-bucket-object-lock-enabled", frozenset({"CreateBucket"}), "object lock"),
     ("x-amz-website-redirect-location", _OBJECT_WRITE_OPS, "website redirects"),
     ("x-amz-server-side-encryption", _OBJECT_WRITE_OPS, "server-side encryption"),
     ("x-amz-server-side-encryption-customer-algorithm", None, "SSE-C"),
