@@ -176,6 +176,24 @@ def test_delete_with_a_version_id_removes_that_version_for_good(
     assert versions(s3, bucket) == [("k", first, True, False)]
 
 
+def test_tags_and_acl_of_an_old_version_change_in_place(s3: BaseClient, bucket: str) -> None:
+    first = s3.put_object(Bucket=bucket, Key="k", Body=V1)["VersionId"]
+    s3.put_object(Bucket=bucket, Key="k", Body=V2, Tagging="stage=rc")
+    s3.put_object_tagging(
+        Bucket=bucket, Key="k", VersionId=first, Tagging={"TagSet": [{"Key": "a", "Value": "1"}]}
+    )
+    old = s3.get_object_tagging(Bucket=bucket, Key="k", VersionId=first)
+    assert old["TagSet"] == [{"Key": "a", "Value": "1"}] and old["VersionId"] == first
+    assert s3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"] == [
+        {"Key": "stage", "Value": "rc"}
+    ]
+    s3.put_object_acl(Bucket=bucket, Key="k", VersionId=first, ACL="public-read")
+    grants = s3.get_object_acl(Bucket=bucket, Key="k", VersionId=first)["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    assert body(s3, bucket, "k", first) == V1 and body(s3, bucket, "k") == V2
+    assert len(versions(s3, bucket)) == 2
+
+
 def test_copy_from_an_old_version_restores_it(s3: BaseClient, bucket: str) -> None:
     first = s3.put_object(Bucket=bucket, Key="k", Body=V1, ContentType="text/x-one")["VersionId"]
     s3.put_object(Bucket=bucket, Key="k", Body=V2)

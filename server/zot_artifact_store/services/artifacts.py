@@ -587,7 +587,7 @@ class ArtifactService:
             check_mode(retention.mode)
         check_retention_change(record, retention, bypass_governance)
         record.retention_mode, record.retain_until = retention.mode, retention.until
-        await self._update_version(record)
+        await self.update_version(record)
         return record
 
     async def set_legal_hold(
@@ -597,10 +597,12 @@ class ArtifactService:
         require_lock(await self.get_bucket(bucket))
         record = await self.head_object(bucket, key, version_id)
         record.legal_hold = on
-        await self._update_version(record)
+        await self.update_version(record)
         return record
 
-    async def _update_version(self, record: ObjectRecord) -> None:
+    async def update_version(self, record: ObjectRecord) -> None:
+        """Store a change to a version's tags, ACL or lock in place (``NoSuchVersion`` when
+        it went meanwhile); its bytes and metadata stay."""
         if not await self.metadata.update_object_version(record):
             raise StoreError(
                 "NoSuchVersion",

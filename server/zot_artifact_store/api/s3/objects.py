@@ -168,25 +168,15 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, UploadHandler):
         await self.authorize("s3:PutObjectAcl", f"{bucket}/{key}")
         self.request.body = self.body
         public = self.acl_from_request()
-        record = await self._current_version(bucket, key, "an ACL")
+        record = await self._version(bucket, key)
         record.public_read = public
-        await self.ctx.metadata.put_object(record)
+        await self.ctx.artifacts.update_version(record)
         self.set_version_header(record)
         self.finish()
 
     async def _version(self, bucket: str, key: str) -> ObjectRecord:
         """The object, or the version ``?versionId`` names."""
         return await self.ctx.artifacts.head_object(bucket, key, self.arg("versionId"))
-
-    async def _current_version(self, bucket: str, key: str, what: str) -> ObjectRecord:
-        """The object whose ``what`` a request changes: the current version (``?versionId``
-        may name it); a noncurrent one is refused, never the current changed in its place."""
-        record = await self._version(bucket, key)
-        if record.noncurrent_since is not None:
-            raise StoreError(
-                "NotImplemented", f"changing {what} of a noncurrent version is not implemented"
-            )
-        return record
 
     # -- tags (S3 object tagging) --
     async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
@@ -208,10 +198,11 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, UploadHandler):
         self.finish()
 
     async def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
-        """Replace the tags of the current version; its bytes, ETag and metadata stay."""
-        record = await self._current_version(bucket, key, "the tags")
+        """Replace the tags of the version (``?versionId``, else the current one); its bytes,
+        ETag and metadata stay."""
+        record = await self._version(bucket, key)
         record.tags = tags
-        await self.ctx.metadata.put_object(record)
+        await self.ctx.artifacts.update_version(record)
         self.set_version_header(record)
 
     # -- attributes --
