@@ -270,11 +270,21 @@ def test_multipart_and_copy_carry_the_lock_they_ask_for(s3: BaseClient, bucket: 
     )
     head = s3.head_object(Bucket=bucket, Key="copy", VersionId=copied["VersionId"])
     assert head["ObjectLockMode"] == "GOVERNANCE" and "ObjectLockLegalHoldStatus" not in head
-    # Mode without a date is refused; nothing is written.
-    code, status, _ = error_of(
-        s3.put_object, Bucket=bucket, Key="half", Body=BODY, ObjectLockMode="GOVERNANCE"
-    )
-    assert (code, status) == ("InvalidArgument", 400)
+    # Mode without a date, or a date in the past, is refused; nothing is written.
+    for call, kwargs in (
+        (s3.put_object, {"Body": BODY, "ObjectLockMode": "GOVERNANCE"}),
+        (s3.copy_object, {"CopySource": f"{bucket}/big", "ObjectLockMode": "GOVERNANCE"}),
+        (
+            s3.copy_object,
+            {
+                "CopySource": f"{bucket}/big",
+                "ObjectLockMode": "GOVERNANCE",
+                "ObjectLockRetainUntilDate": later(-1),
+            },
+        ),
+    ):
+        code, status, _ = error_of(call, Bucket=bucket, Key="half", **kwargs)
+        assert (code, status) == ("InvalidArgument", 400), (call, kwargs)
     assert error_of(s3.head_object, Bucket=bucket, Key="half")[1] == 404
 
 

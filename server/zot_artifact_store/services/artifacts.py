@@ -34,6 +34,7 @@ from .objectlock import (
     check_delete,
     check_lock_request,
     check_mode,
+    check_retention,
     check_retention_change,
     default_retention,
     enable_bucket_lock,
@@ -661,7 +662,11 @@ class ArtifactService:
             retain_until=None,
             legal_hold=False,
         )
-        set_lock(record, retention or Retention(), legal_hold)
+        if retention is not None:
+            check_retention(retention)
+            set_lock(record, retention, legal_hold)
+        elif legal_hold is not None:
+            set_lock(record, Retention(), legal_hold)
         if replace is not None:
             record.content_type = replace.content_type or DEFAULT_CONTENT_TYPE
             record.user_metadata = replace.user_metadata

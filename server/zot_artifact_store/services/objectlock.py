@@ -109,6 +109,11 @@ def check_lock_request(bucket: Bucket, retention: Retention, legal_hold: bool | 
     retention names both its mode and a date in the future."""
     if retention.mode or retention.until is not None or legal_hold is not None:
         require_lock(bucket)
+    check_retention(retention)
+
+
+def check_retention(retention: Retention) -> None:
+    """A retention a write asks for names both its mode and a date in the future."""
     if bool(retention.mode) != (retention.until is not None):
         raise StoreError(
             "InvalidArgument",
