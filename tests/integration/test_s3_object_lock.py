@@ -9,12 +9,8 @@ collection."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
-from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER, blob_path, wait_gone
 
 BODY = b"release 1.0 artifact\n"
 
@@ -377,24 +373,6 @@ def test_bypass_needs_its_own_permission(auth_server: ServerProcess) -> None:
 
 
 # ---- garbage collection ---------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
-def gc_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
-) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp(f"lockgc-{request.param}") / "data"
-    env = {"ZAS_STORAGE_GCINTERVAL": "1s", "ZAS_STORAGE_GCDELAY": "0s"}
-    proc = ServerProcess(
-        data_dir, metadata_uri=metadata_uri_for(request.param, data_dir), env=env
-    ).start()
-    yield proc
-    proc.stop()
-
-
-def _blob(data_dir: Path, content: bytes) -> Path:
-    hexd = hashlib.sha256(content).hexdigest()
-    return data_dir / "blobs" / "sha256" / hexd[:2] / hexd
-
-
 def test_gc_never_collects_a_locked_version(gc_server: ServerProcess) -> None:
     s3 = s3_client(gc_server.url)
     name = f"lockgc-{uuid.uuid4().hex[:12]}"
@@ -410,9 +388,6 @@ def test_gc_never_collects_a_locked_version(gc_server: ServerProcess) -> None:
     gone = b"an unreferenced blob " * 50
     s3.put_object(Bucket=plain, Key="x", Body=gone)
     s3.put_object(Bucket=plain, Key="x", Body=b"replacement")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _blob(gc_server.data_dir, gone).exists():
-        time.sleep(0.2)
-    assert not _blob(gc_server.data_dir, gone).exists(), "the collector did not run"
-    assert _blob(gc_server.data_dir, locked).exists()
+    assert wait_gone(blob_path(gc_server.data_dir, gone)), "the collector did not run"
+    assert blob_path(gc_server.data_dir, locked).exists()
     assert body(s3, name, "k", version) == locked

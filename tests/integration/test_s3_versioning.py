@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from botocore.client import BaseClient
@@ -22,7 +21,7 @@ from botocore.exceptions import ClientError
 from tests.fixtures.evidence import DATA, data
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
-from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
+from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER, blob_path, wait_gone
 
 V1, V2, V3 = b"first build\n", b"second build\n", b"third build\n"
 PART = b"p" * (5 * 1024 * 1024)
@@ -472,31 +471,6 @@ def test_lifecycle_expires_noncurrent_versions_and_marks_expired_objects(
 
 
 # ---- garbage collection ---------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
-def gc_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
-) -> Iterator[ServerProcess]:
-    data_dir = tmp_path_factory.mktemp(f"vergc-{request.param}") / "data"
-    env = {"ZAS_STORAGE_GCINTERVAL": "1s", "ZAS_STORAGE_GCDELAY": "0s"}
-    proc = ServerProcess(
-        data_dir, metadata_uri=metadata_uri_for(request.param, data_dir), env=env
-    ).start()
-    yield proc
-    proc.stop()
-
-
-def _blob(data_dir: Path, content: bytes) -> Path:
-    hexd = hashlib.sha256(content).hexdigest()
-    return data_dir / "blobs" / "sha256" / hexd[:2] / hexd
-
-
-def _wait_gone(path: Path, seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and path.exists():
-        time.sleep(0.2)
-    return not path.exists()
-
-
 def test_gc_keeps_every_version_blob_until_the_version_goes(gc_server: ServerProcess) -> None:
     s3 = s3_client(gc_server.url)
     name = f"vergc-{uuid.uuid4().hex[:12]}"
@@ -512,9 +486,11 @@ def test_gc_keeps_every_version_blob_until_the_version_goes(gc_server: ServerPro
     gone = b"replaced in an unversioned bucket " * 50
     s3.put_object(Bucket=plain, Key="x", Body=gone)
     s3.put_object(Bucket=plain, Key="x", Body=b"replacement")
-    assert _wait_gone(_blob(gc_server.data_dir, gone)), "the collector did not run"
-    assert _blob(gc_server.data_dir, old).exists() and _blob(gc_server.data_dir, new).exists()
+    assert wait_gone(blob_path(gc_server.data_dir, gone)), "the collector did not run"
+    assert (
+        blob_path(gc_server.data_dir, old).exists() and blob_path(gc_server.data_dir, new).exists()
+    )
     assert body(s3, name, "k", first) == old
     s3.delete_object(Bucket=name, Key="k", VersionId=first)
-    assert _wait_gone(_blob(gc_server.data_dir, old)), "a deleted version's blob stayed"
-    assert _blob(gc_server.data_dir, new).exists()
+    assert wait_gone(blob_path(gc_server.data_dir, old)), "a deleted version's blob stayed"
+    assert blob_path(gc_server.data_dir, new).exists()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...errors import StoreError
 from ...metadata import ObjectRecord
-from ...services.artifacts import VersionListing
+from ...services.object_versions import VersionListing
 from ...services.versioning import bucket_versioning, s3_version_id
 from ..httputil import quote_etag
 from . import xml
