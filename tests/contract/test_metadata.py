@@ -306,6 +306,153 @@ async def test_object_digests_cover_blobs_and_parts(store: MetadataStore) -> Non
     assert await store.object_digests() == {digest(1), digest(3), digest(4), digest(6)}
 
 
+# ---- object versions (S3 versioning) ---------------------------------------------------------
+def version(key: str, n: int, at: float, vid: str | None = None, **kw: object) -> ObjectRecord:
+    return obj("v", key, digest(n), updated_at=at, version_id=f"v{n}" if vid is None else vid, **kw)
+
+
+def marker(key: str, vid: str, at: float) -> ObjectRecord:
+    return obj("v", key, "", size=0, updated_at=at, version_id=vid, delete_marker=True)
+
+
+def listed(page_versions: list[ObjectRecord]) -> list[tuple[str, str, bool, bool]]:
+    return [
+        (r.key, r.version_id, r.delete_marker, r.noncurrent_since is None) for r in page_versions
+    ]
+
+
+async def test_versions_keep_every_write_and_list_newest_first(store: MetadataStore) -> None:
+    assert await store.put_object_version(version("k", 1, 10.0)) is None
+    replaced = await store.put_object_version(version("k", 2, 20.0))
+    assert replaced is not None and replaced.version_id == "v1"
+    await store.put_object_version(marker("k", "m3", 30.0))
+    assert await store.get_object("v", "k") is None  # the key reads as deleted
+    await store.put_object_version(version("a", 4, 5.0))
+    page = await store.list_object_versions("v")
+    assert listed(page.objects) == [
+        ("a", "v4", False, True),
+        ("k", "m3", True, True),
+        ("k", "v2", False, False),
+        ("k", "v1", False, False),
+    ]
+    assert not page.truncated
+    old = await store.get_object_version("v", "k", "v1")
+    assert old is not None and old.digest == digest(1) and old.noncurrent_since == 20.0
+    assert await store.get_object_version("v", "k", "nope") is None
+    assert await store.object_digests() == {digest(1), digest(2), digest(4)}
+    assert await store.has_object_versions("v") and not await store.has_object_versions("x")
+    # A new write after the marker: the marker is noncurrent from then on.
+    await store.put_object_version(version("k", 5, 40.0))
+    current = await store.get_object("v", "k")
+    assert current is not None and current.version_id == "v5"
+    assert listed((await store.list_object_versions("v", "k")).objects)[1] == (
+        "k",
+        "m3",
+        True,
+        False,
+    )
+
+
+async def test_versions_page_by_key_and_version_markers(store: MetadataStore) -> None:
+    for n, key in enumerate(["a", "a", "a", "b", "b", "c"], start=1):
+        await store.put_object_version(version(key, n, float(n)))
+    seen: list[tuple[str, str]] = []
+    after: ObjectRecord | None = None
+    while True:
+        page = await store.list_object_versions("v", after=after, limit=2)
+        seen += [(r.key, r.version_id) for r in page.objects]
+        if not page.truncated:
+            break
+        after = page.objects[-1]
+    assert seen == [("a", "v3"), ("a", "v2"), ("a", "v1"), ("b", "v5"), ("b", "v4"), ("c", "v6")]
+    by_key = await store.list_object_versions("v", key_marker="a")
+    assert [r.version_id for r in by_key.objects] == ["v5", "v4", "v6"]
+    assert [r.key for r in (await store.list_object_versions("v", "b")).objects] == ["b", "b"]
+
+
+async def test_deleting_the_latest_version_restores_the_one_before(store: MetadataStore) -> None:
+    await store.put_object_version(version("k", 1, 1.0))
+    await store.put_object_version(version("k", 2, 2.0))
+    await store.put_object_version(marker("k", "m3", 3.0))
+    removed = await store.delete_object_version("v", "k", "m3")
+    assert removed is not None and removed.delete_marker
+    current = await store.get_object("v", "k")
+    assert current is not None and current.version_id == "v2"
+    removed = await store.delete_object_version("v", "k", "v2")
+    assert removed is not None and removed.digest == digest(2)
+    current = await store.get_object("v", "k")
+    assert current is not None and current.version_id == "v1" and current.noncurrent_since is None
+    assert await store.delete_object_version("v", "k", "v2") is None
+    assert await store.object_digests() == {digest(1)}
+    # A noncurrent version goes without touching the current one.
+    await store.put_object_version(version("k", 4, 4.0))
+    await store.delete_object_version("v", "k", "v1")
+    assert [r.version_id for r in (await store.list_object_versions("v")).objects] == ["v4"]
+    assert await store.object_digests() == {digest(4)}
+
+
+async def test_null_version_is_replaced_in_place(store: MetadataStore) -> None:
+    await store.put_object(obj("v", "k", digest(1)))  # written before versioning
+    await store.put_object_version(version("k", 2, 2.0))
+    await store.put_object_version(version("k", 3, 3.0, vid=""))  # suspended: a new null
+    versions = (await store.list_object_versions("v")).objects
+    assert [(r.version_id, r.digest) for r in versions] == [("", digest(3)), ("v2", digest(2))]
+    await store.put_object_version(marker("k", "", 4.0))  # suspended delete: a null marker
+    versions = (await store.list_object_versions("v")).objects
+    assert [(r.version_id, r.delete_marker) for r in versions] == [("", True), ("v2", False)]
+    assert await store.object_digests() == {digest(2)}
+
+
+async def test_noncurrent_versions_by_age_and_bucket_delete(store: MetadataStore) -> None:
+    await store.put_object_version(version("p/k", 1, 1.0))
+    await store.put_object_version(version("p/k", 2, 2.0))
+    await store.put_object_version(version("p/k", 3, 5.0))
+    await store.put_object_version(version("q", 4, 1.0))
+    await store.put_object_version(version("q", 5, 9.0))
+    old = await store.noncurrent_versions("v", "", 5.0)
+    assert [(r.key, r.version_id) for r in old] == [("p/k", "v1"), ("p/k", "v2")]
+    assert [r.version_id for r in await store.noncurrent_versions("v", "q", 100.0)] == ["v4"]
+    await store.delete_objects_in_bucket("v")
+    assert not await store.has_object_versions("v")
+    assert await store.object_digests() == set()
+
+
+async def test_update_object_version_in_place(store: MetadataStore) -> None:
+    await store.put_object_version(version("k", 1, 1.0))
+    await store.put_object_version(version("k", 2, 2.0))
+    old = await store.get_object_version("v", "k", "v1")
+    assert old is not None
+    old.legal_hold, old.retention_mode, old.retain_until = True, "GOVERNANCE", 99.0
+    assert await store.update_object_version(old)
+    again = await store.get_object_version("v", "k", "v1")
+    assert again is not None and again.legal_hold and again.retain_until == 99.0
+    current = await store.get_object("v", "k")
+    assert current is not None and not current.legal_hold
+    current.tags = {"a": "b"}
+    assert await store.update_object_version(current)
+    stored = await store.get_object("v", "k")
+    assert stored is not None and stored.tags == {"a": "b"} and stored.digest == digest(2)
+    assert not await store.update_object_version(version("k", 9, 9.0))
+    assert [r.version_id for r in (await store.list_object_versions("v")).objects] == ["v2", "v1"]
+
+
+async def test_paging_resumes_after_a_latest_delete_marker(store: MetadataStore) -> None:
+    await store.put_object_version(version("a", 1, 1.0))
+    await store.put_object_version(marker("a", "m2", 2.0))
+    await store.put_object_version(version("b", 3, 3.0))
+    first = await store.list_object_versions("v", limit=1)
+    assert [r.version_id for r in first.objects] == ["m2"] and first.truncated
+    rest = await store.list_object_versions("v", after=first.objects[-1])
+    assert [r.version_id for r in rest.objects] == ["v1", "v3"]
+
+
+async def test_create_only_version_put_refuses_an_existing_key(store: MetadataStore) -> None:
+    await store.put_object_version(version("k", 1, 1.0), if_absent=True)
+    with pytest.raises(AlreadyExistsError):
+        await store.put_object_version(version("k", 2, 2.0), if_absent=True)
+    assert [r.version_id for r in (await store.list_object_versions("v")).objects] == ["v1"]
+
+
 # ---- multipart ------------------------------------------------------------------------------
 def upload(bucket: str, key: str, at: float, upload_id: str | None = None) -> MultipartUpload:
     return MultipartUpload(

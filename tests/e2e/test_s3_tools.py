@@ -120,6 +120,104 @@ def test_awscli_cp_multipart_sync_list_presign(
     aws(s3_server, home, "s3", "rb", f"s3://{bucket}")
 
 
+def test_awscli_versioning_overwrite_list_and_restore(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    """Enable versioning, overwrite, list the versions, read and restore the old one (a copy
+    of that version over the key), delete (a marker) and undelete (remove the marker)."""
+    bucket = f"awsver-{uuid.uuid4().hex[:10]}"
+    aws(s3_server, home, "s3", "mb", f"s3://{bucket}")
+    aws(s3_server, home, "s3api", "put-bucket-versioning", "--bucket", bucket,
+        "--versioning-configuration", "Status=Enabled")  # fmt: skip
+    status = json.loads(aws(s3_server, home, "s3api", "get-bucket-versioning", "--bucket", bucket))
+    assert status["Status"] == "Enabled"
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    old.write_bytes(b"release 1.0\n")
+    new.write_bytes(b"release 1.1\n")
+    aws(s3_server, home, "s3", "cp", str(old), f"s3://{bucket}/app.txt")
+    aws(s3_server, home, "s3", "cp", str(new), f"s3://{bucket}/app.txt")
+    listing = json.loads(aws(s3_server, home, "s3api", "list-object-versions", "--bucket", bucket))
+    versions = listing["Versions"]
+    assert [v["IsLatest"] for v in versions] == [True, False]
+    assert [v["Size"] for v in versions] == [len(b"release 1.1\n"), len(b"release 1.0\n")]
+    first = versions[1]["VersionId"]
+    back = tmp_path / "back.txt"
+    aws(s3_server, home, "s3api", "get-object", "--bucket", bucket, "--key", "app.txt",
+        "--version-id", first, str(back))  # fmt: skip
+    assert back.read_bytes() == b"release 1.0\n"
+    restored = json.loads(
+        aws(
+            s3_server,
+            home,
+            "s3api",
+            "copy-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "app.txt",
+            "--copy-source",
+            f"{bucket}/app.txt?versionId={first}",
+        )
+    )
+    assert restored["CopySourceVersionId"] == first
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/app.txt", str(back))
+    assert back.read_bytes() == b"release 1.0\n"
+    # aws s3 rm adds a delete marker; removing the marker brings the object back.
+    aws(s3_server, home, "s3", "rm", f"s3://{bucket}/app.txt")
+    assert "app.txt" not in aws(s3_server, home, "s3", "ls", f"s3://{bucket}/")
+    listing = json.loads(aws(s3_server, home, "s3api", "list-object-versions", "--bucket", bucket))
+    assert len(listing["Versions"]) == 3 and listing["DeleteMarkers"][0]["IsLatest"] is True
+    marker = listing["DeleteMarkers"][0]["VersionId"]
+    aws(s3_server, home, "s3api", "delete-object", "--bucket", bucket, "--key", "app.txt",
+        "--version-id", marker)  # fmt: skip
+    aws(s3_server, home, "s3", "cp", f"s3://{bucket}/app.txt", str(back))
+    assert back.read_bytes() == b"release 1.0\n"
+    # Not empty while versions remain.
+    assert "BucketNotEmpty" in aws_refused(s3_server, home, "s3", "rb", f"s3://{bucket}")
+
+
+def test_awscli_legal_hold_refuses_deletion_and_the_bytes_survive(
+    s3_server: ServerProcess, home: Path, tmp_path: Path
+) -> None:
+    """A bucket with Object Lock; a legal hold on a release; deleting that version is refused
+    (AccessDenied naming the lock), a plain delete only adds a marker, and the bytes read back
+    by version id are the original; releasing the hold lets the version go."""
+    bucket = f"awslock-{uuid.uuid4().hex[:10]}"
+    aws(s3_server, home, "s3api", "create-bucket", "--bucket", bucket,
+        "--object-lock-enabled-for-bucket")  # fmt: skip
+    release = tmp_path / "release.tar"
+    release.write_bytes(os.urandom(200_000))
+    put = json.loads(
+        aws(
+            s3_server,
+            home,
+            "s3api",
+            "put-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "release.tar",
+            "--body",
+            str(release),
+        )
+    )
+    version = put["VersionId"]
+    obj = ["--bucket", bucket, "--key", "release.tar", "--version-id", version]
+    aws(s3_server, home, "s3api", "put-object-legal-hold", *obj, "--legal-hold", "Status=ON")
+    hold = json.loads(aws(s3_server, home, "s3api", "get-object-legal-hold", *obj))
+    assert hold["LegalHold"] == {"Status": "ON"}
+    stderr = aws_refused(s3_server, home, "s3api", "delete-object", *obj)
+    assert "AccessDenied" in stderr and "legal hold" in stderr, stderr
+    aws(s3_server, home, "s3", "rm", f"s3://{bucket}/release.tar")  # a delete marker only
+    back = tmp_path / "back.tar"
+    aws(s3_server, home, "s3api", "get-object", *obj, str(back))
+    assert sha256_file(back) == sha256_file(release)
+    aws(s3_server, home, "s3api", "put-object-legal-hold", *obj, "--legal-hold", "Status=OFF")
+    aws(s3_server, home, "s3api", "delete-object", *obj)
+    versions = json.loads(aws(s3_server, home, "s3api", "list-object-versions", "--bucket", bucket))
+    assert "Versions" not in versions and len(versions["DeleteMarkers"]) == 1
+
+
 # ---- s3cmd ----------------------------------------------------------------------------------
 def s3cmd(server: ServerProcess, home: Path, *args: str) -> str:
     hostport = server.url.removeprefix("http://")
@@ -217,8 +315,8 @@ def test_awscli_sub_resources_never_touch_the_artifact(
     object's bytes, DeleteObjectTagging deleted it, DeleteBucketAnalyticsConfiguration (and
     metrics, inventory, intelligent-tiering) deleted the bucket. Each is now 501
     NotImplemented naming the operation — or, for the ones implemented since (object tagging,
-    GetObjectAttributes), answers as AWS does — and the object and the buckets are as they
-    were."""
+    GetObjectAttributes, legal hold and retention), answers as AWS does — and the object and
+    the buckets are as they were."""
     bucket, empty = f"sub-{uuid.uuid4().hex[:10]}", f"empty-{uuid.uuid4().hex[:10]}"
     orig = tmp_path / "orig.txt"
     orig.write_bytes(b"original-content\n")
@@ -226,14 +324,19 @@ def test_awscli_sub_resources_never_touch_the_artifact(
     aws(s3_server, home, "s3", "mb", f"s3://{empty}")
     aws(s3_server, home, "s3", "cp", str(orig), f"s3://{bucket}/k.txt")
     obj = ["--bucket", bucket, "--key", "k.txt"]
-    calls = {
-        "PutObjectLegalHold": ["put-object-legal-hold", *obj, "--legal-hold", "Status=ON"],
-        "PutObjectRetention": [
+    # Implemented since: on a bucket without Object Lock, AWS's InvalidRequest.
+    for args in (
+        ["put-object-legal-hold", *obj, "--legal-hold", "Status=ON"],
+        [
             "put-object-retention",
             *obj,
             "--retention",
             "Mode=GOVERNANCE,RetainUntilDate=2030-01-01T00:00:00Z",
         ],
+    ):
+        stderr = aws_refused(s3_server, home, "s3api", *args)
+        assert "InvalidRequest" in stderr and "Object Lock" in stderr, stderr
+    calls = {
         **{
             f"DeleteBucket{kind}Configuration": [
                 f"delete-bucket-{cli}-configuration",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +55,34 @@ def auth_server(
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+def gc_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
+) -> Iterator[ServerProcess]:
+    """A server that collects garbage every second with no grace delay."""
+    data_dir = tmp_path_factory.mktemp(f"gc-{request.param}") / "data"
+    env = {"ZAS_STORAGE_GCINTERVAL": "1s", "ZAS_STORAGE_GCDELAY": "0s"}
+    proc = ServerProcess(
+        data_dir, metadata_uri=metadata_uri_for(request.param, data_dir), env=env
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def blob_path(data_dir: Path, content: bytes) -> Path:
+    """Where the filesystem blob store keeps ``content``."""
+    hexd = hashlib.sha256(content).hexdigest()
+    return data_dir / "blobs" / "sha256" / hexd[:2] / hexd
+
+
+def wait_gone(path: Path, seconds: float = 15) -> bool:
+    """Wait until ``path`` is gone (the collector ran); whether it is."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and path.exists():
+        time.sleep(0.2)
+    return not path.exists()
 
 
 @pytest.fixture

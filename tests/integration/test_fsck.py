@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import SERVER_BIN, ServerProcess
 
 
@@ -97,3 +98,53 @@ def test_fsck_finds_and_quarantines(tmp_path: Path, backend: str, metadata_uri_f
             assert c.get("/v1/buckets/fsck-test/objects/gone.bin").status_code == 404
     finally:
         assert proc.stop() == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "mongodb"])
+def test_fsck_checks_noncurrent_versions_and_keeps_locked_ones(
+    tmp_path: Path, backend: str, metadata_uri_for: Any
+) -> None:
+    """S3 versioning: an old version's blob is checked too, evidence about its digest resolves,
+    and ``--repair`` removes a broken noncurrent version unless Object Lock protects it."""
+    data = tmp_path / "data"
+    uri = metadata_uri_for(backend, data)
+    old, held, new = b"old version " * 100, b"held version " * 100, b"new version " * 100
+    proc = ServerProcess(data, metadata_uri=uri).start()
+    try:
+        s3 = s3_client(proc.url)
+        s3.create_bucket(Bucket="fsck-ver", ObjectLockEnabledForBucket=True)
+        first = s3.put_object(Bucket="fsck-ver", Key="k", Body=old)["VersionId"]
+        second = s3.put_object(Bucket="fsck-ver", Key="k", Body=held)["VersionId"]
+        s3.put_object_legal_hold(
+            Bucket="fsck-ver", Key="k", VersionId=second, LegalHold={"Status": "ON"}
+        )
+        s3.put_object(Bucket="fsck-ver", Key="k", Body=new)
+        with proc.client() as c:
+            digest = "sha256:" + hashlib.sha256(old).hexdigest()
+            signed = c.post("/v1/sign", json={"subject": {"digest": digest}})
+            assert signed.status_code == 201, signed.text
+    finally:
+        assert proc.stop() == 0
+
+    code, report = fsck(data, uri)
+    assert code == 0 and report["objects"] == 3, report
+    assert not report["problems"], report["problems"]  # the evidence's subject resolves
+
+    blob_file(data, old).unlink()
+    blob_file(data, held).unlink()
+    code, report = fsck(data, uri, "--repair")
+    assert code == 1
+    problems = {p["record"]: p for p in report["problems"]}
+    assert set(problems) == {
+        f"object fsck-ver/k?versionId={first}",
+        f"object fsck-ver/k?versionId={second}",
+    }
+    assert problems[f"object fsck-ver/k?versionId={first}"]["repaired"] is True
+    kept = problems[f"object fsck-ver/k?versionId={second}"]
+    assert kept["repaired"] is False and "legal hold" in kept["detail"]
+    code, report = fsck(data, uri)
+    errors = [p["record"] for p in report["problems"] if p["severity"] == "error"]
+    assert errors == [f"object fsck-ver/k?versionId={second}"]
+    # The repaired version was the signed one: its evidence no longer resolves (a warning).
+    warnings = [p["kind"] for p in report["problems"] if p["severity"] == "warning"]
+    assert warnings == ["unresolved_subject"]

@@ -390,7 +390,11 @@ def test_lifecycle_configuration_round_trips_and_is_enforced(server: ServerProce
     ("rule", "code"),
     [
         ({"Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}, "NotImplemented"),
-        ({"NoncurrentVersionExpiration": {"NoncurrentDays": 3}}, "NotImplemented"),
+        (
+            {"NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 2}},
+            "NotImplemented",
+        ),
+        ({"NoncurrentVersionExpiration": {"NoncurrentDays": 0}}, "InvalidArgument"),
         ({"Expiration": {"ExpiredObjectDeleteMarker": True}}, "InvalidRequest"),
         ({}, "InvalidRequest"),  # no action
         ({"Expiration": {"Days": 0}}, "InvalidArgument"),

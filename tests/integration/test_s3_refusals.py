@@ -57,11 +57,15 @@ def test_version_ids_are_refused_not_mistaken_for_the_current_object(
 ) -> None:
     # The null version is the object itself (no versioning here): it is served.
     assert s3.get_object(Bucket=bucket, Key="k.txt", VersionId="null")["Body"].read() == BODY
+    # An id this store cannot have made: InvalidArgument, as on AWS; one it could have made
+    # but the key does not have: NoSuchVersion. Never the current object in its place.
     for call in (s3.get_object, s3.delete_object, s3.get_object_acl):
         code, status, message = error_of(call, Bucket=bucket, Key="k.txt", VersionId="v1abc")
-        assert (code, status) == ("NotImplemented", 501) and "version" in message
+        assert (code, status) == ("InvalidArgument", 400) and "version" in message
     code, status, _ = error_of(s3.head_object, Bucket=bucket, Key="k.txt", VersionId="v1abc")
-    assert status == 501
+    assert status == 400
+    code, status, _ = error_of(s3.get_object, Bucket=bucket, Key="k.txt", VersionId="V" * 32)
+    assert (code, status) == ("NoSuchVersion", 404)
     # A copy from a version is not a copy of the current object.
     code, status, _ = error_of(
         s3.copy_object,
@@ -69,7 +73,7 @@ def test_version_ids_are_refused_not_mistaken_for_the_current_object(
         Key="copy.txt",
         CopySource={"Bucket": bucket, "Key": "k.txt", "VersionId": "v1abc"},
     )
-    assert (code, status) == ("NotImplemented", 501)
+    assert (code, status) == ("InvalidArgument", 400)
     unchanged(s3, bucket)
 
 
@@ -80,41 +84,51 @@ def test_delete_objects_with_a_version_id_keeps_the_object(s3: BaseClient, bucke
         Delete={"Objects": [{"Key": "k.txt", "VersionId": "v1abc"}, {"Key": "other.txt"}]},
     )
     assert [d["Key"] for d in result.get("Deleted", [])] == ["other.txt"]
-    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("k.txt", "NotImplemented")]
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [("k.txt", "InvalidArgument")]
     unchanged(s3, bucket)
 
 
 @pytest.mark.parametrize(
     "extra",
     [
-        {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": datetime(2030, 1, 1)},
-        {"ObjectLockLegalHoldStatus": "ON"},
-        {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
-        {"ServerSideEncryption": "AES256"},
-        {"WebsiteRedirectLocation": "/elsewhere"},
+        (
+            {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": datetime(2030, 1, 1)},
+            ("InvalidRequest", 400),
+        ),
+        ({"ObjectLockLegalHoldStatus": "ON"}, ("InvalidRequest", 400)),
+        (
+            {"GrantRead": 'uri="http://acs.amazonaws.com/groups/global/AllUsers"'},
+            ("NotImplemented", 501),
+        ),
+        ({"ServerSideEncryption": "AES256"}, ("NotImplemented", 501)),
+        ({"WebsiteRedirectLocation": "/elsewhere"}, ("NotImplemented", 501)),
     ],
     ids=["retention", "legal-hold", "grant", "sse", "website-redirect"],
 )
 def test_write_headers_for_missing_features_store_nothing(
-    s3: BaseClient, bucket: str, extra: dict[str, object]
+    s3: BaseClient, bucket: str, extra: tuple[dict[str, object], tuple[str, int]]
 ) -> None:
+    """Features the store lacks, and Object Lock on a bucket without it ("Bucket is missing
+    Object Lock Configuration", as on AWS): refused, never stored unprotected."""
+    headers, expected = extra
     for call, kwargs in (
         (s3.put_object, {"Key": "k.txt", "Body": b"replacement"}),
         (s3.put_object, {"Key": "new.txt", "Body": b"new"}),
         (s3.copy_object, {"Key": "new.txt", "CopySource": f"{bucket}/k.txt"}),
         (s3.create_multipart_upload, {"Key": "new.txt"}),
     ):
-        code, status, _ = error_of(call, Bucket=bucket, **kwargs, **extra)
-        assert (code, status) == ("NotImplemented", 501), call
+        code, status, _ = error_of(call, Bucket=bucket, **kwargs, **headers)
+        assert (code, status) == expected, call
     unchanged(s3, bucket)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_object_lock_bucket_is_refused_not_created_unprotected(s3: BaseClient) -> None:
+def test_object_lock_bucket_is_created_protected(s3: BaseClient) -> None:
     name = f"lock-{uuid.uuid4().hex[:12]}"
-    code, status, message = error_of(s3.create_bucket, Bucket=name, ObjectLockEnabledForBucket=True)
-    assert (code, status) == ("NotImplemented", 501) and "object lock" in message
-    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    config = s3.get_object_lock_configuration(Bucket=name)["ObjectLockConfiguration"]
+    assert config["ObjectLockEnabled"] == "Enabled"
+    assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
 
 
 def test_misplaced_parameters_are_400(server: ServerProcess, bucket: str) -> None:
@@ -169,9 +183,9 @@ def test_list_multipart_uploads_encodes_keys_when_asked(s3: BaseClient, bucket: 
 
 def test_refusals_log_at_info_without_traceback(server: ServerProcess, bucket: str) -> None:
     marker = uuid.uuid4().hex
-    r = httpx.put(
-        f"{server.url}/{bucket}/k.txt?legal-hold",
-        content=b"<LegalHold><Status>ON</Status></LegalHold>",
+    r = httpx.post(
+        f"{server.url}/{bucket}/k.txt?restore",
+        content=b"<RestoreRequest><Days>1</Days></RestoreRequest>",
         headers={"X-Request-Id": marker},
     )
     assert r.status_code == 501
@@ -179,9 +193,9 @@ def test_refusals_log_at_info_without_traceback(server: ServerProcess, bucket: s
     lines: list[str] = []
     while datetime.now(UTC) < deadline:
         lines = [line for line in server.log_path.read_text().splitlines() if marker in line]
-        if any("PutObjectLegalHold" in line for line in lines):
+        if any("RestoreObject" in line for line in lines):
             break
         time.sleep(0.05)
-    refused = [line for line in lines if "PutObjectLegalHold" in line]
+    refused = [line for line in lines if "RestoreObject" in line]
     assert refused and all('"level": "info"' in line for line in refused), lines
     assert not any("Traceback" in line or '"level": "error"' in line for line in lines), lines

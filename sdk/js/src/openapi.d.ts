@@ -1206,6 +1206,19 @@ export interface components {
             };
             /** @description Active types are served inline (see BucketConfig.web). */
             web?: boolean;
+            /**
+             * @description S3 versioning (PutBucketVersioning): Enabled, Suspended, or null when it was never enabled. With versioning a write keeps the version it replaces and a DELETE adds a delete marker; versions are reached through the S3 API (?versionId=, ListObjectVersions).
+             * @enum {string|null}
+             */
+            versioning?: "Enabled" | "Suspended" | null;
+            /** @description S3 Object Lock (created with x-amz-bucket-object-lock-enabled or PutObjectLockConfiguration); null: none. `mode` with `days` or `years` is the default retention new versions get. */
+            object_lock?: {
+                enabled?: boolean;
+                /** @enum {string} */
+                mode?: "GOVERNANCE" | "COMPLIANCE";
+                days?: number;
+                years?: number;
+            } | null;
         };
         Object: {
             bucket: string;
@@ -1236,6 +1249,17 @@ export interface components {
              * @description When the store removes the object (given with X-Expires-At or expires_in when it was written); null: it does not expire by itself. A bucket's lifecycle rules may remove it sooner (see `expiration` with ?metadata=true).
              */
             expires_at?: string | null;
+            /** @description The S3 version id of this (current) version; null for the null version (a bucket that never had versioning, or a write while it was suspended). */
+            version_id?: string | null;
+            /** @description S3 Object Lock retention of this version: it cannot be deleted before `retain_until` (GOVERNANCE: except with the bypass). null: none. */
+            retention?: {
+                /** @enum {string} */
+                mode?: "GOVERNANCE" | "COMPLIANCE";
+                /** Format: date-time */
+                retain_until?: string;
+            } | null;
+            /** @description S3 Object Lock legal hold: while on, this version cannot be deleted. */
+            legal_hold?: boolean;
         };
         ObjectList: {
             bucket: string;
@@ -4976,12 +5000,15 @@ export interface operations {
                         /** Format: date-time */
                         now: string;
                         ran: boolean;
+                        /** @description Objects removed, or in a versioned bucket hidden by a delete marker. */
                         objects_expired: number;
+                        /** @description Noncurrent versions and delete markers removed (NoncurrentVersionExpiration). */
+                        versions_expired: number;
                         /** @description Multipart uploads (S3 and /v1). */
                         uploads_aborted: number;
                         /** @description OCI upload sessions. */
                         registry_uploads_aborted: number;
-                        /** @description `bucket/key` of each expired object. */
+                        /** @description `bucket/key` of each expired object, `bucket/key?versionId=…` of each removed noncurrent version. */
                         expired: string[];
                     };
                 };

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 READ_ACTIONS = frozenset(
     {
         "s3:GetObject",
+        "s3:GetObjectVersion",
         "s3:ListBucket",
+        "s3:ListBucketVersions",
         "s3:GetBucketLocation",
         "s3:HeadBucket",
         "s3:GetBucket",

@@ -75,6 +75,18 @@ class ObjectRecord:
     # The multipart upload this version was completed from: a CompleteMultipartUpload
     # retried after its answer was lost gets the same answer (S3 clients retry it).
     upload_id: str = ""
+    # S3 versioning: this version's id; "" is the null version (every object of a bucket that
+    # never had versioning, and those written while it was suspended; S3 shows "null").
+    version_id: str = ""
+    # An S3 delete marker: no bytes; while it is the latest version the key reads as deleted.
+    delete_marker: bool = False
+    # When this version stopped being the latest one (None: it is the latest).
+    noncurrent_since: float | None = None
+    # S3 Object Lock: retention ("GOVERNANCE" or "COMPLIANCE" until ``retain_until``) and
+    # legal hold; while either holds, this version cannot be deleted.
+    retention_mode: str = ""
+    retain_until: float | None = None
+    legal_hold: bool = False
 
 
 @dataclass
@@ -100,6 +112,10 @@ class MultipartUpload:
     tags: dict[str, str] = field(default_factory=dict)
     # The object's expiry given at create (``X-Expires-At`` / ``expires_in``), set at complete.
     expires_at: float | None = None
+    # S3 Object Lock given at create (``x-amz-object-lock-*``), the object's at complete.
+    retention_mode: str = ""
+    retain_until: float | None = None
+    legal_hold: bool = False
 
 
 @dataclass
@@ -462,11 +478,73 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_objects_in_bucket(self, bucket: str) -> int:
-        """Delete every object of a bucket; returns how many."""
+        """Delete every object of a bucket, and every noncurrent version and delete marker;
+        returns how many current objects went."""
+
+    # ---- object versions (S3 versioning) ------------------------------------------------------
+    # The current version of a key is its row in ``objects`` (what every reader above sees);
+    # noncurrent versions and delete markers are kept apart, so a bucket without versioning
+    # pays nothing for it. Of a key's kept versions at most one has ``noncurrent_since`` None:
+    # a delete marker that is the latest version (the key has no current object then).
+    @abc.abstractmethod
+    async def put_object_version(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
+        """As :meth:`put_object` for a bucket with versioning (enabled or suspended): the
+        replaced current version is kept as a noncurrent one, unless it has ``obj``'s version
+        id (the null version replaced by a new null version); a kept version with that id
+        goes; a latest delete marker becomes noncurrent. ``obj`` may be a delete marker: it
+        is kept as the latest version and the key has no current object any more. Returns the
+        replaced current version, if any."""
+
+    @abc.abstractmethod
+    async def get_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        """The version (current, noncurrent or delete marker) with that id ("" is null)."""
+
+    @abc.abstractmethod
+    async def delete_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        """Remove one version for good; when it was the latest, the newest remaining one
+        becomes the latest (a delete marker stays a marker; an object becomes the current
+        object again). Returns the removed version (None when there was none)."""
+
+    @abc.abstractmethod
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        after: ObjectRecord | None = None,
+        limit: int = 1000,
+    ) -> ObjectPage:
+        """Every version of the keys starting with ``prefix``, by key (UTF-8 order) and then
+        newest first: the current version, then the kept ones by ``updated_at`` and version id,
+        both descending. Starts strictly after the key ``key_marker`` or, with ``after``, just
+        after that version (of its key; a record this method returned). At most ``limit``."""
+
+    @abc.abstractmethod
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        """Replace the stored version (current or kept) with ``record``'s (bucket, key,
+        version id) in place: its tags, ACL, retention or legal hold; False when it is gone."""
+
+    @abc.abstractmethod
+    async def has_object_versions(self, bucket: str) -> bool:
+        """Does the bucket keep any noncurrent version or delete marker?"""
+
+    @abc.abstractmethod
+    async def noncurrent_versions(
+        self, bucket: str, prefix: str, before: float, limit: int = 1000
+    ) -> list[ObjectRecord]:
+        """Kept versions (delete markers too) of the bucket's keys under ``prefix`` that
+        became noncurrent at or before ``before``, earliest first (lifecycle)."""
 
     @abc.abstractmethod
     async def object_digests(self) -> set[str]:
-        """Every blob digest referenced by an object (its own and its parts'), for GC."""
+        """Every blob digest referenced by an object (its own and its parts'), noncurrent
+        versions included, for GC."""
 
     # ---- multipart uploads ------------------------------------------------------------------
     @abc.abstractmethod
@@ -873,5 +951,29 @@ def prefix_upper_bound(prefix: str) -> str | None:
 
 
 def blob_digests(obj: ObjectRecord) -> set[str]:
-    """The blobs an object's bytes live in: its part blobs, or its own blob."""
+    """The blobs an object's bytes live in: its part blobs, or its own blob (none for a
+    delete marker)."""
+    if obj.delete_marker:
+        return set()
     return {p["digest"] for p in obj.parts} if obj.parts else {obj.digest}
+
+
+def version_order(record: ObjectRecord) -> tuple[float, str]:
+    """How a key's kept versions sort, newest first when descending."""
+    return (record.updated_at, record.version_id)
+
+
+def merge_versions(current: list[ObjectRecord], kept: list[ObjectRecord], limit: int) -> ObjectPage:
+    """One page of versions from the current objects and the kept versions, each already in
+    its order (by key; the kept ones newest first) and each fetched with up to ``limit + 1``
+    rows: by key, a key's current version before its kept ones."""
+    out: list[ObjectRecord] = []
+    i = j = 0
+    while len(out) <= limit and (i < len(current) or j < len(kept)):
+        if j >= len(kept) or (i < len(current) and current[i].key <= kept[j].key):
+            out.append(current[i])
+            i += 1
+        else:
+            out.append(kept[j])
+            j += 1
+    return ObjectPage(out[:limit], truncated=len(out) > limit)

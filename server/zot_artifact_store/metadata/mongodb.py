@@ -56,6 +56,7 @@ from .base import (
     WebhookSubscription,
     blob_digests,
     from_doc,
+    merge_versions,
     prefix_upper_bound,
     to_doc,
 )
@@ -149,6 +150,27 @@ class MongoMetadataStore(MetadataStore):
             )
             await db["objects"].create_index([("blobs", ASCENDING)], name="blobs")
             await db["objects"].create_index([("digest", ASCENDING)], name="digest")
+            # S3 versioning: noncurrent versions and delete markers.
+            await db["object_versions"].create_index(
+                [("bucket", ASCENDING), ("key", ASCENDING), ("version_id", ASCENDING)],
+                unique=True,
+                name="bucket_key_version",
+            )
+            await db["object_versions"].create_index(
+                [
+                    ("bucket", ASCENDING),
+                    ("key", ASCENDING),
+                    ("updated_at", DESCENDING),
+                    ("version_id", DESCENDING),
+                ],
+                name="in_order",
+            )
+            await db["object_versions"].create_index(
+                [("bucket", ASCENDING), ("noncurrent_since", ASCENDING)],
+                name="by_age",
+                partialFilterExpression={"noncurrent_since": {"$type": "number"}},
+            )
+            await db["object_versions"].create_index([("blobs", ASCENDING)], name="blobs")
             await db["multipart_uploads"].create_index(
                 [
                     ("bucket", ASCENDING),
@@ -315,6 +337,155 @@ class MongoMetadataStore(MetadataStore):
         doc = await self._c("objects").find_one({"bucket": bucket, "key": key})
         return _decode(ObjectRecord, doc)
 
+    # ---- object versions ----------------------------------------------------------------------
+    # Without multi-document transactions each step is atomic on its own, ordered so that a
+    # version is never lost: the current object is swapped first (the replaced one comes back
+    # from that very update, so two racing writers each keep the one they replaced), then kept.
+    async def _keep_version(self, record: ObjectRecord) -> None:
+        where = {"bucket": record.bucket, "key": record.key, "version_id": record.version_id}
+        doc = _encode(record, blobs=sorted(blob_digests(record)))
+        await self._c("object_versions").replace_one(where, doc, upsert=True)
+
+    async def put_object_version(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
+        versions = self._c("object_versions")
+        where = {"bucket": obj.bucket, "key": obj.key}
+        if if_absent and not obj.delete_marker:
+            previous = await self.put_object(obj, if_absent=True)  # raises when it exists
+        elif obj.delete_marker:
+            previous = _decode(ObjectRecord, await self._c("objects").find_one_and_delete(where))
+        else:
+            previous = await self.put_object(obj)
+        await versions.update_many(
+            {**where, "noncurrent_since": None}, {"$set": {"noncurrent_since": obj.updated_at}}
+        )
+        await versions.delete_one({**where, "version_id": obj.version_id})
+        if previous is not None and previous.version_id != obj.version_id:
+            previous.noncurrent_since = obj.updated_at
+            await self._keep_version(previous)
+        if obj.delete_marker:
+            await self._keep_version(dataclasses.replace(obj, noncurrent_since=None))
+        return previous
+
+    async def get_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        current = await self.get_object(bucket, key)
+        if current is not None and current.version_id == version_id:
+            return current
+        doc = await self._c("object_versions").find_one(
+            {"bucket": bucket, "key": key, "version_id": version_id}
+        )
+        return _decode(ObjectRecord, doc)
+
+    async def delete_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        where = {"bucket": bucket, "key": key}
+        versions = self._c("object_versions")
+        removed = _decode(
+            ObjectRecord,
+            await self._c("objects").find_one_and_delete({**where, "version_id": version_id}),
+        )
+        if removed is None and version_id == "":  # a record written before versions existed
+            current = await self.get_object(bucket, key)
+            if current is not None and current.version_id == "":
+                removed = await self.delete_object(bucket, key)
+        if removed is None:
+            removed = _decode(
+                ObjectRecord,
+                await versions.find_one_and_delete({**where, "version_id": version_id}),
+            )
+        if removed is None or removed.noncurrent_since is not None:
+            return removed
+        cursor = versions.find(where).sort([("updated_at", DESCENDING), ("version_id", DESCENDING)])
+        newest = next(iter([_decode(ObjectRecord, d) async for d in cursor.limit(1)]), None)
+        if newest is None:
+            return removed
+        newest.noncurrent_since = None
+        if newest.delete_marker:
+            await self._keep_version(newest)
+            return removed
+        try:
+            await self.put_object(newest, if_absent=True)
+        except AlreadyExistsError:
+            return removed  # a new current version was written meanwhile: it stays
+        await versions.delete_one({**where, "version_id": newest.version_id})
+        return removed
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        after: ObjectRecord | None = None,
+        limit: int = 1000,
+    ) -> ObjectPage:
+        marker = after.key if after is not None else key_marker
+        key: dict[str, str] = _key_range(prefix)
+        if marker is not None:
+            key["$gt"] = marker
+        cursor = (
+            self._c("objects")
+            .find({"bucket": bucket, "key": key})
+            .sort("key", ASCENDING)
+            .limit(limit + 1)
+        )
+        current = [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
+        where: dict[str, Any] = {"bucket": bucket, "key": _key_range(prefix)}
+        if after is not None and (after.noncurrent_since is not None or after.delete_marker):
+            where["$or"] = [
+                {"key": {"$gt": marker}},
+                {"key": marker, "updated_at": {"$lt": after.updated_at}},
+                {
+                    "key": marker,
+                    "updated_at": after.updated_at,
+                    "version_id": {"$lt": after.version_id},
+                },
+            ]
+        elif marker is not None:
+            where["key"] = {**where["key"], ("$gte" if after is not None else "$gt"): marker}
+            if after is not None and prefix > marker:
+                where["key"]["$gte"] = prefix
+        cursor = (
+            self._c("object_versions")
+            .find(where)
+            .sort([("key", ASCENDING), ("updated_at", DESCENDING), ("version_id", DESCENDING)])
+            .limit(limit + 1)
+        )
+        kept = [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
+        return merge_versions(current, kept, limit)
+
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        where = {"bucket": record.bucket, "key": record.key}
+        doc = _encode(record, blobs=sorted(blob_digests(record)))
+        current = await self.get_object(record.bucket, record.key)
+        if current is not None and current.version_id == record.version_id:
+            # Only while it is still that version (a write in between replaced it).
+            match = {**where, "updated_at": current.updated_at, "digest": current.digest}
+            result = await self._c("objects").replace_one(match, doc)
+            if result.matched_count:
+                return True
+        result = await self._c("object_versions").replace_one(
+            {**where, "version_id": record.version_id}, doc
+        )
+        return result.matched_count > 0
+
+    async def has_object_versions(self, bucket: str) -> bool:
+        return await self._c("object_versions").find_one({"bucket": bucket}) is not None
+
+    async def noncurrent_versions(
+        self, bucket: str, prefix: str, before: float, limit: int = 1000
+    ) -> list[ObjectRecord]:
+        where = {
+            "bucket": bucket,
+            "key": _key_range(prefix),
+            "noncurrent_since": {"$type": "number", "$lte": before},
+        }
+        order = ["noncurrent_since", "key", "version_id"]
+        return await self._oldest("object_versions", ObjectRecord, where, order, limit)
+
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         doc = await self._c("objects").find_one_and_delete({"bucket": bucket, "key": key})
         return _decode(ObjectRecord, doc)
@@ -345,10 +516,13 @@ class MongoMetadataStore(MetadataStore):
 
     async def delete_objects_in_bucket(self, bucket: str) -> int:
         result = await self._c("objects").delete_many({"bucket": bucket})
+        await self._c("object_versions").delete_many({"bucket": bucket})
         return result.deleted_count
 
     async def object_digests(self) -> set[str]:
-        return {str(d) for d in await self._c("objects").distinct("blobs")}
+        current = await self._c("objects").distinct("blobs")
+        kept = await self._c("object_versions").distinct("blobs")
+        return {str(d) for d in [*current, *kept]}
 
     # ---- multipart uploads ------------------------------------------------------------------
     async def create_multipart(self, upload: MultipartUpload) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -56,6 +57,7 @@ from .base import (
     WebhookSubscription,
     blob_digests,
     from_doc,
+    merge_versions,
     prefix_upper_bound,
     to_doc,
 )
@@ -193,6 +195,20 @@ CREATE INDEX IF NOT EXISTS objects_by_expiry ON objects (json_extract(doc, '$.ex
 CREATE INDEX IF NOT EXISTS multipart_by_time ON multipart_uploads (initiated_at, upload_id);
 CREATE INDEX IF NOT EXISTS registry_uploads_by_time
     ON registry_uploads (json_extract(doc, '$.created_at'));
+CREATE TABLE IF NOT EXISTS object_versions (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    noncurrent_since REAL,
+    blobs TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (bucket, key, version_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS object_versions_in_order
+    ON object_versions (bucket, key, updated_at DESC, version_id DESC);
+CREATE INDEX IF NOT EXISTS object_versions_by_age
+    ON object_versions (bucket, noncurrent_since) WHERE noncurrent_since IS NOT NULL;
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -404,27 +420,234 @@ class SqliteMetadataStore(MetadataStore):
             previous = _load(ObjectRecord, row)
             if if_absent and previous is not None:
                 raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists")
-            stored = obj
-            if previous is not None:
-                stored = ObjectRecord(**{**to_doc(obj), "created_at": previous.created_at})
-            conn.execute(
-                "INSERT INTO objects (bucket, key, doc) VALUES (?, ?, ?) "
-                "ON CONFLICT (bucket, key) DO UPDATE SET doc = excluded.doc",
-                (obj.bucket, obj.key, _dumps(stored)),
-            )
-            conn.execute(
-                "DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (obj.bucket, obj.key)
-            )
-            conn.executemany(
-                "INSERT INTO object_blobs VALUES (?, ?, ?)",
-                [(obj.bucket, obj.key, d) for d in sorted(blob_digests(obj))],
-            )
+            SqliteMetadataStore._write_current(conn, obj, previous)
         return previous
+
+    @staticmethod
+    def _write_current(
+        conn: sqlite3.Connection, obj: ObjectRecord, previous: ObjectRecord | None
+    ) -> None:
+        """Make ``obj`` the current object of its key (inside the caller's transaction)."""
+        stored = obj
+        if previous is not None:
+            stored = ObjectRecord(**{**to_doc(obj), "created_at": previous.created_at})
+        conn.execute(
+            "INSERT INTO objects (bucket, key, doc) VALUES (?, ?, ?) "
+            "ON CONFLICT (bucket, key) DO UPDATE SET doc = excluded.doc",
+            (obj.bucket, obj.key, _dumps(stored)),
+        )
+        conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", (obj.bucket, obj.key))
+        conn.executemany(
+            "INSERT INTO object_blobs VALUES (?, ?, ?)",
+            [(obj.bucket, obj.key, d) for d in sorted(blob_digests(obj))],
+        )
 
     async def put_object(
         self, obj: ObjectRecord, *, if_absent: bool = False
     ) -> ObjectRecord | None:
         return await self._run(self._put_object, obj, if_absent)
+
+    # ---- object versions ----------------------------------------------------------------------
+    @staticmethod
+    def _keep_version(conn: sqlite3.Connection, record: ObjectRecord) -> None:
+        conn.execute(
+            "INSERT INTO object_versions VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (bucket, key, version_id) DO UPDATE SET updated_at = "
+            "excluded.updated_at, noncurrent_since = excluded.noncurrent_since, "
+            "blobs = excluded.blobs, doc = excluded.doc",
+            (
+                record.bucket,
+                record.key,
+                record.version_id,
+                record.updated_at,
+                record.noncurrent_since,
+                json.dumps(sorted(blob_digests(record))),
+                _dumps(record),
+            ),
+        )
+
+    @classmethod
+    def _put_object_version(
+        cls, conn: sqlite3.Connection, obj: ObjectRecord, if_absent: bool
+    ) -> ObjectRecord | None:
+        with _transaction(conn):
+            where = (obj.bucket, obj.key)
+            previous = _load(
+                ObjectRecord,
+                conn.execute(
+                    "SELECT doc FROM objects WHERE bucket = ? AND key = ?", where
+                ).fetchone(),
+            )
+            if if_absent and previous is not None:
+                raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists")
+            now = obj.updated_at
+            # The latest delete marker, if the key has one, is noncurrent from now on.
+            for (doc,) in conn.execute(
+                "SELECT doc FROM object_versions WHERE bucket = ? AND key = ? "
+                "AND noncurrent_since IS NULL",
+                where,
+            ).fetchall():
+                marker = from_doc(ObjectRecord, json.loads(doc))
+                marker.noncurrent_since = now
+                cls._keep_version(conn, marker)
+            conn.execute(
+                "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+                (*where, obj.version_id),
+            )
+            if previous is not None and previous.version_id != obj.version_id:
+                previous.noncurrent_since = now
+                cls._keep_version(conn, previous)
+            if obj.delete_marker:
+                conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", where)
+                conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", where)
+                cls._keep_version(conn, dataclasses.replace(obj, noncurrent_since=None))
+            else:
+                cls._write_current(conn, obj, previous)
+        return previous
+
+    async def put_object_version(
+        self, obj: ObjectRecord, *, if_absent: bool = False
+    ) -> ObjectRecord | None:
+        return await self._run(self._put_object_version, obj, if_absent)
+
+    async def get_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        current = await self.get_object(bucket, key)
+        if current is not None and current.version_id == version_id:
+            return current
+        sql = "SELECT doc FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?"
+        return await self._one(ObjectRecord, sql, bucket, key, version_id)
+
+    @classmethod
+    def _delete_object_version(
+        cls, conn: sqlite3.Connection, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        where = (bucket, key)
+        with _transaction(conn):
+            current = _load(
+                ObjectRecord,
+                conn.execute(
+                    "SELECT doc FROM objects WHERE bucket = ? AND key = ?", where
+                ).fetchone(),
+            )
+            if current is not None and current.version_id == version_id:
+                removed: ObjectRecord | None = current
+                conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", where)
+                conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", where)
+            else:
+                removed = _load(
+                    ObjectRecord,
+                    conn.execute(
+                        "DELETE FROM object_versions WHERE bucket = ? AND key = ? "
+                        "AND version_id = ? RETURNING doc",
+                        (*where, version_id),
+                    ).fetchone(),
+                )
+            if removed is None or removed.noncurrent_since is not None:
+                return removed  # not the latest: nothing else changes
+            newest = _load(
+                ObjectRecord,
+                conn.execute(
+                    "SELECT doc FROM object_versions WHERE bucket = ? AND key = ? "
+                    "ORDER BY updated_at DESC, version_id DESC LIMIT 1",
+                    where,
+                ).fetchone(),
+            )
+            if newest is None:
+                return removed
+            newest.noncurrent_since = None
+            if newest.delete_marker:
+                cls._keep_version(conn, newest)
+                return removed
+            conn.execute(
+                "DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?",
+                (*where, newest.version_id),
+            )
+            cls._write_current(conn, newest, None)
+        return removed
+
+    async def delete_object_version(
+        self, bucket: str, key: str, version_id: str
+    ) -> ObjectRecord | None:
+        return await self._run(self._delete_object_version, bucket, key, version_id)
+
+    async def list_object_versions(
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str | None = None,
+        after: ObjectRecord | None = None,
+        limit: int = 1000,
+    ) -> ObjectPage:
+        params: list[Any] = [bucket]
+        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix)
+        marker = after.key if after is not None else key_marker
+        if marker is not None:
+            sql += " AND key > ?"
+            params.append(marker)
+        current = await self._all(ObjectRecord, sql + " ORDER BY key LIMIT ?", [*params, limit + 1])
+        params = [bucket]
+        sql = _key_range("SELECT doc FROM object_versions WHERE bucket = ?", params, prefix)
+        if after is not None and (after.noncurrent_since is not None or after.delete_marker):
+            sql += (
+                " AND (key > ? OR (key = ? AND (updated_at < ? OR "
+                "(updated_at = ? AND version_id < ?))))"
+            )
+            params += [marker, marker, after.updated_at, after.updated_at, after.version_id]
+        elif after is not None:  # after the current version: all the key's kept ones follow
+            sql += " AND key >= ?"
+            params.append(marker)
+        elif marker is not None:
+            sql += " AND key > ?"
+            params.append(marker)
+        sql += " ORDER BY key, updated_at DESC, version_id DESC LIMIT ?"
+        kept = await self._all(ObjectRecord, sql, [*params, limit + 1])
+        return merge_versions(current, kept, limit)
+
+    @classmethod
+    def _update_object_version(cls, conn: sqlite3.Connection, record: ObjectRecord) -> bool:
+        where = (record.bucket, record.key)
+        with _transaction(conn):
+            current = _load(
+                ObjectRecord,
+                conn.execute(
+                    "SELECT doc FROM objects WHERE bucket = ? AND key = ?", where
+                ).fetchone(),
+            )
+            if current is not None and current.version_id == record.version_id:
+                conn.execute(
+                    "UPDATE objects SET doc = ? WHERE bucket = ? AND key = ?",
+                    (_dumps(record), *where),
+                )
+                return True
+            return (
+                conn.execute(
+                    "UPDATE object_versions SET doc = ? WHERE bucket = ? AND key = ? "
+                    "AND version_id = ?",
+                    (_dumps(record), *where, record.version_id),
+                ).rowcount
+                > 0
+            )
+
+    async def update_object_version(self, record: ObjectRecord) -> bool:
+        return await self._run(self._update_object_version, record)
+
+    async def has_object_versions(self, bucket: str) -> bool:
+        sql = "SELECT 1 FROM object_versions WHERE bucket = ? LIMIT 1"
+        return await self._run(lambda c: c.execute(sql, (bucket,)).fetchone() is not None)
+
+    async def noncurrent_versions(
+        self, bucket: str, prefix: str, before: float, limit: int = 1000
+    ) -> list[ObjectRecord]:
+        params: list[Any] = [bucket, before]
+        sql = _key_range(
+            "SELECT doc FROM object_versions WHERE bucket = ? AND noncurrent_since <= ?",
+            params,
+            prefix,
+        )
+        sql += " ORDER BY noncurrent_since, key, version_id LIMIT ?"
+        return await self._all(ObjectRecord, sql, [*params, limit])
 
     async def get_object(self, bucket: str, key: str) -> ObjectRecord | None:
         sql = "SELECT doc FROM objects WHERE bucket = ? AND key = ?"
@@ -468,6 +691,7 @@ class SqliteMetadataStore(MetadataStore):
         with _transaction(conn):
             count = conn.execute("DELETE FROM objects WHERE bucket = ?", (bucket,)).rowcount
             conn.execute("DELETE FROM object_blobs WHERE bucket = ?", (bucket,))
+            conn.execute("DELETE FROM object_versions WHERE bucket = ?", (bucket,))
         return count
 
     async def delete_objects_in_bucket(self, bucket: str) -> int:
@@ -477,7 +701,10 @@ class SqliteMetadataStore(MetadataStore):
         return await self._run(lambda c: {r[0] for r in c.execute(sql)})
 
     async def object_digests(self) -> set[str]:
-        return await self._digests("SELECT DISTINCT digest FROM object_blobs")
+        return await self._digests(
+            "SELECT digest FROM object_blobs UNION "
+            "SELECT j.value FROM object_versions, json_each(object_versions.blobs) AS j"
+        )
 
     # ---- multipart uploads ------------------------------------------------------------------
     async def create_multipart(self, upload: MultipartUpload) -> None:

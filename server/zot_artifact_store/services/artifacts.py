@@ -29,7 +29,28 @@ from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
 from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
 from .notify import NULL_NOTIFIER, Notifier
+from .object_versions import VersionedObjects, beyond, common_prefix
+from .objectlock import (
+    Retention,
+    bucket_lock,
+    check_lock_request,
+    check_retention,
+    default_retention,
+    enable_bucket_lock,
+    lock_json,
+    require_lock,
+    set_lock,
+)
 from .space import StorageSpace
+from .versioning import (
+    ENABLED,
+    Deletion,
+    bucket_versioning,
+    delete_marker_of,
+    new_version_id,
+    set_bucket_versioning,
+    stored_version_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +192,9 @@ class PutOptions:
     if_absent: bool = False
     # When the object expires (``X-Expires-At`` / ``expires_in``; services/lifecycle.py).
     expires_at: float | None = None
+    # S3 Object Lock asked for by the write (``x-amz-object-lock-*``; services/objectlock.py).
+    retention: Retention = field(default_factory=Retention)
+    legal_hold: bool | None = None
 
 
 class PutSession:
@@ -231,6 +255,7 @@ class PutSession:
             tags=opts.tags,
             expires_at=opts.expires_at,
         )
+        set_lock(record, opts.retention, opts.legal_hold)
         return await self._service.publish(record, if_absent=opts.if_absent)
 
     async def commit_blob(self) -> BlobInfo:
@@ -271,7 +296,7 @@ class PutSession:
 RULES_TTL = 2.0
 
 
-class ArtifactService:
+class ArtifactService(VersionedObjects):
     def __init__(
         self, metadata: MetadataStore, blobs: BlobStore, space: StorageSpace | None = None
     ) -> None:
@@ -298,6 +323,7 @@ class ArtifactService:
         labels: dict[str, str] | None = None,
         exist_ok: bool = False,
         web: bool | None = None,
+        object_lock: bool = False,
     ) -> tuple[Bucket, bool]:
         """Create a bucket; returns (bucket, created). An existing bucket of the same owner is
         updated when ``exist_ok`` with the settings given (None keeps what it has); of another
@@ -314,6 +340,9 @@ class ArtifactService:
             labels=labels or {},
             settings={"web": True} if web else {},
         )
+        if object_lock:  # as on AWS: Object Lock enables versioning for good
+            enable_bucket_lock(bucket)
+            set_bucket_versioning(bucket, ENABLED)
         try:
             await self.metadata.create_bucket(bucket)
         except AlreadyExistsError:
@@ -350,12 +379,17 @@ class ArtifactService:
         return await self.metadata.list_buckets()
 
     async def delete_bucket(self, name: str, *, recursive: bool = False) -> int:
-        """Delete a bucket; returns the number of objects removed with it."""
-        await self.get_bucket(name)
+        """Delete a bucket; returns the number of objects removed with it. A bucket that keeps
+        noncurrent versions or delete markers is not empty (as on AWS)."""
+        bucket = await self.get_bucket(name)
         removed = 0
+        if recursive and bucket_lock(bucket) is not None:
+            await self._refuse_if_locked(name)
         if recursive:
             removed = await self.metadata.delete_objects_in_bucket(name)
-        elif await self.metadata.count_objects(name, limit=1):
+        elif await self.metadata.count_objects(name, limit=1) or (
+            bucket_versioning(bucket) and await self.metadata.has_object_versions(name)
+        ):
             raise StoreError(
                 "BucketNotEmpty",
                 f"bucket {name!r} is not empty; delete its objects first or pass recursive=true",
@@ -392,7 +426,8 @@ class ArtifactService:
     # ---- objects ------------------------------------------------------------------------
     async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
         validate_key(key)
-        await self.get_bucket(bucket)
+        found = await self.get_bucket(bucket)
+        check_lock_request(found, options.retention, options.legal_hold)
         await self.check_space(options.expected_size)
         extra = ("md5",) if options.md5_etag or options.expected_md5 else ()
         writer = await self.blobs.writer(extra_hashes=extra)
@@ -410,12 +445,24 @@ class ArtifactService:
         """Point (bucket, key) at a committed blob; ``if_absent``: only if no object has the
         key at this moment (412 PreconditionFailed otherwise; the blob is left to GC)."""
         # The bucket may have been deleted while the body streamed in.
-        await self.get_bucket(record.bucket)
+        bucket = await self.get_bucket(record.bucket)
         writer = current_principal.get()  # a copy is the copier's, not its source's
         record.writer = writer.id if writer is not None else ""
         record.writer_session = writer.session if writer is not None else ""
+        record.noncurrent_since = None
+        if record.retention_mode or record.legal_hold:
+            require_lock(bucket)
+        elif bucket_lock(bucket) is not None:
+            default = default_retention(bucket, record.updated_at)
+            record.retention_mode, record.retain_until = default.mode, default.until
+        versioning = bucket_versioning(bucket)
         try:
-            previous = await self.metadata.put_object(record, if_absent=if_absent)
+            if versioning:
+                record.version_id = new_version_id() if versioning == ENABLED else ""
+                previous = await self.metadata.put_object_version(record, if_absent=if_absent)
+            else:
+                record.version_id = ""
+                previous = await self.metadata.put_object(record, if_absent=if_absent)
         except AlreadyExistsError:
             raise StoreError(
                 "PreconditionFailed",
@@ -437,15 +484,29 @@ class ArtifactService:
         )
         return record, previous
 
-    async def head_object(self, bucket: str, key: str) -> ObjectRecord:
+    async def head_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectRecord:
+        """The current object, or with ``version_id`` (as S3 names it: ``null`` is the null
+        version) that version. A key whose latest version is a delete marker is
+        ``NoSuchKey`` with ``x-amz-delete-marker``; a version that is a delete marker is
+        ``MethodNotAllowed``, as on AWS."""
         validate_key(key)
+        if version_id is not None:
+            return await self._version(bucket, key, stored_version_id(version_id))
         record = await self.metadata.get_object(bucket, key)
         if record is None:
-            await self.get_bucket(bucket)  # NoSuchBucket wins over NoSuchKey
+            found = await self.get_bucket(bucket)  # NoSuchBucket wins over NoSuchKey
+            headers: dict[str, str] = {}
+            if bucket_versioning(found):
+                latest = await self.latest_version(bucket, key)
+                if latest is not None and latest.delete_marker:
+                    headers = delete_marker_of(latest)
             raise StoreError(
                 "NoSuchKey",
                 f"object {key!r} does not exist in bucket {bucket!r}",
                 resource=f"{bucket}/{key}",
+                headers=headers,
             )
         return record
 
@@ -478,11 +539,14 @@ class ArtifactService:
         *,
         if_absent: bool = False,
         tags: dict[str, str] | None = None,
+        retention: Retention | None = None,
+        legal_hold: bool | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point ``bucket/key`` at ``source``'s bytes (no byte copy: blobs are shared). With
         ``replace``, its content type, metadata, headers and labels replace the source's; with
         ``tags``, its S3 tags (else the copy keeps the source's). A copy is a new object: it
-        expires only when ``replace`` gives it an expiry, never by the source's."""
+        expires only when ``replace`` gives it an expiry, never by the source's, and is
+        locked only as ``retention`` / ``legal_hold`` (or its bucket's default) say."""
         validate_key(key)
         now = time.time()
         record = dataclasses.replace(
@@ -493,7 +557,15 @@ class ArtifactService:
             updated_at=now,
             public_read=False,
             expires_at=replace.expires_at if replace is not None else None,
+            retention_mode="",
+            retain_until=None,
+            legal_hold=False,
         )
+        if retention is not None:
+            check_retention(retention)
+            set_lock(record, retention, legal_hold)
+        elif legal_hold is not None:
+            set_lock(record, Retention(), legal_hold)
         if replace is not None:
             record.content_type = replace.content_type or DEFAULT_CONTENT_TYPE
             record.user_metadata = replace.user_metadata
@@ -523,14 +595,21 @@ class ArtifactService:
         await self.metadata.update_bucket(bucket)
         self._rules.pop(name, None)
 
-    async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
+    async def delete_object(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None = None,
+        existing: bool = False,
+        bypass_governance: bool = False,
+    ) -> Deletion:
+        """Delete ``key``: in a bucket without versioning, the object; with versioning, add a
+        delete marker (``existing``: only if the key has a current object); with
+        ``version_id`` (as S3 names it), remove that version for good, unless Object Lock
+        protects it (``bypass_governance``: already authorized)."""
         validate_key(key)
-        await self.get_bucket(bucket)
-        removed = await self.metadata.delete_object(bucket, key)
-        if removed is not None:
-            subject = {"bucket": bucket, "key": key, "digest": removed.digest}
-            await self.notify.emit("object.deleted", subject, {"size": removed.size})
-        return removed
+        return await self._delete(bucket, key, version_id, existing, bypass_governance)
 
     async def list_objects(
         self,
@@ -549,8 +628,8 @@ class ArtifactService:
         objects: list[ObjectRecord] = []
         prefixes: list[str] = []
         after = start_after
-        if after is not None and delimiter and _common_prefix(after, prefix, delimiter) == after:
-            after = _beyond(after)  # resuming after a common prefix: skip what is beneath it
+        if after is not None and delimiter and common_prefix(after, prefix, delimiter) == after:
+            after = beyond(after)  # resuming after a common prefix: skip what is beneath it
         last: str | None = None
         while True:
             page = await self.metadata.list_objects(
@@ -563,29 +642,17 @@ class ArtifactService:
             for record in page.objects:
                 if len(objects) + len(prefixes) >= limit:
                     return Listing(objects, prefixes, True, last)
-                common = _common_prefix(record.key, prefix, delimiter) if delimiter else None
+                common = common_prefix(record.key, prefix, delimiter) if delimiter else None
                 if common is not None:
                     prefixes.append(common)
                     last = common
-                    after = _beyond(common)  # skip the rest of this prefix with a new query
+                    after = beyond(common)  # skip the rest of this prefix with a new query
                     jumped = True
                     break
                 objects.append(record)
                 last = after = record.key
             if not jumped and not page.truncated:
                 return Listing(objects, prefixes, False)
-
-
-def _common_prefix(key: str, prefix: str, delimiter: str) -> str | None:
-    """The common prefix ``key`` rolls up into under ``prefix``/``delimiter``, if any."""
-    cut = key.find(delimiter, len(prefix)) if key.startswith(prefix) else -1
-    return key[: cut + len(delimiter)] if cut >= 0 else None
-
-
-def _beyond(common: str) -> str:
-    """A ``start_after`` that skips every key starting with ``common``: keys are at most 1,024
-    UTF-8 bytes, so none can reach ``common`` followed by 256 copies of the largest code point."""
-    return common + "\U0010ffff" * 256
 
 
 def bucket_json(bucket: Bucket) -> dict[str, Any]:
@@ -597,6 +664,8 @@ def bucket_json(bucket: Bucket) -> dict[str, Any]:
         "labels": bucket.labels,
         "tags": bucket_tags(bucket),
         "web": bucket_is_web(bucket),
+        "versioning": bucket_versioning(bucket) or None,
+        "object_lock": bucket_lock(bucket),
     }
 
 
@@ -641,4 +710,6 @@ def object_json(record: ObjectRecord) -> dict[str, Any]:
         "labels": record.labels,
         "tags": record.tags,
         "expires_at": iso_time(record.expires_at) if record.expires_at is not None else None,
+        "version_id": record.version_id or None,
+        **lock_json(record),
     }

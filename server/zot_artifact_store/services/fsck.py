@@ -24,9 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..metadata import MetadataStore
+from ..metadata import MetadataStore, ObjectRecord
 from ..metadata.base import blob_digests
 from ..storage import BlobNotFoundError, BlobStore, split_digest
+from .objectlock import lock_of
+from .versioning import bucket_versioning
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,8 @@ class Fsck:
                 if not page.truncated or not page.objects:
                     break
                 after = page.objects[-1].key
+            if bucket_versioning(bucket):
+                await self._check_versions(bucket.name, report, subjects, check, broken)
         for manifest in await self.metadata.all_manifests():
             report.manifests += 1
             subjects.add(manifest.digest)
@@ -166,6 +170,43 @@ class Fsck:
         )
         return report
 
+    async def _check_versions(
+        self,
+        bucket: str,
+        report: FsckReport,
+        subjects: set[str],
+        check: Any,
+        broken: dict[str, tuple[dict[str, Any], Any]],
+    ) -> None:
+        """Noncurrent versions (S3 versioning): their blobs, and their digests as subjects
+        evidence may be about. Repair never removes a version Object Lock protects."""
+        after: ObjectRecord | None = None
+        while True:
+            page = await self.metadata.list_object_versions(bucket, after=after)
+            for version in page.objects:
+                if version.noncurrent_since is None or version.delete_marker:
+                    continue  # the current object (checked above) or a marker (no bytes)
+                report.objects += 1
+                subjects.add(version.digest)
+                vid = version.version_id or "null"
+                label = f"object {bucket}/{version.key}?versionId={vid}"
+                delete = (
+                    self.metadata.delete_object_version,
+                    bucket,
+                    version.key,
+                    version.version_id,
+                )
+                await check(label, sorted(blob_digests(version)), version, delete)
+                lock = lock_of(version)
+                if label in broken and lock is not None:
+                    del broken[label]
+                    for problem in report.problems:
+                        if problem.record == label:
+                            problem.detail += f"; kept: the version is under {lock}"
+            if not page.truncated or not page.objects:
+                return
+            after = page.objects[-1]
+
     async def _quarantine(
         self, report: FsckReport, broken: dict[str, tuple[dict[str, Any], Any]]
     ) -> None:
@@ -185,7 +226,9 @@ class Fsck:
         with (where / "records.jsonl").open("a") as out:
             out.writelines(lines)
         for problem in report.problems:
-            if problem.severity == "error":
+            if problem.severity == "error" and (
+                problem.record in broken or problem.kind == "corrupt_blob"
+            ):
                 problem.repaired = True
 
     async def _move_blob(self, digest: str, where: Path) -> None:

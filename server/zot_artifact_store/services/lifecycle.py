@@ -39,6 +39,8 @@ from ..metadata import Bucket, MetadataStore, MultipartUpload, ObjectRecord
 from ..storage import BlobStore
 from ..timefmt import iso_time, parse_time
 from .notify import NULL_NOTIFIER, Notifier
+from .objectlock import lock_of
+from .versioning import bucket_versioning, new_delete_marker
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,8 @@ class LifecycleRule:
     expiration_days: int | None = None
     expiration_date: float | None = None  # a midnight UTC
     abort_days: int | None = None  # AbortIncompleteMultipartUpload DaysAfterInitiation
+    # NoncurrentVersionExpiration NoncurrentDays (versioned buckets).
+    noncurrent_days: int | None = None
 
     def selects(self, key: str, tags: dict[str, str], size: int) -> bool:
         if not key.startswith(self.prefix):
@@ -129,6 +133,18 @@ class LifecycleRule:
         if self.expiration_days is not None:
             return next_midnight(obj.updated_at + self.expiration_days * DAY)
         return self.expiration_date
+
+    def noncurrent_expiry_of(self, version: ObjectRecord) -> float | None:
+        """When this rule removes a noncurrent version (or delete marker): ``NoncurrentDays``
+        after it became noncurrent, rounded up to the next midnight UTC (None: it does not)."""
+        if (
+            not self.enabled
+            or self.noncurrent_days is None
+            or version.noncurrent_since is None
+            or not self.selects(version.key, version.tags, version.size)
+        ):
+            return None
+        return next_midnight(version.noncurrent_since + self.noncurrent_days * DAY)
 
     def abort_time_of(self, upload: MultipartUpload) -> float | None:
         if not self.enabled or self.abort_days is None or not upload.key.startswith(self.prefix):
@@ -153,15 +169,17 @@ def check_rules(rules: list[LifecycleRule]) -> list[LifecycleRule]:
             rule.expiration_days is None
             and rule.expiration_date is None
             and rule.abort_days is None
+            and rule.noncurrent_days is None
         ):
             raise StoreError(
                 "InvalidRequest",
-                f"rule {rule.id!r} has no action: give Expiration or "
-                "AbortIncompleteMultipartUpload",
+                f"rule {rule.id!r} has no action: give Expiration, NoncurrentVersionExpiration "
+                "or AbortIncompleteMultipartUpload",
             )
         for what, days in (
             ("Expiration Days", rule.expiration_days),
             ("DaysAfterInitiation", rule.abort_days),
+            ("NoncurrentDays", rule.noncurrent_days),
         ):
             if days is not None and days < 1:
                 raise StoreError(
@@ -236,6 +254,7 @@ class LifecycleReport:
     now: str = ""
     ran: bool = True  # False: another replica held the lease
     objects_expired: int = 0
+    versions_expired: int = 0  # noncurrent versions and delete markers removed
     uploads_aborted: int = 0
     registry_uploads_aborted: int = 0
     expired: list[str] = field(default_factory=list)  # bucket/key of each expired object
@@ -255,6 +274,8 @@ class Lifecycle:
         self.upload_retention = upload_retention
         # Outbound webhooks (services/webhooks.py): object.deleted, upload.aborted.
         self.notify: Notifier = NULL_NOTIFIER
+        # Each bucket's versioning state during a run (an expiry there adds a delete marker).
+        self._versioning: dict[str, str] = {}
         # Who holds the lease: this process, recognisably (host, pid) and uniquely.
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -274,7 +295,9 @@ class Lifecycle:
         try:
             buckets = {b.name: b for b in await self.metadata.list_buckets()}
             rules = {name: bucket_rules(b) for name, b in buckets.items()}
+            self._versioning = {name: bucket_versioning(b) for name, b in buckets.items()}
             await self._expire_objects(when, rules, report)
+            await self._expire_noncurrent_versions(when, rules, report)
             report.uploads_aborted = await self.abort_abandoned_uploads(when, rules)
             report.registry_uploads_aborted = await self.abort_abandoned_registry_uploads(when)
         finally:
@@ -287,9 +310,23 @@ class Lifecycle:
         return await self.metadata.acquire_lease(LEASE, self.holder, time.time(), LEASE_TTL)
 
     async def _expire(self, obj: ObjectRecord, why: str, report: LifecycleReport) -> None:
-        removed = await self.metadata.expire_object(obj.bucket, obj.key, obj.digest, obj.updated_at)
-        if removed is None:  # overwritten or deleted meanwhile
-            return
+        versioning = self._versioning.get(obj.bucket, "")
+        if versioning:
+            # As on AWS: in a versioned bucket an expiry adds a delete marker; the object
+            # stays a noncurrent version (NoncurrentVersionExpiration removes those).
+            current = await self.metadata.get_object(obj.bucket, obj.key)
+            if current is None or (current.digest, current.updated_at) != (
+                obj.digest,
+                obj.updated_at,
+            ):
+                return  # overwritten or deleted meanwhile
+            marker = new_delete_marker(obj.bucket, obj.key, versioning, PRINCIPAL)
+            await self.metadata.put_object_version(marker)
+        elif (
+            await self.metadata.expire_object(obj.bucket, obj.key, obj.digest, obj.updated_at)
+            is None
+        ):
+            return  # overwritten or deleted meanwhile
         report.objects_expired += 1
         report.expired.append(f"{obj.bucket}/{obj.key}")
         self._audit(
@@ -338,6 +375,67 @@ class Lifecycle:
                         break
                     after = page.objects[-1].key
                     await self._renew()
+
+    async def _expire_noncurrent_versions(
+        self, now: float, rules: dict[str, list[LifecycleRule]], report: LifecycleReport
+    ) -> None:
+        """Remove the noncurrent versions and delete markers a NoncurrentVersionExpiration
+        rule says are due, through the (bucket, noncurrent_since) index."""
+        for bucket, bucket_rule_list in rules.items():
+            for rule in bucket_rule_list:
+                if not rule.enabled or rule.noncurrent_days is None:
+                    continue
+                # Due when noncurrent_since + days, rounded up to midnight, is <= now.
+                before = now - (rule.noncurrent_days - 1) * DAY
+                seen: set[tuple[str, str]] = set()
+                while True:
+                    page = await self.metadata.noncurrent_versions(
+                        bucket, rule.prefix, before, BATCH
+                    )
+                    fresh = [v for v in page if (v.key, v.version_id) not in seen]
+                    for version in fresh:
+                        seen.add((version.key, version.version_id))
+                        at = rule.noncurrent_expiry_of(version)
+                        if at is None or at > now:
+                            continue
+                        await self._expire_version(version, rule, report)
+                    if len(page) < BATCH or not fresh:
+                        break
+                    await self._renew()
+
+    async def _expire_version(
+        self, version: ObjectRecord, rule: LifecycleRule, report: LifecycleReport
+    ) -> None:
+        current = await self.metadata.get_object_version(
+            version.bucket, version.key, version.version_id
+        )
+        if current is None or current.noncurrent_since is None:
+            return  # gone, or current again, meanwhile
+        lock = lock_of(current)
+        if lock is not None:  # Object Lock: never removed while locked, by anyone
+            log.info(
+                "lifecycle: %s?versionId=%s kept: under %s",
+                version.key,
+                version.version_id or "null",
+                lock,
+                extra={"resource": f"{version.bucket}/{version.key}"},
+            )
+            return
+        removed = await self.metadata.delete_object_version(
+            version.bucket, version.key, version.version_id
+        )
+        if removed is None:
+            return
+        report.versions_expired += 1
+        vid = version.version_id or "null"
+        report.expired.append(f"{version.bucket}/{version.key}?versionId={vid}")
+        self._audit(
+            "s3:DeleteObjectVersion",
+            f"{version.bucket}/{version.key}",
+            f"noncurrent version {vid} expired by lifecycle (rule {rule.id!r})",
+            version_id=vid,
+            subject_digest=version.digest,
+        )
 
     async def abort_abandoned_uploads(
         self, now: float, rules: dict[str, list[LifecycleRule]] | None = None

@@ -18,6 +18,7 @@ from ..errors import StoreError
 from ..metadata import MultipartUpload, ObjectRecord, Part
 from ..storage import BlobWriter
 from .artifacts import DEFAULT_CONTENT_TYPE, ArtifactService, PutOptions, PutSession, validate_key
+from .objectlock import check_lock_request
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PART_NUMBER = 10_000
@@ -81,7 +82,8 @@ class MultipartService:
         self, bucket: str, key: str, owner: str, options: PutOptions, public_read: bool = False
     ) -> MultipartUpload:
         validate_key(key)
-        await self.artifacts.get_bucket(bucket)
+        found = await self.artifacts.get_bucket(bucket)
+        check_lock_request(found, options.retention, options.legal_hold)
         upload = MultipartUpload(
             upload_id=uuid.uuid4().hex + uuid.uuid4().hex[:8],
             bucket=bucket,
@@ -94,6 +96,9 @@ class MultipartService:
             labels=options.labels,
             tags=options.tags,
             expires_at=options.expires_at,
+            retention_mode=options.retention.mode,
+            retain_until=options.retention.until,
+            legal_hold=bool(options.legal_hold),
         )
         await self.metadata.create_multipart(upload)
         return upload
@@ -209,6 +214,9 @@ class MultipartService:
             tags=upload.tags,
             expires_at=upload.expires_at,
             upload_id=upload.upload_id,
+            retention_mode=upload.retention_mode,
+            retain_until=upload.retain_until,
+            legal_hold=upload.legal_hold,
         )
         result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)

@@ -30,6 +30,7 @@ from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.lifecycle import EXPIRES_HEADER, parse_expires_at
+from ...services.versioning import s3_version_id
 from ..base import BaseHandler
 from ..httputil import check_preconditions, parse_copy_source
 from . import xml
@@ -133,6 +134,8 @@ class S3Handler(BaseHandler):
             self.set_header("x-amz-request-id", rid)
 
     sigv4: SigV4Context | None = None
+    # The versionId of x-amz-copy-source, once :meth:`copy_source` read it.
+    copy_source_version: str | None = None
     level: Level  # which resource the subclass serves: service, bucket or object
     operation: Operation
 
@@ -205,18 +208,25 @@ class S3Handler(BaseHandler):
         AccessDenied; audit: recorded) and its ``x-amz-copy-source-if-*`` conditions held."""
         raw = self.request.headers["x-amz-copy-source"]
         path, _, query = raw.partition("?")
-        version = urllib.parse.parse_qs(query).get("versionId", ["null"])[0]
-        if version != "null":  # never the current object in place of a version asked for
-            raise StoreError(
-                "NotImplemented", "object versions are not implemented (x-amz-copy-source)"
-            )
+        versions = urllib.parse.parse_qs(query, keep_blank_values=True).get("versionId")
+        version = versions[0] if versions else None
         source_bucket, source_key = parse_copy_source(path, "x-amz-copy-source")
-        await self.authorize("s3:GetObject", f"{source_bucket}/{source_key}")
+        action = "s3:GetObjectVersion" if version is not None else "s3:GetObject"
+        await self.authorize(action, f"{source_bucket}/{source_key}")
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
-        source = await self.ctx.artifacts.head_object(source_bucket, source_key)
+        source = await self.ctx.artifacts.head_object(source_bucket, source_key, version)
         await self.check_gate(source)
         _check_copy_conditions(self.request.headers, source)
+        if source.version_id or version is not None:
+            self.set_header("x-amz-copy-source-version-id", s3_version_id(source))
+        self.copy_source_version = version
         return source
+
+    def set_version_header(self, record: ObjectRecord) -> None:
+        """``x-amz-version-id`` of an object written or read: versions get one (a bucket that
+        never had versioning answers without it, as AWS does)."""
+        if record.version_id or self.has("versionId"):
+            self.set_header("x-amz-version-id", s3_version_id(record))
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:
         return {}  # S3 answers 403 AccessDenied, never a Basic challenge

@@ -28,11 +28,20 @@ from .base import (
 )
 from .cors import BucketCorsOperations, CorsHandling
 from .lifecycle import lifecycle_xml, parse_lifecycle
+from .objectlock import BucketObjectLockOperations, ObjectLockRequests
 from .tagging import MAX_BUCKET_TAGS, parse_tagging, tagging_xml
+from .versioning import BucketVersioningOperations
 
 
 # ---- buckets ----------------------------------------------------------------------------------
-class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
+class BucketHandler(
+    BucketAccessOperations,
+    BucketCorsOperations,
+    BucketVersioningOperations,
+    BucketObjectLockOperations,
+    ObjectLockRequests,
+    CorsHandling,
+):
     """``/{bucket}``: each method runs the operation :mod:`.operations` identified."""
 
     level = "bucket"
@@ -46,8 +55,9 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
         # As AWS: re-creating a bucket you own is BucketAlreadyOwnedByYou (409), except in
         # us-east-1, where for legacy compatibility it is 200 OK and resets the bucket's ACL.
         legacy = store_region(self.ctx.config) == DEFAULT_REGION
+        lock = self.request.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true"
         await self.ctx.artifacts.create_bucket(
-            name, self.principal.id, public_read=bool(public), exist_ok=legacy
+            name, self.principal.id, public_read=bool(public), exist_ok=legacy, object_lock=lock
         )
         self.set_header("Location", f"/{name}")
         self.finish()
@@ -88,11 +98,6 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
             await self.ctx.artifacts.check_public_acl(name)
         await self.ctx.artifacts.metadata.update_bucket(bucket)
         self.finish()
-
-    async def op_GetBucketVersioning(self, name: str) -> None:
-        await self.authorize("s3:GetBucketVersioning", name)
-        await self.ctx.artifacts.get_bucket(name)
-        self.write_xml("VersioningConfiguration", {})  # never enabled
 
     async def op_GetBucketPolicy(self, name: str) -> None:
         await self.authorize("s3:GetBucketPolicy", name)
@@ -182,10 +187,6 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
         await self.authorize("s3:ListBucket", name)
         await self._list(name, "v2")
 
-    async def op_ListObjectVersions(self, name: str) -> None:
-        await self.authorize("s3:ListBucket", name)
-        await self._list(name, "versions")
-
     async def op_ListMultipartUploads(self, name: str) -> None:
         await self.authorize("s3:ListBucketMultipartUploads", name)
         await self._list_uploads(name)
@@ -201,8 +202,6 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
             token = self.arg("continuation-token")
             start_after = self.arg("start-after")
             after = decode_token(token) if token else start_after
-        elif style == "versions":
-            after = self.arg("key-marker") or None
         else:
             after = self.arg("marker") or None
         bucket = await self.ctx.artifacts.get_bucket(name)
@@ -245,38 +244,6 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
                     "NextContinuationToken": listing.next_token,
                     "StartAfter": xml.url_encode(self.arg("start-after"), enc),
                     "Contents": [entry(o) for o in listing.objects],
-                    "CommonPrefixes": common,
-                },
-            )
-        elif style == "versions":
-            versions = [
-                {
-                    "Key": xml.url_encode(o.key, enc),
-                    "VersionId": "null",
-                    "IsLatest": True,
-                    "LastModified": xml.s3_time(o.updated_at),
-                    "ETag": quote_etag(o.etag),
-                    "Size": o.size,
-                    "StorageClass": STORAGE_CLASS,
-                    "Owner": OWNER,
-                }
-                for o in listing.objects
-            ]
-            self.write_xml(
-                "ListVersionsResult",
-                {
-                    **base,
-                    "KeyMarker": xml.url_encode(self.arg("key-marker") or "", enc),
-                    "VersionIdMarker": self.arg("version-id-marker") or "",
-                    "NextKeyMarker": (
-                        xml.url_encode(listing.next_marker, enc) if listing.truncated else None
-                    ),
-                    "NextVersionIdMarker": "null" if listing.truncated else None,
-                    "MaxKeys": max_keys,
-                    "Delimiter": xml.url_encode(sent_delimiter, enc),
-                    "EncodingType": "url" if enc else None,
-                    "IsTruncated": listing.truncated,
-                    "Version": versions,
                     "CommonPrefixes": common,
                 },
             )
@@ -350,19 +317,25 @@ class BucketHandler(BucketAccessOperations, BucketCorsOperations, CorsHandling):
         if not keys:
             raise StoreError("MalformedXML", "the request names no objects")
         await self.ctx.artifacts.get_bucket(name)
+        bypass = await self.bypass_governance(name)
         deleted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for key, version in objects:
             try:
                 if key is None:
                     raise StoreError("InvalidArgument", "an <Object> has no <Key>")
-                if version not in (None, "null"):
-                    # Never the current object in place of a version that was asked for.
-                    raise StoreError("NotImplemented", "object versions are not implemented")
-                await self.authorize("s3:DeleteObject", f"{name}/{key}")
-                await self.ctx.artifacts.delete_object(name, key)
+                action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+                await self.authorize(action, f"{name}/{key}")
+                deletion = await self.ctx.artifacts.delete_object(
+                    name, key, version_id=version, bypass_governance=bypass
+                )
                 if not quiet:
-                    deleted.append({"Key": key})
+                    done: dict[str, Any] = {"Key": key, "VersionId": version}
+                    if deletion.delete_marker:
+                        done["DeleteMarker"] = True
+                        if deletion.marker is not None:
+                            done["DeleteMarkerVersionId"] = deletion.version_id
+                    deleted.append(done)
             except StoreError as exc:
                 code, _ = s3_code(exc)
                 errors.append({"Key": key or "", "Code": code, "Message": exc.message})

@@ -1,11 +1,11 @@
 """S3 bucket lifecycle configurations in S3's XML: ``<LifecycleConfiguration>`` to
 :class:`~zot_artifact_store.services.lifecycle.LifecycleRule` and back.
 
-What the store does: Expiration (``Days``, ``Date``) and AbortIncompleteMultipartUpload, for
-the keys a rule's filter selects (``Prefix``, ``Tag``, ``ObjectSize*``, ``And``; or the old
-rule-level ``Prefix``). What it cannot do is refused, never stored and silently ignored:
-transitions (there are no storage classes) and anything about noncurrent versions or delete
-markers (there are no versions).
+What the store does: Expiration (``Days``, ``Date``), NoncurrentVersionExpiration
+(``NoncurrentDays``) and AbortIncompleteMultipartUpload, for the keys a rule's filter selects
+(``Prefix``, ``Tag``, ``ObjectSize*``, ``And``; or the old rule-level ``Prefix``). What it
+cannot do is refused, never stored and silently ignored: transitions (there are no storage
+classes), ``NewerNoncurrentVersions`` and ``ExpiredObjectDeleteMarker``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from .tagging import MAX_TAG_KEY, MAX_TAG_VALUE
 
 _RULE_ELEMENTS = frozenset(
     {"ID", "Filter", "Prefix", "Status", "Expiration", "AbortIncompleteMultipartUpload"}
+    | {"NoncurrentVersionExpiration"}
 )
 _NOT_IMPLEMENTED = {
     "Transition": "transitions (there are no storage classes here)",
     "Transitions": "transitions (there are no storage classes here)",
-    "NoncurrentVersionTransition": "noncurrent version rules (objects have one version)",
-    "NoncurrentVersionTransitions": "noncurrent version rules (objects have one version)",
-    "NoncurrentVersionExpiration": "noncurrent version rules (objects have one version)",
+    "NoncurrentVersionTransition": "transitions (there are no storage classes here)",
+    "NoncurrentVersionTransitions": "transitions (there are no storage classes here)",
 }
 _FILTER_ELEMENTS = ("Prefix", "Tag", "ObjectSizeGreaterThan", "ObjectSizeLessThan")
 
@@ -100,8 +100,8 @@ def _expiration(rule: LifecycleRule, element: Element) -> None:
     if _one(element, "ExpiredObjectDeleteMarker") is not None:
         raise StoreError(
             "InvalidRequest",
-            f"rule {rule.id!r}: ExpiredObjectDeleteMarker is about versioned buckets; objects "
-            "here have one version",
+            f"rule {rule.id!r}: ExpiredObjectDeleteMarker is not implemented: delete markers "
+            "go with NoncurrentVersionExpiration once noncurrent",
         )
     rule.expiration_days = _int(element, "Days", rule.id)
     date = _one(element, "Date")
@@ -149,6 +149,20 @@ def _rule(element: Element) -> LifecycleRule:
     expiration = _one(element, "Expiration")
     if expiration is not None:
         _expiration(rule, expiration)
+    noncurrent = _one(element, "NoncurrentVersionExpiration")
+    if noncurrent is not None:
+        if _one(noncurrent, "NewerNoncurrentVersions") is not None:
+            raise StoreError(
+                "NotImplemented",
+                f"rule {rule_id!r}: NewerNoncurrentVersions is not implemented",
+            )
+        _only(noncurrent, ("NoncurrentDays",), "<NoncurrentVersionExpiration>")
+        rule.noncurrent_days = _int(noncurrent, "NoncurrentDays", rule_id)
+        if rule.noncurrent_days is None:
+            raise StoreError(
+                "MalformedXML",
+                f"rule {rule_id!r}: <NoncurrentVersionExpiration> needs NoncurrentDays",
+            )
     abort = _one(element, "AbortIncompleteMultipartUpload")
     if abort is not None:
         _only(abort, ("DaysAfterInitiation",), "<AbortIncompleteMultipartUpload>")
@@ -195,6 +209,8 @@ def lifecycle_xml(rules: list[LifecycleRule]) -> dict[str, Any]:
             item["Expiration"] = {"Days": rule.expiration_days}
         elif rule.expiration_date is not None:
             item["Expiration"] = {"Date": _iso_date(rule.expiration_date)}
+        if rule.noncurrent_days is not None:
+            item["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_days}
         if rule.abort_days is not None:
             item["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule.abort_days}
         out.append(item)

@@ -11,12 +11,13 @@ from ...metadata import MultipartUpload, ObjectRecord
 from ...services.multipart import check_part_number
 from ..httputil import quote_etag
 from . import xml
-from .base import MAX_KEYS, OWNER, STORAGE_CLASS, S3Handler
+from .base import MAX_KEYS, OWNER, STORAGE_CLASS
+from .objectlock import ObjectLockRequests
 
 _COPY_RANGE_RE = re.compile(r"bytes=(\d{1,19})-(\d{1,19})")
 
 
-class MultipartOperations(S3Handler):
+class MultipartOperations(ObjectLockRequests):
     """The multipart operations of :class:`.objects.ObjectHandler`."""
 
     def _part_number(self) -> int:
@@ -34,6 +35,7 @@ class MultipartOperations(S3Handler):
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         options = self.put_options()
         options.tags = await self.header_tags(bucket, key) or {}  # the object's, at complete
+        options.retention, options.legal_hold = await self.lock_request(bucket, key)
         public = self.canned_acl()
         upload = await self.ctx.multipart.create(
             bucket, key, self.principal.id, options, public_read=bool(public)
@@ -121,6 +123,7 @@ class MultipartOperations(S3Handler):
                 upload, parts, if_absent=self.create_only()
             )
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self.write_xml(
             "CompleteMultipartUploadResult",
             {

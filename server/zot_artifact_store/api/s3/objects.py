@@ -19,6 +19,7 @@ from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions, PutSession, validate_key
 from ...services.checksums import BodyChecksums, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
+from ...services.versioning import s3_version_id
 from ..base import UploadHandler
 from ..httputil import (
     ByteRange,
@@ -34,12 +35,13 @@ from .base import (
 )
 from .cors import CorsHandling
 from .multipart import MultipartOperations
+from .objectlock import ObjectLockOperations
 from .tagging import parse_tagging, tagging_xml
 
 
 # ---- objects ----------------------------------------------------------------------------------
 @tornado.web.stream_request_body
-class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
+class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, UploadHandler):
     """``/{bucket}/{key}``: objects, their ACLs and multipart uploads (with
     :class:`MultipartOperations`). PutObject and UploadPart bodies stream into the blob store."""
 
@@ -66,6 +68,7 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         else:
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             options.tags = await self.header_tags(bucket, key) or {}
+            options.retention, options.legal_hold = await self.lock_request(bucket, key)
             validate_key(key)
             await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
@@ -170,15 +173,21 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         public = self.acl_from_request()
         if public:
             await self.ctx.artifacts.check_public_acl(bucket)
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
         record.public_read = public
-        await self.ctx.metadata.put_object(record)
+        await self.ctx.artifacts.update_version(record)
+        self.set_version_header(record)
         self.finish()
+
+    async def _version(self, bucket: str, key: str) -> ObjectRecord:
+        """The object, or the version ``?versionId`` names."""
+        return await self.ctx.artifacts.head_object(bucket, key, self.arg("versionId"))
 
     # -- tags (S3 object tagging) --
     async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectTagging", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
+        self.set_version_header(record)
         self.write_xml("Tagging", tagging_xml(record.tags))
 
     async def op_PutObjectTagging(self, bucket: str, key: str) -> None:
@@ -194,10 +203,12 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         self.finish()
 
     async def _set_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
-        """Replace the tags of the current version; its bytes, ETag and metadata stay."""
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        """Replace the tags of the version (``?versionId``, else the current one); its bytes,
+        ETag and metadata stay."""
+        record = await self._version(bucket, key)
         record.tags = tags
-        await self.ctx.metadata.put_object(record)
+        await self.ctx.artifacts.update_version(record)
+        self.set_version_header(record)
 
     # -- attributes --
     async def op_GetObjectAttributes(self, bucket: str, key: str) -> None:
@@ -216,8 +227,9 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
                 f"{', '.join(sorted(OBJECT_ATTRIBUTES))}"
                 + (f" (not {', '.join(sorted(unknown))})" if unknown else ""),
             )
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
         self.set_header("Last-Modified", http_date(record.updated_at))
+        self.set_version_header(record)
         answer: dict[str, Any] = {}
         if "ETag" in wanted:
             answer["ETag"] = record.etag
@@ -276,6 +288,7 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         finally:
             await session.abort()
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self._stored(record.etag, record.checksums)
 
     def _verify_body(self, session: PutSession) -> None:
@@ -296,7 +309,8 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         directive = self.request.headers.get("x-amz-metadata-directive", "COPY").upper()
         if directive not in ("COPY", "REPLACE"):
             raise StoreError("InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE")
-        if directive == "COPY" and (source.bucket, source.key) == (bucket, key):
+        restore = self.copy_source_version is not None  # a version copied over its key
+        if directive == "COPY" and (source.bucket, source.key) == (bucket, key) and not restore:
             raise StoreError(
                 "InvalidRequest",
                 "this copy request is illegal because it is trying to copy an object to itself "
@@ -312,11 +326,15 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
         # REPLACE sets the header's, or none without one.
         tags = (await self.header_tags(bucket, key) or {}) if tagging == "REPLACE" else None
         public = self.canned_acl()
-        record, _ = await self.ctx.artifacts.copy_object(source, bucket, key, replace, tags=tags)
+        retention, legal_hold = await self.lock_request(bucket, key)
+        record, _ = await self.ctx.artifacts.copy_object(
+            source, bucket, key, replace, tags=tags, retention=retention, legal_hold=legal_hold
+        )
         if public:
             record.public_read = True
             await self.ctx.metadata.put_object(record)
         await self.set_expiration_header(record)
+        self.set_version_header(record)
         self.write_xml(
             "CopyObjectResult",
             {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
@@ -325,7 +343,8 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
     # -- GET / HEAD --
     async def op_GetObjectAcl(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        record = await self._version(bucket, key)
+        self.set_version_header(record)
         self.acl_xml(record.public_read)
 
     async def op_GetObject(self, bucket: str, key: str) -> None:
@@ -342,10 +361,14 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
                 "InvalidRequest",
                 "Request specific response headers cannot be used for anonymous GET requests.",
             )
-        await self.authorize("s3:GetObject", f"{bucket}/{key}")
-        record = await self.ctx.artifacts.head_object(bucket, key)
+        version = self.arg("versionId")
+        action = "s3:GetObjectVersion" if version is not None else "s3:GetObject"
+        await self.authorize(action, f"{bucket}/{key}")
+        record = await self.ctx.artifacts.head_object(bucket, key, version)
         self.set_header("ETag", quote_etag(record.etag))
         self.set_header("Last-Modified", http_date(record.updated_at))
+        self.set_version_header(record)
+        self.set_lock_headers(record)
         await self.set_expiration_header(record)
         try:
             check_preconditions(self.request.headers, record.etag, record.updated_at, is_read=True)
@@ -384,8 +407,18 @@ class ObjectHandler(MultipartOperations, CorsHandling, UploadHandler):
 
     # -- DELETE --
     async def op_DeleteObject(self, bucket: str, key: str) -> None:
-        await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
-        await self.ctx.artifacts.delete_object(bucket, key)
+        version = self.arg("versionId")
+        action = "s3:DeleteObjectVersion" if version is not None else "s3:DeleteObject"
+        await self.authorize(action, f"{bucket}/{key}")
+        bypass = await self.bypass_governance(f"{bucket}/{key}")
+        deletion = await self.ctx.artifacts.delete_object(
+            bucket, key, version_id=version, bypass_governance=bypass
+        )
+        if deletion.delete_marker:
+            self.set_header("x-amz-delete-marker", "true")
+        marker = deletion.marker
+        if version is not None or marker is not None:
+            self.set_header("x-amz-version-id", version or s3_version_id(marker))
         self.set_status(204)
         self.finish()
 

@@ -11,7 +11,7 @@ then only an operation in :data:`IMPLEMENTED` runs; anything else is refused wit
 never mistaken for a supported one.
 
 Within an implemented operation, a query member of the model that the store does not honour
-(``versionId`` other than ``null``, a ListMultipartUploads ``delimiter``) is refused too, and
+(a ListMultipartUploads ``delimiter``) is refused too, and
 headers that ask for a feature the store does not have (object lock, grants,
 server-side encryption) are refused instead of silently ignored.
 """
@@ -59,6 +59,7 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetBucketAcl": frozenset(),
     "PutBucketAcl": frozenset(),
     "GetBucketVersioning": frozenset(),
+    "PutBucketVersioning": frozenset(),
     "GetBucketPolicy": frozenset(),
     "PutBucketPolicy": frozenset(),
     "DeleteBucketPolicy": frozenset(),
@@ -91,6 +92,12 @@ IMPLEMENTED: dict[str, frozenset[str]] = {
     "GetObjectTagging": frozenset({"versionId"}),
     "PutObjectTagging": frozenset({"versionId"}),
     "DeleteObjectTagging": frozenset({"versionId"}),
+    "PutObjectRetention": frozenset({"versionId"}),
+    "GetObjectRetention": frozenset({"versionId"}),
+    "PutObjectLegalHold": frozenset({"versionId"}),
+    "GetObjectLegalHold": frozenset({"versionId"}),
+    "PutObjectLockConfiguration": frozenset(),
+    "GetObjectLockConfiguration": frozenset(),
     "GetObjectAttributes": frozenset({"versionId"}),
     "CreateMultipartUpload": frozenset(),
     "UploadPart": frozenset({"partNumber", "uploadId"}),
@@ -109,13 +116,9 @@ _TRANSPORT = frozenset(
 )
 
 # Headers that ask for what this store does not do; refused rather than ignored (a user who
-# sets a retention period must not believe the object is protected).
+# asks for encryption must not believe the object is encrypted).
 _OBJECT_WRITE_OPS = frozenset({"PutObject", "CopyObject", "CreateMultipartUpload"})
 _UNSUPPORTED_HEADERS: tuple[tuple[str, frozenset[str] | None, str], ...] = (
-    ("x-amz-object-lock-mode", _OBJECT_WRITE_OPS, "object lock"),
-    ("x-amz-object-lock-retain-until-date", _OBJECT_WRITE_OPS, "object lock"),
-    ("x-amz-object-lock-legal-hold", _OBJECT_WRITE_OPS, "object lock (legal hold)"),
-    ("x-amz-bucket-object-lock-enabled", frozenset({"CreateBucket"}), "object lock"),
     ("x-amz-website-redirect-location", _OBJECT_WRITE_OPS, "website redirects"),
     ("x-amz-server-side-encryption", _OBJECT_WRITE_OPS, "server-side encryption"),
     ("x-amz-server-side-encryption-customer-algorithm", None, "SSE-C"),
@@ -315,11 +318,6 @@ def resolve(
     for name in op.query & query.keys():
         if name not in supported:
             raise StoreError("NotImplemented", f"{op.name}: the parameter {name} is not supported")
-    version = query.get("versionId")
-    if version is not None and version != "null":
-        raise StoreError(
-            "NotImplemented", f"{op.name}: object versions are not implemented (versionId)"
-        )
     check_headers(op.name, header_names)
     return op
 

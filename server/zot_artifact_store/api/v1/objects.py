@@ -154,8 +154,8 @@ class ObjectHandler(V1Handler, UploadHandler):
 
     async def delete(self, bucket: str, key: str) -> None:
         await self.authorize("s3:DeleteObject", f"{bucket}/{key}")
-        removed = await self.ctx.artifacts.delete_object(bucket, key)
-        if removed is None:
+        deletion = await self.ctx.artifacts.delete_object(bucket, key, existing=True)
+        if deletion.removed is None:
             raise StoreError(
                 "NoSuchKey",
                 f"object {key!r} does not exist in bucket {bucket!r}",
