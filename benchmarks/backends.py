@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""The store on each object-store backend against the same backend used directly (issue 17 §5).
+A measurement, not a test: it never asserts and is not part of CI.
+
+For each backend — S3 on ``moto_server`` and on a second Zot Artifact Store (its own S3 API,
+filesystem, fsync off), Azure Blob on Azurite, GCS on ``gcp-storage-emulator`` — in one run:
+
+* ``direct``  a ``--size-mib`` object written and read with the backend's own client (botocore
+              multipart in 8 MiB parts, 4 in flight; azure-storage-blob ``upload_blob`` with
+              ``max_concurrency`` 4; google-cloud-storage ``upload_from_file``), streamed from a
+              repeated random block, read back in 1 MiB pieces and dropped;
+* ``store``   the same bytes PUT to and GET from a store on that backend through ``/v1``
+              (one stream each way), with the store's peak RSS (``VmHWM``) during the PUT;
+* ``small``   4 KiB PUTs through ``/v1`` from 8 clients for ``--small-seconds``.
+
+    .venv/bin/python benchmarks/backends.py [--size-mib 1024] [--small-seconds 5]
+        [--backends moto,zas,azurite,gcs] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
+
+from benchmarks.run import emit_results, log, proc_status_kib
+from tests.fixtures.objectstores import (
+    start_azurite,
+    start_gcs_emulator,
+    start_moto,
+    start_zas,
+)
+from tests.fixtures.s3client import s3_client
+from tests.fixtures.server import ServerProcess
+
+MIB = 1 << 20
+MB = 1_000_000
+PART = 8 * MIB
+ROOT = ("bench-admin", "bench-admin-password")
+BLOCK = os.urandom(PART)
+
+
+def blocks(size: int) -> Iterator[bytes]:
+    sent = 0
+    while sent < size:
+        n = min(PART, size - sent)
+        yield BLOCK if n == PART else BLOCK[:n]
+        sent += n
+
+
+class BlockReader(io.RawIOBase):
+    """A file-like object of ``size`` bytes of the repeated block, for clients that read."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.pos = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self.size - self.pos)
+        start = self.pos % PART
+        take = min(n, PART - start)
+        buf[:take] = BLOCK[start : start + take]
+        self.pos += take
+        return take
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else (self.pos + offset if whence == 1 else self.size)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def source(size: int) -> io.BufferedReader:
+    """A buffered reader of ``size`` bytes: ``read(n)`` gives ``n`` bytes until the end, which
+    some clients assume when they size their requests."""
+    return io.BufferedReader(BlockReader(size), PART)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def rate(size: int, seconds: float) -> float:
+    return round(size / MB / seconds, 1)
+
+
+# ---- each backend's own client ------------------------------------------------------------
+
+
+def direct_s3(url: str, access: str, secret: str, bucket: str, size: int) -> tuple[float, float]:
+    from boto3.s3.transfer import TransferConfig
+
+    client = s3_client(url, access, secret)
+    config = TransferConfig(multipart_chunksize=PART, max_concurrency=4)
+    key = f"direct-{uuid.uuid4().hex}"
+    put = timed(lambda: client.upload_fileobj(source(size), bucket, key, Config=config))
+
+    def get() -> None:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        while body.read(MIB):
+            pass
+
+    return put, timed(get)
+
+
+def direct_azure(connection_string: str, container: str, size: int) -> tuple[float, float]:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(connection_string)
+    blob = service.get_blob_client(container, f"direct-{uuid.uuid4().hex}")
+    put = timed(lambda: blob.upload_blob(source(size), length=size, max_concurrency=4))
+
+    def get() -> None:
+        for _ in blob.download_blob().chunks():
+            pass
+
+    return put, timed(get)
+
+
+def direct_gcs(client: Any, bucket: str, size: int) -> tuple[float, float]:
+    blob = client.bucket(bucket).blob(f"direct-{uuid.uuid4().hex}", chunk_size=PART)
+    put = timed(lambda: blob.upload_from_file(source(size), size=size))
+
+    def get() -> None:
+        with blob.open("rb", chunk_size=PART) as f:
+            while f.read(MIB):
+                pass
+
+    return put, timed(get)
+
+
+# ---- through the store --------------------------------------------------------------------
+
+
+def through_store(store: ServerProcess, size: int, small_seconds: float) -> dict[str, Any]:
+    assert store.proc is not None
+    pid = store.proc.pid
+    with httpx.Client(base_url=store.url, auth=ROOT, timeout=600) as c:
+        c.put("/v1/buckets/bench").raise_for_status()
+        rss_before = proc_status_kib(pid, "VmHWM")
+
+        def put() -> None:
+            r = c.put("/v1/buckets/bench/objects/big", content=blocks(size))
+            r.raise_for_status()
+
+        def get() -> None:
+            with c.stream("GET", "/v1/buckets/bench/objects/big") as r:
+                r.raise_for_status()
+                for _ in r.iter_bytes(MIB):
+                    pass
+
+        put_s = timed(put)
+        rss_after = proc_status_kib(pid, "VmHWM")
+        get_s = timed(get)
+    done = [0] * 8
+    stop = time.monotonic() + small_seconds
+
+    def worker(w: int) -> None:
+        with httpx.Client(base_url=store.url, auth=ROOT, timeout=60) as c:
+            i = 0
+            while time.monotonic() < stop:
+                c.put(f"/v1/buckets/bench/objects/small/{w}/{i}", content=BLOCK[:4096])
+                i += 1
+                done[w] += 1
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {
+        "put_s": put_s,
+        "get_s": get_s,
+        "peak_rss_mib_start": round((rss_before or 0) / 1024, 1),
+        "peak_rss_mib_after_put": round((rss_after or 0) / 1024, 1),
+        "small_put_ops_s": round(sum(done) / small_seconds, 1),
+    }
+
+
+def start_store(work: Path, env: dict[str, str]) -> ServerProcess:
+    env = {**env, "ZAS_ROOT_USER": ROOT[0], "ZAS_ROOT_PASSWORD": ROOT[1], "ZAS_LOG_LEVEL": "warn"}
+    return ServerProcess(work / f"store-{uuid.uuid4().hex[:6]}", env=env).start(timeout=60)
+
+
+def run_backend(name: str, work: Path, size: int, small_seconds: float) -> dict[str, Any]:
+    root = f"/bench-{uuid.uuid4().hex[:8]}"
+    stop: list[Callable[[], object]] = []
+    try:
+        if name in ("moto", "zas"):
+            server, endpoint = (start_moto if name == "moto" else start_zas)(work)
+            stop.append(server.stop)
+            if name == "zas":  # our S3 API with auth off: any signature is accepted
+                endpoint.access_key, endpoint.secret_key = "any", "any-secret"
+            direct = direct_s3(
+                endpoint.url, endpoint.access_key, endpoint.secret_key, endpoint.bucket, size
+            )
+            env = endpoint.driver_env(work / f"{name}-secret", root)
+        elif name == "azurite":
+            server, az = start_azurite(work)
+            stop.append(server.stop)
+            direct = direct_azure(az.connection_string(), az.container, size)
+            env = az.driver_env(work / "azure-key", root)
+        elif name == "gcs":
+            server, gcs = start_gcs_emulator(work)
+            stop.append(server.stop)
+            bucket = f"bench-{uuid.uuid4().hex[:8]}"
+            client = gcs.client()
+            client.create_bucket(bucket)
+            direct = direct_gcs(client, bucket, size)
+            env = gcs.driver_env(bucket, root)
+        else:
+            raise SystemExit(f"unknown backend {name!r}")
+        store = start_store(work, env)
+        stop.append(store.stop)
+        via = through_store(store, size, small_seconds)
+    finally:
+        for fn in reversed(stop):
+            fn()
+    result = {
+        "direct_put_MB_s": rate(size, direct[0]),
+        "direct_get_MB_s": rate(size, direct[1]),
+        "store_put_MB_s": rate(size, via["put_s"]),
+        "store_get_MB_s": rate(size, via["get_s"]),
+        **{k: v for k, v in via.items() if not k.endswith("_s") or k == "small_put_ops_s"},
+    }
+    result["put_ratio"] = round(result["store_put_MB_s"] / result["direct_put_MB_s"], 2)
+    result["get_ratio"] = round(result["store_get_MB_s"] / result["direct_get_MB_s"], 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--small-seconds", type=float, default=5.0)
+    p.add_argument("--backends", default="moto,zas,azurite,gcs")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    results: dict[str, Any] = {"size_mib": args.size_mib}
+    for name in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"zas-bench-{name}-") as work:
+            log(f"{name}: {args.size_mib} MiB direct, then through the store")
+            results[name] = run_backend(name, Path(work), args.size_mib * MIB, args.small_seconds)
+            log(f"{name}: {results[name]}")
+    emit_results(results, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
