@@ -115,7 +115,7 @@ def test_implemented_operations_are_identified(
 @pytest.mark.parametrize(
     ("method", "level", "query", "named"),
     [
-        ("PUT", "bucket", {"cors": ""}, "PutBucketCors"),
+        ("PUT", "bucket", {"website": ""}, "PutBucketWebsite"),
         ("GET", "bucket", {"replication": ""}, "GetBucketReplication"),
         ("POST", "object", {"restore": ""}, "RestoreObject"),
         ("POST", "object", {"select": "", "select-type": "2"}, "SelectObjectContent"),

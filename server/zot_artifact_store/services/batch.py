@@ -361,7 +361,8 @@ class BatchService:
         async def one(key: Any) -> dict[str, Any]:
             try:
                 resource = await _allowed_key(bucket, key, "s3:DeleteObject", caller)
-                removed = await self.artifacts.delete_object(bucket, str(key))
+                deletion = await self.artifacts.delete_object(bucket, str(key), existing=True)
+                removed = deletion.removed
                 if removed is None:
                     raise StoreError(
                         "NoSuchKey",
