@@ -13,7 +13,16 @@ from pathlib import Path
 from zot_artifact_store.lazy import lazy_module
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("sigstore", "securesystemslib", "joserfc", "botocore", "awscrt", "cyclonedx", "spdx_tools")
+HEAVY = (
+    "sigstore",
+    "securesystemslib",
+    "joserfc",
+    "botocore",
+    "awscrt",
+    "cbor2",
+    "cyclonedx",
+    "spdx_tools",
+)
 
 # Run in a fresh interpreter: the test process itself has imported all of them already.
 PROGRAM = textwrap.dedent(
