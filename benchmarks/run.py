@@ -107,9 +107,9 @@ def proc_status_kib(pid: int, field_name: str) -> int | None:
     return sum(values) if values else None
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of the server and its workers (all their threads)."""
-    total = 0.0
+def proc_cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the server and its workers (all their threads), seconds."""
+    user = system = 0.0
     for p in server_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -117,8 +117,14 @@ def proc_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+        user += int(fields[11]) / CLK_TCK
+        system += int(fields[12]) / CLK_TCK
+    return user, system
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of the server and its workers (all their threads)."""
+    return sum(proc_cpu_times(pid))
 
 
 def self_cpu_seconds() -> float:
@@ -186,15 +192,19 @@ class RssSampler:
 def cpu_meter(pid: int) -> Iterator[dict[str, float]]:
     """Server and client (this process) CPU seconds and % of one core over the block."""
     out: dict[str, float] = {}
-    s0, c0, t0 = proc_cpu_seconds(pid), self_cpu_seconds(), time.perf_counter()
+    (u0, k0), c0, t0 = proc_cpu_times(pid), self_cpu_seconds(), time.perf_counter()
+    s0 = u0 + k0
     try:
         yield out
     finally:
         wall = time.perf_counter() - t0
-        s1, c1 = proc_cpu_seconds(pid), self_cpu_seconds()
+        (u1, k1), c1 = proc_cpu_times(pid), self_cpu_seconds()
+        s1 = u1 + k1
         out.update(
             wall_s=wall,
             server_cpu_s=s1 - s0,
+            server_user_s=u1 - u0,
+            server_system_s=k1 - k0,
             client_cpu_s=c1 - c0,
             server_cpu_pct=100 * (s1 - s0) / wall if wall else 0.0,
             client_cpu_pct=100 * (c1 - c0) / wall if wall else 0.0,
@@ -739,6 +749,7 @@ def measure_start(
     mtime, so the harness's polling does not count) and VmRSS after ``settle_s`` idle."""
     ready_s: list[float] = []
     rss_mib: list[float] = []
+    cpu_s: list[float] = []
     for r in range(runs):
         server = ServerProcess(work / f"start-{r}", env=env)
         t0 = time.time()
@@ -747,6 +758,9 @@ def measure_start(
             assert server.proc is not None
             ready_file = work / f"start-{r}.ready.json"
             ready_s.append(ready_file.stat().st_mtime - t0)
+            # CPU the start took (read just after ready): steadier than the wall time when
+            # other jobs share the cores.
+            cpu_s.append(proc_cpu_seconds(server.proc.pid))
             time.sleep(settle_s)
             rss_mib.append((proc_status_kib(server.proc.pid, "VmRSS") or 0) / KIB)
         finally:
@@ -769,6 +783,8 @@ def measure_start(
         "runs": runs,
         "ready_s": ready_s,
         "rss_idle_mib": rss_mib,
+        "cpu_to_ready_s": cpu_s,
+        "cpu_to_ready_s_median": sorted(cpu_s)[(runs - 1) // 2],
         "ready_s_median": sorted(ready_s)[(runs - 1) // 2],
         "rss_idle_mib_median": sorted(rss_mib)[(runs - 1) // 2],
         "bare_tornado_s": bare_s,
@@ -824,6 +840,7 @@ class Bench:
     # -- lifecycle --
     def start_server(self) -> None:
         env = {"ZAS_LOG_LEVEL": self.args.log_level, "ZAS_HTTP_WORKERS": str(self.args.workers)}
+        env.update(self.args.server_env)
         metadata_uri = None
         if self.args.backend == "mongodb":
             self.mongo = MongoServer(self.work / "mongo").start()
@@ -917,7 +934,8 @@ class Bench:
         res = measure_start(self.work / "starts", runs, env)
         self.results["start"] = res
         log(
-            f"  ready in {_rates([1000 * x for x in res['ready_s']])} ms, idle RSS "
+            f"  ready in {_rates([1000 * x for x in res['ready_s']])} ms (CPU "
+            f"{_rates([1000 * x for x in res['cpu_to_ready_s']])} ms), idle RSS "
             f"{_rates(res['rss_idle_mib'])} MiB (bare Tornado: {res['bare_tornado_rss_mib']:.0f}"
             f" MiB, {1000 * res['bare_tornado_s']:.0f} ms)"
         )
@@ -1044,6 +1062,9 @@ class Bench:
                 "p99_ms": 1000 * percentile(lat, 0.99),
                 "max_ms": 1000 * lat[-1] if lat else float("nan"),
                 "cpu": cpu,
+                # Server CPU per successful operation: steadier than ops/s on a shared machine.
+                "server_cpu_ms_per_op": 1000 * cpu["server_cpu_s"] / ok if ok else None,
+                "server_user_ms_per_op": 1000 * cpu["server_user_s"] / ok if ok else None,
                 **rss.as_dict(),
             }
             if self.profile_dir is not None:
@@ -1052,7 +1073,9 @@ class Bench:
             log(
                 f"  {res['ops_s']:.0f} ops/s, p50 {res['p50_ms']:.1f} ms, p99 "
                 f"{res['p99_ms']:.1f} ms, errors {st.errors}; server CPU "
-                f"{cpu['server_cpu_pct']:.0f}%, client CPU {cpu['client_cpu_pct']:.0f}%"
+                f"{cpu['server_cpu_pct']:.0f}%, client CPU {cpu['client_cpu_pct']:.0f}%; server "
+                f"CPU per op {_fmt(res['server_cpu_ms_per_op'], '.2f')} ms (user "
+                f"{_fmt(res['server_user_ms_per_op'], '.2f')} ms)"
             )
         self.results["small"] = out
 
@@ -1097,7 +1120,8 @@ def report(results: dict[str, Any]) -> str:
             [
                 f"launch to ready (median of {start['runs']})",
                 f"{1000 * start['ready_s_median']:.0f} ms "
-                f"(runs: {_rates([1000 * x for x in start['ready_s']])})",
+                f"(runs: {_rates([1000 * x for x in start['ready_s']])}; CPU "
+                f"{1000 * start['cpu_to_ready_s_median']:.0f} ms)",
                 f"bare `python -c 'import tornado.web'`: {1000 * start['bare_tornado_s']:.0f} ms",
                 f"{start['ready_s_median'] / TARGET_READY_S:.2f} of target",
                 "< 1 s",
@@ -1235,6 +1259,7 @@ def report(results: dict[str, Any]) -> str:
                     f"{s['errors']}",
                     f"{s['cpu']['server_cpu_pct']:.0f}%",
                     f"{s['cpu']['client_cpu_pct']:.0f}%",
+                    _fmt(s.get("server_cpu_ms_per_op"), ".2f"),
                     f"{s['rss_peak_sampled_mib']:.0f}",
                 ]
             )
@@ -1255,6 +1280,7 @@ def report(results: dict[str, Any]) -> str:
                     "errors",
                     "server CPU",
                     "client CPU",
+                    "server CPU ms/op",
                     "server RSS MiB",
                 ],
                 srows,
@@ -1363,10 +1389,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--start-runs", type=int, default=5, help="fresh starts in the start phase (median; 5)"
     )
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="ZAS_NAME=VALUE",
+        help="extra setting for the measured server (repeatable), e.g. ZAS_STORAGE_FSYNC=false "
+        "to profile the CPU cost of a write without the disk: not for the record",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (for debugging)")
     args = p.parse_args(argv)
     args.phases = {x.strip() for x in args.only.split(",") if x.strip()}
+    bad = [item for item in args.server_env if "=" not in item]
+    if bad:
+        p.error(f"--server-env wants ZAS_NAME=VALUE, not {bad[0]!r}")
+    args.server_env = dict(item.split("=", 1) for item in args.server_env)
     unknown = args.phases - set(PHASES)
     if unknown:
         p.error(f"--only: unknown phase(s) {', '.join(sorted(unknown))}; use {','.join(PHASES)}")
@@ -1397,6 +1435,7 @@ def main(argv: list[str] | None = None) -> int:
         "phases": sorted(args.phases),
         "client": args.client,
         "workers": args.workers,
+        "server_env": args.server_env,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
     results["machine"] = machine_info(work)
