@@ -57,6 +57,7 @@ from benchmarks.run import (
     ref_dd_fsync,
     ref_page_cache_read,
 )
+from tests.fixtures.process import terminate
 from tests.fixtures.server import ServerProcess
 
 SMALL_BLOB = 4096
@@ -271,13 +272,7 @@ class DockerRegistry:
         raise RuntimeError("docker-registry did not answer /v2/ in time")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
 
 async def _exchange(
