@@ -289,7 +289,8 @@ class _ConnectionQueue:
         self._lock = threading.Lock()
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._draining = False  # a drain job is queued or running on the thread
-        self._waking = False  # a wake-up is scheduled for the end of this loop iteration
+        # The loop whose current iteration ends with a wake-up of the thread (None: none is).
+        self._waking: asyncio.AbstractEventLoop | None = None
         self.batches = 0  # drain passes, and the operations they ran (for measurements)
         self.operations = 0
 
@@ -298,20 +299,27 @@ class _ConnectionQueue:
         fut: asyncio.Future[T] = loop.create_future()
         with self._lock:
             self._pending.append((fn, args, fut))
-            if self._draining or self._waking:
+            if self._draining or self._waking is loop:
                 return fut
-            self._waking = True
-        loop.call_soon(self._wake, loop)
+            # Another loop's wake-up is pending (a store shared across loops): do not wait on
+            # that loop, which may be busy or closed.
+            now = self._waking is not None
+            if not now:
+                self._waking = loop
+        if now:
+            self._wake()
+        else:
+            loop.call_soon(self._wake)
         return fut
 
-    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _wake(self) -> None:
         with self._lock:
-            self._waking = False
+            self._waking = None
             if self._draining or not self._pending:
                 return
             self._draining = True
         try:
-            self.thread.submit(self._drain, loop)
+            self.thread.submit(self._drain)
         except BaseException:  # shut down: nothing will run these
             with self._lock:
                 self._draining = False
@@ -320,8 +328,9 @@ class _ConnectionQueue:
                 if not f.done():
                     f.set_exception(MetadataError("metadata store is closed"))
 
-    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the connection's thread: run everything queued, until the queue is empty."""
+    def _drain(self) -> None:
+        """On the connection's thread: run everything queued, until the queue is empty; each
+        result goes back to the event loop that asked for it."""
         while True:
             with self._lock:
                 batch, self._pending = self._pending, []
@@ -336,10 +345,16 @@ class _ConnectionQueue:
                     outcomes.append((True, fn(self.conn, *args)))
                 except BaseException as exc:
                     outcomes.append((False, exc))
-            try:
-                loop.call_soon_threadsafe(_deliver, batch, outcomes)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
+            by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Any], list[Any]]] = {}
+            for item, outcome in zip(batch, outcomes, strict=True):
+                futs, results = by_loop.setdefault(item[2].get_loop(), ([], []))
+                futs.append(item)
+                results.append(outcome)
+            for loop, (items, results) in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_deliver, items, results)
+                except RuntimeError:  # that loop is closed: nobody is waiting any more
+                    pass
 
 
 def _deliver(
