@@ -12,6 +12,13 @@
                 32 concurrent keep-alive clients.
 * ``gated``     the same after a repository verification gate (audit mode) is set: what
                 checking every pull against a policy costs.
+* ``smallpush`` 4 KiB blob pushes per second (``POST …/blobs/uploads/`` then ``PUT
+                <location>&digest=`` with the body, as registry clients push a small layer or
+                config), unique content, C concurrent keep-alive clients; beside Debian's
+                ``docker-registry`` (the Go reference registry, distribution 2.8) started on
+                127.0.0.1 with a temporary config, in alternating rounds. Skipped, with a
+                message, when ``docker-registry`` is not installed (``apt-get install
+                docker-registry``; not a project dependency).
 
     .venv/bin/python benchmarks/oci.py [--size-gib 1] [--seconds 10] [--concurrency 32]
         [--workers 1] [--only push,pull,manifest,gated] [--work-dir DIR] [--json OUT]
@@ -26,9 +33,12 @@ import http.client
 import json
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +57,11 @@ from benchmarks.run import (
     ref_dd_fsync,
     ref_page_cache_read,
 )
+from tests.fixtures.process import terminate
 from tests.fixtures.server import ServerProcess
+
+SMALL_BLOB = 4096
+DOCKER_REGISTRY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 
 REPO = "bench/app"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -202,13 +216,195 @@ async def bench_manifest_gets(port: int, seconds: float, concurrency: int) -> di
     return out
 
 
+class DockerRegistry:
+    """Debian's ``docker-registry`` (distribution 2.8) on 127.0.0.1 with a temporary config:
+    filesystem storage under ``root``, no auth, logs at warn."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @staticmethod
+    def available() -> bool:
+        return Path(DOCKER_REGISTRY).exists()
+
+    def start(self, timeout: float = 30.0) -> DockerRegistry:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:  # a free port (the registry cannot report one it chose)
+            probe.bind((HOST, 0))
+            self.port = probe.getsockname()[1]
+        config = self.root / "config.yml"
+        config.write_text(
+            json.dumps(
+                {
+                    "version": 0.1,
+                    "log": {"level": "warn", "accesslog": {"disabled": True}},
+                    "storage": {
+                        "filesystem": {"rootdirectory": str(self.root / "data")},
+                        "delete": {"enabled": True},
+                    },
+                    "http": {"addr": f"{HOST}:{self.port}"},
+                }
+            )
+        )
+        with open(self.root / "registry.log", "ab") as log_file:  # the child keeps its own fd
+            self.proc = subprocess.Popen(
+                [DOCKER_REGISTRY, "serve", str(config)], stdout=log_file, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"docker-registry exited: {(self.root / 'registry.log').read_text()[-2000:]}"
+                )
+            try:
+                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
+                conn.request("GET", "/v2/")
+                if conn.getresponse().status == 200:
+                    conn.close()
+                    return self
+                conn.close()
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("docker-registry did not answer /v2/ in time")
+
+    def stop(self) -> None:
+        terminate(self.proc)
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, dict[bytes, bytes]]:
+    """One HTTP/1.1 exchange on a keep-alive connection (Content-Length bodies only)."""
+    writer.write(request)
+    header = await reader.readuntil(b"\r\n\r\n")
+    headers: dict[bytes, bytes] = {}
+    for line in header.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name:
+            headers[name.strip().lower()] = value.strip()
+    if b"chunked" in headers.get(b"transfer-encoding", b""):
+        raise RuntimeError("chunked responses are not supported by this client")
+    length = int(headers.get(b"content-length", b"0"))
+    if length:
+        await reader.readexactly(length)
+    return int(header[9:12]), headers
+
+
+async def bench_small_pushes(
+    port: int, seconds: float, concurrency: int, salt: bytes
+) -> dict[str, Any]:
+    """4 KiB blob pushes per second: POST an upload, PUT its location with ``digest`` and the
+    body; every blob different (nothing deduplicated)."""
+    host = f"Host: {HOST}:{port}\r\n".encode()
+    base = os.urandom(SMALL_BLOB - 24)
+    latencies: list[float] = []
+    failures: list[str] = []
+    deadline = 0.0
+
+    async def worker(wid: int) -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        i = 0
+        while (t := time.perf_counter()) < deadline:
+            blob = base + salt[:8].ljust(8, b"-") + wid.to_bytes(4, "big") + i.to_bytes(12, "big")
+            i += 1
+            digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+            post = f"POST /v2/{REPO}/blobs/uploads/ HTTP/1.1\r\n".encode() + host
+            status, headers = await _exchange(reader, writer, post + b"Content-Length: 0\r\n\r\n")
+            if status != 202:
+                failures.append(f"POST: {status}")
+                continue
+            location = urllib.parse.urlsplit(headers[b"location"].decode())
+            query = f"{location.query}&" if location.query else ""
+            target = f"{location.path}?{query}digest={digest}"
+            put = (
+                f"PUT {target} HTTP/1.1\r\n".encode()
+                + host
+                + b"Content-Type: application/octet-stream\r\n"
+                + f"Content-Length: {len(blob)}\r\n\r\n".encode()
+                + blob
+            )
+            status, _ = await _exchange(reader, writer, put)
+            if status != 201:
+                failures.append(f"PUT: {status}")
+                continue
+            latencies.append(time.perf_counter() - t)
+        writer.close()
+
+    deadline = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "concurrency": concurrency,
+        "pushes": len(latencies),
+        "errors": len(failures),
+        "first_error": failures[0] if failures else None,
+        "pushes_s": len(latencies) / elapsed,
+        "p50_ms": percentile(latencies, 0.5) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+    }
+
+
+def small_push_comparison(
+    store_port: int, store_pid: int, work: Path, seconds: float, concurrency: int, rounds: int
+) -> dict[str, Any]:
+    """Alternating rounds: the store, then docker-registry, beside each other in one run."""
+    out: dict[str, Any] = {"store": [], "docker_registry": [], "blob_bytes": SMALL_BLOB}
+    registry = None
+    if DockerRegistry.available():
+        registry = DockerRegistry(work / "docker-registry").start()
+    else:
+        out["skipped"] = (
+            f"{DOCKER_REGISTRY} is not installed, so the reference registry is skipped "
+            "(apt-get install docker-registry); the store alone is measured"
+        )
+        log(f"smallpush: {out['skipped']}")
+    try:
+        for r in range(rounds):
+            runs: list[tuple[str, int, int]] = [("store", store_port, store_pid)]
+            if registry is not None and registry.proc is not None:
+                runs.append(("docker_registry", registry.port, registry.proc.pid))
+            for name, port, pid in runs:
+                with RssSampler(pid) as rss:
+                    res = asyncio.run(
+                        bench_small_pushes(port, seconds, concurrency, f"{name[:1]}{r}".encode())
+                    )
+                res.update(rss.as_dict())
+                out[name].append(res)
+                log(
+                    f"smallpush round {r + 1} {name}: {res['pushes_s']:.0f} pushes/s, p50 "
+                    f"{res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, errors {res['errors']}"
+                    f", RSS peak {res['rss_peak_sampled_mib']:.0f} MiB"
+                )
+    finally:
+        if registry is not None:
+            registry.stop()
+    for name in ("store", "docker_registry"):
+        rates = [x["pushes_s"] for x in out[name]]
+        out[f"{name}_median_pushes_s"] = sorted(rates)[(len(rates) - 1) // 2] if rates else None
+    if out["store_median_pushes_s"] and out["docker_registry_median_pushes_s"]:
+        out["ratio_to_docker_registry"] = (
+            out["store_median_pushes_s"] / out["docker_registry_median_pushes_s"]
+        )
+        log(f"smallpush: store / docker-registry = {out['ratio_to_docker_registry']:.2f}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--size-gib", type=float, default=1.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--only", default="push,pull,manifest,gated")
+    p.add_argument("--only", default="push,pull,manifest,gated,smallpush")
+    p.add_argument(
+        "--small-rounds", type=int, default=2, help="smallpush: alternating rounds per server (2)"
+    )
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -229,6 +425,15 @@ def main(argv: list[str] | None = None) -> int:
             if "manifest" in phases:
                 results["manifest"] = asyncio.run(
                     bench_manifest_gets(server.port, args.seconds, args.concurrency)
+                )
+            if "smallpush" in phases:
+                results["smallpush"] = small_push_comparison(
+                    server.port,
+                    server.proc.pid,
+                    work,
+                    args.seconds,
+                    args.concurrency,
+                    args.small_rounds,
                 )
             if "gated" in phases:
                 # The same pulls through a repository verification gate (audit mode: every

@@ -10,7 +10,9 @@ process:
 * ``get``    single-stream GET of that object, twice (the second is page-cache warm) vs a
              page-cache read of a file of the same size and raw TCP loopback bandwidth;
 * ``rss2g``  the server's peak RSS while a 2 GiB object streams in (target < 150 MiB);
-* ``small``  4 KiB PUT / GET / HEAD operations per second at C concurrent clients.
+* ``small``  4 KiB PUT / GET / HEAD operations per second at C concurrent clients;
+* ``start``  time from launch to ready (the ready file written) and idle RSS, over several
+             fresh starts, beside a bare ``python -c "import tornado.web"`` (the floor).
 
 It prints Markdown tables (and ``--json OUT`` writes the raw numbers). It never asserts:
 it is a measurement, see DESIGN.md §7-§8 and benchmarks/README.md. Not part of CI.
@@ -61,13 +63,15 @@ MB = 1_000_000  # throughput is reported in decimal MB/s, like dd
 CHUNK = 4 * MIB
 SMALL_SIZE = 4 * KIB
 HOST = "127.0.0.1"
-PHASES = ("put", "get", "rss2g", "small")
+PHASES = ("start", "put", "get", "rss2g", "small")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGET_PUT_RATIO = 0.5  # of dd conv=fsync
 TARGET_GET_MBPS = 1000.0  # 1 GB/s from page cache
 TARGET_RSS_MIB = 150.0  # during a 2 GiB upload
 TARGET_SMALL_OPS = 1000.0  # per second
+TARGET_IDLE_RSS_MIB = 60.0  # one worker, after start
+TARGET_READY_S = 1.0  # launch to ready
 
 
 def log(msg: str) -> None:
@@ -103,9 +107,9 @@ def proc_status_kib(pid: int, field_name: str) -> int | None:
     return sum(values) if values else None
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of the server and its workers (all their threads)."""
-    total = 0.0
+def proc_cpu_times(pid: int) -> tuple[float, float]:
+    """(utime, stime) of the server and its workers (all their threads), seconds."""
+    user = system = 0.0
     for p in server_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
@@ -113,8 +117,14 @@ def proc_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+        user += int(fields[11]) / CLK_TCK
+        system += int(fields[12]) / CLK_TCK
+    return user, system
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of the server and its workers (all their threads)."""
+    return sum(proc_cpu_times(pid))
 
 
 def self_cpu_seconds() -> float:
@@ -182,15 +192,19 @@ class RssSampler:
 def cpu_meter(pid: int) -> Iterator[dict[str, float]]:
     """Server and client (this process) CPU seconds and % of one core over the block."""
     out: dict[str, float] = {}
-    s0, c0, t0 = proc_cpu_seconds(pid), self_cpu_seconds(), time.perf_counter()
+    (u0, k0), c0, t0 = proc_cpu_times(pid), self_cpu_seconds(), time.perf_counter()
+    s0 = u0 + k0
     try:
         yield out
     finally:
         wall = time.perf_counter() - t0
-        s1, c1 = proc_cpu_seconds(pid), self_cpu_seconds()
+        (u1, k1), c1 = proc_cpu_times(pid), self_cpu_seconds()
+        s1 = u1 + k1
         out.update(
             wall_s=wall,
             server_cpu_s=s1 - s0,
+            server_user_s=u1 - u0,
+            server_system_s=k1 - k0,
             client_cpu_s=c1 - c0,
             server_cpu_pct=100 * (s1 - s0) / wall if wall else 0.0,
             client_cpu_pct=100 * (c1 - c0) / wall if wall else 0.0,
@@ -725,6 +739,59 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[k]
 
 
+# ---- start-up ----------------------------------------------------------------------------------
+
+
+def measure_start(
+    work: Path, runs: int, env: dict[str, str], settle_s: float = 1.0
+) -> dict[str, Any]:
+    """``runs`` fresh starts on empty data dirs: seconds from launch to the ready file (its
+    mtime, so the harness's polling does not count) and VmRSS after ``settle_s`` idle."""
+    ready_s: list[float] = []
+    rss_mib: list[float] = []
+    cpu_s: list[float] = []
+    for r in range(runs):
+        server = ServerProcess(work / f"start-{r}", env=env)
+        t0 = time.time()
+        server.start()
+        try:
+            assert server.proc is not None
+            ready_file = work / f"start-{r}.ready.json"
+            ready_s.append(ready_file.stat().st_mtime - t0)
+            # CPU the start took (read just after ready): steadier than the wall time when
+            # other jobs share the cores.
+            cpu_s.append(proc_cpu_seconds(server.proc.pid))
+            time.sleep(settle_s)
+            rss_mib.append((proc_status_kib(server.proc.pid, "VmRSS") or 0) / KIB)
+        finally:
+            server.stop()
+    # The floor: an interpreter that only imports Tornado.
+    t0 = time.perf_counter()
+    bare = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import tornado.web; print(open('/proc/self/status').read().split('VmRSS:')[1]"
+            ".split()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    bare_s = time.perf_counter() - t0
+    return {
+        "runs": runs,
+        "ready_s": ready_s,
+        "rss_idle_mib": rss_mib,
+        "cpu_to_ready_s": cpu_s,
+        "cpu_to_ready_s_median": sorted(cpu_s)[(runs - 1) // 2],
+        "ready_s_median": sorted(ready_s)[(runs - 1) // 2],
+        "rss_idle_mib_median": sorted(rss_mib)[(runs - 1) // 2],
+        "bare_tornado_s": bare_s,
+        "bare_tornado_rss_mib": int(bare.stdout.strip()) / KIB,
+    }
+
+
 # ---- the benchmark ---------------------------------------------------------------------------
 
 
@@ -773,6 +840,7 @@ class Bench:
     # -- lifecycle --
     def start_server(self) -> None:
         env = {"ZAS_LOG_LEVEL": self.args.log_level, "ZAS_HTTP_WORKERS": str(self.args.workers)}
+        env.update(self.args.server_env)
         metadata_uri = None
         if self.args.backend == "mongodb":
             self.mongo = MongoServer(self.work / "mongo").start()
@@ -858,6 +926,19 @@ class Bench:
         if self.profile_dir is not None:
             res["profile"] = prof
         return res
+
+    def phase_start(self) -> None:
+        runs = self.args.start_runs
+        log(f"start-up: {runs} fresh starts, launch to ready and idle RSS")
+        env = {"ZAS_LOG_LEVEL": self.args.log_level, "ZAS_HTTP_WORKERS": str(self.args.workers)}
+        res = measure_start(self.work / "starts", runs, env)
+        self.results["start"] = res
+        log(
+            f"  ready in {_rates([1000 * x for x in res['ready_s']])} ms (CPU "
+            f"{_rates([1000 * x for x in res['cpu_to_ready_s']])} ms), idle RSS "
+            f"{_rates(res['rss_idle_mib'])} MiB (bare Tornado: {res['bare_tornado_rss_mib']:.0f}"
+            f" MiB, {1000 * res['bare_tornado_s']:.0f} ms)"
+        )
 
     def phase_put(self) -> None:
         """Rounds of: dd conv=fsync, Python sha256+write+fsync, server PUT — interleaved, and
@@ -981,6 +1062,9 @@ class Bench:
                 "p99_ms": 1000 * percentile(lat, 0.99),
                 "max_ms": 1000 * lat[-1] if lat else float("nan"),
                 "cpu": cpu,
+                # Server CPU per successful operation: steadier than ops/s on a shared machine.
+                "server_cpu_ms_per_op": 1000 * cpu["server_cpu_s"] / ok if ok else None,
+                "server_user_ms_per_op": 1000 * cpu["server_user_s"] / ok if ok else None,
                 **rss.as_dict(),
             }
             if self.profile_dir is not None:
@@ -989,7 +1073,9 @@ class Bench:
             log(
                 f"  {res['ops_s']:.0f} ops/s, p50 {res['p50_ms']:.1f} ms, p99 "
                 f"{res['p99_ms']:.1f} ms, errors {st.errors}; server CPU "
-                f"{cpu['server_cpu_pct']:.0f}%, client CPU {cpu['client_cpu_pct']:.0f}%"
+                f"{cpu['server_cpu_pct']:.0f}%, client CPU {cpu['client_cpu_pct']:.0f}%; server "
+                f"CPU per op {_fmt(res['server_cpu_ms_per_op'], '.2f')} ms (user "
+                f"{_fmt(res['server_user_ms_per_op'], '.2f')} ms)"
             )
         self.results["small"] = out
 
@@ -1028,6 +1114,31 @@ def _met(ok: bool | None) -> str:
 def report(results: dict[str, Any]) -> str:
     refs = results.get("references", {})
     rows: list[list[str]] = []
+    start = results.get("start")
+    if start:
+        rows.append(
+            [
+                f"launch to ready (median of {start['runs']})",
+                f"{1000 * start['ready_s_median']:.0f} ms "
+                f"(runs: {_rates([1000 * x for x in start['ready_s']])}; CPU "
+                f"{1000 * start['cpu_to_ready_s_median']:.0f} ms)",
+                f"bare `python -c 'import tornado.web'`: {1000 * start['bare_tornado_s']:.0f} ms",
+                f"{start['ready_s_median'] / TARGET_READY_S:.2f} of target",
+                "< 1 s",
+                _met(start["ready_s_median"] < TARGET_READY_S),
+            ]
+        )
+        rows.append(
+            [
+                f"idle RSS after start, {results['config'].get('workers', 1)} worker(s) "
+                f"(median of {start['runs']})",
+                f"{start['rss_idle_mib_median']:.1f} MiB (runs: {_rates(start['rss_idle_mib'])})",
+                f"bare Tornado process: {start['bare_tornado_rss_mib']:.1f} MiB",
+                f"{start['rss_idle_mib_median'] / TARGET_IDLE_RSS_MIB:.2f} of target",
+                "≤ 60 MiB per worker",
+                _met(start["rss_idle_mib_median"] <= TARGET_IDLE_RSS_MIB),
+            ]
+        )
     size_gib = results["config"]["size_gib"]
     put = results.get("put")
     if put:
@@ -1148,6 +1259,7 @@ def report(results: dict[str, Any]) -> str:
                     f"{s['errors']}",
                     f"{s['cpu']['server_cpu_pct']:.0f}%",
                     f"{s['cpu']['client_cpu_pct']:.0f}%",
+                    _fmt(s.get("server_cpu_ms_per_op"), ".2f"),
                     f"{s['rss_peak_sampled_mib']:.0f}",
                 ]
             )
@@ -1168,6 +1280,7 @@ def report(results: dict[str, Any]) -> str:
                     "errors",
                     "server CPU",
                     "client CPU",
+                    "server CPU ms/op",
                     "server RSS MiB",
                 ],
                 srows,
@@ -1246,7 +1359,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where the scratch dir is made (server data + reference files; default: the "
         "system temp dir). Put it on the filesystem you want to measure.",
     )
-    p.add_argument("--only", default=",".join(PHASES), help="comma list of put,get,rss2g,small")
+    p.add_argument(
+        "--only", default=",".join(PHASES), help="comma list of start,put,get,rss2g,small"
+    )
     p.add_argument(
         "--client",
         choices=("threads", "httpx", "raw"),
@@ -1271,10 +1386,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="with --profile: sample only the thread holding the GIL (where Python CPU goes)",
     )
+    p.add_argument(
+        "--start-runs", type=int, default=5, help="fresh starts in the start phase (median; 5)"
+    )
+    p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="ZAS_NAME=VALUE",
+        help="extra setting for the measured server (repeatable), e.g. ZAS_STORAGE_FSYNC=false "
+        "to profile the CPU cost of a write without the disk: not for the record",
+    )
     p.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (for debugging)")
     args = p.parse_args(argv)
     args.phases = {x.strip() for x in args.only.split(",") if x.strip()}
+    bad = [item for item in args.server_env if "=" not in item]
+    if bad:
+        p.error(f"--server-env wants ZAS_NAME=VALUE, not {bad[0]!r}")
+    args.server_env = dict(item.split("=", 1) for item in args.server_env)
     unknown = args.phases - set(PHASES)
     if unknown:
         p.error(f"--only: unknown phase(s) {', '.join(sorted(unknown))}; use {','.join(PHASES)}")
@@ -1304,11 +1434,14 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend,
         "phases": sorted(args.phases),
         "client": args.client,
+        "workers": args.workers,
+        "server_env": args.server_env,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
     results["machine"] = machine_info(work)
     log(f"scratch dir {work} ({results['machine']['scratch_fs_type']})")
     phases: dict[str, Callable[[], None]] = {
+        "start": bench.phase_start,
         "put": bench.phase_put,
         "get": bench.phase_get,
         "rss2g": bench.phase_rss2g,
@@ -1316,14 +1449,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     code = 0
     try:
+        if "start" in args.phases:  # fresh servers of its own, before the measured one
+            phases["start"]()
         bench.references(args.phases)
-        bench.start_server()
-        for name in PHASES:
-            if name in args.phases:
-                phases[name]()
-        bench.py_spy_dump()
-        assert bench.server is not None
-        results["server"]["log"] = str(bench.server.log_path)
+        if args.phases - {"start"}:
+            bench.start_server()
+            for name in PHASES:
+                if name in args.phases and name != "start":
+                    phases[name]()
+            bench.py_spy_dump()
+            assert bench.server is not None
+            results["server"]["log"] = str(bench.server.log_path)
     except KeyboardInterrupt:
         log("interrupted: cleaning up")
         code = 130

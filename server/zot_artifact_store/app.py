@@ -58,7 +58,7 @@ from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
 from .services.space import StorageSpace
-from .services.supplychain import SupplyChainService, trusted_root
+from .services.supplychain import SupplyChainService
 from .services.webhooks import WebhookService
 from .storage import BlobStore, StorageUnavailableError, create_blob_store
 
@@ -225,13 +225,12 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             "which the client chooses. Set http.externalUrl to this server's public URL.",
             extra={"trusted_proxies": config.http.trustedProxies},
         )
-    supplychain = SupplyChainService(
-        metadata,
-        blobs,
-        artifacts,
-        registry,
-        trusted_root(config.extensions.supplychain.trustedRoot),
-    )
+    root = config.extensions.supplychain.trustedRoot
+    supplychain = SupplyChainService(metadata, blobs, artifacts, registry, root)
+    if root not in ("production", "staging"):
+        # An operator's own trusted_root.json is parsed now, so a broken file stops the start;
+        # the roots sigstore ships are loaded (with sigstore) on the first verification.
+        _ = supplychain.verifier
     signing = config.extensions.supplychain.signing
     signing_pem, generated = signing.key, None
     if not signing_pem and signing.generate:

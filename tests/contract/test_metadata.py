@@ -205,6 +205,21 @@ async def test_create_only_put_never_replaces(store: MetadataStore) -> None:
     assert sum(isinstance(r, AlreadyExistsError) for r in results) == 7
 
 
+async def test_put_requiring_the_bucket_writes_nothing_without_it(store: MetadataStore) -> None:
+    # What a publish does: the bucket may have been deleted while the body streamed in.
+    with pytest.raises(NotFoundError):
+        await store.put_object(obj("nobucket", "k"), require_bucket=True)
+    assert await store.get_object("nobucket", "k") is None
+    await store.create_bucket(Bucket(name="hasbucket", created_at=1.0))
+    record = obj("hasbucket", "k")
+    assert await store.put_object(record, require_bucket=True) is None
+    assert await store.get_object("hasbucket", "k") == record
+    await store.delete_bucket("hasbucket")
+    with pytest.raises(NotFoundError):
+        await store.put_object(obj("hasbucket", "k", digest(2)), require_bucket=True)
+    assert await store.get_object("hasbucket", "k") == record
+
+
 async def test_delete_object_returns_removed(store: MetadataStore) -> None:
     record = obj("b", "gone")
     await store.put_object(record)

@@ -28,7 +28,7 @@ from ..auth.principal import ANONYMOUS, Principal, RequestContext, current_princ
 from ..auth.ratelimit import Presented
 from ..connections import on_body_timeout
 from ..errors import StoreError
-from ..observability.logging import request_id_var
+from ..observability.logging import log_fields, request_id_var
 from ..observability.tracing import redact_url
 from ..services.artifacts import bucket_is_web
 from ..services.space import insufficient_storage, out_of_space
@@ -502,9 +502,11 @@ class BaseHandler(tornado.web.RequestHandler):
         self.ctx.metrics.observe(
             self.route, self.request.method or "", status, elapsed, self.bytes_in, self.bytes_out
         )
-        access_log.info(
+        log_fields(
+            access_log,
+            logging.INFO,
             "request",
-            extra={
+            {
                 "method": self.request.method,
                 "path": redact_url(self.request.uri or ""),
                 "route": self.route,

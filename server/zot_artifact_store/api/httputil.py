@@ -6,6 +6,7 @@ Pure functions over header values, so S3, OCI and ``/v1`` answer the same way.
 from __future__ import annotations
 
 import email.utils
+import functools
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -67,7 +68,13 @@ def _unsatisfiable(size: int) -> StoreError:
 
 
 def http_date(ts: float) -> str:
-    return email.utils.formatdate(ts, usegmt=True)
+    return _http_date(int(ts))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(second: int) -> str:
+    """The HTTP date of a whole second (objects' Last-Modified repeat: formatted once)."""
+    return email.utils.formatdate(second, usegmt=True)
 
 
 def parse_http_date(value: str | None) -> float | None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import StoreError
 from ..metadata import AuditRecord, MetadataStore
+from ..observability.logging import log_fields
 from ..timefmt import iso_time
 from .principal import Principal
 
@@ -121,8 +122,8 @@ class AuditLog:
         )
         # The log carries refusals and changes; allowed reads are in the store (and the access
         # log line of their request), which halves the logging cost of a download.
-        if (decision != "allow" or not is_read(action)) and log.isEnabledFor(logging.INFO):
-            log.info("audit", extra={"audit": vars(rec)})
+        if decision != "allow" or not is_read(action):
+            log_fields(log, logging.INFO, "audit", {"audit": vars(rec)})
         self._buffer.append(rec)
         if len(self._buffer) > MAX_BUFFER:
             overflow = len(self._buffer) - MAX_BUFFER

@@ -20,18 +20,24 @@ import base64
 import logging
 import time
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.httpclient
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from .. import jsonbody
 from ..config import BUILTIN_ROLES, OIDCIssuerConfig
 from ..errors import StoreError
+from ..lazy import lazy_module
 from .authn import AuthRequest
 from .principal import Principal
+
+if TYPE_CHECKING:
+    from joserfc.jwk import KeySet
+
+# joserfc (and the cryptography it loads) on the first JWT checked or issued (issue 23).
+jwt = lazy_module("joserfc.jwt")
+jose_errors = lazy_module("joserfc.errors")
+jwk = lazy_module("joserfc.jwk")
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,7 @@ class Issuer:
                             f"not {self.config.issuer!r}"
                         )
                     jwks = await self._get_json(discovery["jwks_uri"])
-                    self._keys = KeySet.import_key_set(jwks)
+                    self._keys = jwk.KeySet.import_key_set(jwks)
                     self._kids = {k.get("kid") for k in jwks.get("keys", []) if k.get("kid")}
                     self._fetched_at = time.monotonic()
                     log.info(
@@ -109,7 +115,7 @@ class Issuer:
         keys = await self.keys(header.get("kid"))
         try:
             decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
-        except (JoseError, ValueError) as exc:
+        except (jose_errors.JoseError, ValueError) as exc:
             raise StoreError("Unauthenticated", f"invalid token: {exc}") from None
         claims = decoded.claims
         registry = jwt.JWTClaimsRegistry(
@@ -119,7 +125,7 @@ class Issuer:
         )
         try:
             registry.validate(claims)
-        except JoseError as exc:
+        except jose_errors.JoseError as exc:
             raise StoreError("Unauthenticated", f"token rejected: {exc}") from None
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []

@@ -16,16 +16,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
-
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import OctKey
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .authn import AuthRequest
-from .oidc import unverified_claims
+from .oidc import jose_errors, jwk, jwt, unverified_claims
 from .principal import Principal
+
+if TYPE_CHECKING:
+    from joserfc.jwk import OctKey
 
 ISSUER = "zot-artifact-store"
 KEY_FILENAME = "registry-token.key"
@@ -64,9 +64,13 @@ Decide = Callable[[Principal, str, str], Awaitable[bool]]
 
 class RegistryTokens:
     def __init__(self, key: bytes, *, service: str, expiry: float) -> None:
-        self._key = OctKey.import_key(key)
+        self._secret = key
         self.service = service
         self.expiry = expiry
+
+    @cached_property
+    def _key(self) -> OctKey:
+        return jwk.OctKey.import_key(self._secret)
 
     async def issue(
         self, principal: Principal, scopes: Iterable[Scope], decide: Decide
@@ -143,7 +147,7 @@ class RegistryTokens:
             return None
         try:
             decoded = jwt.decode(token, self._key, algorithms=["HS256"])
-        except (JoseError, ValueError):
+        except (jose_errors.JoseError, ValueError):
             return None
         claims = decoded.claims
         if claims.get("iss") != ISSUER:
@@ -154,7 +158,7 @@ class RegistryTokens:
         )
         try:
             registry.validate(claims)
-        except JoseError:
+        except jose_errors.JoseError:
             raise StoreError("Unauthenticated", "the token has expired") from None
         if claims.get("kind") == "session":
             workload = claims.get("wl") if isinstance(claims.get("wl"), dict) else {}

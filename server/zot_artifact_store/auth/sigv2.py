@@ -15,27 +15,36 @@ import hmac
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable
-
-from botocore.auth import HmacV1Auth
-from botocore.compat import HTTPHeaders
-from botocore.credentials import Credentials
+from functools import cache
+from typing import Any
 
 from ..errors import StoreError
+from ..lazy import lazy_module
 from .principal import Principal
 
 MAX_CLOCK_SKEW_S = 15 * 60
 KeyLookup = Callable[[str], Awaitable[tuple[str, Principal] | None]]
 
 
-class _RequestDateV1(HmacV1Auth):  # type: ignore[misc]
-    """botocore's SigV2 string-to-sign with the date taken from the request."""
+# botocore (and awscrt under it) on the first SigV2 request (issue 23: lean workers).
+botocore_auth = lazy_module("botocore.auth")
+botocore_compat = lazy_module("botocore.compat")
+botocore_credentials = lazy_module("botocore.credentials")
 
-    def __init__(self, secret: str, date: str) -> None:
-        super().__init__(Credentials("unused", secret))
-        self._request_date = date
 
-    def _get_date(self) -> str:
-        return self._request_date
+@cache
+def _request_date_v1() -> Any:
+    """botocore's SigV2 signer (``HmacV1Auth``) with the date taken from the request."""
+
+    class RequestDateV1(botocore_auth.HmacV1Auth):  # type: ignore[misc]
+        def __init__(self, secret: str, date: str) -> None:
+            super().__init__(botocore_credentials.Credentials("unused", secret))
+            self._request_date = date
+
+        def _get_date(self) -> str:
+            return self._request_date
+
+    return RequestDateV1
 
 
 async def verify_sigv2(
@@ -80,8 +89,9 @@ async def verify_sigv2(
     if found is None:
         raise StoreError("InvalidAccessKeyId", "the access key id does not exist")
     secret, principal = found
-    signer = _RequestDateV1(secret, date)
-    signed_headers = HTTPHeaders()  # botocore's header type (repeated x-amz-* headers join)
+    signer = _request_date_v1()(secret, date)
+    # botocore's header type (repeated x-amz-* headers join)
+    signed_headers = botocore_compat.HTTPHeaders()
     for name, value in header_list:
         if name.lower() not in ("date", "authorization"):
             signed_headers[name] = value

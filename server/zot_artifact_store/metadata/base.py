@@ -12,8 +12,10 @@ Times are float seconds since the epoch (UTC).
 from __future__ import annotations
 
 import abc
+import copy
+import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
@@ -445,13 +447,15 @@ class MetadataStore(abc.ABC):
     # ---- objects ----------------------------------------------------------------------------
     @abc.abstractmethod
     async def put_object(
-        self, obj: ObjectRecord, *, if_absent: bool = False
+        self, obj: ObjectRecord, *, if_absent: bool = False, require_bucket: bool = False
     ) -> ObjectRecord | None:
         """Insert or replace (bucket, key) atomically; returns the previous record, if any.
 
         When replacing, ``created_at`` of the stored record is kept from the previous one.
         With ``if_absent`` only insert: :class:`AlreadyExistsError` (nothing written) when
-        the key exists, decided atomically (two create-only writers cannot both win).
+        the key exists, decided atomically (two create-only writers cannot both win). With
+        ``require_bucket``, :class:`NotFoundError` (nothing written) when the bucket does not
+        exist, checked in the same operation (one trip to the store instead of two).
         """
 
     @abc.abstractmethod
@@ -923,15 +927,41 @@ class MetadataStore(abc.ABC):
 R = TypeVar("R")
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> Any:
+    """``dataclasses.asdict``'s copy of one value, with the common cases first (every store
+    write and read converts a record: this runs on each request's path)."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_doc(value)
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return kind(_plain(v) for v in value)
+    return copy.deepcopy(value)
+
+
 def to_doc(record: Any) -> dict[str, Any]:
-    """A record dataclass as a plain JSON/BSON-serialisable dict."""
-    return asdict(record)
+    """A record dataclass as a plain JSON/BSON-serialisable dict (nested values copied, as
+    ``dataclasses.asdict`` does)."""
+    return {name: _plain(getattr(record, name)) for name in _field_names(type(record))}
 
 
 def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
     """Build ``cls`` from a stored document, ignoring fields it does not know (``_id``,
     fields added by a newer schema) so an older reader never fails on a newer row."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    names = _field_names(cls)
     return cls(**{k: v for k, v in doc.items() if k in names})
 
 

@@ -305,8 +305,10 @@ class MongoMetadataStore(MetadataStore):
 
     # ---- objects ----------------------------------------------------------------------------
     async def put_object(
-        self, obj: ObjectRecord, *, if_absent: bool = False
+        self, obj: ObjectRecord, *, if_absent: bool = False, require_bucket: bool = False
     ) -> ObjectRecord | None:
+        if require_bucket and await self._c("buckets").find_one({"_id": obj.bucket}) is None:
+            raise NotFoundError(f"bucket {obj.bucket!r} does not exist")
         doc = _encode(obj, blobs=sorted(blob_digests(obj)))
         replace = {k: v for k, v in doc.items() if k != "created_at"}
         where = {"bucket": obj.bucket, "key": obj.key}

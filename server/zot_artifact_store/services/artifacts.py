@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -24,7 +25,7 @@ from .. import jsonbody
 from ..auth.principal import current_principal
 from ..auth.public_access import blocked, effective_block
 from ..errors import StoreError
-from ..metadata import AlreadyExistsError, Bucket, MetadataStore, ObjectRecord
+from ..metadata import AlreadyExistsError, Bucket, MetadataStore, NotFoundError, ObjectRecord
 from ..storage import BlobInfo, BlobStore, BlobWriter, DigestMismatchError
 from ..timefmt import iso_time
 from .lifecycle import Expiration, LifecycleRule, bucket_rules, expiration_of, set_bucket_rules
@@ -61,6 +62,9 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 _LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/\-]{0,62}$")
 _SHA256_HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# How long a bucket seen to exist is taken to exist before a write's body is read (the write
+# itself checks again, atomically, when it is published: ``put_object(require_bucket=True)``).
+BUCKET_SEEN_S = 1.0
 
 
 def validate_bucket_name(name: str) -> None:
@@ -71,6 +75,15 @@ def validate_bucket_name(name: str) -> None:
             f"bucket name {name!r} is reserved (it would shadow /{name}); choose another name",
             resource=name,
         )
+    problem = _bucket_name_problem(name) if len(name) <= 63 else "must be 3 to 63 characters long"
+    if problem:
+        raise StoreError("InvalidBucketName", f"bucket name {name!r} {problem}", resource=name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _bucket_name_problem(name: str) -> str | None:
+    """What is wrong with a bucket name (None: nothing); remembered, as every request that
+    names a bucket checks it (the IP-address test alone raises and catches an exception)."""
     problem = None
     if not 3 <= len(name) <= 63:
         problem = "must be 3 to 63 characters long"
@@ -89,8 +102,7 @@ def validate_bucket_name(name: str) -> None:
             problem = "must not be formatted as an IP address"
         except ValueError:
             pass
-    if problem:
-        raise StoreError("InvalidBucketName", f"bucket name {name!r} {problem}", resource=name)
+    return problem
 
 
 def validate_key(key: str) -> None:
@@ -312,6 +324,8 @@ class ArtifactService(VersionedObjects):
         self.notify: Notifier = NULL_NOTIFIER
         # ``s3.blockPublicAccess``: no bucket or object may be public (auth/public_access).
         self.block_public_access = False
+        # Buckets seen to exist, and until when that is trusted (see BUCKET_SEEN_S).
+        self._seen_buckets: dict[str, float] = {}
 
     # ---- buckets ------------------------------------------------------------------------
     async def create_bucket(
@@ -372,8 +386,12 @@ class ArtifactService(VersionedObjects):
         validate_bucket_name(name)
         bucket = await self.metadata.get_bucket(name)
         if bucket is None:
-            raise StoreError("NoSuchBucket", f"bucket {name!r} does not exist", resource=name)
+            raise self._no_such_bucket(name)
         return bucket
+
+    @staticmethod
+    def _no_such_bucket(name: str) -> StoreError:
+        return StoreError("NoSuchBucket", f"bucket {name!r} does not exist", resource=name)
 
     async def list_buckets(self) -> list[Bucket]:
         return await self.metadata.list_buckets()
@@ -395,7 +413,9 @@ class ArtifactService(VersionedObjects):
                 f"bucket {name!r} is not empty; delete its objects first or pass recursive=true",
                 resource=name,
             )
+        self._seen_buckets.pop(name, None)
         await self.metadata.delete_bucket(name)
+        self._seen_buckets.pop(name, None)
         await self.notify.emit("bucket.deleted", {"bucket": name}, {"objects_removed": removed})
         return removed
 
@@ -424,10 +444,26 @@ class ArtifactService(VersionedObjects):
         return False
 
     # ---- objects ------------------------------------------------------------------------
+    async def require_bucket(self, name: str) -> None:
+        """``NoSuchBucket`` unless bucket ``name`` exists: before a write reads its body. A
+        bucket seen in the last ``BUCKET_SEEN_S`` is not looked up again (one metadata trip
+        less per small write); publishing checks again, atomically."""
+        validate_bucket_name(name)
+        now = time.monotonic()
+        if self._seen_buckets.get(name, 0.0) > now:
+            return
+        await self.get_bucket(name)
+        if len(self._seen_buckets) > 1024:
+            self._seen_buckets.clear()
+        self._seen_buckets[name] = now + BUCKET_SEEN_S
+
     async def begin_put(self, bucket: str, key: str, options: PutOptions) -> PutSession:
         validate_key(key)
-        found = await self.get_bucket(bucket)
-        check_lock_request(found, options.retention, options.legal_hold)
+        retention, hold = options.retention, options.legal_hold
+        if retention.mode or retention.until is not None or hold is not None:
+            check_lock_request(await self.get_bucket(bucket), retention, hold)
+        else:
+            await self.require_bucket(bucket)  # usually no lookup: see require_bucket
         await self.check_space(options.expected_size)
         extra = ("md5",) if options.md5_etag or options.expected_md5 else ()
         writer = await self.blobs.writer(extra_hashes=extra)
@@ -444,7 +480,9 @@ class ArtifactService(VersionedObjects):
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Point (bucket, key) at a committed blob; ``if_absent``: only if no object has the
         key at this moment (412 PreconditionFailed otherwise; the blob is left to GC)."""
-        # The bucket may have been deleted while the body streamed in.
+        # The bucket may have been deleted while the body streamed in; its versioning and
+        # Object Lock settings decide how the write is kept (never cached: a write just after
+        # versioning is enabled must keep the version it replaces).
         bucket = await self.get_bucket(record.bucket)
         writer = current_principal.get()  # a copy is the copier's, not its source's
         record.writer = writer.id if writer is not None else ""
@@ -462,7 +500,12 @@ class ArtifactService(VersionedObjects):
                 previous = await self.metadata.put_object_version(record, if_absent=if_absent)
             else:
                 record.version_id = ""
-                previous = await self.metadata.put_object(record, if_absent=if_absent)
+                # Deleted since the look-up above? Checked in the same operation as the write.
+                previous = await self.metadata.put_object(
+                    record, if_absent=if_absent, require_bucket=True
+                )
+        except NotFoundError:
+            raise self._no_such_bucket(record.bucket) from None
         except AlreadyExistsError:
             raise StoreError(
                 "PreconditionFailed",

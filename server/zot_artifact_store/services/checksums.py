@@ -7,7 +7,8 @@ their big-endian bytes.
 
 CRCs come from ``awscrt.checksums`` (the CRT that awscli v2 and botocore use; hardware
 accelerated). Without awscrt, CRC32 falls back to :func:`zlib.crc32` and CRC32C / CRC64NVME to
-table-driven pure Python (correct, slow); the xxhash algorithms need awscrt.
+table-driven pure Python (correct, slow); the xxhash algorithms need awscrt. awscrt is
+imported on the first checksum that needs it, not at start (issue 23: lean workers).
 
 Use :func:`parse_checksum_headers` on the request headers, feed every body byte to
 :meth:`BodyChecksums.update`, then call :meth:`BodyChecksums.verify` (with the trailer values
@@ -21,19 +22,18 @@ import base64
 import binascii
 import hashlib
 import hmac
+import importlib.util
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import StoreError
+from ..lazy import lazy_module
 
-try:  # pragma: no branch - which branch runs depends on the environment
-    from awscrt import checksums as _crt
-except ImportError:  # pragma: no cover - awscrt is a declared dependency
-    _crt = None
-
-HAS_CRT = _crt is not None
+# awscrt is a declared dependency (>= 0.32.2: the xxhash algorithms); checked without loading.
+HAS_CRT = importlib.util.find_spec("awscrt") is not None
+_crt = lazy_module("awscrt.checksums") if HAS_CRT else None
 
 CHECKSUM_HEADER_PREFIX = "x-amz-checksum-"
 SDK_ALGORITHM_HEADER = "x-amz-sdk-checksum-algorithm"
@@ -97,14 +97,17 @@ def _zlib_crc32(data: Buffer, previous: int = 0) -> int:
     return zlib.crc32(data, previous) & _MASK32
 
 
-if _crt is not None:
-    _crc32_fn: Callable[[Any, int], int] = _crt.crc32
-    _crc32c_fn: Callable[[Any, int], int] = _crt.crc32c
-    _crc64nvme_fn: Callable[[Any, int], int] = _crt.crc64nvme
-else:  # pragma: no cover - exercised only without awscrt
-    _crc32_fn = _zlib_crc32
-    _crc32c_fn = py_crc32c
-    _crc64nvme_fn = py_crc64nvme
+_PY_CRCS: dict[str, Callable[[Any, int], int]] = {
+    "crc32": _zlib_crc32,
+    "crc32c": py_crc32c,
+    "crc64nvme": py_crc64nvme,
+}
+
+
+def _crc_fn(name: str) -> Callable[[Any, int], int]:
+    """awscrt's ``crc32`` / ``crc32c`` / ``crc64nvme`` (imported on first use), or the
+    fallback without awscrt."""
+    return getattr(_crt, name) if _crt is not None else _PY_CRCS[name]
 
 
 class _Crc:
@@ -135,9 +138,9 @@ class _XXHash:
 # --------------------------------------------------------------------------- algorithms
 
 _FACTORIES: dict[str, Callable[[], Checksum]] = {
-    "CRC32": lambda: _Crc(_crc32_fn, 4),
-    "CRC32C": lambda: _Crc(_crc32c_fn, 4),
-    "CRC64NVME": lambda: _Crc(_crc64nvme_fn, 8),
+    "CRC32": lambda: _Crc(_crc_fn("crc32"), 4),
+    "CRC32C": lambda: _Crc(_crc_fn("crc32c"), 4),
+    "CRC64NVME": lambda: _Crc(_crc_fn("crc64nvme"), 8),
     "SHA1": hashlib.sha1,
     "SHA256": hashlib.sha256,
     "SHA512": hashlib.sha512,
@@ -152,7 +155,7 @@ _DIGEST_SIZES: dict[str, int] = {
     "SHA512": 64,
     "MD5": 16,
 }
-if _crt is not None and hasattr(_crt, "XXHash"):
+if _crt is not None:
     _FACTORIES["XXHASH64"] = lambda: _XXHash(_crt.XXHash.new_xxhash64)
     _FACTORIES["XXHASH3"] = lambda: _XXHash(_crt.XXHash.new_xxhash3_64)
     _FACTORIES["XXHASH128"] = lambda: _XXHash(_crt.XXHash.new_xxhash3_128)

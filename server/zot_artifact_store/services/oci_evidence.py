@@ -23,8 +23,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import cbor2
-from cbor2 import CBORError
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,6 +31,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_ds
 
 from .. import jsonbody
 from ..errors import StoreError
+from ..lazy import lazy_module
+
+cbor2 = lazy_module("cbor2")  # notation's COSE envelopes only: on first use (issue 23)
 
 COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -214,7 +215,14 @@ def parse_notation(body: bytes, media_type: str) -> NotationEnvelope:
     parse = _parse_notation_cose if media_type == NOTATION_COSE else _parse_notation_jws
     try:
         envelope = parse(body)
-    except (ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError, CBORError) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        UnicodeDecodeError,
+        cbor2.CBORError,
+    ) as exc:
         raise StoreError(
             "InvalidEvidence", f"not a notation {media_type} envelope: {exc}"
         ) from None

@@ -5,12 +5,18 @@ elsewhere (Vault transit, a cloud KMS): anything that can name its public key an
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
-from securesystemslib.signer import CryptoSigner, Signature, Signer
 
 from ..errors import StoreError
+from ..lazy import lazy_module
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import Signer
+
+# securesystemslib (and the cloud signers it loads) on the first signature (issue 23).
+sslib_signer = lazy_module("securesystemslib.signer")
 
 
 class SigningProvider(Protocol):
@@ -48,7 +54,8 @@ class LocalKeyProvider:
             private: Any = serialization.load_pem_private_key(pem.encode(), password=None)
         except (ValueError, TypeError) as exc:
             raise StoreError("InternalError", f"the signing key cannot be loaded: {exc}") from None
-        self._signer = CryptoSigner(private)
+        self._private = private
+        self._signer: Signer | None = None
         self._public_pem = (
             private.public_key()
             .public_bytes(
@@ -63,13 +70,14 @@ class LocalKeyProvider:
 
     @property
     def signer(self) -> Signer:
+        if self._signer is None:
+            self._signer = sslib_signer.CryptoSigner(self._private)
         return self._signer
 
 
 __all__ = [
     "SIGNING_KEY_FILENAME",
     "LocalKeyProvider",
-    "Signature",
     "SigningProvider",
     "new_signing_key",
 ]

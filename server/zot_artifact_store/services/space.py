@@ -14,6 +14,7 @@ Object stores (``storage.storageDriver``) have no disk: nothing is checked.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import sqlite3
 import time
@@ -82,6 +83,9 @@ class StorageSpace:
         self.storage = storage
         self.clock = clock
         self._measured: tuple[float, SpaceUsage] | None = None
+        # The measurement in flight: concurrent writes that find the last one stale share it
+        # (one statvfs thread hop, not one per waiting request).
+        self._measuring: asyncio.Future[SpaceUsage | None] | None = None
 
     async def usage(self) -> SpaceUsage | None:
         """Free and total bytes of the blobs' filesystem and its reserve; None for a backend
@@ -92,6 +96,11 @@ class StorageSpace:
         free, total = await disk_usage()
         return SpaceUsage(free, total, reserve_bytes(self.storage, total))
 
+    def _measured_now(self, fut: asyncio.Future[SpaceUsage | None]) -> None:
+        self._measuring = None
+        if not fut.cancelled():
+            fut.exception()  # seen: each waiter re-raises it
+
     async def check_write(self, size: int | None) -> None:
         """Refuse (``InsufficientStorage``) a blob write of ``size`` bytes (None: not
         declared) that does not fit, or would leave less than the reserve free."""
@@ -101,7 +110,10 @@ class StorageSpace:
             at, last = self._measured
             if now - at < MEASURED_S and last.free - needed - last.reserve >= ROOMY_BYTES:
                 return
-        usage = await self.usage()
+        if self._measuring is None:
+            self._measuring = asyncio.ensure_future(self.usage())
+            self._measuring.add_done_callback(self._measured_now)
+        usage = await asyncio.shield(self._measuring)
         if usage is None:
             return
         self._measured = (now, usage)

@@ -363,34 +363,38 @@ class FilesystemBlobStore(BlobStore):
         path = self.blob_path(digest)
         check_read_args(start, end, chunk_size)
 
-        def _open() -> tuple[int, int]:
+        def _open() -> tuple[int, int, bytes]:
+            """Open, size, and the first chunk: a small blob is read in this one hop."""
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                return fd, os.fstat(fd).st_size
+                size = os.fstat(fd).st_size
+                stop = size if end is None else min(end, size)
+                first = os.pread(fd, min(chunk_size, stop - start), start) if start < stop else b""
+                return fd, stop, first
             except BaseException:
                 os.close(fd)
                 raise
 
         try:
-            fd, size = await asyncio.to_thread(_open)
+            fd, stop, first = await _to_thread(_open)
         except (FileNotFoundError, NotADirectoryError):
             raise BlobNotFoundError(digest) from None
-        stop = size if end is None else min(end, size)
         pos = start
         pending: asyncio.Future[bytes] | None = None
         try:
-            # One read ahead: the next chunk is read while the consumer sends the current one.
-            if pos < stop:
-                pending = _to_thread(os.pread, fd, min(chunk_size, stop - pos), pos)
-            while pending is not None:
-                chunk = await asyncio.shield(pending)  # a cancelled read must not free fd
-                pending = None
+            chunk: bytes | None = first if pos < stop else None
+            while chunk is not None:
                 if not chunk:
                     raise OSError(errno.EIO, f"blob {digest} shorter than expected")
                 pos += len(chunk)
+                # One read ahead: the next chunk is read while the consumer sends this one.
                 if pos < stop:
                     pending = _to_thread(os.pread, fd, min(chunk_size, stop - pos), pos)
                 yield chunk
+                chunk = None
+                if pending is not None:
+                    chunk = await asyncio.shield(pending)  # a cancelled read must not free fd
+                    pending = None
         finally:
             _close_when_idle(fd, pending)
 

@@ -23,10 +23,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import botocore.auth
-import botocore.session
-
 from ...errors import StoreError
+from ...lazy import lazy_module
+
+# botocore's S3 model is read on the first S3 request, not at start (issue 23).
+botocore_auth = lazy_module("botocore.auth")
+botocore_session = lazy_module("botocore.session")
 
 Level = Literal["service", "bucket", "object"]
 
@@ -203,7 +205,7 @@ def _markers(uri: str) -> tuple[tuple[str, str | None], ...]:
 @functools.cache
 def model_operations() -> tuple[Operation, ...]:
     """Every operation of botocore's S3 model that is addressed by path."""
-    model = botocore.session.get_session().get_service_model("s3")
+    model = botocore_session.get_session().get_service_model("s3")
     ops: list[Operation] = []
     for name in model.operation_names:
         op = model.operation_model(name)
@@ -251,7 +253,7 @@ def sub_resources() -> frozenset[str]:
     sub-resources S3 signs (botocore's SigV2 list), which include some the model does not
     mark (``versionId``, ``partNumber``, ``uploadId``)."""
     names = {name for op in model_operations() for name, _ in op.markers}
-    return frozenset(names | set(botocore.auth.HmacV1Auth.QSAOfInterest))
+    return frozenset(names | set(botocore_auth.HmacV1Auth.QSAOfInterest))
 
 
 @functools.cache

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-from sigstore.verify import Verifier
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
 from ...metadata import MetadataStore
@@ -15,6 +13,9 @@ from ..artifacts import ArtifactService
 from ..notify import Notifier
 from ..registry import RegistryService
 from ..signing import SigningProvider
+
+if TYPE_CHECKING:
+    from sigstore.verify import Verifier
 
 # A subject named as an image (repository@digest), as :meth:`SupplyChainBase.resolve` names it.
 _IMAGE_REF = re.compile(r"^([a-z0-9]+(?:(?:[._]|__|-+|/)[a-z0-9]+)*)@(sha256:[0-9a-f]{64})$")

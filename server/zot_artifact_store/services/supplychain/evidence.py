@@ -6,9 +6,7 @@ import json
 import logging
 import time
 import uuid
-
-from sigstore.errors import Error as SigstoreError
-from sigstore.models import Bundle
+from typing import TYPE_CHECKING
 
 from ...errors import StoreError
 from ...metadata import (
@@ -37,7 +35,12 @@ from .formats import (
     parse_dsse_statement,
     raw_signature,
     signature_format,
+    sigstore_errors,
+    sigstore_models,
 )
+
+if TYPE_CHECKING:
+    from sigstore.models import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -311,8 +314,8 @@ class EvidenceMixin(SupplyChainBase):
     @staticmethod
     def _parse_bundle(body: bytes) -> Bundle:
         try:
-            return Bundle.from_json(body)
-        except (SigstoreError, ValueError, KeyError, TypeError) as exc:
+            return sigstore_models.Bundle.from_json(body)
+        except (sigstore_errors.Error, ValueError, KeyError, TypeError) as exc:
             raise StoreError("InvalidEvidence", f"not a valid Sigstore bundle: {exc}") from None
 
     @staticmethod

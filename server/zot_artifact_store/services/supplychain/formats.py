@@ -8,22 +8,33 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ObjectIdentifier
-from securesystemslib.dsse import Envelope
-from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
-from securesystemslib.signer import Signature, SSlibKey
-from sigstore.models import Bundle, TrustedRoot
-from sigstore.verify import policy
-from sigstore_models.bundle.v1 import Bundle as ModelBundle
 
 from ... import jsonbody
 from ...errors import StoreError
+from ...lazy import lazy_module
 from ..oci_evidence import verify_prehashed
+
+if TYPE_CHECKING:
+    from securesystemslib.dsse import Envelope
+    from sigstore.models import Bundle, TrustedRoot
+
+# The supply-chain stack is most of a worker's memory: imported on first use (issue 23).
+dsse = lazy_module("securesystemslib.dsse")
+sslib_exceptions = lazy_module("securesystemslib.exceptions")
+sslib_signer = lazy_module("securesystemslib.signer")
+sigstore_errors = lazy_module("sigstore.errors")
+sigstore_hashes = lazy_module("sigstore.hashes")
+sigstore_models = lazy_module("sigstore.models")
+sigstore_policy = lazy_module("sigstore.verify.policy")
+sigstore_verify = lazy_module("sigstore.verify")
+bundle_model = lazy_module("sigstore_models.bundle.v1")
+common_model = lazy_module("sigstore_models.common.v1")
 
 SIGSTORE_BUNDLE_TYPES = (
     "application/vnd.dev.sigstore.bundle+json",
@@ -61,8 +72,8 @@ def trusted_root(setting: str) -> TrustedRoot:
     hosts = {"production": "tuf-repo-cdn.sigstore.dev", "staging": "tuf-repo-cdn.sigstage.dev"}
     if setting in hosts:
         asset = resources.files("sigstore") / "_store" / f"https%3A%2F%2F{hosts[setting]}"
-        return TrustedRoot.from_file(str(asset / "trusted_root.json"))
-    return TrustedRoot.from_file(str(Path(setting)))
+        return sigstore_models.TrustedRoot.from_file(str(asset / "trusted_root.json"))
+    return sigstore_models.TrustedRoot.from_file(str(Path(setting)))
 
 
 def certificate_identities(cert: x509.Certificate) -> set[str]:
@@ -100,7 +111,7 @@ class IdentityRegex:
     def verify(self, cert: x509.Certificate) -> None:
         names = certificate_identities(cert)
         if not any(self.pattern.fullmatch(n) for n in names):
-            raise policy.VerificationError(
+            raise sigstore_policy.VerificationError(
                 f"no certificate SAN matches {self.pattern.pattern!r}; actual SANs: {names}"
             )
 
@@ -120,7 +131,7 @@ def public_key_bundle(envelope: dict[str, Any], key_id: str) -> dict[str, Any]:
         },
     }  # fmt: skip
     # The protobuf-specs model checks the shape (sigstore's Bundle would also demand a log).
-    ModelBundle.model_validate_json(json.dumps(doc))
+    bundle_model.Bundle.model_validate_json(json.dumps(doc))
     return doc
 
 
@@ -193,7 +204,7 @@ def identity_check(spec: Any) -> tuple[str, Any]:
         )
     issuer = sig["issuer"]
     if isinstance(sig.get("identity"), str):
-        return f"{sig['identity']} ({issuer})", policy.Identity(
+        return f"{sig['identity']} ({issuer})", sigstore_policy.Identity(
             identity=sig["identity"], issuer=issuer
         )
     if isinstance(sig.get("identity_regex"), str):
@@ -202,7 +213,7 @@ def identity_check(spec: Any) -> tuple[str, Any]:
         except re.error as exc:
             raise StoreError("InvalidArgument", f"identity_regex: {exc}") from None
         label = f"/{sig['identity_regex']}/ ({issuer})"
-        return label, policy.AllOf([policy.OIDCIssuer(issuer), regex])
+        return label, sigstore_policy.AllOf([sigstore_policy.OIDCIssuer(issuer), regex])
     raise StoreError("InvalidArgument", "a sigstore signer needs identity or identity_regex")
 
 
@@ -249,7 +260,7 @@ def bundle_statement(body: bytes, digest: str) -> dict[str, Any]:
 def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, Any]]:
     """A DSSE envelope whose payload is an in-toto Statement naming ``digest``."""
     try:
-        envelope = Envelope.from_dict(jsonbody.loads(body))
+        envelope = dsse.Envelope.from_dict(jsonbody.loads(body))
         statement = jsonbody.loads(envelope.payload)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise StoreError("InvalidEvidence", f"not a DSSE envelope: {exc}") from None
@@ -264,19 +275,19 @@ def parse_dsse_statement(body: bytes, digest: str) -> tuple[Envelope, dict[str, 
 def verify_dsse(body: bytes, public: Any) -> None:
     """Some signature of the envelope verifies with ``public`` (the envelope's key ids are
     hints, not trusted)."""
-    envelope = Envelope.from_dict(jsonbody.loads(body))
+    envelope = dsse.Envelope.from_dict(jsonbody.loads(body))
     pae = envelope.pae()
-    keys = [SSlibKey.from_crypto(public)]
+    keys = [sslib_signer.SSlibKey.from_crypto(public)]
     if isinstance(public, rsa.RSAPublicKey):
         # securesystemslib assumes RSA-PSS; cosign and most signers use PKCS#1 v1.5.
-        keys.append(SSlibKey.from_crypto(public, scheme="rsa-pkcs1v15-sha256"))
+        keys.append(sslib_signer.SSlibKey.from_crypto(public, scheme="rsa-pkcs1v15-sha256"))
     for signature in envelope.signatures.values():
         for key in keys:
             try:
                 # cosign writes ``"keyid": ""``: the id is only a hint, the key is what counts.
-                key.verify_signature(Signature(key.keyid, signature.signature), pae)
+                key.verify_signature(sslib_signer.Signature(key.keyid, signature.signature), pae)
                 return
-            except (UnverifiedSignatureError, VerificationError):
+            except (sslib_exceptions.UnverifiedSignatureError, sslib_exceptions.VerificationError):
                 continue
     raise InvalidSignature
 

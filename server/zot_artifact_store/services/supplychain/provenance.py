@@ -11,15 +11,13 @@ import json
 import time
 from typing import Any
 
-from securesystemslib.dsse import Envelope
-
 from ...auth.principal import Principal
 from ...errors import StoreError
 from ...metadata import Evidence
 from ...observability.tracing import span
 from ...timefmt import iso_time
 from .base import SupplyChainBase
-from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE, lookup
+from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE, dsse, lookup
 
 SLSA_PROVENANCE_V1 = "https://slsa.dev/provenance/v1"
 # The build types, as actions/attest-build-provenance writes GitHub's; ours for the others.
@@ -181,7 +179,7 @@ class ProvenanceMixin(SupplyChainBase):
             "predicate": predicate,
         }
         with span("supplychain.provenance", {"zas.subjects": len(subjects)}):
-            envelope = Envelope(json.dumps(statement).encode(), IN_TOTO_TYPE, {})
+            envelope = dsse.Envelope(json.dumps(statement).encode(), IN_TOTO_TYPE, {})
             envelope.sign(self.signing.signer)
             body = json.dumps(envelope.to_dict()).encode()
             details = {

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from securesystemslib.dsse import Envelope
 
 from ...errors import StoreError
 from ...metadata import (
@@ -19,7 +18,7 @@ from ...observability.tracing import span
 from ...timefmt import iso_time
 from ..signing import SigningProvider
 from .base import SupplyChainBase
-from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE
+from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE, dsse
 from .verification import RuleResult
 
 
@@ -112,7 +111,7 @@ class SigningMixin(SupplyChainBase):
             if predicate is not None
             else {"signedBy": principal_id, "subject": ref, "signedAt": iso_time(time.time())},
         }
-        envelope = Envelope(json.dumps(statement).encode(), IN_TOTO_TYPE, {})
+        envelope = dsse.Envelope(json.dumps(statement).encode(), IN_TOTO_TYPE, {})
         envelope.sign(self.signing.signer)
         body = json.dumps(envelope.to_dict()).encode()
         kind = "attestation" if predicate_type else "signature"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sigstore.models import TrustedRoot
-from sigstore.verify import Verifier
+from typing import TYPE_CHECKING, Any
 
 from ...metadata import MetadataStore
 from ...observability.metrics import Metrics
@@ -16,12 +13,16 @@ from ..registry import RegistryService
 from ..signing import SigningProvider
 from .base import SupplyChainBase
 from .evidence import EvidenceMixin
+from .formats import sigstore_verify, trusted_root
 from .gates import GatesMixin
 from .keys import KeysMixin
 from .provenance import ProvenanceMixin
 from .server_signing import SigningMixin
 from .verification import VerificationMixin, subject_scope
 from .views import evidence_json
+
+if TYPE_CHECKING:
+    from sigstore.verify import Verifier
 
 
 class SupplyChainService(
@@ -42,13 +43,14 @@ class SupplyChainService(
         blobs: BlobStore,
         artifacts: ArtifactService,
         registry: RegistryService,
-        root: TrustedRoot,
+        root: str = "production",
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
         self.artifacts = artifacts
         self.registry = registry
-        self.verifier = Verifier(trusted_root=root)
+        self.trusted_root = root
+        self._verifier: Verifier | None = None
         self.signing: SigningProvider | None = None
         self.signing_key_id = ""
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
@@ -75,3 +77,11 @@ class SupplyChainService(
             vsa = await self.issue_vsa(digest, ref, policy, rules, vsa_for)
             answer["vsa"] = evidence_json(vsa)
         return answer
+
+    @property
+    def verifier(self) -> Verifier:
+        """The Sigstore verifier over the ``trustedRoot`` setting (``production``, ``staging``
+        or a path), built on first use: sigstore is most of a worker's memory (issue 23)."""
+        if self._verifier is None:
+            self._verifier = sigstore_verify.Verifier(trusted_root=trusted_root(self.trusted_root))
+        return self._verifier

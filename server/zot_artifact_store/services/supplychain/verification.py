@@ -9,12 +9,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from securesystemslib.dsse import Envelope
-from sigstore.errors import Error as SigstoreError
-from sigstore.hashes import Hashed
-from sigstore.models import Bundle
-from sigstore.verify import policy
-from sigstore_models.common.v1 import HashAlgorithm
 
 from ... import jsonbody
 from ...errors import StoreError
@@ -29,9 +23,15 @@ from .base import SupplyChainBase, subject_fields
 from .formats import (
     IN_TOTO_TYPE,
     bundle_statement,
+    common_model,
+    dsse,
     identity_check,
     lookup,
     raw_signature,
+    sigstore_errors,
+    sigstore_hashes,
+    sigstore_models,
+    sigstore_policy,
     statement_subject_names,
     verify_dsse,
     verify_raw,
@@ -281,7 +281,7 @@ class VerificationMixin(SupplyChainBase):
         for evidence, body in bundles:
             try:
                 self._verify_bundle(body, digest, check)
-            except (SigstoreError, policy.VerificationError, ValueError) as exc:
+            except (sigstore_errors.Error, sigstore_policy.VerificationError, ValueError) as exc:
                 reasons.append(f"{evidence.evidence_id}: {exc}")
                 continue
             used.append(evidence.evidence_id)
@@ -298,10 +298,11 @@ class VerificationMixin(SupplyChainBase):
     def _verify_bundle(self, body: bytes, digest: str, check: Any) -> None:
         """A Sigstore bundle verifies offline for ``digest`` under the identity ``check``: a
         message signature over the digest, or a DSSE envelope whose statement names it."""
-        bundle = Bundle.from_json(body)
+        bundle = sigstore_models.Bundle.from_json(body)
         if bundle._inner.dsse_envelope is None:
-            hashed = Hashed(
-                algorithm=HashAlgorithm.SHA2_256, digest=bytes.fromhex(digest.split(":")[1])
+            hashed = sigstore_hashes.Hashed(
+                algorithm=common_model.HashAlgorithm.SHA2_256,
+                digest=bytes.fromhex(digest.split(":")[1]),
             )
             self.verifier.verify_artifact(hashed, bundle, check)
             return
@@ -395,7 +396,11 @@ class VerificationMixin(SupplyChainBase):
                     continue
                 try:
                     self._verify_bundle(body, digest, sigstore_check)
-                except (SigstoreError, policy.VerificationError, ValueError) as exc:
+                except (
+                    sigstore_errors.Error,
+                    sigstore_policy.VerificationError,
+                    ValueError,
+                ) as exc:
                     reasons.append(f"{evidence.evidence_id}: {exc}")
                     continue
                 statement = bundle_statement(body, digest)
@@ -411,7 +416,7 @@ class VerificationMixin(SupplyChainBase):
                         f"{evidence.evidence_id}: {await self._why_untrusted(body, only, scope)}"
                     )
                     continue
-                statement = jsonbody.loads(Envelope.from_dict(jsonbody.loads(body)).payload)
+                statement = jsonbody.loads(dsse.Envelope.from_dict(jsonbody.loads(body)).payload)
                 how = f"signed by trusted key {signer[:16]}"
             predicate = statement.get("predicate")
             failed = [
