@@ -132,6 +132,8 @@ func jsonBody(v any) (*body, error) {
 type request struct {
 	method     string
 	path       string // below the base URL, already escaped
+	href       string // instead of path: a whole URL the store handed out (a presigned href)
+	anonymous  bool   // sent without the client's credentials (a presigned href)
 	query      url.Values
 	header     http.Header
 	body       *body
@@ -161,7 +163,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 		if !errors.As(err, &e) {
 			return nil, err
 		}
-		if e.Status == http.StatusUnauthorized && !renewed && r.body.replayable() {
+		if e.Status == http.StatusUnauthorized && !renewed && !r.anonymous && r.body.replayable() {
 			renewed = true
 			if inv, ok := c.tokens.(Invalidator); ok && inv.Invalidate() {
 				if err := sent.released(ctx); err != nil {
@@ -228,6 +230,9 @@ func (c *Client) roundTrip(ctx context.Context, r *request, sent *sentBody, leng
 		}
 	}()
 	u := c.url(r.path, r.query)
+	if r.href != "" {
+		u = r.href
+	}
 	var reqBody io.Reader
 	if sent != nil {
 		reqBody = sent
@@ -250,7 +255,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request, sent *sentBody, leng
 	if r.body != nil && r.body.ctype != "" && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", r.body.ctype)
 	}
-	if c.auth != nil {
+	if c.auth != nil && !r.anonymous {
 		value, err := c.auth(ctx)
 		if err != nil {
 			return nil, err

@@ -1,7 +1,8 @@
 // Package zotartifacts is the Go client of the Zot Artifact Store's /v1 API: buckets and
 // objects (streamed uploads with sha256, ranged downloads, listings, copies, presigned URLs),
-// multipart uploads with parallel parts and resume, supply-chain evidence and verification,
-// SBOM search, API tokens, the audit trail, policies and CI events.
+// multipart uploads with parallel parts and resume, batches of many objects (UploadMany sends
+// only what the store lacks; BatchHead, BatchDelete, BatchVerify), supply-chain evidence and
+// verification, SBOM search, API tokens, the audit trail, policies and CI events.
 //
 // Import it as
 //

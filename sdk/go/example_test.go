@@ -6,12 +6,15 @@ package zotartifacts_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -275,6 +278,101 @@ func ExampleClient_Upload() {
 	// Output: 50331648
 }
 
+func ExampleClient_UploadMany() {
+	ctx := context.Background()
+	client, err := zotartifacts.NewFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "dist-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	files := []zotartifacts.UploadFile{
+		{Key: "app/v2/readme.txt", Path: filepath.Join(dir, "readme.txt"), ContentType: "text/plain"},
+		{Key: "app/v2/notes.txt", Path: filepath.Join(dir, "notes.txt"), ContentType: "text/plain"},
+	}
+	_ = os.WriteFile(files[0].Path, []byte("hello, artifacts\n"), 0o644) // as app/v1/readme.txt
+	_ = os.WriteFile(files[1].Path, []byte("zot app 2.0: notes sent by UploadMany\n"), 0o644)
+	// One batch request says what the store needs; only that is sent, streamed from disk.
+	result, err := client.UploadMany(ctx, "releases", files, &zotartifacts.UploadManyOptions{Parallel: 4})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range result.Files {
+		fmt.Println(f.Key, f.Result, f.Err)
+	}
+	// Again: nothing to send.
+	again, err := client.UploadMany(ctx, "releases", files, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(again.Count(zotartifacts.ResultPresent), "present")
+	// Output:
+	// app/v2/readme.txt linked <nil>
+	// app/v2/notes.txt uploaded <nil>
+	// 2 present
+}
+
+func ExampleClient_Batch() {
+	ctx := context.Background()
+	client, err := zotartifacts.NewFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The Git LFS batch model by hand: declare each object's sha256 and size, then send the
+	// bytes of those answered ResultUpload through their presigned hrefs.
+	script := []byte("#!/bin/sh\necho zot app 3.0\n")
+	sum := sha256.Sum256(script)
+	plan, err := client.Batch(ctx, zotartifacts.BatchRequest{
+		Operation: zotartifacts.BatchOpUpload,
+		Bucket:    "releases",
+		Objects: []zotartifacts.BatchObject{
+			{Key: "app/v3/run.sh", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(script))},
+			{Key: "app/v3/bad", SHA256: "not-a-digest", Size: 1},
+		},
+		ExpiresIn: 15 * time.Minute,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, o := range plan.Objects {
+		switch o.Result {
+		case zotartifacts.ResultUpload:
+			// The href is bound to the declared sha256 and size: other bytes are refused.
+			if _, err := client.SendUpload(ctx, o.Actions.Upload, bytes.NewReader(script), int64(len(script))); err != nil {
+				log.Fatal(err)
+			}
+			fmt.Println(o.Key, "sent")
+		case zotartifacts.ResultError:
+			fmt.Println(o.Key, o.Error.Code)
+		}
+	}
+	head, err := client.BatchHead(ctx, "releases", []string{"app/v3/run.sh", "app/v3/none"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, k := range head.Keys {
+		if k.Error != nil {
+			fmt.Println(k.Key, k.Error.Code)
+		} else {
+			fmt.Println(k.Key, k.Object.Size)
+		}
+	}
+	deleted, err := client.BatchDelete(ctx, "releases", []string{"app/v3/run.sh"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(deleted.Counts["deleted"], "deleted")
+	// Output:
+	// app/v3/run.sh sent
+	// app/v3/bad InvalidDigest
+	// app/v3/run.sh 27
+	// app/v3/none NoSuchKey
+	// 1 deleted
+}
+
 func ExampleClient_Verify() {
 	ctx := context.Background()
 	client, err := zotartifacts.NewFromEnv()
@@ -311,6 +409,37 @@ func ExampleClient_Verify() {
 	// Output:
 	// verified: true
 	// application/vnd.cyclonedx+json
+}
+
+func ExampleClient_BatchVerify() {
+	ctx := context.Background()
+	client, err := zotartifacts.NewFromEnv()
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A release pipeline checks all its artifacts in one call.
+	subjects := []zotartifacts.Subject{
+		zotartifacts.ObjectSubject("releases", "app/v1/readme.txt"),
+		zotartifacts.ObjectSubject("releases", "app/v2/readme.txt"),
+		zotartifacts.ObjectSubject("releases", "app/v9/none.txt"),
+	}
+	result, err := client.BatchVerify(ctx, subjects, map[string]any{"sbom": true}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range result.Subjects {
+		if s.Error != nil {
+			fmt.Println(s.Result, s.Error.Code)
+		} else {
+			fmt.Println(s.Result, s.Subject)
+		}
+	}
+	fmt.Println("all verified:", result.Verified)
+	// Output:
+	// passed releases/app/v1/readme.txt
+	// passed releases/app/v2/readme.txt
+	// error NoSuchKey
+	// all verified: false
 }
 
 func ExampleClient_SetVerification() {

@@ -19,6 +19,28 @@ const nodeCrypto = (
   globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
 ).process?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined;
 
+interface NodeFs {
+  openAsBlob(path: string): Promise<Blob>;
+  promises: { stat(path: string): Promise<unknown> };
+}
+
+const nodeFs = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.("node:fs") as NodeFs | undefined;
+
+/**
+ * A local file as a `Blob` read from disk in slices, never whole (Node's `fs.openAsBlob`);
+ * browsers have no paths: there, pass a `File`.
+ */
+export function openFile(path: string): Promise<Blob> {
+  if (!nodeFs) {
+    return Promise.reject(new TypeError(`${path}: files by path need Node (>= 20.16); pass a Blob or File`));
+  }
+  const fs = nodeFs;
+  // stat first: a missing file is ENOENT naming the path (openAsBlob says less).
+  return fs.promises.stat(path).then(() => fs.openAsBlob(path));
+}
+
 /** A new incremental sha256 (OpenSSL's in Node, @noble/hashes' elsewhere). */
 export function newSha256(): Sha256 {
   let hex: string | undefined;

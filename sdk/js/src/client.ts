@@ -1,12 +1,23 @@
 /** The client: one instance per store, safe to share; every method returns a promise. */
 import { type AuthContext, basicAuth, type Credentials, tokenAuth } from "./auth.js";
-import { hashingStream, newSha256, Replayable, streamChunks, type UploadBody } from "./body.js";
-import { ConflictError, errorFromResponse, PreconditionFailedError, StoreError } from "./errors.js";
+import { hashingStream, newSha256, openFile, Replayable, streamChunks, type UploadBody } from "./body.js";
+import {
+  ConflictError,
+  errorFromBatch,
+  errorFromResponse,
+  PreconditionFailedError,
+  StoreError,
+} from "./errors.js";
 import { DEFAULT_RETRY, type RetryPolicy, retryDelay } from "./retry.js";
 import type {
   ApiToken,
   AuditRecord,
   AuthorizeResult,
+  BatchAction,
+  BatchKeysResponse,
+  BatchObject,
+  BatchResponse,
+  BatchVerification,
   Bucket,
   Evidence,
   Labels,
@@ -100,6 +111,75 @@ export interface AuditQuery {
   since?: string;
   until?: string;
   pageSize?: number;
+}
+
+/** Items the store takes in one batch request; the batch methods send longer lists as several. */
+export const BATCH_LIMIT = 1000;
+
+/** One file of {@link Client.uploadMany}: a path (Node) or a body that can be read again. */
+export type UploadManyFile = { key: string; contentType?: string } & (
+  | { path: string }
+  | { body: Blob | Uint8Array | ArrayBuffer | string }
+);
+
+/** What {@link Client.uploadMany} did with one file. */
+export interface UploadManyFileResult {
+  key: string;
+  /**
+   * `uploaded` (sent through its presigned href: `object`), `present` (the key already held
+   * these bytes), `linked` (the store had them under `linkedFrom`: no transfer) or `error`.
+   */
+  result: "uploaded" | "present" | "linked" | "error";
+  /** The file's sha256 (hex) and size, once read. */
+  sha256?: string;
+  size?: number;
+  /** `bucket/key` the content was linked from. */
+  linkedFrom?: string;
+  /** The stored object, for `uploaded`. */
+  object?: ObjectInfo;
+  /** Why it failed: a {@link StoreError} (as the single call would throw), or the file's own error. */
+  error?: Error;
+}
+
+/** The answer of {@link Client.uploadMany}: a result per file in the order given, and how many ended each way. */
+export interface UploadManyResult {
+  bucket: string;
+  files: UploadManyFileResult[];
+  counts: Record<UploadManyFileResult["result"], number>;
+}
+
+export interface UploadManyOptions {
+  /** Files hashed, then sent, at once. Default 4. */
+  parallel?: number;
+  /** Seconds the upload hrefs stay valid (long enough to send every file). Default 3600. */
+  expiresIn?: number;
+  /** Called as each file ends. */
+  onFile?: (file: UploadManyFileResult) => void;
+  signal?: AbortSignal;
+}
+
+function batchChunks<T>(items: T[]): T[][] {
+  if (items.length === 0) return [items]; // the store says what is missing
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += BATCH_LIMIT) out.push(items.slice(i, i + BATCH_LIMIT));
+  return out;
+}
+
+function sumCounts(pages: { counts: Record<string, number> }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const page of pages) {
+    for (const [k, n] of Object.entries(page.counts)) counts[k] = (counts[k] ?? 0) + n;
+  }
+  return counts;
+}
+
+/** `work(i)` for i in [0, n), `parallel` at a time. */
+async function inPool(n: number, parallel: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(parallel, n)) }, async () => {
+    while (next < n) await work(next++);
+  });
+  await Promise.all(workers);
 }
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -398,6 +478,205 @@ export class Client {
       yield* page.common_prefixes;
       token = page.truncated ? (page.next_continuation_token ?? undefined) : undefined;
     } while (token);
+  }
+
+  // ---- batch -----------------------------------------------------------------------------
+
+  /**
+   * `POST /v1/batch`, the Git LFS batch model: for each `{key, sha256, size}` to upload, the
+   * store answers `present`, `linked` (server-side, no transfer), `upload` with
+   * `actions.upload` (a presigned PUT bound to that sha256 and size: see {@link sendUpload}),
+   * or `error`; for a download, `actions.download`. Results come in request order; more than
+   * {@link BATCH_LIMIT} objects go as several requests, answered as one.
+   */
+  async batch(
+    bucket: string,
+    objects: BatchObject[],
+    options: { operation?: "upload" | "download"; expiresIn?: number; signal?: AbortSignal } = {},
+  ): Promise<BatchResponse> {
+    const operation = options.operation ?? "upload";
+    const pages: BatchResponse[] = [];
+    for (const chunk of batchChunks(objects)) {
+      pages.push(
+        await this.json<BatchResponse>({
+          method: "POST",
+          path: "/v1/batch",
+          json: { operation, bucket, objects: chunk, expires_in: options.expiresIn ?? 3600 },
+          signal: options.signal,
+        }),
+      );
+    }
+    return { operation, bucket, objects: pages.flatMap((p) => p.objects), counts: sumCounts(pages) };
+  }
+
+  private async batchKeys(
+    route: "head" | "delete",
+    bucket: string,
+    keys: string[],
+  ): Promise<BatchKeysResponse> {
+    const pages: BatchKeysResponse[] = [];
+    for (const chunk of batchChunks(keys)) {
+      pages.push(
+        await this.json<BatchKeysResponse>({
+          method: "POST",
+          path: `/v1/batch/${route}`,
+          json: { bucket, keys: chunk },
+          idempotent: route === "head",
+        }),
+      );
+    }
+    return { bucket, keys: pages.flatMap((p) => p.keys), counts: sumCounts(pages) };
+  }
+
+  /** Many keys' metadata (`POST /v1/batch/head`): `found` with `object`, or `error`, per key in order. */
+  batchHead(bucket: string, keys: string[]): Promise<BatchKeysResponse> {
+    return this.batchKeys("head", bucket, keys);
+  }
+
+  /** Delete many keys as {@link delete} would (`POST /v1/batch/delete`): `deleted` with the `sha256` it held, or `error`, per key. */
+  batchDelete(bucket: string, keys: string[]): Promise<BatchKeysResponse> {
+    return this.batchKeys("delete", bucket, keys);
+  }
+
+  /**
+   * Verify many subjects against one policy (`POST /v1/batch/verify`), each as {@link verify}
+   * would: `passed` / `failed` with its rules, or `error`, per subject in order; `verified`
+   * only when all passed. A policy the store refuses rejects the whole call (400).
+   */
+  async batchVerify(
+    subjects: Subject[],
+    policy: Policy,
+    options: { issueVsa?: boolean } = {},
+  ): Promise<BatchVerification> {
+    const pages: BatchVerification[] = [];
+    for (const chunk of batchChunks(subjects)) {
+      const body: Record<string, unknown> = { subjects: chunk, policy };
+      if (options.issueVsa) body.issue_vsa = true;
+      pages.push(
+        await this.json<BatchVerification>({
+          method: "POST",
+          path: "/v1/batch/verify",
+          json: body,
+          idempotent: !options.issueVsa,
+        }),
+      );
+    }
+    return {
+      verified: pages.every((p) => p.verified),
+      subjects: pages.flatMap((p) => p.subjects),
+      counts: sumCounts(pages),
+    };
+  }
+
+  /**
+   * Send a body through an upload action of {@link batch} (its presigned href and headers, no
+   * credentials). The store checks it against the sha256 and size the batch declared: other
+   * bytes are refused (`UnprocessableError` ChecksumMismatch, 400 IncompleteBody) and nothing
+   * is stored.
+   */
+  sendUpload(
+    action: BatchAction,
+    body: Blob | Uint8Array | ArrayBuffer | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ObjectInfo> {
+    const source = Replayable.of(body) as Replayable;
+    return this.json<ObjectInfo>({
+      method: action.method,
+      path: action.href,
+      headers: action.headers,
+      body: () => source.slice(0, source.size),
+      auth: false,
+      idempotent: true,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Store many files sending only what the store needs: each file is hashed (streaming,
+   * `parallel` at a time), one {@link batch} call says which keys already hold that content
+   * (`present`) or were linked server-side (`linked`), and the rest are sent through their
+   * presigned hrefs, read from disk or the Blob in slices. In Node a file is `{key, path}`;
+   * anywhere, `{key, body}` with a `Blob`/`File` or bytes. One file's failure is its
+   * result's `error`; the others go on. The promise rejects only when the batch request
+   * itself fails.
+   */
+  async uploadMany(
+    bucket: string,
+    files: UploadManyFile[],
+    options: UploadManyOptions = {},
+  ): Promise<UploadManyResult> {
+    const parallel = options.parallel ?? 4;
+    const results: UploadManyFileResult[] = files.map((f) => ({ key: f.key, result: "error" }));
+    const sources: (Replayable | undefined)[] = new Array(files.length);
+    const fail = (i: number, err: unknown) => {
+      const r = results[i] as UploadManyFileResult;
+      r.result = "error";
+      r.error = err instanceof Error ? err : new Error(String(err));
+      options.onFile?.(r);
+    };
+    await inPool(files.length, parallel, async (i) => {
+      const file = files[i] as UploadManyFile;
+      try {
+        const source = Replayable.of("path" in file ? await openFile(file.path) : file.body) as Replayable;
+        const r = results[i] as UploadManyFileResult;
+        r.sha256 = await source.sha256();
+        r.size = source.size;
+        sources[i] = source;
+      } catch (err) {
+        fail(i, err);
+      }
+    });
+    const asked = files.flatMap((_, i) => (sources[i] ? [i] : []));
+    const sends: { index: number; action: BatchAction }[] = [];
+    if (asked.length) {
+      const objects = asked.map((i) => {
+        const file = files[i] as UploadManyFile;
+        const r = results[i] as UploadManyFileResult;
+        const entry: BatchObject = { key: file.key, sha256: r.sha256 as string, size: r.size as number };
+        if (file.contentType) entry.content_type = file.contentType;
+        return entry;
+      });
+      const plan = await this.batch(bucket, objects, {
+        expiresIn: options.expiresIn,
+        signal: options.signal,
+      });
+      plan.objects.forEach((item, n) => {
+        const i = asked[n] as number;
+        const r = results[i] as UploadManyFileResult;
+        if (item.result === "present" || item.result === "linked") {
+          r.result = item.result;
+          if (item.linked_from) r.linkedFrom = item.linked_from;
+          options.onFile?.(r);
+        } else if (item.result === "upload" && item.actions?.upload) {
+          sends.push({ index: i, action: item.actions.upload });
+        } else {
+          fail(
+            i,
+            item.error
+              ? errorFromBatch(item.error)
+              : new StoreError(`${item.key}: unexpected result ${item.result}`, { code: "InvalidResponse" }),
+          );
+        }
+      });
+    }
+    await inPool(sends.length, parallel, async (n) => {
+      const { index, action } = sends[n] as { index: number; action: BatchAction };
+      try {
+        const source = sources[index] as Replayable;
+        const object = await this.sendUpload(action, source.slice(0, source.size), {
+          signal: options.signal,
+        });
+        const r = results[index] as UploadManyFileResult;
+        r.result = "uploaded";
+        r.object = object;
+        options.onFile?.(r);
+      } catch (err) {
+        fail(index, err);
+      }
+    });
+    const counts = { uploaded: 0, present: 0, linked: 0, error: 0 };
+    for (const r of results) counts[r.result]++;
+    return { bucket, files: results, counts };
   }
 
   // ---- upload ----------------------------------------------------------------------------

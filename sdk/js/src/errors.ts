@@ -143,6 +143,12 @@ export function errorFromResponse(status: number, headers: Headers, body: string
   });
 }
 
+/** One batch item's error (`{code, message, status}`) as the error the single call would have thrown. */
+export function errorFromBatch(error: { code: string; message: string; status: number }): StoreError {
+  const Kind = BY_STATUS[error.status] ?? StoreError;
+  return new Kind(error.message, { code: error.code, status: error.status });
+}
+
 function statusOf(err: unknown): number | undefined {
   return err instanceof StoreError ? err.status : undefined;
 }

@@ -16,6 +16,7 @@ export {
 export type { UploadBody } from "./body.js";
 export {
   type AuditQuery,
+  BATCH_LIMIT,
   type ByteRange,
   Client,
   type ClientOptions,
@@ -23,6 +24,10 @@ export {
   type ListOptions,
   type ObjectDownload,
   type ProgressCallback,
+  type UploadManyFile,
+  type UploadManyFileResult,
+  type UploadManyOptions,
+  type UploadManyResult,
   type UploadOptions,
 } from "./client.js";
 export {

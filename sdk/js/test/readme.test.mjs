@@ -31,6 +31,15 @@ test("every README example runs as written", async () => {
     const { stdout } = await run(process.execPath, [script], { env, cwd: sdk, timeout: 120_000 });
     assert.match(stdout, /^true NoSuchKey true$/m);
     assert.match(stdout, /^release notes\n$/m);
+    // The batch section: one link, two uploads, the plan, heads, a verification of both.
+    assert.match(
+      stdout,
+      /^app\/1\.1\/app\.tar\.gz linked\napp\/1\.1\/CHANGES\.md uploaded\napp\/1\.1\/build\.json uploaded$/m,
+    );
+    assert.match(stdout, /^app\/1\.1\/run\.sh upload undefined\napp\/1\.1\/bad error InvalidDigest$/m);
+    assert.match(stdout, /^app\/1\.1\/run\.sh 19\napp\/9\.9\/none NoSuchKey$/m);
+    assert.match(stdout, /^true \{ passed: 2, failed: 0, error: 0 \}$/m);
+    assert.match(stdout, /^\{ deleted: 2, error: 0 \}$/m);
   } finally {
     await rm(script, { force: true });
   }
