@@ -17,9 +17,12 @@ from zot_artifact_store.services.checksums import (
     BodyChecksums,
     algorithm_for_header,
     checksum_b64,
+    checksum_type_of,
     composite_checksum,
     full_object_crc,
     header_name,
+    multipart_checksum,
+    multipart_checksum_choice,
     new_checksum,
     parse_checksum_headers,
     py_crc32c,
@@ -115,6 +118,35 @@ def test_composite_checksum() -> None:
     digests = [new_digest("SHA256", b"a"), new_digest("SHA256", b"b")]
     expected = base64.b64encode(hashlib.sha256(b"".join(digests)).digest()).decode()
     assert composite_checksum("SHA256", digests) == f"{expected}-2"
+
+
+def test_multipart_checksum_choice() -> None:
+    assert multipart_checksum_choice(None, None) == (None, None)
+    assert multipart_checksum_choice("sha256", None) == ("SHA256", "COMPOSITE")
+    assert multipart_checksum_choice("crc32", "full_object") == ("CRC32", "FULL_OBJECT")
+    assert multipart_checksum_choice("CRC64NVME", None) == ("CRC64NVME", "FULL_OBJECT")
+    for algorithm, kind in (
+        (None, "COMPOSITE"),  # a type needs an algorithm
+        ("SHA256", "FULL_OBJECT"),
+        ("CRC64NVME", "COMPOSITE"),
+        ("CRC32", "PARTIAL"),
+        ("MD5", None),
+    ):
+        with pytest.raises(StoreError) as exc:
+            multipart_checksum_choice(algorithm, kind)
+        assert exc.value.code == "InvalidRequest"
+
+
+def test_multipart_checksum_of_parts() -> None:
+    parts = [b"a" * 10, b"bc"]
+    values = [(checksum_b64("CRC32C", p), len(p)) for p in parts]
+    composite = multipart_checksum("CRC32C", "COMPOSITE", values)
+    assert composite == composite_checksum("CRC32C", [new_digest("CRC32C", p) for p in parts])
+    assert checksum_type_of(composite) == "COMPOSITE"
+    if checksums.HAS_CRT:
+        full = multipart_checksum("CRC32C", "FULL_OBJECT", values)
+        assert full == checksum_b64("CRC32C", b"".join(parts))
+        assert checksum_type_of(full) == "FULL_OBJECT"
 
 
 def test_header_names() -> None:

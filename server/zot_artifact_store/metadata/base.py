@@ -109,7 +109,10 @@ class MultipartUpload:
     user_metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    # S3 multipart checksums (``x-amz-checksum-algorithm`` / ``-type`` at create): every part
+    # gets one of ``checksum_algorithm``; the object's is COMPOSITE or FULL_OBJECT.
     checksum_algorithm: str | None = None
+    checksum_type: str | None = None
     # S3 object tags given at create (``x-amz-tagging``), the object's at complete.
     tags: dict[str, str] = field(default_factory=dict)
     # The object's expiry given at create (``X-Expires-At`` / ``expires_in``), set at complete.

@@ -257,6 +257,61 @@ def composite_checksum(algorithm: str, part_digests: Sequence[bytes]) -> str:
     return f"{base64.b64encode(calc.digest()).decode('ascii')}-{len(part_digests)}"
 
 
+#: Multipart checksum types, and the algorithms each allows (AWS: a COMPOSITE checksum of
+#: CRC64NVME, or a FULL_OBJECT one of a secure hash, cannot be asked for).
+MULTIPART_CHECKSUM_TYPES: dict[str, tuple[str, ...]] = {
+    "COMPOSITE": ("CRC32", "CRC32C", "SHA1", "SHA256"),
+    "FULL_OBJECT": CRC_ALGORITHMS,
+}
+
+
+def multipart_checksum_choice(
+    algorithm: str | None, checksum_type: str | None
+) -> tuple[str | None, str | None]:
+    """CreateMultipartUpload's ``x-amz-checksum-algorithm`` and ``x-amz-checksum-type``
+    checked and normalised: ``(ALGORITHM, TYPE)``, or ``(None, None)`` when none is asked for.
+    The type defaults to FULL_OBJECT for CRC64NVME, COMPOSITE otherwise (as on AWS)."""
+    if not algorithm:
+        if checksum_type:
+            raise StoreError(
+                "InvalidRequest",
+                "The x-amz-checksum-type header can only be used with the "
+                "x-amz-checksum-algorithm header.",
+            )
+        return None, None
+    upper = normalize_algorithm(algorithm)
+    kind = (checksum_type or "").strip().upper() or (
+        "FULL_OBJECT" if upper == "CRC64NVME" else "COMPOSITE"
+    )
+    if kind not in MULTIPART_CHECKSUM_TYPES:
+        raise StoreError("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
+    if upper not in MULTIPART_CHECKSUM_TYPES[kind]:
+        raise StoreError(
+            "InvalidRequest",
+            f"The {kind} checksum type cannot be used with the {upper.lower()} checksum algorithm.",
+        )
+    return upper, kind
+
+
+def multipart_checksum(algorithm: str, checksum_type: str, parts: Sequence[tuple[str, int]]) -> str:
+    """The checksum of an object completed from parts, from each part's ``(base64 checksum,
+    size)``: ``base64(alg(concat(part digests)))-N`` for COMPOSITE, the CRC of the whole
+    object (combined from the parts' CRCs) for FULL_OBJECT."""
+    digests = [decode_checksum_value(algorithm, value) for value, _ in parts]
+    if checksum_type == "FULL_OBJECT":
+        combined = full_object_crc(
+            algorithm, [(d, size) for d, (_, size) in zip(digests, parts, strict=True)]
+        )
+        return base64.b64encode(combined).decode("ascii")
+    return composite_checksum(algorithm, digests)
+
+
+def checksum_type_of(value: str) -> str:
+    """``x-amz-checksum-type`` of a stored checksum: a composite one ends in ``-N`` (base64
+    never holds a ``-``), any other is of the full object."""
+    return "COMPOSITE" if "-" in value else "FULL_OBJECT"
+
+
 # --------------------------------------------------------------------------- expectations
 
 

@@ -10,14 +10,17 @@ the same artifact, with the same digest, as if it had been uploaded in one piece
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Mapping
 
 from ..errors import StoreError
 from ..metadata import MultipartUpload, ObjectRecord, Part
 from ..storage import BlobWriter
 from .artifacts import DEFAULT_CONTENT_TYPE, ArtifactService, PutOptions, PutSession, validate_key
+from .checksums import multipart_checksum, new_checksum
 from .objectlock import check_lock_request
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -54,6 +57,11 @@ class PartSession(PutSession):
 
     async def finish_part(self) -> Part:
         info = await self.commit_blob()
+        checksums = dict(self.options.checksums)
+        if self.upload.checksum_algorithm == "SHA256" and "sha256" not in checksums:
+            # The blob's own digest is the part's SHA-256: no second pass over the bytes.
+            raw = bytes.fromhex(info.digest.removeprefix("sha256:"))
+            checksums["sha256"] = base64.b64encode(raw).decode("ascii")
         part = Part(
             upload_id=self.upload.upload_id,
             part_number=self.number,
@@ -61,7 +69,7 @@ class PartSession(PutSession):
             size=info.size,
             etag=info.hashes["md5"],
             last_modified=time.time(),
-            checksums=self.options.checksums,
+            checksums=checksums,
             started_at=self.started_at,
         )
         metadata = self._service.metadata
@@ -79,8 +87,18 @@ class MultipartService:
         self.blobs = artifacts.blobs
 
     async def create(
-        self, bucket: str, key: str, owner: str, options: PutOptions, public_read: bool = False
+        self,
+        bucket: str,
+        key: str,
+        owner: str,
+        options: PutOptions,
+        public_read: bool = False,
+        *,
+        checksum_algorithm: str | None = None,
+        checksum_type: str | None = None,
     ) -> MultipartUpload:
+        """Open an upload; ``checksum_algorithm`` / ``checksum_type`` as
+        :func:`.checksums.multipart_checksum_choice` returns them (every part then has one)."""
         validate_key(key)
         found = await self.artifacts.get_bucket(bucket)
         check_lock_request(found, options.retention, options.legal_hold)
@@ -99,6 +117,8 @@ class MultipartService:
             retention_mode=options.retention.mode,
             retain_until=options.retention.until,
             legal_hold=bool(options.legal_hold),
+            checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
         )
         await self.metadata.create_multipart(upload)
         return upload
@@ -139,9 +159,17 @@ class MultipartService:
         """UploadPartCopy: the source's bytes [start, end) become the part."""
         check_part_number(number)
         session = await self.begin_part(upload, number, PutOptions())
+        algorithm = upload.checksum_algorithm
+        calc = new_checksum(algorithm) if algorithm and algorithm != "SHA256" else None
         try:
             async for chunk in self.artifacts.read_object(source, start, end):
+                if calc is not None:
+                    calc.update(chunk)
                 await session.write(chunk)
+            if calc is not None and algorithm:
+                session.options.checksums = {
+                    algorithm.lower(): base64.b64encode(calc.digest()).decode("ascii")
+                }
             return await session.finish_part()
         finally:
             await session.abort()
@@ -154,11 +182,18 @@ class MultipartService:
         *,
         sha256_etag: bool = False,
         if_absent: bool = False,
+        part_checksums: Mapping[int, Mapping[str, str]] | None = None,
+        declared_checksum: tuple[str, str] | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Publish the object made of the ``requested`` (number, ETag) parts. With
         ``expected_sha256`` (``sha256:<hex>``) of the whole object, a mismatch writes nothing
         and keeps the upload. The ETag is S3's ``md5-of-md5s-N``, or with ``sha256_etag`` the
-        sha256 (as every ``/v1`` object's)."""
+        sha256 (as every ``/v1`` object's).
+
+        ``part_checksums`` (part number → {ALGORITHM: base64}) are the parts' checksums the
+        request lists: each must be the part's (``InvalidPart``). An upload with a checksum
+        algorithm gives the object its COMPOSITE or FULL_OBJECT checksum; a
+        ``declared_checksum`` (ALGORITHM, base64) of the object must equal it (``BadDigest``)."""
         if not requested:
             raise StoreError("MalformedXML", "CompleteMultipartUpload lists no parts")
         numbers = [n for n, _ in requested]
@@ -183,7 +218,15 @@ class MultipartService:
                     f"at least {MIN_PART_SIZE}",
                     resource=f"{upload.bucket}/{upload.key}",
                 )
+            for algorithm, value in (part_checksums or {}).get(number, {}).items():
+                if part.checksums.get(algorithm.lower()) != value.strip():
+                    raise StoreError(
+                        "InvalidPart",
+                        f"part {number}'s {algorithm} checksum is not {value}",
+                        resource=f"{upload.bucket}/{upload.key}",
+                    )
             chosen.append(part)
+        checksums = self._object_checksums(upload, chosen, declared_checksum)
         sha256 = await self._sha256_of([p.digest for p in chosen])
         if expected_sha256 is not None and expected_sha256 != f"sha256:{sha256}":
             raise StoreError(
@@ -209,6 +252,7 @@ class MultipartService:
             labels=upload.labels,
             user_metadata=upload.user_metadata,
             headers=headers,
+            checksums=checksums,
             parts=[{"digest": p.digest, "size": p.size, "etag": p.etag} for p in chosen],
             public_read=public,
             tags=upload.tags,
@@ -221,6 +265,47 @@ class MultipartService:
         result = await self.artifacts.publish(record, if_absent=if_absent)
         await self.metadata.delete_multipart(upload.upload_id)
         return result
+
+    @staticmethod
+    def _object_checksums(
+        upload: MultipartUpload, chosen: list[Part], declared: tuple[str, str] | None
+    ) -> dict[str, str]:
+        """The completed object's checksum ({algorithm: base64}, empty when the upload has
+        no checksum algorithm), checked against the one the request declares."""
+        algorithm = upload.checksum_algorithm
+        if not algorithm:
+            if declared is not None:
+                raise StoreError(
+                    "InvalidRequest",
+                    f"the upload was created without a checksum algorithm; "
+                    f"x-amz-checksum-{declared[0].lower()} cannot be checked",
+                )
+            return {}
+        values = []
+        for part in chosen:
+            value = part.checksums.get(algorithm.lower())
+            if value is None:
+                raise StoreError(
+                    "InvalidPart",
+                    f"part {part.part_number} has no {algorithm} checksum",
+                    resource=f"{upload.bucket}/{upload.key}",
+                )
+            values.append((value, part.size))
+        kind = upload.checksum_type or "COMPOSITE"
+        value = multipart_checksum(algorithm, kind, values)
+        if declared is not None:
+            if declared[0] != algorithm:
+                raise StoreError(
+                    "InvalidRequest",
+                    f"the upload's checksum algorithm is {algorithm}, not {declared[0]}",
+                )
+            if declared[1].strip() not in (value, value.split("-")[0]):
+                raise StoreError(
+                    "BadDigest",
+                    f"The {kind} {algorithm} checksum of the parts is {value}, not the "
+                    f"declared {declared[1]}; no object was written and the upload is kept",
+                )
+        return {algorithm.lower(): value}
 
     async def completed(
         self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]

@@ -7,7 +7,14 @@ import re
 import urllib.parse
 
 from ...errors import StoreError
-from ...metadata import MultipartUpload, ObjectRecord
+from ...metadata import MultipartUpload, ObjectRecord, Part
+from ...services.checksums import (
+    CHECKSUM_TYPE_HEADER,
+    S3_ALGORITHMS,
+    algorithm_for_header,
+    checksum_type_of,
+    multipart_checksum_choice,
+)
 from ...services.multipart import check_part_number
 from ..httputil import quote_etag
 from . import xml
@@ -37,9 +44,22 @@ class MultipartOperations(ObjectLockRequests):
         options.tags = await self.header_tags(bucket, key) or {}  # the object's, at complete
         options.retention, options.legal_hold = await self.lock_request(bucket, key)
         public = self.canned_acl()
-        upload = await self.ctx.multipart.create(
-            bucket, key, self.principal.id, options, public_read=bool(public)
+        algorithm, kind = multipart_checksum_choice(
+            self.request.headers.get("x-amz-checksum-algorithm"),
+            self.request.headers.get(CHECKSUM_TYPE_HEADER),
         )
+        upload = await self.ctx.multipart.create(
+            bucket,
+            key,
+            self.principal.id,
+            options,
+            public_read=bool(public),
+            checksum_algorithm=algorithm,
+            checksum_type=kind,
+        )
+        if algorithm and kind:
+            self.set_header("x-amz-checksum-algorithm", algorithm)
+            self.set_header(CHECKSUM_TYPE_HEADER, kind)
         self.write_xml(
             "InitiateMultipartUploadResult",
             {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id},
@@ -52,7 +72,11 @@ class MultipartOperations(ObjectLockRequests):
         part = await self.ctx.multipart.copy_part(upload, self._part_number(), source, start, end)
         self.write_xml(
             "CopyPartResult",
-            {"ETag": quote_etag(part.etag), "LastModified": xml.s3_time(part.last_modified)},
+            {
+                "ETag": quote_etag(part.etag),
+                "LastModified": xml.s3_time(part.last_modified),
+                **_part_checksums(part),
+            },
         )
 
     async def op_ListParts(self, bucket: str, key: str) -> None:
@@ -70,6 +94,8 @@ class MultipartOperations(ObjectLockRequests):
                 "Initiator": OWNER,
                 "Owner": OWNER,
                 "StorageClass": STORAGE_CLASS,
+                "ChecksumAlgorithm": upload.checksum_algorithm,
+                "ChecksumType": upload.checksum_type,
                 "PartNumberMarker": marker,
                 "NextPartNumberMarker": parts[-1].part_number if parts else marker,
                 "MaxParts": limit,
@@ -80,6 +106,7 @@ class MultipartOperations(ObjectLockRequests):
                         "LastModified": xml.s3_time(p.last_modified),
                         "ETag": quote_etag(p.etag),
                         "Size": p.size,
+                        **_part_checksums(p),
                     }
                     for p in parts
                 ],
@@ -98,6 +125,7 @@ class MultipartOperations(ObjectLockRequests):
         await self.authorize("s3:PutObject", f"{bucket}/{key}")
         request = xml.parse(self.body, "CompleteMultipartUpload")
         parts: list[tuple[int, str]] = []
+        part_checksums: dict[int, dict[str, str]] = {}
         for part in xml.children(request, "Part"):
             number, etag = xml.child_text(part, "PartNumber"), xml.child_text(part, "ETag")
             if number is None or etag is None:
@@ -106,6 +134,21 @@ class MultipartOperations(ObjectLockRequests):
                 parts.append((int(number), etag))
             except ValueError:
                 raise StoreError("MalformedXML", "<PartNumber> must be an integer") from None
+            given = {
+                algorithm: value
+                for algorithm in S3_ALGORITHMS
+                if (value := xml.child_text(part, f"Checksum{algorithm}")) is not None
+            }
+            if given:
+                part_checksums[int(number)] = given
+        declared = next(
+            (
+                (algorithm, value)
+                for name, value in self.request.headers.get_all()
+                if (algorithm := algorithm_for_header(name)) is not None
+            ),
+            None,
+        )
         try:
             upload = await self._upload(bucket, key)
         except StoreError as exc:
@@ -119,8 +162,19 @@ class MultipartOperations(ObjectLockRequests):
                 raise
             record = done
         else:
+            kind = self.request.headers.get(CHECKSUM_TYPE_HEADER, "").strip().upper()
+            if kind and kind != upload.checksum_type:
+                raise StoreError(
+                    "InvalidRequest",
+                    f"The upload was created using the {upload.checksum_type or 'null'} "
+                    f"checksum mode; the complete request asked for {kind}",
+                )
             record, _ = await self.ctx.multipart.complete(
-                upload, parts, if_absent=self.create_only()
+                upload,
+                parts,
+                if_absent=self.create_only(),
+                part_checksums=part_checksums,
+                declared_checksum=declared,
             )
         await self.set_expiration_header(record)
         self.set_version_header(record)
@@ -132,6 +186,13 @@ class MultipartOperations(ObjectLockRequests):
                 "Bucket": bucket,
                 "Key": key,
                 "ETag": quote_etag(record.etag),
+                **{
+                    f"Checksum{algorithm.upper()}": value
+                    for algorithm, value in sorted(record.checksums.items())
+                },
+                "ChecksumType": next(
+                    (checksum_type_of(v) for _, v in sorted(record.checksums.items())), None
+                ),
             },
         )
 
@@ -159,3 +220,8 @@ def _copy_range(value: str | None, source: ObjectRecord) -> tuple[int, int]:
             f"range specified is not valid for source object of size: {source.size}",
         )
     return first, last + 1
+
+
+def _part_checksums(part: Part) -> dict[str, str]:
+    """A part's ``ChecksumCRC32``… elements (ListParts, CopyPartResult)."""
+    return {f"Checksum{a.upper()}": v for a, v in sorted(part.checksums.items())}

@@ -17,7 +17,7 @@ from ...auth.sigv4 import PayloadMode, payload_mode
 from ...errors import NotModified, StoreError
 from ...metadata import ObjectRecord
 from ...services.artifacts import PutOptions, PutSession, validate_key
-from ...services.checksums import BodyChecksums, parse_checksum_headers
+from ...services.checksums import BodyChecksums, checksum_type_of, parse_checksum_headers
 from ...services.multipart import PartSession, check_part_number
 from ...services.versioning import s3_version_id
 from ..base import UploadHandler
@@ -59,13 +59,14 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         bucket, key = self.path_args
         if self.operation.name not in ("PutObject", "UploadPart"):
             return  # any other body is small XML, read into self.small_body
-        options = self._streaming_options()
         if self.operation.name == "UploadPart":
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             upload = await self.ctx.multipart.get(bucket, key, self.arg("uploadId") or "")
             number = self._part_number()
+            options = self._streaming_options(upload.checksum_algorithm)
             self.session = await self.ctx.multipart.begin_part(upload, number, options)
         else:
+            options = self._streaming_options()
             await self.authorize("s3:PutObject", f"{bucket}/{key}")
             options.tags = await self.header_tags(bucket, key) or {}
             options.retention, options.legal_hold = await self.lock_request(bucket, key)
@@ -73,9 +74,12 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             await self.check_write_preconditions(bucket, key)
             self.session = await self.ctx.artifacts.begin_put(bucket, key, options)
 
-    def _streaming_options(self) -> PutOptions:
+    def _streaming_options(self, required: str | None = None) -> PutOptions:
         """PutOptions for a streamed body, and how to read it: ``self.decoder`` for
-        aws-chunked framing, ``self.checksums`` for the flexible checksum S3 promised."""
+        aws-chunked framing, ``self.checksums`` for the flexible checksum S3 promised.
+        ``required`` is the checksum algorithm of a part's multipart upload: a part checksum
+        of another algorithm is refused, and without one it is computed (a SHA-256 from the
+        blob's own digest, see :class:`.PartSession`)."""
         headers = self.request.headers
         options = self.put_options()
         options.md5_etag = True
@@ -134,6 +138,15 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         if expectation.content_md5 is not None:
             options.expected_md5 = expectation.content_md5.hex()  # the writer computes MD5
             expectation = dataclasses.replace(expectation, content_md5=None)
+        sent = expectation.algorithm
+        if required is not None and sent is not None and sent != required:
+            raise StoreError(
+                "InvalidRequest",
+                f"Checksum Type mismatch occurred, expected checksum Type: {required.lower()}, "
+                f"actual checksum Type: {sent.lower()}",
+            )
+        if required not in (None, "SHA256") and expectation.algorithm is None:
+            expectation = dataclasses.replace(expectation, algorithm=required)
         if expectation.algorithm == "SHA256" and expectation.expected is not None:
             # The blob's own digest checks it; no second SHA-256 pass.
             declared_sha = "sha256:" + expectation.expected.hex()
@@ -238,6 +251,8 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
                 f"Checksum{algorithm.upper()}": value
                 for algorithm, value in sorted(record.checksums.items())
             }
+            first = next(iter(sorted(record.checksums.items())))[1]
+            answer["Checksum"]["ChecksumType"] = checksum_type_of(first)
         if "ObjectParts" in wanted and record.parts:
             answer["ObjectParts"] = {"TotalPartsCount": len(record.parts)}
         if "StorageClass" in wanted:
@@ -403,6 +418,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             # Only for the whole object: a client checks them against the body it receives.
             for algorithm, value in record.checksums.items():
                 self.set_header(f"x-amz-checksum-{algorithm}", value)
+                self.set_header("x-amz-checksum-type", checksum_type_of(value))
         await self.send_object(record, rng, send_body=send_body)
 
     # -- DELETE --
