@@ -406,6 +406,47 @@ async def test_deleting_the_latest_version_restores_the_one_before(store: Metada
     assert await store.object_digests() == {digest(4)}
 
 
+class Refused(Exception):
+    pass
+
+
+async def test_a_guard_sees_the_version_as_it_is_removed_and_may_keep_it(
+    store: MetadataStore,
+) -> None:
+    """Object Lock's check is the removal's guard: it sees the stored version (a legal hold
+    set after the caller read it included) and, when it refuses, nothing changes."""
+    await store.put_object_version(version("k", 1, 1.0))
+    await store.put_object_version(version("k", 2, 2.0))
+    for vid in ("v1", "v2"):  # a noncurrent version, then the current one
+        held = await store.get_object_version("v", "k", vid)
+        assert held is not None
+        held.legal_hold = True  # set after a caller's own read, before its delete
+        assert await store.update_object_version(held)
+    seen: list[tuple[str, bool]] = []
+
+    def guard(record: ObjectRecord) -> None:
+        seen.append((record.version_id, record.legal_hold))
+        if record.legal_hold:
+            raise Refused(record.version_id)
+
+    for vid in ("v1", "v2"):
+        with pytest.raises(Refused):
+            await store.delete_object_version("v", "k", vid, guard)
+    assert seen == [("v1", True), ("v2", True)]
+    assert [r.version_id for r in (await store.list_object_versions("v")).objects] == ["v2", "v1"]
+    current = await store.get_object("v", "k")
+    assert current is not None and current.version_id == "v2"
+    for vid in ("v1", "v2"):  # released: the same guard lets them go
+        free = await store.get_object_version("v", "k", vid)
+        assert free is not None
+        free.legal_hold = False
+        assert await store.update_object_version(free)
+        removed = await store.delete_object_version("v", "k", vid, guard)
+        assert removed is not None and removed.version_id == vid
+    assert (await store.list_object_versions("v")).objects == []
+    assert await store.delete_object_version("v", "k", "v1", guard) is None
+
+
 async def test_null_version_is_replaced_in_place(store: MetadataStore) -> None:
     await store.put_object(obj("v", "k", digest(1)))  # written before versioning
     await store.put_object_version(version("k", 2, 2.0))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import abc
 import copy
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
@@ -512,11 +512,19 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_object_version(
-        self, bucket: str, key: str, version_id: str
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        guard: Callable[[ObjectRecord], None] | None = None,
     ) -> ObjectRecord | None:
         """Remove one version for good; when it was the latest, the newest remaining one
         becomes the latest (a delete marker stays a marker; an object becomes the current
-        object again). Returns the removed version (None when there was none)."""
+        object again). Returns the removed version (None when there was none).
+
+        ``guard`` sees the version as it is when it is removed and may refuse by raising:
+        then nothing changes. It is checked atomically with the removal (Object Lock: a
+        retention or legal hold set meanwhile is never passed)."""
 
     @abc.abstractmethod
     async def list_object_versions(

@@ -16,7 +16,7 @@ The client is created in :meth:`MongoMetadataStore.open`, i.e. after any fork (D
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
@@ -94,6 +94,10 @@ _MAPS = {
         WebhookDelivery,
     )
 }
+
+
+# Compare-and-delete rounds before a guarded version delete gives up (delete_object_version).
+GUARD_ATTEMPTS = 8
 
 
 def _encode(record: Any, **extra: Any) -> dict[str, Any]:
@@ -381,20 +385,53 @@ class MongoMetadataStore(MetadataStore):
         )
         return _decode(ObjectRecord, doc)
 
+    async def _take_version(
+        self, where: dict[str, Any], version_id: str, guard: Callable[[ObjectRecord], None]
+    ) -> ObjectRecord | None:
+        """Remove the version (current or kept) if ``guard`` lets it go, compare-and-delete:
+        the delete matches only the lock state the guard saw, so a retention or legal hold
+        set in between makes it look again (no transactions here)."""
+        for _ in range(GUARD_ATTEMPTS):
+            for collection in (self._c("objects"), self._c("object_versions")):
+                doc = await collection.find_one({**where, "version_id": version_id})
+                if doc is not None:
+                    break
+            else:
+                return None
+            guard(_decode(ObjectRecord, dict(doc)))  # type: ignore[arg-type]
+            seen = {name: doc.get(name) for name in ("retention_mode", "retain_until")}
+            seen["legal_hold"] = True if doc.get("legal_hold") else {"$ne": True}
+            taken = await collection.find_one_and_delete(
+                {**where, "version_id": version_id, **seen}
+            )
+            if taken is not None:
+                return _decode(ObjectRecord, taken)
+        raise MetadataError(f"version {version_id or 'null'} kept changing while being deleted")
+
     async def delete_object_version(
-        self, bucket: str, key: str, version_id: str
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        guard: Callable[[ObjectRecord], None] | None = None,
     ) -> ObjectRecord | None:
         where = {"bucket": bucket, "key": key}
         versions = self._c("object_versions")
-        removed = _decode(
-            ObjectRecord,
-            await self._c("objects").find_one_and_delete({**where, "version_id": version_id}),
-        )
+        removed = None
+        if guard is not None:
+            removed = await self._take_version(where, version_id, guard)
+        else:
+            removed = _decode(
+                ObjectRecord,
+                await self._c("objects").find_one_and_delete({**where, "version_id": version_id}),
+            )
         if removed is None and version_id == "":  # a record written before versions existed
             current = await self.get_object(bucket, key)
             if current is not None and current.version_id == "":
+                if guard is not None:
+                    guard(current)
                 removed = await self.delete_object(bucket, key)
-        if removed is None:
+        if removed is None and guard is None:
             removed = _decode(
                 ObjectRecord,
                 await versions.find_one_and_delete({**where, "version_id": version_id}),

@@ -638,10 +638,15 @@ class SqliteMetadataStore(MetadataStore):
 
     @classmethod
     def _delete_object_version(
-        cls, conn: sqlite3.Connection, bucket: str, key: str, version_id: str
+        cls,
+        conn: sqlite3.Connection,
+        bucket: str,
+        key: str,
+        version_id: str,
+        guard: Callable[[ObjectRecord], None] | None = None,
     ) -> ObjectRecord | None:
         where = (bucket, key)
-        with _transaction(conn):
+        with _transaction(conn):  # the guard's refusal rolls back: nothing removed
             current = _load(
                 ObjectRecord,
                 conn.execute(
@@ -650,6 +655,8 @@ class SqliteMetadataStore(MetadataStore):
             )
             if current is not None and current.version_id == version_id:
                 removed: ObjectRecord | None = current
+                if guard is not None:
+                    guard(current)
                 conn.execute("DELETE FROM objects WHERE bucket = ? AND key = ?", where)
                 conn.execute("DELETE FROM object_blobs WHERE bucket = ? AND key = ?", where)
             else:
@@ -661,6 +668,8 @@ class SqliteMetadataStore(MetadataStore):
                         (*where, version_id),
                     ).fetchone(),
                 )
+                if removed is not None and guard is not None:
+                    guard(removed)
             if removed is None or removed.noncurrent_since is not None:
                 return removed  # not the latest: nothing else changes
             newest = _load(
@@ -685,9 +694,13 @@ class SqliteMetadataStore(MetadataStore):
         return removed
 
     async def delete_object_version(
-        self, bucket: str, key: str, version_id: str
+        self,
+        bucket: str,
+        key: str,
+        version_id: str,
+        guard: Callable[[ObjectRecord], None] | None = None,
     ) -> ObjectRecord | None:
-        return await self._run(self._delete_object_version, bucket, key, version_id)
+        return await self._run(self._delete_object_version, bucket, key, version_id, guard)
 
     async def list_object_versions(
         self,

@@ -39,7 +39,7 @@ from ..metadata import Bucket, MetadataStore, MultipartUpload, ObjectRecord
 from ..storage import BlobStore
 from ..timefmt import iso_time, parse_time
 from .notify import NULL_NOTIFIER, Notifier
-from .objectlock import lock_of
+from .objectlock import lock_of, refuse_locked
 from .versioning import bucket_versioning, new_delete_marker
 
 log = logging.getLogger(__name__)
@@ -421,9 +421,12 @@ class Lifecycle:
                 extra={"resource": f"{version.bucket}/{version.key}"},
             )
             return
-        removed = await self.metadata.delete_object_version(
-            version.bucket, version.key, version.version_id
-        )
+        try:  # the lock checked again, atomically with the removal (set meanwhile?)
+            removed = await self.metadata.delete_object_version(
+                version.bucket, version.key, version.version_id, refuse_locked
+            )
+        except StoreError:
+            return  # locked meanwhile: kept
         if removed is None:
             return
         report.versions_expired += 1

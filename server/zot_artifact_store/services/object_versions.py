@@ -5,6 +5,7 @@ markers, removing versions, listing them, and the lock that keeps them (the rule
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -193,11 +194,13 @@ class VersionedObjects:
         versioning = bucket_versioning(found)
         if version_id is not None and (versioning or version_id != "null"):
             vid = stored_version_id(version_id)
-            if bucket_lock(found) is not None:
-                target = await self.metadata.get_object_version(bucket, key, vid)
-                if target is not None:
-                    check_delete(target, bypass_governance)
-            deletion = Deletion(await self.metadata.delete_object_version(bucket, key, vid))
+            # Object Lock: checked atomically with the removal, not before it.
+            guard = (
+                functools.partial(check_delete, bypass_governance=bypass_governance)
+                if bucket_lock(found) is not None
+                else None
+            )
+            deletion = Deletion(await self.metadata.delete_object_version(bucket, key, vid, guard))
         elif versioning:
             deletion = await self._add_delete_marker(bucket, key, versioning, existing)
         else:

@@ -161,6 +161,12 @@ def check_delete(record: ObjectRecord, bypass_governance: bool) -> None:
     )
 
 
+def refuse_locked(record: ObjectRecord) -> None:
+    """:func:`check_delete` without the bypass: a guard for removals no one asked for
+    (lifecycle expiry), given to ``MetadataStore.delete_object_version``."""
+    check_delete(record, False)
+
+
 def check_retention_change(record: ObjectRecord, new: Retention, bypass_governance: bool) -> None:
     """May ``record``'s retention become ``new``? COMPLIANCE only grows (same mode, a later
     date); GOVERNANCE may grow or become COMPLIANCE, and be shortened or removed only with
