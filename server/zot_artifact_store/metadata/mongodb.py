@@ -344,35 +344,96 @@ class MongoMetadataStore(MetadataStore):
         return _decode(ObjectRecord, doc)
 
     # ---- object versions ----------------------------------------------------------------------
-    # Without multi-document transactions each step is atomic on its own, ordered so that a
-    # version is never lost: the current object is swapped first (the replaced one comes back
-    # from that very update, so two racing writers each keep the one they replaced), then kept.
+    # Without multi-document transactions each step is atomic on its own. They are ordered so
+    # that a crash (or a lost connection) between any two loses no version: a write keeps the
+    # current version among the kept ones *before* it replaces it, and replaces it only while
+    # it is still the version kept (compare-and-swap, so two racing writers each keep the one
+    # they replace). What an interrupted step can leave is a kept copy of the current version;
+    # readers never show it (``_without_copies``) and the next write of the key overwrites it.
+    # A crash may leave a delete undone; it never undoes a write.
     async def _keep_version(self, record: ObjectRecord) -> None:
         where = {"bucket": record.bucket, "key": record.key, "version_id": record.version_id}
         doc = _encode(record, blobs=sorted(blob_digests(record)))
         await self._c("object_versions").replace_one(where, doc, upsert=True)
 
+    @staticmethod
+    def _as_it_was(record: ObjectRecord) -> dict[str, Any]:
+        """Matches the current object only while it is still ``record`` (same version, same
+        write), for a compare-and-swap."""
+        return {
+            "bucket": record.bucket,
+            "key": record.key,
+            "version_id": record.version_id,
+            "updated_at": record.updated_at,
+            "digest": record.digest,
+        }
+
     async def put_object_version(
         self, obj: ObjectRecord, *, if_absent: bool = False
     ) -> ObjectRecord | None:
-        versions = self._c("object_versions")
+        objects, versions = self._c("objects"), self._c("object_versions")
         where = {"bucket": obj.bucket, "key": obj.key}
-        if if_absent and not obj.delete_marker:
-            previous = await self.put_object(obj, if_absent=True)  # raises when it exists
-        elif obj.delete_marker:
-            previous = _decode(ObjectRecord, await self._c("objects").find_one_and_delete(where))
-        else:
-            previous = await self.put_object(obj)
-        await versions.update_many(
-            {**where, "noncurrent_since": None}, {"$set": {"noncurrent_since": obj.updated_at}}
+        doc = _encode(obj, blobs=sorted(blob_digests(obj)))
+        replace = {k: v for k, v in doc.items() if k != "created_at"}
+        for _ in range(GUARD_ATTEMPTS):
+            current = _decode(ObjectRecord, await objects.find_one(where))
+            if current is not None and if_absent and not obj.delete_marker:
+                raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists")
+            if current is not None and current.version_id != obj.version_id:
+                # 1. Kept before it is replaced (a crash after this leaves a copy, not a loss).
+                await self._keep_version(
+                    dataclasses.replace(current, noncurrent_since=obj.updated_at)
+                )
+            # 2. A delete marker that was the latest version is not any more.
+            await versions.update_many(
+                {**where, "noncurrent_since": None}, {"$set": {"noncurrent_since": obj.updated_at}}
+            )
+            # 3. The swap, only while the current object is still the one kept.
+            previous: ObjectRecord | None = None
+            if current is None and not obj.delete_marker:
+                try:
+                    await objects.insert_one(doc)
+                except DuplicateKeyError:
+                    if if_absent:
+                        raise AlreadyExistsError(f"object {obj.bucket}/{obj.key} exists") from None
+                    continue  # another writer created the key meanwhile: keep it first
+            elif current is not None:
+                match = self._as_it_was(current)
+                if obj.delete_marker:
+                    previous = _decode(ObjectRecord, await objects.find_one_and_delete(match))
+                else:
+                    before = await objects.find_one_and_update(
+                        match, {"$set": replace}, return_document=ReturnDocument.BEFORE
+                    )
+                    previous = _decode(ObjectRecord, before)
+                if previous is None:
+                    continue  # replaced or removed meanwhile: keep that one instead
+            # 4. Kept once more as it was when swapped (a tag, hold or retention set between
+            # steps 1 and 3 stays with it); a null version replaced in place goes.
+            if previous is not None and previous.version_id != obj.version_id:
+                previous.noncurrent_since = obj.updated_at
+                await self._keep_version(previous)
+            if obj.delete_marker:
+                await self._keep_version(dataclasses.replace(obj, noncurrent_since=None))
+            elif obj.version_id == "":
+                await versions.delete_one(
+                    {**where, "version_id": "", "noncurrent_since": {"$ne": None}}
+                )
+            return previous
+        raise MetadataError(f"could not write object {obj.bucket}/{obj.key}: too much contention")
+
+    async def _without_copies(self, kept: list[ObjectRecord]) -> list[ObjectRecord]:
+        """The kept versions without copies of a current version (left by an interrupted
+        write, or a null version replaced in place)."""
+        if not kept:
+            return kept
+        keys = sorted({(r.bucket, r.key) for r in kept})
+        cursor = self._c("objects").find(
+            {"$or": [{"bucket": b, "key": k} for b, k in keys]},
+            {"bucket": 1, "key": 1, "version_id": 1},
         )
-        await versions.delete_one({**where, "version_id": obj.version_id})
-        if previous is not None and previous.version_id != obj.version_id:
-            previous.noncurrent_since = obj.updated_at
-            await self._keep_version(previous)
-        if obj.delete_marker:
-            await self._keep_version(dataclasses.replace(obj, noncurrent_since=None))
-        return previous
+        current = {(d["bucket"], d["key"], d.get("version_id", "")) async for d in cursor}
+        return [r for r in kept if (r.bucket, r.key, r.version_id) not in current]
 
     async def get_object_version(
         self, bucket: str, key: str, version_id: str
@@ -436,22 +497,41 @@ class MongoMetadataStore(MetadataStore):
                 ObjectRecord,
                 await versions.find_one_and_delete({**where, "version_id": version_id}),
             )
-        if removed is None or removed.noncurrent_since is not None:
-            return removed
+        if removed is None:
+            await self._promote_newest(where, markers=False)  # finishes an interrupted delete
+            return None
+        if removed.noncurrent_since is None:
+            # The latest version went: a kept copy of it (an interrupted write's) goes too,
+            # then the newest kept version becomes the latest.
+            await versions.delete_one({**where, "version_id": version_id})
+            await self._promote_newest(where)
+        return removed
+
+    async def _promote_newest(self, where: dict[str, Any], *, markers: bool = True) -> None:
+        """When a key has kept versions but no latest one (its latest was deleted), the newest
+        kept version becomes the latest; idempotent, so an interrupted promotion is finished
+        by the next delete of a version of the key. Without ``markers`` a delete marker is
+        left as it is (a write marks the latest marker noncurrent just before it creates the
+        key's object: that marker must not come back meanwhile)."""
+        versions = self._c("object_versions")
+        if await versions.find_one({**where, "noncurrent_since": None}) is not None:
+            return  # the latest version is a delete marker
+        if await self._c("objects").find_one(where, {"_id": 1}) is not None:
+            return
         cursor = versions.find(where).sort([("updated_at", DESCENDING), ("version_id", DESCENDING)])
         newest = next(iter([_decode(ObjectRecord, d) async for d in cursor.limit(1)]), None)
         if newest is None:
-            return removed
+            return
         newest.noncurrent_since = None
         if newest.delete_marker:
-            await self._keep_version(newest)
-            return removed
+            if markers:
+                await self._keep_version(newest)
+            return
         try:
             await self.put_object(newest, if_absent=True)
         except AlreadyExistsError:
-            return removed  # a new current version was written meanwhile: it stays
+            return  # a new current version was written meanwhile: it stays
         await versions.delete_one({**where, "version_id": newest.version_id})
-        return removed
 
     async def list_object_versions(
         self,
@@ -487,14 +567,15 @@ class MongoMetadataStore(MetadataStore):
             where["key"] = {**where["key"], ("$gte" if after is not None else "$gt"): marker}
             if after is not None and prefix > marker:
                 where["key"]["$gte"] = prefix
-        cursor = (
-            self._c("object_versions")
-            .find(where)
-            .sort([("key", ASCENDING), ("updated_at", DESCENDING), ("version_id", DESCENDING)])
-            .limit(limit + 1)
-        )
-        kept = [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
-        return merge_versions(current, kept, limit)
+        order = [("key", ASCENDING), ("updated_at", DESCENDING), ("version_id", DESCENDING)]
+        wanted = limit + 1
+        while True:  # copies of a current version are not listed, and do not shorten a page
+            cursor = self._c("object_versions").find(where).sort(order).limit(wanted)
+            rows = [o for o in [_decode(ObjectRecord, d) async for d in cursor] if o is not None]
+            kept = await self._without_copies(rows)
+            if len(rows) < wanted or len(kept) > limit:
+                return merge_versions(current, kept, limit)
+            wanted += len(rows) - len(kept)
 
     async def update_object_version(self, record: ObjectRecord) -> bool:
         where = {"bucket": record.bucket, "key": record.key}
@@ -523,7 +604,8 @@ class MongoMetadataStore(MetadataStore):
             "noncurrent_since": {"$type": "number", "$lte": before},
         }
         order = ["noncurrent_since", "key", "version_id"]
-        return await self._oldest("object_versions", ObjectRecord, where, order, limit)
+        kept = await self._oldest("object_versions", ObjectRecord, where, order, limit)
+        return await self._without_copies(kept)
 
     async def delete_object(self, bucket: str, key: str) -> ObjectRecord | None:
         doc = await self._c("objects").find_one_and_delete({"bucket": bucket, "key": key})
