@@ -219,6 +219,19 @@ def test_governance_gives_way_only_to_the_bypass(s3: BaseClient, bucket: str) ->
     assert error_of(s3.head_object, Bucket=bucket, Key="k", VersionId=version)[1] == 404
 
 
+def test_a_legal_hold_never_set_is_no_configuration_and_off_once_released(
+    s3: BaseClient, bucket: str
+) -> None:
+    version = s3.put_object(Bucket=bucket, Key="plain", Body=BODY)["VersionId"]
+    code, status, _ = error_of(s3.get_object_legal_hold, Bucket=bucket, Key="plain")
+    assert (code, status) == ("NoSuchObjectLockConfiguration", 404)
+    assert "ObjectLockLegalHoldStatus" not in s3.head_object(Bucket=bucket, Key="plain")
+    s3.put_object_legal_hold(Bucket=bucket, Key="plain", LegalHold={"Status": "OFF"})
+    assert s3.get_object_legal_hold(Bucket=bucket, Key="plain")["LegalHold"] == {"Status": "OFF"}
+    assert s3.head_object(Bucket=bucket, Key="plain")["ObjectLockLegalHoldStatus"] == "OFF"
+    s3.delete_object(Bucket=bucket, Key="plain", VersionId=version)  # OFF does not hold it
+
+
 def test_legal_hold_blocks_deletion_until_released(s3: BaseClient, bucket: str) -> None:
     version = s3.put_object(Bucket=bucket, Key="k", Body=BODY, ObjectLockLegalHoldStatus="ON")[
         "VersionId"

@@ -239,7 +239,11 @@ def test_suspended_versioning_writes_the_null_version(s3: BaseClient, bucket: st
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
     s3.put_object(Bucket=bucket, Key="k", Body=V2)
-    s3.put_object(Bucket=bucket, Key="k", Body=V3)  # replaces the null version
+    put = s3.put_object(Bucket=bucket, Key="k", Body=V3)  # replaces the null version
+    assert put["VersionId"] == "null"
+    # A plain GET/HEAD of the null version names it, as AWS does once versioning was on.
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == "null"
+    assert s3.get_object(Bucket=bucket, Key="k")["VersionId"] == "null"
     assert versions(s3, bucket) == [("k", "null", True, False), ("k", kept, False, False)]
     assert body(s3, bucket, "k", "null") == V3
     # A delete puts a null delete marker in place of the null version.
@@ -260,6 +264,7 @@ def test_objects_written_before_versioning_are_the_null_version(s3: BaseClient) 
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="k", Body=V1)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    assert s3.head_object(Bucket=name, Key="k")["VersionId"] == "null"
     new = s3.put_object(Bucket=name, Key="k", Body=V2)["VersionId"]
     assert versions(s3, name) == [("k", new, True, False), ("k", "null", False, False)]
     assert body(s3, name, "k", "null") == V1

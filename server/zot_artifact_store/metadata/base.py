@@ -85,10 +85,12 @@ class ObjectRecord:
     # When this version stopped being the latest one (None: it is the latest).
     noncurrent_since: float | None = None
     # S3 Object Lock: retention ("GOVERNANCE" or "COMPLIANCE" until ``retain_until``) and
-    # legal hold; while either holds, this version cannot be deleted.
+    # legal hold (None: never set; S3 answers GetObjectLegalHold with
+    # NoSuchObjectLockConfiguration, False: set OFF); while either holds, this version cannot
+    # be deleted.
     retention_mode: str = ""
     retain_until: float | None = None
-    legal_hold: bool = False
+    legal_hold: bool | None = None
 
 
 @dataclass
@@ -120,7 +122,7 @@ class MultipartUpload:
     # S3 Object Lock given at create (``x-amz-object-lock-*``), the object's at complete.
     retention_mode: str = ""
     retain_until: float | None = None
-    legal_hold: bool = False
+    legal_hold: bool | None = None
 
 
 @dataclass

@@ -460,8 +460,8 @@ class MongoMetadataStore(MetadataStore):
             else:
                 return None
             guard(_decode(ObjectRecord, dict(doc)))  # type: ignore[arg-type]
-            seen = {name: doc.get(name) for name in ("retention_mode", "retain_until")}
-            seen["legal_hold"] = True if doc.get("legal_hold") else {"$ne": True}
+            # Exactly as seen (null matches a field never set).
+            seen = {n: doc.get(n) for n in ("retention_mode", "retain_until", "legal_hold")}
             taken = await collection.find_one_and_delete(
                 {**where, "version_id": version_id, **seen}
             )

@@ -314,7 +314,8 @@ class ArtifactService(VersionedObjects):
     ) -> None:
         self.metadata = metadata
         self.blobs = blobs
-        self._rules: dict[str, tuple[float, list[LifecycleRule]]] = {}
+        # Per bucket, until when its lifecycle rules and versioning state (below) are trusted.
+        self._rules: dict[str, tuple[float, list[LifecycleRule], str]] = {}
         # The free-space policy blob writes are checked against (None: no check).
         self.space = space
         # Called with each object record once it is published (e.g. inbound CI events link
@@ -602,7 +603,7 @@ class ArtifactService(VersionedObjects):
             expires_at=replace.expires_at if replace is not None else None,
             retention_mode="",
             retain_until=None,
-            legal_hold=False,
+            legal_hold=None,
         )
         if retention is not None:
             check_retention(retention)
@@ -618,18 +619,28 @@ class ArtifactService(VersionedObjects):
             record.tags = tags
         return await self.publish(record, if_absent=if_absent)
 
-    async def expiration(self, record: ObjectRecord) -> Expiration | None:
-        """When ``record`` expires: its own expiry or the first of its bucket's lifecycle
-        rules that selects it (None: never)."""
+    async def _bucket_view(self, name: str) -> tuple[float, list[LifecycleRule], str]:
+        """The bucket's lifecycle rules and versioning state as cached for answers' headers
+        (``RULES_TTL``); enforcement always reads the bucket afresh."""
         now = time.monotonic()
-        cached = self._rules.get(record.bucket)
+        cached = self._rules.get(name)
         if cached is None or cached[0] < now:
-            bucket = await self.metadata.get_bucket(record.bucket)
+            bucket = await self.metadata.get_bucket(name)
             if len(self._rules) > 10_000:
                 self._rules.clear()
             rules = bucket_rules(bucket) if bucket is not None else []
-            cached = self._rules[record.bucket] = (now + RULES_TTL, rules)
-        return expiration_of(record, cached[1])
+            versioning = bucket_versioning(bucket) if bucket is not None else ""
+            cached = self._rules[name] = (now + RULES_TTL, rules, versioning)
+        return cached
+
+    async def expiration(self, record: ObjectRecord) -> Expiration | None:
+        """When ``record`` expires: its own expiry or the first of its bucket's lifecycle
+        rules that selects it (None: never)."""
+        return expiration_of(record, (await self._bucket_view(record.bucket))[1])
+
+    async def versioning_seen(self, name: str) -> str:
+        """The bucket's versioning state ("", Enabled, Suspended) for an answer's headers."""
+        return (await self._bucket_view(name))[2]
 
     async def set_lifecycle(self, name: str, rules: list[LifecycleRule] | None) -> None:
         """Replace the bucket's lifecycle rules (None: remove them)."""

@@ -116,7 +116,7 @@ class MultipartService:
             expires_at=options.expires_at,
             retention_mode=options.retention.mode,
             retain_until=options.retention.until,
-            legal_hold=bool(options.legal_hold),
+            legal_hold=options.legal_hold,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
         )

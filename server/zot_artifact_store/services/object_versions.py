@@ -61,6 +61,7 @@ class VersionedObjects:
 
     metadata: MetadataStore
     notify: Notifier
+    _rules: dict[str, Any]  # the answers' cache of bucket settings (ArtifactService)
 
     if TYPE_CHECKING:
 
@@ -125,6 +126,7 @@ class VersionedObjects:
             )
         set_bucket_versioning(bucket, status)
         await self.metadata.update_bucket(bucket)
+        self._rules.pop(name, None)
 
     async def set_object_lock(
         self, name: str, mode: str, days: int | None, years: int | None

@@ -205,5 +205,5 @@ def lock_json(record: ObjectRecord) -> dict[str, Any]:
             if record.retention_mode and record.retain_until is not None
             else None
         ),
-        "legal_hold": record.legal_hold,
+        "legal_hold": bool(record.legal_hold),
     }

@@ -222,10 +222,15 @@ class S3Handler(BaseHandler):
         self.copy_source_version = version
         return source
 
-    def set_version_header(self, record: ObjectRecord) -> None:
-        """``x-amz-version-id`` of an object written or read: versions get one (a bucket that
-        never had versioning answers without it, as AWS does)."""
-        if record.version_id or self.has("versionId"):
+    async def set_version_header(self, record: ObjectRecord) -> None:
+        """``x-amz-version-id`` of an object written or read: versions get one, the null
+        version "null" in a bucket whose versioning is enabled or suspended; a bucket that
+        never had versioning answers without it, as AWS does."""
+        if (
+            record.version_id
+            or self.has("versionId")
+            or await self.ctx.artifacts.versioning_seen(record.bucket)
+        ):
             self.set_header("x-amz-version-id", s3_version_id(record))
 
     def challenge_headers(self, error: StoreError) -> dict[str, str]:

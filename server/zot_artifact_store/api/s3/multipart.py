@@ -177,7 +177,7 @@ class MultipartOperations(ObjectLockRequests):
                 declared_checksum=declared,
             )
         await self.set_expiration_header(record)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.write_xml(
             "CompleteMultipartUploadResult",
             {

@@ -67,8 +67,8 @@ class ObjectLockRequests(S3Handler):
         if record.retention_mode and record.retain_until is not None:
             self.set_header("x-amz-object-lock-mode", record.retention_mode)
             self.set_header("x-amz-object-lock-retain-until-date", xml.s3_time(record.retain_until))
-        if record.legal_hold:
-            self.set_header("x-amz-object-lock-legal-hold", "ON")
+        if record.legal_hold is not None:  # as set: ON, or OFF once released
+            self.set_header("x-amz-object-lock-legal-hold", "ON" if record.legal_hold else "OFF")
 
 
 class BucketObjectLockOperations(S3Handler):
@@ -137,7 +137,7 @@ class ObjectLockOperations(ObjectLockRequests):
         record = await self.ctx.artifacts.set_retention(
             bucket, key, self.arg("versionId"), retention, bypass_governance=bypass
         )
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.finish()
 
     async def op_GetObjectRetention(self, bucket: str, key: str) -> None:
@@ -159,12 +159,18 @@ class ObjectLockOperations(ObjectLockRequests):
         root = xml.parse(self.body, "LegalHold")
         on = parse_legal_hold(xml.child_text(root, "Status"), "LegalHold Status")
         record = await self.ctx.artifacts.set_legal_hold(bucket, key, self.arg("versionId"), on)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.finish()
 
     async def op_GetObjectLegalHold(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectLegalHold", f"{bucket}/{key}")
         record = await self._locked_version(bucket, key)
+        if record.legal_hold is None:  # never set on this version (OFF once set OFF)
+            raise StoreError(
+                "NoSuchObjectLockConfiguration",
+                "The specified object does not have a ObjectLock configuration",
+                resource=f"{bucket}/{key}",
+            )
         self.write_xml("LegalHold", {"Status": "ON" if record.legal_hold else "OFF"})
 
     async def _locked_version(self, bucket: str, key: str) -> ObjectRecord:

@@ -189,7 +189,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         record = await self._version(bucket, key)
         record.public_read = public
         await self.ctx.artifacts.update_version(record)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.finish()
 
     async def _version(self, bucket: str, key: str) -> ObjectRecord:
@@ -200,7 +200,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
     async def op_GetObjectTagging(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectTagging", f"{bucket}/{key}")
         record = await self._version(bucket, key)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.write_xml("Tagging", tagging_xml(record.tags))
 
     async def op_PutObjectTagging(self, bucket: str, key: str) -> None:
@@ -221,7 +221,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         record = await self._version(bucket, key)
         record.tags = tags
         await self.ctx.artifacts.update_version(record)
-        self.set_version_header(record)
+        await self.set_version_header(record)
 
     # -- attributes --
     async def op_GetObjectAttributes(self, bucket: str, key: str) -> None:
@@ -242,7 +242,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             )
         record = await self._version(bucket, key)
         self.set_header("Last-Modified", http_date(record.updated_at))
-        self.set_version_header(record)
+        await self.set_version_header(record)
         answer: dict[str, Any] = {}
         if "ETag" in wanted:
             answer["ETag"] = record.etag
@@ -303,7 +303,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         finally:
             await session.abort()
         await self.set_expiration_header(record)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self._stored(record.etag, record.checksums)
 
     def _verify_body(self, session: PutSession) -> None:
@@ -349,7 +349,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             record.public_read = True
             await self.ctx.metadata.put_object(record)
         await self.set_expiration_header(record)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.write_xml(
             "CopyObjectResult",
             {"ETag": quote_etag(record.etag), "LastModified": xml.s3_time(record.updated_at)},
@@ -359,7 +359,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
     async def op_GetObjectAcl(self, bucket: str, key: str) -> None:
         await self.authorize("s3:GetObjectAcl", f"{bucket}/{key}")
         record = await self._version(bucket, key)
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.acl_xml(record.public_read)
 
     async def op_GetObject(self, bucket: str, key: str) -> None:
@@ -382,7 +382,7 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
         record = await self.ctx.artifacts.head_object(bucket, key, version)
         self.set_header("ETag", quote_etag(record.etag))
         self.set_header("Last-Modified", http_date(record.updated_at))
-        self.set_version_header(record)
+        await self.set_version_header(record)
         self.set_lock_headers(record)
         await self.set_expiration_header(record)
         try:
