@@ -165,10 +165,10 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     registry = RegistryService(metadata, blobs, space)
     access = config.http.accessControl
 
-    async def is_public(resource: str) -> bool:
+    async def is_public(resource: str, version_id: str | None = None) -> bool:
         if resource.startswith("repo:"):
             return access.anonymous_read(resource[len("repo:") :])
-        return await artifacts.is_public(resource)
+        return await artifacts.is_public(resource, version_id)
 
     roles = config.auth.role_names
     api_tokens = ApiTokens(metadata, roles)

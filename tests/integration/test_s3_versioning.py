@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
@@ -379,6 +380,30 @@ def test_evidence_about_an_old_version_stays_verifiable(
         assert not verified({"bucket": bucket, "key": "app.txt"})
     old_bytes = body(s3, bucket, "app.txt", old)
     assert "sha256:" + hashlib.sha256(old_bytes).hexdigest() == digest
+
+
+def test_a_public_read_acl_opens_that_version_only(auth_server: ServerProcess) -> None:
+    s3 = s3_client(auth_server.url, ROOT_USER, ROOT_PASSWORD)
+    name = f"verpub-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=name, Key="k", Body=V1)["VersionId"]
+    second = s3.put_object(Bucket=name, Key="k", Body=V2)["VersionId"]
+    with httpx.Client(base_url=auth_server.url, timeout=30) as anonymous:
+        assert anonymous.get(f"/{name}/k", params={"versionId": first}).status_code == 403
+        s3.put_object_acl(Bucket=name, Key="k", VersionId=first, ACL="public-read")
+        public = anonymous.get(f"/{name}/k", params={"versionId": first})
+        assert public.status_code == 200 and public.content == V1
+        assert public.headers["x-amz-version-id"] == first
+        for params in ({}, {"versionId": second}):  # the current version stays private
+            refused = anonymous.get(f"/{name}/k", params=params)
+            assert refused.status_code == 403 and V2 not in refused.content
+        assert "<Code>AccessDenied</Code>" in refused.text
+        # The other way round: the current version public, the old one private.
+        s3.put_object_acl(Bucket=name, Key="k", VersionId=first, ACL="private")
+        s3.put_object_acl(Bucket=name, Key="k", ACL="public-read")
+        assert anonymous.get(f"/{name}/k").content == V2
+        assert anonymous.get(f"/{name}/k", params={"versionId": first}).status_code == 403
 
 
 def test_versions_are_guarded_by_their_own_actions(auth_server: ServerProcess) -> None:

@@ -147,7 +147,7 @@ def decide(
     ctx: EvalContext,
     public: frozenset[str],
 ) -> bool:
-    async def is_public(res: str) -> bool:
+    async def is_public(res: str, version_id: str | None = None) -> bool:
         return res.split("/", 1)[0] in public
 
     authz = Authorizer(is_public, FixedPolicies(statements))  # type: ignore[arg-type]

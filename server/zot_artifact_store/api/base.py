@@ -206,7 +206,12 @@ class BaseHandler(tornado.web.RequestHandler):
             secure_transport=self.request.protocol == "https",
             values=self.condition_values(action),
             existing_tags=self._existing_tags if action in EXISTING_TAG_ACTIONS else None,
+            version_id=self.acted_version(),
         )
+
+    def acted_version(self) -> str | None:
+        """The version of the object this request acts on (None: the current one)."""
+        return None
 
     def condition_values(self, action: str) -> dict[str, str]:
         """The request's own condition keys (``s3:prefix`` …) for ``action``; none by default."""
@@ -215,7 +220,7 @@ class BaseHandler(tornado.web.RequestHandler):
     async def _existing_tags(self, resource: str) -> dict[str, str] | None:
         bucket, _, key = resource.partition("/")
         try:
-            return (await self.ctx.artifacts.head_object(bucket, key)).tags
+            return (await self.ctx.artifacts.head_object(bucket, key, self.acted_version())).tags
         except StoreError:
             return None  # no such object: the key is absent
 

@@ -73,11 +73,12 @@ class Decision:
     reason: str
 
 
-# Answers whether a resource ("bucket" or "bucket/key") is publicly readable.
-PublicResolver = Callable[[str], Awaitable[bool]]
+# Answers whether a resource ("bucket" or "bucket/key"; for an object, the version given or
+# the current one) is publicly readable.
+PublicResolver = Callable[[str, str | None], Awaitable[bool]]
 
 
-async def _never_public(resource: str) -> bool:
+async def _never_public(resource: str, version_id: str | None = None) -> bool:
     return False
 
 
@@ -129,7 +130,8 @@ class Authorizer:
                     return Decision(True, f"role {role} grants {pattern}")
         if allow is not None:
             return Decision(True, f"allowed by the {allow.describe()}")
-        if action in READ_ACTIONS and resource and await self._is_public(resource):
+        version = context.version_id if context is not None else None
+        if action in READ_ACTIONS and resource and await self._is_public(resource, version):
             return Decision(True, "public resource")
         return Decision(False, "no role, statement or public access grants this action")
 

@@ -115,6 +115,9 @@ class EvalContext:
     values: Mapping[str, str] = field(default_factory=dict)
     existing_tags: TagLoader | None = None
     object_tags: Mapping[str, str] | None = None  # filled in by the Authorizer
+    # The version of the object acted on (S3 ``?versionId=``, "null" for the null version;
+    # None: the current one): its public-read ACL and tags are what count.
+    version_id: str | None = None
 
 
 def listing_values(

@@ -427,10 +427,11 @@ class ArtifactService(VersionedObjects):
         if effective_block(bucket, self.block_public_access).BlockPublicAcls:
             raise blocked("a public-read ACL", "BlockPublicAcls", self.block_public_access)
 
-    async def is_public(self, resource: str) -> bool:
+    async def is_public(self, resource: str, version_id: str | None = None) -> bool:
         """Public-read resolver for the Authorizer: ``bucket`` or ``bucket/key`` (public when
-        the bucket is, or when the object itself carries the public-read ACL), unless its
-        public ACLs are ignored (``IgnorePublicAcls``, or ``s3.blockPublicAccess``)."""
+        the bucket is, or when the object — the version asked for, else the current one —
+        carries the public-read ACL), unless its public ACLs are ignored
+        (``IgnorePublicAcls``, or ``s3.blockPublicAccess``)."""
         name, _, key = resource.partition("/")
         bucket = await self.metadata.get_bucket(name)
         if bucket is None:
@@ -440,7 +441,11 @@ class ArtifactService(VersionedObjects):
         if bucket.public_read:
             return True
         if key and key != "*":
-            record = await self.metadata.get_object(name, key)
+            if version_id is not None:
+                stored = stored_version_id(version_id)
+                record = await self.metadata.get_object_version(name, key, stored)
+            else:
+                record = await self.metadata.get_object(name, key)
             return bool(record and record.public_read)
         return False
 

@@ -222,6 +222,9 @@ class S3Handler(BaseHandler):
         self.copy_source_version = version
         return source
 
+    def acted_version(self) -> str | None:
+        return self.arg("versionId")  # GET/HEAD/DELETE/…?versionId= acts on that version
+
     async def set_version_header(self, record: ObjectRecord) -> None:
         """``x-amz-version-id`` of an object written or read: versions get one, the null
         version "null" in a bucket whose versioning is enabled or suspended; a bucket that
