@@ -391,11 +391,23 @@ def test_lifecycle_configuration_round_trips_and_is_enforced(server: ServerProce
     [
         ({"Transitions": [{"Days": 30, "StorageClass": "GLACIER"}]}, "NotImplemented"),
         (
-            {"NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 2}},
-            "NotImplemented",
+            {"NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 0}},
+            "InvalidArgument",
+        ),
+        (
+            {"NoncurrentVersionExpiration": {"NoncurrentDays": 3, "NewerNoncurrentVersions": 101}},
+            "InvalidArgument",
         ),
         ({"NoncurrentVersionExpiration": {"NoncurrentDays": 0}}, "InvalidArgument"),
-        ({"Expiration": {"ExpiredObjectDeleteMarker": True}}, "InvalidRequest"),
+        ({"Expiration": {"Days": 3, "ExpiredObjectDeleteMarker": True}}, "InvalidArgument"),
+        ({"Expiration": {"ExpiredObjectDeleteMarker": False}}, "InvalidRequest"),  # no action
+        (
+            {
+                "Filter": {"Tag": {"Key": "a", "Value": "b"}},
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            },
+            "InvalidRequest",
+        ),
         ({}, "InvalidRequest"),  # no action
         ({"Expiration": {"Days": 0}}, "InvalidArgument"),
         ({"Expiration": {"Date": "2030-01-01T12:00:00Z"}}, "InvalidArgument"),

@@ -500,6 +500,65 @@ def test_lifecycle_expires_noncurrent_versions_and_marks_expired_objects(
     assert body(s3, bucket, "old/x", kept) == V3
 
 
+def test_lifecycle_keeps_the_newest_noncurrent_versions_and_removes_lone_markers(
+    server: ServerProcess, s3: BaseClient, bucket: str
+) -> None:
+    """NewerNoncurrentVersions keeps that many of a key's newest noncurrent versions whatever
+    their age; ExpiredObjectDeleteMarker removes a delete marker once it is its key's only
+    version, and only then."""
+    rules = [
+        {
+            "ID": "keep-two",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "rel/"},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1, "NewerNoncurrentVersions": 2},
+        },
+        {
+            "ID": "markers",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "gone/"},
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    got = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+    assert got["keep-two"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": 1,
+        "NewerNoncurrentVersions": 2,
+    }
+    assert got["markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+    ids = [
+        s3.put_object(Bucket=bucket, Key="rel/app", Body=b"%d" % n)["VersionId"] for n in range(5)
+    ]
+    s3.put_object(Bucket=bucket, Key="gone/x", Body=V1)
+    x_marker = s3.delete_object(Bucket=bucket, Key="gone/x")["VersionId"]
+    s3.put_object(Bucket=bucket, Key="gone/y", Body=V2)
+    y_marker = s3.delete_object(Bucket=bucket, Key="gone/y")["VersionId"]
+
+    def run(days: float) -> list[str]:
+        with server.client() as c:
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + days * 86400))
+            r = c.post("/v1/admin/lifecycle/run", json={"now": when})
+            assert r.status_code == 200, r.text
+            return list(r.json()["expired"])
+
+    assert run(0) == []  # nothing due; the markers still hide versions
+    y_versions = versions(s3, bucket, Prefix="gone/y")
+    assert (y_versions[0][1], y_versions[0][3], len(y_versions)) == (y_marker, True, 2)
+    expired = run(2.1)
+    # The two oldest noncurrent versions go; the newest two noncurrent stay with the current.
+    assert [v[1] for v in versions(s3, bucket, Prefix="rel/")] == ids[::-1][:3]
+    assert f"{bucket}/rel/app?versionId={ids[0]}" in expired
+    assert f"{bucket}/rel/app?versionId={ids[1]}" in expired
+    # gone/x and gone/y: the old versions expire, then each marker is alone and goes too.
+    assert f"{bucket}/gone/x?versionId={x_marker}" in expired
+    assert f"{bucket}/gone/y?versionId={y_marker}" in expired
+    assert versions(s3, bucket, Prefix="gone/") == []
+    assert run(4) == []  # the newest noncurrent versions are kept however old they get
+    assert len(versions(s3, bucket, Prefix="rel/")) == 3
+
+
 # ---- garbage collection ---------------------------------------------------------------------
 def test_gc_keeps_every_version_blob_until_the_version_goes(gc_server: ServerProcess) -> None:
     s3 = s3_client(gc_server.url)

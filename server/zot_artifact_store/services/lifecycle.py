@@ -114,8 +114,12 @@ class LifecycleRule:
     expiration_days: int | None = None
     expiration_date: float | None = None  # a midnight UTC
     abort_days: int | None = None  # AbortIncompleteMultipartUpload DaysAfterInitiation
-    # NoncurrentVersionExpiration NoncurrentDays (versioned buckets).
+    # NoncurrentVersionExpiration NoncurrentDays (versioned buckets), and how many of a key's
+    # newest noncurrent versions it keeps whatever their age (NewerNoncurrentVersions).
     noncurrent_days: int | None = None
+    newer_noncurrent: int | None = None
+    # Expiration ExpiredObjectDeleteMarker: a delete marker that is a key's only version goes.
+    expired_marker: bool = False
 
     def selects(self, key: str, tags: dict[str, str], size: int) -> bool:
         if not key.startswith(self.prefix):
@@ -170,11 +174,25 @@ def check_rules(rules: list[LifecycleRule]) -> list[LifecycleRule]:
             and rule.expiration_date is None
             and rule.abort_days is None
             and rule.noncurrent_days is None
+            and not rule.expired_marker
         ):
             raise StoreError(
                 "InvalidRequest",
                 f"rule {rule.id!r} has no action: give Expiration, NoncurrentVersionExpiration "
                 "or AbortIncompleteMultipartUpload",
+            )
+        if rule.newer_noncurrent is not None and not 1 <= rule.newer_noncurrent <= 100:
+            raise StoreError(
+                "InvalidArgument",
+                f"rule {rule.id!r}: NewerNoncurrentVersions must be from 1 to 100",
+            )
+        if rule.expired_marker and (
+            rule.tags or rule.size_greater_than is not None or rule.size_less_than is not None
+        ):
+            raise StoreError(
+                "InvalidRequest",
+                f"rule {rule.id!r}: ExpiredObjectDeleteMarker cannot be combined with a tag or "
+                "object size filter",
             )
         for what, days in (
             ("Expiration Days", rule.expiration_days),
@@ -298,6 +316,7 @@ class Lifecycle:
             self._versioning = {name: bucket_versioning(b) for name, b in buckets.items()}
             await self._expire_objects(when, rules, report)
             await self._expire_noncurrent_versions(when, rules, report)
+            await self._remove_expired_markers(rules, report)
             report.uploads_aborted = await self.abort_abandoned_uploads(when, rules)
             report.registry_uploads_aborted = await self.abort_abandoned_registry_uploads(when)
         finally:
@@ -398,10 +417,84 @@ class Lifecycle:
                         at = rule.noncurrent_expiry_of(version)
                         if at is None or at > now:
                             continue
+                        if rule.newer_noncurrent and not await self._has_newer_noncurrent(
+                            version, rule.newer_noncurrent
+                        ):
+                            continue  # one of the newest the rule keeps
                         await self._expire_version(version, rule, report)
                     if len(page) < BATCH or not fresh:
                         break
                     await self._renew()
+
+    async def _has_newer_noncurrent(self, version: ObjectRecord, count: int) -> bool:
+        """Whether ``version``'s key has at least ``count`` noncurrent versions newer than it.
+        A key's versions list first under a prefix of the key itself, newest first."""
+        page = await self.metadata.list_object_versions(
+            version.bucket, version.key, limit=count + 2
+        )
+        newer = 0
+        for other in page.objects:
+            if other.key != version.key or other.version_id == version.version_id:
+                break
+            if other.noncurrent_since is not None:
+                newer += 1
+        return newer >= count
+
+    async def _remove_expired_markers(
+        self, rules: dict[str, list[LifecycleRule]], report: LifecycleReport
+    ) -> None:
+        """Expiration ExpiredObjectDeleteMarker: remove each delete marker that is its key's
+        latest and only version (what is left when every older version has gone)."""
+        for bucket, bucket_rule_list in rules.items():
+            for rule in bucket_rule_list:
+                if not rule.enabled or not rule.expired_marker:
+                    continue
+                after: ObjectRecord | None = None
+                while True:
+                    page = await self.metadata.list_object_versions(
+                        bucket, rule.prefix, after=after, limit=BATCH
+                    )
+                    rows = page.objects
+                    for i, row in enumerate(rows):
+                        # A latest version lists first among its key's versions.
+                        if not row.delete_marker or row.noncurrent_since is not None:
+                            continue
+                        if i + 1 < len(rows):
+                            alone = rows[i + 1].key != row.key
+                        else:  # the page's last row: look at its key alone
+                            own = await self.metadata.list_object_versions(bucket, row.key, limit=2)
+                            alone = [r.key for r in own.objects].count(row.key) == 1
+                        if alone:
+                            await self._remove_marker(row, rule, report)
+                    if not page.truncated or not rows:
+                        break
+                    after = rows[-1]
+                    await self._renew()
+
+    async def _remove_marker(
+        self, marker: ObjectRecord, rule: LifecycleRule, report: LifecycleReport
+    ) -> None:
+        def still_alone(record: ObjectRecord) -> None:
+            if record.noncurrent_since is not None or not record.delete_marker:
+                raise StoreError("PreconditionFailed", "no longer the latest version")
+
+        try:
+            removed = await self.metadata.delete_object_version(
+                marker.bucket, marker.key, marker.version_id, still_alone
+            )
+        except StoreError:
+            return  # a write made it noncurrent meanwhile
+        if removed is None:
+            return
+        report.versions_expired += 1
+        vid = marker.version_id or "null"
+        report.expired.append(f"{marker.bucket}/{marker.key}?versionId={vid}")
+        self._audit(
+            "s3:DeleteObjectVersion",
+            f"{marker.bucket}/{marker.key}",
+            f"expired object delete marker {vid} removed by lifecycle (rule {rule.id!r})",
+            version_id=vid,
+        )
 
     async def _expire_version(
         self, version: ObjectRecord, rule: LifecycleRule, report: LifecycleReport

@@ -1,11 +1,11 @@
 """S3 bucket lifecycle configurations in S3's XML: ``<LifecycleConfiguration>`` to
 :class:`~zot_artifact_store.services.lifecycle.LifecycleRule` and back.
 
-What the store does: Expiration (``Days``, ``Date``), NoncurrentVersionExpiration
-(``NoncurrentDays``) and AbortIncompleteMultipartUpload, for the keys a rule's filter selects
-(``Prefix``, ``Tag``, ``ObjectSize*``, ``And``; or the old rule-level ``Prefix``). What it
-cannot do is refused, never stored and silently ignored: transitions (there are no storage
-classes), ``NewerNoncurrentVersions`` and ``ExpiredObjectDeleteMarker``.
+What the store does: Expiration (``Days``, ``Date``, ``ExpiredObjectDeleteMarker``),
+NoncurrentVersionExpiration (``NoncurrentDays``, ``NewerNoncurrentVersions``) and
+AbortIncompleteMultipartUpload, for the keys a rule's filter selects (``Prefix``, ``Tag``,
+``ObjectSize*``, ``And``; or the old rule-level ``Prefix``). What it cannot do is refused,
+never stored and silently ignored: transitions (there are no storage classes).
 """
 
 from __future__ import annotations
@@ -97,12 +97,22 @@ def _filter(rule: LifecycleRule, element: Element) -> None:
 
 def _expiration(rule: LifecycleRule, element: Element) -> None:
     _only(element, ("Days", "Date", "ExpiredObjectDeleteMarker"), "<Expiration>")
-    if _one(element, "ExpiredObjectDeleteMarker") is not None:
-        raise StoreError(
-            "InvalidRequest",
-            f"rule {rule.id!r}: ExpiredObjectDeleteMarker is not implemented: delete markers "
-            "go with NoncurrentVersionExpiration once noncurrent",
-        )
+    marker = _one(element, "ExpiredObjectDeleteMarker")
+    if marker is not None:
+        flag = (marker.text or "").strip()
+        if flag not in ("true", "false"):
+            raise StoreError(
+                "MalformedXML",
+                f"rule {rule.id!r}: <ExpiredObjectDeleteMarker> must be true or false",
+            )
+        if _one(element, "Days") is not None or _one(element, "Date") is not None:
+            raise StoreError(
+                "InvalidArgument",
+                f"rule {rule.id!r}: ExpiredObjectDeleteMarker cannot be specified with Days or "
+                "Date in a Lifecycle Expiration Policy",
+            )
+        rule.expired_marker = flag == "true"
+        return
     rule.expiration_days = _int(element, "Days", rule.id)
     date = _one(element, "Date")
     if date is not None:
@@ -151,13 +161,13 @@ def _rule(element: Element) -> LifecycleRule:
         _expiration(rule, expiration)
     noncurrent = _one(element, "NoncurrentVersionExpiration")
     if noncurrent is not None:
-        if _one(noncurrent, "NewerNoncurrentVersions") is not None:
-            raise StoreError(
-                "NotImplemented",
-                f"rule {rule_id!r}: NewerNoncurrentVersions is not implemented",
-            )
-        _only(noncurrent, ("NoncurrentDays",), "<NoncurrentVersionExpiration>")
+        _only(
+            noncurrent,
+            ("NoncurrentDays", "NewerNoncurrentVersions"),
+            "<NoncurrentVersionExpiration>",
+        )
         rule.noncurrent_days = _int(noncurrent, "NoncurrentDays", rule_id)
+        rule.newer_noncurrent = _int(noncurrent, "NewerNoncurrentVersions", rule_id)
         if rule.noncurrent_days is None:
             raise StoreError(
                 "MalformedXML",
@@ -209,8 +219,14 @@ def lifecycle_xml(rules: list[LifecycleRule]) -> dict[str, Any]:
             item["Expiration"] = {"Days": rule.expiration_days}
         elif rule.expiration_date is not None:
             item["Expiration"] = {"Date": _iso_date(rule.expiration_date)}
+        elif rule.expired_marker:
+            item["Expiration"] = {"ExpiredObjectDeleteMarker": "true"}
         if rule.noncurrent_days is not None:
             item["NoncurrentVersionExpiration"] = {"NoncurrentDays": rule.noncurrent_days}
+            if rule.newer_noncurrent is not None:
+                item["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = (
+                    rule.newer_noncurrent
+                )
         if rule.abort_days is not None:
             item["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": rule.abort_days}
         out.append(item)
