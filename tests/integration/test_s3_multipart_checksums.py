@@ -239,3 +239,61 @@ def test_transfer_manager_full_object_crc(s3: BaseClient, bucket: str) -> None:
     )
     head = s3.head_object(Bucket=bucket, Key="full", ChecksumMode="ENABLED")
     assert head["ChecksumCRC32"] == whole and head["ChecksumType"] == "FULL_OBJECT"
+
+
+def test_a_part_read_and_the_object_attributes_carry_each_parts_checksum(
+    s3: BaseClient, bucket: str
+) -> None:
+    """GET/HEAD ``?partNumber=`` with ChecksumMode answers that part's checksum (botocore
+    checks the part's body against it); GetObjectAttributes lists the parts with theirs,
+    a page at a time."""
+    bodies = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(777)]
+    created = s3.create_multipart_upload(Bucket=bucket, Key="parts", ChecksumAlgorithm="SHA256")
+    common = {"Bucket": bucket, "Key": "parts", "UploadId": created["UploadId"]}
+    parts = []
+    for number, body in enumerate(bodies, start=1):
+        answer = s3.upload_part(**common, PartNumber=number, Body=body, ChecksumAlgorithm="SHA256")
+        parts.append(
+            {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": sha256_b64(body)}
+        )
+    s3.complete_multipart_upload(**common, MultipartUpload={"Parts": parts})
+    for number, body in enumerate(bodies, start=1):
+        head = s3.head_object(Bucket=bucket, Key="parts", PartNumber=number, ChecksumMode="ENABLED")
+        assert head["ChecksumSHA256"] == sha256_b64(body) and head["PartsCount"] == 3
+        got = s3.get_object(Bucket=bucket, Key="parts", PartNumber=number, ChecksumMode="ENABLED")
+        assert got["ChecksumSHA256"] == sha256_b64(body) and got["Body"].read() == body
+
+    attrs = s3.get_object_attributes(
+        Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts"], MaxParts=2
+    )["ObjectParts"]
+    assert attrs["TotalPartsCount"] == 3 and attrs["IsTruncated"] is True
+    assert attrs["NextPartNumberMarker"] == 2
+    assert [(p["PartNumber"], p["Size"], p["ChecksumSHA256"]) for p in attrs["Parts"]] == [
+        (1, 5 * MiB, sha256_b64(bodies[0])),
+        (2, 5 * MiB, sha256_b64(bodies[1])),
+    ]
+    rest = s3.get_object_attributes(
+        Bucket=bucket, Key="parts", ObjectAttributes=["ObjectParts"], PartNumberMarker=2
+    )["ObjectParts"]
+    assert rest["IsTruncated"] is False
+    assert [(p["PartNumber"], p["Size"]) for p in rest["Parts"]] == [(3, 777)]
+
+
+def test_complete_checks_the_declared_object_size(s3: BaseClient, bucket: str) -> None:
+    """``x-amz-mp-object-size`` that is not the parts' total: 400 InvalidRequest, nothing
+    written and the upload kept; the right size completes."""
+    body = os.urandom(1000)
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="sized")["UploadId"]
+    common = {"Bucket": bucket, "Key": "sized", "UploadId": uid}
+    etag = s3.upload_part(**common, PartNumber=1, Body=body)["ETag"]
+    done = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    with pytest.raises(ClientError) as exc:
+        s3.complete_multipart_upload(**common, MultipartUpload=done, MpuObjectSize=999)
+    assert code_of(exc) == ("InvalidRequest", 400)
+    assert "x-amz-mp-object-size" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="sized")
+    assert exc.value.response["Error"]["Code"] == "404"
+    assert [p["PartNumber"] for p in s3.list_parts(**common)["Parts"]] == [1]
+    s3.complete_multipart_upload(**common, MultipartUpload=done, MpuObjectSize=1000)
+    assert s3.get_object(Bucket=bucket, Key="sized")["Body"].read() == body

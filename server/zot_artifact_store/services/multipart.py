@@ -184,6 +184,7 @@ class MultipartService:
         if_absent: bool = False,
         part_checksums: Mapping[int, Mapping[str, str]] | None = None,
         declared_checksum: tuple[str, str] | None = None,
+        expected_size: int | None = None,
     ) -> tuple[ObjectRecord, ObjectRecord | None]:
         """Publish the object made of the ``requested`` (number, ETag) parts. With
         ``expected_sha256`` (``sha256:<hex>``) of the whole object, a mismatch writes nothing
@@ -193,7 +194,9 @@ class MultipartService:
         ``part_checksums`` (part number → {ALGORITHM: base64}) are the parts' checksums the
         request lists: each must be the part's (``InvalidPart``). An upload with a checksum
         algorithm gives the object its COMPOSITE or FULL_OBJECT checksum; a
-        ``declared_checksum`` (ALGORITHM, base64) of the object must equal it (``BadDigest``)."""
+        ``declared_checksum`` (ALGORITHM, base64) of the object must equal it (``BadDigest``).
+        ``expected_size`` (S3 ``x-amz-mp-object-size``) must be the parts' total size
+        (``InvalidRequest``, nothing written)."""
         if not requested:
             raise StoreError("MalformedXML", "CompleteMultipartUpload lists no parts")
         numbers = [n for n, _ in requested]
@@ -226,7 +229,15 @@ class MultipartService:
                         resource=f"{upload.bucket}/{upload.key}",
                     )
             chosen.append(part)
+        if expected_size is not None and expected_size != sum(p.size for p in chosen):
+            raise StoreError(
+                "InvalidRequest",
+                f"The provided 'x-amz-mp-object-size' header value {expected_size} does not "
+                f"match what was computed: {sum(p.size for p in chosen)}",
+                resource=f"{upload.bucket}/{upload.key}",
+            )
         checksums = self._object_checksums(upload, chosen, declared_checksum)
+        algorithm = (upload.checksum_algorithm or "").lower()
         sha256 = await self._sha256_of([p.digest for p in chosen])
         if expected_sha256 is not None and expected_sha256 != f"sha256:{sha256}":
             raise StoreError(
@@ -253,7 +264,17 @@ class MultipartService:
             user_metadata=upload.user_metadata,
             headers=headers,
             checksums=checksums,
-            parts=[{"digest": p.digest, "size": p.size, "etag": p.etag} for p in chosen],
+            parts=[
+                {
+                    "digest": p.digest,
+                    "size": p.size,
+                    "etag": p.etag,
+                    # The part's own checksum (GET ?partNumber= with ChecksumMode, and
+                    # GetObjectAttributes ObjectParts answer it).
+                    **({"checksums": {algorithm: p.checksums[algorithm]}} if algorithm else {}),
+                }
+                for p in chosen
+            ],
             public_read=public,
             tags=upload.tags,
             expires_at=upload.expires_at,

@@ -175,6 +175,7 @@ class MultipartOperations(ObjectLockRequests):
                 if_absent=self.create_only(),
                 part_checksums=part_checksums,
                 declared_checksum=declared,
+                expected_size=self._mp_object_size(),
             )
         await self.set_expiration_header(record)
         await self.set_version_header(record)
@@ -195,6 +196,15 @@ class MultipartOperations(ObjectLockRequests):
                 ),
             },
         )
+
+    def _mp_object_size(self) -> int | None:
+        """``x-amz-mp-object-size``: the object size the client expects (None: not sent)."""
+        raw = self.request.headers.get("x-amz-mp-object-size")
+        if raw is None:
+            return None
+        if not raw.strip().isdigit():
+            raise StoreError("InvalidArgument", "x-amz-mp-object-size must be a whole number")
+        return int(raw.strip())
 
     @property
     def body(self) -> bytes:

@@ -254,12 +254,53 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             first = next(iter(sorted(record.checksums.items())))[1]
             answer["Checksum"]["ChecksumType"] = checksum_type_of(first)
         if "ObjectParts" in wanted and record.parts:
-            answer["ObjectParts"] = {"TotalPartsCount": len(record.parts)}
+            answer["ObjectParts"] = self._object_parts(record)
         if "StorageClass" in wanted:
             answer["StorageClass"] = "STANDARD"
         if "ObjectSize" in wanted:
             answer["ObjectSize"] = record.size
         self.write_xml("GetObjectAttributesResponse", answer)
+
+    def _object_parts(self, record: ObjectRecord) -> dict[str, Any]:
+        """GetObjectAttributes ``ObjectParts``: the count, and a page of the parts (number,
+        size, checksum) after ``x-amz-part-number-marker``, ``x-amz-max-parts`` at a time,
+        when the parts have checksums (as on AWS)."""
+        answer: dict[str, Any] = {"PartsCount": len(record.parts)}
+        if not any("checksums" in p for p in record.parts):
+            return answer
+        marker = self._whole_header("x-amz-part-number-marker", 0)
+        limit = min(self._whole_header("x-amz-max-parts", 1000), 1000)
+        numbered = list(enumerate(record.parts, start=1))[marker:]
+        page = numbered[:limit]
+        answer.update(
+            {
+                "PartNumberMarker": marker,
+                "MaxParts": limit,
+                "IsTruncated": "true" if len(numbered) > limit else "false",
+                "Part": [
+                    {
+                        "PartNumber": number,
+                        "Size": part["size"],
+                        **{
+                            f"Checksum{algorithm.upper()}": value
+                            for algorithm, value in part.get("checksums", {}).items()
+                        },
+                    }
+                    for number, part in page
+                ],
+            }
+        )
+        if page and len(numbered) > limit:
+            answer["NextPartNumberMarker"] = page[-1][0]
+        return answer
+
+    def _whole_header(self, name: str, default: int) -> int:
+        raw = self.request.headers.get(name)
+        if raw is None:
+            return default
+        if not raw.strip().isdigit():
+            raise StoreError("InvalidArgument", f"{name} must be a whole number")
+        return int(raw.strip())
 
     def _take_session(self) -> PutSession | None:
         """The streamed body's session, now the body is in (None: it was refused while it
@@ -414,11 +455,16 @@ class ObjectHandler(MultipartOperations, ObjectLockOperations, CorsHandling, Upl
             self.set_header("x-amz-mp-parts-count", str(max(1, len(record.parts))))
         else:
             rng = parse_range(self.request.headers.get("Range"), record.size)
-        if rng is None and self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-            # Only for the whole object: a client checks them against the body it receives.
-            for algorithm, value in record.checksums.items():
-                self.set_header(f"x-amz-checksum-{algorithm}", value)
-                self.set_header("x-amz-checksum-type", checksum_type_of(value))
+        if self.request.headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+            # For the bytes sent: a client checks them against the body it receives.
+            if rng is None:
+                for algorithm, value in record.checksums.items():
+                    self.set_header(f"x-amz-checksum-{algorithm}", value)
+                    self.set_header("x-amz-checksum-type", checksum_type_of(value))
+            elif part_number is not None:  # one part: that part's own checksum
+                part = record.parts[int(part_number) - 1]
+                for algorithm, value in part.get("checksums", {}).items():
+                    self.set_header(f"x-amz-checksum-{algorithm}", value)
         await self.send_object(record, rng, send_body=send_body)
 
     # -- DELETE --
