@@ -218,6 +218,107 @@ def test_awscli_legal_hold_refuses_deletion_and_the_bytes_survive(
     assert "Versions" not in versions and len(versions["DeleteMarkers"]) == 1
 
 
+def test_awscli_bucket_settings_cors_public_access_policy_and_lifecycle(
+    s3_server: ServerProcess, home: Path
+) -> None:
+    """The bucket settings artifact users set with awscli, each read back as set and acting
+    as AWS documents: CORS answers a browser's preflight; a PublicAccessBlock refuses a public
+    ACL and then a public policy; a policy with a condition shows IsPublic; lifecycle rules
+    keep their NewerNoncurrentVersions and ExpiredObjectDeleteMarker."""
+    bucket = f"awsset-{uuid.uuid4().hex[:10]}"
+    b = ["--bucket", bucket]
+    aws(s3_server, home, "s3api", "create-bucket", *b)
+    cors = {
+        "CORSRules": [
+            {
+                "AllowedOrigins": ["https://ui.example.com"],
+                "AllowedMethods": ["GET", "PUT"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 600,
+            }
+        ]
+    }
+    aws(s3_server, home, "s3api", "put-bucket-cors", *b, "--cors-configuration", json.dumps(cors))
+    got = json.loads(aws(s3_server, home, "s3api", "get-bucket-cors", *b))
+    assert got["CORSRules"][0]["AllowedOrigins"] == ["https://ui.example.com"]
+    preflight = httpx.options(
+        f"{s3_server.url}/{bucket}/k",
+        headers={
+            "Origin": "https://ui.example.com",
+            "Access-Control-Request-Method": "PUT",
+        },
+        timeout=30,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://ui.example.com"
+    other = httpx.options(
+        f"{s3_server.url}/{bucket}/k",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+        timeout=30,
+    )
+    assert other.status_code == 403 and "access-control-allow-origin" not in other.headers
+
+    public_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/public/*",
+                "Condition": {"StringEquals": {"s3:ExistingObjectTag/release": "yes"}},
+            }
+        ],
+    }
+    aws(s3_server, home, "s3api", "put-bucket-policy", *b, "--policy", json.dumps(public_policy))
+    status = json.loads(aws(s3_server, home, "s3api", "get-bucket-policy-status", *b))
+    assert status["PolicyStatus"]["IsPublic"] is True
+    aws(s3_server, home, "s3api", "delete-bucket-policy", *b)
+    settings = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    block = ",".join(f"{name}=true" for name in settings)
+    aws(s3_server, home, "s3api", "put-public-access-block", *b,
+        "--public-access-block-configuration", block)  # fmt: skip
+    got = json.loads(aws(s3_server, home, "s3api", "get-public-access-block", *b))
+    assert all(got["PublicAccessBlockConfiguration"].values())
+    stderr = aws_refused(s3_server, home, "s3api", "put-bucket-acl", *b, "--acl", "public-read")
+    assert "AccessDenied" in stderr, stderr
+    stderr = aws_refused(
+        s3_server, home, "s3api", "put-bucket-policy", *b, "--policy", json.dumps(public_policy)
+    )
+    assert "AccessDenied" in stderr, stderr
+    stderr = aws_refused(s3_server, home, "s3api", "get-bucket-policy-status", *b)
+    assert "NoSuchBucketPolicy" in stderr, stderr  # the public policy was not stored
+
+    aws(s3_server, home, "s3api", "put-bucket-versioning", *b,
+        "--versioning-configuration", "Status=Enabled")  # fmt: skip
+    rules = {
+        "Rules": [
+            {
+                "ID": "keep-three-builds",
+                "Status": "Enabled",
+                "Filter": {"Prefix": "builds/"},
+                "NoncurrentVersionExpiration": {"NoncurrentDays": 7, "NewerNoncurrentVersions": 3},
+            },
+            {
+                "ID": "tidy-markers",
+                "Status": "Enabled",
+                "Filter": {},
+                "Expiration": {"ExpiredObjectDeleteMarker": True},
+            },
+        ]
+    }
+    aws(s3_server, home, "s3api", "put-bucket-lifecycle-configuration", *b,
+        "--lifecycle-configuration", json.dumps(rules))  # fmt: skip
+    got = json.loads(aws(s3_server, home, "s3api", "get-bucket-lifecycle-configuration", *b))
+    by_id = {r["ID"]: r for r in got["Rules"]}
+    assert by_id["keep-three-builds"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": 7,
+        "NewerNoncurrentVersions": 3,
+    }
+    assert by_id["tidy-markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
+
+
 # ---- s3cmd ----------------------------------------------------------------------------------
 def s3cmd(server: ServerProcess, home: Path, *args: str) -> str:
     hostport = server.url.removeprefix("http://")
