@@ -30,6 +30,7 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -478,22 +479,37 @@ class Lifecycle:
             if record.noncurrent_since is not None or not record.delete_marker:
                 raise StoreError("PreconditionFailed", "no longer the latest version")
 
+        def why(vid: str) -> str:
+            return f"expired object delete marker {vid} removed by lifecycle (rule {rule.id!r})"
+
+        await self._remove_version(marker, still_alone, why, report)
+
+    async def _remove_version(
+        self,
+        version: ObjectRecord,
+        guard: Callable[[ObjectRecord], None],
+        why: Callable[[str], str],
+        report: LifecycleReport,
+    ) -> None:
+        """Remove ``version`` if ``guard`` lets it go as it is removed; report and audit it
+        (``why`` of its version id says why)."""
         try:
             removed = await self.metadata.delete_object_version(
-                marker.bucket, marker.key, marker.version_id, still_alone
+                version.bucket, version.key, version.version_id, guard
             )
         except StoreError:
-            return  # a write made it noncurrent meanwhile
+            return  # changed meanwhile (locked, or no longer what the rule removes): kept
         if removed is None:
             return
         report.versions_expired += 1
-        vid = marker.version_id or "null"
-        report.expired.append(f"{marker.bucket}/{marker.key}?versionId={vid}")
+        vid = version.version_id or "null"
+        report.expired.append(f"{version.bucket}/{version.key}?versionId={vid}")
         self._audit(
             "s3:DeleteObjectVersion",
-            f"{marker.bucket}/{marker.key}",
-            f"expired object delete marker {vid} removed by lifecycle (rule {rule.id!r})",
+            f"{version.bucket}/{version.key}",
+            why(vid),
             version_id=vid,
+            **({"subject_digest": version.digest} if version.digest else {}),
         )
 
     async def _expire_version(
@@ -514,24 +530,12 @@ class Lifecycle:
                 extra={"resource": f"{version.bucket}/{version.key}"},
             )
             return
-        try:  # the lock checked again, atomically with the removal (set meanwhile?)
-            removed = await self.metadata.delete_object_version(
-                version.bucket, version.key, version.version_id, refuse_locked
-            )
-        except StoreError:
-            return  # locked meanwhile: kept
-        if removed is None:
-            return
-        report.versions_expired += 1
-        vid = version.version_id or "null"
-        report.expired.append(f"{version.bucket}/{version.key}?versionId={vid}")
-        self._audit(
-            "s3:DeleteObjectVersion",
-            f"{version.bucket}/{version.key}",
-            f"noncurrent version {vid} expired by lifecycle (rule {rule.id!r})",
-            version_id=vid,
-            subject_digest=version.digest,
-        )
+
+        # The lock checked again, atomically with the removal (set meanwhile?).
+        def why(vid: str) -> str:
+            return f"noncurrent version {vid} expired by lifecycle (rule {rule.id!r})"
+
+        await self._remove_version(version, refuse_locked, why, report)
 
     async def abort_abandoned_uploads(
         self, now: float, rules: dict[str, list[LifecycleRule]] | None = None
