@@ -427,12 +427,13 @@ class MongoMetadataStore(MetadataStore):
         write, or a null version replaced in place)."""
         if not kept:
             return kept
-        keys = sorted({(r.bucket, r.key) for r in kept})
-        cursor = self._c("objects").find(
-            {"$or": [{"bucket": b, "key": k} for b, k in keys]},
-            {"bucket": 1, "key": 1, "version_id": 1},
-        )
-        current = {(d["bucket"], d["key"], d.get("version_id", "")) async for d in cursor}
+        current: set[tuple[str, str, str]] = set()
+        for bucket in {r.bucket for r in kept}:  # one bucket, in every caller
+            keys = sorted({r.key for r in kept if r.bucket == bucket})
+            cursor = self._c("objects").find(
+                {"bucket": bucket, "key": {"$in": keys}}, {"key": 1, "version_id": 1}
+            )
+            current |= {(bucket, d["key"], d.get("version_id", "")) async for d in cursor}
         return [r for r in kept if (r.bucket, r.key, r.version_id) not in current]
 
     async def get_object_version(
