@@ -19,6 +19,8 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/ui", login.UIRootRedirect, "/ui"),
         r(r"/ui/", browse.HomeHandler, "/ui/"),
         r(r"/ui/login", login.LoginHandler, "/ui/login"),
+        r(r"/ui/login/oidc", login.OIDCLoginHandler, "/ui/login/oidc"),
+        r(r"/ui/login/callback", login.OIDCCallbackHandler, "/ui/login/callback"),
         r(r"/ui/logout", login.LogoutHandler, "/ui/logout"),
         r(r"/ui/static/([A-Za-z0-9._-]+)", StaticHandler, "/ui/static/{name}"),
         r(r"/ui/buckets/([^/]+)/?", browse.BucketHandler, "/ui/buckets/{bucket}"),
