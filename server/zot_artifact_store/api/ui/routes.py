@@ -44,6 +44,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/ui/admin/tokens", admin.TokensHandler, "/ui/admin/tokens"),
         r(r"/ui/admin/access-keys", admin.AccessKeysHandler, "/ui/admin/access-keys"),
         r(r"/ui/admin/webhooks", admin.WebhooksHandler, "/ui/admin/webhooks"),
+        r(r"/ui/admin/webhooks/([^/]+)", admin.WebhookHandler, "/ui/admin/webhooks/{id}"),
         r(r"/ui/admin/audit", admin.AuditHandler, "/ui/admin/audit"),
         # Anything else under /ui is the UI's (an HTML 404), never an S3 path.
         r(r"/ui/.*", NotFoundPage, "unmatched"),
