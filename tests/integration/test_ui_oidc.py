@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
+import os
 import re
 import time
 import urllib.parse
@@ -44,6 +45,16 @@ def site(
     port = free_port()
     config = copy.deepcopy(DEFAULT_CONFIG)
     config["access_token_ttl"] = TOKEN_TTL_S
+    # carol's refresh tokens expire before her access token needs renewing.
+    config["users"].append(
+        {
+            "username": "carol",
+            "password": "carol-pw",
+            "sub": "carol-0003",
+            "client_roles": {DEFAULT_AUDIENCE: ["reader"]},
+            "refresh_token_ttl": 2,
+        }
+    )
     config["clients"].append(
         {
             "client_id": UI_CLIENT,
@@ -276,6 +287,25 @@ def test_session_renews_its_access_token_with_the_refresh_token(
         assert c.get(f"/ui/buckets/{PRIVATE}").status_code == 200
 
 
+def test_session_ends_when_the_issuer_refuses_to_renew_it(
+    site: tuple[ServerProcess, OIDCProvider],
+) -> None:
+    server, _ = site
+    with browser(server) as c:
+        assert oidc_login(server, c, "carol", "carol-pw").status_code == 302
+        assert c.get(f"/ui/buckets/{PRIVATE}").status_code == 200
+        # Her refresh token has expired by the time her access token needs renewing.
+        time.sleep(TOKEN_TTL_S - 15 + 1.5)
+        r = c.get(f"/ui/buckets/{PRIVATE}")
+        assert r.status_code == 302 and r.headers["location"].startswith("/ui/login"), r.text
+        assert 'zas_ui_session="";' in set_cookie(r, "zas_ui_session").replace("=;", '="";')
+        assert c.get(f"/ui/buckets/{PRIVATE}").status_code == 302
+    with server.client(auth=ROOT) as admin:
+        r = admin.get("/v1/audit", params={"action": "ui:refresh", "decision": "deny"})
+        records = r.json()["records"]
+        assert any("carol" in e["principal"] and "invalid_grant" in e["reason"] for e in records)
+
+
 def test_headless_chromium_logs_in_at_the_provider(
     site: tuple[ServerProcess, OIDCProvider], tmp_path: Path
 ) -> None:
@@ -316,6 +346,10 @@ def test_headless_chromium_logs_in_at_the_provider(
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
+    # Test artifacts; ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's.
+    out = [tmp_path, *(Path(d) for d in [os.environ.get("ZAS_UI_SCREENSHOTS", "")] if d)]
     for name, shot in shots.items():
         assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
-        (tmp_path / name).write_bytes(shot)
+        for directory in out:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_bytes(shot)

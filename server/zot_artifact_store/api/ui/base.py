@@ -269,6 +269,8 @@ class UIHandler(BaseHandler):
             )  # fmt: skip
         except StoreError as exc:
             if exc.status == 401:
+                # Audited as whom the session was (its token was verified when it was made).
+                self.principal = issuer.principal(parsed[1]) if parsed else ANONYMOUS
                 self.audit("ui:refresh", "", False, exc.message)
                 self.end_session()
             return
