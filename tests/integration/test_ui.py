@@ -771,7 +771,11 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
-    # Test artifacts: look at them. ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's.
+    save_screenshots(shots, tmp_path)
+
+
+def save_screenshots(shots: dict[str, bytes], tmp_path: Path) -> None:
+    """Test artifacts: look at them. ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's."""
     out = [tmp_path, *(Path(d) for d in [os.environ.get("ZAS_UI_SCREENSHOTS", "")] if d)]
     for name, shot in shots.items():
         assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
-import os
 import re
 import time
 import urllib.parse
@@ -26,7 +25,7 @@ from tests.fixtures.mongo import free_port
 from tests.fixtures.oidc import DEFAULT_AUDIENCE, DEFAULT_CONFIG, OIDCProvider
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
-from tests.integration.test_ui import BROWSER, csrf_of, set_cookie, visible
+from tests.integration.test_ui import BROWSER, csrf_of, save_screenshots, set_cookie, visible
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 RUN = uuid.uuid4().hex[:8]
@@ -346,10 +345,4 @@ def test_headless_chromium_logs_in_at_the_provider(
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
-    # Test artifacts; ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's.
-    out = [tmp_path, *(Path(d) for d in [os.environ.get("ZAS_UI_SCREENSHOTS", "")] if d)]
-    for name, shot in shots.items():
-        assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
-        for directory in out:
-            directory.mkdir(parents=True, exist_ok=True)
-            (directory / name).write_bytes(shot)
+    save_screenshots(shots, tmp_path)
