@@ -1,6 +1,6 @@
-"""The web UI (issue 24) against a real server: login and the session cookie, CSRF, security
-headers, escaping, what readers and anonymous visitors see, paging, and the browser redirect
-of ``/`` (S3 clients unaffected)."""
+"""The web UI (issue 24) against a real server, on both metadata backends (SQLite and
+MongoDB): login and the session cookie, CSRF, security headers, escaping, what readers and
+anonymous visitors see, paging, and the browser redirect of ``/`` (S3 clients unaffected)."""
 
 from __future__ import annotations
 
@@ -43,12 +43,16 @@ HOSTILE = "<script>alert(1)</script>.txt"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("ui")
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+def ui_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
+) -> Iterator[ServerProcess]:
+    """The UI on each metadata backend (the embedded SQLite, and MongoDB's wire protocol)."""
+    base = tmp_path_factory.mktemp(f"ui-{request.param}")
     trusted_root = str(DATA / "trusted_root.staging.json")
     proc = ServerProcess(
         base / "data",
+        metadata_uri=metadata_uri_for(request.param, base / "data"),
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
         config={
             "extensions": {
