@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.cdp import chromium_process, devtools_page
+from tests.fixtures.cdp import Page, chromium_process, devtools_page
 from tests.fixtures.mongo import free_port
 from tests.fixtures.oidc import DEFAULT_AUDIENCE, DEFAULT_CONFIG, OIDCProvider
 from tests.fixtures.server import ServerProcess
@@ -59,6 +59,7 @@ def site(
             "client_id": UI_CLIENT,
             "public": True,
             "redirect_uris": [f"http://127.0.0.1:{port}/ui/login/callback"],
+            "post_logout_redirect_uris": [f"http://127.0.0.1:{port}/ui/login"],
         }
     )
     with OIDCProvider(config, workdir=base / "idp") as idp:
@@ -161,7 +162,7 @@ def test_login_page_offers_oidc_and_the_request_carries_pkce_state_and_nonce(
 def test_a_person_logs_in_at_the_provider_and_sees_what_their_roles_allow(
     site: tuple[ServerProcess, OIDCProvider],
 ) -> None:
-    server, _ = site
+    server, idp = site
     with browser(server) as c:  # alice: a reader
         r = oidc_login(server, c, "alice", "alice-pw", next_page=f"/ui/buckets/{PRIVATE}")
         assert r.status_code == 302, r.text
@@ -173,7 +174,17 @@ def test_a_person_logs_in_at_the_provider_and_sees_what_their_roles_allow(
         assert "alice" in visible(page.text)
         assert c.get("/ui/admin/tokens").status_code == 403  # a reader is no admin
         r = c.post("/ui/logout", data={"_csrf": csrf_of(page.text)})
-        assert r.status_code == 302
+        assert r.status_code == 302 and r.headers["location"] == "/ui/login?logged_out=oidc"
+        # The login page offers to end the session at the provider too (RP-initiated logout).
+        page = c.get(r.headers["location"])
+        link = re.search(r'<a id="idp-logout" href="([^"]+)"', page.text)
+        assert link and "logged out of the store" in visible(page.text), page.text
+        end = urllib.parse.urlsplit(html.unescape(link[1]))
+        assert f"{end.scheme}://{end.netloc}{end.path}" == idp.discovery()["end_session_endpoint"]
+        assert dict(urllib.parse.parse_qsl(end.query)) == {
+            "client_id": UI_CLIENT,
+            "post_logout_redirect_uri": f"{server.url}/ui/login",
+        }
         r = c.get(f"/ui/buckets/{PRIVATE}")
         assert r.status_code == 302 and r.headers["location"].startswith("/ui/login")
     with browser(server) as c:  # bob: no role at all
@@ -305,6 +316,15 @@ def test_session_ends_when_the_issuer_refuses_to_renew_it(
         assert any("carol" in e["principal"] and "invalid_grant" in e["reason"] for e in records)
 
 
+async def until(page: Page, path: str) -> None:
+    """Wait for the browser to arrive at ``path`` (after a chain of redirects)."""
+    for _ in range(100):
+        if await page.evaluate("location.pathname") == path:
+            return
+        await asyncio.sleep(0.1)
+    assert await page.evaluate("location.pathname") == path
+
+
 def test_headless_chromium_logs_in_at_the_provider(
     site: tuple[ServerProcess, OIDCProvider], tmp_path: Path
 ) -> None:
@@ -323,11 +343,7 @@ def test_headless_chromium_logs_in_at_the_provider(
             await page.type_into("#username", "alice")
             await page.type_into("#password", "alice-pw")
             await page.submit_with_enter()
-            for _ in range(50):  # the redirects back through the callback
-                if await page.evaluate("location.pathname") == f"/ui/buckets/{PRIVATE}":
-                    break
-                await asyncio.sleep(0.1)
-            assert await page.evaluate("location.pathname") == f"/ui/buckets/{PRIVATE}"
+            await until(page, f"/ui/buckets/{PRIVATE}")  # back through the callback
             text = await page.text()
             assert "release.txt" in text and "alice" in text, text
             assert "zas_ui_session" not in await page.evaluate("document.cookie")
@@ -338,6 +354,17 @@ def test_headless_chromium_logs_in_at_the_provider(
             assert await page.evaluate("location.pathname") == "/ui/login"
             await page.goto(f"{server.url}/ui/buckets/{PRIVATE}")
             assert await page.evaluate("location.pathname") == "/ui/login"
+            # Single sign-on: the provider still knows alice, so she is back without a form.
+            await page.click("#oidc-login")
+            await until(page, f"/ui/buckets/{PRIVATE}")
+            # Log out of both: the store, then the provider (its confirmation page).
+            await page.click("form[action='/ui/logout'] button")
+            assert "log out there too" in await page.text()
+            await page.click("#idp-logout")
+            await page.click("#logout-yes")
+            assert await page.evaluate("location.pathname") == "/ui/login"
+            await page.click("#oidc-login")  # now the provider asks again
+            assert (await page.evaluate("location.pathname")).startswith("/interaction/")
             # No script error or CSP violation (the 403 page and the provider's missing
             # favicon are failed loads, as they should be).
             problems = page.console_problems()

@@ -316,6 +316,7 @@ class UIHandler(BaseHandler):
             logged_in=self.session is not None,
             auth_enabled=self.ctx.authentication.enabled,
             oidc_login=self.oidc_issuer() is not None,
+            idp_logout=None,  # the login page's link to log out at the issuer too
             csrf_field=CSRF_FIELD,
             csrf_token=self.csrf_token if hasattr(self, "login_csrf") else "",
             static=static_url,

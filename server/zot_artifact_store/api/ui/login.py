@@ -19,11 +19,35 @@ class LoginHandler(UIHandler):
     """``/ui/login``: an API token (or an OIDC access token), or the root user and password;
     checked by the same authenticators, throttling and lockout as every API request."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         if self.session is not None:
             self.redirect(safe_next(self.get_query_argument("next", None)))
             return
-        self.page("login.html", next=safe_next(self.get_query_argument("next", None)), error=None)
+        self.page(
+            "login.html", next=safe_next(self.get_query_argument("next", None)), error=None,
+            idp_logout=await self.idp_logout() if self.get_query_argument("logged_out", None)
+            else None,
+        )  # fmt: skip
+
+    async def idp_logout(self) -> str | None:
+        """After logging out of an OIDC session: the issuer's end-session URL (RP-initiated
+        logout, back to this login page), for a link — a person may also want to end their
+        session at the identity provider. None without one."""
+        issuer = self.oidc_issuer()
+        if issuer is None or issuer.config.ui is None:
+            return None
+        try:
+            endpoint = (await issuer.discovery()).get("end_session_endpoint")
+        except StoreError:
+            return None
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            return None
+        back = urllib.parse.urlsplit(self.redirect_uri(issuer.config.ui))
+        query = urllib.parse.urlencode({
+            "client_id": issuer.config.ui.clientId,
+            "post_logout_redirect_uri": f"{back.scheme}://{back.netloc}/ui/login",
+        })  # fmt: skip
+        return endpoint + ("&" if "?" in endpoint else "?") + query
 
     async def post(self) -> None:
         target = safe_next(self.get_body_argument("next", None))
@@ -157,10 +181,13 @@ class OIDCCallbackHandler(UIHandler):
 
 class LogoutHandler(UIHandler):
     def post(self) -> None:
+        oidc = self.session is not None and self.session.issuer is not None
         if self.session is not None:
             self.audit("ui:logout", "", True)
         self.clear_session()
-        self.redirect("/ui/login")
+        # After an OIDC session, the login page offers to log out at the issuer too (a link:
+        # CSP's form-action keeps this form's answer from redirecting to another origin).
+        self.redirect("/ui/login?logged_out=oidc" if oidc else "/ui/login")
 
 
 class RootHandler(ServiceHandler):
