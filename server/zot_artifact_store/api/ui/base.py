@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import shlex
 import time
 import urllib.parse
@@ -36,7 +37,10 @@ from .session import (
     Session,
     new_csrf,
     same_token,
+    sealed_to_fit,
 )
+
+log = logging.getLogger(__name__)
 
 # No inline script or style, nothing from elsewhere, never framed (issue 24 §4).
 UI_CSP = (
@@ -296,8 +300,12 @@ class UIHandler(BaseHandler):
 
     def set_session_cookie(self) -> None:
         assert self.session is not None
+        kept, sealed = sealed_to_fit(self.session, self.ctx.access_keys.box)
+        if kept.refresh != self.session.refresh:
+            log.warning("an OIDC session's tokens are too large to keep its refresh token")
+        self.session = kept
         self.set_cookie(
-            SESSION_COOKIE, self.session.seal(self.ctx.access_keys.box), path=COOKIE_PATH,
+            SESSION_COOKIE, sealed, path=COOKIE_PATH,
             httponly=True, secure=self.secure_cookies, samesite="Lax",
             expires=self.session.expires_at,
         )  # fmt: skip

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hmac
 import json
 import secrets
@@ -33,6 +34,8 @@ SESSION_TTL_S = 8 * 3600
 OIDC_COOKIE = "zas_ui_oidc"
 OIDC_COOKIE_PATH = "/ui/login"
 OIDC_LOGIN_TTL_S = 600
+# Browsers keep cookies up to 4096 bytes, name and attributes included.
+MAX_COOKIE_VALUE = 3900
 # The associated data every session is sealed under: nothing else sealed by the secrets key
 # (access key secrets, event source secrets: bound to their record ids) opens as a session;
 # a login under way has a purpose of its own.
@@ -108,6 +111,23 @@ class Session:
             )  # fmt: skip
         except (KeyError, TypeError, ValueError):
             return None
+
+
+def sealed_to_fit(session: Session, box: SecretBox) -> tuple[Session, str]:
+    """The session sealed for its cookie, within what browsers keep (``MAX_COOKIE_VALUE``):
+    a session whose tokens are too large keeps its access token without the refresh token
+    (it then ends when the access token expires); one too large even so is refused."""
+    sealed = session.seal(box)
+    if len(sealed) > MAX_COOKIE_VALUE and session.refresh is not None:
+        session = dataclasses.replace(session, refresh=None)
+        sealed = session.seal(box)
+    if len(sealed) > MAX_COOKIE_VALUE:
+        raise StoreError(
+            "InvalidRequest",
+            f"the credential is too large for a session cookie ({len(sealed)} bytes sealed; "
+            f"browsers keep {MAX_COOKIE_VALUE}): use a smaller token",
+        )
+    return session, sealed
 
 
 @dataclass(frozen=True)
