@@ -105,13 +105,19 @@ class Issuer:
                     ) from None
                 return self._discovery
 
+    async def endpoint(self, name: str) -> str | None:
+        """An http(s) endpoint the discovery document names (``authorization_endpoint``,
+        ``token_endpoint``, ``end_session_endpoint``, ...); None when it names none."""
+        url = (await self.discovery()).get(name)
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+
     async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
         """POST ``form`` to the issuer's token endpoint as a public client (the web UI's login:
         an authorization code with its PKCE verifier, or a refresh token); its JSON answer.
         A refusal (``invalid_grant``, ...) is ``Unauthenticated`` with the issuer's reason; an
         issuer that cannot be reached or answers nonsense, ``ServiceUnavailable``."""
-        endpoint = (await self.discovery()).get("token_endpoint")
-        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        endpoint = await self.endpoint("token_endpoint")
+        if endpoint is None:
             raise StoreError("ServiceUnavailable", "the identity provider names no token endpoint")
         request = tornado.httpclient.HTTPRequest(
             endpoint, method="POST", body=urllib.parse.urlencode(form),

@@ -15,6 +15,11 @@ from .base import UIHandler, safe_next
 from .session import OIDC_COOKIE, OIDC_COOKIE_PATH, OIDCLogin, basic, same_token
 
 
+def with_query(endpoint: str, params: dict[str, str]) -> str:
+    """An issuer's endpoint with ``params`` added to whatever query it already has."""
+    return endpoint + ("&" if "?" in endpoint else "?") + urllib.parse.urlencode(params)
+
+
 class LoginHandler(UIHandler):
     """``/ui/login``: an API token (or an OIDC access token), or the root user and password;
     checked by the same authenticators, throttling and lockout as every API request."""
@@ -37,17 +42,16 @@ class LoginHandler(UIHandler):
         if issuer is None or issuer.config.ui is None:
             return None
         try:
-            endpoint = (await issuer.discovery()).get("end_session_endpoint")
+            endpoint = await issuer.endpoint("end_session_endpoint")
         except StoreError:
             return None
-        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        if endpoint is None:
             return None
         back = urllib.parse.urlsplit(self.redirect_uri(issuer.config.ui))
-        query = urllib.parse.urlencode({
+        return with_query(endpoint, {
             "client_id": issuer.config.ui.clientId,
             "post_logout_redirect_uri": f"{back.scheme}://{back.netloc}/ui/login",
         })  # fmt: skip
-        return endpoint + ("&" if "?" in endpoint else "?") + query
 
     async def post(self) -> None:
         target = safe_next(self.get_body_argument("next", None))
@@ -85,8 +89,8 @@ class OIDCLoginHandler(UIHandler):
             self.redirect(target)
             return
         issuer, login = self.oidc_login()
-        endpoint = (await issuer.discovery()).get("authorization_endpoint")
-        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        endpoint = await issuer.endpoint("authorization_endpoint")
+        if endpoint is None:
             raise StoreError(
                 "ServiceUnavailable", "the identity provider names no authorization endpoint"
             )
@@ -97,13 +101,12 @@ class OIDCLoginHandler(UIHandler):
             expires=started.expires_at,
         )  # fmt: skip
         challenge = base64.urlsafe_b64encode(hashlib.sha256(started.verifier.encode()).digest())
-        query = urllib.parse.urlencode({
+        self.redirect(with_query(endpoint, {
             "response_type": "code", "client_id": login.clientId,
             "redirect_uri": self.redirect_uri(login), "scope": " ".join(login.scopes),
             "state": started.state, "nonce": started.nonce,
             "code_challenge": challenge.decode().rstrip("="), "code_challenge_method": "S256",
-        })  # fmt: skip
-        self.redirect(endpoint + ("&" if "?" in endpoint else "?") + query)
+        }))  # fmt: skip
 
 
 class OIDCCallbackHandler(UIHandler):
