@@ -26,13 +26,15 @@ from tests.fixtures.oidc import DEFAULT_AUDIENCE, DEFAULT_CONFIG, OIDCProvider
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from tests.integration.test_ui import BROWSER, csrf_of, save_screenshots, set_cookie, visible
+from zot_artifact_store.api.ui.base import REFRESH_MARGIN_S
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 RUN = uuid.uuid4().hex[:8]
 PRIVATE, PUBLIC = f"oidc-priv-{RUN}", f"oidc-pub-{RUN}"
 UI_CLIENT = "zas-ui"
-# Access tokens live 20 s; the UI renews them when less than 15 s are left (after 5 s).
-TOKEN_TTL_S = 20
+# Access tokens live 25 s; the UI renews them when less than REFRESH_MARGIN_S (15 s) are
+# left, so after 10 s (time enough for a slow machine to show no renewal before).
+TOKEN_TTL_S = 25
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mongodb"])
@@ -289,7 +291,7 @@ def test_session_renews_its_access_token_with_the_refresh_token(
         assert oidc_login(server, c, "alice", "alice-pw").status_code == 302
         first = c.get(f"/ui/buckets/{PRIVATE}")
         assert first.status_code == 200 and "zas_ui_session" not in str(first.headers)
-        time.sleep(TOKEN_TTL_S - 15 + 1.5)  # the access token now has less than 15 s left
+        time.sleep(TOKEN_TTL_S - REFRESH_MARGIN_S + 1.5)  # now less than the margin is left
         renewed = c.get(f"/ui/buckets/{PRIVATE}")
         assert renewed.status_code == 200 and "release.txt" in visible(renewed.text)
         assert "zas_ui_session=" in set_cookie(renewed, "zas_ui_session")  # resealed
@@ -305,7 +307,7 @@ def test_session_ends_when_the_issuer_refuses_to_renew_it(
         assert oidc_login(server, c, "carol", "carol-pw").status_code == 302
         assert c.get(f"/ui/buckets/{PRIVATE}").status_code == 200
         # Her refresh token has expired by the time her access token needs renewing.
-        time.sleep(TOKEN_TTL_S - 15 + 1.5)
+        time.sleep(TOKEN_TTL_S - REFRESH_MARGIN_S + 1.5)
         r = c.get(f"/ui/buckets/{PRIVATE}")
         assert r.status_code == 302 and r.headers["location"].startswith("/ui/login"), r.text
         assert 'zas_ui_session="";' in set_cookie(r, "zas_ui_session").replace("=;", '="";')
