@@ -70,6 +70,8 @@ def site(
             metadata_uri=metadata_uri_for(request.param, base / "data"),
             env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
             config={
+                # This host may say the browser came over HTTPS (X-Forwarded-Proto).
+                "http": {"trustedProxies": ["127.0.0.1/32"]},
                 "auth": {
                     "oidc": [
                         {
@@ -79,7 +81,7 @@ def site(
                             "ui": {"clientId": UI_CLIENT},
                         }
                     ]
-                }
+                },
             },
             extra_args=["--port", str(port)],  # the redirect URI the provider knows
         )
@@ -159,6 +161,11 @@ def test_login_page_offers_oidc_and_the_request_carries_pkce_state_and_nonce(
         for secret in (query["state"], query["nonce"]):
             assert secret not in cookie  # sealed
         assert "zas_ui_session" not in r.headers.get("set-cookie", "")
+        # Behind a proxy terminating TLS: the cookie is Secure, the redirect URI https.
+        r = c.get("/ui/login/oidc", headers={"X-Forwarded-Proto": "https"})
+        assert "secure" in set_cookie(r, "zas_ui_oidc").lower().split("; ")
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(r.headers["location"]).query))
+        assert query["redirect_uri"].startswith("https://")
 
 
 def test_a_person_logs_in_at_the_provider_and_sees_what_their_roles_allow(
