@@ -83,6 +83,7 @@ class AppContext:
     artifacts: ArtifactService
     multipart: MultipartService
     authentication: Authentication
+    oidc: OIDCAuthenticator
     authorizer: Authorizer
     registry: RegistryService
     space: StorageSpace
@@ -271,6 +272,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         artifacts=artifacts,
         multipart=MultipartService(artifacts),
         authentication=authentication,
+        oidc=oidc,
         authorizer=authorizer,
         registry=registry,
         space=space,

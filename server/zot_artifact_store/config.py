@@ -475,6 +475,34 @@ StoreRole = str
 BUILTIN_ROLES = ("admin", "writer", "reader", "events-publisher")
 
 
+class OIDCLoginConfig(_Section):
+    """People log in to the web UI at this issuer: authorization code with PKCE (S256), as
+    the public client ``clientId`` (docs/ui.md#logging-in)."""
+
+    # The issuer's client for the UI: public (no secret), standard flow, PKCE S256, with the
+    # redirect URI below registered.
+    clientId: str = Field(min_length=1, max_length=256)
+    # Where the issuer sends the browser back (default: <the UI's URL>/ui/login/callback, from
+    # http.externalUrl or the request's host).
+    redirectUri: str | None = None
+    # Scopes asked for; must include openid.
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile"], min_length=1)
+
+    @field_validator("redirectUri")
+    @classmethod
+    def _redirect(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/]+/", v):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+    @field_validator("scopes")
+    @classmethod
+    def _openid(cls, v: list[str]) -> list[str]:
+        if "openid" not in v or any(not re.fullmatch(r"[!#-\[\]-~]+", s) for s in v):
+            raise ValueError("must include openid, each scope a plain token")
+        return v
+
+
 class OIDCIssuerConfig(_Section):
     # The issuer URL exactly as tokens carry it in "iss" (Keycloak: https://host/realms/NAME).
     issuer: str
@@ -492,6 +520,9 @@ class OIDCIssuerConfig(_Section):
     # ... and the JWKS is refetched when older than this (so a key the issuer dropped stops
     # being trusted).
     jwksMaxAge: float = Field(600.0, json_schema_extra=DURATION)
+    # Web UI login for people at this issuer (one issuer at most); its access tokens are
+    # checked as above.
+    ui: OIDCLoginConfig | None = None
 
     @field_validator("issuer")
     @classmethod
@@ -556,6 +587,8 @@ class AuthConfig(_Section):
         for name, actions in self.roles.items():
             if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name) or not actions:
                 raise ValueError(f"auth.roles.{name}: a role needs a plain name and actions")
+        if sum(issuer.ui is not None for issuer in self.oidc) > 1:
+            raise ValueError("auth.oidc[].ui: the web UI logs in at one issuer only")
         names = self.role_names
         for i, issuer in enumerate(self.oidc):
             for where, mapping in (("roleMap", issuer.roleMap), ("groupMap", issuer.groupMap)):

@@ -1,6 +1,6 @@
-"""The web UI (issue 24) against a real server: login and the session cookie, CSRF, security
-headers, escaping, what readers and anonymous visitors see, paging, and the browser redirect
-of ``/`` (S3 clients unaffected)."""
+"""The web UI (issue 24) against a real server, on both metadata backends (SQLite and
+MongoDB): login and the session cookie, CSRF, security headers, escaping, what readers and
+anonymous visitors see, paging, and the browser redirect of ``/`` (S3 clients unaffected)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
 from tests.integration.test_oci import image, index_of, push_blob, put_manifest
 from tests.integration.test_signatures import BUNDLE_V3, GITHUB
+from tests.integration.test_webhooks import Receiver
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 RUN = uuid.uuid4().hex[:8]
@@ -41,12 +43,16 @@ HOSTILE = "<script>alert(1)</script>.txt"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
 
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    base = tmp_path_factory.mktemp("ui")
+@pytest.fixture(scope="module", params=["sqlite", "mongodb"])
+def ui_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, metadata_uri_for
+) -> Iterator[ServerProcess]:
+    """The UI on each metadata backend (the embedded SQLite, and MongoDB's wire protocol)."""
+    base = tmp_path_factory.mktemp(f"ui-{request.param}")
     trusted_root = str(DATA / "trusted_root.staging.json")
     proc = ServerProcess(
         base / "data",
+        metadata_uri=metadata_uri_for(request.param, base / "data"),
         env={"ZAS_ROOT_USER": ROOT_USER, "ZAS_ROOT_PASSWORD": ROOT_PASSWORD},
         config={
             "extensions": {
@@ -748,8 +754,14 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
             await page.submit_with_enter()
             assert "Tokens" in await page.text()
             manifest = f"/ui/repositories/manifest?name={REPO}&ref=v1"
-            admin_pages = ("tokens", "access-keys", "webhooks", "audit")
-            for path in (manifest, *(f"/ui/admin/{name}" for name in admin_pages)):
+            with ui_server.client(auth=ROOT) as admin:
+                r = admin.post(
+                    "/v1/webhooks",
+                    json={"url": "http://127.0.0.1:9/a11y", "events": ["object.deleted"]},
+                )
+                assert r.status_code == 201, r.text
+                admin_pages = ("tokens", "access-keys", "webhooks", f"webhooks/{r.json()['id']}")
+            for path in (manifest, *(f"/ui/admin/{name}" for name in (*admin_pages, "audit"))):
                 await page.goto(f"{ui_server.url}{path}")
                 problems[path] = await page.axe_violations()
             await page.goto(f"{ui_server.url}{manifest}")
@@ -763,7 +775,11 @@ def test_headless_chromium_logs_in_with_a_token_and_reads_an_objects_evidence(
 
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
-    # Test artifacts: look at them. ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's.
+    save_screenshots(shots, tmp_path)
+
+
+def save_screenshots(shots: dict[str, bytes], tmp_path: Path) -> None:
+    """Test artifacts: look at them. ZAS_UI_SCREENSHOTS=docs/images/ui refreshes docs/ui.md's."""
     out = [tmp_path, *(Path(d) for d in [os.environ.get("ZAS_UI_SCREENSHOTS", "")] if d)]
     for name, shot in shots.items():
         assert shot.startswith(b"\x89PNG") and len(shot) > 10_000, name
@@ -802,6 +818,105 @@ def test_admin_manages_webhooks(ui_server: ServerProcess, reader_token: str) -> 
     with browser(ui_server) as c:
         assert login(c, reader_token).status_code == 302
         assert c.get("/ui/admin/webhooks").status_code == 403
+
+
+def test_admin_reads_a_webhooks_deliveries_redelivers_and_rotates_its_secret(
+    ui_server: ServerProcess, reader_token: str, tmp_path: Path
+) -> None:
+    receiver = Receiver(tmp_path)
+    try:
+        with ui_server.client(auth=ROOT) as admin:
+            r = admin.post(
+                "/v1/webhooks",
+                json={"url": f"{receiver.url}/hook", "events": ["object.deleted"]},
+            )
+            assert r.status_code == 201, r.text
+            webhook_id, first_secret = r.json()["id"], r.json()["secret"]
+        page_path = f"/ui/admin/webhooks/{webhook_id}"
+        with root_browser(ui_server) as c:
+            assert f'href="{page_path}"' in c.get("/ui/admin/webhooks").text
+            page = c.get(page_path)
+            assert page.status_code == 200
+            text = visible(page.text)
+            assert f"{receiver.url}/hook" in text and "No deliveries." in text
+            assert first_secret not in page.text
+            # A test event: the receiver answers 500 once; the log shows the failed attempt.
+            receiver.control(secrets=[first_secret], fail=1, status=500)
+            r = c.post(page_path, data={"_csrf": csrf_of(page.text), "action": "test"})
+            assert r.status_code == 200 and "Test event queued" in visible(r.text)
+            got = receiver.wait(lambda g: len(g) == 1)
+            assert got[0]["verified"] and got[0]["answered"] == 500
+            delivery_id = got[0]["id"]
+
+            def logged(expected: str) -> str:
+                deadline = time.monotonic() + 20
+                while True:
+                    text = visible(c.get(page_path).text)
+                    if expected in text:
+                        return text
+                    assert time.monotonic() < deadline, text
+                    time.sleep(0.2)
+
+            text = logged("HTTP 500")
+            assert delivery_id in text and "webhook.test" in text
+            # Redeliver it now (before its retry is due): the receiver gets it again.
+            page = c.get(page_path)
+            r = c.post(
+                page_path,
+                data={"_csrf": csrf_of(page.text), "action": "redeliver", "delivery": delivery_id},
+            )
+            assert r.status_code == 200, r.text
+            assert f"Delivery {delivery_id} queued again." in visible(r.text)
+            got = receiver.wait(lambda g: len(g) >= 2)
+            assert got[1]["id"] == delivery_id and got[1]["answered"] != 500
+            logged("delivered")
+            # Rotate the secret with a grace: shown once; the next delivery verifies with
+            # the new secret alone, and carries both signatures.
+            page = c.get(page_path)
+            r = c.post(
+                page_path,
+                data={"_csrf": csrf_of(page.text), "action": "rotate", "grace_hours": "1"},
+            )
+            assert r.status_code == 200, r.text
+            new_secret = html.unescape(
+                re.search(r'<code id="new-secret">([^<]+)</code>', r.text)[1]
+            )
+            assert new_secret != first_secret and "a previous one, signing until" in visible(r.text)
+            again = c.get(page_path)
+            assert new_secret not in again.text and first_secret not in again.text
+            receiver.control(secrets=[new_secret])
+            c.post(page_path, data={"_csrf": csrf_of(again.text), "action": "test"})
+            got = receiver.wait(lambda g: len(g) >= 3)
+            assert got[-1]["verified"]
+            assert len(got[-1]["headers"]["webhook-signature"].split(" ")) == 2
+            # Refusals: no CSRF token, a bad grace, an unknown delivery, an unknown webhook.
+            assert c.post(page_path, data={"action": "rotate"}).status_code == 403
+            r = c.post(
+                page_path,
+                data={"_csrf": csrf_of(again.text), "action": "rotate", "grace_hours": "lots"},
+            )
+            assert r.status_code == 400 and "number of hours" in visible(r.text)
+            r = c.post(
+                page_path,
+                data={"_csrf": csrf_of(again.text), "action": "rotate", "grace_hours": "1000"},
+            )
+            assert r.status_code == 400 and "0 to 168 hours" in visible(r.text)
+            r = c.post(
+                page_path,
+                data={"_csrf": csrf_of(again.text), "action": "redeliver", "delivery": "d_nope"},
+            )
+            assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+            assert c.get("/ui/admin/webhooks/wh_nope").status_code == 404
+        with ui_server.client(auth=ROOT) as admin:
+            audit = admin.get("/v1/audit", params={"resource": f"admin:webhooks/{webhook_id}"})
+            reasons = {record["reason"] for record in audit.json()["records"]}
+            assert {"secret rotated", f"redeliver {delivery_id}"} <= reasons, reasons
+            admin.delete(f"/v1/webhooks/{webhook_id}")
+        with browser(ui_server) as c:  # a reader sees no webhook
+            assert login(c, reader_token).status_code == 302
+            assert c.get(page_path).status_code == 403
+    finally:
+        receiver.stop()
 
 
 def test_verification_gates_at_a_glance(ui_server: ServerProcess, evidence: dict[str, str]) -> None:

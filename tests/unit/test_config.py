@@ -321,3 +321,36 @@ def test_kubernetes_service_links_are_not_settings() -> None:
     assert load_config(None, environ=links).http.port == 8080
     with pytest.raises(ConfigError, match="ZAS_HTTP_PROT: unknown setting"):
         load_config(None, environ={**links, "ZAS_HTTP_PROT": "9000"})
+
+
+def test_oidc_login_for_the_web_ui(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+auth:
+  oidc:
+    - {issuer: "https://sso.example.com/realms/a", audience: zas, ui: {clientId: zas-ui}}
+""",
+    )
+    ui = load_config(path, environ={}).auth.oidc[0].ui
+    assert ui is not None and (ui.clientId, ui.redirectUri) == ("zas-ui", None)
+    assert ui.scopes == ["openid", "profile"]
+
+
+@pytest.mark.parametrize(
+    ("oidc", "says"),
+    [
+        ('[{issuer: "https://a", audience: z, ui: {clientId: c, scopes: [profile]}}]',
+         "must include openid"),
+        ('[{issuer: "https://a", audience: z, ui: {clientId: c, redirectUri: "/cb"}}]',
+         "must be an http(s) URL"),
+        ('[{issuer: "https://a", audience: z, ui: {}}]', "clientId"),
+        ('[{issuer: "https://a", audience: z, ui: {clientId: c}},'
+         ' {issuer: "https://b", audience: z, ui: {clientId: c}}]',
+         "the web UI logs in at one issuer only"),
+    ],
+)  # fmt: skip
+def test_oidc_login_problems(tmp_path: Path, oidc: str, says: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, f"auth:\n  oidc: {oidc}\n"), environ={})
+    assert says in str(err.value), str(err.value)

@@ -9,8 +9,15 @@ import time
 import pytest
 
 from zot_artifact_store.api.ui.base import safe_next
-from zot_artifact_store.api.ui.session import Session, basic
+from zot_artifact_store.api.ui.session import (
+    MAX_COOKIE_VALUE,
+    OIDCLogin,
+    Session,
+    basic,
+    sealed_to_fit,
+)
 from zot_artifact_store.auth.access_keys import SecretBox
+from zot_artifact_store.errors import StoreError
 
 BOX = SecretBox(b"k" * 32)
 
@@ -47,6 +54,38 @@ def test_an_expired_session_does_not_open() -> None:
     expired = Session("Bearer x", time.time() - 1, "nonce").seal(BOX)
     assert Session.open(BOX, expired) is None
     assert Session.open(BOX, Session.new("Bearer x", ttl_s=60).seal(BOX)) is not None
+
+
+def test_an_oidc_session_keeps_its_issuer_and_refresh_token() -> None:
+    session = Session.new("Bearer eyJ.x.y", issuer="https://sso.example/realms/a", refresh="rt")
+    opened = Session.open(BOX, session.seal(BOX))
+    assert opened == session and opened.refresh == "rt"
+    assert Session.open(BOX, Session.new("Bearer x").seal(BOX)).refresh is None  # type: ignore[union-attr]
+
+
+def test_an_oidc_login_under_way_is_sealed_apart_from_sessions() -> None:
+    started = OIDCLogin.new("/ui/buckets/b")
+    sealed = started.seal(BOX)
+    for secret in (started.state, started.nonce, started.verifier):
+        assert secret not in sealed
+    assert OIDCLogin.open(BOX, sealed) == started
+    assert len(started.verifier) >= 43 and started.state != started.nonce  # RFC 7636: 43-128
+    # Neither opens as the other: a login cookie is no session, a session no login.
+    assert Session.open(BOX, sealed) is None
+    assert OIDCLogin.open(BOX, Session.new("Bearer x").seal(BOX)) is None
+    late = OIDCLogin("s", "n", "v" * 43, "/ui/", time.time() - 1).seal(BOX)
+    assert OIDCLogin.open(BOX, late) is None
+
+
+def test_a_session_too_large_for_a_cookie_drops_its_refresh_token_or_is_refused() -> None:
+    small = Session.new("Bearer " + "a" * 1000, issuer="https://i", refresh="r" * 500)
+    assert sealed_to_fit(small, BOX)[0] == small
+    big = Session.new("Bearer " + "a" * 2000, issuer="https://i", refresh="r" * 1500)
+    kept, sealed = sealed_to_fit(big, BOX)
+    assert kept.refresh is None and kept.authorization == big.authorization
+    assert len(sealed) <= MAX_COOKIE_VALUE and Session.open(BOX, sealed) == kept
+    with pytest.raises(StoreError, match="too large for a session cookie"):
+        sealed_to_fit(Session.new("Bearer " + "a" * 3500), BOX)
 
 
 def test_basic_credentials() -> None:

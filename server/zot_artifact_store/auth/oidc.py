@@ -19,6 +19,7 @@ import asyncio
 import base64
 import logging
 import time
+import urllib.parse
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
@@ -69,12 +70,85 @@ class Issuer:
         self._keys: KeySet | None = None
         self._kids: set[str] = set()
         self._fetched_at = 0.0
+        self._discovery: dict[str, Any] | None = None
+        self._discovered_at = 0.0
         self._lock = asyncio.Lock()
 
     async def _get_json(self, url: str) -> Any:
         client = tornado.httpclient.AsyncHTTPClient()
         response = await client.fetch(url, request_timeout=10, connect_timeout=5)
         return jsonbody.loads(response.body)
+
+    async def _discover(self) -> dict[str, Any]:
+        discovery = await self._get_json(
+            self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        )
+        if not isinstance(discovery, dict) or discovery.get("issuer") != self.config.issuer:
+            found = discovery.get("issuer") if isinstance(discovery, dict) else None
+            raise ValueError(f"discovery names issuer {found!r}, not {self.config.issuer!r}")
+        self._discovery, self._discovered_at = discovery, time.monotonic()
+        return discovery
+
+    async def discovery(self) -> dict[str, Any]:
+        """The issuer's discovery document (endpoints), cached for ``jwksMaxAge``."""
+        async with self._lock:
+            age = time.monotonic() - self._discovered_at
+            if self._discovery is not None and age < self.config.jwksMaxAge:
+                return self._discovery
+            try:
+                return await self._discover()
+            except (OSError, ValueError, tornado.httpclient.HTTPError) as exc:
+                log.warning("cannot fetch the discovery of %s: %s", self.config.issuer, exc)
+                if self._discovery is None:
+                    raise StoreError(
+                        "ServiceUnavailable", "the identity provider cannot be reached"
+                    ) from None
+                return self._discovery
+
+    async def endpoint(self, name: str) -> str | None:
+        """An http(s) endpoint the discovery document names (``authorization_endpoint``,
+        ``token_endpoint``, ``end_session_endpoint``, ...); None when it names none."""
+        url = (await self.discovery()).get(name)
+        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+
+    async def token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        """POST ``form`` to the issuer's token endpoint as a public client (the web UI's login:
+        an authorization code with its PKCE verifier, or a refresh token); its JSON answer.
+        A refusal (``invalid_grant``, ...) is ``Unauthenticated`` with the issuer's reason; an
+        issuer that cannot be reached or answers nonsense, ``ServiceUnavailable``."""
+        endpoint = await self.endpoint("token_endpoint")
+        if endpoint is None:
+            raise StoreError("ServiceUnavailable", "the identity provider names no token endpoint")
+        request = tornado.httpclient.HTTPRequest(
+            endpoint, method="POST", body=urllib.parse.urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded",
+                     "Accept": "application/json"},
+            request_timeout=10, connect_timeout=5, follow_redirects=False,
+        )  # fmt: skip
+        try:
+            response = await tornado.httpclient.AsyncHTTPClient().fetch(request, raise_error=False)
+        except OSError as exc:
+            log.warning("cannot reach the token endpoint of %s: %s", self.config.issuer, exc)
+            raise StoreError(
+                "ServiceUnavailable", "the identity provider cannot be reached"
+            ) from None
+        try:
+            answer = jsonbody.loads(response.body or b"")
+        except (ValueError, UnicodeDecodeError):
+            answer = None
+        if not isinstance(answer, dict):
+            raise StoreError(
+                "ServiceUnavailable",
+                f"the identity provider's token endpoint answered {response.code} without JSON",
+            )
+        if response.code != 200 or "error" in answer:
+            reason = str(answer.get("error", response.code))
+            if answer.get("error_description"):
+                reason += f": {answer['error_description']}"
+            raise StoreError("Unauthenticated", f"the identity provider refused: {reason}"[:500])
+        if not isinstance(answer.get("access_token"), str):
+            raise StoreError("ServiceUnavailable", "the identity provider returned no access token")
+        return answer
 
     async def keys(self, kid: str | None) -> KeySet:
         """The issuer's keys, refetched when ``kid`` is unknown (rate limited)."""
@@ -84,14 +158,7 @@ class Issuer:
             stale = age >= self.config.jwksMaxAge  # keys the issuer dropped stop working
             if self._keys is None or stale or (not known and age >= self.config.jwksMinRefresh):
                 try:
-                    discovery = await self._get_json(
-                        self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
-                    )
-                    if discovery.get("issuer") != self.config.issuer:
-                        raise ValueError(
-                            f"discovery names issuer {discovery.get('issuer')!r}, "
-                            f"not {self.config.issuer!r}"
-                        )
+                    discovery = await self._discover()
                     jwks = await self._get_json(discovery["jwks_uri"])
                     self._keys = jwk.KeySet.import_key_set(jwks)
                     self._kids = {k.get("kid") for k in jwks.get("keys", []) if k.get("kid")}
@@ -109,7 +176,11 @@ class Issuer:
             assert self._keys is not None
             return self._keys
 
-    async def verify(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
+    async def verify(
+        self, token: str, header: dict[str, Any], audience: str | None = None
+    ) -> dict[str, Any]:
+        """The claims of a JWT this issuer signed, checked as above; ``audience`` instead of
+        the configured one (the UI's client id, for its ID tokens)."""
         if header.get("alg") not in ALGORITHMS:
             raise StoreError("Unauthenticated", f"token algorithm {header.get('alg')!r} refused")
         keys = await self.keys(header.get("kid"))
@@ -129,7 +200,7 @@ class Issuer:
             raise StoreError("Unauthenticated", f"token rejected: {exc}") from None
         aud = claims.get("aud")
         audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-        wanted = self.config.audience
+        wanted = audience or self.config.audience
         if wanted not in audiences and claims.get("azp") != wanted:
             raise StoreError("Unauthenticated", f"token is not for audience {wanted!r}")
         return claims
@@ -168,6 +239,9 @@ class OIDCAuthenticator:
         self, issuers: list[OIDCIssuerConfig], roles: Collection[str] = BUILTIN_ROLES
     ) -> None:
         self._issuers = {cfg.issuer: Issuer(cfg, roles) for cfg in issuers}
+
+    def issuer(self, issuer: str) -> Issuer | None:
+        return self._issuers.get(issuer)
 
     async def verify(self, token: str) -> Principal | None:
         """The principal of a token from a configured issuer; None when the token is not a

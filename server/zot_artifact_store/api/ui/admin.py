@@ -3,12 +3,14 @@ log with filters. Every action is authorized and audited as its ``/v1`` twin is.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ...auth.audit import decode_audit_cursor, encode_audit_cursor
 from ...errors import StoreError
 from ...metadata import AuditQuery
 from ...timefmt import parse_time
+from ..v1.webhooks import ACTION, delivery_cursor, parse_delivery_cursor
 from .base import UIHandler
 
 AUDIT_PAGE = 100
@@ -143,7 +145,8 @@ class AuditHandler(UIHandler):
         )  # fmt: skip
 
 
-WEBHOOKS_ACTION = "webhooks:Manage"
+WEBHOOKS_ACTION = ACTION  # as /v1/webhooks: admins
+DELIVERIES_PAGE = 50
 
 
 class WebhooksHandler(UIHandler):
@@ -186,3 +189,59 @@ class WebhooksHandler(UIHandler):
             return
         self.audit(WEBHOOKS_ACTION, f"admin:webhooks/{sub.webhook_id}", True, "created")
         await self.show((sub.webhook_id, secret), None)
+
+
+class WebhookHandler(UIHandler):
+    """``/ui/admin/webhooks/{id}?cursor=``: one subscription and its delivery log (newest
+    first, paged: each delivery's attempts with response code, latency and error). POST
+    ``action=rotate`` (``grace_hours``: the current secret keeps signing beside the new one
+    that long; the new secret shown once), ``action=redeliver`` (``delivery``), or
+    ``action=test`` (a ``webhook.test`` event) — as ``/v1/webhooks/{id}/…`` does."""
+
+    async def get(self, webhook_id: str) -> None:
+        await self.authorize(WEBHOOKS_ACTION, f"admin:webhooks/{webhook_id}")
+        await self.show(webhook_id, None, None, None)
+
+    async def show(
+        self, webhook_id: str, secret: str | None, notice: str | None, error: str | None
+    ) -> None:
+        sub = await self.ctx.webhooks.get(webhook_id)
+        before = parse_delivery_cursor(self.get_query_argument("cursor", None))
+        deliveries, more = await self.ctx.webhooks.deliveries(webhook_id, before, DELIVERIES_PAGE)
+        self.page(
+            "webhook.html", 400 if error else 200, sub=sub, deliveries=deliveries,
+            next_cursor=delivery_cursor(deliveries, more), secret=secret, notice=notice,
+            error=error, now=time.time(),
+        )  # fmt: skip
+
+    async def post(self, webhook_id: str) -> None:
+        resource = f"admin:webhooks/{webhook_id}"
+        await self.authorize(WEBHOOKS_ACTION, resource)
+        action = self.get_body_argument("action", "")
+        if action == "rotate":
+            raw = self.get_body_argument("grace_hours", "24").strip() or "0"
+            try:
+                grace = float(raw) * 3600
+            except ValueError:
+                await self.show(webhook_id, None, None, "The grace period is a number of hours")
+                return
+            try:
+                _, secret = await self.ctx.webhooks.rotate_secret(webhook_id, grace)
+            except StoreError as exc:
+                if exc.code != "InvalidArgument":
+                    raise
+                await self.show(webhook_id, None, None, "The grace period is 0 to 168 hours")
+                return
+            self.audit(WEBHOOKS_ACTION, resource, True, "secret rotated")
+            await self.show(webhook_id, secret, None, None)
+        elif action == "redeliver":
+            delivery_id = self.get_body_argument("delivery", "")
+            await self.ctx.webhooks.redeliver(webhook_id, delivery_id)
+            self.audit(WEBHOOKS_ACTION, resource, True, f"redeliver {delivery_id}")
+            await self.show(webhook_id, None, f"Delivery {delivery_id} queued again.", None)
+        elif action == "test":
+            delivery = await self.ctx.webhooks.send_test(webhook_id)
+            self.audit(WEBHOOKS_ACTION, resource, True, f"test {delivery.delivery_id}")
+            await self.show(webhook_id, None, f"Test event queued ({delivery.delivery_id}).", None)
+        else:
+            raise StoreError("InvalidArgument", "action must be rotate, redeliver or test")

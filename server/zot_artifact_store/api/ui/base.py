@@ -8,8 +8,11 @@ Authorizer as the APIs: the session's credential stands in for the ``Authorizati
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import shlex
+import time
 import urllib.parse
 from importlib import resources
 from typing import Any
@@ -18,8 +21,10 @@ import tornado.httputil
 import tornado.web
 
 from ...auth.authn import AuthRequest
-from ...auth.principal import ANONYMOUS
+from ...auth.oidc import Issuer, unverified_claims
+from ...auth.principal import ANONYMOUS, Principal
 from ...auth.ratelimit import Presented
+from ...config import OIDCLoginConfig
 from ...errors import StoreError
 from ...metadata import Evidence
 from ...timefmt import iso_time
@@ -32,7 +37,10 @@ from .session import (
     Session,
     new_csrf,
     same_token,
+    sealed_to_fit,
 )
+
+log = logging.getLogger(__name__)
 
 # No inline script or style, nothing from elsewhere, never framed (issue 24 §4).
 UI_CSP = (
@@ -43,6 +51,8 @@ CSRF_FIELD = "_csrf"
 EVIDENCE_KINDS = ("signature", "sbom", "attestation")
 PAGE_SIZES = (50, 100, 500, 1000)  # offered; any size from 1 to the largest is taken
 DEFAULT_PAGE_SIZE = 100
+# An OIDC session's access token is renewed when it has less than this left.
+REFRESH_MARGIN_S = 15.0
 
 
 def _static_files() -> dict[str, tuple[bytes, str, str]]:
@@ -95,6 +105,7 @@ class UIHandler(BaseHandler):
 
     session: Session | None = None
     login_authorization: str | None = None  # the credential a login POST presents
+    login_error: str | None = None  # why log_in refused
 
     # Reused from the /v1 handlers, so the UI decides exactly as the API does.
     readable = V1Handler.readable
@@ -165,6 +176,8 @@ class UIHandler(BaseHandler):
             )  # fmt: skip
         else:
             self.login_csrf = self.get_cookie(LOGIN_CSRF_COOKIE) or ""
+        if self.session is not None and self.session.refresh is not None:
+            await self.refresh_session(self.session)
         if self.session is not None:
             try:
                 await self.authenticate()
@@ -172,9 +185,7 @@ class UIHandler(BaseHandler):
                 if exc.status != 401:
                     raise
                 # The credential was revoked or expired: the session ends with it.
-                self.clear_session()
-                self.session = None
-                self.principal = ANONYMOUS
+                self.end_session()
         else:
             await self.authenticate()  # anonymous, or everyone when auth is off
 
@@ -208,14 +219,96 @@ class UIHandler(BaseHandler):
     def csrf_token(self) -> str:
         return self.session.csrf if self.session is not None else self.login_csrf
 
-    def start_session(self, authorization: str) -> None:
-        self.session = Session.new(authorization)
+    def oidc_issuer(self) -> Issuer | None:
+        """The issuer people log in at (the one ``auth.oidc[]`` entry with ``ui``), if any."""
+        for config in self.ctx.config.auth.oidc:
+            if config.ui is not None:
+                return self.ctx.oidc.issuer(config.issuer)
+        return None
+
+    def oidc_login(self) -> tuple[Issuer, OIDCLoginConfig]:
+        issuer = self.oidc_issuer()
+        if issuer is None or issuer.config.ui is None:
+            raise StoreError("NotFound", "logging in with OIDC is not configured (auth.oidc[].ui)")
+        return issuer, issuer.config.ui
+
+    def redirect_uri(self, login: OIDCLoginConfig) -> str:
+        return login.redirectUri or f"{self.base_url()}/ui/login/callback"
+
+    async def log_in(self, authorization: str) -> Principal | None:
+        """Present ``authorization`` to the authenticator chain (throttling and lockout
+        included) as a login: the principal, audited as ``ui:login``; None when refused (the
+        reason audited, :attr:`login_error` set for the page)."""
+        self.login_authorization = authorization
+        self._screened = False  # prepare() screened the request without this credential
+        try:
+            principal = await self.authenticate()
+        except StoreError as exc:
+            if exc.status not in (401, 403):
+                raise
+            self.audit("ui:login", "", False, exc.message)
+            self.login_error = f"Login failed: {exc.message}"
+            return None
+        self.audit("ui:login", "", True, f"{principal.source} {principal.name}")
+        return principal
+
+    async def refresh_session(self, session: Session) -> None:
+        """A session from an OIDC login whose access token expires within
+        ``REFRESH_MARGIN_S`` gets a new one with its refresh token (the cookie is resealed);
+        if the issuer refuses, the session ends. An issuer that cannot be reached leaves the
+        session as it is (its token may still be good)."""
+        parsed = unverified_claims(session.authorization.partition(" ")[2])
+        expires = parsed[1].get("exp") if parsed else None
+        if not isinstance(expires, int | float) or expires - time.time() > REFRESH_MARGIN_S:
+            return
+        issuer = self.ctx.oidc.issuer(session.issuer or "")
+        login = issuer.config.ui if issuer is not None else None
+        if issuer is None or login is None or session.refresh is None:
+            self.end_session()
+            return
+        try:
+            tokens = await issuer.token_request(
+                {"grant_type": "refresh_token", "refresh_token": session.refresh,
+                 "client_id": login.clientId}
+            )  # fmt: skip
+        except StoreError as exc:
+            if exc.status == 401:
+                # Audited as whom the session was (its token was verified when it was made).
+                self.principal = issuer.principal(parsed[1]) if parsed else ANONYMOUS
+                self.audit("ui:refresh", "", False, exc.message)
+                self.end_session()
+            return
+        refresh = tokens.get("refresh_token")
+        self.session = dataclasses.replace(
+            session,
+            authorization=f"Bearer {tokens['access_token']}",
+            refresh=refresh if isinstance(refresh, str) else session.refresh,
+        )
+        self.set_session_cookie()
+
+    def end_session(self) -> None:
+        self.clear_session()
+        self.session = None
+        self.principal = ANONYMOUS
+
+    def start_session(
+        self, authorization: str, issuer: str | None = None, refresh: str | None = None
+    ) -> None:
+        self.session = Session.new(authorization, issuer=issuer, refresh=refresh)
+        self.set_session_cookie()
+        self.clear_cookie(LOGIN_CSRF_COOKIE, path=COOKIE_PATH)
+
+    def set_session_cookie(self) -> None:
+        assert self.session is not None
+        kept, sealed = sealed_to_fit(self.session, self.ctx.access_keys.box)
+        if kept.refresh != self.session.refresh:
+            log.warning("an OIDC session's tokens are too large to keep its refresh token")
+        self.session = kept
         self.set_cookie(
-            SESSION_COOKIE, self.session.seal(self.ctx.access_keys.box), path=COOKIE_PATH,
+            SESSION_COOKIE, sealed, path=COOKIE_PATH,
             httponly=True, secure=self.secure_cookies, samesite="Lax",
             expires=self.session.expires_at,
         )  # fmt: skip
-        self.clear_cookie(LOGIN_CSRF_COOKIE, path=COOKIE_PATH)
 
     def clear_session(self) -> None:
         self.clear_cookie(
@@ -230,6 +323,8 @@ class UIHandler(BaseHandler):
             principal=self.principal,
             logged_in=self.session is not None,
             auth_enabled=self.ctx.authentication.enabled,
+            oidc_login=self.oidc_issuer() is not None,
+            idp_logout=None,  # the login page's link to log out at the issuer too
             csrf_field=CSRF_FIELD,
             csrf_token=self.csrf_token if hasattr(self, "login_csrf") else "",
             static=static_url,

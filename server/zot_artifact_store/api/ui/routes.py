@@ -19,6 +19,8 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/ui", login.UIRootRedirect, "/ui"),
         r(r"/ui/", browse.HomeHandler, "/ui/"),
         r(r"/ui/login", login.LoginHandler, "/ui/login"),
+        r(r"/ui/login/oidc", login.OIDCLoginHandler, "/ui/login/oidc"),
+        r(r"/ui/login/callback", login.OIDCCallbackHandler, "/ui/login/callback"),
         r(r"/ui/logout", login.LogoutHandler, "/ui/logout"),
         r(r"/ui/static/([A-Za-z0-9._-]+)", StaticHandler, "/ui/static/{name}"),
         r(r"/ui/buckets/([^/]+)/?", browse.BucketHandler, "/ui/buckets/{bucket}"),
@@ -42,6 +44,7 @@ def routes(ctx: Any) -> list[Route]:
         r(r"/ui/admin/tokens", admin.TokensHandler, "/ui/admin/tokens"),
         r(r"/ui/admin/access-keys", admin.AccessKeysHandler, "/ui/admin/access-keys"),
         r(r"/ui/admin/webhooks", admin.WebhooksHandler, "/ui/admin/webhooks"),
+        r(r"/ui/admin/webhooks/([^/]+)", admin.WebhookHandler, "/ui/admin/webhooks/{id}"),
         r(r"/ui/admin/audit", admin.AuditHandler, "/ui/admin/audit"),
         # Anything else under /ui is the UI's (an HTML 404), never an S3 path.
         r(r"/ui/.*", NotFoundPage, "unmatched"),

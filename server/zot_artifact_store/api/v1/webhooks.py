@@ -50,6 +50,22 @@ def delivery_json(d: WebhookDelivery) -> dict[str, Any]:
     }
 
 
+def delivery_cursor(page: list[WebhookDelivery], more: bool) -> str | None:
+    """The cursor of the delivery log's next page (None at its end)."""
+    last = page[-1] if page else None
+    return f"{last.created_at!r}:{last.delivery_id}" if more and last else None
+
+
+def parse_delivery_cursor(cursor: str | None) -> tuple[float, str] | None:
+    if not cursor:
+        return None
+    when, _, ident = cursor.partition(":")
+    try:
+        return float(when), ident
+    except ValueError:
+        raise StoreError("InvalidArgument", "cursor is not one this API gave") from None
+
+
 class WebhookBase(V1Handler):
     def body_object(self) -> dict[str, Any]:
         body = self.json_body(required=True)
@@ -119,20 +135,12 @@ class DeliveriesHandler(WebhookBase):
     async def get(self, webhook_id: str) -> None:
         await self.authorize(ACTION, f"admin:webhooks/{webhook_id}")
         limit = self.int_arg("limit", 100, 1, 1000)
-        before = None
-        cursor = self.get_query_argument("cursor", None)
-        if cursor:
-            when, _, ident = cursor.partition(":")
-            try:
-                before = (float(when), ident)
-            except ValueError:
-                raise StoreError("InvalidArgument", "cursor is not one this API gave") from None
+        before = parse_delivery_cursor(self.get_query_argument("cursor", None))
         page, more = await self.ctx.webhooks.deliveries(webhook_id, before, limit)
-        last = page[-1] if page else None
         self.write_json(
             {
                 "deliveries": [delivery_json(d) for d in page],
-                "next_cursor": f"{last.created_at!r}:{last.delivery_id}" if more and last else None,
+                "next_cursor": delivery_cursor(page, more),
             }
         )
 
