@@ -971,10 +971,24 @@ def to_doc(record: Any) -> dict[str, Any]:
     return {name: _plain(getattr(record, name)) for name in _field_names(type(record))}
 
 
+@functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
 def from_doc(cls: type[R], doc: Mapping[str, Any]) -> R:
     """Build ``cls`` from a stored document, ignoring fields it does not know (``_id``,
-    fields added by a newer schema) so an older reader never fails on a newer row."""
-    names = _field_names(cls)
+    fields added by a newer schema) so an older reader never fails on a newer row.
+
+    A document with exactly the record's fields (what :func:`to_doc` writes: every row a
+    listing decodes) fills the instance directly, without ``__init__``'s keyword handling —
+    the records are plain dataclasses (no ``__post_init__``, slots or frozen fields) and the
+    document's values are the caller's own, freshly decoded."""
+    names = _field_set(cls)
+    if doc.keys() == names and isinstance(doc, dict):
+        record = object.__new__(cls)
+        record.__dict__.update(doc)
+        return record  # type: ignore[no-any-return]
     return cls(**{k: v for k, v in doc.items() if k in names})
 
 
