@@ -870,10 +870,13 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         written.append(path)
 
     if "objects" in results:
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
         for backend, res in results["objects"].items():
             xs = [lv["objects"] for lv in res["levels"]]
             style = "-" if backend == "sqlite" else "--"
+            for key, label in (("list_v1", "/v1"), ("list_s3", "S3")):
+                ys = [lv[key].get("server_cpu_ms_per_page") for lv in res["levels"]]
+                ax3.plot(xs, ys, style, marker="o", label=f"{backend} {label}")
             for key, label in (("list_v1", "/v1"), ("list_s3", "S3")):
                 for q in ("p50", "p99"):
                     ax1.plot(
@@ -907,7 +910,14 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
             ylabel="ms",
             title="HEAD and 4 KiB PUT (concurrent clients)",
         )
-        for ax in (ax1, ax2):
+        ax3.set(
+            xscale="log",
+            yscale="log",
+            xlabel="objects in the bucket",
+            ylabel="ms",
+            title="server CPU per LIST page",
+        )
+        for ax in (ax1, ax2, ax3):
             ax.legend(fontsize=7)
             ax.grid(True, which="both", alpha=0.3)
         save(fig, "objects")
@@ -1079,8 +1089,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.plot_from:
         results: dict[str, Any] = {}
-        for path in args.plot_from:
-            results.update(json.loads(path.read_text()))
+        for path in args.plot_from:  # the objects phase of one run per backend merges
+            for name, value in json.loads(path.read_text()).items():
+                if name == "objects" and name in results:
+                    results[name].update(value)
+                else:
+                    results[name] = value
         print(report(results))
         for png in plot(results, args.plot_dir):
             log(f"plot: {png}")
