@@ -854,6 +854,14 @@ def report(results: dict[str, Any]) -> str:
 # ---- plots -----------------------------------------------------------------------------------
 
 
+def log_axes(ax: Any, xlabel: str, ylabel: str, title: str, log_y: bool = True) -> None:
+    """A curve panel: log x (and y), labels, legend, grid."""
+    ax.set(xscale="log", yscale="log" if log_y else "linear")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=6)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     import matplotlib
 
@@ -870,56 +878,28 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         written.append(path)
 
     if "objects" in results:
-        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.4))
-        for backend, res in results["objects"].items():
+        fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 5.2))
+        # One colour per backend (run), a marker per request kind, solid p50 / dashed p99.
+        for n, (backend, res) in enumerate(results["objects"].items()):
             xs = [lv["objects"] for lv in res["levels"]]
-            style = "-" if backend == "sqlite" else "--"
-            for key, label in (("list_v1", "/v1"), ("list_s3", "S3")):
-                ys = [lv[key].get("server_cpu_ms_per_page") for lv in res["levels"]]
-                ax3.plot(xs, ys, style, marker="o", label=f"{backend} {label}")
-            for key, label in (("list_v1", "/v1"), ("list_s3", "S3")):
-                for q in ("p50", "p99"):
-                    ax1.plot(
-                        xs,
-                        [lv[key][f"{q}_ms"] for lv in res["levels"]],
-                        style,
-                        marker="o",
-                        label=f"{backend} {label} {q}",
-                    )
-            for op in ("HEAD", "PUT"):
-                for q in ("p50", "p99"):
-                    ax2.plot(
-                        xs,
-                        [lv[op][f"{q}_ms"] for lv in res["levels"]],
-                        style,
-                        marker="o",
-                        label=f"{backend} {op} {q}",
-                    )
+            color = f"C{n}"
+            for ax, key, label, marker in (
+                (ax1, "list_v1", "LIST /v1", "o"),
+                (ax1, "list_s3", "LIST S3", "s"),
+                (ax2, "HEAD", "HEAD", "o"),
+                (ax2, "PUT", "PUT", "^"),
+            ):
+                for q, ls in (("p50", "-"), ("p99", "--")):
+                    ys = [lv[key][f"{q}_ms"] for lv in res["levels"]]
+                    ax.plot(xs, ys, ls, color=color, marker=marker, label=f"{backend}: {label} {q}")
+                if key.startswith("list"):
+                    ys = [lv[key].get("server_cpu_ms_per_page") for lv in res["levels"]]
+                    ax3.plot(xs, ys, "-", color=color, marker=marker, label=f"{backend}: {label}")
         ax1.axhline(100, color="grey", lw=0.8, ls=":")
-        ax1.set(
-            xscale="log",
-            yscale="log",
-            xlabel="objects in the bucket",
-            ylabel="ms",
-            title="LIST page of 1,000 keys",
-        )
-        ax2.set(
-            xscale="log",
-            yscale="log",
-            xlabel="objects in the bucket",
-            ylabel="ms",
-            title="HEAD and 4 KiB PUT (concurrent clients)",
-        )
-        ax3.set(
-            xscale="log",
-            yscale="log",
-            xlabel="objects in the bucket",
-            ylabel="ms",
-            title="server CPU per LIST page",
-        )
-        for ax in (ax1, ax2, ax3):
-            ax.legend(fontsize=7)
-            ax.grid(True, which="both", alpha=0.3)
+        count = "objects in the bucket"
+        log_axes(ax1, count, "ms", "LIST page of 1,000 keys")
+        log_axes(ax2, count, "ms", "HEAD and 4 KiB PUT (concurrent clients)")
+        log_axes(ax3, count, "ms", "server CPU per LIST page")
         save(fig, "objects")
     if "sizes" in results:
         rows = [r for r in results["sizes"]["rows"] if "put_mb_s" in r]
@@ -933,23 +913,9 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
             ax1.plot(xs, [r["get_mb_s"] for r in mine], "--o", label=f"{kind} GET")
             ax2.plot(xs, [r["put_rss_peak_mib"] for r in mine], "-o", label=f"{kind} PUT")
             ax2.plot(xs, [r["get_rss_peak_mib"] for r in mine], "--o", label=f"{kind} GET")
-        ax1.set(
-            xscale="log",
-            yscale="log",
-            xlabel="object size (MiB)",
-            ylabel="MB/s",
-            title="throughput, one transfer",
-        )
-        ax2.set(
-            xscale="log",
-            xlabel="object size (MiB)",
-            ylabel="MiB",
-            ylim=(0, None),
-            title="server peak RSS during the transfer",
-        )
-        for ax in (ax1, ax2):
-            ax.legend(fontsize=7)
-            ax.grid(True, which="both", alpha=0.3)
+        log_axes(ax1, "object size (MiB)", "MB/s", "throughput, one transfer")
+        log_axes(ax2, "object size (MiB)", "MiB", "server peak RSS during the transfer", False)
+        ax2.set_ylim(0, None)
         save(fig, "sizes")
     if "connections" in results:
         c = results["connections"]
