@@ -78,12 +78,22 @@ def digest_of(chunk: bytes, size: int) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def send_body(port: int, method: str, path: str, size: int, chunk: bytes) -> tuple[int, dict]:
-    """One request streaming ``size`` bytes (a repeated in-memory chunk); (status, headers)."""
+def send_body(
+    port: int,
+    method: str,
+    path: str,
+    size: int,
+    chunk: bytes,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict]:
+    """One request streaming ``size`` bytes (a repeated in-memory chunk); (status, headers).
+    ``headers`` adds request headers (e.g. an OCI chunk's ``Content-Range``)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=600)
     conn.putrequest(method, path, skip_accept_encoding=True)
     conn.putheader("Content-Length", str(size))
     conn.putheader("Content-Type", "application/octet-stream")
+    for name, value in (headers or {}).items():
+        conn.putheader(name, value)
     conn.endheaders()
     assert conn.sock is not None
     view, remaining = memoryview(chunk), size

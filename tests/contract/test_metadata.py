@@ -293,6 +293,20 @@ async def test_list_pages_with_start_after_and_limit(store: MetadataStore) -> No
     assert [o.key for o in page.objects] == ["a/c", "a0"]
 
 
+async def test_list_start_after_outside_the_prefix(store: MetadataStore) -> None:
+    """The prefix and start_after bound the listing together, whichever is the tighter."""
+    await _fill(store, "b", [*KEYS, "a."])  # "a" < "a." < "a/": after "a", outside "a/"
+    page = await store.list_objects("b", prefix="a/", start_after="")
+    assert [o.key for o in page.objects] == ["a/b", "a/b/c", "a/c"]
+    page = await store.list_objects("b", prefix="a/", start_after="a")  # before the prefix
+    assert [o.key for o in page.objects] == ["a/b", "a/b/c", "a/c"]
+    page = await store.list_objects("b", prefix="a/", start_after="a/b")  # inside it
+    assert [o.key for o in page.objects] == ["a/b/c", "a/c"]
+    page = await store.list_objects("b", prefix="a/", start_after="a0")  # past it
+    assert page.objects == []
+    assert not page.truncated
+
+
 async def test_count_and_delete_all_objects(store: MetadataStore) -> None:
     await _fill(store, "b", KEYS)
     await _fill(store, "keep", ["x"])

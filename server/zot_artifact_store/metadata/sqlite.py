@@ -278,10 +278,21 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
-def _key_range(sql: str, params: list[Any], prefix: str) -> str:
-    """Append ``key`` bounds selecting keys that start with ``prefix`` (an index range)."""
-    sql += " AND key >= ?"
-    params.append(prefix)
+def _key_range(
+    sql: str, params: list[Any], prefix: str, after: str | None = None, inclusive: bool = False
+) -> str:
+    """Append ``key`` bounds selecting keys that start with ``prefix`` and, when ``after`` is
+    given, come after it (or are it, ``inclusive``): an index range.
+
+    One lower bound only, the tighter of the two: given ``key >= ? AND key > ?`` sqlite seeks
+    to the first and filters the second row by row, so a page deep into a bucket scanned every
+    key before it (issue 23: 170 ms of CPU a page at a million keys, 0.4 ms with one bound)."""
+    if after is not None and after >= prefix:
+        sql += " AND key >= ?" if inclusive else " AND key > ?"
+        params.append(after)
+    else:
+        sql += " AND key >= ?"
+        params.append(prefix)
     upper = prefix_upper_bound(prefix)
     if prefix and upper is not None:
         sql += " AND key < ?"
@@ -711,26 +722,20 @@ class SqliteMetadataStore(MetadataStore):
         limit: int = 1000,
     ) -> ObjectPage:
         params: list[Any] = [bucket]
-        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix)
         marker = after.key if after is not None else key_marker
-        if marker is not None:
-            sql += " AND key > ?"
-            params.append(marker)
+        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix, marker)
         current = await self._all(ObjectRecord, sql + " ORDER BY key LIMIT ?", [*params, limit + 1])
         params = [bucket]
-        sql = _key_range("SELECT doc FROM object_versions WHERE bucket = ?", params, prefix)
+        table = "SELECT doc FROM object_versions WHERE bucket = ?"
         if after is not None and (after.noncurrent_since is not None or after.delete_marker):
+            sql = _key_range(table, params, prefix, marker, inclusive=True)
             sql += (
                 " AND (key > ? OR (key = ? AND (updated_at < ? OR "
                 "(updated_at = ? AND version_id < ?))))"
             )
             params += [marker, marker, after.updated_at, after.updated_at, after.version_id]
-        elif after is not None:  # after the current version: all the key's kept ones follow
-            sql += " AND key >= ?"
-            params.append(marker)
-        elif marker is not None:
-            sql += " AND key > ?"
-            params.append(marker)
+        else:  # after the current version (``after``): all the key's kept ones follow
+            sql = _key_range(table, params, prefix, marker, inclusive=after is not None)
         sql += " ORDER BY key, updated_at DESC, version_id DESC LIMIT ?"
         kept = await self._all(ObjectRecord, sql, [*params, limit + 1])
         return merge_versions(current, kept, limit)
@@ -803,10 +808,7 @@ class SqliteMetadataStore(MetadataStore):
         limit: int = 1000,
     ) -> ObjectPage:
         params: list[Any] = [bucket]
-        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix)
-        if start_after is not None:
-            sql += " AND key > ?"
-            params.append(start_after)
+        sql = _key_range("SELECT doc FROM objects WHERE bucket = ?", params, prefix, start_after)
         sql += " ORDER BY key LIMIT ?"
         params.append(limit + 1)
         objects = await self._all(ObjectRecord, sql, params)
@@ -863,16 +865,17 @@ class SqliteMetadataStore(MetadataStore):
         limit: int = 1000,
     ) -> tuple[list[MultipartUpload], bool]:
         params: list[Any] = [bucket]
-        sql = _key_range("SELECT doc FROM multipart_uploads WHERE bucket = ?", params, prefix)
-        if key_marker is not None:
-            marker = await self.get_multipart(upload_id_marker) if upload_id_marker else None
-            if marker is not None and marker.key == key_marker:
-                # After the marker upload: same key and a later (initiated_at, upload_id).
-                sql += " AND (key, initiated_at, upload_id) > (?, ?, ?)"
-                params += [key_marker, marker.initiated_at, marker.upload_id]
-            else:
-                sql += " AND key > ?"
-                params.append(key_marker)
+        table = "SELECT doc FROM multipart_uploads WHERE bucket = ?"
+        marker = None
+        if key_marker is not None and upload_id_marker:
+            marker = await self.get_multipart(upload_id_marker)
+        if key_marker is not None and marker is not None and marker.key == key_marker:
+            # After the marker upload: same key and a later (initiated_at, upload_id).
+            sql = _key_range(table, params, prefix, key_marker, inclusive=True)
+            sql += " AND (key, initiated_at, upload_id) > (?, ?, ?)"
+            params += [key_marker, marker.initiated_at, marker.upload_id]
+        else:
+            sql = _key_range(table, params, prefix, key_marker)
         sql += " ORDER BY key, initiated_at, upload_id LIMIT ?"
         params.append(limit + 1)
         uploads = await self._all(MultipartUpload, sql, params)
