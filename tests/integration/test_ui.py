@@ -810,6 +810,30 @@ def test_admin_manages_webhooks(ui_server: ServerProcess, reader_token: str) -> 
         listing = c.get("/ui/admin/webhooks")
         assert webhook_id in listing.text and secret not in listing.text
         assert "&lt;i&gt;ci&lt;/i&gt;" in listing.text
+        # Edit it: URL, events, filter, paused; what /v1 shows is what was saved.
+        page_path = f"/ui/admin/webhooks/{webhook_id}"
+        edit = {"_csrf": csrf_of(c.get(page_path).text), "action": "edit"}
+        changes = {
+            "url": "http://127.0.0.1:10/new",
+            "events": "object.*, bucket.created",
+            "description": "release builds",
+            "buckets": "releases-*",
+            "key_prefix": "v1/",
+        }  # "active" left unchecked: paused
+        r = c.post(page_path, data={**edit, **changes})
+        assert r.status_code == 200 and "Saved." in visible(r.text), r.text
+        with ui_server.client(auth=ROOT) as admin:
+            saved = admin.get(f"/v1/webhooks/{webhook_id}").json()
+        assert saved["url"] == "http://127.0.0.1:10/new" and saved["active"] is False
+        assert saved["events"] == ["object.*", "bucket.created"]
+        assert saved["filter"] == {"buckets": ["releases-*"], "key_prefix": "v1/"}
+        assert 'value="releases-*"' in r.text
+        assert re.search(r'<input type="checkbox" name="active"( checked)?>', r.text)[1] is None
+        for bad, why in (({"events": "nope.*"}, "names no event type"), ({"url": "ftp://x"}, "")):
+            r = c.post(page_path, data={**edit, **changes, **bad})
+            assert r.status_code == 400 and why in visible(r.text)
+        with ui_server.client(auth=ROOT) as admin:  # nothing of a refused edit was kept
+            assert admin.get(f"/v1/webhooks/{webhook_id}").json()["url"] == saved["url"]
         r = c.post(
             "/ui/admin/webhooks",
             data={"_csrf": csrf_of(listing.text), "action": "delete", "id": webhook_id},

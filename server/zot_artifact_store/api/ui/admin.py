@@ -196,7 +196,9 @@ class WebhookHandler(UIHandler):
     first, paged: each delivery's attempts with response code, latency and error). POST
     ``action=rotate`` (``grace_hours``: the current secret keeps signing beside the new one
     that long; the new secret shown once), ``action=redeliver`` (``delivery``), or
-    ``action=test`` (a ``webhook.test`` event) — as ``/v1/webhooks/{id}/…`` does."""
+    ``action=test`` (a ``webhook.test`` event), or ``action=edit`` (URL, event types,
+    description, bucket and repository globs, key prefix, active) — as ``/v1/webhooks/{id}…``
+    (``PATCH`` for the edit) does."""
 
     async def get(self, webhook_id: str) -> None:
         await self.authorize(WEBHOOKS_ACTION, f"admin:webhooks/{webhook_id}")
@@ -243,5 +245,37 @@ class WebhookHandler(UIHandler):
             delivery = await self.ctx.webhooks.send_test(webhook_id)
             self.audit(WEBHOOKS_ACTION, resource, True, f"test {delivery.delivery_id}")
             await self.show(webhook_id, None, f"Test event queued ({delivery.delivery_id}).", None)
+        elif action == "edit":
+            try:
+                await self.ctx.webhooks.update(webhook_id, self._edited())
+            except StoreError as exc:
+                if exc.status != 400:  # a bad or refused URL, an unknown event type
+                    raise
+                await self.show(webhook_id, None, None, exc.message)
+                return
+            self.audit(WEBHOOKS_ACTION, resource, True, "updated")
+            await self.show(webhook_id, None, "Saved.", None)
         else:
-            raise StoreError("InvalidArgument", "action must be rotate, redeliver or test")
+            raise StoreError("InvalidArgument", "action must be rotate, redeliver, test or edit")
+
+    def _edited(self) -> dict[str, Any]:
+        """The edit form as the ``PATCH`` body the service takes (empty lists: no filter)."""
+
+        def listed(name: str) -> list[str]:
+            return [v.strip() for v in self.get_body_argument(name, "").split(",") if v.strip()]
+
+        body: dict[str, Any] = {
+            "url": self.get_body_argument("url", "").strip(),
+            "events": listed("events"),
+            "description": self.get_body_argument("description", "").strip(),
+            "active": self.get_body_argument("active", "") == "on",
+        }
+        where: dict[str, Any] = {}
+        for name in ("buckets", "repositories"):
+            if listed(name):
+                where[name] = listed(name)
+        prefix = self.get_body_argument("key_prefix", "").strip()
+        if prefix:
+            where["key_prefix"] = prefix
+        body["filter"] = where
+        return body
