@@ -422,56 +422,60 @@ EMPTY = "application/vnd.oci.empty.v1+json"
 
 @pytest.fixture(scope="module")
 def evidence(ui_server: ServerProcess) -> dict[str, str]:
-    """A Sigstore-signed object with an SBOM and a key-signed SLSA attestation in MINE, the
-    same SBOM on an object of OTHER, and an image (plus an index of it) whose SBOM is an OCI
-    referrer."""
-    sbom = json.dumps(CYCLONEDX).encode()
     with ui_server.client(auth=ROOT) as c:
-        r = c.put(f"/v1/buckets/{MINE}/objects/{SIGNED}", content=data("bundle_v3.txt"))
-        assert r.status_code == 201, r.text
-        digest = r.json()["digest"]
-        subject = f"/v1/buckets/{MINE}/objects/{SIGNED}"
-        r = c.post(
-            f"{subject}/signatures",
-            content=data("bundle_v3.txt.sigstore"),
-            headers={"Content-Type": BUNDLE_V3},
-        )
-        assert r.status_code == 201, r.text
-        r = c.post(f"{subject}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
-        assert r.status_code == 201, r.text
-        private = ec.generate_private_key(ec.SECP256R1())
-        trust(c, private)
-        r = c.post(f"{subject}/attestations", content=dsse(statement(digest), private))
-        assert r.status_code == 201, r.text
-        other = f"/v1/buckets/{OTHER}/objects/vendored.jar"
-        assert c.put(other, content=b"jar").status_code == 201
-        r = c.post(f"{other}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
-        assert r.status_code == 201, r.text
-        other_sbom = r.json()["id"]
-        manifest = image(c, REPO)
-        assert put_manifest(c, REPO, "v1", manifest).status_code == 201
-        index = index_of(OCI_INDEX, OCI_MANIFEST, manifest, "arm64")
-        assert put_manifest(c, REPO, "multi", index, OCI_INDEX).status_code == 201
-        push_blob(c, REPO, b"{}")
-        push_blob(c, REPO, sbom)
-        referrer = json.dumps(
-            {
-                "schemaVersion": 2,
+        return seed_evidence(c, MINE, OTHER, REPO)
+
+
+def seed_evidence(c: httpx.Client, mine: str, other_bucket: str, repo: str) -> dict[str, str]:
+    """A Sigstore-signed object with an SBOM and a key-signed SLSA attestation in ``mine``,
+    the same SBOM on an object of ``other_bucket``, and an image (plus an index of it) in
+    ``repo`` whose SBOM is an OCI referrer; ``c`` is an admin's client."""
+    sbom = json.dumps(CYCLONEDX).encode()
+    r = c.put(f"/v1/buckets/{mine}/objects/{SIGNED}", content=data("bundle_v3.txt"))
+    assert r.status_code == 201, r.text
+    digest = r.json()["digest"]
+    subject = f"/v1/buckets/{mine}/objects/{SIGNED}"
+    r = c.post(
+        f"{subject}/signatures",
+        content=data("bundle_v3.txt.sigstore"),
+        headers={"Content-Type": BUNDLE_V3},
+    )
+    assert r.status_code == 201, r.text
+    r = c.post(f"{subject}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
+    assert r.status_code == 201, r.text
+    private = ec.generate_private_key(ec.SECP256R1())
+    trust(c, private)
+    r = c.post(f"{subject}/attestations", content=dsse(statement(digest), private))
+    assert r.status_code == 201, r.text
+    other = f"/v1/buckets/{other_bucket}/objects/vendored.jar"
+    assert c.put(other, content=b"jar").status_code == 201
+    r = c.post(f"{other}/sboms", content=sbom, headers={"Content-Type": CYCLONEDX_TYPE})
+    assert r.status_code == 201, r.text
+    other_sbom = r.json()["id"]
+    manifest = image(c, repo)
+    assert put_manifest(c, repo, "v1", manifest).status_code == 201
+    index = index_of(OCI_INDEX, OCI_MANIFEST, manifest, "arm64")
+    assert put_manifest(c, repo, "multi", index, OCI_INDEX).status_code == 201
+    push_blob(c, repo, b"{}")
+    push_blob(c, repo, sbom)
+    referrer = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": CYCLONEDX_TYPE,
+            "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
+            "layers": [
+                {"mediaType": CYCLONEDX_TYPE, "digest": sha256(sbom), "size": len(sbom)}
+            ],
+            "subject": {
                 "mediaType": OCI_MANIFEST,
-                "artifactType": CYCLONEDX_TYPE,
-                "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
-                "layers": [
-                    {"mediaType": CYCLONEDX_TYPE, "digest": sha256(sbom), "size": len(sbom)}
-                ],
-                "subject": {
-                    "mediaType": OCI_MANIFEST,
-                    "digest": sha256(manifest),
-                    "size": len(manifest),
-                },
-            }
-        ).encode()
-        r = put_manifest(c, REPO, sha256(referrer), referrer)
-        assert r.status_code == 201, r.text
+                "digest": sha256(manifest),
+                "size": len(manifest),
+            },
+        }
+    ).encode()
+    r = put_manifest(c, repo, sha256(referrer), referrer)
+    assert r.status_code == 201, r.text
     return {
         "object_digest": digest,
         "image_digest": sha256(manifest),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import html
+import json
 import re
 import time
 import urllib.parse
@@ -21,16 +22,30 @@ import httpx
 import pytest
 
 from tests.fixtures.cdp import Page, chromium_process, devtools_page
+from tests.fixtures.evidence import DATA
 from tests.fixtures.mongo import free_port
 from tests.fixtures.oidc import DEFAULT_AUDIENCE, DEFAULT_CONFIG, OIDCProvider
+from tests.fixtures.s3client import s3_client
 from tests.fixtures.server import ServerProcess
 from tests.integration.conftest import ROOT_PASSWORD, ROOT_USER
-from tests.integration.test_ui import BROWSER, csrf_of, save_screenshots, set_cookie, visible
+from tests.integration.test_signatures import GITHUB
+from tests.integration.test_ui import (
+    BROWSER,
+    CYCLONEDX,
+    SIGNED,
+    csrf_of,
+    save_screenshots,
+    seed_evidence,
+    set_cookie,
+    visible,
+)
 from zot_artifact_store.api.ui.base import REFRESH_MARGIN_S
 
 ROOT = (ROOT_USER, ROOT_PASSWORD)
 RUN = uuid.uuid4().hex[:8]
 PRIVATE, PUBLIC = f"oidc-priv-{RUN}", f"oidc-pub-{RUN}"
+OTHER, REPO = f"oidc-other-{RUN}", f"oidc-app-{RUN}"  # alice is denied OTHER
+ALICE = "alice-0001"
 UI_CLIENT = "zas-ui"
 # Access tokens live 25 s; the UI renews them when less than REFRESH_MARGIN_S (15 s) are
 # left, so after 10 s (time enough for a slow machine to show no renewal before).
@@ -72,6 +87,9 @@ def site(
             config={
                 # This host may say the browser came over HTTPS (X-Forwarded-Proto).
                 "http": {"trustedProxies": ["127.0.0.1/32"]},
+                "extensions": {
+                    "supplychain": {"trustedRoot": str(DATA / "trusted_root.staging.json")}
+                },
                 "auth": {
                     "oidc": [
                         {
@@ -88,10 +106,25 @@ def site(
         proc.start()
         try:
             with proc.client(auth=ROOT) as c:
-                for name, body in ((PRIVATE, {}), (PUBLIC, {"public_read": True})):
+                for name, body in ((PRIVATE, {}), (PUBLIC, {"public_read": True}), (OTHER, {})):
                     assert c.put(f"/v1/buckets/{name}", json=body).status_code == 201
                 r = c.put(f"/v1/buckets/{PRIVATE}/objects/release.txt", content=b"v1")
                 assert r.status_code == 201, r.text
+                seed_evidence(c, PRIVATE, OTHER, REPO)
+            deny = {  # alice, a reader, may not read OTHER: its bucket policy says so
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": {"AWS": [f"oidc:{idp.issuer}#{ALICE}"]},
+                        "Action": "*",
+                        "Resource": [f"arn:aws:s3:::{OTHER}", f"arn:aws:s3:::{OTHER}/*"],
+                    }
+                ],
+            }
+            admin_s3 = s3_client(proc.url, ROOT_USER, ROOT_PASSWORD)
+            admin_s3.put_bucket_policy(Bucket=OTHER, Policy=json.dumps(deny))
+            admin_s3.close()
             yield proc, idp
         finally:
             proc.stop()
@@ -382,3 +415,77 @@ def test_headless_chromium_logs_in_at_the_provider(
     with chromium_process(tmp_path / "profile") as port:
         asyncio.run(scenario(port))
     save_screenshots(shots, tmp_path)
+
+
+def test_headless_chromium_a_person_finds_a_signed_artifact_verifies_it_and_searches_a_purl(
+    site: tuple[ServerProcess, OIDCProvider], tmp_path: Path
+) -> None:
+    """Issue 24's whole journey, in one browser session of a person logged in at the OpenID
+    provider: find the artifact, see who signed it and what is in it, run a policy and read
+    the verdict per rule, search a purl across buckets and images — and see nothing of the
+    bucket her policy denies."""
+    server, _ = site
+    purl = CYCLONEDX["components"][0]["purl"]  # type: ignore[index]
+    policy = json.dumps(
+        {"signatures": [{"sigstore": {"issuer": GITHUB, "identity": "william@yossarian.net"}}]}
+        | {"sbom": True}
+    )
+
+    async def scenario(port: int) -> None:
+        async with devtools_page(port) as page:
+            await page.viewport(1440, 900)
+            await page.goto(f"{server.url}/ui/login")
+            await page.click("#oidc-login")
+            await page.type_into("#username", "alice")
+            await page.type_into("#password", "alice-pw")
+            await page.submit_with_enter()
+            await until(page, "/ui/")
+            home = await page.text()
+            assert PRIVATE in home and OTHER not in home, home
+            # Find the artifact by browsing down to it.
+            await page.click(f'a[href="/ui/buckets/{PRIVATE}"]')
+            await page.click('tr.folder a[href*="prefix=release"]')
+            await page.click('a[href*="object?key=release"]')
+            text = await page.text()
+            for expected in (
+                SIGNED,
+                "Signatures (1)",
+                "signed by william@yossarian.net",
+                f"issuer {GITHUB}",
+                "SBOMs (1)",
+                "https://slsa.dev/provenance/v1",
+            ):
+                assert expected in text, (expected, text)
+            object_page = await page.evaluate("location.href")
+            # What is in it: the SBOM's components, with their licences.
+            await page.click('section[aria-labelledby="sbom-h"] a[href^="/ui/evidence/"]')
+            sbom = await page.text()
+            assert "Components" in sbom and "log4j-core" in sbom and "Apache-2.0" in sbom
+            # Run a policy against it: a verdict per rule.
+            await page.goto(object_page)
+            await page.click('a[href^="/ui/verify?kind=object"]')  # the object's own link
+            await page.evaluate("document.querySelector('#policy').value = ''")
+            await page.type_into("#policy", policy)
+            await page.click('form[action="/ui/verify"] button[type="submit"]')
+            verdict = await page.text()
+            assert "Verified" in verdict and "Not verified" not in verdict, verdict
+            rows = await page.evaluate(
+                "[...document.querySelectorAll('td.pass, td.fail')].map(c => c.textContent)"
+            )
+            assert rows and set(rows) == {"pass"}, rows
+            # Search a purl across buckets and images: what she may read, nothing of OTHER.
+            await page.goto(f"{server.url}/ui/search")
+            await page.type_into("#purl", purl)
+            await page.click('form[action="/ui/search"] button[type="submit"]')
+            found = await page.text()
+            assert "2 results" in found and f"{PRIVATE}/{SIGNED}" in found, found
+            assert REPO in found and OTHER not in found
+            assert await page.axe_violations() == []
+            # The bucket her policy denies stays closed, by link or by URL.
+            await page.goto(f"{server.url}/ui/buckets/{OTHER}")
+            assert "403 · AccessDenied" in await page.text()
+            problems = page.console_problems()
+            assert [p for p in problems if not p.startswith("Failed to load resource")] == []
+
+    with chromium_process(tmp_path / "profile") as port:
+        asyncio.run(scenario(port))
