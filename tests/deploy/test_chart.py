@@ -166,6 +166,19 @@ def test_the_rendered_config_loads_in_the_server(rendered: Any, tmp_path: Path) 
     assert config.extensions.supplychain.signing.generate is False
     if values.get("tls", {}).get("enabled"):
         assert config.http.tls.cert and config.http.tls.key
+    # The first-class values reach their config keys (defaults: the server's own).
+    http_values = values.get("http", {})
+    assert config.http.trustedProxies == http_values.get("trustedProxies", [])
+    cors = http_values.get("cors", {})
+    assert config.http.cors.allowOrigins == cors.get("allowOrigins", [])
+    assert config.http.cors.allowCredentials is cors.get("allowCredentials", False)
+    s3_values = values.get("s3", {})
+    assert config.s3.region == s3_values.get("region", "us-east-1")
+    assert config.s3.blockPublicAccess is s3_values.get("blockPublicAccess", False)
+    assert config.extensions.webhooks.enable is True
+    assert config.extensions.webhooks.allowNetworks == values.get("webhooks", {}).get(
+        "allowNetworks", []
+    )
 
 
 def test_rolling_update_and_termination(rendered: Any) -> None:
@@ -275,6 +288,10 @@ def test_replicas_on_read_write_many_with_mongodb_render() -> None:
         ({"storage": {"type": "swift"}}, "/storage/type"),
         ({"storage": {"type": "s3"}}, "/storage/s3/bucket"),
         ({"replica": 3}, "additional properties 'replica' not allowed"),
+        ({"http": {"trustedProxies": ["the router"]}}, "/http/trustedProxies/0"),
+        ({"http": {"cors": {"allowOrigins": ["ci.example.com"]}}}, "/http/cors/allowOrigins/0"),
+        ({"s3": {"region": "EU Central"}}, "/s3/region"),
+        ({"webhooks": {"allowNetworks": ["cluster"]}}, "/webhooks/allowNetworks/0"),
         ({"route": {"tls": {"termination": "plain"}}}, "/route/tls/termination"),
         ({"auth": {"root": {"password": "short"}}}, "/auth/root/password"),
         ({"ingress": {"enabled": True}}, "/ingress/hosts"),

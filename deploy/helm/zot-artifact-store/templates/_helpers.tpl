@@ -176,6 +176,8 @@ what to set instead.
 {{- with include "zas.externalUrl" . }}{{ $_ := set $http "externalUrl" . }}{{ end -}}
 {{- if gt (int64 $v.http.maxObjectSize) 0 }}{{ $_ := set $http "maxObjectSize" (int64 $v.http.maxObjectSize) }}{{ end -}}
 {{- if $v.tls.enabled }}{{ $_ := set $http "tls" (dict "cert" (printf "%s/tls/tls.crt" $dir) "key" (printf "%s/tls/tls.key" $dir)) }}{{ end -}}
+{{- with $v.http.trustedProxies }}{{ $_ := set $http "trustedProxies" . }}{{ end -}}
+{{- with $v.http.cors.allowOrigins }}{{ $_ := set $http "cors" (dict "allowOrigins" . "allowCredentials" $v.http.cors.allowCredentials "maxAge" $v.http.cors.maxAge) }}{{ end -}}
 {{- $storage := dict "rootDirectory" "/var/lib/zas" "gc" $v.storage.gc.enabled "gcDelay" $v.storage.gc.delay "gcInterval" $v.storage.gc.interval "untaggedRetention" $v.storage.gc.untaggedRetention -}}
 {{- if eq $v.storage.type "s3" -}}
 {{- $s3 := $v.storage.s3 -}}
@@ -209,9 +211,9 @@ what to set instead.
 {{- with $v.auth.roles }}{{ $_ := set $auth "roles" . }}{{ end -}}
 {{- $tracing := dict "enable" $v.tracing.enabled "serviceName" $v.tracing.serviceName "sampleRatio" $v.tracing.sampleRatio -}}
 {{- with $v.tracing.endpoint }}{{ $_ := set $tracing "endpoint" . }}{{ end -}}
-{{- $extensions := dict "metrics" (dict "enable" $v.metrics.enabled "protected" $v.metrics.protected) "tracing" $tracing "supplychain" (dict "trustedRoot" $v.supplyChain.trustedRoot "signing" (dict "generate" false)) -}}
+{{- $extensions := dict "metrics" (dict "enable" $v.metrics.enabled "protected" $v.metrics.protected) "tracing" $tracing "supplychain" (dict "trustedRoot" $v.supplyChain.trustedRoot "signing" (dict "generate" false)) "webhooks" (dict "enable" $v.webhooks.enabled "allowNetworks" $v.webhooks.allowNetworks) -}}
 {{- /* Never a key made per pod: signing uses the key from a Secret (supplyChain.signing) or is off. */ -}}
-{{- $config := dict "http" $http "storage" $storage "auth" $auth "extensions" $extensions "log" (dict "level" $v.log.level "format" $v.log.format) -}}
+{{- $config := dict "http" $http "storage" $storage "auth" $auth "extensions" $extensions "log" (dict "level" $v.log.level "format" $v.log.format) "s3" (dict "region" $v.s3.region "blockPublicAccess" $v.s3.blockPublicAccess) -}}
 {{- $config = mergeOverwrite $config (deepCopy $v.extraConfig) -}}
 {{- toYaml $config -}}
 {{- end -}}
