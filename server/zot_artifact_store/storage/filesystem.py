@@ -40,10 +40,12 @@ import shutil
 import stat as stat_mod
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from ..filemodes import data_file_mode, private_file_mode
+from ..workqueue import WorkQueue
 from .base import (
     EXTRA_HASHES,
     HEX_RE,
@@ -73,6 +75,9 @@ INSTANCE_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_CACHED_SESSIONS = 4096
 # How often an append waiting for another process's session lock retries.
 LOCK_POLL_SECONDS = 0.02
+# Threads that commit blobs (last block, fsync, link, directory fsync). Concurrent fsyncs
+# share the filesystem's journal commits, so several run at once.
+COMMIT_THREADS = 8
 
 Hasher = Any  # hashlib's hash objects have no public type
 
@@ -149,6 +154,8 @@ class FilesystemBlobStore(BlobStore):
         self._instance_guard = threading.Lock()
         self._session_hashes: dict[str, _SessionHash] = {}
         self._session_lock = SessionLocks()
+        # Blob commits: handed to their threads and answered in batches (workqueue.py).
+        self._commits: WorkQueue | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
     @property
@@ -162,6 +169,8 @@ class FilesystemBlobStore(BlobStore):
         if self._instance is not None:
             return
         await asyncio.to_thread(self._open_sync)
+        threads = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="zas-commit")
+        self._commits = WorkQueue(threads, workers=COMMIT_THREADS, closed=_store_closed)
 
     def _open_sync(self) -> None:
         for d in (self.blobs_dir, self.tmp_root, self.uploads_dir):
@@ -263,6 +272,9 @@ class FilesystemBlobStore(BlobStore):
                 os.close(fd)
 
         await asyncio.to_thread(_close)
+        if self._commits is not None:
+            commits, self._commits = self._commits, None
+            commits.executor.shutdown(wait=False)
 
     def describe(self) -> dict[str, str]:
         return {"backend": "filesystem", "location": str(self.root)}
@@ -731,7 +743,11 @@ class _FilesystemWriter(BlobWriter):
         try:
             await self._wait()
             block, self._buf = self._buf, bytearray()
-            fut = _to_thread(self._commit_sync, block, algo, expected_digest)
+            commits = self._store._commits
+            if commits is None:
+                raise RuntimeError("blob store is not open")
+            # A small blob's only thread hop: queued with the other commits (workqueue.py).
+            fut = commits.submit(self._commit_sync, (block, algo, expected_digest))
             self._inflight = [fut]
             await asyncio.wait([fut])
             self._inflight = []
@@ -788,6 +804,10 @@ class _FilesystemWriter(BlobWriter):
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _store_closed() -> Exception:
+    return RuntimeError("blob store is closed")
 
 
 def _to_thread(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
