@@ -36,6 +36,7 @@ import hashlib
 import os
 import re
 import secrets
+import select
 import shutil
 import stat as stat_mod
 import threading
@@ -75,6 +76,12 @@ INSTANCE_RE = re.compile(r"^[0-9a-f]{16}$")
 MAX_CACHED_SESSIONS = 4096
 # How often an append waiting for another process's session lock retries.
 LOCK_POLL_SECONDS = 0.02
+# Downloads sent with os.sendfile at once (each holds a thread while the client keeps up);
+# more wait for nothing: they stream through the event loop instead.
+SENDFILE_THREADS = 4
+# A client that leaves the socket full this long gets the rest through the event loop, so a
+# slow reader never holds a sendfile thread.
+SENDFILE_STALL_MS = 20
 # Threads that commit blobs (last block, fsync, link, directory fsync). Concurrent fsyncs
 # share the filesystem's journal commits, so several run at once.
 COMMIT_THREADS = 8
@@ -156,6 +163,8 @@ class FilesystemBlobStore(BlobStore):
         self._session_lock = SessionLocks()
         # Blob commits: handed to their threads and answered in batches (workqueue.py).
         self._commits: WorkQueue | None = None
+        self._senders: ThreadPoolExecutor | None = None  # os.sendfile downloads
+        self._sending = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
     @property
@@ -171,6 +180,7 @@ class FilesystemBlobStore(BlobStore):
         await asyncio.to_thread(self._open_sync)
         threads = ThreadPoolExecutor(COMMIT_THREADS, thread_name_prefix="zas-commit")
         self._commits = WorkQueue(threads, workers=COMMIT_THREADS, closed=_store_closed)
+        self._senders = ThreadPoolExecutor(SENDFILE_THREADS, thread_name_prefix="zas-sendfile")
 
     def _open_sync(self) -> None:
         for d in (self.blobs_dir, self.tmp_root, self.uploads_dir):
@@ -275,6 +285,9 @@ class FilesystemBlobStore(BlobStore):
         if self._commits is not None:
             commits, self._commits = self._commits, None
             commits.executor.shutdown(wait=False)
+        if self._senders is not None:
+            senders, self._senders = self._senders, None
+            senders.shutdown(wait=False)
 
     def describe(self) -> dict[str, str]:
         return {"backend": "filesystem", "location": str(self.root)}
@@ -409,6 +422,25 @@ class FilesystemBlobStore(BlobStore):
                     pending = None
         finally:
             _close_when_idle(fd, pending)
+
+    async def send_to_socket(self, digest: str, sock_fd: int, start: int, end: int) -> int:
+        senders = self._senders
+        if senders is None or self._sending >= SENDFILE_THREADS or start >= end:
+            return 0  # every sender busy: the caller streams through the loop
+        path = self.blob_path(digest)
+        self._sending += 1
+        try:
+            fut = asyncio.get_running_loop().run_in_executor(
+                senders, _sendfile_sync, path, sock_fd, start, end
+            )
+            # Not cancelled with the request: the thread still writes to the socket.
+            await asyncio.wait([fut])
+        finally:
+            self._sending -= 1
+        try:
+            return fut.result()
+        except (FileNotFoundError, NotADirectoryError):
+            raise BlobNotFoundError(digest) from None
 
     async def delete(self, digest: str) -> bool:
         path = self.blob_path(digest)
@@ -606,6 +638,31 @@ class FilesystemBlobStore(BlobStore):
 
         for item in await asyncio.to_thread(_list):
             yield item
+
+
+def _sendfile_sync(path: Path, sock_fd: int, start: int, end: int) -> int:
+    """Send ``[start, end)`` of the file at ``path`` to the non-blocking socket ``sock_fd``
+    until done, or until the client leaves the socket full for ``SENDFILE_STALL_MS``; returns
+    the bytes sent (a connection error is raised)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        end = min(end, os.fstat(fd).st_size)
+        poller = select.poll()
+        poller.register(sock_fd, select.POLLOUT)
+        pos = start
+        while pos < end:
+            try:
+                n = os.sendfile(sock_fd, fd, pos, end - pos)
+            except BlockingIOError:
+                if not poller.poll(SENDFILE_STALL_MS):
+                    break
+                continue
+            if n == 0:  # the file ended early (cannot happen to a blob): the caller sees it
+                break
+            pos += n
+        return pos - start
+    finally:
+        os.close(fd)
 
 
 def _list_dirs(path: Path) -> list[str]:
