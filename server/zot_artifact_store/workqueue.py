@@ -71,21 +71,27 @@ class WorkQueue:
     def _wake(self) -> None:
         with self._lock:
             self._waking = None
-            start = min(self.workers - self._running, len(self._pending))
-            if start <= 0:
+            if self._running >= self.workers or not self._pending:
                 return
-            self._running += start
-        for started in range(start):
-            try:
-                self.executor.submit(self._drain)
-            except BaseException:  # shut down: nothing will run these
-                with self._lock:
-                    self._running -= start - started
-                    waiting, self._pending = self._pending, []
-                for _, _, f in waiting:
-                    if not f.done():
-                        f.get_loop().call_soon(_settle, f, (False, self._closed()))
-                return
+            self._running += 1
+        self._start_drain()
+
+    def _start_drain(self) -> None:
+        """Submit one drain pass (counted in ``_running`` by the caller). The event loop
+        starts one per wake-up at most; a pass that finds more jobs waiting starts the next
+        one itself, so the loop's thread never pays for more than one executor submit."""
+        try:
+            self.executor.submit(self._drain)
+        except BaseException:  # shut down: nothing will run these
+            with self._lock:
+                self._running -= 1
+                waiting, self._pending = self._pending, []
+            for _, _, f in waiting:
+                if not f.done():
+                    try:
+                        f.get_loop().call_soon_threadsafe(_settle, f, (False, self._closed()))
+                    except RuntimeError:  # that loop is closed
+                        pass
 
     def _drain(self) -> None:
         """On a worker thread: run jobs until the list is empty (the whole list per take with
@@ -95,12 +101,18 @@ class WorkQueue:
                 if not self._pending:
                     self._running -= 1
                     return
+                more = False
                 if self.workers == 1:
                     batch, self._pending = self._pending, []
                 else:
                     batch = [self._pending.pop(0)]
+                    more = bool(self._pending) and self._running < self.workers
+                    if more:
+                        self._running += 1
                 self.batches += 1
                 self.jobs += len(batch)
+            if more:
+                self._start_drain()
             done: list[tuple[Job, Outcome]] = []
             for job in batch:
                 fn, args, _ = job
