@@ -96,7 +96,7 @@ def test_a_slow_reader_gets_every_byte(plain_server: ServerProcess) -> None:
             for i, chunk in enumerate(r.iter_raw(64 * 1024)):
                 got += chunk
                 if i < 3:
-                    time.sleep(0.3)  # longer than the sender waits for a full socket
+                    time.sleep(0.6)  # longer than the sender waits for a full socket
         assert bytes(got) == SLOW_BODY
         assert c.get(path, headers={"Range": "bytes=5-9"}).content == SLOW_BODY[5:10]
 

@@ -80,8 +80,9 @@ LOCK_POLL_SECONDS = 0.02
 # more wait for nothing: they stream through the event loop instead.
 SENDFILE_THREADS = 4
 # A client that leaves the socket full this long gets the rest through the event loop, so a
-# slow reader never holds a sendfile thread.
-SENDFILE_STALL_MS = 20
+# reader that stops never holds a sendfile thread. Long enough for a reader that is only
+# descheduled for a while (20 ms fell back in half the runs on a busy 2-core machine).
+SENDFILE_STALL_MS = 250
 # Threads that commit blobs (last block, fsync, link, directory fsync). Concurrent fsyncs
 # share the filesystem's journal commits, so several run at once.
 COMMIT_THREADS = 8
