@@ -38,6 +38,7 @@ import re
 import secrets
 import select
 import shutil
+import socket
 import stat as stat_mod
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -655,6 +656,10 @@ def _sendfile_sync(path: Path, sock_fd: int, start: int, end: int) -> int:
             try:
                 n = os.sendfile(sock_fd, fd, pos, end - pos)
             except BlockingIOError:
+                # A sendfile cut short by a full socket leaves its last segment corked (the
+                # kernel was told more follows): push it, or the reader waits for the 200 ms
+                # cork timer while we wait for room.
+                _push(sock_fd)
                 if not poller.poll(SENDFILE_STALL_MS):
                     break
                 continue
@@ -664,6 +669,17 @@ def _sendfile_sync(path: Path, sock_fd: int, start: int, end: int) -> int:
         return pos - start
     finally:
         os.close(fd)
+
+
+def _push(sock_fd: int) -> None:
+    """Send what the socket holds back (setting TCP_NODELAY pushes pending segments)."""
+    sock = socket.socket(fileno=sock_fd)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:  # not TCP (a Unix socket): nothing is corked
+        pass
+    finally:
+        sock.detach()  # the connection's socket stays open: it is Tornado's
 
 
 def _list_dirs(path: Path) -> list[str]:
