@@ -6,7 +6,9 @@ waste: many jobs become ready in one pass of the event loop and finish close tog
 :class:`WorkQueue` keeps the jobs in one list; at most ``workers`` drain passes take them from
 it, each running jobs until the list is empty, and finished results go back to their event
 loop together, one loop wake-up for whatever finished while the previous delivery was pending.
-The threads are woken once per event-loop iteration at most.
+The event loop starts one drain pass per iteration at most; a pass that finds more jobs
+waiting starts the next one itself, so the loop's thread pays for one executor submit however
+many jobs it queued.
 
 With ``workers=1`` jobs run one at a time in submission order, each drain pass taking the
 whole list (the sqlite connection's thread, metadata/sqlite.py); with more, they run in
