@@ -5,6 +5,7 @@ object's bytes, ranges stay exact, and the keep-alive connection serves the next
 
 from __future__ import annotations
 
+import hashlib
 import os
 import ssl
 import subprocess
@@ -105,3 +106,19 @@ def test_tls_downloads_are_exact(tls_server: ServerProcess) -> None:
     ctx = ssl.create_default_context(cafile=str(Path(tls_server.cert)))  # type: ignore[attr-defined]
     with httpx.Client(base_url=f"https://127.0.0.1:{tls_server.port}", verify=ctx, timeout=60) as c:
         check_downloads(c, upload(c))
+
+
+def test_oci_blob_pulls_are_exact(plain_server: ServerProcess) -> None:
+    """A layer pulled through the registry API goes the same way, whole or by range."""
+    digest = "sha256:" + hashlib.sha256(BODY).hexdigest()
+    with httpx.Client(base_url=plain_server.url, timeout=60) as c:
+        r = c.post(f"/v2/dl/layers/blobs/uploads/?digest={digest}", content=BODY)
+        assert r.status_code == 201, r.text
+        r = c.get(f"/v2/dl/layers/blobs/{digest}")
+        assert r.status_code == 200
+        assert r.headers["docker-content-digest"] == digest
+        assert r.content == BODY
+        r = c.get(f"/v2/dl/layers/blobs/{digest}", headers={"Range": "bytes=3-2000002"})
+        assert r.status_code == 206
+        assert r.content == BODY[3:2000003]
+        assert c.head(f"/v2/dl/layers/blobs/{digest}").headers["content-length"] == str(len(BODY))

@@ -8,6 +8,7 @@ and overrides :meth:`BaseHandler.render_error` with its own dialect.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -383,18 +384,22 @@ class BaseHandler(tornado.web.RequestHandler):
             self.finish()
             return
         if end - start >= SENDFILE_MIN_BYTES:
-            start += await self._send_from_file(record, start, end)
+            send = functools.partial(self.ctx.artifacts.send_object_to_socket, record)
+            start += await self.send_from_file(send, start, end)
         if start < end:
             await self.stream_out(self.ctx.artifacts.read_object(record, start, end))
         if not self._finished:
             self.finish()
 
-    async def _send_from_file(self, record: ObjectRecord, start: int, end: int) -> int:
-        """A large body on a plain-HTTP connection: the headers, then as much of the blob as
-        goes quickly straight from the file to the socket (``os.sendfile``, no copy through the
-        process: issue 23). Returns the bytes sent; the caller streams the rest. Nothing is
-        sent this way over TLS (the bytes must pass through the SSL layer), or when the
-        storage backend has no files."""
+    async def send_from_file(
+        self, send: Callable[[int, int, int], Awaitable[int]], start: int, end: int
+    ) -> int:
+        """A large body on a plain-HTTP connection: the headers, then as much of bytes
+        ``[start, end)`` as goes quickly straight from the blob's file to the socket
+        (``send(socket_fd, start, end)``: ``os.sendfile``, no copy through the process; issue
+        23). Returns the bytes sent; the caller streams the rest. Nothing is sent this way over
+        TLS (the bytes must pass through the SSL layer), or when the storage backend has no
+        files (``send`` returns 0)."""
         conn = self.request.connection
         stream = getattr(conn, "stream", None)
         if (
@@ -409,9 +414,7 @@ class BaseHandler(tornado.web.RequestHandler):
             # Tornado counts the body against Content-Length (set by the headers just sent).
             if not isinstance(conn._expected_content_remaining, int):  # type: ignore[attr-defined]
                 return 0
-            sent = await self.ctx.artifacts.send_object_to_socket(
-                record, stream.socket.fileno(), start, end
-            )
+            sent = await send(stream.socket.fileno(), start, end)
         except (StreamClosedError, ConnectionError):
             stream.close()  # the client went away: nothing more to send
             return end - start
