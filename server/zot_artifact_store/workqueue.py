@@ -6,9 +6,7 @@ waste: many jobs become ready in one pass of the event loop and finish close tog
 :class:`WorkQueue` keeps the jobs in one list; at most ``workers`` drain passes take them from
 it, each running jobs until the list is empty, and finished results go back to their event
 loop together, one loop wake-up for whatever finished while the previous delivery was pending.
-The event loop starts one drain pass per iteration at most; a pass that finds more jobs
-waiting starts the next one itself, so the loop's thread pays for one executor submit however
-many jobs it queued.
+The threads are woken once per event-loop iteration at most.
 
 With ``workers=1`` jobs run one at a time in submission order, each drain pass taking the
 whole list (the sqlite connection's thread, metadata/sqlite.py); with more, they run in
@@ -73,27 +71,21 @@ class WorkQueue:
     def _wake(self) -> None:
         with self._lock:
             self._waking = None
-            if self._running >= self.workers or not self._pending:
+            start = min(self.workers - self._running, len(self._pending))
+            if start <= 0:
                 return
-            self._running += 1
-        self._start_drain()
-
-    def _start_drain(self) -> None:
-        """Submit one drain pass (counted in ``_running`` by the caller). The event loop
-        starts one per wake-up at most; a pass that finds more jobs waiting starts the next
-        one itself, so the loop's thread never pays for more than one executor submit."""
-        try:
-            self.executor.submit(self._drain)
-        except BaseException:  # shut down: nothing will run these
-            with self._lock:
-                self._running -= 1
-                waiting, self._pending = self._pending, []
-            for _, _, f in waiting:
-                if not f.done():
-                    try:
-                        f.get_loop().call_soon_threadsafe(_settle, f, (False, self._closed()))
-                    except RuntimeError:  # that loop is closed
-                        pass
+            self._running += start
+        for started in range(start):
+            try:
+                self.executor.submit(self._drain)
+            except BaseException:  # shut down: nothing will run these
+                with self._lock:
+                    self._running -= start - started
+                    waiting, self._pending = self._pending, []
+                for _, _, f in waiting:
+                    if not f.done():
+                        f.get_loop().call_soon(_settle, f, (False, self._closed()))
+                return
 
     def _drain(self) -> None:
         """On a worker thread: run jobs until the list is empty (the whole list per take with
@@ -103,18 +95,12 @@ class WorkQueue:
                 if not self._pending:
                     self._running -= 1
                     return
-                more = False
                 if self.workers == 1:
                     batch, self._pending = self._pending, []
                 else:
                     batch = [self._pending.pop(0)]
-                    more = bool(self._pending) and self._running < self.workers
-                    if more:
-                        self._running += 1
                 self.batches += 1
                 self.jobs += len(batch)
-            if more:
-                self._start_drain()
             done: list[tuple[Job, Outcome]] = []
             for job in batch:
                 fn, args, _ = job
