@@ -11,50 +11,45 @@ from zot_artifact_store.services.supplychain.base import SupplyChainBase
 
 
 class _Service(SupplyChainBase):
-    def __init__(self) -> None:
+    """The signing state of the supply-chain service, with a set-up that counts its runs and
+    fails its first ``failures`` runs."""
+
+    def __init__(self, failures: int = 0) -> None:
         self.signing = None
         self.signing_key_id = ""
         self._signing_loader = None
         self._signing_loading = None
+        self.loads = 0
+        self.failures = failures
+
+    async def load(self) -> None:
+        self.loads += 1
+        await asyncio.sleep(0.05)
+        if self.loads <= self.failures:
+            raise OSError("data directory not writable")
+        self.signing = "provider"  # type: ignore[assignment]
 
 
 def test_concurrent_first_uses_share_one_set_up() -> None:
     async def main() -> None:
         service = _Service()
-        loads = 0
-
-        async def load() -> None:
-            nonlocal loads
-            loads += 1
-            await asyncio.sleep(0.05)
-            service.signing = "provider"  # type: ignore[assignment]
-
         assert await service.ensure_signing() is None  # nothing configured: no signing
-        service.defer_signing(load)
+        service.defer_signing(service.load)
         got = await asyncio.gather(*(service.ensure_signing() for _ in range(10)))
         assert got == ["provider"] * 10
         assert await service.ensure_signing() == "provider"
-        assert loads == 1
+        assert service.loads == 1
 
     asyncio.run(main())
 
 
 def test_a_failed_set_up_is_tried_again() -> None:
     async def main() -> None:
-        service = _Service()
-        attempts = 0
-
-        async def load() -> None:
-            nonlocal attempts
-            attempts += 1
-            if attempts == 1:
-                raise OSError("data directory not writable")
-            service.signing = "provider"  # type: ignore[assignment]
-
-        service.defer_signing(load)
+        service = _Service(failures=1)
+        service.defer_signing(service.load)
         with pytest.raises(OSError, match="not writable"):
             await service.ensure_signing()
         assert await service.ensure_signing() == "provider"
-        assert attempts == 2
+        assert service.loads == 2
 
     asyncio.run(main())
