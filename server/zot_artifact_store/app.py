@@ -233,22 +233,29 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         # the roots sigstore ships are loaded (with sigstore) on the first verification.
         _ = supplychain.verifier
     signing = config.extensions.supplychain.signing
-    signing_pem, generated = signing.key, None
-    if not signing_pem and signing.generate:
-        # The embedded default signs out of the box: a key made on first start and kept in the
-        # data directory. Production configures its own (keyFile / key).
-        generated = Path(config.storage.rootDirectory) / SIGNING_KEY_FILENAME
-        signing_pem = load_or_create_private(generated, new_signing_key).decode()
-    if signing_pem:
-        server_key = await supplychain.enable_signing(LocalKeyProvider(signing_pem))
+
+    async def enable_signing(pem: str, source: str) -> None:
+        server_key = await supplychain.enable_signing(LocalKeyProvider(pem))
         if serving:
             log.info(
                 "server-side signing enabled",
-                extra={
-                    "key_id": server_key.key_id,
-                    "key_source": str(generated) if generated else "configuration",
-                },
+                extra={"key_id": server_key.key_id, "key_source": source},
             )
+
+    if signing.key:  # the operator's key: loaded now, so a broken one stops the start
+        await enable_signing(signing.key, "configuration")
+    elif signing.generate:
+        # The embedded default signs out of the box with a key made on first use and kept in
+        # the data directory (production configures its own: keyFile / key). It is loaded, and
+        # registered as a trusted key, by the first signature or key listing: a server that
+        # never signs never loads the crypto library (issue 23: idle memory).
+        generated = Path(config.storage.rootDirectory) / SIGNING_KEY_FILENAME
+
+        async def load_generated() -> None:
+            pem = await asyncio.to_thread(load_or_create_private, generated, new_signing_key)
+            await enable_signing(pem.decode(), str(generated))
+
+        supplychain.defer_signing(load_generated)
     blobs.set_observer(metrics.storage_operation)
     instrument_auth(authentication, authorizer, metrics)
     for service in (supplychain, events):

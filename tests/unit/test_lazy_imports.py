@@ -16,6 +16,7 @@ from zot_artifact_store.lazy import lazy_module
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = (
+    "cryptography",
     "sigstore",
     "securesystemslib",
     "joserfc",
@@ -52,6 +53,7 @@ PROGRAM = textwrap.dedent(
         token = ctx.registry_tokens.issue_session(principal, 60)["token"]
         out["session_token_subject"] = ctx.registry_tokens.verify(token).id
         out["verifier"] = type(ctx.supplychain.verifier).__name__
+        await ctx.supplychain.ensure_signing()  # the embedded default's key: on first use
         envelope = ctx.supplychain.signing.signer.sign(b"payload")
         out["signature_keyid"] = envelope.keyid == ctx.supplychain.signing.signer.public_key.keyid
         out["after_use"] = loaded()

@@ -31,7 +31,7 @@ def test_concurrent_operations_keep_their_order_and_their_own_errors(tmp_path: P
             assert [b.created_at for b in found if b is not None] == [1.0] * 40
             # They went in fewer trips than operations.
             queue = store._queue
-            assert queue is not None and queue.batches < queue.operations
+            assert queue is not None and queue.batches < queue.jobs
         finally:
             await store.close()
 

@@ -17,16 +17,21 @@ import secrets
 import string
 import time
 from collections.abc import Collection
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from ..lazy import lazy_module
 from ..metadata import AccessKey, MetadataStore
 from ..timefmt import iso_time
 from .principal import Principal
 from .tokens import ROLES, check_new_credential, revoke_record
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography.hazmat.primitives.ciphers import aead
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    crypto_errors = lazy_module("cryptography.exceptions")
+    aead = lazy_module("cryptography.hazmat.primitives.ciphers.aead")
 
 KEY_FILENAME = "secrets.key"
 ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -61,7 +66,14 @@ class SecretBox:
     second use and stays, so sealed secrets keep opening)."""
 
     def __init__(self, key_material: bytes) -> None:
-        self._aead = AESGCM(hashlib.sha256(b"zas access keys v1\0" + key_material).digest())
+        self._key = hashlib.sha256(b"zas access keys v1\0" + key_material).digest()
+        self._cipher: aead.AESGCM | None = None  # made on first use (issue 23: idle RSS)
+
+    @property
+    def _aead(self) -> aead.AESGCM:
+        if self._cipher is None:
+            self._cipher = aead.AESGCM(self._key)
+        return self._cipher
 
     def seal(self, plaintext: str, bound_to: str) -> str:
         nonce = os.urandom(12)
@@ -72,7 +84,7 @@ class SecretBox:
         raw = base64.b64decode(sealed)
         try:
             return self._aead.decrypt(raw[:12], raw[12:], bound_to.encode()).decode()
-        except InvalidTag:
+        except crypto_errors.InvalidTag:
             raise StoreError(
                 "InternalError",
                 f"the sealed secret of {bound_to!r} cannot be decrypted: was the secrets key "

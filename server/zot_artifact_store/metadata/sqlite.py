@@ -20,13 +20,13 @@ import logging
 import os
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..filemodes import data_file_mode, private_file_mode
+from ..workqueue import WorkQueue
 from .base import (
     SCHEMA_VERSION,
     AccessKey,
@@ -300,110 +300,14 @@ def _key_range(
     return sql
 
 
-class _ConnectionQueue:
-    """The operations waiting for the connection's one thread, run in order in batches.
-
-    Each operation keeps its own statements and transaction; what is shared is the trip:
-    operations queued while the thread is busy are taken together, run one after the other,
-    and their results handed back to the event loop in one wake-up. Under concurrent load
-    this replaces a thread hop (executor submit, worker wake-up, loop wake-up) per operation
-    with one per batch (issue 23). The thread is woken once per event-loop iteration at
-    most: the operations the loop queues in one pass over ready requests travel together.
-    """
-
-    def __init__(self, conn: sqlite3.Connection, thread: ThreadPoolExecutor) -> None:
-        self.conn = conn
-        self.thread = thread
-        self._lock = threading.Lock()
-        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
-        self._draining = False  # a drain job is queued or running on the thread
-        # The loop whose current iteration ends with a wake-up of the thread (None: none is).
-        self._waking: asyncio.AbstractEventLoop | None = None
-        self.batches = 0  # drain passes, and the operations they ran (for measurements)
-        self.operations = 0
-
-    def submit(self, fn: Callable[..., T], args: tuple[Any, ...]) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            self._pending.append((fn, args, fut))
-            if self._draining or self._waking is loop:
-                return fut
-            # Another loop's wake-up is pending (a store shared across loops): do not wait on
-            # that loop, which may be busy or closed.
-            now = self._waking is not None
-            if not now:
-                self._waking = loop
-        if now:
-            self._wake()
-        else:
-            loop.call_soon(self._wake)
-        return fut
-
-    def _wake(self) -> None:
-        with self._lock:
-            self._waking = None
-            if self._draining or not self._pending:
-                return
-            self._draining = True
-        try:
-            self.thread.submit(self._drain)
-        except BaseException:  # shut down: nothing will run these
-            with self._lock:
-                self._draining = False
-                waiting, self._pending = self._pending, []
-            for _, _, f in waiting:
-                if not f.done():
-                    f.set_exception(MetadataError("metadata store is closed"))
-
-    def _drain(self) -> None:
-        """On the connection's thread: run everything queued, until the queue is empty; each
-        result goes back to the event loop that asked for it."""
-        while True:
-            with self._lock:
-                batch, self._pending = self._pending, []
-                if not batch:
-                    self._draining = False
-                    return
-            self.batches += 1
-            self.operations += len(batch)
-            outcomes: list[tuple[bool, Any]] = []
-            for fn, args, _ in batch:
-                try:
-                    outcomes.append((True, fn(self.conn, *args)))
-                except BaseException as exc:
-                    outcomes.append((False, exc))
-            by_loop: dict[asyncio.AbstractEventLoop, tuple[list[Any], list[Any]]] = {}
-            for item, outcome in zip(batch, outcomes, strict=True):
-                futs, results = by_loop.setdefault(item[2].get_loop(), ([], []))
-                futs.append(item)
-                results.append(outcome)
-            for loop, (items, results) in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_deliver, items, results)
-                except RuntimeError:  # that loop is closed: nobody is waiting any more
-                    pass
-
-
-def _deliver(
-    batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]],
-    outcomes: list[tuple[bool, Any]],
-) -> None:
-    for (_, _, fut), (ok, value) in zip(batch, outcomes, strict=True):
-        if fut.cancelled():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
-
-
 class SqliteMetadataStore(MetadataStore):
     def __init__(self, uri: str) -> None:
         self.path = sqlite_path(uri)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._queue: _ConnectionQueue | None = None
+        # The connection's one thread: operations queued while it is busy run together, in
+        # order, each in its own transaction, and come back in one loop wake-up (issue 23).
+        self._queue: WorkQueue | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` on the connection's thread (queued behind the operations
@@ -411,7 +315,7 @@ class SqliteMetadataStore(MetadataStore):
         queue = self._queue
         if queue is None:
             raise MetadataError("metadata store is not open")
-        return await queue.submit(fn, args)
+        return await queue.submit(fn, (self._conn, *args))
 
     # ---- lifecycle --------------------------------------------------------------------------
     async def open(self) -> None:
@@ -425,7 +329,7 @@ class SqliteMetadataStore(MetadataStore):
             thread.shutdown()
             raise
         self._thread = thread
-        self._queue = _ConnectionQueue(self._conn, thread)
+        self._queue = WorkQueue(thread, closed=lambda: MetadataError("metadata store is closed"))
 
     def _connect(self) -> sqlite3.Connection:
         if self.path == ":memory:":
@@ -480,7 +384,7 @@ class SqliteMetadataStore(MetadataStore):
         if self._queue is not None:
             log.debug(
                 "sqlite operations run in batches",
-                extra={"operations": self._queue.operations, "batches": self._queue.batches},
+                extra={"operations": self._queue.jobs, "batches": self._queue.batches},
             )
         if self._conn is not None and self._thread is not None:
             await self._run(sqlite3.Connection.close)

@@ -33,8 +33,21 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# Whether a field name is a secret's, by name (the same few names come on every line).
+_SECRET_KEY: dict[str, bool] = {}
+
+
+def _is_secret(key: str) -> bool:
+    secret = _SECRET_KEY.get(key)
+    if secret is None:
+        secret = any(s in key.lower() for s in _SECRET_NAMES)
+        if len(_SECRET_KEY) < 4096:  # names come from code, but never grow without bound
+            _SECRET_KEY[key] = secret
+    return secret
+
+
 def _scrub(key: str, value: object) -> object:
-    return "[redacted]" if any(s in key.lower() for s in _SECRET_NAMES) else value
+    return "[redacted]" if _is_secret(key) else value
 
 
 # One encoder for every line (``json.dumps(..., default=str)`` builds a new one per call).

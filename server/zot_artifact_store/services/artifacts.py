@@ -579,6 +579,16 @@ class ArtifactService(VersionedObjects):
             ):
                 yield chunk
 
+    async def send_object_to_socket(
+        self, record: ObjectRecord, sock_fd: int, start: int, end: int
+    ) -> int:
+        """Send bytes ``[start, end)`` of a single-blob object straight from its blob to a
+        plain (not TLS) socket, as far as that goes quickly (``BlobStore.send_to_socket``);
+        returns the bytes sent, the caller streams the rest with :meth:`read_object`."""
+        if record.parts:
+            return 0
+        return await self.blobs.send_to_socket(record.digest, sock_fd, start, min(end, record.size))
+
     async def copy_object(
         self,
         source: ObjectRecord,

@@ -21,17 +21,28 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
+from typing import TYPE_CHECKING, Any
 
 from .. import jsonbody
 from ..errors import StoreError
 from ..lazy import lazy_module
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
+else:  # cryptography (≈ 9 MiB) loads on first use (issue 23: idle RSS)
+    x509 = lazy_module("cryptography.x509")
+    hashes = lazy_module("cryptography.hazmat.primitives.hashes")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    ed25519 = lazy_module("cryptography.hazmat.primitives.asymmetric.ed25519")
+    padding = lazy_module("cryptography.hazmat.primitives.asymmetric.padding")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
+    asym_utils = lazy_module("cryptography.hazmat.primitives.asymmetric.utils")
+    crypto_errors = lazy_module("cryptography.exceptions")
 
 cbor2 = lazy_module("cbor2")  # notation's COSE envelopes only: on first use (issue 23)
 
@@ -45,7 +56,7 @@ NOTATION_COSE = "application/cose"
 SIGSTORE_BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 LEGACY_TAG = re.compile(r"sha256-([0-9a-f]{64})\.(sig|att|sbom)")
 
-_JWS_HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+_JWS_HASHES = {"256": "SHA256", "384": "SHA384", "512": "SHA512"}  # names in hashes
 
 
 @dataclass
@@ -150,17 +161,17 @@ def cosign_payload_digest(payload: bytes) -> str:
 def verify_prehashed(signature: bytes, sha256: bytes, public: Any) -> None:
     """``signature`` over the message whose SHA-256 is ``sha256`` (ECDSA, RSA PKCS#1 v1.5 or
     PSS); Ed25519 signs the message itself, which a digest cannot stand in for."""
-    prehashed = Prehashed(hashes.SHA256())
+    prehashed = asym_utils.Prehashed(hashes.SHA256())
     if isinstance(public, ec.EllipticCurvePublicKey):
         public.verify(signature, sha256, ec.ECDSA(prehashed))
     elif isinstance(public, rsa.RSAPublicKey):
         try:
             public.verify(signature, sha256, padding.PKCS1v15(), prehashed)
-        except InvalidSignature:
+        except crypto_errors.InvalidSignature:
             pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
             public.verify(signature, sha256, pss, prehashed)
     else:
-        raise InvalidSignature
+        raise crypto_errors.InvalidSignature
 
 
 def verify_message(signature: bytes, message: bytes, public: Any) -> None:
@@ -180,7 +191,7 @@ def verify_cosign(payload: bytes, signature_b64: str, digest: str, public: Any) 
     try:
         signature = base64.b64decode(signature_b64, validate=True)
     except ValueError:
-        raise InvalidSignature from None
+        raise crypto_errors.InvalidSignature from None
     verify_message(signature, payload, public)
 
 
@@ -281,14 +292,15 @@ def verify_notation(jws: NotationEnvelope, digest: str, public: Any) -> None:
     der = serialization.Encoding.DER
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     if jws.chain[0].public_key().public_bytes(der, spki) != public.public_bytes(der, spki):
-        raise InvalidSignature
+        raise crypto_errors.InvalidSignature
     alg = jws.alg
-    algorithm = _JWS_HASHES.get(alg[2:])
-    if algorithm is None:
-        raise InvalidSignature
+    name = _JWS_HASHES.get(alg[2:])
+    if name is None:
+        raise crypto_errors.InvalidSignature
+    algorithm = getattr(hashes, name)
     if alg.startswith("ES") and isinstance(public, ec.EllipticCurvePublicKey):
         half = len(jws.signature) // 2
-        der_sig = encode_dss_signature(
+        der_sig = asym_utils.encode_dss_signature(
             int.from_bytes(jws.signature[:half], "big"), int.from_bytes(jws.signature[half:], "big")
         )
         public.verify(der_sig, jws.signing_input, ec.ECDSA(algorithm()))
@@ -296,4 +308,4 @@ def verify_notation(jws: NotationEnvelope, digest: str, public: Any) -> None:
         pss = padding.PSS(mgf=padding.MGF1(algorithm()), salt_length=algorithm.digest_size)
         public.verify(jws.signature, jws.signing_input, pss, algorithm())
     else:
-        raise InvalidSignature
+        raise crypto_errors.InvalidSignature

@@ -117,6 +117,11 @@ class RegistryService:
     def read_blob(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
         return self.blobs.read(digest, start, end)
 
+    async def send_blob_to_socket(self, digest: str, sock_fd: int, start: int, end: int) -> int:
+        """Bytes ``[start, end)`` of a blob straight to a plain socket, as far as that goes
+        quickly (``BlobStore.send_to_socket``); the caller streams the rest."""
+        return await self.blobs.send_to_socket(digest, sock_fd, start, end)
+
     # ---- uploads ------------------------------------------------------------------------
     async def start_upload(self, name: str) -> RegistryUpload:
         validate_name(name)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.hazmat.primitives import serialization
-
 from ..errors import StoreError
 from ..lazy import lazy_module
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import serialization
     from securesystemslib.signer import Signer
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 # securesystemslib (and the cloud signers it loads) on the first signature (issue 23).
 sslib_signer = lazy_module("securesystemslib.signer")

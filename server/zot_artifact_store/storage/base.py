@@ -189,6 +189,13 @@ class BlobStore(abc.ABC):
         Raises :class:`BlobNotFoundError` on first iteration when the blob is absent.
         """
 
+    async def send_to_socket(self, digest: str, sock_fd: int, start: int, end: int) -> int:
+        """Send bytes ``[start, end)`` of a blob straight to a connected, non-blocking socket
+        (``os.sendfile``: no copy through the process), as far as it goes quickly; returns how
+        many bytes went. The caller streams the rest with :meth:`read`. A backend without
+        files sends nothing (0), which is always correct."""
+        return 0
+
     async def read_all(self, digest: str) -> bytes:
         """Convenience for small blobs."""
         parts = [chunk async for chunk in self.read(digest)]

@@ -7,6 +7,7 @@ stream into the blob store's resumable sessions; manifests are small JSON bodies
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import urllib.parse
@@ -28,7 +29,7 @@ from ...services.registry import (
     is_tag,
     validate_name,
 )
-from ..base import BaseHandler, Route, route
+from ..base import SENDFILE_MIN_BYTES, BaseHandler, Route, route
 from ..httputil import parse_range
 from ..query import QueryCheckedHandler, takes
 
@@ -318,7 +319,10 @@ class BlobHandler(OCIHandler):
             self.set_status(206)
             self.set_header("Content-Range", rng.content_range(size))
         self.set_header("Content-Length", str(end - start))
-        if send_body:
+        if send_body and end - start >= SENDFILE_MIN_BYTES:
+            send = functools.partial(self.registry.send_blob_to_socket, digest)
+            start += await self.send_from_file(send, start, end)
+        if send_body and start < end:
             await self.stream_out(self.registry.read_blob(digest, start, end))
         if not self._finished:
             self.finish()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
@@ -45,11 +47,38 @@ class SupplyChainBase:
     verifier: Verifier
     signing: SigningProvider | None
     signing_key_id: str
+    _signing_loader: Callable[[], Awaitable[object]] | None
+    _signing_loading: asyncio.Future[object] | None
     _gates: dict[str, tuple[float, dict[str, Any] | None]]
     _results: dict[tuple[str, str], tuple[float, bool, str]]
     _repo_gates: tuple[float, dict[str, dict[str, Any]]] | None
     metrics: Metrics | None
     notify: Notifier
+
+    # ---- the server's signing key ---------------------------------------------------------
+    def defer_signing(self, load: Callable[[], Awaitable[object]]) -> None:
+        """Set up server-side signing on first use: ``load`` (run once, by the first caller
+        of :meth:`ensure_signing`) loads or makes the key and enables it. The embedded
+        default's key is made this way, so a server that never signs never loads a crypto
+        library (issue 23: idle memory)."""
+        self._signing_loader = load
+
+    async def ensure_signing(self) -> SigningProvider | None:
+        """The signing provider (None: signing is not configured), set up now if that was
+        deferred; concurrent first callers wait for the same set-up, a failed one is retried
+        by the next caller."""
+        if self._signing_loader is not None and self._signing_loading is None:
+            self._signing_loading = asyncio.ensure_future(self._signing_loader())
+        loading = self._signing_loading
+        if loading is not None:
+            try:
+                await asyncio.shield(loading)
+            except Exception:
+                if self._signing_loading is loading:
+                    self._signing_loading = None
+                raise
+            self._signing_loader = None
+        return self.signing
 
     # ---- subjects -------------------------------------------------------------------------
     async def resolve(self, subject: Any) -> tuple[str, str]:

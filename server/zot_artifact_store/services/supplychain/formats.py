@@ -10,19 +10,23 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import ObjectIdentifier
-
 from ... import jsonbody
 from ...errors import StoreError
 from ...lazy import lazy_module
 from ..oci_evidence import verify_prehashed
 
 if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
     from securesystemslib.dsse import Envelope
     from sigstore.models import Bundle, TrustedRoot
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    crypto_errors = lazy_module("cryptography.exceptions")
+    x509 = lazy_module("cryptography.x509")
+    ec = lazy_module("cryptography.hazmat.primitives.asymmetric.ec")
+    ed25519 = lazy_module("cryptography.hazmat.primitives.asymmetric.ed25519")
+    rsa = lazy_module("cryptography.hazmat.primitives.asymmetric.rsa")
 
 # The supply-chain stack is most of a worker's memory: imported on first use (issue 23).
 dsse = lazy_module("securesystemslib.dsse")
@@ -57,13 +61,13 @@ MAX_EVIDENCE_BYTES = 16 * 1024 * 1024
 
 
 # Fulcio certificate extensions: the OIDC issuer (v1: raw string, v2: DER UTF8String).
-OIDC_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+OIDC_ISSUER_V1 = "1.3.6.1.4.1.57264.1.1"  # dotted OIDs: x509.ObjectIdentifier(...) on use
 
 
-OIDC_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+OIDC_ISSUER_V2 = "1.3.6.1.4.1.57264.1.8"
 
 
-SAN_OTHERNAME = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")
+SAN_OTHERNAME = "1.3.6.1.4.1.57264.1.7"
 
 
 def trusted_root(setting: str) -> TrustedRoot:
@@ -85,7 +89,7 @@ def certificate_identities(cert: x509.Certificate) -> set[str]:
     names = set(san.get_values_for_type(x509.RFC822Name))
     names.update(san.get_values_for_type(x509.UniformResourceIdentifier))
     for other in san.get_values_for_type(x509.OtherName):
-        if other.type_id == SAN_OTHERNAME:
+        if other.type_id.dotted_string == SAN_OTHERNAME:
             names.add(other.value.decode(errors="replace").lstrip("\x0c\x13").strip())
     return names
 
@@ -93,7 +97,7 @@ def certificate_identities(cert: x509.Certificate) -> set[str]:
 def certificate_issuer(cert: x509.Certificate) -> str:
     for oid in (OIDC_ISSUER_V2, OIDC_ISSUER_V1):
         try:
-            raw = cert.extensions.get_extension_for_oid(oid).value.value  # type: ignore[attr-defined]
+            raw = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(oid)).value.value  # type: ignore[attr-defined]
         except x509.ExtensionNotFound:
             continue
         text = raw.decode(errors="replace")
@@ -179,7 +183,7 @@ def raw_signature(body: bytes) -> bytes:
 def verify_raw(signature: bytes, digest: str, public: Any) -> None:
     """A raw signature over the artifact (prehashed: the sha256 is all the store needs)."""
     if not digest.startswith("sha256:"):
-        raise InvalidSignature
+        raise crypto_errors.InvalidSignature
     verify_prehashed(signature, bytes.fromhex(digest.split(":", 1)[1]), public)
 
 
@@ -289,7 +293,7 @@ def verify_dsse(body: bytes, public: Any) -> None:
                 return
             except (sslib_exceptions.UnverifiedSignatureError, sslib_exceptions.VerificationError):
                 continue
-    raise InvalidSignature
+    raise crypto_errors.InvalidSignature
 
 
 def lookup(doc: Any, path: str) -> Any:

@@ -6,15 +6,21 @@ import fnmatch
 import hashlib
 import re
 import time
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING
 
 from ...auth.tokens import revoke_record
 from ...errors import StoreError
+from ...lazy import lazy_module
 from ...metadata import TrustedKey
 from .base import SupplyChainBase
 from .formats import key_algorithm, verify_dsse
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography.hazmat.primitives import serialization
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    crypto_errors = lazy_module("cryptography.exceptions")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 
 class KeysMixin(SupplyChainBase):
@@ -62,6 +68,7 @@ class KeysMixin(SupplyChainBase):
         return key, True
 
     async def list_keys(self) -> list[TrustedKey]:
+        await self.ensure_signing()  # the server's own key is listed from the start
         return await self.metadata.list_trusted_keys()
 
     async def revoke_key(self, key_id: str) -> None:
@@ -86,7 +93,7 @@ class KeysMixin(SupplyChainBase):
                 verify_dsse(
                     envelope, serialization.load_pem_public_key(key.public_key_pem.encode())
                 )
-            except InvalidSignature:
+            except crypto_errors.InvalidSignature:
                 continue
             return key.key_id
         return None

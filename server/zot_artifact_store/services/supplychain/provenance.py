@@ -163,7 +163,7 @@ class ProvenanceMixin(SupplyChainBase):
         the subject was named): the caller has checked that ``principal`` wrote each), signed by
         the store, attached to each subject. Returns the evidence (one per subject) and the
         statement."""
-        if self.signing is None:
+        if await self.ensure_signing() is None:
             raise StoreError("NotImplemented", "server-side signing is not configured")
         if not subjects or len(subjects) > MAX_SUBJECTS:
             raise StoreError("InvalidArgument", f"give 1 to {MAX_SUBJECTS} subjects")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any
-
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
+from ...lazy import lazy_module
 from ...metadata import (
     Evidence,
     TrustedKey,
@@ -20,6 +19,11 @@ from ..signing import SigningProvider
 from .base import SupplyChainBase
 from .formats import DSSE_TYPE, IN_TOTO_STATEMENTS, IN_TOTO_TYPE, dsse
 from .verification import RuleResult
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import serialization
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 
 class SigningMixin(SupplyChainBase):
@@ -97,7 +101,7 @@ class SigningMixin(SupplyChainBase):
     async def _sign_now(
         self, digest: str, ref: str, predicate_type: str | None, predicate: Any, principal_id: str
     ) -> tuple[Evidence, bytes]:
-        if self.signing is None:
+        if await self.ensure_signing() is None:
             raise StoreError("NotImplemented", "server-side signing is not configured")
         if predicate is not None and not isinstance(predicate, dict):
             raise StoreError("InvalidArgument", "predicate must be an object")

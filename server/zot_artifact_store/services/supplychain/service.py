@@ -53,6 +53,8 @@ class SupplyChainService(
         self._verifier: Verifier | None = None
         self.signing: SigningProvider | None = None
         self.signing_key_id = ""
+        self._signing_loader = None  # see defer_signing
+        self._signing_loading = None
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None

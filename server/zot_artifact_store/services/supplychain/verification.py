@@ -5,13 +5,11 @@ from __future__ import annotations
 import fnmatch
 import time
 from dataclasses import dataclass, field
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from typing import TYPE_CHECKING, Any
 
 from ... import jsonbody
 from ...errors import StoreError
+from ...lazy import lazy_module
 from ...metadata import Evidence
 from ...observability.tracing import span
 from ..oci_evidence import (
@@ -37,6 +35,13 @@ from .formats import (
     verify_raw,
 )
 from .provenance import SLSA_PROVENANCE_V1, SOURCE_FACTS, match_provenance
+
+if TYPE_CHECKING:
+    from cryptography import exceptions as crypto_errors
+    from cryptography.hazmat.primitives import serialization
+else:  # cryptography loads on first use (issue 23: idle RSS)
+    crypto_errors = lazy_module("cryptography.exceptions")
+    serialization = lazy_module("cryptography.hazmat.primitives.serialization")
 
 
 @dataclass
@@ -337,7 +342,7 @@ class VerificationMixin(SupplyChainBase):
                     verify_notation(parse_notation(body, evidence.media_type), digest, public)
                 else:
                     verify_raw(raw_signature(body), digest, public)
-            except InvalidSignature:
+            except crypto_errors.InvalidSignature:
                 reasons.append(f"{evidence.evidence_id}: the signature does not verify")
                 continue
             except StoreError as exc:

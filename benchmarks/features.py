@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""What audit, policies, verification gates and webhooks cost on small operations (issue 23:
+each < 10 % of small-op throughput), measured with and without in alternating rounds.
+
+Each round starts one fresh server per configuration, in this order, and runs 4 KiB PUTs then
+HEADs of what was put (32 raw keep-alive clients, as ``run.py --only small``):
+
+* ``base``      the embedded default (audit on, no policy, no gate, no webhook);
+* ``no-audit``  ``auth.audit.enable: false`` — audit's cost is base against this;
+* ``policies``  a global policy and a bucket policy on the measured bucket (statements that
+                are evaluated on every request but decide nothing for it);
+* ``gate``      a verification gate in ``audit`` mode on the bucket (every HEAD checked against
+                it; objects fail and are served with ``X-Verification: failed``);
+* ``webhook``   a webhook subscribed to ``object.created`` delivering to a receiver in this
+                process (every PUT queues a delivery, the server sends it).
+
+It never asserts: a measurement (DESIGN.md §7-§8). Server CPU per operation is reported
+beside the rates: on a shared machine it moves less than ops/s.
+
+    .venv/bin/python benchmarks/features.py [--rounds 2] [--seconds 5] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.run import (
+    HOST,
+    SMALL_SIZE,
+    cpu_meter,
+    emit_results,
+    log,
+    percentile,
+    run_small_op,
+    simple_request,
+)
+from tests.fixtures.server import ServerProcess
+
+CONFIGS = ("base", "no-audit", "policies", "gate", "webhook")
+BUCKET = "small"
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).received += 1
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def start_receiver() -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((HOST, 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def set_up(config: str, port: int, receiver_port: int) -> None:
+    """Turn the feature of ``config`` on in a running server (audit is a start setting)."""
+    simple_request(port, "PUT", f"/v1/buckets/{BUCKET}")
+    if config == "policies":
+        freeze = {
+            "Statement": [
+                {"Sid": "freeze", "Effect": "Deny", "Principal": "*",
+                 "Action": ["s3:PutObject", "s3:DeleteObject"], "Resource": ["frozen/*"]},
+                {"Sid": "team-reads", "Effect": "Allow", "Principal": "token:0123456789abcdef",
+                 "Action": "s3:GetObject", "Resource": [f"{BUCKET}/*"],
+                 "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]}}},
+            ]
+        }  # fmt: skip
+        simple_request(port, "PUT", "/v1/policies/bench-freeze", json.dumps(freeze).encode())
+        keep = {
+            "Statement": [
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+                 "Resource": [f"{BUCKET}/keep/*"]}
+            ]
+        }  # fmt: skip
+        simple_request(port, "PUT", f"/v1/buckets/{BUCKET}/policy", json.dumps(keep).encode())
+    elif config == "gate":
+        gate = {"name": "bench-gate", "mode": "audit", "policy": {"sbom": True}}
+        simple_request(port, "PUT", f"/v1/buckets/{BUCKET}/verification", json.dumps(gate).encode())
+    elif config == "webhook":
+        hook = {"url": f"http://{HOST}:{receiver_port}/hook", "events": ["object.created"]}
+        simple_request(port, "POST", "/v1/webhooks", json.dumps(hook).encode())
+
+
+def measure(config: str, work: Path, seconds: float, concurrency: int, receiver_port: int) -> dict:
+    env = {"ZAS_LOG_LEVEL": "info"}
+    if config == "no-audit":
+        env["ZAS_AUTH_AUDIT_ENABLE"] = "false"
+    if config == "webhook":
+        env["ZAS_EXTENSIONS_WEBHOOKS_ALLOWPRIVATE"] = "true"
+    data = work / config / "data"
+    server = ServerProcess(data, env=env).start()
+    assert server.proc is not None
+    try:
+        set_up(config, server.port, receiver_port)
+        out: dict[str, Any] = {}
+        keys: list[str] = []
+        body = os.urandom(SMALL_SIZE)
+        for op in ("PUT", "HEAD"):
+            with cpu_meter(server.proc.pid) as cpu:
+                st = run_small_op("raw", server.port, op, BUCKET, seconds, concurrency, keys, body)
+            if op == "PUT":
+                keys = st.keys
+            lat = sorted(st.latencies)
+            ok = len(lat) - st.errors
+            out[op] = {
+                "ops_s": ok / cpu["wall_s"],
+                "errors": st.errors,
+                "first_error": st.first_error,
+                "p99_ms": 1000 * percentile(lat, 0.99),
+                "server_cpu_ms_per_op": 1000 * cpu["server_cpu_s"] / ok if ok else None,
+                "server_user_ms_per_op": 1000 * cpu["server_user_s"] / ok if ok else None,
+            }
+        return out
+    finally:
+        server.stop()
+        shutil.rmtree(work / config, ignore_errors=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=5.0, help="per operation and configuration")
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--only", default=",".join(CONFIGS), help=f"comma list of {','.join(CONFIGS)}")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    configs = [c for c in CONFIGS if c in args.only.split(",")]
+    receiver = start_receiver()
+    work = Path(tempfile.mkdtemp(prefix="zas-features-"))
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
+    try:
+        for r in range(args.rounds):
+            for config in configs:
+                load = os.getloadavg()[0]
+                res = measure(config, work, args.seconds, args.concurrency, receiver.server_port)
+                res["load"] = load
+                runs[config].append(res)
+                log(
+                    f"round {r + 1} {config:9} (load {load:.1f}): "
+                    + "; ".join(
+                        f"{op} {v['ops_s']:.0f}/s, {v['server_cpu_ms_per_op'] or 0:.2f} ms CPU/op"
+                        f" (errors {v['errors']})"
+                        for op, v in res.items()
+                        if isinstance(v, dict)
+                    )
+                )
+    finally:
+        receiver.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    print("\n| configuration | PUT ops/s (rounds) | PUT CPU ms/op | HEAD ops/s | HEAD CPU ms/op |")
+    print("|---|---|---|---|---|")
+    for config, results in runs.items():
+        cells = []
+        for op in ("PUT", "HEAD"):
+            rates = ", ".join(f"{x[op]['ops_s']:.0f}" for x in results)
+            cpu = ", ".join(f"{x[op]['server_cpu_ms_per_op'] or 0:.2f}" for x in results)
+            cells += [rates, cpu]
+        print(f"| {config} | " + " | ".join(cells) + " |")
+    log(f"webhook deliveries received: {_Receiver.received}")
+    emit_results({"runs": runs, "webhook_deliveries": _Receiver.received}, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
