@@ -464,9 +464,7 @@ def seed_evidence(c: httpx.Client, mine: str, other_bucket: str, repo: str) -> d
             "mediaType": OCI_MANIFEST,
             "artifactType": CYCLONEDX_TYPE,
             "config": {"mediaType": EMPTY, "digest": sha256(b"{}"), "size": 2},
-            "layers": [
-                {"mediaType": CYCLONEDX_TYPE, "digest": sha256(sbom), "size": len(sbom)}
-            ],
+            "layers": [{"mediaType": CYCLONEDX_TYPE, "digest": sha256(sbom), "size": len(sbom)}],
             "subject": {
                 "mediaType": OCI_MANIFEST,
                 "digest": sha256(manifest),
