@@ -53,7 +53,7 @@ def map_large_buffers() -> bool:
     after the first large buffer is freed it rises past that size, and parts and chunks then
     come from the heap arenas of whichever threads allocate and free them, memory the process
     keeps and fragments (benchmarks/RESULTS.md, issue 17: peak RSS of a 1 GiB PUT 212-228 MiB
-    without, 134-138 with). False where it does not apply (not glibc)."""
+    without, 131-143 with). False where it does not apply (not glibc)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
