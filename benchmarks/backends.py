@@ -14,7 +14,11 @@ filesystem, fsync off), Azure Blob on Azurite, GCS on ``gcp-storage-emulator`` â
 * ``small``   4 KiB PUTs through ``/v1`` from 8 clients for ``--small-seconds``.
 
     .venv/bin/python benchmarks/backends.py [--size-mib 1024] [--small-seconds 5]
-        [--backends moto,zas,azurite,gcs] [--json OUT]
+        [--backends moto,zas,azurite,gcs] [--commit pointer,copy] [--rounds N] [--json OUT]
+
+``--commit`` runs each backend once per commit mode (``storage.storageDriver.commit``), the
+modes alternating, ``--rounds`` times over: the PUT ratio of pointer against copy commits
+(docs/adr/0006) on a machine whose load changes from minute to minute.
 """
 
 from __future__ import annotations
@@ -202,7 +206,9 @@ def start_store(work: Path, env: dict[str, str]) -> ServerProcess:
     return ServerProcess(work / f"store-{uuid.uuid4().hex[:6]}", env=env).start(timeout=60)
 
 
-def run_backend(name: str, work: Path, size: int, small_seconds: float) -> dict[str, Any]:
+def run_backend(
+    name: str, work: Path, size: int, small_seconds: float, commit: str = "pointer"
+) -> dict[str, Any]:
     root = f"/bench-{uuid.uuid4().hex[:8]}"
     stop: list[Callable[[], object]] = []
     try:
@@ -230,7 +236,7 @@ def run_backend(name: str, work: Path, size: int, small_seconds: float) -> dict[
             env = gcs.driver_env(bucket, root)
         else:
             raise SystemExit(f"unknown backend {name!r}")
-        store = start_store(work, env)
+        store = start_store(work, {**env, "ZAS_STORAGE_STORAGEDRIVER_COMMIT": commit})
         stop.append(store.stop)
         via = through_store(store, size, small_seconds)
     finally:
@@ -253,14 +259,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--small-seconds", type=float, default=5.0)
     p.add_argument("--backends", default="moto,zas,azurite,gcs")
+    p.add_argument("--commit", default="pointer", help="commit modes, comma-separated")
+    p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
-    results: dict[str, Any] = {"size_mib": args.size_mib}
-    for name in args.backends.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"zas-bench-{name}-") as work:
-            log(f"{name}: {args.size_mib} MiB direct, then through the store")
-            results[name] = run_backend(name, Path(work), args.size_mib * MIB, args.small_seconds)
-            log(f"{name}: {results[name]}")
+    results: dict[str, Any] = {"size_mib": args.size_mib, "runs": []}
+    modes = args.commit.split(",")
+    for rnd in range(args.rounds):
+        for name in args.backends.split(","):
+            for commit in modes if rnd % 2 == 0 else modes[::-1]:
+                with tempfile.TemporaryDirectory(prefix=f"zas-bench-{name}-") as work:
+                    log(f"{name} ({commit}, round {rnd + 1}): {args.size_mib} MiB direct, store")
+                    run = run_backend(
+                        name, Path(work), args.size_mib * MIB, args.small_seconds, commit
+                    )
+                    run.update(backend=name, commit=commit, round=rnd + 1, load=os.getloadavg())
+                    results["runs"].append(run)
+                    log(f"{name} ({commit}): {run}")
     emit_results(results, args.json)
     return 0
 

@@ -56,6 +56,7 @@ from .services.events import EventService
 from .services.lifecycle import Lifecycle
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
+from .services.replica_keys import KeyMismatchError, ReplicaKeys, SharedKey
 from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
 from .services.space import StorageSpace
 from .services.supplychain import SupplyChainService
@@ -101,6 +102,7 @@ class AppContext:
     lockout: FailureLimiter
     metrics: Metrics
     metadata_backend: str
+    replica_keys: ReplicaKeys | None = None
     started_at: float = field(default_factory=time.time)
     shutting_down: bool = False
     in_flight: int = 0
@@ -129,6 +131,8 @@ class AppContext:
             return False
 
     async def close(self) -> None:
+        if self.replica_keys is not None:
+            await self.replica_keys.stop()
         await self.webhooks.stop()
         await self.audit.close()
         await self.metadata.close()
@@ -183,11 +187,34 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     artifacts.on_publish.append(events.object_published)
     oidc = OIDCAuthenticator(config.auth.oidc, roles)
     token_key = config.auth.token.keyFile or str(Path(config.storage.rootDirectory) / KEY_FILENAME)
+    token_material = _secret_key(Path(token_key))
     registry_tokens = RegistryTokens(
-        _secret_key(Path(token_key)),
-        service=config.auth.token.service,
-        expiry=config.auth.token.expiry,
+        token_material, service=config.auth.token.service, expiry=config.auth.token.expiry
     )
+    replica_keys = None
+    if serving:  # replicas sharing this metadata store must share these keys
+        replica_keys = ReplicaKeys(
+            metadata,
+            [
+                SharedKey(
+                    "secrets", "auth.secretsKeyFile", secrets_key,
+                    "presigned URLs and the S3 secret keys sealed in the metadata store",
+                    secrets_material,
+                ),
+                SharedKey(
+                    "registry-token", "auth.token.keyFile", token_key,
+                    "registry bearer tokens", token_material,
+                ),
+            ],
+        )  # fmt: skip
+        try:
+            await replica_keys.claim()
+        except KeyMismatchError as exc:
+            log.error("cannot start: %s", exc)
+            await metadata.close()
+            await blobs.close()
+            raise SystemExit(f"zot-artifact-store: cannot start: {exc}") from None
+        replica_keys.start()
     authentication = Authentication(
         config.auth,
         [api_tokens.verify, oidc.verify, registry_tokens.verify_password],
@@ -297,6 +324,7 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
         lockout=FailureLimiter(metadata, config.auth.lockout),
         metrics=metrics,
         metadata_backend=metadata_backend,
+        replica_keys=replica_keys,
     )
 
 

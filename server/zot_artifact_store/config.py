@@ -272,6 +272,10 @@ class StorageDriverConfig(_Section):
     ssekmskeyid: str | None = None
     # Part (S3) / block (Azure) / resumable chunk (GCS) size in bytes, ≥ 5 MiB (S3's minimum).
     chunksize: int = Field(8 << 20, ge=5 << 20, le=5 << 30)
+    # How a blob of more than one part reaches its digest's key: "pointer" (the key holds a
+    # small record naming the object the parts made; no second pass over the bytes) or "copy"
+    # (the store's own server-side copy onto the key). Not Zot's; docs/adr/0006.
+    commit: Literal["pointer", "copy"] = "pointer"
     # ---- azure: the account, its container, and a key, a connection string, or neither
     # (DefaultAzureCredential: workload identity, managed identity, environment).
     accountname: str | None = None

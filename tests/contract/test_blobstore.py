@@ -35,6 +35,12 @@ from zot_artifact_store.storage import (
 )
 from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
 from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
+from zot_artifact_store.storage.objectstore import (
+    ObjectBlobStore,
+    parse_pointer,
+    pointer_record,
+    pointer_size,
+)
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
 
 MiB = 1 << 20
@@ -96,6 +102,11 @@ class Harness:
     def stored_blob_objects(self) -> int:
         """How many committed blob objects physically exist."""
         raise NotImplementedError
+
+    def data_objects(self) -> list[str]:
+        """Objects holding the bytes of blobs written in parts, apart from the blobs' own
+        keys (an object store's ``data/``; skips on a backend that has none)."""
+        pytest.skip(f"{type(self).__name__}: every blob is stored whole under its digest")
 
     def age(self, digest: str, seconds: float) -> float:
         """Make a blob look up to ``seconds`` older; returns by how much it really aged (an
@@ -178,25 +189,55 @@ class ObjectStoreHarness(Harness):
         self.store = self.make(relayed, fast_failing=True)
         self.others: list[BlobStore] = []
 
-    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+    def make(self, url: str, fast_failing: bool = False, commit: str = "pointer") -> BlobStore:
+        raise NotImplementedError
+
+    def listing(self, under: str) -> list[tuple[str, int]]:
+        """Committed objects under ``prefix + under``: (key without the prefix, size)."""
         raise NotImplementedError
 
     def keys(self, under: str) -> list[str]:
-        """Committed objects' keys under ``prefix + under`` (without the prefix)."""
+        return [k for k, _ in self.listing(under)]
+
+    def read_raw(self, key: str) -> bytes:
+        """An object's bytes as stored (``key`` without the prefix)."""
         raise NotImplementedError
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        raise NotImplementedError
+
+    def named_data(self) -> set[str]:
+        """The data objects the blobs' pointer records name."""
+        named = set()
+        for key, size in self.listing("blobs/"):
+            _, algo, hexpart = key.split("/")
+            if size == pointer_size(algo):
+                ptr = parse_pointer(self.read_raw(key), f"{algo}:{hexpart}")
+                if ptr is not None:
+                    named.add(ptr[0])
+        return named
+
+    def data_objects(self) -> list[str]:
+        return sorted(self.keys("data/"))
 
     def unfinished(self) -> list[str]:
         """Uploads begun and neither finished nor aborted (they hold storage)."""
         return []
 
-    async def another_instance(self) -> BlobStore:
-        other = self.make(self.url)
+    async def another_instance(self, commit: str = "pointer") -> BlobStore:
+        other = self.make(self.url, commit=commit)
         await other.open()
         self.others.append(other)
         return other
 
     def temp_leftovers(self) -> list[str]:
-        return sorted(k for k in self.keys("tmp/") if not k.endswith(".lease")) + self.unfinished()
+        """Temporaries, unfinished uploads, and data objects no pointer names."""
+        named = self.named_data()
+        return (
+            sorted(k for k in self.keys("tmp/") if not k.endswith(".lease"))
+            + sorted(k for k in self.keys("data/") if k not in named)
+            + self.unfinished()
+        )
 
     def stored_blob_objects(self) -> int:
         return len(self.keys("blobs/"))
@@ -224,7 +265,7 @@ class S3Harness(ObjectStoreHarness):
         self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
         super().__init__(endpoint.url, prefix)
 
-    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+    def make(self, url: str, fast_failing: bool = False, commit: str = "pointer") -> BlobStore:
         return S3BlobStore(
             S3Options(
                 bucket=self.endpoint.bucket,
@@ -237,14 +278,26 @@ class S3Harness(ObjectStoreHarness):
                 part_size=5 * MiB,  # S3's minimum: small bodies still take the multipart path
                 touch_after=1.0,  # see age()
                 max_attempts=2 if fast_failing else None,
+                commit=commit,
             )
         )
 
-    def keys(self, under: str) -> list[str]:
+    def listing(self, under: str) -> list[tuple[str, int]]:
         pages = self.raw.get_paginator("list_objects_v2").paginate(
             Bucket=self.endpoint.bucket, Prefix=self.prefix + under
         )
-        return [o["Key"][len(self.prefix) :] for page in pages for o in page.get("Contents", [])]
+        return [
+            (o["Key"][len(self.prefix) :], o["Size"])
+            for page in pages
+            for o in page.get("Contents", [])
+        ]
+
+    def read_raw(self, key: str) -> bytes:
+        got = self.raw.get_object(Bucket=self.endpoint.bucket, Key=self.prefix + key)
+        return bytes(got["Body"].read())
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        self.raw.put_object(Bucket=self.endpoint.bucket, Key=self.prefix + key, Body=body)
 
     def unfinished(self) -> list[str]:
         uploads = self.raw.list_multipart_uploads(Bucket=self.endpoint.bucket, Prefix=self.prefix)
@@ -267,7 +320,7 @@ class AzureHarness(ObjectStoreHarness):
         self.raw = service.get_container_client(endpoint.container)
         super().__init__(endpoint.url, prefix)
 
-    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+    def make(self, url: str, fast_failing: bool = False, commit: str = "pointer") -> BlobStore:
         return AzureBlobStore(
             AzureOptions(
                 container=self.endpoint.container,
@@ -280,17 +333,24 @@ class AzureHarness(ObjectStoreHarness):
                 touch_after=1.0,  # see age()
                 retry_backoff=0.1,
                 max_attempts=2 if fast_failing else 3,
+                commit=commit,
             )
         )
 
-    def keys(self, under: str, uncommitted: bool = False) -> list[str]:
+    def listing(self, under: str, uncommitted: bool = False) -> list[tuple[str, int]]:
         include = ["uncommittedblobs"] if uncommitted else None
         blobs = self.raw.list_blobs(name_starts_with=self.prefix + under, include=include)
-        return [b.name[len(self.prefix) :] for b in blobs]
+        return [(b.name[len(self.prefix) :], b.size) for b in blobs]
+
+    def read_raw(self, key: str) -> bytes:
+        return bytes(self.raw.download_blob(self.prefix + key).readall())
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        self.raw.upload_blob(self.prefix + key, body)
 
     def unfinished(self) -> list[str]:
         committed = self.keys("")
-        return [f"uncommitted:{k}" for k in self.keys("", True) if k not in committed]
+        return [f"uncommitted:{k}" for k, _ in self.listing("", True) if k not in committed]
 
     def plant_orphans(self) -> None:
         dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
@@ -318,7 +378,7 @@ class GcsHarness(ObjectStoreHarness):
         self.bucket = self.raw.create_bucket(f"zas-{uuid.uuid4().hex[:12]}")
         super().__init__(endpoint.url, prefix)
 
-    def make(self, url: str, fast_failing: bool = False) -> BlobStore:
+    def make(self, url: str, fast_failing: bool = False, commit: str = "pointer") -> BlobStore:
         return GcsBlobStore(
             GcsOptions(
                 bucket=self.bucket.name,
@@ -328,12 +388,19 @@ class GcsHarness(ObjectStoreHarness):
                 part_size=MiB,  # small test bodies still take the resumable path
                 touch_after=1.0,  # see age()
                 retry_deadline=1.0 if fast_failing else 5.0,
+                commit=commit,
             )
         )
 
-    def keys(self, under: str) -> list[str]:
+    def listing(self, under: str) -> list[tuple[str, int]]:
         blobs = self.raw.list_blobs(self.bucket, prefix=self.prefix + under)
-        return [b.name[len(self.prefix) :] for b in blobs]
+        return [(b.name[len(self.prefix) :], int(b.size or 0)) for b in blobs]
+
+    def read_raw(self, key: str) -> bytes:
+        return bytes(self.bucket.blob(self.prefix + key).download_as_bytes())
+
+    def put_raw(self, key: str, body: bytes) -> None:
+        self.bucket.blob(self.prefix + key).upload_from_string(body)
 
     def plant_orphans(self) -> None:
         dead = f"{self.prefix}tmp/0123456789abcdef/"  # an instance with no lease: gone
@@ -688,6 +755,89 @@ async def test_concurrent_writes_of_different_content(blob_store: BlobStore) -> 
     assert [i.digest for i in infos] == [sha256(d) for d in datas]
     for d in datas:
         assert await blob_store.read_all(sha256(d)) == d
+
+
+# ---- blobs written in parts: a pointer on the digest's key (object stores) ------------------
+BIG = 11 * MiB  # more than two parts on every object-store harness (5 MiB S3, 1 MiB others)
+
+
+async def test_large_blob_points_at_its_data_until_deleted(
+    blob_store: BlobStore, harness: Harness
+) -> None:
+    """A blob written in parts is visible under its digest (stat, reads, listing) while its
+    bytes stay in one data object; a second upload of it adds nothing; delete removes both."""
+    data = payload(BIG + 3, seed=40)
+    first = await write_chunks(blob_store, [data[i : i + MiB] for i in range(0, len(data), MiB)])
+    assert harness.data_objects() != []  # (skips on the filesystem)
+    assert first.existed is False and first.digest == sha256(data)
+    st = await blob_store.stat(first.digest)
+    assert st is not None and st.size == len(data)
+    assert await blob_store.read_all(first.digest) == data
+    got = b"".join([c async for c in blob_store.read(first.digest, 6 * MiB - 1, 9 * MiB + 2)])
+    assert got == data[6 * MiB - 1 : 9 * MiB + 2]
+    again = await write_chunks(blob_store, [data[:100], data[100:]])
+    assert again.existed is True and again.size == len(data)
+    assert await all_blobs(blob_store) == {first.digest: len(data)}
+    assert harness.stored_blob_objects() == 1 and len(harness.data_objects()) == 1
+    assert harness.temp_leftovers() == []
+    assert await blob_store.delete(first.digest) is True
+    assert harness.stored_blob_objects() == 0 and harness.data_objects() == []
+    with pytest.raises(BlobNotFoundError):
+        await blob_store.read_all(first.digest)
+
+
+async def test_bytes_that_look_like_a_pointer_are_just_bytes(blob_store: BlobStore) -> None:
+    """An upload of a pointer record for another digest is stored and read as its own bytes:
+    a record counts only on the key of the digest it names, which its bytes cannot hash to."""
+    other = sha256(b"someone else's blob")
+    record = pointer_record(other, 19, f"data/{'0' * 16}/{'1' * 32}")
+    info = await blob_store.put_bytes(record)
+    assert info.size == len(record) == pointer_size("sha256")
+    assert await blob_store.read_all(info.digest) == record
+    assert b"".join([c async for c in blob_store.read(info.digest, 3, 40)]) == record[3:40]
+    st = await blob_store.stat(info.digest)
+    assert st is not None and st.size == len(record)
+    assert await all_blobs(blob_store) == {info.digest: len(record)}
+
+
+async def test_gc_removes_data_no_pointer_names_and_keeps_the_rest(harness: Harness) -> None:
+    """A writer that died between completing a data object and pointing at it leaves garbage
+    GC removes; a live writer's fresh data object and every named one stay."""
+    store = harness.store
+    harness.data_objects()  # (skips on the filesystem)
+    assert isinstance(store, ObjectBlobStore)
+    data = payload(BIG, seed=41)
+    info = await store.put_bytes(data)
+    named = harness.data_objects()
+    dead = f"data/0123456789abcdef/{'a' * 32}"  # an instance with no lease: gone
+    live = f"data/{store.instance}/{'b' * 32}"  # this instance, between complete and point
+    harness.put_raw(dead, b"orphan")
+    harness.put_raw(live, b"about to be named")
+    await asyncio.sleep(1.1)  # modification times have 1 s resolution
+    assert await store.collect_leftovers(time.time()) >= 1
+    assert harness.data_objects() == sorted([*named, live])
+    assert await store.read_all(info.digest) == data
+
+
+async def test_pointer_and_copy_commits_share_a_store(harness: Harness) -> None:
+    """Replicas configured with either commit mode read, dedupe and delete each other's
+    blobs (a change of ``storageDriver.commit`` needs no migration)."""
+    pointing = harness.store
+    harness.data_objects()  # (skips on the filesystem)
+    assert isinstance(harness, ObjectStoreHarness)
+    copying = await harness.another_instance(commit="copy")
+    a, b = payload(BIG, seed=42), payload(BIG + 1, seed=43)
+    info_a = await copying.put_bytes(a)
+    assert harness.data_objects() == []  # copied whole onto its digest's key
+    info_b = await pointing.put_bytes(b)
+    assert len(harness.data_objects()) == 1
+    assert await pointing.read_all(info_a.digest) == a
+    assert await copying.read_all(info_b.digest) == b
+    assert (await pointing.put_bytes(a)).existed and (await copying.put_bytes(b)).existed
+    assert await all_blobs(copying) == {info_a.digest: len(a), info_b.digest: len(b)}
+    assert harness.temp_leftovers() == []
+    assert await copying.delete(info_b.digest)
+    assert harness.data_objects() == []
 
 
 # ---- lifecycle and health ---------------------------------------------------------------------

@@ -229,7 +229,11 @@ async def test_gc_removes_what_crashed_writers_left(backend: ServerProcess, tmp_
         # A live writer of `survivor`: must be kept.
         live = await survivor.writer()
         await live.write(b"y" * (6 * MiB))
-        mine = [f"{prefix}tmp/{survivor.instance}.lease", f"{prefix}tmp/{survivor.instance}/"]
+        mine = [
+            f"{prefix}tmp/{survivor.instance}.lease",
+            f"{prefix}tmp/{survivor.instance}/",
+            f"{prefix}data/{survivor.instance}/",
+        ]
         assert len(leftovers()) == 4  # the two writers' uploads, the blobs/ upload, one lease
         metadata = create_metadata_store(f"sqlite:///{tmp_path / 'metadata.db'}")
         await metadata.open()

@@ -351,10 +351,16 @@ def test_two_replicas_deliver_each_event_once(
     tmp_path: Path, receiver: Receiver, metadata_uri_for: Any
 ) -> None:
     uri = metadata_uri_for("mongodb", tmp_path)
-    secrets_key = tmp_path / "secrets.key"
+    secrets_key, token_key = tmp_path / "secrets.key", tmp_path / "registry-token.key"
     secrets_key.write_bytes(b"k" * 32)
+    token_key.write_bytes(b"t" * 32)
     config = {**FAST}
-    env = {**ENV, "ZAS_AUTH_SECRETSKEYFILE": str(secrets_key)}
+    # Replicas share their keys (they refuse to start otherwise: services/replica_keys.py).
+    env = {
+        **ENV,
+        "ZAS_AUTH_SECRETSKEYFILE": str(secrets_key),
+        "ZAS_AUTH_TOKEN_KEYFILE": str(token_key),
+    }
     replicas = [
         ServerProcess(tmp_path / f"r{i}", env=env, metadata_uri=uri,
                       config={"extensions": {"webhooks": config}}).start()

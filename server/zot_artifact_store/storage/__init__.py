@@ -81,6 +81,7 @@ def _s3(driver: StorageDriverConfig, prefix: str) -> BlobStore:
             sse=driver.sse,
             sse_kms_key_id=driver.ssekmskeyid,
             part_size=driver.chunksize,
+            commit=driver.commit,
         )
     )
 
@@ -106,6 +107,7 @@ def _azure(driver: StorageDriverConfig, prefix: str) -> BlobStore:
             realm=driver.realm,
             prefix=prefix,
             part_size=driver.chunksize,
+            commit=driver.commit,
         )
     )
 
@@ -123,5 +125,6 @@ def _gcs(driver: StorageDriverConfig, prefix: str) -> BlobStore:
             endpoint=driver.endpoint or emulator,
             anonymous=emulator is not None and not driver.keyfile,
             part_size=driver.chunksize,
+            commit=driver.commit,
         )
     )

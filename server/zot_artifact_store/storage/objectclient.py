@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import collections
+import ctypes
 import functools
 import threading
 import time
@@ -39,6 +41,24 @@ RETRYABLE_CODES = frozenset(
         "OperationTimedOut",
     }
 )
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+@functools.cache
+def map_large_buffers() -> bool:
+    """Have glibc serve every allocation of 1 MiB or more (parts; request body chunks) with
+    its own mmap, returned to the system when freed. By default the threshold is dynamic:
+    after the first large buffer is freed it rises past that size, and parts and chunks then
+    come from the heap arenas of whichever threads allocate and free them, memory the process
+    keeps and fragments (benchmarks/RESULTS.md, issue 17: peak RSS of a 1 GiB PUT 212-228 MiB
+    without, 131-143 with). False where it does not apply (not glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
+    except (OSError, AttributeError):
+        return False
 
 
 class ObjectStoreError(StorageBackendError):
@@ -125,6 +145,10 @@ class ClientSettings:
     touch_after: float = 60.0
     # An unfinished upload under blobs/ (a commit's composition) this old is orphaned.
     orphan_copy_age: float = 86_400.0
+    # How a blob written in parts reaches its digest's key (docs/adr/0006): "pointer" — the
+    # parts make a data object under data/ and the digest's key gets a small record naming it;
+    # "copy" — the parts make a temporary object that the store copies onto the digest's key.
+    commit: str = "pointer"
 
 
 class ObjectClient(abc.ABC):
@@ -139,6 +163,7 @@ class ObjectClient(abc.ABC):
 
     def __init__(self, settings: ClientSettings) -> None:
         self.settings = settings
+        map_large_buffers()
         self.workers = max(8, 4 * settings.concurrency)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.backend)
         # Bytes of parts in flight, store-wide: bounded memory under many uploads.
@@ -289,7 +314,16 @@ class PartUploader(abc.ABC):
     """Streams bytes into one object: held in memory up to one part, then sent as a part
     (S3 multipart part, Azure block) while the next one fills (at most ``concurrency`` parts of
     this upload in flight, and the store-wide ``part_slots``). An object smaller than one part
-    is a single put at :meth:`finish`. ``on_part`` sees each part's bytes in order (hashing)."""
+    is a single put at :meth:`finish`. ``on_part`` sees each part's bytes in order (hashing).
+
+    Memory: the pieces written are kept as they came (a caller's ``bytes`` is not copied; a
+    mutable buffer is) and joined once into a part of exactly the part size — one allocation
+    per part, no slicing of a growing buffer — so an upload holds at most the part it fills,
+    the part being joined, and ``concurrency`` parts in flight."""
+
+    # A part's type: bytes, or a bytearray for a library that would copy a ``bytes`` body
+    # again (botocore joins a bytes body to the request head before sending it).
+    part_type: type[bytes] | type[bytearray] = bytes
 
     def __init__(
         self,
@@ -301,7 +335,8 @@ class PartUploader(abc.ABC):
         self.key = key
         self.size = 0
         self._on_part = on_part
-        self._buf = bytearray()
+        self._pieces: collections.deque[bytes | memoryview] = collections.deque()  # not sent
+        self._filled = 0  # their total size
         self._handle: str | None = None
         self._number = 0
         self._inflight: list[asyncio.Future[Any]] = []
@@ -333,20 +368,37 @@ class PartUploader(abc.ABC):
 
     def buffered(self) -> bytes:
         """What :meth:`write` holds that no part carries yet."""
-        return bytes(self._buf)
+        return b"".join(self._pieces)
 
     def part_size(self) -> int:
         base = self.client.settings.part_size
         return min(self.client.max_part, base << (self._number // PARTS_PER_SIZE))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._buf += data  # a copy: the caller may reuse its buffer
-        self.size += len(data) if not isinstance(data, memoryview) else data.nbytes
-        while len(self._buf) >= self.part_size():
-            n = self.part_size()
-            part = bytes(self._buf[:n])
-            del self._buf[:n]
-            await self._send(part)
+        piece = data if type(data) is bytes else bytes(data)  # the caller may reuse a buffer
+        if not piece:
+            return
+        self.size += len(piece)
+        self._pieces.append(piece)
+        self._filled += len(piece)
+        while self._filled >= (n := self.part_size()):
+            await self._send(self._take(n))
+
+    def _take(self, n: int) -> bytes:
+        """The first ``n`` bytes written and not yet sent, as one part."""
+        taken: list[bytes | memoryview] = []
+        size = 0
+        while size < n:
+            piece = self._pieces.popleft()
+            if size + len(piece) > n:  # split (no copy): the rest stays first in line
+                cut = n - size
+                view = memoryview(piece)
+                self._pieces.appendleft(view[cut:])
+                piece = view[:cut]
+            taken.append(piece)
+            size += len(piece)
+        self._filled -= n
+        return self.part_type().join(taken)
 
     async def _hash(self, block: bytes) -> None:
         """Feed ``block`` to ``on_part`` after the previous block (in a worker thread)."""
@@ -384,8 +436,8 @@ class PartUploader(abc.ABC):
 
     async def hashed(self) -> None:
         """Wait until ``on_part`` has seen every byte written (the tail is hashed here)."""
-        if self._buf:
-            await self._hash(bytes(self._buf))
+        if self._pieces:
+            await self._hash(self.buffered())
         if self._hashing is not None:
             await wait_future(self._hashing)
             self._hashing = None
@@ -393,7 +445,8 @@ class PartUploader(abc.ABC):
     async def finish(self, *, if_absent: bool = False) -> bool:
         """Make the object whole (call :meth:`hashed` first if needed); False when
         ``if_absent`` and a single-request object already existed."""
-        tail, self._buf = bytes(self._buf), bytearray()
+        tail = self.buffered()
+        self._pieces, self._filled = collections.deque(), 0
         if self._handle is None:
             return await self.client.put(self.key, tail, if_absent=if_absent)
         await self._finish_parts(self._handle, tail)
@@ -411,7 +464,7 @@ class PartUploader(abc.ABC):
 
     async def abort(self) -> None:
         """Drop what was sent (waits for parts in flight; never raises for the store)."""
-        self._buf = bytearray()
+        self._pieces, self._filled = collections.deque(), 0
         pending = [f for f in self._inflight if not f.done()]
         if pending:
             await asyncio.wait(pending)

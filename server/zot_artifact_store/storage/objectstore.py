@@ -8,6 +8,7 @@ Layout under the key prefix (``storage.storageDriver.rootdirectory``)::
     tmp/<instance>.lease                a running store instance (rewritten every LEASE_REFRESH)
     tmp/<instance>/<random>             that instance's in-progress writes
     tmp/<instance>/composing/<algo>-<hex>.<random>  a composition onto that blob's key
+    data/<instance>/<random>            the bytes of a blob written in parts ("pointer" commits)
     uploads/<id>/log/<seq:08d>          an upload session: 0 opens it, then one entry per
                                         append ({"segment", "size"}), last maybe {"final"}
     uploads/<id>/data/<random>          the bytes of one append (a segment)
@@ -15,10 +16,21 @@ Layout under the key prefix (``storage.storageDriver.rootdirectory``)::
 
 **Writes** stream through the client's :class:`~.objectclient.PartUploader`: a blob smaller
 than one part is one conditional put straight to its digest's key (the digest is known when the
-body ends); a larger one goes in parts to a temporary key while it is hashed, then is composed
-inside the store onto its digest's key with a create-only condition — of concurrent writers of
-the same content exactly one creates it. Objects become visible only when complete, so a reader
-never sees part of a blob. A dedupe hit restarts GC's grace clock (``touch``).
+body ends). A larger one goes in parts to a data object under ``data/`` while it is hashed; once
+that object is complete, the digest's key gets a *pointer* — a small record naming it — with a
+create-only condition, so of concurrent writers of the same content exactly one creates it (the
+others delete their data object). With ``commit: copy`` the parts go to a temporary key instead
+and are composed inside the store onto the digest's key (the backend's own copy: a second pass
+over the bytes inside the store; docs/adr/0006 says why pointers are the default). Objects
+become visible only when complete, so a reader never sees part of a blob. A dedupe hit restarts
+GC's grace clock (``touch``, of the pointer when there is one).
+
+A pointer is told apart from a blob's own bytes by its exact size (fixed per algorithm) and its
+content, which names the digest it stands for: a blob whose bytes look like a pointer record
+would have to hash to the digest written inside itself, so no upload can forge one. A data
+object no pointer names is garbage once older than GC's cut-off and its writer's lease lapsed
+or it is older than LEASE_TTL (``collect_leftovers``); a pointer's data object is removed with
+the blob (``delete``), never by the sweep.
 
 **Upload sessions** (OCI chunked uploads) live wholly in the store, so a session survives a
 restart and moves between replicas: each append streams to its own segment object, then claims
@@ -42,6 +54,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -67,7 +80,7 @@ from .base import (
     check_read_args,
     split_digest,
 )
-from .objectclient import ClientSettings, ObjectClient, ObjectStoreError
+from .objectclient import ClientSettings, ObjectBody, ObjectClient, ObjectInfo, ObjectStoreError
 
 __all__ = ["ObjectBlobStore"]
 
@@ -78,8 +91,41 @@ SEQ_WIDTH = 8
 # Entries of session logs kept in memory (they never change once written).
 MAX_CACHED_ENTRIES = 65_536
 APPEND_COMMIT_TRIES = 100
+READ_CHUNK = 1 << 20  # bytes a read asks the backend's body for at a time
 READ_RESUMES = 3  # a body cut short is asked for again from where it stopped, this often
 Hasher = Any
+
+
+POINTER_MAGIC = b"zas-pointer/1\n"
+DATA_NAME_RE = re.compile(r"^data/[0-9a-f]{16}/[0-9a-f]{32}$")
+MAX_CACHED_POINTERS = 65_536
+SWEEP_READS = 8  # pointer records read at once when GC enumerates them
+
+
+def pointer_record(digest: str, size: int, data_name: str) -> bytes:
+    """The record on a digest's key naming the object (``data/…``, without the store's key
+    prefix) that holds its ``size`` bytes. Fixed length per algorithm."""
+    return POINTER_MAGIC + f"{digest}\n{size:020d}\n{data_name}\n".encode()
+
+
+@functools.cache
+def pointer_size(algo: str) -> int:
+    hex_len = 2 * hashlib.new(algo).digest_size
+    return len(pointer_record(f"{algo}:{'0' * hex_len}", 0, f"data/{'0' * 16}/{'0' * 32}"))
+
+
+def parse_pointer(raw: bytes, digest: str) -> tuple[str, int] | None:
+    """(data object name, size) when ``raw`` is the pointer record of ``digest``, else None
+    (the blob's own bytes)."""
+    if len(raw) != pointer_size(split_digest(digest)[0]) or not raw.startswith(POINTER_MAGIC):
+        return None
+    try:
+        named, size, name, rest = raw[len(POINTER_MAGIC) :].decode("ascii").split("\n")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if named != digest or rest or not size.isdigit() or not DATA_NAME_RE.fullmatch(name):
+        return None
+    return name, int(size)
 
 
 class ObjectBlobStore(BlobStore):
@@ -96,6 +142,9 @@ class ObjectBlobStore(BlobStore):
         # upload id → (sha256 of its first `offset` bytes, the log sequence it covers, offset)
         self._session_hashes: dict[str, tuple[Hasher, int, int]] = {}
         self._session_lock = SessionLocks()
+        # digest → (data object key, size) of pointers seen; a pointer never changes, but a blob
+        # deleted and written again names another data object (a 404 there drops the entry).
+        self._pointers: dict[str, tuple[str, int]] = {}
 
     def describe(self) -> dict[str, str]:
         return {"backend": self.client.backend, "location": self.client.describe()}
@@ -179,6 +228,13 @@ class ObjectBlobStore(BlobStore):
             if not await alive(owner):
                 await self.client.abort_pending(up)
                 doomed.append(up.key)
+        data = self.client.key("data/")
+        for up in await self.client.pending_uploads(data):
+            owner = up.key[len(data) :].split("/", 1)[0]
+            verdicts.pop(owner, None)
+            if not await alive(owner):
+                await self.client.abort_pending(up)
+                doomed.append(up.key)
         return len(doomed)
 
     async def _instance_alive(self, instance: str) -> bool:
@@ -191,11 +247,11 @@ class ObjectBlobStore(BlobStore):
         return head is not None and time.time() - head.mtime < LEASE_TTL
 
     async def collect_leftovers(self, cutoff: float) -> int:
-        """Temporaries of instances that died since this one opened, and unfinished uploads
-        under ``blobs/`` (a crash in the middle of a commit's composition) begun before
-        ``cutoff`` and at least ``orphan_copy_age`` ago — a copy of a very large blob may take
-        hours."""
-        removed = await self._sweep_tmp()
+        """Temporaries of instances that died since this one opened, data objects no pointer
+        names (``_sweep_data``), and unfinished uploads under ``blobs/`` (a crash in the middle
+        of a commit's composition) begun before ``cutoff`` and at least ``orphan_copy_age`` ago
+        — a copy of a very large blob may take hours."""
+        removed = await self._sweep_tmp() + await self._sweep_data(cutoff)
         cutoff = min(cutoff, time.time() - self.orphan_copy_age)
         composing = await self._composing()
         for up in await self.client.pending_uploads(self.client.key("blobs/")):
@@ -205,6 +261,51 @@ class ObjectBlobStore(BlobStore):
                 await self.client.abort_pending(up)
                 removed += 1
         return removed
+
+    async def _sweep_data(self, cutoff: float) -> int:
+        """Delete data objects no pointer names (a writer died between completing one and
+        writing its pointer, or its delete failed), modified before ``cutoff`` and either
+        older than LEASE_TTL or left by an instance whose lease lapsed — a live writer
+        points at its data object seconds after completing it. Data objects are listed before
+        the pointers are read, so a pointer written meanwhile is seen."""
+        base = self.client.key("data/")
+        now = time.time()
+        candidates = [o for o in await self.client.list(base) if o.mtime < cutoff]
+        if not candidates:
+            return 0
+        named = {key async for key, _ in self._pointed_data()}
+        removed = 0
+        for o in candidates:
+            owner = o.key[len(base) :].split("/", 1)[0]
+            if o.key in named:
+                continue
+            if o.mtime < now - LEASE_TTL or not await self._instance_alive(owner):
+                await self.client.delete(o.key)
+                removed += 1
+        return removed
+
+    async def _pointed_data(self) -> AsyncIterator[tuple[str, BlobStat]]:
+        """Every blob as (the key holding its bytes, its stat): pointers read afresh, a few
+        at a time."""
+        base = self.client.key("blobs/")
+        gate = asyncio.Semaphore(SWEEP_READS)
+
+        async def resolve(o: ObjectInfo, digest: str) -> tuple[str, BlobStat] | None:
+            if o.size != pointer_size(split_digest(digest)[0]):
+                return o.key, BlobStat(digest, o.size, o.mtime)
+            async with gate:
+                found = await self._resolve(digest, fresh=True)
+            return None if found is None else (found[0], BlobStat(digest, found[1], o.mtime))
+
+        jobs = []
+        for o in await self.client.list(base):
+            algo, _, hexpart = o.key[len(base) :].partition("/")
+            hex_re = HEX_RE.get(algo)
+            if hex_re is not None and hex_re.fullmatch(hexpart):
+                jobs.append(resolve(o, f"{algo}:{hexpart}"))
+        for found in await asyncio.gather(*jobs):
+            if found is not None:
+                yield found
 
     async def _composing(self) -> set[str]:
         """The blob keys live instances are composing onto now (their markers)."""
@@ -264,6 +365,44 @@ class ObjectBlobStore(BlobStore):
     def _tmp_key(self) -> str:
         return self.client.key(f"tmp/{self.instance}/{secrets.token_hex(16)}")
 
+    def _data_key(self) -> str:
+        return self.client.key(f"data/{self.instance}/{secrets.token_hex(16)}")
+
+    def _is_data_key(self, key: str) -> bool:
+        return DATA_NAME_RE.fullmatch(key.removeprefix(self.client.settings.prefix)) is not None
+
+    async def _resolve(self, digest: str, *, fresh: bool = False) -> tuple[str, int, float] | None:
+        """(the key holding ``digest``'s bytes, its size, its key's mtime), None when absent.
+        One HEAD; a pointer-sized object is read (unless a pointer of it is cached)."""
+        key = self.blob_key(digest)
+        head = await self.client.head(key)
+        if head is None:
+            self._pointers.pop(digest, None)
+            return None
+        if head.size != pointer_size(split_digest(digest)[0]):
+            return key, head.size, head.mtime
+        cached = None if fresh else self._pointers.get(digest)
+        if cached is not None:
+            return cached[0], cached[1], head.mtime
+        try:
+            raw = await self._read_object(key)
+        except ObjectStoreError as exc:
+            if exc.status == 404:  # deleted meanwhile
+                return None
+            raise
+        ptr = parse_pointer(raw, digest)
+        if ptr is None:
+            return key, head.size, head.mtime
+        data = self._remember_pointer(digest, ptr)
+        return data, ptr[1], head.mtime
+
+    def _remember_pointer(self, digest: str, ptr: tuple[str, int]) -> str:
+        data = self.client.key(ptr[0])
+        self._pointers[digest] = (data, ptr[1])
+        while len(self._pointers) > MAX_CACHED_POINTERS:
+            del self._pointers[next(iter(self._pointers))]
+        return data
+
     # ---- writes ---------------------------------------------------------------------------
     async def writer(self, extra_hashes: tuple[str, ...] = ()) -> BlobWriter:
         unknown = set(extra_hashes) - set(EXTRA_HASHES)
@@ -273,7 +412,10 @@ class ObjectBlobStore(BlobStore):
 
     async def _publish(self, src: str, size: int, digest: str) -> bool:
         """Compose the complete object ``src`` onto ``digest``'s key (if absent; else touch
-        it) and delete ``src``; True when the blob already existed."""
+        it) and delete ``src``; True when the blob already existed. A data object ``src``
+        (``data/``) gets a pointer instead."""
+        if self._is_data_key(src):
+            return await self._point(src, size, digest)
         dest = self.blob_key(digest)
         try:
             if await self.client.head(dest) is None and await self._compose([(src, size)], digest):
@@ -284,24 +426,55 @@ class ObjectBlobStore(BlobStore):
             with contextlib.suppress(OSError):
                 await self.client.delete(src)
 
+    async def _point(self, data: str, size: int, digest: str) -> bool:
+        """Write ``digest``'s pointer to the complete object ``data`` if the blob is absent
+        (True: it existed — touched, and ``data`` deleted). A create whose answer was lost and
+        retried finds its own pointer and counts as created."""
+        dest = self.blob_key(digest)
+        name = data.removeprefix(self.client.settings.prefix)
+        record = pointer_record(digest, size, name)
+        for _ in range(3):
+            if await self.client.head(dest) is None and await self.client.put(
+                dest, record, if_absent=True
+            ):
+                self._remember_pointer(digest, (name, size))
+                return False
+            found = await self._resolve(digest, fresh=True)
+            if found is None:  # deleted between the HEAD and now: try again
+                continue
+            if found[0] == data:
+                return False
+            await self._touch(dest, size)
+            with contextlib.suppress(OSError):
+                await self.client.delete(data)
+            return True
+        raise ObjectStoreError("put_pointer", "Conflict", 409, f"{digest} keeps changing")
+
     async def _touch(self, key: str, size: int) -> None:
-        """Restart GC's grace clock of an existing blob older than ``touch_after``."""
+        """Restart GC's grace clock of an existing blob (or its pointer) older than
+        ``touch_after``."""
         head = await self.client.head(key)
         if head is None:  # collected meanwhile: nothing to keep
             return
         if time.time() - head.mtime < self.touch_after:
             return
-        await self.client.touch(key, size)
+        await self.client.touch(key, head.size)
 
     # ---- reads ----------------------------------------------------------------------------
+    async def location(self, digest: str) -> str | None:
+        """The key holding ``digest``'s bytes — its own, or the data object its pointer
+        names — or None when the blob is absent (operators' tools and fault tests)."""
+        found = await self._resolve(digest, fresh=True)
+        return None if found is None else found[0]
+
     async def stat(self, digest: str) -> BlobStat | None:
-        head = await self.client.head(self.blob_key(digest))
-        if head is None:
+        found = await self._resolve(digest)
+        if found is None:
             return None
-        return BlobStat(digest, head.size, head.mtime)
+        return BlobStat(digest, found[1], found[2])
 
     async def read(
-        self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = 1 << 20
+        self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = READ_CHUNK
     ) -> AsyncIterator[bytes]:
         key = self.blob_key(digest)
         check_read_args(start, end, chunk_size)
@@ -309,17 +482,46 @@ class ObjectBlobStore(BlobStore):
             if await self.stat(digest) is None:
                 raise BlobNotFoundError(digest)
             return
-        pos, resumes = start, 0
+        # The digest's key may hold a pointer: a read from the start finds out from its first
+        # bytes (no extra request for a blob stored whole); another range resolves it first.
+        peek = True
+        cached = self._pointers.get(digest)
+        if cached is not None:
+            key, peek = cached[0], False
+        elif start or (end is not None and end <= pointer_size(split_digest(digest)[0])):
+            found = await self._resolve(digest)
+            if found is None:
+                raise BlobNotFoundError(digest)
+            key, peek = found[0], False
+        pos, resumes, stale = start, 0, cached is not None
         while True:
             try:
                 body = await self.client.get(key, pos, end)
             except ObjectStoreError as exc:
+                if exc.status == 404 and pos == start and stale:
+                    # A cached pointer's data object is gone: the blob was deleted (and maybe
+                    # written again, naming another one); look again.
+                    self._pointers.pop(digest, None)
+                    found = await self._resolve(digest)
+                    if found is None:
+                        raise BlobNotFoundError(digest) from None
+                    key, peek, stale = found[0], False, False
+                    continue
                 if exc.status == 404 and pos == start:
                     raise BlobNotFoundError(digest) from None
                 if exc.status == 416:  # starts at or past the end
                     return
                 raise
             try:
+                if peek:
+                    head = await self._peek(body, digest, chunk_size)
+                    peek = False
+                    if isinstance(head, str):  # a pointer: read its data object instead
+                        key = head
+                        continue
+                    for i in range(0, len(head), chunk_size):
+                        pos += len(piece := head[i : i + chunk_size])
+                        yield piece
                 while chunk := await self.client.read_body(body, chunk_size):
                     pos += len(chunk)
                     yield chunk
@@ -332,21 +534,33 @@ class ObjectBlobStore(BlobStore):
             finally:
                 body.close()
 
+    async def _peek(self, body: ObjectBody, digest: str, chunk_size: int) -> str | bytes:
+        """The first bytes of a whole read of ``digest``'s key: the data object's key when
+        they are its pointer record, else the bytes (to be passed on)."""
+        limit = pointer_size(split_digest(digest)[0])
+        raw = b""
+        while len(raw) <= limit:
+            more = await self.client.read_body(body, max(chunk_size, limit + 1) - len(raw))
+            if not more:
+                break
+            raw += more
+        ptr = parse_pointer(raw, digest)
+        return raw if ptr is None else self._remember_pointer(digest, ptr)
+
     async def delete(self, digest: str) -> bool:
         key = self.blob_key(digest)
-        if await self.client.head(key) is None:
+        found = await self._resolve(digest, fresh=True)
+        if found is None:
             return False
         await self.client.delete(key)
+        self._pointers.pop(digest, None)
+        if found[0] != key:  # the pointer is gone: its data object goes too
+            await self.client.delete(found[0])
         return True
 
     async def iter_blobs(self) -> AsyncIterator[BlobStat]:
-        base = self.client.key("blobs/")
-        for o in await self.client.list(base):
-            algo, _, hexpart = o.key[len(base) :].partition("/")
-            hex_re = HEX_RE.get(algo)
-            if hex_re is None or not hex_re.fullmatch(hexpart):
-                continue
-            yield BlobStat(f"{algo}:{hexpart}", o.size, o.mtime)
+        async for _, stat in self._pointed_data():
+            yield stat
 
     # ---- upload sessions ------------------------------------------------------------------
     def _session_prefix(self, upload_id: str) -> str:
@@ -590,8 +804,11 @@ class _ObjectWriter(BlobWriter):
         self._hashers: dict[str, Hasher] = {"sha256": hashlib.sha256()}
         for name in extra:
             self._hashers.setdefault(name, hashlib.new(name))
-        self._up = store.client.uploader(store._tmp_key(), self._update)
+        pointer = store.options.commit == "pointer"
+        key = store._data_key() if pointer else store._tmp_key()
+        self._up = store.client.uploader(key, self._update)
         self._done = False
+        self._pointing = False  # a pointer to the data object may exist: never delete it here
 
     def _update(self, block: bytes) -> None:
         for h in self._hashers.values():
@@ -632,6 +849,7 @@ class _ObjectWriter(BlobWriter):
             if sent:
                 if completed:
                     await self._up.finish()
+                self._pointing = store._is_data_key(self._up.key)
                 existed = await store._publish(self._up.key, size, digest)
             else:  # one request, straight to the digest's key
                 self._up.key = store.blob_key(digest)
@@ -650,6 +868,9 @@ class _ObjectWriter(BlobWriter):
     async def _discard(self) -> None:
         up = self._up
         await up.abort()
-        if up.key.startswith(self._store.client.key("tmp/")):
+        store = self._store
+        if up.key.startswith(store.client.key("tmp/")) or (
+            store._is_data_key(up.key) and not self._pointing
+        ):
             with contextlib.suppress(OSError):
-                await self._store.client.delete(up.key)
+                await store.client.delete(up.key)

@@ -352,6 +352,7 @@ class S3PartUploader(PartUploader):
     """Parts of a multipart upload; under one part, a single PutObject."""
 
     client: S3Client
+    part_type = bytearray  # botocore would copy a bytes body into the request head
 
     async def _begin(self) -> str:
         r = await self.client.call(
