@@ -871,6 +871,7 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
     written: list[Path] = []
 
     def save(fig: Any, name: str) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"scale-{name}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=110)
