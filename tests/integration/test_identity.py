@@ -231,6 +231,9 @@ def test_s3_access_keys(auth_server: ServerProcess) -> None:
             assert r.headers["cache-control"] == "no-store"
             body = r.json()
             assert body["access_key_id"].startswith("ZAK") and len(body["access_key_id"]) == 20
+            # Letters and digits only: `aws configure set aws_secret_access_key -x…` would be
+            # an argument error, as a version id beginning with "-" was for awscli.
+            assert len(body["secret_access_key"]) == 40 and body["secret_access_key"].isalnum()
             keys[role] = (body["access_key_id"], body["secret_access_key"])
         writer, reader = s3(*keys["writer"]), s3(*keys["reader"])
         writer.create_bucket(Bucket=bucket)

@@ -14,12 +14,12 @@ import hashlib
 import hmac
 import os
 import secrets
-import string
 import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from ..ids import UPPER_DIGITS, random_chars
 from ..lazy import lazy_module
 from ..metadata import AccessKey, MetadataStore
 from ..timefmt import iso_time
@@ -34,7 +34,6 @@ else:  # cryptography loads on first use (issue 23: idle RSS)
     aead = lazy_module("cryptography.hazmat.primitives.ciphers.aead")
 
 KEY_FILENAME = "secrets.key"
-ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 def key_principal(key: AccessKey) -> Principal:
@@ -104,8 +103,8 @@ class AccessKeys:
         self, creator: Principal, name: str, roles: list[str], expires_in: float | None
     ) -> tuple[AccessKey, str]:
         roles, expires_at = check_new_credential(creator, name, roles, expires_in, self.roles)
-        key_id = "ZAK" + "".join(secrets.choice(ID_ALPHABET) for _ in range(17))
-        secret = secrets.token_urlsafe(30)  # 40 characters, like AWS's
+        key_id = "ZAK" + random_chars(17, UPPER_DIGITS)
+        secret = random_chars(40)  # 40 characters, like AWS's (none an option to a CLI)
         key = AccessKey(
             access_key_id=key_id,
             name=name,

@@ -22,11 +22,11 @@ deleted; evidence binds to digests, so a signed old version stays verifiable.
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from dataclasses import dataclass
 
 from ..errors import StoreError
+from ..ids import random_chars
 from ..metadata import Bucket, ObjectRecord
 
 ENABLED = "Enabled"
@@ -51,8 +51,11 @@ def set_bucket_versioning(bucket: Bucket, status: str) -> None:
 
 
 def new_version_id() -> str:
-    """An opaque, URL-safe version id (never ``null``)."""
-    return secrets.token_urlsafe(24)
+    """An opaque version id (never ``null``) of 32 letters and digits: no ``-`` or ``_``, so
+    a command line never takes one for an option (``aws s3api get-object --version-id -d8Y…``
+    is an argument error in awscli) and no shell or URL needs it quoted. Ids made before,
+    URL-safe base64 that may hold ``-`` and ``_``, stay valid."""
+    return random_chars(32)
 
 
 def stored_version_id(s3_id: str) -> str:
