@@ -17,7 +17,13 @@ HEADs of what was put (32 raw keep-alive clients, as ``run.py --only small``):
 It never asserts: a measurement (DESIGN.md §7-§8). Server CPU per operation is reported
 beside the rates: on a shared machine it moves less than ops/s.
 
-    .venv/bin/python benchmarks/features.py [--rounds 2] [--seconds 5] [--json OUT]
+With ``--base DIR`` (the ``server/`` directory of another commit, as ``s3_ab.py``: ``mkdir
+/tmp/base && git archive main server | tar -x -C /tmp/base``) every round runs each
+configuration on that build and then on this checkout's, so both see the same machine load.
+``--profile DIR`` samples each server with ``py-spy`` (as ``run.py --profile``).
+
+    .venv/bin/python benchmarks/features.py [--rounds 2] [--seconds 5] [--base /tmp/base/server]
+        [--only gate,webhook] [--profile DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -42,6 +49,7 @@ from benchmarks.run import (
     emit_results,
     log,
     percentile,
+    py_spy_record,
     run_small_op,
     simple_request,
 )
@@ -99,8 +107,25 @@ def set_up(config: str, port: int, receiver_port: int) -> None:
         simple_request(port, "POST", "/v1/webhooks", json.dumps(hook).encode())
 
 
-def measure(config: str, work: Path, seconds: float, concurrency: int, receiver_port: int) -> dict:
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(
+    config: str,
+    work: Path,
+    seconds: float,
+    concurrency: int,
+    receiver_port: int,
+    tree: Path | None = None,
+    profile: Path | None = None,
+    name: str = "",
+    gil_only: bool = False,
+) -> dict:
+    """One fresh server of ``config`` (of the ``server/`` directory ``tree``, default this
+    checkout's): 4 KiB PUTs, then HEADs of what was put."""
     env = {"ZAS_LOG_LEVEL": "info"}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), str(ROOT / "sdk/python"), str(ROOT)])
     if config == "no-audit":
         env["ZAS_AUTH_AUDIT_ENABLE"] = "false"
     if config == "webhook":
@@ -114,7 +139,10 @@ def measure(config: str, work: Path, seconds: float, concurrency: int, receiver_
         keys: list[str] = []
         body = os.urandom(SMALL_SIZE)
         for op in ("PUT", "HEAD"):
-            with cpu_meter(server.proc.pid) as cpu:
+            with (
+                py_spy_record(server.proc.pid, profile, f"{name}{config}-{op}", gil_only),
+                cpu_meter(server.proc.pid) as cpu,
+            ):
                 st = run_small_op("raw", server.port, op, BUCKET, seconds, concurrency, keys, body)
             if op == "PUT":
                 keys = st.keys
@@ -140,39 +168,53 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="per operation and configuration")
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--only", default=",".join(CONFIGS), help=f"comma list of {','.join(CONFIGS)}")
+    p.add_argument("--base", type=Path, default=None, help="another build's server/ directory")
+    p.add_argument("--profile", type=Path, default=None, help="py-spy profiles into DIR")
+    p.add_argument("--profile-gil", action="store_true", help="sample only the GIL holder")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
+    builds: dict[str, Path | None] = {"": None}
+    if args.base is not None:
+        builds = {"base:": args.base.resolve(), "new:": None}
     configs = [c for c in CONFIGS if c in args.only.split(",")]
     receiver = start_receiver()
     work = Path(tempfile.mkdtemp(prefix="zas-features-"))
-    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
+    runs: dict[str, list[dict[str, Any]]] = {b + c: [] for c in configs for b in builds}
     try:
         for r in range(args.rounds):
             for config in configs:
-                load = os.getloadavg()[0]
-                res = measure(config, work, args.seconds, args.concurrency, receiver.server_port)
-                res["load"] = load
-                runs[config].append(res)
-                log(
-                    f"round {r + 1} {config:9} (load {load:.1f}): "
-                    + "; ".join(
-                        f"{op} {v['ops_s']:.0f}/s, {v['server_cpu_ms_per_op'] or 0:.2f} ms CPU/op"
-                        f" (errors {v['errors']})"
-                        for op, v in res.items()
-                        if isinstance(v, dict)
+                for build, tree in builds.items():
+                    load = os.getloadavg()[0]
+                    res = measure(
+                        config, work, args.seconds, args.concurrency, receiver.server_port,
+                        tree, args.profile, build.replace(":", "-"), args.profile_gil,
+                    )  # fmt: skip
+                    res["load"] = load
+                    runs[build + config].append(res)
+                    log(
+                        f"round {r + 1} {build + config:14} (load {load:.1f}): "
+                        + "; ".join(
+                            f"{op} {v['ops_s']:.0f}/s, {v['server_cpu_ms_per_op'] or 0:.2f} ms "
+                            f"CPU/op (errors {v['errors']})"
+                            for op, v in res.items()
+                            if isinstance(v, dict) and "ops_s" in v
+                        )
                     )
-                )
     finally:
         receiver.shutdown()
         shutil.rmtree(work, ignore_errors=True)
-    print("\n| configuration | PUT ops/s (rounds) | PUT CPU ms/op | HEAD ops/s | HEAD CPU ms/op |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| configuration | PUT ops/s (rounds) | PUT CPU ms/op | median | HEAD ops/s "
+        "| HEAD CPU ms/op | median |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for config, results in runs.items():
         cells = []
         for op in ("PUT", "HEAD"):
             rates = ", ".join(f"{x[op]['ops_s']:.0f}" for x in results)
-            cpu = ", ".join(f"{x[op]['server_cpu_ms_per_op'] or 0:.2f}" for x in results)
-            cells += [rates, cpu]
+            cpus = [x[op]["server_cpu_ms_per_op"] or 0.0 for x in results]
+            cpu = ", ".join(f"{c:.2f}" for c in cpus)
+            cells += [rates, cpu, f"{statistics.median(cpus):.2f}" if cpus else "-"]
         print(f"| {config} | " + " | ".join(cells) + " |")
     log(f"webhook deliveries received: {_Receiver.received}")
     emit_results({"runs": runs, "webhook_deliveries": _Receiver.received}, args.json)
