@@ -1163,3 +1163,26 @@ async def test_concurrent_auth_failures_are_all_counted(store_uri: str) -> None:
     finally:
         for s in stores:
             await s.close()
+
+
+# ---- generations (issue 23) ------------------------------------------------------------------
+async def test_generations_count_up_from_zero_per_name(store: MetadataStore) -> None:
+    assert await store.generation("evidence") == 0
+    assert await store.bump_generation("evidence") == 1
+    assert await store.bump_generation("evidence") == 2
+    assert await store.generation("evidence") == 2
+    assert await store.generation("other") == 0
+
+
+async def test_concurrent_generation_bumps_are_all_counted(store_uri: str) -> None:
+    """Two stores on one database (two workers or replicas): every bump is seen by both."""
+    stores = [create_metadata_store(store_uri) for _ in range(2)]
+    for s in stores:
+        await s.open()
+    try:
+        values = await asyncio.gather(*(stores[i % 2].bump_generation("g") for i in range(30)))
+        assert sorted(values) == list(range(1, 31))
+        assert [await s.generation("g") for s in stores] == [30, 30]
+    finally:
+        for s in stores:
+            await s.close()

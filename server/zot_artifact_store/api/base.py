@@ -86,6 +86,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.principal: Principal = ANONYMOUS
         self.bytes_in = 0
         self.bytes_out = 0
+        self.verification: str | None = None  # a gate's verdict, for the access line
         self._started = time.monotonic()
         incoming = self.request.headers.get("X-Request-Id", "")
         self.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
@@ -230,8 +231,16 @@ class BaseHandler(tornado.web.RequestHandler):
             return None  # no such object: the key is absent
 
     def audit(
-        self, action: str, resource: str, allowed: bool, reason: str = "", **detail: str
+        self,
+        action: str,
+        resource: str,
+        allowed: bool,
+        reason: str = "",
+        *,
+        served: bool | None = None,
+        **detail: str,
     ) -> None:
+        """An audit record of this request; ``served`` as for :meth:`AuditLog.record`."""
         self._audited = True
         self.ctx.audit.record(
             self.principal,
@@ -242,6 +251,7 @@ class BaseHandler(tornado.web.RequestHandler):
             request_id=self.request_id,
             source_ip=self.request.remote_ip or "",
             detail=detail or None,
+            served=served,
         )
 
     def base_url(self) -> str:
@@ -449,17 +459,24 @@ class BaseHandler(tornado.web.RequestHandler):
     async def apply_gate(
         self, outcome: tuple[dict[str, Any], bool, str] | None, resource: str, digest: str
     ) -> None:
-        """A verification gate's outcome for a download: audited, told in ``X-Verification``
-        headers, and refused (VerificationFailed) in enforce mode."""
+        """A verification gate's outcome for a download: audited (a ``supplychain:gate``
+        record), told in ``X-Verification`` headers and the request's access line, and refused
+        (VerificationFailed) in enforce mode. A verdict that lets the download through (passed,
+        or failed in audit mode) is a read: its record goes to the store and the access line
+        carries it, as for every allowed read; a refusal is also an audit log line (issue 23:
+        the second JSON line per download was most of a gate's cost)."""
         if outcome is None:
             return
         gate, passed, reasons = outcome
+        served = passed or gate["mode"] != "enforce"
         self.audit(
-            "supplychain:gate", resource, passed, reasons or "verified",
+            "supplychain:gate", resource, passed, reasons or "verified", served=served,
             policy=gate["name"], mode=gate["mode"], subject_digest=digest,
         )  # fmt: skip
+        policy = f"{gate['name']} ({gate['mode']})"
+        self.verification = f"{'passed' if passed else 'failed'}: {policy}"
         self.set_header("X-Verification", "passed" if passed else "failed")
-        self.set_header("X-Verification-Policy", f"{gate['name']} ({gate['mode']})")
+        self.set_header("X-Verification-Policy", policy)
         await self.ctx.supplychain.enforce_gate(outcome, resource, digest)
 
     # The code for ``If-Match`` on a missing object: HTTP says 412; S3 says NoSuchKey.
@@ -548,23 +565,21 @@ class BaseHandler(tornado.web.RequestHandler):
         self.ctx.metrics.observe(
             self.route, self.request.method or "", status, elapsed, self.bytes_in, self.bytes_out
         )
-        log_fields(
-            access_log,
-            logging.INFO,
-            "request",
-            {
-                "method": self.request.method,
-                "path": redact_url(self.request.uri or ""),
-                "route": self.route,
-                "status": status,
-                "duration_ms": round(elapsed * 1000, 3),
-                "bytes_in": self.bytes_in,
-                "bytes_out": self.bytes_out,
-                "remote_ip": self.request.remote_ip,
-                "principal": self.principal.id,
-                "request_id": self.request_id,
-            },
-        )
+        fields = {
+            "method": self.request.method,
+            "path": redact_url(self.request.uri or ""),
+            "route": self.route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "remote_ip": self.request.remote_ip,
+            "principal": self.principal.id,
+            "request_id": self.request_id,
+        }
+        if self.verification is not None:
+            fields["verification"] = self.verification
+        log_fields(access_log, logging.INFO, "request", fields)
         try:
             request_id_var.reset(self._rid_token)
         except ValueError:  # reset from another context: harmless

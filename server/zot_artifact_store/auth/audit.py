@@ -104,7 +104,12 @@ class AuditLog:
         request_id: str = "",
         source_ip: str = "",
         detail: dict[str, str] | None = None,
+        served: bool | None = None,
     ) -> None:
+        """Buffer a record for the store; log it too when it is a refusal or a change.
+        ``served`` says whether the request it is about went through, for decisions that are
+        not the authorization of ``action`` itself (a verification gate's verdict: ``deny``
+        in audit mode still serves the download, a read); None: ``decision`` says it."""
         if not self.enabled:
             return
         who = principal if isinstance(principal, str) else principal.id
@@ -122,7 +127,8 @@ class AuditLog:
         )
         # The log carries refusals and changes; allowed reads are in the store (and the access
         # log line of their request), which halves the logging cost of a download.
-        if decision != "allow" or not is_read(action):
+        refused = decision != "allow" if served is None else not served
+        if refused or not is_read(action):
             log_fields(log, logging.INFO, "audit", {"audit": vars(rec)})
         self._buffer.append(rec)
         if len(self._buffer) > MAX_BUFFER:

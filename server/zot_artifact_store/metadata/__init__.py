@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import (
     SCHEMA_VERSION,
+    SUPPLYCHAIN_GENERATION,
     AccessKey,
     AlreadyExistsError,
     ApiToken,
@@ -36,6 +37,7 @@ from .base import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SUPPLYCHAIN_GENERATION",
     "AccessKey",
     "AlreadyExistsError",
     "ApiToken",

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, TypeVar
 
 SCHEMA_VERSION = 1
+# The generation that moves whenever what a verification verdict depends on changes: evidence,
+# trusted keys, verification gates, manifests (OCI evidence is manifests). Issue 23.
+SUPPLYCHAIN_GENERATION = "supplychain"
 
 
 class MetadataError(Exception):
@@ -934,6 +937,20 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def expire_auth_failures(self, now: float) -> int:
         """Delete the counters whose ``expires_at`` < ``now``; how many went."""
+
+    # ---- generations (issue 23) ---------------------------------------------------------------
+    # Shared counters that say "something changed" to every worker and replica, so that each
+    # may keep what it derived (verification gate verdicts) until the counter moves, reading
+    # one number now and then instead of the data on every request.
+    # ``SUPPLYCHAIN_GENERATION`` moves with evidence, trusted keys, gates and manifests.
+    @abc.abstractmethod
+    async def bump_generation(self, name: str) -> int:
+        """Add one to the counter ``name`` (0 before its first bump); its new value. Atomic:
+        concurrent bumps are all counted."""
+
+    @abc.abstractmethod
+    async def generation(self, name: str) -> int:
+        """The counter ``name``'s value (0 when it was never bumped)."""
 
 
 # ---- helpers shared by the backends ---------------------------------------------------------

@@ -1227,3 +1227,17 @@ class MongoMetadataStore(MetadataStore):
     async def expire_auth_failures(self, now: float) -> int:
         result = await self._c("auth_failures").delete_many({"expires_at": {"$lt": now}})
         return result.deleted_count
+
+    # ---- generations (issue 23) ---------------------------------------------------------------
+    async def bump_generation(self, name: str) -> int:
+        doc = await self._c("generations").find_one_and_update(
+            {"_id": name},
+            {"$inc": {"value": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(doc["value"])
+
+    async def generation(self, name: str) -> int:
+        doc = await self._c("generations").find_one({"_id": name})
+        return int(doc["value"]) if doc else 0

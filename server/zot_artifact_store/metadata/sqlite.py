@@ -229,6 +229,10 @@ CREATE TABLE IF NOT EXISTS auth_failures (
     PRIMARY KEY (key, slot)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS auth_failures_by_expiry ON auth_failures (expires_at);
+CREATE TABLE IF NOT EXISTS generations (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 log = logging.getLogger(__name__)
@@ -1395,3 +1399,23 @@ class SqliteMetadataStore(MetadataStore):
 
     async def expire_auth_failures(self, now: float) -> int:
         return await self._write("DELETE FROM auth_failures WHERE expires_at < ?", now)
+
+    # ---- generations (issue 23) ---------------------------------------------------------------
+    async def bump_generation(self, name: str) -> int:
+        def bump(conn: sqlite3.Connection) -> int:
+            with _transaction(conn):
+                row = conn.execute(
+                    "INSERT INTO generations VALUES (?, 1) ON CONFLICT (name) "
+                    "DO UPDATE SET value = value + 1 RETURNING value",
+                    (name,),
+                ).fetchone()
+            return int(row[0])
+
+        return await self._run(bump)
+
+    async def generation(self, name: str) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM generations WHERE name = ?", (name,)).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(read)

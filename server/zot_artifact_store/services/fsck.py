@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..metadata import MetadataStore, ObjectRecord
+from ..metadata import SUPPLYCHAIN_GENERATION, MetadataStore, ObjectRecord
 from ..metadata.base import blob_digests
 from ..storage import BlobNotFoundError, BlobStore, split_digest
 from .objectlock import lock_of
@@ -164,6 +164,8 @@ class Fsck:
                 )
         if repair and broken:
             await self._quarantine(report, broken)
+            # Evidence or manifests may have gone: gate verdicts are recomputed.
+            await self.metadata.bump_generation(SUPPLYCHAIN_GENERATION)
         log.info(
             "fsck finished",
             extra={"errors": report.errors, "repair": repair, "blobs": report.blobs_checked},

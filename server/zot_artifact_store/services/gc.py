@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..config import StorageConfig
-from ..metadata import MetadataStore
+from ..metadata import SUPPLYCHAIN_GENERATION, MetadataStore
 from ..observability.metrics import Metrics
 from ..storage import BlobStore
 from .lifecycle import Lifecycle
@@ -165,6 +165,8 @@ class GarbageCollector:
             for m in doomed:
                 if dry_run or await self.metadata.delete_manifest(m.repo, m.digest):
                     deleted.add((m.repo, m.digest))
+            if not dry_run:  # some may have been evidence: gate verdicts are recomputed
+                await self.metadata.bump_generation(SUPPLYCHAIN_GENERATION)
         return len(deleted)
 
     async def run_periodically(self, interval: float) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import jsonbody
 from ..errors import StoreError
-from ..metadata import Manifest, MetadataStore, RegistryUpload, Tag
+from ..metadata import SUPPLYCHAIN_GENERATION, Manifest, MetadataStore, RegistryUpload, Tag
 from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
 from .notify import NULL_NOTIFIER, Notifier
 from .space import StorageSpace
@@ -290,6 +290,8 @@ class RegistryService:
         if is_digest(reference):
             if not await self.metadata.delete_manifest(name, reference):
                 raise StoreError("ManifestUnknown", f"no manifest {reference} in {name}")
+            # It may be evidence (a signature, an SBOM): gate verdicts are recomputed.
+            await self.metadata.bump_generation(SUPPLYCHAIN_GENERATION)
             # Its tags go with it (as distribution does): a tag never names a missing manifest.
             after: str | None = None
             while True:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreError
-from ...metadata import MetadataStore
+from ...metadata import SUPPLYCHAIN_GENERATION, MetadataStore
 from ...observability.metrics import Metrics
 from ...storage import BlobStore, is_digest
 from ..artifacts import ArtifactService
@@ -50,10 +50,28 @@ class SupplyChainBase:
     _signing_loader: Callable[[], Awaitable[object]] | None
     _signing_loading: asyncio.Future[object] | None
     _gates: dict[str, tuple[float, dict[str, Any] | None]]
-    _results: dict[tuple[str, str], tuple[float, bool, str]]
+    _results: dict[tuple[str, str, str], tuple[float, bool, str]]
     _repo_gates: tuple[float, dict[str, dict[str, Any]]] | None
+    _epoch: int  # moves whenever cached verdicts are dropped (see ``supplychain_changed``)
+    _generation: int
+    _generation_read_at: float
     metrics: Metrics | None
     notify: Notifier
+
+    # ---- what gate verdicts depend on ----------------------------------------------------
+    async def supplychain_changed(self) -> None:
+        """Evidence, a trusted key or a gate changed: this process drops its verdicts and
+        gates now, every other worker and replica within ``GENERATION_POLL`` seconds (the
+        shared ``supplychain`` generation they read, gates.py). Call it after the change is
+        stored: a verification that read the old state and ends later is not kept."""
+        self._forget_verdicts()
+        await self.metadata.bump_generation(SUPPLYCHAIN_GENERATION)
+
+    def _forget_verdicts(self) -> None:
+        self._epoch += 1
+        self._results.clear()
+        self._gates.clear()
+        self._repo_gates = None
 
     # ---- the server's signing key ---------------------------------------------------------
     def defer_signing(self, load: Callable[[], Awaitable[object]]) -> None:

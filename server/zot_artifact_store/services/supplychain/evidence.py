@@ -108,7 +108,6 @@ class EvidenceMixin(SupplyChainBase):
         details: dict[str, str],
     ) -> Evidence:
         info = await self.blobs.put_bytes(body)
-        self._results.clear()  # a download gate may pass now
         evidence = Evidence(
             evidence_id=uuid.uuid4().hex,
             subject=digest,
@@ -123,6 +122,7 @@ class EvidenceMixin(SupplyChainBase):
             details=details,
         )
         await self.metadata.add_evidence(evidence)
+        await self.supplychain_changed()  # a download gate may pass now, on every replica
         await self.notify.emit(
             "evidence.attached",
             {**subject_fields(ref), "digest": digest},
@@ -206,6 +206,7 @@ class EvidenceMixin(SupplyChainBase):
                 if seen.details.get("oci_manifest") == manifest.digest:
                     continue
                 await self.metadata.delete_evidence(seen.evidence_id)
+                await self.supplychain_changed()
             base = {
                 "repository": repo,
                 "oci_manifest": manifest.digest,
@@ -337,6 +338,7 @@ class EvidenceMixin(SupplyChainBase):
                 is None
             ):
                 await self.metadata.delete_evidence(evidence.evidence_id)
+                await self.supplychain_changed()
                 continue
             out.append(evidence)
         return out

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from ...errors import StoreError
-from ...metadata import VerificationGate
+from ...metadata import SUPPLYCHAIN_GENERATION, VerificationGate
 from .base import SupplyChainBase, subject_fields
 
 
@@ -17,7 +17,15 @@ class GatesMixin(SupplyChainBase):
     """Verification gates: policies checked on downloads (buckets) and pulls (repositories)."""
 
     # ---- verification policies on buckets (audit / enforce on download) -------------------
+    # How long a replica trusts what it cached without hearing of a change. A change made
+    # through the store (evidence attached or dropped, a key registered or revoked, a gate set,
+    # a manifest deleted) bumps the shared ``supplychain`` generation; every process reads it
+    # at most once per GENERATION_POLL seconds and drops its verdicts and gates when it moved,
+    # the process that made the change at once. The TTLs are backstops for what no request
+    # announces: a trusted key's expiry, a bucket's settings rewritten by another path.
     GATE_TTL = 10.0
+    VERDICT_TTL = 60.0
+    GENERATION_POLL = 1.0
 
     # Repository gates: by exact name or glob ("prod/*"); the most specific one applies.
     REPO_PATTERN = re.compile(r"[a-z0-9*?]+(?:(?:[._/-]|__|-+)[a-z0-9*?]+)*")
@@ -39,11 +47,11 @@ class GatesMixin(SupplyChainBase):
         gate = {"name": name, "mode": mode, "policy": rules}
         record.settings["verification"] = gate
         await self.metadata.update_bucket(record)
-        self._gates.pop(bucket, None)
-        self._results.clear()
+        await self.supplychain_changed()
         return gate
 
     async def get_bucket_gate(self, bucket: str) -> dict[str, Any] | None:
+        await self._observe_changes()
         now = time.monotonic()
         cached = self._gates.get(bucket)
         if cached is None or cached[0] < now:
@@ -60,7 +68,7 @@ class GatesMixin(SupplyChainBase):
             raise StoreError("NoSuchBucket", f"bucket {bucket!r} does not exist", resource=bucket)
         record.settings.pop("verification", None)
         await self.metadata.update_bucket(record)
-        self._gates.pop(bucket, None)
+        await self.supplychain_changed()
 
     async def gate(self, bucket: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
         """For a download: (the bucket's gate, passed, reasons), or None without a gate."""
@@ -74,12 +82,12 @@ class GatesMixin(SupplyChainBase):
         await self.metadata.put_gate(
             VerificationGate(f"repo:{pattern}", name, mode, json.dumps(rules), time.time())
         )
-        self._repo_gates = None
-        self._results.clear()
+        await self.supplychain_changed()
         return {"name": name, "mode": mode, "policy": rules, "repositories": pattern}
 
     async def repo_gates(self) -> dict[str, dict[str, Any]]:
         """Every repository gate by pattern (kept ``GATE_TTL`` seconds)."""
+        await self._observe_changes()
         now = time.monotonic()
         if self._repo_gates is None or self._repo_gates[0] < now:
             gates = {
@@ -100,7 +108,7 @@ class GatesMixin(SupplyChainBase):
             raise StoreError(
                 "NoSuchVerificationPolicy", f"no verification policy for repositories {pattern!r}"
             )
-        self._repo_gates = None
+        await self.supplychain_changed()
 
     async def repo_gate(self, repo: str, digest: str) -> tuple[dict[str, Any], bool, str] | None:
         """For a pull of ``repo@digest``: the most specific matching gate's outcome."""
@@ -137,20 +145,37 @@ class GatesMixin(SupplyChainBase):
             resource=resource,
         )
 
+    async def _observe_changes(self) -> None:
+        """Drop cached verdicts and gates when the shared ``supplychain`` generation moved
+        (another process changed evidence, keys or gates); read at most once per
+        ``GENERATION_POLL`` seconds, by one caller while the others use the cache."""
+        now = time.monotonic()
+        if now - self._generation_read_at < self.GENERATION_POLL:
+            return
+        self._generation_read_at = now
+        generation = await self.metadata.generation(SUPPLYCHAIN_GENERATION)
+        if generation != self._generation:
+            self._generation = generation
+            self._forget_verdicts()
+
     async def _evaluate(
         self, gate: dict[str, Any], digest: str, scope: str
     ) -> tuple[dict[str, Any], bool, str]:
-        """(gate, passed, reasons) for a subject in ``scope``; results are kept for
-        ``GATE_TTL`` seconds (attaching evidence clears them)."""
+        """(gate, passed, reasons) for a subject in ``scope``. Verdicts are kept until what
+        they depend on changes (:meth:`supplychain_changed`, :meth:`_observe_changes`), at most
+        ``VERDICT_TTL`` seconds; one computed while a change happened is not kept."""
         key = (digest, scope, json.dumps(gate["policy"], sort_keys=True))
         now = time.monotonic()
         cached = self._results.get(key)
         if cached is None or cached[0] < now:
+            epoch = self._epoch
             passed, rules = await self.verify(digest, gate["policy"], scope)
             reasons = "; ".join(f"{r.rule}: {r.reason}" for r in rules if not r.passed)
-            if len(self._results) > 10_000:
-                self._results.clear()
-            cached = self._results[key] = (now + self.GATE_TTL, passed, reasons)
+            cached = (now + self.VERDICT_TTL, passed, reasons)
+            if epoch == self._epoch:
+                if len(self._results) > 10_000:
+                    self._results.clear()
+                self._results[key] = cached
         if self.metrics is not None:
             target = "repository" if scope.startswith("repo:") else "bucket"
             decision = "pass" if cached[1] else "fail"

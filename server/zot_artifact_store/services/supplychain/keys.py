@@ -65,6 +65,7 @@ class KeysMixin(SupplyChainBase):
             await self.metadata.create_trusted_key(key)
         else:  # re-registering a revoked key trusts it again, as a new registration
             await self.metadata.update_trusted_key(key)
+        await self.supplychain_changed()
         return key, True
 
     async def list_keys(self) -> list[TrustedKey]:
@@ -78,6 +79,7 @@ class KeysMixin(SupplyChainBase):
             self.metadata.update_trusted_key,
             StoreError("NoSuchTrustedKey", f"no trusted key {key_id!r}"),
         )
+        await self.supplychain_changed()  # a verdict that trusted it is gone everywhere
 
     async def _trusted_signer(
         self, envelope: bytes, scope: str | None, only: str | None = None

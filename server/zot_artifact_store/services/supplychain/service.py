@@ -56,8 +56,11 @@ class SupplyChainService(
         self._signing_loader = None  # see defer_signing
         self._signing_loading = None
         self._gates: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._results: dict[tuple[str, str], tuple[float, bool, str]] = {}
+        self._results: dict[tuple[str, str, str], tuple[float, bool, str]] = {}
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
+        self._epoch = 0
+        self._generation = 0  # of SUPPLYCHAIN_GENERATION, as last read (gates.py)
+        self._generation_read_at = float("-inf")
         self.metrics: Metrics | None = None  # set by app.py
         self.notify: Notifier = NULL_NOTIFIER  # set by app.py
 
