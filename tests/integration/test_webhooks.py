@@ -6,6 +6,7 @@ with SIGKILL before its event was delivered, and two replicas on one MongoDB-wir
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import subprocess
@@ -207,6 +208,40 @@ def test_failures_are_retried_logged_and_redelivered(
     assert admin.post(f"/v1/webhooks/{hook['id']}/test").status_code == 202
     got = receiver.wait(lambda g: len(g) == 6)
     assert got[-1]["event"]["type"] == "webhook.test"
+
+
+def test_a_burst_of_puts_is_delivered_once_each_signed_through_failures(
+    admin: httpx.Client, receiver: Receiver
+) -> None:
+    """Issue 23: deliveries go out in batches now (one read of the subscriptions per batch,
+    names looked up once); each event still arrives, signed, with its own webhook-id, and the
+    ones that met a failing receiver arrive on a retry."""
+    bucket = f"burst-{uuid.uuid4().hex[:8]}"
+    hook = subscribe(admin, receiver.url, events=["object.created"], filter={"buckets": [bucket]})
+    assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
+    receiver.control(secrets=[hook["secret"]], fail=5, status=503)
+    keys = [f"k/{i:03d}" for i in range(120)]
+
+    def put(key: str) -> int:
+        return admin.put(f"/v1/buckets/{bucket}/objects/{key}", content=key.encode()).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        assert set(pool.map(put, keys)) == {201}
+
+    def delivered(got: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [d for d in got if d["answered"] == 204]
+
+    got = receiver.wait(lambda g: len(delivered(g)) >= len(keys), timeout=60)
+    ok = delivered(got)
+    assert all(d["verified"] for d in got)
+    assert sorted(d["event"]["data"]["subject"]["key"] for d in ok) == keys
+    assert len({d["id"] for d in ok}) == len(keys)  # one webhook-id per event, no duplicate
+    assert sum(d["answered"] == 503 for d in got) == 5
+    failed_ids = {d["id"] for d in got if d["answered"] == 503}
+    assert failed_ids <= {d["id"] for d in ok}  # each failure was retried until it arrived
+    listed = admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 200}).json()
+    assert {d["status"] for d in listed["deliveries"]} == {"delivered"}
+    assert len(listed["deliveries"]) == len(keys)
 
 
 def test_gone_disables_the_subscription(admin: httpx.Client, receiver: Receiver) -> None:

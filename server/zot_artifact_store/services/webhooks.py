@@ -105,14 +105,44 @@ class SafeResolver(tornado.netutil.Resolver):
     check is on the address the connection is made to, so DNS that changes between a check
     and the connect (rebinding) gains nothing."""
 
+    # Answers kept per (host, port, family): a name is looked up (a trip to a resolver thread)
+    # once per RESOLVE_TTL seconds, not per delivery (issue 23). Only what getaddrinfo
+    # answered is kept and every answer is checked again, so rebinding still gains nothing.
+    RESOLVE_TTL = 30.0
+
     def initialize(self, settings: WebhooksExtension) -> None:  # type: ignore[override]
         self.settings = settings
         self.inner = tornado.netutil.DefaultLoopResolver()
+        self._found: dict[tuple[str, int, int], tuple[float, list[tuple[int, Any]]]] = {}
+
+    async def _lookup(
+        self, host: str, port: int, family: socket.AddressFamily
+    ) -> list[tuple[int, Any]]:
+        try:  # an address literal needs no lookup
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            pass
+        else:
+            if ip.version == 4 and family in (socket.AF_UNSPEC, socket.AF_INET):
+                return [(socket.AF_INET, (str(ip), port))]
+            if ip.version == 6 and family in (socket.AF_UNSPEC, socket.AF_INET6):
+                return [(socket.AF_INET6, (str(ip), port, 0, 0))]
+        key = (host, port, int(family))
+        now = time.monotonic()
+        cached = self._found.get(key)
+        if cached is None or cached[0] < now:
+            if len(self._found) > 1000:
+                self._found.clear()
+            cached = self._found[key] = (
+                now + self.RESOLVE_TTL,
+                await self.inner.resolve(host, port, family),
+            )
+        return cached[1]
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[tuple[int, Any]]:
-        found = await self.inner.resolve(host, port, family)
+        found = await self._lookup(host, port, family)
         allowed = [a for a in found if address_allowed(a[1][0], self.settings)]
         if not allowed:
             addresses = ", ".join(sorted({a[1][0] for a in found})) or "nothing"
@@ -509,23 +539,37 @@ class WebhookService(Notifier):
         if now - self._last_expiry > 3600:
             self._last_expiry = now
             await self.metadata.expire_deliveries(now - self.settings.retention)
-        due = await self.metadata.due_deliveries(now, self.settings.concurrency * 2)
-        started = 0
+        due = [
+            d
+            for d in await self.metadata.due_deliveries(now, self.settings.concurrency * 2)
+            if d.delivery_id not in self._in_flight
+        ]
+        if not due:
+            return 0
+        # One read of the subscriptions for the batch, not one per delivery (issue 23).
+        subs = {s.webhook_id: s for s in await self.metadata.list_webhooks()}
+        read_at = time.monotonic()
         for delivery in due:
-            if delivery.delivery_id in self._in_flight:
-                continue
             self._in_flight.add(delivery.delivery_id)
-            asyncio.get_running_loop().create_task(self._deliver_guarded(delivery))
-            started += 1
-        return started
+            sub = subs.get(delivery.webhook_id)
+            asyncio.get_running_loop().create_task(self._deliver_guarded(delivery, sub, read_at))
+        return len(due)
 
-    async def _deliver_guarded(self, delivery: WebhookDelivery) -> None:
+    async def _deliver_guarded(
+        self,
+        delivery: WebhookDelivery,
+        sub: WebhookSubscription | None = None,
+        read_at: float | None = None,
+    ) -> None:
         try:
             sem = self._per_endpoint.setdefault(
                 delivery.webhook_id, asyncio.Semaphore(self.settings.concurrencyPerEndpoint)
             )
             async with self._all, sem:
-                await self.deliver(delivery)
+                # What the batch read is used as it is while the lease it was read under
+                # certainly still holds; a delivery that waited longer reads both again.
+                fresh = read_at is not None and time.monotonic() - read_at < LEASE_TTL / 2
+                await self.deliver(delivery, sub if fresh else None, fresh)
         except Exception:
             log.exception("webhook delivery %s", delivery.delivery_id)
         finally:
@@ -560,12 +604,21 @@ class WebhookService(Notifier):
             "webhook-signature": " ".join(signatures),
         }
 
-    async def deliver(self, delivery: WebhookDelivery) -> None:
-        sub = await self.metadata.get_webhook(delivery.webhook_id)
-        current = await self.metadata.get_delivery(delivery.delivery_id)
-        if current is None or current.status != "pending":
-            return  # delivered meanwhile, or the subscription was deleted
-        delivery = current
+    async def deliver(
+        self,
+        delivery: WebhookDelivery,
+        sub: WebhookSubscription | None = None,
+        fresh: bool = False,
+    ) -> None:
+        """Send ``delivery`` once and record the outcome. ``fresh``: ``delivery`` and ``sub``
+        (None: the subscription is gone) were read by this lease holder moments ago, under
+        the lease, so nobody else sent it meanwhile; else both are read again."""
+        if not fresh:
+            sub = await self.metadata.get_webhook(delivery.webhook_id)
+            current = await self.metadata.get_delivery(delivery.delivery_id)
+            if current is None or current.status != "pending":
+                return  # delivered meanwhile, or the subscription was deleted
+            delivery = current
         now = time.time()
         if sub is None or not sub.active:
             delivery.status = "failed"
