@@ -194,6 +194,7 @@ class WebhookService(Notifier):
         self._client: tornado.httpclient.AsyncHTTPClient | None = None
         self._wake = asyncio.Event()
         self._last_expiry = 0.0
+        self._signer_cache: dict[tuple[str, str], Webhook] = {}
 
     # ---- subscriptions ------------------------------------------------------------------
 
@@ -358,13 +359,6 @@ class WebhookService(Notifier):
         sub.secrets = [{"sealed": self.box.seal(secret, webhook_id), "expires_at": None}, *kept]
         await self.metadata.update_webhook(sub)
         return sub, secret
-
-    def secrets_of(self, sub: WebhookSubscription, now: float) -> list[str]:
-        return [
-            self.box.open(s["sealed"], sub.webhook_id)
-            for s in sub.secrets
-            if s["expires_at"] is None or s["expires_at"] > now
-        ]
 
     # ---- events -------------------------------------------------------------------------
 
@@ -586,12 +580,28 @@ class WebhookService(Notifier):
             )
         return self._client
 
+    def _signers(self, sub: WebhookSubscription, now: float) -> list[Webhook]:
+        """A signer per secret of ``sub`` in force at ``now``; each sealed secret is opened
+        once, not per delivery (issue 23)."""
+        out = []
+        for s in sub.secrets:
+            if s["expires_at"] is not None and s["expires_at"] <= now:
+                continue
+            key = (sub.webhook_id, s["sealed"])
+            signer = self._signer_cache.get(key)
+            if signer is None:
+                if len(self._signer_cache) > 4 * MAX_WEBHOOKS:
+                    self._signer_cache.clear()
+                signer = self._signer_cache[key] = Webhook(self.box.open(s["sealed"], key[0]))
+            out.append(signer)
+        return out
+
     def headers(self, sub: WebhookSubscription, delivery: WebhookDelivery) -> dict[str, str]:
         now = time.time()
         stamp = datetime.fromtimestamp(int(now), tz=UTC)
         signatures = [
-            Webhook(secret).sign(delivery.delivery_id, stamp, delivery.payload)
-            for secret in self.secrets_of(sub, now)
+            signer.sign(delivery.delivery_id, stamp, delivery.payload)
+            for signer in self._signers(sub, now)
         ]
         content_type = (
             "application/cloudevents+json" if sub.format == "cloudevents" else "application/json"

@@ -54,6 +54,7 @@ class SupplyChainBase:
     _repo_gates: tuple[float, dict[str, dict[str, Any]]] | None
     _epoch: int  # moves whenever cached verdicts are dropped (see ``supplychain_changed``)
     _generation: int
+    _policy_keys: dict[int, tuple[Any, str]]
     _generation_read_at: float
     metrics: Metrics | None
     notify: Notifier
@@ -70,6 +71,7 @@ class SupplyChainBase:
     def _forget_verdicts(self) -> None:
         self._epoch += 1
         self._results.clear()
+        self._policy_keys.clear()
         self._gates.clear()
         self._repo_gates = None
 

@@ -164,7 +164,13 @@ class GatesMixin(SupplyChainBase):
         """(gate, passed, reasons) for a subject in ``scope``. Verdicts are kept until what
         they depend on changes (:meth:`supplychain_changed`, :meth:`_observe_changes`), at most
         ``VERDICT_TTL`` seconds; one computed while a change happened is not kept."""
-        key = (digest, scope, json.dumps(gate["policy"], sort_keys=True))
+        policy = gate["policy"]
+        known = self._policy_keys.get(id(policy))
+        if known is None or known[0] is not policy:  # a gate read anew: its canonical text
+            if len(self._policy_keys) > 1000:
+                self._policy_keys.clear()
+            known = self._policy_keys[id(policy)] = (policy, json.dumps(policy, sort_keys=True))
+        key = (digest, scope, known[1])
         now = time.monotonic()
         cached = self._results.get(key)
         if cached is None or cached[0] < now:

@@ -59,6 +59,7 @@ class SupplyChainService(
         self._results: dict[tuple[str, str, str], tuple[float, bool, str]] = {}
         self._repo_gates: tuple[float, dict[str, dict[str, Any]]] | None = None
         self._epoch = 0
+        self._policy_keys: dict[int, tuple[Any, str]] = {}  # id(policy) -> (it, its JSON)
         self._generation = 0  # of SUPPLYCHAIN_GENERATION, as last read (gates.py)
         self._generation_read_at = float("-inf")
         self.metrics: Metrics | None = None  # set by app.py
