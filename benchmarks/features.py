@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from benchmarks.run import (
     emit_results,
     log,
     percentile,
+    proc_cpu_times,
     py_spy_record,
     run_small_op,
     simple_request,
@@ -110,6 +112,64 @@ def set_up(config: str, port: int, receiver_port: int) -> None:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def start(config: str, where: Path, receiver_port: int, tree: Path | None) -> ServerProcess:
+    """A fresh server (of the ``server/`` directory ``tree``, default this checkout's) in
+    ``where``, with ``config``'s feature on."""
+    env = {"ZAS_LOG_LEVEL": "info"}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), str(ROOT / "sdk/python"), str(ROOT)])
+    if config == "no-audit":
+        env["ZAS_AUTH_AUDIT_ENABLE"] = "false"
+    if config == "webhook":
+        env["ZAS_EXTENSIONS_WEBHOOKS_ALLOWPRIVATE"] = "true"
+    server = ServerProcess(where / "data", env=env).start()
+    try:
+        set_up(config, server.port, receiver_port)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def interleaved(
+    servers: dict[str, ServerProcess], rounds: int, seconds: float, concurrency: int
+) -> dict[str, dict[str, Any]]:
+    """Every server up at once; each round gives each of them a ``seconds`` slice of PUTs in
+    turn (the order rotating), then likewise HEADs. A server's CPU per operation in a round is
+    all the CPU it used during that round (its background work during the others' slices —
+    webhook deliveries, audit writes — included) over the operations of its slice, so load that
+    comes and goes on a shared machine falls on every configuration alike."""
+    names = list(servers)
+    body = os.urandom(SMALL_SIZE)
+    keys: dict[str, list[str]] = {n: [] for n in names}
+    out: dict[str, dict[str, Any]] = {n: {"PUT": [], "HEAD": []} for n in names}
+    for op in ("PUT", "HEAD"):
+        for r in range(rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            before = {n: proc_cpu_times(servers[n].proc.pid) for n in names}  # type: ignore[union-attr]
+            done: dict[str, tuple[int, float]] = {}
+            for n in order:
+                started = time.perf_counter()
+                st = run_small_op(
+                    "raw", servers[n].port, op, BUCKET, seconds, concurrency, keys[n], body
+                )
+                if op == "PUT":
+                    keys[n] = sorted(set(keys[n]) | set(st.keys))
+                done[n] = (len(st.latencies) - st.errors, time.perf_counter() - started)
+            after = {n: proc_cpu_times(servers[n].proc.pid) for n in names}  # type: ignore[union-attr]
+            for n in names:
+                ok, wall = done[n]
+                cpu = sum(after[n]) - sum(before[n])
+                out[n][op].append(
+                    {"ops_s": ok / wall, "server_cpu_ms_per_op": 1000 * cpu / ok if ok else None}
+                )
+            log(
+                f"interleaved {op} round {r + 1} (load {os.getloadavg()[0]:.1f}): "
+                + "; ".join(f"{n} {out[n][op][-1]['server_cpu_ms_per_op'] or 0:.2f}" for n in names)
+            )
+    return out
+
+
 def measure(
     config: str,
     work: Path,
@@ -123,18 +183,9 @@ def measure(
 ) -> dict:
     """One fresh server of ``config`` (of the ``server/`` directory ``tree``, default this
     checkout's): 4 KiB PUTs, then HEADs of what was put."""
-    env = {"ZAS_LOG_LEVEL": "info"}
-    if tree is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(tree), str(ROOT / "sdk/python"), str(ROOT)])
-    if config == "no-audit":
-        env["ZAS_AUTH_AUDIT_ENABLE"] = "false"
-    if config == "webhook":
-        env["ZAS_EXTENSIONS_WEBHOOKS_ALLOWPRIVATE"] = "true"
-    data = work / config / "data"
-    server = ServerProcess(data, env=env).start()
+    server = start(config, work / config, receiver_port, tree)
     assert server.proc is not None
     try:
-        set_up(config, server.port, receiver_port)
         out: dict[str, Any] = {}
         keys: list[str] = []
         body = os.urandom(SMALL_SIZE)
@@ -171,6 +222,11 @@ def main() -> int:
     p.add_argument("--base", type=Path, default=None, help="another build's server/ directory")
     p.add_argument("--profile", type=Path, default=None, help="py-spy profiles into DIR")
     p.add_argument("--profile-gil", action="store_true", help="sample only the GIL holder")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="all servers up at once, slices of --seconds each in turn (see interleaved())",
+    )
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     builds: dict[str, Path | None] = {"": None}
@@ -180,8 +236,23 @@ def main() -> int:
     receiver = start_receiver()
     work = Path(tempfile.mkdtemp(prefix="zas-features-"))
     runs: dict[str, list[dict[str, Any]]] = {b + c: [] for c in configs for b in builds}
+    if args.interleave:
+        servers: dict[str, ServerProcess] = {}
+        try:
+            for config in configs:
+                for build, tree in builds.items():
+                    where = work / (build.replace(":", "-") + config)
+                    servers[build + config] = start(config, where, receiver.server_port, tree)
+            res = interleaved(servers, args.rounds, args.seconds, args.concurrency)
+        finally:
+            for server in servers.values():
+                server.stop()
+            receiver.shutdown()
+            shutil.rmtree(work, ignore_errors=True)
+        for name, ops in res.items():
+            runs[name] = [{op: ops[op][r] for op in ops} for r in range(args.rounds)]
     try:
-        for r in range(args.rounds):
+        for r in range(0 if args.interleave else args.rounds):
             for config in configs:
                 for build, tree in builds.items():
                     load = os.getloadavg()[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import re
 import time
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 from ...errors import StoreError
 from ...metadata import SUPPLYCHAIN_GENERATION, VerificationGate
 from .base import SupplyChainBase, subject_fields
+
+log = logging.getLogger(__name__)
 
 
 class GatesMixin(SupplyChainBase):
@@ -153,7 +156,12 @@ class GatesMixin(SupplyChainBase):
         if now - self._generation_read_at < self.GENERATION_POLL:
             return
         self._generation_read_at = now
-        generation = await self.metadata.generation(SUPPLYCHAIN_GENERATION)
+        try:
+            generation = await self.metadata.generation(SUPPLYCHAIN_GENERATION)
+        except Exception:  # cannot tell what changed: recompute from what the store says
+            log.warning("could not read the supply-chain generation", exc_info=True)
+            self._forget_verdicts()
+            return
         if generation != self._generation:
             self._generation = generation
             self._forget_verdicts()
