@@ -62,6 +62,7 @@ BUCKET = "small"
 
 
 class _Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as most receivers (a sender may reuse it)
     received = 0
 
     def do_POST(self) -> None:

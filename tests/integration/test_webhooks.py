@@ -214,8 +214,9 @@ def test_a_burst_of_puts_is_delivered_once_each_signed_through_failures(
     admin: httpx.Client, receiver: Receiver
 ) -> None:
     """Issue 23: deliveries go out in batches now (one read of the subscriptions per batch,
-    names looked up once); each event still arrives, signed, with its own webhook-id, and the
-    ones that met a failing receiver arrive on a retry."""
+    names looked up once) on kept-alive connections; each event still arrives, signed, in its
+    own request with its own webhook-id, and the ones that met a failing receiver arrive on a
+    retry."""
     bucket = f"burst-{uuid.uuid4().hex[:8]}"
     hook = subscribe(admin, receiver.url, events=["object.created"], filter={"buckets": [bucket]})
     assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
@@ -242,6 +243,8 @@ def test_a_burst_of_puts_is_delivered_once_each_signed_through_failures(
     listed = admin.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 200}).json()
     assert {d["status"] for d in listed["deliveries"]} == {"delivered"}
     assert len(listed["deliveries"]) == len(keys)
+    # Kept-alive connections: far fewer than one per delivery (at most 4 at once per endpoint).
+    assert len({d["peer"] for d in got}) < len(keys) / 4, sorted({d["peer"] for d in got})
 
 
 def test_gone_disables_the_subscription(admin: httpx.Client, receiver: Receiver) -> None:

@@ -30,9 +30,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-import tornado.httpclient
 import tornado.netutil
-import tornado.simple_httpclient
 from standardwebhooks.webhooks import Webhook
 
 from ..auth.access_keys import SecretBox
@@ -47,6 +45,7 @@ from ..metadata import (
 )
 from ..timefmt import iso_time
 from .notify import Notifier
+from .webhook_client import KeepAliveClient
 
 log = logging.getLogger("zot_artifact_store.webhooks")
 
@@ -191,7 +190,7 @@ class WebhookService(Notifier):
         self._in_flight: set[str] = set()
         self._per_endpoint: dict[str, asyncio.Semaphore] = {}
         self._all = asyncio.Semaphore(settings.concurrency)
-        self._client: tornado.httpclient.AsyncHTTPClient | None = None
+        self._client: KeepAliveClient | None = None
         self._wake = asyncio.Event()
         self._last_expiry = 0.0
         self._signer_cache: dict[tuple[str, str], Webhook] = {}
@@ -505,6 +504,9 @@ class WebhookService(Notifier):
             except asyncio.CancelledError:
                 pass
             self._task = None
+            if self._client is not None:
+                self._client.close()
+                self._client = None
             try:
                 await self.metadata.release_lease(LEASE, self.holder)
             except Exception:  # pragma: no cover - shutting down
@@ -571,12 +573,10 @@ class WebhookService(Notifier):
             if not self._in_flight:
                 self._wake.set()  # a batch is done: look for more at once, not after a poll
 
-    def _http(self) -> tornado.httpclient.AsyncHTTPClient:
+    def _http(self) -> KeepAliveClient:
         if self._client is None:
-            self._client = tornado.simple_httpclient.SimpleAsyncHTTPClient(
-                force_instance=True,
-                max_clients=self.settings.concurrency,
-                resolver=SafeResolver(settings=self.settings),
+            self._client = KeepAliveClient(
+                SafeResolver(settings=self.settings), self.settings.concurrencyPerEndpoint
             )
         return self._client
 
@@ -643,27 +643,21 @@ class WebhookService(Notifier):
             if len(kept) < RESPONSE_KEEP:
                 kept.extend(chunk[: RESPONSE_KEEP - len(kept)])
 
-        request = tornado.httpclient.HTTPRequest(
-            sub.url,
-            method="POST",
-            headers=self.headers(sub, delivery),
-            body=delivery.payload.encode(),
-            follow_redirects=False,
-            connect_timeout=self.settings.timeout,
-            request_timeout=self.settings.timeout,
-            streaming_callback=keep,
-            decompress_response=False,
-        )
         started = time.monotonic()
         status, error = 0, ""
         try:
-            response = await self._http().fetch(request, raise_error=False)
-            status = response.code
-            if response.error and status in (599, 0):
-                status, error = 0, str(response.error)
+            status = await self._http().post(
+                sub.url,
+                self.headers(sub, delivery),
+                delivery.payload.encode(),
+                self.settings.timeout,
+                keep,
+            )
         except WebhookTargetRefused as exc:
             error = str(exc)
-        except Exception as exc:  # connect errors, TLS, timeouts
+        except TimeoutError:
+            error = f"no answer within {self.settings.timeout:g} s"
+        except Exception as exc:  # connect errors, TLS, a connection closed early
             error = f"{type(exc).__name__}: {exc}"
         latency = int((time.monotonic() - started) * 1000)
         if not error and not 200 <= status < 300:
