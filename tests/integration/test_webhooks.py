@@ -247,6 +247,29 @@ def test_a_burst_of_puts_is_delivered_once_each_signed_through_failures(
     assert len({d["peer"] for d in got}) < len(keys) / 4, sorted({d["peer"] for d in got})
 
 
+def test_a_receiver_that_drops_kept_connections_still_gets_every_event_once(
+    admin: httpx.Client, receiver: Receiver
+) -> None:
+    """A kept-alive connection the receiver closed for idleness, without a word: the next
+    delivery does not try to reuse it and goes out on a new connection, in one attempt, once
+    (a close that races with the reuse is retried on a new connection: webhook_client.py)."""
+    bucket = f"idle-{uuid.uuid4().hex[:8]}"
+    hook = subscribe(admin, receiver.url, events=["object.created"], filter={"buckets": [bucket]})
+    assert admin.put(f"/v1/buckets/{bucket}").status_code == 201
+    receiver.control(secrets=[hook["secret"]], idle=0.3)
+    keys = [f"k{i}" for i in range(5)]
+    for n, key in enumerate(keys, 1):
+        assert admin.put(f"/v1/buckets/{bucket}/objects/{key}", content=b"x").status_code == 201
+        receiver.wait(lambda g, n=n: len(g) >= n)
+        time.sleep(0.6)  # the receiver closes the connection this delivery came on
+    got = receiver.received()
+    assert [d["event"]["data"]["subject"]["key"] for d in got] == keys
+    assert all(d["verified"] and d["answered"] == 204 for d in got)
+    assert len({d["peer"] for d in got}) == len(keys)  # a new connection each time
+    listed = admin.get(f"/v1/webhooks/{hook['id']}/deliveries").json()["deliveries"]
+    assert [(d["status"], len(d["attempts"])) for d in listed] == [("delivered", 1)] * len(keys)
+
+
 def test_gone_disables_the_subscription(admin: httpx.Client, receiver: Receiver) -> None:
     hook = subscribe(admin, receiver.url, events=["bucket.created"])
     receiver.control(secrets=[hook["secret"]], fail=1, status=410)
