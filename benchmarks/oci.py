@@ -61,6 +61,7 @@ from benchmarks.run import (
     ref_dd_fsync,
     ref_page_cache_read,
 )
+from benchmarks.s3_ab import cpu_seconds
 from benchmarks.s3_ab import start as start_build
 from tests.fixtures.process import terminate
 from tests.fixtures.server import ServerProcess
@@ -398,16 +399,20 @@ def small_push_comparison(
             if registry is not None and registry.proc is not None:
                 runs.append(("docker_registry", registry.port, registry.proc.pid))
             for name, port, pid in runs:
+                cpu0 = cpu_seconds(pid)
                 with RssSampler(pid) as rss:
                     res = asyncio.run(
                         bench_small_pushes(port, seconds, concurrency, f"{name[:1]}{r}".encode())
                     )
                 res.update(rss.as_dict())
+                # Server CPU per push (user + system): steadier than the rate on a busy machine.
+                res["cpu_ms_per_push"] = 1000 * (cpu_seconds(pid) - cpu0) / max(res["pushes"], 1)
                 res["load_average_1m"] = os.getloadavg()[0]
                 out[name].append(res)
                 log(
                     f"smallpush round {r + 1} {name} (load {res['load_average_1m']:.1f}): "
-                    f"{res['pushes_s']:.0f} pushes/s, p50 "
+                    f"{res['pushes_s']:.0f} pushes/s, CPU {res['cpu_ms_per_push']:.2f} ms/push, "
+                    "p50 "
                     f"{res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, errors {res['errors']}"
                     f", RSS peak {res['rss_peak_sampled_mib']:.0f} MiB"
                 )

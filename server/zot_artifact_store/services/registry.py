@@ -13,9 +13,10 @@ ordinary blob write committed on its digest: no blob-store session at all.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -138,7 +139,7 @@ class RegistryService:
         chunks is made by the first chunk (:meth:`open_session`); an upload finished by one
         ``PUT`` with the whole body never has one (:meth:`blob_writer`)."""
         validate_name(name)
-        upload = RegistryUpload(uuid.uuid4().hex, name, "", time.time())
+        upload = RegistryUpload(secrets.token_hex(16), name, "", time.time())
         await self.metadata.create_registry_upload(upload)
         return upload
 
@@ -193,8 +194,7 @@ class RegistryService:
             ) from None
         except UploadNotFoundError:
             raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
-        await self.metadata.link_blob(upload.repo, info.digest)
-        await self.metadata.delete_registry_upload(upload.upload_id)
+        await self._link_and_end(upload.repo, info.digest, upload)
         return info
 
     async def blob_writer(self, digest: str) -> BlobWriter:
@@ -215,10 +215,19 @@ class RegistryService:
             raise StoreError(
                 "DigestInvalid", f"the blob's digest is {exc.actual}, not {exc.expected}"
             ) from None
-        await self.metadata.link_blob(name, info.digest)
-        if upload is not None:
-            await self.metadata.delete_registry_upload(upload.upload_id)
+        await self._link_and_end(name, info.digest, upload)
         return info
+
+    async def _link_and_end(self, name: str, digest: str, upload: RegistryUpload | None) -> None:
+        """Link the committed blob into ``name`` and drop ``upload``'s record: two metadata
+        writes sent together (one trip to the metadata thread, not two in a row)."""
+        if upload is None:
+            await self.metadata.link_blob(name, digest)
+            return
+        await asyncio.gather(
+            self.metadata.link_blob(name, digest),
+            self.metadata.delete_registry_upload(upload.upload_id),
+        )
 
     async def cancel_upload(self, upload: RegistryUpload) -> None:
         if upload.session_id:
