@@ -25,7 +25,7 @@
 
     .venv/bin/python benchmarks/oci.py [--size-gib 1] [--seconds 10] [--concurrency 32]
         [--workers 1] [--only push,pull,manifest,gated] [--work-dir DIR] [--json OUT]
-        [--small-rounds 2] [--base DIR]
+        [--small-rounds 2] [--small-chunked] [--base DIR]
 """
 
 from __future__ import annotations
@@ -311,10 +311,11 @@ async def _exchange(
 
 
 async def bench_small_pushes(
-    port: int, seconds: float, concurrency: int, salt: bytes
+    port: int, seconds: float, concurrency: int, salt: bytes, chunked: bool = False
 ) -> dict[str, Any]:
     """4 KiB blob pushes per second: POST an upload, PUT its location with ``digest`` and the
-    body; every blob different (nothing deduplicated)."""
+    body (``chunked``: PATCH the body, then an empty PUT, as docker and skopeo push); every
+    blob different (nothing deduplicated)."""
     host = f"Host: {HOST}:{port}\r\n".encode()
     base = os.urandom(SMALL_BLOB - 24)
     latencies: list[float] = []
@@ -334,14 +335,29 @@ async def bench_small_pushes(
                 failures.append(f"POST: {status}")
                 continue
             location = urllib.parse.urlsplit(headers[b"location"].decode())
+            body = blob
+            if chunked:
+                patch = (
+                    f"PATCH {urllib.parse.urlunsplit(('', '', *location[2:]))} HTTP/1.1\r\n".encode()
+                    + host
+                    + b"Content-Type: application/octet-stream\r\n"
+                    + f"Content-Length: {len(blob)}\r\n\r\n".encode()
+                    + blob
+                )
+                status, headers = await _exchange(reader, writer, patch)
+                if status != 202:
+                    failures.append(f"PATCH: {status}")
+                    continue
+                location = urllib.parse.urlsplit(headers[b"location"].decode())
+                body = b""
             query = f"{location.query}&" if location.query else ""
             target = f"{location.path}?{query}digest={digest}"
             put = (
                 f"PUT {target} HTTP/1.1\r\n".encode()
                 + host
                 + b"Content-Type: application/octet-stream\r\n"
-                + f"Content-Length: {len(blob)}\r\n\r\n".encode()
-                + blob
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             status, _ = await _exchange(reader, writer, put)
             if status != 201:
@@ -374,10 +390,12 @@ def small_push_comparison(
     concurrency: int,
     rounds: int,
     base: ServerProcess | None = None,
+    chunked: bool = False,
 ) -> dict[str, Any]:
     """Alternating rounds: the store (and the ``base`` build), then docker-registry, beside
     each other in one run; the load average is recorded with each round."""
     out: dict[str, Any] = {"store": [], "docker_registry": [], "blob_bytes": SMALL_BLOB}
+    out["flow"] = "POST, PATCH body, empty PUT" if chunked else "POST, PUT body"
     if base is not None:
         out["store_base"] = []
     registry = None
@@ -402,7 +420,9 @@ def small_push_comparison(
                 cpu0 = cpu_seconds(pid)
                 with RssSampler(pid) as rss:
                     res = asyncio.run(
-                        bench_small_pushes(port, seconds, concurrency, f"{name[:1]}{r}".encode())
+                        bench_small_pushes(
+                            port, seconds, concurrency, f"{name[:1]}{r}".encode(), chunked
+                        )
                     )
                 res.update(rss.as_dict())
                 # Server CPU per push (user + system): steadier than the rate on a busy machine.
@@ -443,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
         "--small-rounds", type=int, default=2, help="smallpush: alternating rounds per server (2)"
     )
     p.add_argument(
+        "--small-chunked",
+        action="store_true",
+        help="smallpush: POST, PATCH the body, empty PUT (docker, skopeo) instead of PUT body",
+    )
+    p.add_argument(
         "--base",
         type=Path,
         default=None,
@@ -480,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.concurrency,
                         args.small_rounds,
                         base,
+                        args.small_chunked,
                     )
                 finally:
                     if base is not None:
