@@ -481,7 +481,9 @@ class BlobUploadHandler(OCIHandler):
             await self.refuse_body(exc)
 
     async def refuse_body(self, error: StoreError) -> None:
-        self._drop_writer()  # a whole blob cut short keeps nothing
+        writer, self._writer = getattr(self, "_writer", None), None
+        if writer is not None:  # a whole blob cut short keeps nothing, gone before the answer
+            await writer.abort()
         if self._queue is not None:  # what arrived so far stays in the session, as on a drop
             queue, self._queue = self._queue, None
             await queue.put(None)
