@@ -152,8 +152,8 @@ class RegistryService:
         winner = await self.metadata.set_registry_upload_session(upload.upload_id, session)
         if winner != session:
             await self.blobs.upload_abort(session)
-            if winner is None:
-                raise StoreError("BlobUploadUnknown", f"upload {upload.upload_id!r} is unknown")
+        if winner is None:
+            raise StoreError("BlobUploadUnknown", f"upload {upload.upload_id!r} is unknown")
         upload.session_id = winner
         return upload
 
