@@ -322,6 +322,15 @@ async def bench_small_pushes(
     failures: list[str] = []
     deadline = 0.0
 
+    def with_body(method: str, target: str, body: bytes) -> bytes:
+        return (
+            f"{method} {target} HTTP/1.1\r\n".encode()
+            + host
+            + b"Content-Type: application/octet-stream\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+
     async def worker(wid: int) -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
         i = 0
@@ -337,28 +346,15 @@ async def bench_small_pushes(
             location = urllib.parse.urlsplit(headers[b"location"].decode())
             body = blob
             if chunked:
-                patch = (
-                    f"PATCH {urllib.parse.urlunsplit(('', '', *location[2:]))} HTTP/1.1\r\n".encode()
-                    + host
-                    + b"Content-Type: application/octet-stream\r\n"
-                    + f"Content-Length: {len(blob)}\r\n\r\n".encode()
-                    + blob
-                )
-                status, headers = await _exchange(reader, writer, patch)
+                target = urllib.parse.urlunsplit(("", "", *location[2:]))
+                status, headers = await _exchange(reader, writer, with_body("PATCH", target, blob))
                 if status != 202:
                     failures.append(f"PATCH: {status}")
                     continue
                 location = urllib.parse.urlsplit(headers[b"location"].decode())
                 body = b""
             query = f"{location.query}&" if location.query else ""
-            target = f"{location.path}?{query}digest={digest}"
-            put = (
-                f"PUT {target} HTTP/1.1\r\n".encode()
-                + host
-                + b"Content-Type: application/octet-stream\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            put = with_body("PUT", f"{location.path}?{query}digest={digest}", body)
             status, _ = await _exchange(reader, writer, put)
             if status != 201:
                 failures.append(f"PUT: {status}")
