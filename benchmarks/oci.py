@@ -18,10 +18,14 @@
                 ``docker-registry`` (the Go reference registry, distribution 2.8) started on
                 127.0.0.1 with a temporary config, in alternating rounds. Skipped, with a
                 message, when ``docker-registry`` is not installed (``apt-get install
-                docker-registry``; not a project dependency).
+                docker-registry``; not a project dependency). With ``--base DIR`` (the
+                ``server/`` directory of another commit: ``git archive <commit> server | tar
+                -x -C DIR/..``) that build runs too, in the same alternating rounds: an A/B of
+                two builds beside the reference on a shared machine.
 
     .venv/bin/python benchmarks/oci.py [--size-gib 1] [--seconds 10] [--concurrency 32]
         [--workers 1] [--only push,pull,manifest,gated] [--work-dir DIR] [--json OUT]
+        [--small-rounds 2] [--small-chunked] [--base DIR]
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ from benchmarks.run import (
     ref_dd_fsync,
     ref_page_cache_read,
 )
+from benchmarks.s3_ab import cpu_seconds
+from benchmarks.s3_ab import start as start_build
 from tests.fixtures.process import terminate
 from tests.fixtures.server import ServerProcess
 
@@ -305,15 +311,25 @@ async def _exchange(
 
 
 async def bench_small_pushes(
-    port: int, seconds: float, concurrency: int, salt: bytes
+    port: int, seconds: float, concurrency: int, salt: bytes, chunked: bool = False
 ) -> dict[str, Any]:
     """4 KiB blob pushes per second: POST an upload, PUT its location with ``digest`` and the
-    body; every blob different (nothing deduplicated)."""
+    body (``chunked``: PATCH the body, then an empty PUT, as docker and skopeo push); every
+    blob different (nothing deduplicated)."""
     host = f"Host: {HOST}:{port}\r\n".encode()
     base = os.urandom(SMALL_BLOB - 24)
     latencies: list[float] = []
     failures: list[str] = []
     deadline = 0.0
+
+    def with_body(method: str, target: str, body: bytes) -> bytes:
+        return (
+            f"{method} {target} HTTP/1.1\r\n".encode()
+            + host
+            + b"Content-Type: application/octet-stream\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
 
     async def worker(wid: int) -> None:
         reader, writer = await asyncio.open_connection(HOST, port)
@@ -328,15 +344,17 @@ async def bench_small_pushes(
                 failures.append(f"POST: {status}")
                 continue
             location = urllib.parse.urlsplit(headers[b"location"].decode())
+            body = blob
+            if chunked:
+                target = urllib.parse.urlunsplit(("", "", *location[2:]))
+                status, headers = await _exchange(reader, writer, with_body("PATCH", target, blob))
+                if status != 202:
+                    failures.append(f"PATCH: {status}")
+                    continue
+                location = urllib.parse.urlsplit(headers[b"location"].decode())
+                body = b""
             query = f"{location.query}&" if location.query else ""
-            target = f"{location.path}?{query}digest={digest}"
-            put = (
-                f"PUT {target} HTTP/1.1\r\n".encode()
-                + host
-                + b"Content-Type: application/octet-stream\r\n"
-                + f"Content-Length: {len(blob)}\r\n\r\n".encode()
-                + blob
-            )
+            put = with_body("PUT", f"{location.path}?{query}digest={digest}", body)
             status, _ = await _exchange(reader, writer, put)
             if status != 201:
                 failures.append(f"PUT: {status}")
@@ -361,10 +379,21 @@ async def bench_small_pushes(
 
 
 def small_push_comparison(
-    store_port: int, store_pid: int, work: Path, seconds: float, concurrency: int, rounds: int
+    store_port: int,
+    store_pid: int,
+    work: Path,
+    seconds: float,
+    concurrency: int,
+    rounds: int,
+    base: ServerProcess | None = None,
+    chunked: bool = False,
 ) -> dict[str, Any]:
-    """Alternating rounds: the store, then docker-registry, beside each other in one run."""
+    """Alternating rounds: the store (and the ``base`` build), then docker-registry, beside
+    each other in one run; the load average is recorded with each round."""
     out: dict[str, Any] = {"store": [], "docker_registry": [], "blob_bytes": SMALL_BLOB}
+    out["flow"] = "POST, PATCH body, empty PUT" if chunked else "POST, PUT body"
+    if base is not None:
+        out["store_base"] = []
     registry = None
     if DockerRegistry.available():
         registry = DockerRegistry(work / "docker-registry").start()
@@ -377,31 +406,45 @@ def small_push_comparison(
     try:
         for r in range(rounds):
             runs: list[tuple[str, int, int]] = [("store", store_port, store_pid)]
+            if base is not None and base.proc is not None:
+                runs.append(("store_base", base.port, base.proc.pid))
+                if r % 2:  # alternate which build goes first
+                    runs.reverse()
             if registry is not None and registry.proc is not None:
                 runs.append(("docker_registry", registry.port, registry.proc.pid))
             for name, port, pid in runs:
+                cpu0 = cpu_seconds(pid)
                 with RssSampler(pid) as rss:
                     res = asyncio.run(
-                        bench_small_pushes(port, seconds, concurrency, f"{name[:1]}{r}".encode())
+                        bench_small_pushes(
+                            port, seconds, concurrency, f"{name[:1]}{r}".encode(), chunked
+                        )
                     )
                 res.update(rss.as_dict())
+                # Server CPU per push (user + system): steadier than the rate on a busy machine.
+                res["cpu_ms_per_push"] = 1000 * (cpu_seconds(pid) - cpu0) / max(res["pushes"], 1)
+                res["load_average_1m"] = os.getloadavg()[0]
                 out[name].append(res)
                 log(
-                    f"smallpush round {r + 1} {name}: {res['pushes_s']:.0f} pushes/s, p50 "
+                    f"smallpush round {r + 1} {name} (load {res['load_average_1m']:.1f}): "
+                    f"{res['pushes_s']:.0f} pushes/s, CPU {res['cpu_ms_per_push']:.2f} ms/push, "
+                    "p50 "
                     f"{res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, errors {res['errors']}"
                     f", RSS peak {res['rss_peak_sampled_mib']:.0f} MiB"
                 )
     finally:
         if registry is not None:
             registry.stop()
-    for name in ("store", "docker_registry"):
+    builds = ("store", "store_base") if base is not None else ("store",)
+    for name in (*builds, "docker_registry"):
         rates = [x["pushes_s"] for x in out[name]]
         out[f"{name}_median_pushes_s"] = sorted(rates)[(len(rates) - 1) // 2] if rates else None
-    if out["store_median_pushes_s"] and out["docker_registry_median_pushes_s"]:
-        out["ratio_to_docker_registry"] = (
-            out["store_median_pushes_s"] / out["docker_registry_median_pushes_s"]
-        )
-        log(f"smallpush: store / docker-registry = {out['ratio_to_docker_registry']:.2f}")
+    for name in builds:
+        if out[f"{name}_median_pushes_s"] and out["docker_registry_median_pushes_s"]:
+            ratio = out[f"{name}_median_pushes_s"] / out["docker_registry_median_pushes_s"]
+            suffix = "_base" if name == "store_base" else ""
+            out[f"ratio{suffix}_to_docker_registry"] = ratio
+            log(f"smallpush: {name} / docker-registry = {ratio:.2f}")
     return out
 
 
@@ -414,6 +457,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="push,pull,manifest,gated,smallpush")
     p.add_argument(
         "--small-rounds", type=int, default=2, help="smallpush: alternating rounds per server (2)"
+    )
+    p.add_argument(
+        "--small-chunked",
+        action="store_true",
+        help="smallpush: POST, PATCH the body, empty PUT (docker, skopeo) instead of PUT body",
+    )
+    p.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="smallpush: another build's server/ directory, measured in the same rounds",
     )
     p.add_argument("--work-dir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
@@ -437,14 +491,21 @@ def main(argv: list[str] | None = None) -> int:
                     bench_manifest_gets(server.port, args.seconds, args.concurrency)
                 )
             if "smallpush" in phases:
-                results["smallpush"] = small_push_comparison(
-                    server.port,
-                    server.proc.pid,
-                    work,
-                    args.seconds,
-                    args.concurrency,
-                    args.small_rounds,
-                )
+                base = start_build(args.base, work) if args.base else None
+                try:
+                    results["smallpush"] = small_push_comparison(
+                        server.port,
+                        server.proc.pid,
+                        work,
+                        args.seconds,
+                        args.concurrency,
+                        args.small_rounds,
+                        base,
+                        args.small_chunked,
+                    )
+                finally:
+                    if base is not None:
+                        base.stop()
             if "gated" in phases:
                 # The same pulls through a repository verification gate (audit mode: every
                 # pull is checked, outcomes cached 10 s per digest, each one audited).

@@ -57,7 +57,12 @@ from .services.lifecycle import Lifecycle
 from .services.multipart import MultipartService
 from .services.registry import RegistryService
 from .services.replica_keys import KeyMismatchError, ReplicaKeys, SharedKey
-from .services.signing import SIGNING_KEY_FILENAME, LocalKeyProvider, new_signing_key
+from .services.signing import (
+    SIGNING_KEY_FILENAME,
+    LocalKeyProvider,
+    new_signing_key,
+    pem_key_problem,
+)
 from .services.space import StorageSpace
 from .services.supplychain import SupplyChainService
 from .services.webhooks import WebhookService
@@ -139,8 +144,35 @@ class AppContext:
         await self.blobs.close()
 
 
+def _check_generated_signing_key(config: Config) -> None:
+    """The embedded default's signing key is loaded on first use (issue 23), so a broken one
+    already in the data directory is found here, before anything opens: a server that starts
+    must be able to sign."""
+    signing = config.extensions.supplychain.signing
+    if signing.key or not signing.generate:
+        return
+    path = Path(config.storage.rootDirectory) / SIGNING_KEY_FILENAME
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return  # made on first use
+    except OSError as exc:
+        problem: str | None = f"it cannot be read ({exc.strerror})"
+    else:
+        problem = pem_key_problem(data)
+    if problem is not None:
+        message = (
+            f"the server's generated signing key {path} is unusable: {problem}. Restore it "
+            "from a backup, or move it away to have a new key made (what the old key signed "
+            "stays verifiable: its public key is kept among the trusted keys)"
+        )
+        log.error("cannot start: %s", message)
+        raise SystemExit(f"zot-artifact-store: cannot start: {message}")
+
+
 async def create_context(config: Config, *, serving: bool = True) -> AppContext:
     """Open the stores and build the services. Call :meth:`AppContext.close` when done."""
+    _check_generated_signing_key(config)
     uri = config.metadata_uri
     metrics = Metrics()
     metadata_backend = uri.split(":", 1)[0]

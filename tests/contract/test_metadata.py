@@ -707,6 +707,18 @@ async def test_registry_uploads(store: MetadataStore) -> None:
     assert await store.get_registry_upload("u-1") is None
 
 
+async def test_a_registry_upload_gets_its_session_once(store: MetadataStore) -> None:
+    """An upload starts without a blob-store session; the first chunk's replica sets one and
+    a replica that races it gets the winner's back (its own session is then dropped)."""
+    await store.create_registry_upload(RegistryUpload("u-2", "team/app", "", 5.0))
+    assert await store.set_registry_upload_session("u-2", "s-first") == "s-first"
+    assert await store.set_registry_upload_session("u-2", "s-second") == "s-first"
+    assert await store.get_registry_upload("u-2") == RegistryUpload(
+        "u-2", "team/app", "s-first", 5.0
+    )
+    assert await store.set_registry_upload_session("missing", "s") is None
+
+
 async def test_blob_links_are_per_repository(store: MetadataStore) -> None:
     d = digest(7)
     assert await store.is_blob_linked("team/app", d) is False

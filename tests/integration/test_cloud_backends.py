@@ -217,6 +217,15 @@ def test_push_and_pull_through_s3_and_oci_across_a_restart(
             cfg = "sha256:" + hashlib.sha256(config).hexdigest()
             r = c.post(f"/v2/team/app/blobs/uploads/?digest={cfg}", content=config)
             assert r.status_code == 201
+            # A small blob sent whole to an upload (POST, then PUT with the body): a direct
+            # write committed on its digest, no upload session in the bucket.
+            whole = b"a small layer, pushed whole"
+            whole_digest = "sha256:" + hashlib.sha256(whole).hexdigest()
+            at = c.post("/v2/team/app/blobs/uploads/").headers["location"]
+            r = c.put(at, params={"digest": whole_digest}, content=whole)
+            assert r.status_code == 201, r.text
+            assert c.get(f"/v2/team/app/blobs/{whole_digest}").content == whole
+            assert stored(whole_digest) == whole
             manifest = json.dumps(
                 {
                     "schemaVersion": 2,

@@ -255,6 +255,27 @@ def test_oci_blob_upload_mid_body(
     assert client.get(f"/v2/full/app/blobs/{digest}").content == first + rest
 
 
+def test_oci_whole_blob_put_mid_body(
+    server: ServerProcess, disk: Path, client: httpx.Client, stored: tuple[str, bytes]
+) -> None:
+    """A blob sent whole to an upload that has no chunk (``PUT ?digest=`` with the body) is a
+    plain blob write: cut short by the full disk, it leaves nothing and the upload empty."""
+    bucket, data = stored
+    location = client.post("/v2/full/whole/blobs/uploads/").headers["Location"]
+    digest = "sha256:" + "0" * 64  # never reached: the disk fills before the body ends
+    r = put_mid_body_full(server, disk, "PUT", f"{location}?digest={digest}")
+    assert "ran out of space" in assert_full(r, "oci")
+    assert temp_files(server) == [] and upload_sessions(server) == {}
+    r = client.get(location)
+    assert r.status_code == 204 and r.headers["Range"] == "0-0"
+    assert_reads_work(client, bucket, data)
+    blob = os.urandom(300 << 10)
+    digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+    r = client.put(f"{location}?digest={digest}", content=blob)
+    assert r.status_code == 201, r.text
+    assert client.get(f"/v2/full/whole/blobs/{digest}").content == blob
+
+
 # ---- refused before the body --------------------------------------------------------------
 
 

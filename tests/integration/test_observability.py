@@ -78,7 +78,12 @@ def operated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
             assert c.get("/v1/buckets", auth=(USER, "wrong-password")).status_code == 401
             anonymous = httpx.get(f"{proc.url}/v1/buckets/observed/objects/a.bin")
             assert anonymous.status_code == 401
-            assert c.post("/v2/observed/img/blobs/uploads/").status_code == 202  # left open
+            left_open = c.post("/v2/observed/img/blobs/uploads/")
+            assert left_open.status_code == 202
+            # Left open after a first chunk, which makes its storage session (an upload that
+            # has received nothing holds none).
+            chunk = c.patch(left_open.headers["location"], content=b"first chunk")
+            assert chunk.status_code == 202, chunk.text
             text = c.get("/metrics").text
     finally:
         assert proc.stop() == 0

@@ -241,6 +241,12 @@ def test_oci_chunked_push_across_replicas(cluster: Cluster) -> None:
         config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
         r = cc.post(f"/v2/{repo}/blobs/uploads/", params={"digest": sha256(config)}, content=config)
         assert r.status_code == 201, r.text
+        # A small blob sent whole: the upload started on a, its body PUT to c, pulled from b.
+        small = os.urandom(4096)
+        at = ca.post(f"/v2/{repo}/blobs/uploads/").headers["location"]
+        r = cc.put(at, params={"digest": sha256(small)}, content=small)
+        assert r.status_code == 201, r.text
+        assert cb.get(f"/v2/{repo}/blobs/{sha256(small)}").content == small
         described = [(OCI_CONFIG, config), (OCI_LAYER, layer)]
         config_desc, layer_desc = (
             {"mediaType": kind, "digest": sha256(data), "size": len(data)}

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -143,6 +143,43 @@ def test_the_embedded_default_signs_with_a_key_it_made_and_keeps(
             policy = {"signatures": [{"key": key["id"]}]}
             out = c.post("/v1/verify", json={"subject": subject, "policy": policy}).json()
             assert out["verified"] is True, out
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda pem: pem[: len(pem) // 2], id="cut-short"),
+        pytest.param(lambda pem: b"not a key\n", id="not-pem"),
+        pytest.param(lambda pem: pem.replace(b"\n", b"\n!", 2), id="bad-base64"),
+        pytest.param(lambda pem: pem.replace(b"-----\n", b"-----\nMIIB", 1), id="padded"),
+    ],
+)
+def test_a_broken_generated_key_stops_the_start_and_says_what_to_do(
+    tmp_path_factory: pytest.TempPathFactory, damage: Callable[[bytes], bytes]
+) -> None:
+    """The generated key is loaded on first use (idle memory, issue 23); a broken one already
+    in the data directory still stops the start, naming the file, not the first signature."""
+    data = tmp_path_factory.mktemp("broken-signing") / "data"
+    proc = ServerProcess(data).start()
+    try:
+        with proc.client() as c:
+            assert c.post("/v1/sign", json={"subject": {"digest": "sha256:" + "2" * 64}}).is_success
+    finally:
+        proc.stop()
+    pem = data / "signing-key.pem"
+    good = pem.read_bytes()
+    pem.write_bytes(damage(good))
+    with pytest.raises(RuntimeError, match="server exited with") as exc:
+        ServerProcess(data).start()
+    said = str(exc.value)
+    assert f"generated signing key {pem} is unusable" in said and "move it away" in said
+    pem.write_bytes(good)  # restored: it starts and signs with the same key
+    proc = ServerProcess(data).start()
+    try:
+        with proc.client() as c:
+            assert c.post("/v1/sign", json={"subject": {"digest": "sha256:" + "3" * 64}}).is_success
     finally:
         proc.stop()
 

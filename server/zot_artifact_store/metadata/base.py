@@ -169,7 +169,8 @@ class Tag:
 @dataclass
 class RegistryUpload:
     """An OCI blob upload in progress: any replica can continue it (the bytes are a blob-store
-    upload session)."""
+    upload session). ``session_id`` is empty until the first bytes arrive in a chunk: an
+    upload finished by one ``PUT`` with the whole body never has a session."""
 
     upload_id: str
     repo: str
@@ -884,6 +885,12 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_registry_upload(self, upload_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def set_registry_upload_session(self, upload_id: str, session_id: str) -> str | None:
+        """Give an upload that has no blob-store session yet (``session_id`` empty) the
+        session ``session_id``, atomically. Returns the upload's session afterwards: this one,
+        or the one another replica set first; None when the upload is gone."""
 
     # ---- lifecycle: expiring objects, abandoned uploads, the one-runner lease ---------------
     @abc.abstractmethod

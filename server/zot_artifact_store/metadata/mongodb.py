@@ -816,6 +816,15 @@ class MongoMetadataStore(MetadataStore):
         result = await self._c("registry_uploads").delete_one({"_id": upload_id})
         return result.deleted_count > 0
 
+    async def set_registry_upload_session(self, upload_id: str, session_id: str) -> str | None:
+        result = await self._c("registry_uploads").update_one(
+            {"_id": upload_id, "session_id": ""}, {"$set": {"session_id": session_id}}
+        )
+        if result.matched_count:
+            return session_id
+        upload = await self.get_registry_upload(upload_id)
+        return upload.session_id if upload is not None else None
+
     # ---- identity ---------------------------------------------------------------------------
     # API tokens and access keys: one collection each keyed by id, created once, then replaced.
     async def _create_doc(self, collection: str, ident: str, record: Any, what: str) -> None:

@@ -926,6 +926,16 @@ class SqliteMetadataStore(MetadataStore):
     async def delete_registry_upload(self, upload_id: str) -> bool:
         return await self._write("DELETE FROM registry_uploads WHERE upload_id = ?", upload_id) > 0
 
+    async def set_registry_upload_session(self, upload_id: str, session_id: str) -> str | None:
+        sql = (
+            "UPDATE registry_uploads SET doc = json_set(doc, '$.session_id', ?)"
+            " WHERE upload_id = ? AND json_extract(doc, '$.session_id') = ''"
+        )
+        if await self._write(sql, session_id, upload_id):
+            return session_id
+        upload = await self.get_registry_upload(upload_id)
+        return upload.session_id if upload is not None else None
+
     # ---- identity ---------------------------------------------------------------------------
     # API tokens and access keys: one (id, doc) table each, created once, then replaced.
     async def _create_doc(self, table: str, ident: str, record: Any, what: str) -> None:

@@ -594,7 +594,8 @@ class Lifecycle:
         while True:
             page = await self.metadata.stale_registry_uploads(now - self.upload_retention, BATCH)
             for upload in page:
-                await self.blobs.upload_abort(upload.session_id)
+                if upload.session_id:  # none when no chunk ever arrived
+                    await self.blobs.upload_abort(upload.session_id)
                 if await self.metadata.delete_registry_upload(upload.upload_id):
                     aborted += 1
                     self._audit(

@@ -4,15 +4,19 @@ referrers. No Tornado here.
 Blobs are the one content-addressed blob store that S3 objects use too, so a layer pushed
 twice, or also uploaded as an object, is stored once. Manifests are stored as blobs (their
 exact bytes) plus a metadata record (media type, subject, what they reference); tags point at
-manifest digests. Upload sessions are a metadata record plus a blob-store upload session, so
-any replica can continue an upload another one started.
+manifest digests. Upload sessions are a metadata record plus, from the first chunk on, a
+blob-store upload session, so any replica can continue an upload another one started. A blob
+pushed whole (``POST ?digest=`` with the body, or ``PUT ?digest=`` with the body on a session
+that has received nothing yet, as most clients push small blobs) streams straight into an
+ordinary blob write committed on its digest: no blob-store session at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +24,14 @@ from typing import Any
 from .. import jsonbody
 from ..errors import StoreError
 from ..metadata import SUPPLYCHAIN_GENERATION, Manifest, MetadataStore, RegistryUpload, Tag
-from ..storage import BlobInfo, BlobStore, DigestMismatchError, UploadNotFoundError, is_digest
+from ..storage import (
+    BlobInfo,
+    BlobStore,
+    BlobWriter,
+    DigestMismatchError,
+    UploadNotFoundError,
+    is_digest,
+)
 from .notify import NULL_NOTIFIER, Notifier
 from .space import StorageSpace
 
@@ -124,10 +135,26 @@ class RegistryService:
 
     # ---- uploads ------------------------------------------------------------------------
     async def start_upload(self, name: str) -> RegistryUpload:
+        """A new upload: its metadata record only. The blob-store session that collects
+        chunks is made by the first chunk (:meth:`open_session`); an upload finished by one
+        ``PUT`` with the whole body never has one (:meth:`blob_writer`)."""
         validate_name(name)
-        session = await self.blobs.upload_create()
-        upload = RegistryUpload(uuid.uuid4().hex, name, session, time.time())
+        upload = RegistryUpload(secrets.token_hex(16), name, "", time.time())
         await self.metadata.create_registry_upload(upload)
+        return upload
+
+    async def open_session(self, upload: RegistryUpload) -> RegistryUpload:
+        """``upload`` with a blob-store session to append chunks to, made now when it has
+        none yet. Two replicas racing to make it agree on one (the metadata record decides)."""
+        if upload.session_id:
+            return upload
+        session = await self.blobs.upload_create()
+        winner = await self.metadata.set_registry_upload_session(upload.upload_id, session)
+        if winner != session:
+            await self.blobs.upload_abort(session)
+        if winner is None:
+            raise StoreError("BlobUploadUnknown", f"upload {upload.upload_id!r} is unknown")
+        upload.session_id = winner
         return upload
 
     async def get_upload(self, name: str, upload_id: str) -> RegistryUpload:
@@ -138,6 +165,8 @@ class RegistryService:
         return upload
 
     async def upload_size(self, upload: RegistryUpload) -> int:
+        if not upload.session_id:
+            return 0
         try:
             return await self.blobs.upload_size(upload.session_id)
         except UploadNotFoundError:
@@ -165,12 +194,44 @@ class RegistryService:
             ) from None
         except UploadNotFoundError:
             raise StoreError("BlobUploadUnknown", "the upload's data is gone") from None
-        await self.metadata.link_blob(upload.repo, info.digest)
-        await self.metadata.delete_registry_upload(upload.upload_id)
+        await self._link_and_end(upload.repo, info.digest, upload)
         return info
 
+    async def blob_writer(self, digest: str) -> BlobWriter:
+        """A blob pushed whole in one request: stream its body into this write (the same
+        hashed write an S3 PUT uses), then :meth:`commit_blob` on ``digest``."""
+        validate_digest(digest)
+        return await self.blobs.writer()
+
+    async def commit_blob(
+        self, name: str, writer: BlobWriter, digest: str, upload: RegistryUpload | None = None
+    ) -> BlobInfo:
+        """Commit a whole-blob write on ``digest`` (durable before this returns) and link it
+        into ``name``; ``upload``, the session it was pushed to, ends. A digest that does not
+        match stores nothing and leaves ``upload`` as it was (empty: the client may retry)."""
+        try:
+            info = await writer.commit(digest)
+        except DigestMismatchError as exc:
+            raise StoreError(
+                "DigestInvalid", f"the blob's digest is {exc.actual}, not {exc.expected}"
+            ) from None
+        await self._link_and_end(name, info.digest, upload)
+        return info
+
+    async def _link_and_end(self, name: str, digest: str, upload: RegistryUpload | None) -> None:
+        """Link the committed blob into ``name`` and drop ``upload``'s record: two metadata
+        writes sent together (one trip to the metadata thread, not two in a row)."""
+        if upload is None:
+            await self.metadata.link_blob(name, digest)
+            return
+        await asyncio.gather(
+            self.metadata.link_blob(name, digest),
+            self.metadata.delete_registry_upload(upload.upload_id),
+        )
+
     async def cancel_upload(self, upload: RegistryUpload) -> None:
-        await self.blobs.upload_abort(upload.session_id)
+        if upload.session_id:
+            await self.blobs.upload_abort(upload.session_id)
         await self.metadata.delete_registry_upload(upload.upload_id)
 
     # ---- manifests ----------------------------------------------------------------------

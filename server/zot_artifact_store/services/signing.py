@@ -5,6 +5,9 @@ elsewhere (Vault transit, a cloud KMS): anything that can name its public key an
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError
@@ -34,6 +37,36 @@ class SigningProvider(Protocol):
 
 # The key the embedded default makes on first start, in the data directory.
 SIGNING_KEY_FILENAME = "signing-key.pem"
+
+
+_PEM_KEY_RE = re.compile(
+    rb"-----BEGIN ((?:EC |RSA )?PRIVATE KEY)-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END \1-----\s*",
+)
+
+
+def pem_key_problem(data: bytes) -> str | None:
+    """Why ``data`` cannot be an unencrypted PEM private key, or None when it is whole: its
+    armour, its base64 and the length its DER declares, checked without loading the crypto
+    library (a broken generated key stops the start, not the first signature, while a
+    server that never signs still never imports cryptography)."""
+    found = _PEM_KEY_RE.fullmatch(data)
+    if found is None:
+        if b"ENCRYPTED PRIVATE KEY" in data:
+            return "it is encrypted (the server's key file must not be)"
+        return "it is not a PEM private key (BEGIN/END PRIVATE KEY lines around base64)"
+    try:
+        der = base64.b64decode(b"".join(found.group(2).split()), validate=True)
+    except binascii.Error:
+        return "its base64 is broken"
+    if len(der) < 2 or der[0] != 0x30:
+        return "its contents are not a key (no DER sequence)"
+    size, head = der[1], 2
+    if size & 0x80:
+        count = size & 0x7F
+        size, head = int.from_bytes(der[2 : 2 + count], "big"), 2 + count
+    if head + size != len(der):
+        return f"it is cut short or padded ({len(der)} bytes where the key says {head + size})"
+    return None
 
 
 def new_signing_key() -> bytes:
@@ -81,4 +114,5 @@ __all__ = [
     "LocalKeyProvider",
     "SigningProvider",
     "new_signing_key",
+    "pem_key_problem",
 ]

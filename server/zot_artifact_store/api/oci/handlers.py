@@ -14,6 +14,7 @@ import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
+import tornado.ioloop
 import tornado.web
 
 from ...auth.principal import Principal
@@ -27,8 +28,10 @@ from ...services.registry import (
     MAX_MANIFEST_BYTES,
     RegistryService,
     is_tag,
+    validate_digest,
     validate_name,
 )
+from ...storage import BlobWriter
 from ..base import SENDFILE_MIN_BYTES, BaseHandler, Route, route
 from ..httputil import parse_range
 from ..query import QueryCheckedHandler, takes
@@ -344,8 +347,10 @@ class BlobHandler(OCIHandler):
 
 @tornado.web.stream_request_body
 class BlobUploadHandler(OCIHandler):
-    """POST …/blobs/uploads/ and PATCH/PUT/GET/DELETE …/blobs/uploads/<id>: the body streams
-    into the upload's blob-store session through a queue."""
+    """POST …/blobs/uploads/ and PATCH/PUT/GET/DELETE …/blobs/uploads/<id>. A body that is
+    the whole blob (``POST ?digest=``, or ``PUT ?digest=`` on an upload that has received
+    nothing yet) streams into a blob write committed on its digest; a chunk streams into the
+    upload's blob-store session through a queue."""
 
     # POST: monolithic (?digest=) or cross-repository mount (?mount=&from=); PUT: ?digest=.
     query_parameters = takes(POST=("digest", "mount", "from"), PUT=("digest",))
@@ -356,6 +361,7 @@ class BlobUploadHandler(OCIHandler):
         await super().prepare()
         self._queue: asyncio.Queue[bytes | None] | None = None
         self._append: asyncio.Task[int] | None = None
+        self._writer: BlobWriter | None = None  # the whole blob, when the body is that
         name = self.path_args[0]
         method = self.request.method
         session = len(self.path_args) > 1 and self.path_args[1] is not None
@@ -370,6 +376,7 @@ class BlobUploadHandler(OCIHandler):
             await self.push(name)
         else:
             await self.pull(name)
+        digest = self.get_query_argument("digest", None)
         if method == "POST":
             mount, source = (
                 self.get_query_argument("mount", None),
@@ -380,14 +387,37 @@ class BlobUploadHandler(OCIHandler):
                 if await self.registry.mount(name, source, mount):
                     self.mounted = mount
                     return
+            if digest is not None:  # monolithic: the whole blob in this POST, no session
+                validate_name(name)
+                await self._write_whole_blob(digest)
+                return
             self.upload = await self.registry.start_upload(name)
         else:
             self.upload = await self.registry.get_upload(name, self.path_args[1])
+        if method == "PUT":
+            if not digest:
+                raise StoreError("DigestInvalid", "PUT needs ?digest=")
+            if not self.upload.session_id:  # nothing received yet: the body is the blob
+                await self._write_whole_blob(digest)
+                return
+            validate_digest(digest)  # before a byte of the last chunk is kept
         if method == "PATCH":
             await self._check_content_range()
-        if method in ("PATCH", "PUT", "POST"):
+        if method in ("PATCH", "PUT", "POST") and self._has_body():
             await self.registry.check_space(self._declared_length())
+            self.upload = await self.registry.open_session(self.upload)
             self._start_append()
+
+    async def _write_whole_blob(self, digest: str) -> None:
+        await self.registry.check_space(self._declared_length())
+        self._writer = await self.registry.blob_writer(digest)
+
+    def _has_body(self) -> bool:
+        """Whether bytes follow the headers (a declared length above 0, or a chunked body)."""
+        length = self._declared_length()
+        if length is not None:
+            return length > 0
+        return "chunked" in self.request.headers.get("Transfer-Encoding", "").lower()
 
     def _declared_length(self) -> int | None:
         """The body's Content-Length (None when it streams chunked)."""
@@ -431,6 +461,9 @@ class BlobUploadHandler(OCIHandler):
 
     async def receive(self, chunk: bytes) -> None:
         self.bytes_in += len(chunk)
+        if self._writer is not None:
+            await self._writer.write(chunk)
+            return
         if self._queue is None or self._append is None:
             return
         if self._append.done():  # the append failed (a full disk): answer now
@@ -448,6 +481,9 @@ class BlobUploadHandler(OCIHandler):
             await self.refuse_body(exc)
 
     async def refuse_body(self, error: StoreError) -> None:
+        writer, self._writer = getattr(self, "_writer", None), None
+        if writer is not None:  # a whole blob cut short keeps nothing, gone before the answer
+            await writer.abort()
         if self._queue is not None:  # what arrived so far stays in the session, as on a drop
             queue, self._queue = self._queue, None
             await queue.put(None)
@@ -461,9 +497,28 @@ class BlobUploadHandler(OCIHandler):
         return await self._append
 
     def on_connection_close(self) -> None:
-        if self._queue is not None:
-            self._queue.put_nowait(None)
+        self._drop_writer()
+        if getattr(self, "_queue", None) is not None:
+            self._queue.put_nowait(None)  # type: ignore[union-attr]
         super().on_connection_close()
+
+    def on_finish(self) -> None:
+        self._drop_writer()  # answered without committing it (an error): nothing is kept
+        super().on_finish()
+
+    def _drop_writer(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            self._writer = None
+            tornado.ioloop.IOLoop.current().add_callback(writer.abort)
+
+    async def _commit(self, name: str, upload: RegistryUpload | None) -> None:
+        """Commit the whole blob this request's body was, on its ``?digest=``; answer 201."""
+        writer, self._writer = self._writer, None
+        assert writer is not None
+        digest = self.get_query_argument("digest", None) or ""
+        info = await self.registry.commit_blob(name, writer, digest, upload)
+        self._created(name, info.digest)
 
     def _location(self) -> str:
         assert self.upload is not None
@@ -490,31 +545,30 @@ class BlobUploadHandler(OCIHandler):
         if getattr(self, "mounted", None):
             self._created(name, self.mounted)  # type: ignore[arg-type]
             return
-        size = await self._body_done() or 0
-        digest = self.get_query_argument("digest", None)
-        assert self.upload is not None
-        if digest is not None:  # monolithic: the whole blob in this POST
-            info = await self.registry.finish_upload(self.upload, digest)
-            self._created(name, info.digest)
+        if self._writer is not None:  # monolithic: the whole blob in this POST
+            await self._commit(name, None)
             return
+        size = await self._body_done() or 0
         self._progress(size, 202)
 
     async def patch(self, name: str, upload_id: str) -> None:
         if self._finished:  # the body was refused while it streamed in
             return
         size = await self._body_done()
-        assert size is not None
+        if size is None:  # an empty chunk
+            assert self.upload is not None
+            size = await self.registry.upload_size(self.upload)
         self._progress(size, 202)
 
     async def put(self, name: str, upload_id: str) -> None:
         if self._finished:  # the body was refused while it streamed in
             return
+        if self._writer is not None:  # the whole blob in this PUT: no session to finalize
+            await self._commit(name, self.upload)
+            return
         await self._body_done()
-        digest = self.get_query_argument("digest", None)
-        if not digest:
-            raise StoreError("DigestInvalid", "PUT needs ?digest=")
         assert self.upload is not None
-        info = await self.registry.finish_upload(self.upload, digest)
+        info = await self.registry.finish_upload(self.upload, self.get_query_argument("digest"))
         self._created(name, info.digest)
 
     async def get(self, name: str, upload_id: str) -> None:
