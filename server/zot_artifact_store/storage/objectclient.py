@@ -280,6 +280,11 @@ class ObjectClient(abc.ABC):
         """Start reading bytes ``[start, end)`` of ``key``: ObjectStoreError 404 when absent,
         416 when ``start`` is at or past its end."""
 
+    async def presign_get(self, key: str, expires: int) -> str | None:
+        """A URL anyone may GET ``key`` from for ``expires`` seconds, signed here (no request
+        to the backend); None when these credentials cannot sign one."""
+        return None
+
     @abc.abstractmethod
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
         """Make ``dest`` the concatenation of ``sources`` ((key, size), in order) inside the

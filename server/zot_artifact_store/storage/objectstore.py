@@ -473,6 +473,14 @@ class ObjectBlobStore(BlobStore):
             return None
         return BlobStat(digest, found[1], found[2])
 
+    async def presign(self, digest: str, expires: int) -> str | None:
+        """The backend's own signed GET URL of the object holding ``digest``'s bytes: its key,
+        or the data object a pointer names (never the pointer record itself)."""
+        found = await self._resolve(digest)
+        if found is None:
+            raise BlobNotFoundError(digest)
+        return await self.client.presign_get(found[0], expires)
+
     async def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = READ_CHUNK
     ) -> AsyncIterator[bytes]:
