@@ -191,6 +191,20 @@ class S3Client(ObjectClient):
         body: ObjectBody = got["Body"]
         return body
 
+    def readinto(self, body: ObjectBody, view: memoryview) -> int:
+        """Straight into ``view`` from the response under botocore's and urllib3's wrappers
+        (``http.client``'s ``readinto``: no new bytes per piece, no copy); their own
+        ``read`` returns new bytes each time. urllib3 does not see these reads, so it closes
+        the connection when the body is closed instead of pooling it (one new connection per
+        large download). A body with a Content-Encoding (never one this store wrote) takes the
+        wrappers' way."""
+        raw = getattr(body, "_raw_stream", None)
+        fp = getattr(raw, "_fp", None)
+        if fp is None or not hasattr(fp, "readinto") or raw.headers.get("Content-Encoding"):
+            return super().readinto(body, view)
+        n: int = fp.readinto(view)
+        return n
+
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A SigV4 query-signed GET URL (botocore presigns with SigV2 unless told; AWS
         regions opened since 2014 and most S3-compatible stores accept only SigV4). Signed
