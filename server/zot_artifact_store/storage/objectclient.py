@@ -240,13 +240,16 @@ class ObjectClient(abc.ABC):
         self.observe("get_object_body", "ok", time.monotonic() - started, 0, len(data))
         return data
 
+    # Whether this library can read a download into a buffer of ours (readinto), so that
+    # send_body moves the bytes without new ones per piece. Azure's and GCS's libraries
+    # cannot: their own reads cost more than the hand-over saved (measured on Azurite: no
+    # gain, benchmarks/RESULTS.md), so their downloads stream through the event loop.
+    fills_buffers = False
+
     def readinto(self, body: ObjectBody, view: memoryview) -> int:
         """Read up to ``len(view)`` bytes of a download into ``view`` (on a thread); 0 at its
-        end. This default copies what ``read`` returns; a library that can fill a buffer of
-        ours does so (S3)."""
-        data = body.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        end. Only where :attr:`fills_buffers`."""
+        raise NotImplementedError
 
     async def send_body(self, body: ObjectBody, sock_fd: int, size: int) -> int | None:
         """Send up to ``size`` bytes of a download straight to the connected non-blocking

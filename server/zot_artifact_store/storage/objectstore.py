@@ -553,7 +553,7 @@ class ObjectBlobStore(BlobStore):
         """Bytes ``[start, end)`` from the backend straight to the client's socket on a
         sender thread (``ObjectClient.send_body``), as far as that goes quickly; the caller
         streams the rest with :meth:`read` (which also sorts out a blob gone meanwhile)."""
-        if start >= end or self.client.sending >= SEND_THREADS:
+        if start >= end or not self.client.fills_buffers or self.client.sending >= SEND_THREADS:
             return 0
         cached = self._pointers.get(digest)
         if cached is not None:

@@ -191,17 +191,21 @@ class S3Client(ObjectClient):
         body: ObjectBody = got["Body"]
         return body
 
+    fills_buffers = True
+
     def readinto(self, body: ObjectBody, view: memoryview) -> int:
         """Straight into ``view`` from the response under botocore's and urllib3's wrappers
-        (``http.client``'s ``readinto``: no new bytes per piece, no copy); their own
-        ``read`` returns new bytes each time. urllib3 does not see these reads, so it closes
-        the connection when the body is closed instead of pooling it (one new connection per
-        large download). A body with a Content-Encoding (never one this store wrote) takes the
-        wrappers' way."""
+        (``http.client``'s ``readinto``: no new bytes per piece, no copy); their own ``read``
+        returns new bytes each time. urllib3 does not see these reads, so it closes the
+        connection when the body is closed instead of pooling it (one new connection per large
+        download). A body with a Content-Encoding (never one this store wrote) is read the
+        wrappers' way and copied in."""
         raw = getattr(body, "_raw_stream", None)
         fp = getattr(raw, "_fp", None)
         if fp is None or not hasattr(fp, "readinto") or raw.headers.get("Content-Encoding"):
-            return super().readinto(body, view)
+            data = body.read(len(view))
+            view[: len(data)] = data
+            return len(data)
         n: int = fp.readinto(view)
         return n
 
