@@ -258,3 +258,25 @@ def test_azure_redirects_to_a_read_only_sas_and_gcs_without_signing_keys_proxies
                 assert r.content == data
         finally:
             server.stop()
+
+
+def test_oras_pulls_an_artifact_through_redirects(
+    store: ServerProcess, proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import oras.client
+
+    monkeypatch.chdir(tmp_path)
+    hostname = f"127.0.0.1:{store.port}"
+    client = oras.client.OrasClient(hostname=hostname, insecure=True, auth_backend="token")
+    client.auth.set_basic_auth(*ROOT)
+    payload = os.urandom(2 * MiB + 3)
+    Path("report.bin").write_bytes(payload)
+    target = f"{hostname}/redirect/oras/report:1.0"
+    r = client.push(target=target, files=["report.bin:application/octet-stream"], quiet=True)
+    assert r.status_code == 201, r.text
+    proxy.reset()
+    files = client.pull(target=target, outdir=str(tmp_path / "pulled"))
+    assert [Path(f).read_bytes() for f in files] == [payload]
+    presigned = [s for s in proxy.seen("GET") if "X-Amz-Signature" in s.path]
+    assert presigned, "oras fetched the layer through the store, not from the backend"
+    assert all("authorization" not in s.headers for s in presigned)
