@@ -11,10 +11,20 @@ filesystem, fsync off), Azure Blob on Azurite, GCS on ``gcp-storage-emulator`` â
               repeated random block, read back in 1 MiB pieces and dropped;
 * ``store``   the same bytes PUT to and GET from a store on that backend through ``/v1``
               (one stream each way), with the store's peak RSS (``VmHWM``) during the PUT;
-* ``small``   4 KiB PUTs through ``/v1`` from 8 clients for ``--small-seconds``.
+* ``small``   4 KiB PUTs through ``/v1`` from 8 clients for ``--small-seconds``;
+* ``redirect`` (``--redirect``) the same bytes pushed as an OCI blob to a store with
+              ``storage.storageDriver.redirect`` on, and its ``GET /v2/â€¦/blobs/<digest>``
+              followed to the backend's signed URL.
+
+GETs through the store are read in 1 MiB pieces by ``--get-client``: ``urllib3`` (default:
+the HTTP library under botocore's direct read, same piece size) or ``httpx`` (what the runs
+before 2026-12-05 17:00 used; its 64 KiB reads cost the measuring process 0.7 s of CPU per GiB
+against urllib3's 0.2, on a machine of two cores). The store's CPU seconds per GiB of its
+``/v1`` GET are reported too.
 
     .venv/bin/python benchmarks/backends.py [--size-mib 1024] [--small-seconds 5]
         [--backends moto,zas,azurite,gcs] [--commit pointer,copy] [--rounds N] [--json OUT]
+        [--get-client urllib3|httpx] [--redirect]
 
 ``--commit`` runs each backend once per commit mode (``storage.storageDriver.commit``), the
 modes alternating, ``--rounds`` times over: the PUT ratio of pointer against copy commits
@@ -24,6 +34,7 @@ modes alternating, ``--rounds`` times over: the PUT ratio of pointer against cop
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import sys
@@ -39,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from benchmarks.run import emit_results, log, proc_status_kib
+from benchmarks.run import emit_results, log, proc_cpu_times, proc_status_kib
 from tests.fixtures.objectstores import (
     start_azurite,
     start_gcs_emulator,
@@ -156,9 +167,53 @@ def direct_gcs(client: Any, bucket: str, size: int) -> tuple[float, float]:
 # ---- through the store --------------------------------------------------------------------
 
 
-def through_store(store: ServerProcess, size: int, small_seconds: float) -> dict[str, Any]:
+def download(url: str, client: str) -> None:
+    """GET ``url`` (following a redirect, without sending the credentials to another host)
+    and drop the bytes, read in 1 MiB pieces."""
+    if client == "httpx":
+        with httpx.stream("GET", url, auth=ROOT, timeout=600, follow_redirects=True) as r:
+            r.raise_for_status()
+            for _ in r.iter_bytes(MIB):
+                pass
+        return
+    import urllib3
+
+    with urllib3.PoolManager(timeout=600) as pool:
+        r = pool.request(
+            "GET",
+            url,
+            headers=urllib3.make_headers(basic_auth=":".join(ROOT)),
+            preload_content=False,
+            redirect=True,  # urllib3 drops Authorization on a redirect to another host
+        )
+        if r.status != 200:
+            raise RuntimeError(f"GET {url}: {r.status}")
+        while r.read(MIB):
+            pass
+        r.release_conn()
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(proc_cpu_times(pid))
+
+
+def blob_digest(size: int) -> str:
+    h = hashlib.sha256()
+    for block in blocks(size):
+        h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def through_store(
+    store: ServerProcess,
+    size: int,
+    small_seconds: float,
+    get_client: str = "urllib3",
+    redirect: bool = False,
+) -> dict[str, Any]:
     assert store.proc is not None
     pid = store.proc.pid
+    extra: dict[str, Any] = {}
     with httpx.Client(base_url=store.url, auth=ROOT, timeout=600) as c:
         c.put("/v1/buckets/bench").raise_for_status()
         rss_before = proc_status_kib(pid, "VmHWM")
@@ -167,15 +222,22 @@ def through_store(store: ServerProcess, size: int, small_seconds: float) -> dict
             r = c.put("/v1/buckets/bench/objects/big", content=blocks(size))
             r.raise_for_status()
 
-        def get() -> None:
-            with c.stream("GET", "/v1/buckets/bench/objects/big") as r:
-                r.raise_for_status()
-                for _ in r.iter_bytes(MIB):
-                    pass
-
         put_s = timed(put)
         rss_after = proc_status_kib(pid, "VmHWM")
-        get_s = timed(get)
+        cpu_before = cpu_seconds(pid)
+        get_s = timed(lambda: download(f"{store.url}/v1/buckets/bench/objects/big", get_client))
+        extra["store_get_cpu_s_per_gib"] = round(
+            (cpu_seconds(pid) - cpu_before) / (size / (1 << 30)), 2
+        )
+        if redirect:
+            digest = blob_digest(size)
+            r = c.post("/v2/bench/blobs/uploads/", params={"digest": digest}, content=blocks(size))
+            r.raise_for_status()
+            url = f"{store.url}/v2/bench/blobs/{digest}"
+            status = c.get(url).status_code
+            if status != 307:
+                raise RuntimeError(f"redirect is on but the blob GET answered {status}")
+            extra["redirect_get_s"] = timed(lambda: download(url, get_client))
     done = [0] * 8
     stop = time.monotonic() + small_seconds
 
@@ -193,6 +255,7 @@ def through_store(store: ServerProcess, size: int, small_seconds: float) -> dict
     for t in threads:
         t.join()
     return {
+        **extra,
         "put_s": put_s,
         "get_s": get_s,
         "peak_rss_mib_start": round((rss_before or 0) / 1024, 1),
@@ -207,7 +270,13 @@ def start_store(work: Path, env: dict[str, str]) -> ServerProcess:
 
 
 def run_backend(
-    name: str, work: Path, size: int, small_seconds: float, commit: str = "pointer"
+    name: str,
+    work: Path,
+    size: int,
+    small_seconds: float,
+    commit: str = "pointer",
+    get_client: str = "urllib3",
+    redirect: bool = False,
 ) -> dict[str, Any]:
     root = f"/bench-{uuid.uuid4().hex[:8]}"
     stop: list[Callable[[], object]] = []
@@ -236,9 +305,11 @@ def run_backend(
             env = gcs.driver_env(bucket, root)
         else:
             raise SystemExit(f"unknown backend {name!r}")
-        store = start_store(work, {**env, "ZAS_STORAGE_STORAGEDRIVER_COMMIT": commit})
+        env["ZAS_STORAGE_STORAGEDRIVER_COMMIT"] = commit
+        env["ZAS_STORAGE_STORAGEDRIVER_REDIRECT"] = "true" if redirect else "false"
+        store = start_store(work, env)
         stop.append(store.stop)
-        via = through_store(store, size, small_seconds)
+        via = through_store(store, size, small_seconds, get_client, redirect)
     finally:
         for fn in reversed(stop):
             fn()
@@ -247,10 +318,15 @@ def run_backend(
         "direct_get_MB_s": rate(size, direct[1]),
         "store_put_MB_s": rate(size, via["put_s"]),
         "store_get_MB_s": rate(size, via["get_s"]),
-        **{k: v for k, v in via.items() if not k.endswith("_s") or k == "small_put_ops_s"},
+        **{k: v for k, v in via.items() if not k.endswith("_s") or k.endswith("ops_s")},
     }
     result["put_ratio"] = round(result["store_put_MB_s"] / result["direct_put_MB_s"], 2)
     result["get_ratio"] = round(result["store_get_MB_s"] / result["direct_get_MB_s"], 2)
+    if "redirect_get_s" in via:
+        result["redirect_get_MB_s"] = rate(size, via["redirect_get_s"])
+        result["redirect_get_ratio"] = round(
+            result["redirect_get_MB_s"] / result["direct_get_MB_s"], 2
+        )
     return result
 
 
@@ -262,6 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--commit", default="pointer", help="commit modes, comma-separated")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--get-client", choices=("urllib3", "httpx"), default="urllib3",
+        help="the HTTP client of the GETs through the store (1 MiB reads)",
+    )  # fmt: skip
+    p.add_argument(
+        "--redirect", action="store_true",
+        help="also GET an OCI blob with storage.storageDriver.redirect on (307 to the backend)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     results: dict[str, Any] = {"size_mib": args.size_mib, "runs": []}
     modes = args.commit.split(",")
@@ -271,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
                 with tempfile.TemporaryDirectory(prefix=f"zas-bench-{name}-") as work:
                     log(f"{name} ({commit}, round {rnd + 1}): {args.size_mib} MiB direct, store")
                     run = run_backend(
-                        name, Path(work), args.size_mib * MIB, args.small_seconds, commit
-                    )
+                        name, Path(work), args.size_mib * MIB, args.small_seconds, commit,
+                        args.get_client, args.redirect,
+                    )  # fmt: skip
                     run.update(backend=name, commit=commit, round=rnd + 1, load=os.getloadavg())
                     results["runs"].append(run)
                     log(f"{name} ({commit}): {run}")

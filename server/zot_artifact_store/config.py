@@ -276,6 +276,11 @@ class StorageDriverConfig(_Section):
     # small record naming the object the parts made; no second pass over the bytes) or "copy"
     # (the store's own server-side copy onto the key). Not Zot's; docs/adr/0006.
     commit: Literal["pointer", "copy"] = "pointer"
+    # OCI blob GETs (no Range) answered 307 to a URL the backend signed for ``redirectexpiry``
+    # seconds, so the bytes never pass through the store (docker distribution's ``redirect``).
+    # Off by default: clients must be able to reach the backend's endpoint.
+    redirect: bool = False
+    redirectexpiry: int = Field(1200, ge=60, le=604_800)
     # ---- azure: the account, its container, and a key, a connection string, or neither
     # (DefaultAzureCredential: workload identity, managed identity, environment).
     accountname: str | None = None
@@ -314,6 +319,8 @@ class StorageDriverConfig(_Section):
                 raise ValueError("accountname (or connectionstring) is required when name is azure")
             if self.accountkey and self.connectionstring:
                 raise ValueError("set accountkey or connectionstring, not both")
+        if self.redirect and not self.name:
+            raise ValueError("redirect needs an object store (name: s3, azure or gcs)")
         if bool(self.accesskey) != bool(self.secretkey):
             raise ValueError("set both accesskey and secretkey, or neither (default chain)")
         if self.ssekmskeyid and self.sse != "aws:kms":

@@ -13,12 +13,15 @@ import asyncio
 import hashlib
 import os
 import shutil
+import socket
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, S3Endpoint
@@ -80,6 +83,12 @@ class Harness:
     # Whether the storage refuses a create-only write of an existing object; without it, the
     # "exactly one writer creates it" and "appends never interleave" guarantees cannot hold.
     preconditions = True
+    # Whether the store gives signed GET URLs of its blobs (presign): S3, and Azure with an
+    # account key; not the filesystem, nor the GCS emulator (no credentials that can sign).
+    signs_urls = False
+    # Whether send_to_socket moves bytes itself (sendfile; S3's readinto); else it sends none
+    # and the caller streams everything.
+    sends_to_socket = True
 
     def require_preconditions(self) -> None:
         if not self.preconditions:
@@ -260,6 +269,8 @@ class ObjectStoreHarness(Harness):
 
 
 class S3Harness(ObjectStoreHarness):
+    signs_urls = True
+
     def __init__(self, endpoint: S3Endpoint, prefix: str) -> None:
         self.endpoint = endpoint
         self.raw = s3_client(endpoint.url, endpoint.access_key, endpoint.secret_key)
@@ -312,6 +323,9 @@ class S3Harness(ObjectStoreHarness):
 
 
 class AzureHarness(ObjectStoreHarness):
+    signs_urls = True
+    sends_to_socket = False
+
     def __init__(self, endpoint: AzureEndpoint, prefix: str) -> None:
         from azure.storage.blob import BlobServiceClient
 
@@ -365,6 +379,8 @@ class AzureHarness(ObjectStoreHarness):
 
 class GcsHarness(ObjectStoreHarness):
     """A bucket of its own in gcp-storage-emulator."""
+
+    sends_to_socket = False
 
     preconditions = False
     no_preconditions = (
@@ -537,6 +553,53 @@ async def test_range_read_of_large_blob_crosses_chunks(blob_store: BlobStore) ->
     start, end = MiB - 7, 4 * MiB + 3
     got = b"".join([c async for c in blob_store.read(info.digest, start, end)])
     assert got == data[start:end]
+
+
+def drain(sock: socket.socket, into: bytearray) -> None:
+    while chunk := sock.recv(1 << 20):
+        into += chunk
+
+
+async def test_send_to_socket_sends_exactly_the_range_it_reports(
+    blob_store: BlobStore, harness: Harness
+) -> None:
+    """The large-download path (sendfile from a file; an object store's body read into one
+    buffer and written from it on a thread): what it says it sent is the range's first bytes;
+    the caller streams the rest. A blob written in parts (an object store's pointer)."""
+    data = payload(6 * MiB + 5, seed=11)
+    info = await write_chunks(blob_store, [data[i : i + MiB] for i in range(0, len(data), MiB)])
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    received = bytearray()
+    reader = threading.Thread(target=drain, args=(theirs, received))
+    reader.start()
+    start, end = 3, len(data) - 2
+    try:
+        sent = await blob_store.send_to_socket(info.digest, ours.fileno(), start, end)
+    finally:
+        ours.close()
+        reader.join()
+        theirs.close()
+    assert (0 < sent <= end - start) if harness.sends_to_socket else sent == 0
+    assert bytes(received) == data[start : start + sent]
+
+
+async def test_a_presigned_url_serves_the_blob_bytes(
+    blob_store: BlobStore, harness: Harness
+) -> None:
+    """``storageDriver.redirect`` sends clients to this URL: the bytes of a blob written in
+    parts (the data object, never the pointer record) and of a small one."""
+    for data in (payload(6 * MiB + 5, seed=12), payload(1000, seed=13)):
+        info = await write_chunks(blob_store, [data[i : i + MiB] for i in range(0, len(data), MiB)])
+        url = await blob_store.presign(info.digest, 60)
+        if not harness.signs_urls:
+            assert url is None
+            return
+        assert url is not None
+        r = await asyncio.to_thread(httpx.get, url, timeout=30)
+        assert r.status_code == 200 and r.content == data
+    with pytest.raises(BlobNotFoundError):
+        await blob_store.presign(sha256(b"never stored"), 60)
 
 
 async def test_identical_content_is_stored_once_and_touched(

@@ -1,5 +1,6 @@
 """Large downloads (issue 23): on a plain-HTTP connection the body goes from the blob's file
-straight to the socket (``os.sendfile``), a slow reader gets the rest through the event loop,
+straight to the socket (``os.sendfile``; on an object store from the backend's body, on a
+sender thread — issue 17), a slow reader gets the rest through the event loop,
 and over TLS the bytes pass through the SSL layer. Whichever way, a client gets exactly the
 object's bytes, ranges stay exact, and the keep-alive connection serves the next request."""
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.objectstores import S3Endpoint
 from tests.fixtures.server import ServerProcess
 
 BODY = os.urandom(5 * 1024 * 1024 + 17)  # above the sendfile threshold, not block-aligned
@@ -25,9 +27,18 @@ END = len(BODY) - 1
 SLOW_BODY = os.urandom(48 * 1024 * 1024 + 5)
 
 
-@pytest.fixture(scope="module")
-def plain_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(tmp_path_factory.mktemp("downloads") / "data").start()
+@pytest.fixture(scope="module", params=["filesystem", "s3"])
+def plain_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """On the filesystem the body goes by ``sendfile``; on an object store (moto) from the
+    backend's body to the socket on a sender thread — the same hook, the same guarantees."""
+    base = tmp_path_factory.mktemp("downloads")
+    env: dict[str, str] = {}
+    if request.param == "s3":
+        moto: S3Endpoint = request.getfixturevalue("moto_s3")
+        env = moto.driver_env(base / "s3-secret", f"/downloads-{uuid.uuid4().hex[:8]}")
+    proc = ServerProcess(base / "data", env=env).start()
     yield proc
     proc.stop()
 

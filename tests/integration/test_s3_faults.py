@@ -6,6 +6,8 @@ nothing partial becomes visible and nothing committed is lost."""
 from __future__ import annotations
 
 import hashlib
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -75,6 +77,40 @@ async def test_a_response_cut_mid_body_is_resumed(store: S3BlobStore, proxy: Fau
     gets = [r for r in proxy.seen("GET", name)]
     assert [r.dropped for r in gets] == [True, True, False]
     assert gets[1].headers["range"] == f"bytes={3 * MiB + 17}-"
+
+
+async def test_a_download_sent_to_a_socket_stops_where_the_body_was_cut(
+    store: S3BlobStore, proxy: FaultProxy
+) -> None:
+    """The large-download path (the backend body straight to the client's socket) reports
+    the bytes that reached the socket; the caller streams the rest with ``read``, which
+    asks again from there."""
+    info = await store.put_bytes(DATA)
+    key = await store.location(info.digest)
+    assert key is not None
+    name = key.rsplit("/", 1)[1]
+    await store.stat(info.digest)  # the pointer is known: no peek at the record
+    proxy.drop_after(3 * MiB + 17, count=1, match=name)
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := theirs.recv(MiB):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        sent = await store.send_to_socket(info.digest, ours.fileno(), 5, len(DATA))
+    finally:
+        ours.close()
+        reader.join()
+        theirs.close()
+    assert sent == 3 * MiB + 17
+    assert bytes(received) == DATA[5 : 5 + sent]
+    rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
+    assert bytes(received) + rest == DATA[5:]
 
 
 async def test_parts_that_never_get_through_fail_the_write_cleanly(

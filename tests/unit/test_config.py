@@ -215,6 +215,8 @@ def test_s3_storage_driver_in_zot_shape_with_env_and_secret_files(tmp_path: Path
         ({"NAME": "s3", "BUCKET": "b", "CHUNKSIZE": "1048576"}, "storage.storageDriver.chunksize"),
         ({"NAME": "s3", "BUCKET": "b", "SSEKMSKEYID": "alias/x"}, "ssekmskeyid needs sse"),
         ({"NAME": "s3", "BUCKET": "b", "SECRETKEY_FILE": "/nonexistent"}, "cannot read"),
+        ({"REDIRECT": "true"}, "redirect needs an object store"),
+        ({"NAME": "s3", "BUCKET": "b", "REDIRECTEXPIRY": "10"}, "redirectexpiry"),
     ],
 )
 def test_s3_storage_driver_problems(driver: dict[str, str], says: str) -> None:
@@ -222,6 +224,18 @@ def test_s3_storage_driver_problems(driver: dict[str, str], says: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config(None, environ=environ)
     assert says in str(exc.value)
+
+
+def test_redirect_is_off_by_default_and_set_by_env() -> None:
+    assert load_config(None, environ={}).storage.storageDriver.redirect is False
+    environ = {
+        "ZAS_STORAGE_STORAGEDRIVER_NAME": "s3",
+        "ZAS_STORAGE_STORAGEDRIVER_BUCKET": "b",
+        "ZAS_STORAGE_STORAGEDRIVER_REDIRECT": "true",
+        "ZAS_STORAGE_STORAGEDRIVER_REDIRECTEXPIRY": "600",
+    }
+    driver = load_config(None, environ=environ).storage.storageDriver
+    assert (driver.redirect, driver.redirectexpiry) == (True, 600)
 
 
 def test_azure_storage_driver_from_yaml_env_and_files(tmp_path: Path) -> None:

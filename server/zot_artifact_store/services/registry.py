@@ -128,6 +128,12 @@ class RegistryService:
     def read_blob(self, digest: str, start: int, end: int) -> AsyncIterator[bytes]:
         return self.blobs.read(digest, start, end)
 
+    async def blob_url(self, digest: str, expires: int) -> str | None:
+        """A URL the backend signed for ``expires`` seconds that serves the blob's bytes (the
+        caller authorized the pull and checked the repository has it), or None when the
+        backend gives none."""
+        return await self.blobs.presign(digest, expires)
+
     async def send_blob_to_socket(self, digest: str, sock_fd: int, start: int, end: int) -> int:
         """Bytes ``[start, end)`` of a blob straight to a plain socket, as far as that goes
         quickly (``BlobStore.send_to_socket``); the caller streams the rest."""

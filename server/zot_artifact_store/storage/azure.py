@@ -307,17 +307,28 @@ class AzureClient(ObjectClient):
         read SAS signed with the account key, else the bearer token of the credential."""
         blob = self._blob(key)
         if self._account_key:
-            sas = generate_blob_sas(
-                blob.account_name,
-                self.options.container,
-                key,
-                account_key=self._account_key,
-                permission=BlobSasPermissions(read=True),
-                expiry=datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1),
-            )
-            return f"{blob.url}?{sas}", {}
+            return self._read_sas_url(key, 3600), {}
         token = self._token_credential.get_token(STORAGE_SCOPE).token
         return blob.url, {"source_authorization": f"Bearer {token}"}
+
+    def _read_sas_url(self, key: str, seconds: int) -> str:
+        """``key``'s URL with a read-only SAS signed with the account key, valid ``seconds``."""
+        assert self._account_key
+        blob = self._blob(key)
+        sas = generate_blob_sas(
+            blob.account_name,
+            self.options.container,
+            key,
+            account_key=self._account_key,
+            permission=BlobSasPermissions(read=True),
+            expiry=datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds),
+        )
+        return f"{blob.url}?{sas}"
+
+    async def presign_get(self, key: str, expires: int) -> str | None:
+        """A read SAS signed with the account key; None with a token credential (a user
+        delegation SAS would need a request to the service: not built, the store proxies)."""
+        return self._read_sas_url(key, expires) if self._account_key else None
 
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
         """Put Block From URL for each source range (up to ``copy_block`` each), then Put Block

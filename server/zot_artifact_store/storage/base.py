@@ -196,6 +196,13 @@ class BlobStore(abc.ABC):
         files sends nothing (0), which is always correct."""
         return 0
 
+    async def presign(self, digest: str, expires: int) -> str | None:
+        """A URL that lets whoever holds it GET the blob's bytes straight from the backend for
+        ``expires`` seconds (the caller has authorized the reader), or None when this backend
+        gives none (the filesystem; credentials that cannot sign): then the caller streams
+        the bytes itself. Raises :class:`BlobNotFoundError` when the blob is absent."""
+        return None
+
     async def read_all(self, digest: str) -> bytes:
         """Convenience for small blobs."""
         parts = [chunk async for chunk in self.read(digest)]

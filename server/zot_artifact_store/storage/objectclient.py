@@ -14,6 +14,8 @@ import asyncio
 import collections
 import ctypes
 import functools
+import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +46,13 @@ RETRYABLE_CODES = frozenset(
 
 
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+# Downloads sent straight from a backend body to a client's socket (send_body): threads of
+# their own, the buffer each reuses, and how long a client may leave its socket full before
+# the rest goes back to the event loop's stream.
+SEND_THREADS = 4
+SEND_BUFFER = 1 << 20
+SEND_STALL_MS = 250
 
 
 @functools.cache
@@ -166,6 +175,8 @@ class ObjectClient(abc.ABC):
         map_large_buffers()
         self.workers = max(8, 4 * settings.concurrency)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=self.backend)
+        self._senders = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix=self.backend + "-send")
+        self.sending = 0
         # Bytes of parts in flight, store-wide: bounded memory under many uploads.
         self.part_slots = asyncio.Semaphore(2 * settings.concurrency)
         self._closed = threading.Event()
@@ -229,9 +240,69 @@ class ObjectClient(abc.ABC):
         self.observe("get_object_body", "ok", time.monotonic() - started, 0, len(data))
         return data
 
+    # Whether this library can read a download into a buffer of ours (readinto), so that
+    # send_body moves the bytes without new ones per piece. Azure's and GCS's libraries
+    # cannot: their own reads cost more than the hand-over saved (measured on Azurite: no
+    # gain, benchmarks/RESULTS.md), so their downloads stream through the event loop.
+    fills_buffers = False
+
+    def readinto(self, body: ObjectBody, view: memoryview) -> int:
+        """Read up to ``len(view)`` bytes of a download into ``view`` (on a thread); 0 at its
+        end. Only where :attr:`fills_buffers`."""
+        raise NotImplementedError
+
+    async def send_body(self, body: ObjectBody, sock_fd: int, size: int) -> int | None:
+        """Send up to ``size`` bytes of a download straight to the connected non-blocking
+        socket ``sock_fd`` on a sender thread: the body is read into one reused buffer and
+        written from it, with no hop to the event loop and no new bytes per piece. Stops when
+        the body ends or fails (the caller resumes from what was sent) or the client leaves its
+        socket full for ``SEND_STALL_MS``; returns the bytes sent, None when every sender is
+        busy (nothing sent). A client gone raises its ``ConnectionError``. Closes ``body``."""
+        if self.sending >= SEND_THREADS:
+            body.close()
+            return None
+        self.sending += 1
+        started = time.monotonic()
+        try:
+            loop = asyncio.get_running_loop()
+            fut = loop.run_in_executor(self._senders, self._send_body, body, sock_fd, size)
+            # Not cancelled with the request: the thread still writes to the socket.
+            await asyncio.wait([fut])
+            sent: int = fut.result()
+        finally:
+            self.sending -= 1
+        self.observe("get_object_body", "ok", time.monotonic() - started, 0, sent)
+        return sent
+
+    def _send_body(self, body: ObjectBody, sock_fd: int, size: int) -> int:
+        view = memoryview(bytearray(min(size, SEND_BUFFER)))
+        poller = select.poll()
+        poller.register(sock_fd, select.POLLOUT)
+        sent = 0
+        try:
+            while sent < size:
+                try:
+                    n = self.readinto(body, view[: min(len(view), size - sent)])
+                except Exception:  # the backend failed: the caller asks again from `sent`
+                    return sent
+                if n == 0:
+                    return sent
+                off = 0
+                while off < n:
+                    try:
+                        off += os.write(sock_fd, view[off:n])
+                    except BlockingIOError:
+                        if not poller.poll(SEND_STALL_MS):
+                            return sent + off  # a slow client: the loop's stream goes on
+                sent += n
+            return sent
+        finally:
+            body.close()
+
     async def close(self) -> None:
         self._closed.set()
         await asyncio.to_thread(self._pool.shutdown, wait=True)
+        await asyncio.to_thread(self._senders.shutdown, wait=True)
         self.close_library()
 
     def close_library(self) -> None:
@@ -279,6 +350,11 @@ class ObjectClient(abc.ABC):
     async def get(self, key: str, start: int = 0, end: int | None = None) -> ObjectBody:
         """Start reading bytes ``[start, end)`` of ``key``: ObjectStoreError 404 when absent,
         416 when ``start`` is at or past its end."""
+
+    async def presign_get(self, key: str, expires: int) -> str | None:
+        """A URL anyone may GET ``key`` from for ``expires`` seconds, signed here (no request
+        to the backend); None when these credentials cannot sign one."""
+        return None
 
     @abc.abstractmethod
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:

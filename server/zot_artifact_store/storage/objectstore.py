@@ -80,7 +80,14 @@ from .base import (
     check_read_args,
     split_digest,
 )
-from .objectclient import ClientSettings, ObjectBody, ObjectClient, ObjectInfo, ObjectStoreError
+from .objectclient import (
+    SEND_THREADS,
+    ClientSettings,
+    ObjectBody,
+    ObjectClient,
+    ObjectInfo,
+    ObjectStoreError,
+)
 
 __all__ = ["ObjectBlobStore"]
 
@@ -473,6 +480,14 @@ class ObjectBlobStore(BlobStore):
             return None
         return BlobStat(digest, found[1], found[2])
 
+    async def presign(self, digest: str, expires: int) -> str | None:
+        """The backend's own signed GET URL of the object holding ``digest``'s bytes: its key,
+        or the data object a pointer names (never the pointer record itself)."""
+        found = await self._resolve(digest)
+        if found is None:
+            raise BlobNotFoundError(digest)
+        return await self.client.presign_get(found[0], expires)
+
     async def read(
         self, digest: str, start: int = 0, end: int | None = None, chunk_size: int = READ_CHUNK
     ) -> AsyncIterator[bytes]:
@@ -533,6 +548,28 @@ class ObjectBlobStore(BlobStore):
                 resumes += 1
             finally:
                 body.close()
+
+    async def send_to_socket(self, digest: str, sock_fd: int, start: int, end: int) -> int:
+        """Bytes ``[start, end)`` from the backend straight to the client's socket on a
+        sender thread (``ObjectClient.send_body``), as far as that goes quickly; the caller
+        streams the rest with :meth:`read` (which also sorts out a blob gone meanwhile)."""
+        if start >= end or not self.client.fills_buffers or self.client.sending >= SEND_THREADS:
+            return 0
+        cached = self._pointers.get(digest)
+        if cached is not None:
+            key = cached[0]
+        else:
+            found = await self._resolve(digest)
+            if found is None:
+                raise BlobNotFoundError(digest)
+            key = found[0]
+        try:
+            body = await self.client.get(key, start, end)
+        except ObjectStoreError as exc:
+            if exc.status in (404, 416) or exc.retryable:
+                return 0  # read() looks again, resumes, or says what is wrong
+            raise
+        return await self.client.send_body(body, sock_fd, end - start) or 0
 
     async def _peek(self, body: ObjectBody, digest: str, chunk_size: int) -> str | bytes:
         """The first bytes of a whole read of ``digest``'s key: the data object's key when

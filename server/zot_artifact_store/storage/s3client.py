@@ -85,16 +85,9 @@ class S3Client(ObjectClient):
     def __init__(self, options: S3Options) -> None:
         self.options = options
         super().__init__(options)
-        self._client = _session().create_client(
-            "s3",
-            region_name=options.region,
-            endpoint_url=options.endpoint_url,
-            use_ssl=options.secure,
-            verify=not options.skip_verify,
-            aws_access_key_id=options.access_key,
-            aws_secret_access_key=options.secret_key,
-            config=BotoConfig(
-                s3={"addressing_style": "path" if options.force_path_style else "auto"},
+        self._client = self._new_client(
+            BotoConfig(
+                s3={"addressing_style": self._addressing()},
                 max_pool_connections=self.workers,
                 retries={"mode": "standard"}
                 | ({"max_attempts": options.max_attempts} if options.max_attempts else {}),
@@ -103,7 +96,24 @@ class S3Client(ObjectClient):
                 # Integrity is ours (sha256 of every blob); no extra CRC pass per request.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
-            ),
+            )
+        )
+        self._presigner: Any = None
+
+    def _addressing(self) -> str:
+        return "path" if self.options.force_path_style else "auto"
+
+    def _new_client(self, config: BotoConfig) -> Any:
+        o = self.options
+        return _session().create_client(
+            "s3",
+            region_name=o.region,
+            endpoint_url=o.endpoint_url,
+            use_ssl=o.secure,
+            verify=not o.skip_verify,
+            aws_access_key_id=o.access_key,
+            aws_secret_access_key=o.secret_key,
+            config=config,
         )
 
     def describe(self) -> str:
@@ -146,6 +156,8 @@ class S3Client(ObjectClient):
 
     def close_library(self) -> None:
         self._client.close()
+        if self._presigner is not None:
+            self._presigner.close()
 
     # ---- the requests a store makes -----------------------------------------------------------
     async def head(self, key: str) -> ObjectInfo | None:
@@ -178,6 +190,44 @@ class S3Client(ObjectClient):
         got = await self.call("get_object", Key=key, **extra)
         body: ObjectBody = got["Body"]
         return body
+
+    fills_buffers = True
+
+    def readinto(self, body: ObjectBody, view: memoryview) -> int:
+        """Straight into ``view`` from the response under botocore's and urllib3's wrappers
+        (``http.client``'s ``readinto``: no new bytes per piece, no copy); their own ``read``
+        returns new bytes each time. urllib3 does not see these reads, so it closes the
+        connection when the body is closed instead of pooling it (one new connection per large
+        download). A body with a Content-Encoding (never one this store wrote) is read the
+        wrappers' way and copied in."""
+        raw = getattr(body, "_raw_stream", None)
+        fp = getattr(raw, "_fp", None)
+        if fp is None or not hasattr(fp, "readinto") or raw.headers.get("Content-Encoding"):
+            data = body.read(len(view))
+            view[: len(data)] = data
+            return len(data)
+        n: int = fp.readinto(view)
+        return n
+
+    async def presign_get(self, key: str, expires: int) -> str | None:
+        """A SigV4 query-signed GET URL (botocore presigns with SigV2 unless told; AWS
+        regions opened since 2014 and most S3-compatible stores accept only SigV4). Signed
+        here, on the pool: the default credential chain may ask a metadata service."""
+
+        def sign() -> str:
+            if self._presigner is None:
+                self._presigner = self._new_client(
+                    BotoConfig(
+                        signature_version="s3v4", s3={"addressing_style": self._addressing()}
+                    )
+                )
+            params = {"Bucket": self.options.bucket, "Key": key}
+            url: str = self._presigner.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires
+            )
+            return url
+
+        return await self.run(self._guarded, "presign_get_object", sign)
 
     def write_args(self) -> dict[str, Any]:
         """Settings of every object this store creates (PutObject, CreateMultipartUpload,

@@ -317,6 +317,8 @@ class BlobHandler(OCIHandler):
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Accept-Ranges", "bytes")
         rng = parse_range(self.request.headers.get("Range"), size)
+        if send_body and rng is None and await self._redirect(digest):
+            return
         start, end = (rng.start, rng.end) if rng else (0, size)
         if rng is not None:
             self.set_status(206)
@@ -329,6 +331,24 @@ class BlobHandler(OCIHandler):
             await self.stream_out(self.registry.read_blob(digest, start, end))
         if not self._finished:
             self.finish()
+
+    async def _redirect(self, digest: str) -> bool:
+        """``storageDriver.redirect``: answer 307 to the backend's signed URL of the blob, so
+        its bytes go from the backend to the client (docker distribution's redirect). Only
+        after the pull was authorized (and audited) and the repository was found to hold the
+        blob; ranges stay proxied (a client may not send its Range again after a redirect)."""
+        driver = self.ctx.config.storage.storageDriver
+        if not driver.redirect:
+            return False
+        url = await self.registry.blob_url(digest, driver.redirectexpiry)
+        if url is None:
+            return False
+        self.set_status(307)
+        self.set_header("Location", url)
+        self.set_header("Content-Length", "0")
+        self.clear_header("Content-Type")
+        self.finish()
+        return True
 
     async def get(self, name: str, digest: str) -> None:
         await self._serve(name, digest, send_body=True)
