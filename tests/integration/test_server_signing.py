@@ -171,8 +171,12 @@ def test_a_broken_generated_key_stops_the_start_and_says_what_to_do(
     pem = data / "signing-key.pem"
     good = pem.read_bytes()
     pem.write_bytes(damage(good))
-    with pytest.raises(RuntimeError, match="server exited with") as exc:
-        ServerProcess(data).start()
+    refused = ServerProcess(data)
+    try:
+        with pytest.raises(RuntimeError, match="server exited with") as exc:
+            refused.start()
+    finally:
+        refused.stop()  # had it started, it must not outlive the test
     said = str(exc.value)
     assert f"generated signing key {pem} is unusable" in said and "move it away" in said
     pem.write_bytes(good)  # restored: it starts and signs with the same key
