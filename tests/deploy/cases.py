@@ -73,6 +73,8 @@ CASES = [
                     "forcepathstyle": True,
                     "rootdirectory": "prod",
                     "sse": "AES256",
+                    "redirect": True,
+                    "redirectexpiry": 600,
                     "credentials": {"accessKey": "AKIAEXAMPLE", "secretKey": "s3cr3t-key-value"},
                 },
             },

@@ -148,6 +148,10 @@ def test_the_rendered_config_loads_in_the_server(rendered: Any, tmp_path: Path) 
     if storage_type == "gcs":
         assert driver.bucket == values["storage"]["gcs"]["bucket"]
         assert driver.keyfile and Path(driver.keyfile).read_text() == STAND_INS["key.json"]
+    if storage_type in ("s3", "azure"):  # OCI pulls redirected to the backend: opt-in
+        chosen = values["storage"][storage_type]
+        assert driver.redirect is chosen.get("redirect", False)
+        assert driver.redirectexpiry == chosen.get("redirectexpiry", 1200)
     if storage_type == "s3":
         assert driver.bucket == values["storage"]["s3"]["bucket"]
         assert driver.accesskey and driver.secretkey

@@ -181,14 +181,14 @@ what to set instead.
 {{- $storage := dict "rootDirectory" "/var/lib/zas" "gc" $v.storage.gc.enabled "gcDelay" $v.storage.gc.delay "gcInterval" $v.storage.gc.interval "untaggedRetention" $v.storage.gc.untaggedRetention -}}
 {{- if eq $v.storage.type "s3" -}}
 {{- $s3 := $v.storage.s3 -}}
-{{- $driver := dict "name" "s3" "bucket" $s3.bucket "region" $s3.region "rootdirectory" $s3.rootdirectory "forcepathstyle" $s3.forcepathstyle "secure" $s3.secure "skipverify" $s3.skipverify "chunksize" (int64 $s3.chunksize) -}}
+{{- $driver := dict "name" "s3" "bucket" $s3.bucket "region" $s3.region "rootdirectory" $s3.rootdirectory "forcepathstyle" $s3.forcepathstyle "secure" $s3.secure "skipverify" $s3.skipverify "chunksize" (int64 $s3.chunksize) "redirect" $s3.redirect "redirectexpiry" (int64 $s3.redirectexpiry) -}}
 {{- range $key := list "regionendpoint" "storageclass" "sse" "ssekmskeyid" -}}
 {{- with index $s3 $key }}{{ $_ := set $driver $key . }}{{ end -}}
 {{- end -}}
 {{- $_ := set $storage "storageDriver" $driver -}}
 {{- else if eq $v.storage.type "azure" -}}
 {{- $az := $v.storage.azure -}}
-{{- $driver := dict "name" "azure" "container" $az.container "rootdirectory" $az.rootdirectory "realm" $az.realm "chunksize" (int64 $az.chunksize) -}}
+{{- $driver := dict "name" "azure" "container" $az.container "rootdirectory" $az.rootdirectory "realm" $az.realm "chunksize" (int64 $az.chunksize) "redirect" $az.redirect "redirectexpiry" (int64 $az.redirectexpiry) -}}
 {{- range $key := list "accountname" "endpoint" -}}
 {{- with index $az $key }}{{ $_ := set $driver $key . }}{{ end -}}
 {{- end -}}
