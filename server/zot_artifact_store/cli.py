@@ -41,6 +41,11 @@ log = logging.getLogger("zot_artifact_store")
 
 # The container image (Containerfile): where it reads its config and keeps its data.
 CONTAINER_CONFIG = "/etc/zas/config.yaml"
+# The largest piece of a request body handed to a handler: under glibc's 1 MiB mmap threshold
+# (storage/objectclient.map_large_buffers), so each piece comes from the heap, not from an
+# mmap of its own faulted in page by page and unmapped again (1 MiB pieces cost the store
+# 2-3 s more CPU per GiB PUT to S3: benchmarks/RESULTS.md, issue 17).
+BODY_CHUNK = 512 << 10
 CONTAINER_DEFAULTS: dict[str, Any] = {
     "http.address": "0.0.0.0",
     "storage.rootDirectory": "/var/lib/zas",
@@ -130,7 +135,7 @@ async def _serve_worker(
         ssl_options=ssl_ctx,
         **server_limits(config.http),
         limits=ConnectionLimits.from_config(config.http),
-        chunk_size=1 << 20,
+        chunk_size=BODY_CHUNK,
         decompress_request=False,
     )
     server.guard.observer = ctx.metrics.connection_cut

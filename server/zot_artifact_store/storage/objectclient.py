@@ -45,7 +45,7 @@ RETRYABLE_CODES = frozenset(
 )
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 # Downloads sent straight from a backend body to a client's socket (send_body): threads of
 # their own, the buffer each reuses, and how long a client may leave its socket full before
@@ -57,17 +57,75 @@ SEND_STALL_MS = 250
 
 @functools.cache
 def map_large_buffers() -> bool:
-    """Have glibc serve every allocation of 1 MiB or more (parts; request body chunks) with
-    its own mmap, returned to the system when freed. By default the threshold is dynamic:
-    after the first large buffer is freed it rises past that size, and parts and chunks then
-    come from the heap arenas of whichever threads allocate and free them, memory the process
-    keeps and fragments (benchmarks/RESULTS.md, issue 17: peak RSS of a 1 GiB PUT 212-228 MiB
-    without, 131-143 with). False where it does not apply (not glibc)."""
+    """Have glibc serve every allocation of 1 MiB or more (parts) with its own mmap, returned
+    to the system when freed, and keep up to 16 MiB free at the top of the heap. By default
+    the thresholds are dynamic: after the first large buffer is freed the mmap threshold rises
+    past that size, and parts then come from the heap arenas of whichever threads allocate and
+    free them, memory the process keeps and fragments (benchmarks/RESULTS.md, issue 17: peak
+    RSS of a 1 GiB PUT 212-228 MiB without, 131-143 with). Fixing the mmap threshold also
+    fixes the trim threshold at glibc's 128 KiB, and the heap would then be given back and
+    faulted in again for every few request-body pieces (``BODY_CHUNK``, 512 KiB): 16 MiB
+    keeps them in the heap. Parts are reused (:class:`PartBuffers`). False where it does not
+    apply (not glibc)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20))
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 16 << 20)
+        )
     except (OSError, AttributeError):
         return False
+
+
+class PartBuffers:
+    """Part buffers that uploads hand back when a part is sent, for the next part of any
+    upload to fill: each new one would cost a fresh mmap, a page fault per 4 KiB touched and
+    an munmap (glibc maps every buffer of 1 MiB or more on its own, :func:`map_large_buffers`)
+    — 0.7 s of CPU per GiB stored on this machine (benchmarks/RESULTS.md, issue 17). At most
+    ``keep`` buffers wait here, and they are let go after ``idle`` seconds without use, so a
+    quiet store holds none."""
+
+    def __init__(self, keep: int, idle: float = 30.0) -> None:
+        self.keep, self.idle = keep, idle
+        self._free: list[bytearray] = []
+        self._used = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def take(self, size: int) -> bytearray | None:
+        """A free buffer of exactly ``size`` bytes (its content is stale), or None."""
+        for i, buf in enumerate(self._free):
+            if len(buf) == size:
+                self._used = time.monotonic()
+                return self._free.pop(i)
+        return None
+
+    def give(self, buf: bytearray) -> None:
+        """``buf`` is no longer read by anyone: keep it for another part, or let it go."""
+        if len(self._free) >= self.keep:
+            return
+        self._free.append(buf)
+        self._used = time.monotonic()
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.idle, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._free:
+            return
+        left = self._used + self.idle - time.monotonic()
+        if left <= 0:
+            self._free.clear()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(left, self._expire)
+
+    def clear(self) -> None:
+        self._free.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def held(self) -> int:
+        return sum(len(b) for b in self._free)
 
 
 class ObjectStoreError(StorageBackendError):
@@ -179,6 +237,7 @@ class ObjectClient(abc.ABC):
         self.sending = 0
         # Bytes of parts in flight, store-wide: bounded memory under many uploads.
         self.part_slots = asyncio.Semaphore(2 * settings.concurrency)
+        self.part_buffers = PartBuffers(keep=settings.concurrency + 1)
         self._closed = threading.Event()
         self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_cooldown)
         # (backend, operation, outcome, seconds, bytes sent, bytes received) → metrics
@@ -300,6 +359,7 @@ class ObjectClient(abc.ABC):
             body.close()
 
     async def close(self) -> None:
+        self.part_buffers.clear()
         self._closed.set()
         await asyncio.to_thread(self._pool.shutdown, wait=True)
         await asyncio.to_thread(self._senders.shutdown, wait=True)
@@ -474,6 +534,12 @@ class PartUploader(abc.ABC):
             taken.append(piece)
             size += len(piece)
         self._filled -= n
+        if self.part_type is bytearray and (buf := self.client.part_buffers.take(n)) is not None:
+            at = 0
+            for piece in taken:
+                buf[at : at + len(piece)] = piece
+                at += len(piece)
+            return buf  # type: ignore[return-value]
         return self.part_type().join(taken)
 
     async def _hash(self, block: bytes) -> None:
@@ -500,7 +566,24 @@ class PartUploader(abc.ABC):
             raise ObjectStoreError("upload_part", "TooManyParts", 400, "too many parts")
         fut = asyncio.ensure_future(self._upload(self._handle, self._number, part))
         fut.add_done_callback(lambda _f: self.client.part_slots.release())
+        if isinstance(part, bytearray):
+            fut.add_done_callback(functools.partial(self._recycle, part, self._hashing))
         self._inflight.append(fut)
+
+    def _recycle(
+        self, part: bytearray, hashing: asyncio.Future[Any] | None, sent: asyncio.Future[Any]
+    ) -> None:
+        """Hand ``part`` back for another part once nothing reads it: its request is over (a
+        cancelled one may still be on its thread: that buffer is left to the collector) and
+        ``on_part`` has hashed it."""
+        if sent.cancelled():
+            return
+        if hashing is not None and not hashing.done():
+            hashing.add_done_callback(
+                lambda h: None if h.cancelled() else self._recycle(part, None, sent)
+            )
+            return
+        self.client.part_buffers.give(part)
 
     async def _reap(self, when: str = asyncio.ALL_COMPLETED) -> None:
         done, pending = await asyncio.wait(self._inflight, return_when=when)

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import botocore.auth
+import botocore.handlers
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -34,6 +36,26 @@ __all__ = ["ObjectStoreError", "S3Client", "S3Options", "S3PartUploader"]
 MIN_PART = 5 * MiB  # S3: every part but the last
 MAX_PART = 5 << 30  # S3: largest part, and largest single CopyObject
 MAX_PARTS = 10_000
+
+# botocore signs with awscrt's SigV4 whenever awscrt is installed (the store needs it for
+# CRC checksums), and over plain HTTP the CRT hashes each part by reading it back through
+# Python callbacks. The store's clients sign with botocore's own S3 SigV4 classes instead
+# (one hashlib.sha256 over the part): the same signatures, 10-14 % more PUT throughput
+# through the store (benchmarks/RESULTS.md, issue 17). Other botocore clients in the
+# process keep botocore's choice.
+PURE_SIGV4 = "s3v4-botocore"
+botocore.auth.AUTH_TYPE_MAPS.setdefault(PURE_SIGV4, botocore.auth.S3SigV4Auth)
+botocore.auth.AUTH_TYPE_MAPS.setdefault(PURE_SIGV4 + "-query", botocore.auth.S3SigV4QueryAuth)
+
+
+def choose_pure_sigv4(signature_version: Any, **kwargs: Any) -> Any:
+    """``choose-signer`` for the store's clients: what botocore would choose, with its
+    pure-Python S3 SigV4 where that choice is the CRT-backed ``s3v4`` (or its query form)."""
+    chosen = botocore.handlers.set_operation_specific_signer(**kwargs)
+    version = signature_version if chosen is None else chosen
+    if isinstance(version, str) and version in ("s3v4", "s3v4-query"):
+        return PURE_SIGV4 + version.removeprefix("s3v4")
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -105,7 +127,7 @@ class S3Client(ObjectClient):
 
     def _new_client(self, config: BotoConfig) -> Any:
         o = self.options
-        return _session().create_client(
+        client = _session().create_client(
             "s3",
             region_name=o.region,
             endpoint_url=o.endpoint_url,
@@ -115,6 +137,8 @@ class S3Client(ObjectClient):
             aws_secret_access_key=o.secret_key,
             config=config,
         )
+        client.meta.events.register("choose-signer.s3", choose_pure_sigv4)
+        return client
 
     def describe(self) -> str:
         return self.options.describe()
