@@ -41,8 +41,8 @@ log = logging.getLogger("zot_artifact_store")
 
 # The container image (Containerfile): where it reads its config and keeps its data.
 CONTAINER_CONFIG = "/etc/zas/config.yaml"
-# The largest piece of a request body handed to a handler: under glibc's 1 MiB mmap threshold
-# (storage/objectclient.map_large_buffers), so each piece comes from the heap, not from an
+# The largest piece of a request body handed to a handler: under glibc's mmap threshold
+# (storage/objectclient.MMAP_THRESHOLD), so each piece comes from the heap, not from an
 # mmap of its own faulted in page by page and unmapped again (1 MiB pieces cost the store
 # 2-3 s more CPU per GiB PUT to S3: benchmarks/RESULTS.md, issue 17).
 BODY_CHUNK = 512 << 10

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.objectstores import S3Endpoint
+from tests.fixtures.objectstores import AzureEndpoint, S3Endpoint
 from tests.fixtures.server import ServerProcess
 
 BODY = os.urandom(5 * 1024 * 1024 + 17)  # above the sendfile threshold, not block-aligned
@@ -27,17 +27,21 @@ END = len(BODY) - 1
 SLOW_BODY = os.urandom(48 * 1024 * 1024 + 5)
 
 
-@pytest.fixture(scope="module", params=["filesystem", "s3"])
+@pytest.fixture(scope="module", params=["filesystem", "s3", "azure"])
 def plain_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """On the filesystem the body goes by ``sendfile``; on an object store (moto) from the
-    backend's body to the socket on a sender thread — the same hook, the same guarantees."""
+    """On the filesystem the body goes by ``sendfile``; on an object store (moto, Azurite) from
+    the backend's body to the socket on a sender thread — the same hook, the same guarantees
+    (Azure: its download blocks, the next fetched while one is sent)."""
     base = tmp_path_factory.mktemp("downloads")
     env: dict[str, str] = {}
     if request.param == "s3":
         moto: S3Endpoint = request.getfixturevalue("moto_s3")
         env = moto.driver_env(base / "s3-secret", f"/downloads-{uuid.uuid4().hex[:8]}")
+    elif request.param == "azure":
+        azurite: AzureEndpoint = request.getfixturevalue("azurite")
+        env = azurite.driver_env(base / "azure-key", f"downloads-{uuid.uuid4().hex[:8]}")
     proc = ServerProcess(base / "data", env=env).start()
     yield proc
     proc.stop()

@@ -18,7 +18,7 @@ import os
 import select
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -55,22 +55,30 @@ SEND_BUFFER = 1 << 20
 SEND_STALL_MS = 250
 
 
+# glibc serves allocations above this with an mmap of their own: every part (8 MiB and up),
+# but not Azure's 4 MiB download blocks nor the 1 MiB reads cut from them.
+MMAP_THRESHOLD = 4 * MiB + 64 * 1024
+TRIM_THRESHOLD = 16 * MiB
+
+
 @functools.cache
 def map_large_buffers() -> bool:
-    """Have glibc serve every allocation of 1 MiB or more (parts) with its own mmap, returned
-    to the system when freed, and keep up to 16 MiB free at the top of the heap. By default
-    the thresholds are dynamic: after the first large buffer is freed the mmap threshold rises
-    past that size, and parts then come from the heap arenas of whichever threads allocate and
-    free them, memory the process keeps and fragments (benchmarks/RESULTS.md, issue 17: peak
-    RSS of a 1 GiB PUT 212-228 MiB without, 131-143 with). Fixing the mmap threshold also
-    fixes the trim threshold at glibc's 128 KiB, and the heap would then be given back and
-    faulted in again for every few request-body pieces (``BODY_CHUNK``, 512 KiB): 16 MiB
-    keeps them in the heap. Parts are reused (:class:`PartBuffers`). False where it does not
-    apply (not glibc)."""
+    """Have glibc serve every allocation above ``MMAP_THRESHOLD`` (parts) with its own mmap,
+    returned to the system when freed, and keep up to 16 MiB free at the top of the heap. By
+    default the thresholds are dynamic: after the first large buffer is freed the mmap
+    threshold rises past that size, and parts then come from the heap arenas of whichever
+    threads allocate and free them, memory the process keeps and fragments
+    (benchmarks/RESULTS.md, issue 17: peak RSS of a 1 GiB PUT 212-228 MiB without, 131-143
+    with). Fixing the mmap threshold also fixes the trim threshold at glibc's 128 KiB, and the
+    heap would then be given back and faulted in again for every few request-body pieces
+    (``BODY_CHUNK``, 512 KiB): 16 MiB keeps them in the heap. Buffers below the threshold
+    that were each an mmap, faulted in page by page and unmapped again (a 1 MiB threshold:
+    request pieces, Azure's download blocks) cost 0.6-4 s of CPU per GiB. Sent S3 parts are
+    reused (:class:`PartBuffers`). False where it does not apply (not glibc)."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, 16 << 20)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         )
     except (OSError, AttributeError):
         return False
@@ -299,10 +307,10 @@ class ObjectClient(abc.ABC):
         self.observe("get_object_body", "ok", time.monotonic() - started, 0, len(data))
         return data
 
-    # Whether this library can read a download into a buffer of ours (readinto), so that
-    # send_body moves the bytes without new ones per piece. Azure's and GCS's libraries
-    # cannot: their own reads cost more than the hand-over saved (measured on Azurite: no
-    # gain, benchmarks/RESULTS.md), so their downloads stream through the event loop.
+    # Whether downloads can go straight to a client's socket on a sender thread (send_body):
+    # S3 reads into a buffer of ours (readinto), no new bytes per piece; Azure sends its
+    # library's download blocks, the next fetched while one is sent (body_pieces). GCS's
+    # downloads stream through the event loop.
     fills_buffers = False
 
     def readinto(self, body: ObjectBody, view: memoryview) -> int:
@@ -333,29 +341,40 @@ class ObjectClient(abc.ABC):
         self.observe("get_object_body", "ok", time.monotonic() - started, 0, sent)
         return sent
 
-    def _send_body(self, body: ObjectBody, sock_fd: int, size: int) -> int:
+    def body_pieces(self, body: ObjectBody, size: int) -> Iterator[memoryview]:
+        """Up to ``size`` bytes of a download in pieces, for :meth:`send_body` (on its thread):
+        read into one reused buffer (a piece is valid until the next is asked for). Ends early
+        when the backend fails or the body ends."""
         view = memoryview(bytearray(min(size, SEND_BUFFER)))
+        left = size
+        while left > 0:
+            try:
+                n = self.readinto(body, view[: min(len(view), left)])
+            except Exception:  # the backend failed: the caller asks again from what was sent
+                return
+            if n == 0:
+                return
+            left -= n
+            yield view[:n]
+
+    def _send_body(self, body: ObjectBody, sock_fd: int, size: int) -> int:
         poller = select.poll()
         poller.register(sock_fd, select.POLLOUT)
+        pieces = self.body_pieces(body, size)
         sent = 0
         try:
-            while sent < size:
-                try:
-                    n = self.readinto(body, view[: min(len(view), size - sent)])
-                except Exception:  # the backend failed: the caller asks again from `sent`
-                    return sent
-                if n == 0:
-                    return sent
+            for piece in pieces:
                 off = 0
-                while off < n:
+                while off < len(piece):
                     try:
-                        off += os.write(sock_fd, view[off:n])
+                        off += os.write(sock_fd, piece[off:])
                     except BlockingIOError:
                         if not poller.poll(SEND_STALL_MS):
                             return sent + off  # a slow client: the loop's stream goes on
-                sent += n
+                sent += off
             return sent
         finally:
+            pieces.close()
             body.close()
 
     async def close(self) -> None:
