@@ -6,7 +6,10 @@ holds and goes on from there — the blob is whole and nothing is sent twice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import socket
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
@@ -18,6 +21,7 @@ from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint
 from zot_artifact_store.storage import BlobStore
 from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
 from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
+from zot_artifact_store.storage.objectclient import ObjectStoreError
 from zot_artifact_store.storage.objectstore import ObjectBlobStore
 
 MiB = 1 << 20
@@ -143,3 +147,44 @@ async def test_gcs_chunk_kept_but_its_answer_lost(
     chunks = [r for r in proxy.seen("PUT", "upload_id=") if r.forwarded]
     statuses = [r for r in chunks if r.headers.get("content-range") == "bytes */*"]
     assert len(statuses) == 1  # one question after the lost answer, then on from the answer
+
+
+async def test_azure_backend_that_never_answers_fails_within_its_read_timeout(
+    azurite: AzureEndpoint,
+) -> None:
+    """``readTimeout`` reaches the library's transport: a backend that accepts the connection
+    and never answers fails the write as a retryable error after about that long (the store
+    had left its own transport at azure-core's 300 s, and requests hung that long)."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(silent.accept()[0])  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    store = AzureBlobStore(
+        AzureOptions(
+            container=azurite.container,
+            account_name=azurite.account_name,
+            account_key=azurite.account_key,
+            endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}/{azurite.account_name}",
+            prefix=f"silent-{uuid.uuid4().hex[:8]}/",
+            read_timeout=1.0,
+            connect_timeout=1.0,
+            max_attempts=1,
+        )
+    )
+    try:
+        with pytest.raises(ObjectStoreError) as err:
+            await asyncio.wait_for(store.client.put("k", b"x" * 100), timeout=30)
+        assert err.value.retryable
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+        silent.close()
+        await store.client.close()
