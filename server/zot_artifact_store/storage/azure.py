@@ -60,7 +60,10 @@ __all__ = ["AzureBlobStore", "AzureOptions"]
 MAX_BLOCK = 4000 * MiB  # Put Block: largest block
 MAX_BLOCKS = 50_000  # committed blocks in one blob
 COPY_BLOCK = 100 * MiB  # Put Block From URL: the range each staged copy carries (default)
-READ_BLOCK = 4 * MiB  # a download fetches this much per request (bounded memory per reader)
+# A download fetches one block of the store's own writing per request (``part_size``, 8 MiB):
+# reads aligned with the blocks. 4 MiB reads of 8 MiB blocks cost Azurite 12 s of CPU per GiB
+# of a 2 GiB blob against 1.4 s aligned (benchmarks/RESULTS.md, issue 17); real Azure bills
+# per request. At most two blocks per download are held (one sent, one fetched ahead).
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
@@ -119,9 +122,9 @@ class AzureClient(ObjectClient):
                 retry_total=max(0, options.max_attempts - 1),
                 random_jitter_range=1,
             ),
-            "max_single_get_size": READ_BLOCK,
+            "max_single_get_size": options.part_size,
             "max_single_put_size": MAX_BLOCK,
-            "max_chunk_get_size": READ_BLOCK,
+            "max_chunk_get_size": options.part_size,
         }
         # The transport's own settings: the library applies these only to a transport it
         # makes itself, so one given to it read downloads 4 KiB at a time (3.3 s of CPU per
@@ -200,27 +203,26 @@ class AzureClient(ObjectClient):
 
     def body_pieces(self, body: ObjectBody, size: int) -> Iterator[memoryview]:
         assert isinstance(body, _Download)
-        ready: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=1)
+        ready: queue.Queue[bytes | BaseException | None] = queue.Queue()
+        held = threading.Semaphore(2)  # blocks alive: the one being sent, one fetched ahead
         stop = threading.Event()
 
-        def hand(item: bytes | BaseException | None) -> bool:
-            while not stop.is_set():
-                try:
-                    ready.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
         def fetch() -> None:
-            try:
-                for block in body.chunks():
-                    if not hand(block):
+            blocks = body.chunks()
+            while True:
+                while not held.acquire(timeout=0.1):
+                    if stop.is_set():
                         return
-            except Exception as exc:  # the backend failed: the sender stops there
-                hand(exc)
-                return
-            hand(None)
+                if stop.is_set():
+                    return
+                try:
+                    block = next(blocks, None)
+                except Exception as exc:  # the backend failed: the sender stops there
+                    ready.put(exc)
+                    return
+                ready.put(block)
+                if block is None:
+                    return
 
         fetching = self._fetchers.submit(fetch)
         left = size
@@ -237,6 +239,7 @@ class AzureClient(ObjectClient):
                 piece = memoryview(item)[:left]
                 left -= len(piece)
                 yield piece
+                held.release()  # sent: the next block may be fetched
         finally:
             stop.set()
 
@@ -443,7 +446,7 @@ def block_id(nonce: str, number: int) -> str:
 
 
 class _Download:
-    """A download as an :class:`ObjectBody` (the library fetches READ_BLOCK per request)."""
+    """A download as an :class:`ObjectBody` (the library fetches ``part_size`` per request)."""
 
     def __init__(self, downloader: Any) -> None:
         self._d = downloader
@@ -453,7 +456,7 @@ class _Download:
         return data
 
     def chunks(self) -> Iterator[bytes]:
-        """The download's blocks as the library fetches them (READ_BLOCK each)."""
+        """The download's blocks as the library fetches them (``part_size`` each)."""
         return iter(self._d.chunks())
 
     def close(self) -> None:
