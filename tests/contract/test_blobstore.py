@@ -13,8 +13,6 @@ import asyncio
 import hashlib
 import os
 import shutil
-import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -26,6 +24,7 @@ import pytest
 
 from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, S3Endpoint
 from tests.fixtures.s3client import s3_client
+from tests.fixtures.sockets import send_to_socketpair
 from tests.fixtures.tcpswitch import TcpSwitch
 from zot_artifact_store.storage import (
     BlobInfo,
@@ -555,11 +554,6 @@ async def test_range_read_of_large_blob_crosses_chunks(blob_store: BlobStore) ->
     assert got == data[start:end]
 
 
-def drain(sock: socket.socket, into: bytearray) -> None:
-    while chunk := sock.recv(1 << 20):
-        into += chunk
-
-
 async def test_send_to_socket_sends_exactly_the_range_it_reports(
     blob_store: BlobStore, harness: Harness
 ) -> None:
@@ -568,20 +562,10 @@ async def test_send_to_socket_sends_exactly_the_range_it_reports(
     the caller streams the rest. A blob written in parts (an object store's pointer)."""
     data = payload(6 * MiB + 5, seed=11)
     info = await write_chunks(blob_store, [data[i : i + MiB] for i in range(0, len(data), MiB)])
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    received = bytearray()
-    reader = threading.Thread(target=drain, args=(theirs, received))
-    reader.start()
     start, end = 3, len(data) - 2
-    try:
-        sent = await blob_store.send_to_socket(info.digest, ours.fileno(), start, end)
-    finally:
-        ours.close()
-        reader.join()
-        theirs.close()
+    sent, received = await send_to_socketpair(blob_store, info.digest, start, end)
     assert (0 < sent <= end - start) if harness.sends_to_socket else sent == 0
-    assert bytes(received) == data[start : start + sent]
+    assert received == data[start : start + sent]
 
 
 async def test_a_presigned_url_serves_the_blob_bytes(

@@ -18,6 +18,7 @@ import pytest
 
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint
+from tests.fixtures.sockets import send_to_socketpair
 from zot_artifact_store.storage import BlobStore
 from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
 from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
@@ -137,26 +138,11 @@ async def test_azure_download_sent_to_a_socket_is_exact_when_blocks_are_cut(
     name = key.rsplit("/", 1)[1]
     # The first block whole, then the second cut (and the library's retries of it).
     proxy.drop_after(MiB // 2 + 17, count=3, match=name, skip=1)
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    received = bytearray()
-
-    def drain() -> None:
-        while chunk := theirs.recv(MiB):
-            received.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    try:
-        sent = await store.send_to_socket(info.digest, ours.fileno(), 5, len(DATA))
-    finally:
-        ours.close()
-        reader.join()
-        theirs.close()
+    sent, received = await send_to_socketpair(store, info.digest, 5, len(DATA))
     assert sent == MiB  # the first block (part_size from offset 5) went; stopped at the cut
-    assert len(received) == sent and bytes(received) == DATA[5 : 5 + sent]
+    assert len(received) == sent and received == DATA[5 : 5 + sent]
     rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
-    assert bytes(received) + rest == DATA[5:]
+    assert received + rest == DATA[5:]
     assert sum(r.dropped for r in proxy.seen("GET", name)) == 3
 
 

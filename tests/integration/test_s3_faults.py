@@ -6,8 +6,6 @@ nothing partial becomes visible and nothing committed is lost."""
 from __future__ import annotations
 
 import hashlib
-import socket
-import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,6 +14,7 @@ import pytest
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.objectstores import S3Endpoint
 from tests.fixtures.s3client import s3_client
+from tests.fixtures.sockets import send_to_socketpair
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
 
 MiB = 1 << 20
@@ -91,26 +90,11 @@ async def test_a_download_sent_to_a_socket_stops_where_the_body_was_cut(
     name = key.rsplit("/", 1)[1]
     await store.stat(info.digest)  # the pointer is known: no peek at the record
     proxy.drop_after(3 * MiB + 17, count=1, match=name)
-    ours, theirs = socket.socketpair()
-    ours.setblocking(False)
-    received = bytearray()
-
-    def drain() -> None:
-        while chunk := theirs.recv(MiB):
-            received.extend(chunk)
-
-    reader = threading.Thread(target=drain)
-    reader.start()
-    try:
-        sent = await store.send_to_socket(info.digest, ours.fileno(), 5, len(DATA))
-    finally:
-        ours.close()
-        reader.join()
-        theirs.close()
+    sent, received = await send_to_socketpair(store, info.digest, 5, len(DATA))
     assert sent == 3 * MiB + 17
-    assert bytes(received) == DATA[5 : 5 + sent]
+    assert received == DATA[5 : 5 + sent]
     rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
-    assert bytes(received) + rest == DATA[5:]
+    assert received + rest == DATA[5:]
 
 
 async def test_parts_that_never_get_through_fail_the_write_cleanly(
