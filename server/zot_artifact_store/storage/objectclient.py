@@ -87,8 +87,9 @@ def map_large_buffers() -> bool:
 class PartBuffers:
     """Part buffers that uploads hand back when a part is sent, for the next part of any
     upload to fill: each new one would cost a fresh mmap, a page fault per 4 KiB touched and
-    an munmap (glibc maps every buffer of 1 MiB or more on its own, :func:`map_large_buffers`)
-    — 0.7 s of CPU per GiB stored on this machine (benchmarks/RESULTS.md, issue 17). At most
+    an munmap (glibc maps every buffer above ``MMAP_THRESHOLD`` on its own,
+    :func:`map_large_buffers`) — 0.7 s of CPU per GiB stored on this machine
+    (benchmarks/RESULTS.md, issue 17). At most
     ``keep`` buffers wait here, and they are let go after ``idle`` seconds without use, so a
     quiet store holds none."""
 
