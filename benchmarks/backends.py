@@ -24,7 +24,16 @@ against urllib3's 0.2, on a machine of two cores). The store's CPU seconds per G
 
     .venv/bin/python benchmarks/backends.py [--size-mib 1024] [--small-seconds 5]
         [--backends moto,zas,azurite,gcs] [--commit pointer,copy] [--rounds N] [--json OUT]
-        [--get-client urllib3|httpx] [--redirect]
+        [--get-client urllib3|httpx] [--redirect] [--relays haproxy,nginx,socat]
+
+``relay``     (``--relays haproxy,nginx,socat``) the direct client's PUT and GET again through a
+              plain proxy between it and the backend — haproxy (HTTP mode, splicing), nginx
+              (``proxy_pass``, no temporary files), socat (bytes only) — one worker each,
+              256 KiB buffers: what one more hop costs on this machine whatever does the
+              hopping, the ratio any proxy reaches here. Installed from Debian
+              (``apt-get install haproxy nginx-light socat``); not needed otherwise. With
+              relays, ``direct`` runs again after them and every ratio is against the
+              faster of its two runs each way.
 
 ``--commit`` runs each backend once per commit mode (``storage.storageDriver.commit``), the
 modes alternating, ``--rounds`` times over: the PUT ratio of pointer against copy commits
@@ -52,6 +61,8 @@ import httpx
 
 from benchmarks.run import emit_results, log, proc_cpu_times, proc_status_kib
 from tests.fixtures.objectstores import (
+    GcsEndpoint,
+    LoopbackProcess,
     start_azurite,
     start_gcs_emulator,
     start_moto,
@@ -139,14 +150,18 @@ def rate(size: int, seconds: float) -> float:
 # ---- each backend's own client ------------------------------------------------------------
 
 
-def direct_s3(url: str, access: str, secret: str, bucket: str, size: int) -> tuple[float, float]:
+def direct_s3(
+    url: str, access: str, secret: str, bucket: str, size: int, phase: str = ""
+) -> tuple[float, float]:
     from boto3.s3.transfer import TransferConfig
 
     client = s3_client(url, access, secret)
     config = TransferConfig(multipart_chunksize=PART, max_concurrency=4)
     key = f"direct-{uuid.uuid4().hex}"
     put = timed(
-        lambda: client.upload_fileobj(source(size), bucket, key, Config=config), "direct_put", size
+        lambda: client.upload_fileobj(source(size), bucket, key, Config=config),
+        f"{phase}direct_put",
+        size,
     )
 
     def get() -> None:
@@ -154,35 +169,135 @@ def direct_s3(url: str, access: str, secret: str, bucket: str, size: int) -> tup
         while body.read(MIB):
             pass
 
-    return put, timed(get, "direct_get", size)
+    return put, timed(get, f"{phase}direct_get", size)
 
 
-def direct_azure(connection_string: str, container: str, size: int) -> tuple[float, float]:
+def direct_azure(
+    connection_string: str, container: str, size: int, phase: str = ""
+) -> tuple[float, float]:
     from azure.storage.blob import BlobServiceClient
 
     service = BlobServiceClient.from_connection_string(connection_string)
     blob = service.get_blob_client(container, f"direct-{uuid.uuid4().hex}")
     put = timed(
-        lambda: blob.upload_blob(source(size), length=size, max_concurrency=4), "direct_put", size
+        lambda: blob.upload_blob(source(size), length=size, max_concurrency=4),
+        f"{phase}direct_put",
+        size,
     )
 
     def get() -> None:
         for _ in blob.download_blob().chunks():
             pass
 
-    return put, timed(get, "direct_get", size)
+    return put, timed(get, f"{phase}direct_get", size)
 
 
-def direct_gcs(client: Any, bucket: str, size: int) -> tuple[float, float]:
+def direct_gcs(client: Any, bucket: str, size: int, phase: str = "") -> tuple[float, float]:
     blob = client.bucket(bucket).blob(f"direct-{uuid.uuid4().hex}", chunk_size=PART)
-    put = timed(lambda: blob.upload_from_file(source(size), size=size), "direct_put", size)
+    put = timed(lambda: blob.upload_from_file(source(size), size=size), f"{phase}direct_put", size)
 
     def get() -> None:
         with blob.open("rb", chunk_size=PART) as f:
             while f.read(MIB):
                 pass
 
-    return put, timed(get, "direct_get", size)
+    return put, timed(get, f"{phase}direct_get", size)
+
+
+# ---- a plain proxy between the direct client and the backend -------------------------------
+
+
+class Relay(LoopbackProcess):
+    """A proxy on a free loopback port in front of ``target`` (a port), one worker, passing
+    ``Host`` through (the direct clients sign for the address they connect to)."""
+
+    ready_path = "/"
+
+    def __init__(self, workdir: Path, target: int) -> None:
+        super().__init__(workdir / f"{self.name}.log")
+        self.workdir, self.target = workdir, target
+
+
+class HaproxyRelay(Relay):
+    name = "haproxy"
+
+    def command(self) -> list[str]:
+        conf = self.workdir / "haproxy.cfg"
+        conf.write_text(
+            "global\n  nbthread 1\n  maxconn 256\n  tune.bufsize 262144\n"
+            "defaults\n  mode http\n  option splice-auto\n  timeout connect 5s\n"
+            "  timeout client 600s\n  timeout server 600s\n"
+            f"frontend in\n  bind 127.0.0.1:{self.port}\n  default_backend out\n"
+            f"backend out\n  server backend 127.0.0.1:{self.target}\n"
+        )
+        return ["haproxy", "-db", "-f", str(conf)]
+
+
+class NginxRelay(Relay):
+    name = "nginx"
+
+    def command(self) -> list[str]:
+        conf = self.workdir / "nginx.conf"
+        conf.write_text(
+            "worker_processes 1;\ndaemon off;\nuser root;\n"
+            f"pid {self.workdir}/nginx.pid;\nerror_log {self.workdir}/nginx-error.log;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n  access_log off;\n  client_max_body_size 0;\n"
+            f"  client_body_temp_path {self.workdir}/nginx-body;\n"
+            f"  proxy_temp_path {self.workdir}/nginx-proxy;\n"
+            "  proxy_request_buffering off;\n  proxy_buffer_size 256k;\n"
+            "  proxy_buffers 8 256k;\n  proxy_busy_buffers_size 512k;\n"
+            "  proxy_max_temp_file_size 0;\n"
+            "  proxy_http_version 1.1;\n  proxy_read_timeout 600s;\n"
+            f"  upstream backend {{ server 127.0.0.1:{self.target}; keepalive 8; }}\n"
+            f"  server {{\n    listen 127.0.0.1:{self.port};\n"
+            "    location / {\n      proxy_pass http://backend;\n"
+            "      proxy_set_header Host $http_host;\n"
+            '      proxy_set_header Connection "";\n    }\n  }\n}\n'
+        )
+        return ["nginx", "-p", str(self.workdir), "-c", str(conf)]
+
+
+class SocatRelay(Relay):
+    name = "socat"
+
+    def command(self) -> list[str]:
+        return [
+            "socat",
+            "-b",
+            str(256 * 1024),
+            f"TCP-LISTEN:{self.port},bind=127.0.0.1,fork,reuseaddr",
+            f"TCP:127.0.0.1:{self.target}",
+        ]
+
+
+RELAYS: dict[str, type[Relay]] = {
+    "haproxy": HaproxyRelay,
+    "nginx": NginxRelay,
+    "socat": SocatRelay,
+}
+
+
+def through_relays(
+    relays: list[str],
+    work: Path,
+    backend_url: str,
+    direct: Callable[[str, str], tuple[float, float]],
+) -> dict[str, dict[str, float]]:
+    """The direct client's (PUT, GET) seconds through each relay in front of the backend at
+    ``backend_url`` (``http://127.0.0.1:PORT[/path]``), the client given the relay's URL."""
+    address, _, path = backend_url.removeprefix("http://").partition("/")
+    out: dict[str, dict[str, float]] = {}
+    for name in relays:
+        relay = RELAYS[name](work, int(address.rsplit(":", 1)[1])).start()
+        PIDS["relay"] = backend_pid(relay)
+        try:
+            put_s, get_s = direct(relay.url + (f"/{path}" if path else ""), f"relay_{name}_")
+        finally:
+            relay.stop()
+            PIDS.pop("relay", None)
+        out[name] = {"put_s": put_s, "get_s": get_s}
+    return out
 
 
 # ---- through the store --------------------------------------------------------------------
@@ -309,39 +424,54 @@ def run_backend(
     commit: str = "pointer",
     get_client: str = "urllib3",
     redirect: bool = False,
+    relays: list[str] | None = None,
 ) -> dict[str, Any]:
     root = f"/bench-{uuid.uuid4().hex[:8]}"
     stop: list[Callable[[], object]] = []
     PIDS.clear()
     CPU.clear()
+    direct_via: Callable[[str, str], tuple[float, float]]
     try:
         if name in ("moto", "zas"):
             server, endpoint = (start_moto if name == "moto" else start_zas)(work)
             stop.append(server.stop)
-            PIDS["backend"] = backend_pid(server)
             if name == "zas":  # our S3 API with auth off: any signature is accepted
                 endpoint.access_key, endpoint.secret_key = "any", "any-secret"
-            direct = direct_s3(
-                endpoint.url, endpoint.access_key, endpoint.secret_key, endpoint.bucket, size
-            )
+
+            def direct_via(url: str, phase: str) -> tuple[float, float]:
+                e = endpoint
+                return direct_s3(url, e.access_key, e.secret_key, e.bucket, size, phase)
+
+            backend_url = endpoint.url
             env = endpoint.driver_env(work / f"{name}-secret", root)
         elif name == "azurite":
             server, az = start_azurite(work)
             stop.append(server.stop)
-            PIDS["backend"] = backend_pid(server)
-            direct = direct_azure(az.connection_string(), az.container, size)
+
+            def direct_via(url: str, phase: str) -> tuple[float, float]:
+                return direct_azure(az.connection_string(url), az.container, size, phase)
+
+            backend_url = az.url
             env = az.driver_env(work / "azure-key", root)
         elif name == "gcs":
             server, gcs = start_gcs_emulator(work)
             stop.append(server.stop)
-            PIDS["backend"] = backend_pid(server)
             bucket = f"bench-{uuid.uuid4().hex[:8]}"
-            client = gcs.client()
-            client.create_bucket(bucket)
-            direct = direct_gcs(client, bucket, size)
+            gcs.client().create_bucket(bucket)
+
+            def direct_via(url: str, phase: str) -> tuple[float, float]:
+                return direct_gcs(GcsEndpoint(url).client(), bucket, size, phase)
+
+            backend_url = gcs.url
             env = gcs.driver_env(bucket, root)
         else:
             raise SystemExit(f"unknown backend {name!r}")
+        PIDS["backend"] = backend_pid(server)
+        direct = direct_via(backend_url, "")
+        relayed = through_relays(relays or [], work, backend_url, direct_via)
+        if relays:  # the first direct run warms the backend up: the faster of two, each way
+            again = direct_via(backend_url, "again_")
+            direct = (min(direct[0], again[0]), min(direct[1], again[1]))
         env["ZAS_STORAGE_STORAGEDRIVER_COMMIT"] = commit
         env["ZAS_STORAGE_STORAGEDRIVER_REDIRECT"] = "true" if redirect else "false"
         store = start_store(work, env)
@@ -360,6 +490,11 @@ def run_backend(
     result["cpu_s_per_gib"] = dict(CPU)
     result["put_ratio"] = round(result["store_put_MB_s"] / result["direct_put_MB_s"], 2)
     result["get_ratio"] = round(result["store_get_MB_s"] / result["direct_get_MB_s"], 2)
+    for relay, took in relayed.items():
+        for op in ("put", "get"):
+            mb_s = rate(size, took[f"{op}_s"])
+            result[f"relay_{relay}_{op}_MB_s"] = mb_s
+            result[f"relay_{relay}_{op}_ratio"] = round(mb_s / result[f"direct_{op}_MB_s"], 2)
     if "redirect_get_s" in via:
         result["redirect_get_MB_s"] = rate(size, via["redirect_get_s"])
         result["redirect_get_ratio"] = round(
@@ -384,7 +519,14 @@ def main(argv: list[str] | None = None) -> int:
         "--redirect", action="store_true",
         help="also GET an OCI blob with storage.storageDriver.redirect on (307 to the backend)",
     )  # fmt: skip
+    p.add_argument(
+        "--relays", default="",
+        help=f"also the direct client through each of these proxies ({','.join(RELAYS)})",
+    )  # fmt: skip
     args = p.parse_args(argv)
+    relays = [r for r in args.relays.split(",") if r]
+    if unknown := set(relays) - set(RELAYS):
+        p.error(f"unknown relays: {', '.join(sorted(unknown))}")
     results: dict[str, Any] = {"size_mib": args.size_mib, "runs": []}
     modes = args.commit.split(",")
     for rnd in range(args.rounds):
@@ -394,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{name} ({commit}, round {rnd + 1}): {args.size_mib} MiB direct, store")
                     run = run_backend(
                         name, Path(work), args.size_mib * MIB, args.small_seconds, commit,
-                        args.get_client, args.redirect,
+                        args.get_client, args.redirect, relays,
                     )  # fmt: skip
                     run.update(backend=name, commit=commit, round=rnd + 1, load=os.getloadavg())
                     results["runs"].append(run)

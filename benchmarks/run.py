@@ -108,7 +108,8 @@ def proc_status_kib(pid: int, field_name: str) -> int | None:
 
 
 def proc_cpu_times(pid: int) -> tuple[float, float]:
-    """(utime, stime) of the server and its workers (all their threads), seconds."""
+    """(utime, stime) of the server and its workers (all their threads), seconds, with the
+    children ``pid`` has already reaped (a relay that forks per connection)."""
     user = system = 0.0
     for p in server_pids(pid):
         try:
@@ -119,6 +120,9 @@ def proc_cpu_times(pid: int) -> tuple[float, float]:
         fields = raw[raw.rindex(")") + 2 :].split()
         user += int(fields[11]) / CLK_TCK
         system += int(fields[12]) / CLK_TCK
+        if p == pid:
+            user += int(fields[13]) / CLK_TCK
+            system += int(fields[14]) / CLK_TCK
     return user, system
 
 
