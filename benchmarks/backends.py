@@ -46,6 +46,7 @@ import argparse
 import hashlib
 import io
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -216,6 +217,16 @@ class Relay(LoopbackProcess):
     def __init__(self, workdir: Path, target: int) -> None:
         super().__init__(workdir / f"{self.name}.log")
         self.workdir, self.target = workdir, target
+
+    def stop(self) -> None:
+        """Asked to stop first: nginx's workers outlive a killed master, holding the port."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        super().stop()
 
 
 class HaproxyRelay(Relay):
