@@ -103,7 +103,11 @@ CASES = [
         {
             "storage": {
                 "type": "gcs",
-                "gcs": {"bucket": "zas-blobs", "credentials": {"existingSecret": "gcs-sa"}},
+                "gcs": {
+                    "bucket": "zas-blobs",
+                    "redirect": True,
+                    "credentials": {"existingSecret": "gcs-sa"},
+                },
             },
         },
     ),

@@ -148,7 +148,7 @@ def test_the_rendered_config_loads_in_the_server(rendered: Any, tmp_path: Path) 
     if storage_type == "gcs":
         assert driver.bucket == values["storage"]["gcs"]["bucket"]
         assert driver.keyfile and Path(driver.keyfile).read_text() == STAND_INS["key.json"]
-    if storage_type in ("s3", "azure"):  # OCI pulls redirected to the backend: opt-in
+    if storage_type in ("s3", "azure", "gcs"):  # OCI pulls redirected to the backend: opt-in
         chosen = values["storage"][storage_type]
         assert driver.redirect is chosen.get("redirect", False)
         assert driver.redirectexpiry == chosen.get("redirectexpiry", 1200)

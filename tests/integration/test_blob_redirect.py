@@ -15,13 +15,18 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.hashes import SHA256
 
 from tests.e2e.conftest import run, tool
 from tests.fixtures.faultproxy import FaultProxy
+from tests.fixtures.google_oauth import GoogleTokenEndpoint
 from tests.fixtures.objectstores import BUCKET, AzureEndpoint, GcsEndpoint
 from tests.fixtures.oci_layout import Layout, blob_files
 from tests.fixtures.s3client import s3_client
@@ -259,6 +264,74 @@ def test_azure_redirects_to_a_read_only_sas_and_gcs_without_signing_keys_proxies
                 assert r.content == data
         finally:
             server.stop()
+
+
+def verify_gcs_v4_signature(location: str, public_key: Any) -> dict[str, str]:
+    """Check a V4 signed URL (``GOOG4-RSA-SHA256``) as GCS does: the canonical request rebuilt
+    from the URL, the string to sign from it, the signature against the account's public key
+    (the emulator checks none). Returns the signed query parameters."""
+    url = urlsplit(location)
+    query, _, signature = url.query.rpartition("&X-Goog-Signature=")
+    params = dict(parse_qsl(query))
+    assert params["X-Goog-SignedHeaders"] == "host"
+    canonical = "\n".join(
+        ["GET", url.path, query, f"host:{url.netloc}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(
+        [
+            "GOOG4-RSA-SHA256",
+            params["X-Goog-Date"],
+            params["X-Goog-Credential"].split("/", 1)[1],
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    public_key.verify(bytes.fromhex(signature), to_sign.encode(), padding.PKCS1v15(), SHA256())
+    return params
+
+
+def test_gcs_with_a_service_account_key_redirects_to_a_v4_signed_url_google_token_endpoint_stood_in(
+    gcs_emulator: GcsEndpoint, tmp_path: Path
+) -> None:
+    """With a service account's JSON key the store signs a V4 URL itself (no request to
+    Google); the emulator serves the signed path. Google's token endpoint is unreachable here:
+    a stand-in checks the store's signed assertions and hands out tokens."""
+    bucket = f"redirect-{uuid.uuid4().hex[:8]}"
+    gcs_emulator.client().create_bucket(bucket)
+    data = os.urandom(300_000)
+    with GoogleTokenEndpoint() as google:
+        env = gcs_emulator.driver_env(bucket, f"/redirect-{uuid.uuid4().hex[:8]}") | {
+            "ZAS_STORAGE_STORAGEDRIVER_KEYFILE": str(google.write_key(tmp_path / "sa.json")),
+            "ZAS_ROOT_USER": ROOT[0],
+            "ZAS_ROOT_PASSWORD": ROOT[1],
+            "ZAS_STORAGE_STORAGEDRIVER_REDIRECT": "true",
+            "ZAS_STORAGE_STORAGEDRIVER_REDIRECTEXPIRY": "300",
+        }
+        server = ServerProcess(tmp_path / "store", env=env).start()
+        try:
+            with httpx.Client(base_url=server.url, auth=ROOT, timeout=60) as c:
+                digest = push(c, "redirect/gcs-key", data)
+                r = c.get(f"/v2/redirect/gcs-key/blobs/{digest}")
+                assert r.status_code == 307, r.text
+                location = r.headers["location"]
+                assert location.startswith(f"{gcs_emulator.url}/{bucket}/redirect-")
+                params = verify_gcs_v4_signature(location, google.public_key)
+                assert params["X-Goog-Expires"] == "300"
+                assert params["X-Goog-Credential"].startswith(f"{google.email}/")
+                assert params["X-Goog-Credential"].endswith("/auto/storage/goog4_request")
+                # A signature by another key is refused by the same check.
+                other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                with pytest.raises(InvalidSignature):
+                    verify_gcs_v4_signature(location, other.public_key())
+                followed = c.get(f"/v2/redirect/gcs-key/blobs/{digest}", follow_redirects=True)
+                assert followed.status_code == 200 and followed.content == data
+                assert "authorization" not in followed.request.headers  # not sent to GCS
+                # HEAD and ranges stay with the store.
+                assert c.head(f"/v2/redirect/gcs-key/blobs/{digest}").status_code == 200
+                part = c.get(f"/v2/redirect/gcs-key/blobs/{digest}", headers={"Range": "bytes=5-9"})
+                assert part.status_code == 206 and part.content == data[5:10]
+        finally:
+            server.stop()
+    assert google.issued >= 1 and not google.refused  # the store authenticated with the key
 
 
 def test_oras_pulls_an_artifact_through_redirects(

@@ -195,7 +195,7 @@ what to set instead.
 {{- $_ := set $storage "storageDriver" $driver -}}
 {{- else if eq $v.storage.type "gcs" -}}
 {{- $gcs := $v.storage.gcs -}}
-{{- $driver := dict "name" "gcs" "bucket" $gcs.bucket "rootdirectory" $gcs.rootdirectory "chunksize" (int64 $gcs.chunksize) -}}
+{{- $driver := dict "name" "gcs" "bucket" $gcs.bucket "rootdirectory" $gcs.rootdirectory "chunksize" (int64 $gcs.chunksize) "redirect" $gcs.redirect "redirectexpiry" (int64 $gcs.redirectexpiry) -}}
 {{- with $gcs.endpoint }}{{ $_ := set $driver "endpoint" . }}{{ end -}}
 {{- with $gcs.credentials.existingSecret }}{{ $_ := set $driver "keyfile" (printf "%s/gcs/%s" $dir $gcs.credentials.keyFileKey) }}{{ end -}}
 {{- $_ := set $storage "storageDriver" $driver -}}
