@@ -14,7 +14,8 @@ filesystem, fsync off), Azure Blob on Azurite, GCS on ``gcp-storage-emulator`` â
 * ``small``   4 KiB PUTs through ``/v1`` from 8 clients for ``--small-seconds``;
 * ``redirect`` (``--redirect``) the same bytes pushed as an OCI blob to a store with
               ``storage.storageDriver.redirect`` on, and its ``GET /v2/â€¦/blobs/<digest>``
-              followed to the backend's signed URL.
+              followed to the backend's signed URL (GCS: the store given a service account
+              key, its tokens from a stand-in for Google's token endpoint).
 
 GETs through the store are read in 1 MiB pieces by ``--get-client``: ``urllib3`` (default:
 the HTTP library under botocore's direct read, same piece size) or ``httpx`` (what the runs
@@ -61,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 
 from benchmarks.run import emit_results, log, proc_cpu_times, proc_status_kib
+from tests.fixtures.google_oauth import GoogleTokenEndpoint
 from tests.fixtures.objectstores import (
     GcsEndpoint,
     LoopbackProcess,
@@ -475,6 +477,10 @@ def run_backend(
 
             backend_url = gcs.url
             env = gcs.driver_env(bucket, root)
+            if redirect:  # signing needs a service account key (its token from a stand-in)
+                google = GoogleTokenEndpoint().__enter__()
+                stop.append(lambda: google.__exit__(None, None, None))
+                env["ZAS_STORAGE_STORAGEDRIVER_KEYFILE"] = str(google.write_key(work / "sa.json"))
         else:
             raise SystemExit(f"unknown backend {name!r}")
         PIDS["backend"] = backend_pid(server)
