@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.objectstores import AzureEndpoint, S3Endpoint
+from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, S3Endpoint
 from tests.fixtures.server import ServerProcess
 
 BODY = os.urandom(5 * 1024 * 1024 + 17)  # above the sendfile threshold, not block-aligned
@@ -27,13 +27,13 @@ END = len(BODY) - 1
 SLOW_BODY = os.urandom(48 * 1024 * 1024 + 5)
 
 
-@pytest.fixture(scope="module", params=["filesystem", "s3", "azure"])
+@pytest.fixture(scope="module", params=["filesystem", "s3", "azure", "gcs"])
 def plain_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """On the filesystem the body goes by ``sendfile``; on an object store (moto, Azurite) from
-    the backend's body to the socket on a sender thread — the same hook, the same guarantees
-    (Azure: its download blocks, the next fetched while one is sent)."""
+    """On the filesystem the body goes by ``sendfile``; on an object store (moto, Azurite, the
+    GCS emulator) from the backend's body to the socket on a sender thread — the same hook, the
+    same guarantees (Azure: its download blocks, the next fetched while one is sent)."""
     base = tmp_path_factory.mktemp("downloads")
     env: dict[str, str] = {}
     if request.param == "s3":
@@ -42,6 +42,11 @@ def plain_server(
     elif request.param == "azure":
         azurite: AzureEndpoint = request.getfixturevalue("azurite")
         env = azurite.driver_env(base / "azure-key", f"downloads-{uuid.uuid4().hex[:8]}")
+    elif request.param == "gcs":
+        gcs: GcsEndpoint = request.getfixturevalue("gcs_emulator")
+        bucket = f"downloads-{uuid.uuid4().hex[:8]}"
+        gcs.client().create_bucket(bucket)
+        env = gcs.driver_env(bucket, f"downloads-{uuid.uuid4().hex[:8]}")
     proc = ServerProcess(base / "data", env=env).start()
     yield proc
     proc.stop()

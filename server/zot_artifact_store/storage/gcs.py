@@ -13,8 +13,10 @@ docs/adr/0006):
   through this server again, and the object appears whole;
 - an upload session's segments are composed 32 at a time (GCS's limit per request), through
   intermediate objects under the instance's ``tmp/`` when there are more;
-- reads are ranged GETs streamed from the socket; the dedupe touch is a compose of the blob onto
-  itself (GCS's ``updated`` restarts; done by the service, no copy of bytes through here).
+- reads are ranged GETs streamed from the socket (a large download read into one buffer and
+  sent to the client's socket on a sender thread, as S3's); the dedupe touch is a compose of
+  the blob onto itself (GCS's ``updated`` restarts; done by the service, no copy of bytes
+  through here).
 
 Resumable sessions cannot be listed; GCS drops unfinished ones after a week, so there are no
 pending uploads to sweep, and an aborted write cancels its session (DELETE).
@@ -51,6 +53,7 @@ from .objectclient import (
     ObjectInfo,
     ObjectStoreError,
     PartUploader,
+    readinto_response,
 )
 from .objectstore import ObjectBlobStore
 
@@ -293,6 +296,14 @@ class GcsClient(ObjectClient):
 
         return await self.invoke("get_object", lambda: self.retrying("get_object", download))
 
+    fills_buffers = True
+
+    def readinto(self, body: ObjectBody, view: memoryview) -> int:
+        """Straight into ``view`` from the urllib3 response under requests' (a ranged GET we
+        asked with ``Accept-Encoding: identity``)."""
+        assert isinstance(body, _Download)
+        return readinto_response(body.raw, view, body.read)
+
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A V4 signed URL (``GOOG4-RSA-SHA256``, path style on the configured endpoint) signed
         with the service account key, here; None with other credentials — Application Default
@@ -376,6 +387,11 @@ class _Download:
 
     def __init__(self, response: requests.Response) -> None:
         self._r = response
+
+    @property
+    def raw(self) -> Any:
+        """urllib3's response under requests'."""
+        return self._r.raw
 
     def read(self, size: int = -1) -> bytes:
         data: bytes = self._r.raw.read(None if size < 0 else size)

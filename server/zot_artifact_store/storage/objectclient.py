@@ -206,6 +206,22 @@ class ObjectBody(Protocol):
     def close(self) -> None: ...
 
 
+def readinto_response(raw: Any, view: memoryview, read: Callable[[int], bytes]) -> int:
+    """Read a download straight into ``view`` from the ``http.client`` response under urllib3's
+    ``raw`` (its ``readinto``: no new bytes per piece, no copy) — botocore's and requests'
+    own ``read`` return new bytes each time. urllib3 does not see these reads, so it closes the
+    connection when the body is closed instead of pooling it (one new connection per large
+    download). A body with a Content-Encoding (never one this store wrote) is read with
+    ``read`` and copied in. 0 at the end."""
+    fp = getattr(raw, "_fp", None)
+    if fp is None or not hasattr(fp, "readinto") or raw.headers.get("Content-Encoding"):
+        data = read(len(view))
+        view[: len(data)] = data
+        return len(data)
+    n: int = fp.readinto(view)
+    return n
+
+
 @dataclass(frozen=True, kw_only=True)
 class ClientSettings:
     """What every backend's options share (``S3Options``, ``AzureOptions``, ``GcsOptions``
@@ -309,9 +325,9 @@ class ObjectClient(abc.ABC):
         return data
 
     # Whether downloads can go straight to a client's socket on a sender thread (send_body):
-    # S3 reads into a buffer of ours (readinto), no new bytes per piece; Azure sends its
-    # library's download blocks, the next fetched while one is sent (body_pieces). GCS's
-    # downloads stream through the event loop.
+    # S3 and GCS read into a buffer of ours (readinto, readinto_response), no new bytes per
+    # piece; Azure sends its library's download blocks, the next fetched while one is sent
+    # (body_pieces).
     fills_buffers = False
 
     def readinto(self, body: ObjectBody, view: memoryview) -> int:

@@ -29,6 +29,7 @@ from .objectclient import (
     ObjectStoreError,
     PartUploader,
     PendingUpload,
+    readinto_response,
 )
 
 __all__ = ["ObjectStoreError", "S3Client", "S3Options", "S3PartUploader"]
@@ -218,20 +219,8 @@ class S3Client(ObjectClient):
     fills_buffers = True
 
     def readinto(self, body: ObjectBody, view: memoryview) -> int:
-        """Straight into ``view`` from the response under botocore's and urllib3's wrappers
-        (``http.client``'s ``readinto``: no new bytes per piece, no copy); their own ``read``
-        returns new bytes each time. urllib3 does not see these reads, so it closes the
-        connection when the body is closed instead of pooling it (one new connection per large
-        download). A body with a Content-Encoding (never one this store wrote) is read the
-        wrappers' way and copied in."""
-        raw = getattr(body, "_raw_stream", None)
-        fp = getattr(raw, "_fp", None)
-        if fp is None or not hasattr(fp, "readinto") or raw.headers.get("Content-Encoding"):
-            data = body.read(len(view))
-            view[: len(data)] = data
-            return len(data)
-        n: int = fp.readinto(view)
-        return n
+        """Straight into ``view`` from the urllib3 response under botocore's body."""
+        return readinto_response(getattr(body, "_raw_stream", None), view, body.read)
 
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A SigV4 query-signed GET URL (botocore presigns with SigV2 unless told; AWS
