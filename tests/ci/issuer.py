@@ -8,17 +8,18 @@ service-account tokens for the Tekton tests (:meth:`mint`)."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from joserfc import jwt
 from joserfc.jwk import RSAKey
+
+from tests.fixtures.jsonhttp import JsonHandler
 
 REPOSITORY = "acme/app"
 WORKFLOW = f"{REPOSITORY}/.github/workflows/release.yml@refs/heads/main"
@@ -66,7 +67,7 @@ class TestIssuer:
         self.requests: list[str | None] = []  # audiences asked for
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 if url.path == "/.well-known/openid-configuration":
@@ -91,17 +92,6 @@ class TestIssuer:
                     self.reply(200, {"count": 1, "value": outer.mint(audience)})
                 else:
                     self.reply(404, {"message": "not found"})
-
-            def reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.fixtures.faultproxy import FaultProxy
-from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint
+from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, put_in_parts
 from tests.fixtures.sockets import send_to_socketpair
 from zot_artifact_store.storage import BlobStore
 from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
 from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
 from zot_artifact_store.storage.objectclient import ObjectStoreError
-from zot_artifact_store.storage.objectstore import ObjectBlobStore
 
 MiB = 1 << 20
 DATA = (hashlib.sha512(b"cloud faults").digest() * (6 * MiB // 64 + 1))[: 6 * MiB + 333]
@@ -112,13 +111,9 @@ async def test_a_response_cut_mid_body_is_resumed(
     opened: tuple[str, FaultProxy, BlobStore],
 ) -> None:
     _name, proxy, store = opened
-    info = await store.put_bytes(DATA)
-    assert isinstance(store, ObjectBlobStore)
-    key = await store.location(info.digest)  # DATA is written in parts: its data object
-    assert key is not None
-    name = key.rsplit("/", 1)[1]
+    digest, name = await put_in_parts(store, DATA)
     proxy.drop_after(MiB // 2 + 17, count=2, match=name)  # mid-body: reads are part_size
-    assert await store.read_all(info.digest) == DATA
+    assert await store.read_all(digest) == DATA
     assert sum(r.dropped for r in proxy.seen("GET", name)) == 2
 
 
@@ -130,17 +125,13 @@ async def test_gcs_download_sent_to_a_socket_stops_where_the_body_was_cut(
     mid-body: it reports the bytes that reached the socket, exactly the blob's from the offset
     asked, and ``read`` asks again from there for the rest."""
     _name, proxy, store = opened
-    info = await store.put_bytes(DATA)
-    assert isinstance(store, ObjectBlobStore)
-    key = await store.location(info.digest)
-    assert key is not None
-    await store.stat(info.digest)  # the pointer is known: no peek at the record
-    name = key.rsplit("/", 1)[1]
+    digest, name = await put_in_parts(store, DATA)
+    await store.stat(digest)  # the pointer is known: no peek at the record
     proxy.drop_after(3 * MiB + 17, count=1, match=name)
-    sent, received = await send_to_socketpair(store, info.digest, 5, len(DATA))
+    sent, received = await send_to_socketpair(store, digest, 5, len(DATA))
     assert sent == 3 * MiB + 17
     assert received == DATA[5 : 5 + sent]
-    rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
+    rest = b"".join([c async for c in store.read(digest, 5 + sent)])
     assert received + rest == DATA[5:]
     assert [r.dropped for r in proxy.seen("GET", name)] == [True, False]
 
@@ -153,18 +144,14 @@ async def test_azure_download_sent_to_a_socket_is_exact_when_blocks_are_cut(
     cut mid-body: what reached the socket is exactly the blob's bytes from the offset asked,
     its count is what ``send_to_socket`` reports, and ``read`` gives the rest."""
     _name, proxy, store = opened
-    info = await store.put_bytes(DATA)
-    assert isinstance(store, ObjectBlobStore)
-    key = await store.location(info.digest)
-    assert key is not None
-    await store.stat(info.digest)  # the pointer is known: no peek at the record
-    name = key.rsplit("/", 1)[1]
+    digest, name = await put_in_parts(store, DATA)
+    await store.stat(digest)  # the pointer is known: no peek at the record
     # The first block whole, then the second cut (and the library's retries of it).
     proxy.drop_after(MiB // 2 + 17, count=3, match=name, skip=1)
-    sent, received = await send_to_socketpair(store, info.digest, 5, len(DATA))
+    sent, received = await send_to_socketpair(store, digest, 5, len(DATA))
     assert sent == MiB  # the first block (part_size from offset 5) went; stopped at the cut
     assert len(received) == sent and received == DATA[5 : 5 + sent]
-    rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
+    rest = b"".join([c async for c in store.read(digest, 5 + sent)])
     assert received + rest == DATA[5:]
     assert sum(r.dropped for r in proxy.seen("GET", name)) == 3
 

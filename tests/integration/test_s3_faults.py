@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.fixtures.faultproxy import FaultProxy
-from tests.fixtures.objectstores import S3Endpoint
+from tests.fixtures.objectstores import S3Endpoint, put_in_parts
 from tests.fixtures.s3client import s3_client
 from tests.fixtures.sockets import send_to_socketpair
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
@@ -67,12 +67,9 @@ async def test_throttling_and_5xx_are_retried(store: S3BlobStore, proxy: FaultPr
 
 
 async def test_a_response_cut_mid_body_is_resumed(store: S3BlobStore, proxy: FaultProxy) -> None:
-    info = await store.put_bytes(DATA)
-    key = await store.location(info.digest)  # DATA is written in parts: its data object
-    assert key is not None
-    name = key.rsplit("/", 1)[1]
+    digest, name = await put_in_parts(store, DATA)
     proxy.drop_after(3 * MiB + 17, count=2, match=name)
-    assert await store.read_all(info.digest) == DATA
+    assert await store.read_all(digest) == DATA
     gets = [r for r in proxy.seen("GET", name)]
     assert [r.dropped for r in gets] == [True, True, False]
     assert gets[1].headers["range"] == f"bytes={3 * MiB + 17}-"
@@ -84,16 +81,13 @@ async def test_a_download_sent_to_a_socket_stops_where_the_body_was_cut(
     """The large-download path (the backend body straight to the client's socket) reports
     the bytes that reached the socket; the caller streams the rest with ``read``, which
     asks again from there."""
-    info = await store.put_bytes(DATA)
-    key = await store.location(info.digest)
-    assert key is not None
-    name = key.rsplit("/", 1)[1]
-    await store.stat(info.digest)  # the pointer is known: no peek at the record
+    digest, name = await put_in_parts(store, DATA)
+    await store.stat(digest)  # the pointer is known: no peek at the record
     proxy.drop_after(3 * MiB + 17, count=1, match=name)
-    sent, received = await send_to_socketpair(store, info.digest, 5, len(DATA))
+    sent, received = await send_to_socketpair(store, digest, 5, len(DATA))
     assert sent == 3 * MiB + 17
     assert received == DATA[5 : 5 + sent]
-    rest = b"".join([c async for c in store.read(info.digest, 5 + sent)])
+    rest = b"".join([c async for c in store.read(digest, 5 + sent)])
     assert received + rest == DATA[5:]
 
 
