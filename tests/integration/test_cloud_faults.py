@@ -18,7 +18,7 @@ import pytest
 
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.objectstores import AzureEndpoint, GcsEndpoint, put_in_parts
-from tests.fixtures.sockets import send_to_socketpair
+from tests.fixtures.sockets import send_cut_after, send_to_socketpair
 from zot_artifact_store.storage import BlobStore
 from zot_artifact_store.storage.azure import AzureBlobStore, AzureOptions
 from zot_artifact_store.storage.gcs import GcsBlobStore, GcsOptions
@@ -125,14 +125,7 @@ async def test_gcs_download_sent_to_a_socket_stops_where_the_body_was_cut(
     mid-body: it reports the bytes that reached the socket, exactly the blob's from the offset
     asked, and ``read`` asks again from there for the rest."""
     _name, proxy, store = opened
-    digest, name = await put_in_parts(store, DATA)
-    await store.stat(digest)  # the pointer is known: no peek at the record
-    proxy.drop_after(3 * MiB + 17, count=1, match=name)
-    sent, received = await send_to_socketpair(store, digest, 5, len(DATA))
-    assert sent == 3 * MiB + 17
-    assert received == DATA[5 : 5 + sent]
-    rest = b"".join([c async for c in store.read(digest, 5 + sent)])
-    assert received + rest == DATA[5:]
+    name = await send_cut_after(store, proxy, DATA, 3 * MiB + 17)
     assert [r.dropped for r in proxy.seen("GET", name)] == [True, False]
 
 

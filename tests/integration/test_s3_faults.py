@@ -14,7 +14,7 @@ import pytest
 from tests.fixtures.faultproxy import FaultProxy
 from tests.fixtures.objectstores import S3Endpoint, put_in_parts
 from tests.fixtures.s3client import s3_client
-from tests.fixtures.sockets import send_to_socketpair
+from tests.fixtures.sockets import send_cut_after
 from zot_artifact_store.storage.s3 import S3BlobStore, S3Options
 
 MiB = 1 << 20
@@ -81,14 +81,7 @@ async def test_a_download_sent_to_a_socket_stops_where_the_body_was_cut(
     """The large-download path (the backend body straight to the client's socket) reports
     the bytes that reached the socket; the caller streams the rest with ``read``, which
     asks again from there."""
-    digest, name = await put_in_parts(store, DATA)
-    await store.stat(digest)  # the pointer is known: no peek at the record
-    proxy.drop_after(3 * MiB + 17, count=1, match=name)
-    sent, received = await send_to_socketpair(store, digest, 5, len(DATA))
-    assert sent == 3 * MiB + 17
-    assert received == DATA[5 : 5 + sent]
-    rest = b"".join([c async for c in store.read(digest, 5 + sent)])
-    assert received + rest == DATA[5:]
+    await send_cut_after(store, proxy, DATA, 3 * MiB + 17)
 
 
 async def test_parts_that_never_get_through_fail_the_write_cleanly(
