@@ -189,6 +189,14 @@ async def create_context(config: Config, *, serving: bool = True) -> AppContext:
             raw_blobs, "storage", raw_blobs.describe()["backend"], metrics
         )
         await blobs.open()
+        driver = config.storage.storageDriver
+        if serving and driver is not None and driver.redirect and not raw_blobs.signs_urls:
+            log.warning(
+                "storage.storageDriver.redirect is on, but the %s credentials cannot sign URLs "
+                "(Azure: no account key; GCS: no service account key): OCI blob pulls are "
+                "streamed through the store",
+                raw_blobs.describe()["backend"],
+            )
     except StorageUnavailableError as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(f"zot-artifact-store: cannot start: {exc}") from None

@@ -565,6 +565,7 @@ async def test_a_presigned_url_serves_the_blob_bytes(
 ) -> None:
     """``storageDriver.redirect`` sends clients to this URL: the bytes of a blob written in
     parts (the data object, never the pointer record) and of a small one."""
+    assert blob_store.signs_urls is harness.signs_urls  # what the store says before any URL
     for data in (payload(6 * MiB + 5, seed=12), payload(1000, seed=13)):
         info = await write_chunks(blob_store, [data[i : i + MiB] for i in range(0, len(data), MiB)])
         url = await blob_store.presign(info.digest, 60)

@@ -389,10 +389,14 @@ class AzureClient(ObjectClient):
         )
         return f"{blob.url}?{sas}"
 
+    @property
+    def signs_urls(self) -> bool:
+        return self._account_key is not None
+
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A read SAS signed with the account key; None with a token credential (a user
         delegation SAS would need a request to the service: not built, the store proxies)."""
-        return self._read_sas_url(key, expires) if self._account_key else None
+        return self._read_sas_url(key, expires) if self.signs_urls else None
 
     async def compose(self, sources: list[tuple[str, int]], dest: str, *, if_absent: bool) -> bool:
         """Put Block From URL for each source range (up to ``copy_block`` each), then Put Block

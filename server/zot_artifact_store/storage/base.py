@@ -196,6 +196,11 @@ class BlobStore(abc.ABC):
         files sends nothing (0), which is always correct."""
         return 0
 
+    @property
+    def signs_urls(self) -> bool:
+        """Whether :meth:`presign` gives URLs here (this backend, these credentials)."""
+        return False
+
     async def presign(self, digest: str, expires: int) -> str | None:
         """A URL that lets whoever holds it GET the blob's bytes straight from the backend for
         ``expires`` seconds (the caller has authorized the reader), or None when this backend

@@ -304,14 +304,19 @@ class GcsClient(ObjectClient):
         assert isinstance(body, _Download)
         return readinto_response(body.raw, view, body.read)
 
-    async def presign_get(self, key: str, expires: int) -> str | None:
-        """A V4 signed URL (``GOOG4-RSA-SHA256``, path style on the configured endpoint) signed
-        with the service account key, here; None with other credentials — Application Default
-        Credentials on GKE hold no key (signing would be a request to the IAM ``signBlob`` API
-        each time: not built, the store proxies) and an emulator's are anonymous."""
+    @property
+    def signs_urls(self) -> bool:
+        """With a service account key only: Application Default Credentials on GKE hold no key
+        (signing would be a request to the IAM ``signBlob`` API per URL: not built, the store
+        proxies) and an emulator's are anonymous."""
         from google.oauth2 import service_account
 
-        if not isinstance(self._credentials, service_account.Credentials):
+        return isinstance(self._credentials, service_account.Credentials)
+
+    async def presign_get(self, key: str, expires: int) -> str | None:
+        """A V4 signed URL (``GOOG4-RSA-SHA256``, path style on the configured endpoint) signed
+        with the service account key, here, without a request; None when it cannot sign."""
+        if not self.signs_urls:
             return None
 
         def sign() -> str:

@@ -447,6 +447,11 @@ class ObjectClient(abc.ABC):
         """Start reading bytes ``[start, end)`` of ``key``: ObjectStoreError 404 when absent,
         416 when ``start`` is at or past its end."""
 
+    @property
+    def signs_urls(self) -> bool:
+        """Whether :meth:`presign_get` can sign with these credentials (no request)."""
+        return False
+
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A URL anyone may GET ``key`` from for ``expires`` seconds, signed here (no request
         to the backend); None when these credentials cannot sign one."""

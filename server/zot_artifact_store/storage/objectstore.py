@@ -480,6 +480,10 @@ class ObjectBlobStore(BlobStore):
             return None
         return BlobStat(digest, found[1], found[2])
 
+    @property
+    def signs_urls(self) -> bool:
+        return self.client.signs_urls
+
     async def presign(self, digest: str, expires: int) -> str | None:
         """The backend's own signed GET URL of the object holding ``digest``'s bytes: its key,
         or the data object a pointer names (never the pointer record itself)."""

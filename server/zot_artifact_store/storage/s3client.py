@@ -222,6 +222,10 @@ class S3Client(ObjectClient):
         """Straight into ``view`` from the urllib3 response under botocore's body."""
         return readinto_response(getattr(body, "_raw_stream", None), view, body.read)
 
+    @property
+    def signs_urls(self) -> bool:
+        return True
+
     async def presign_get(self, key: str, expires: int) -> str | None:
         """A SigV4 query-signed GET URL (botocore presigns with SigV2 unless told; AWS
         regions opened since 2014 and most S3-compatible stores accept only SigV4). Signed
